@@ -1,0 +1,271 @@
+"""Sans-IO MSNP codec: bytes in, frozen :class:`Command` objects out, and back.
+
+Nothing here touches a socket or an event loop. A :class:`Parser` only buffers what it is
+fed (``feed``) and hands out complete commands (``next_command``, ``None`` meaning "need
+more data"); :func:`encode` turns a command into the bytes to send.
+
+Wire format: ``NAME [trid] arg arg ...\\r\\n``. Payload commands (``MSG``, ``UBX``, ...)
+carry their payload's byte length as the last argument and the payload follows the line.
+In a :class:`Command` that length is not kept in ``args``: ``payload`` holds the bytes and
+:func:`encode` appends the length again. Errors are commands whose name is three digits.
+
+Whether the first argument is a transaction id depends on who sent the line and, for a
+few list commands, on the protocol version; the parser therefore knows its ``role`` (the
+side it parses *for*) and can be told the negotiated ``version``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+from urllib.parse import quote, unquote
+
+from .errors import LocalProtocolError, ProtocolError
+
+__all__ = [
+    "DEFAULT_MAX_LINE",
+    "DEFAULT_MAX_PAYLOAD",
+    "Command",
+    "Parser",
+    "Role",
+    "decode_arg",
+    "encode",
+    "encode_arg",
+]
+
+DEFAULT_MAX_LINE: Final = 16 * 1024
+DEFAULT_MAX_PAYLOAD: Final = 1024 * 1024
+
+
+class Role(Enum):
+    """Which side a :class:`Parser` works for: a CLIENT parses what servers send."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+#: Commands that carry a payload, by the side that *sends* them.
+SERVER_PAYLOAD_COMMANDS: Final = frozenset(
+    {"MSG", "NOT", "IPG", "UBX", "GCF", "UBN", "UBM", "ADL", "RML", "FQY", "UUX", "SDG", "NFY"}
+)
+CLIENT_PAYLOAD_COMMANDS: Final = frozenset(
+    {"MSG", "QRY", "UUX", "ADL", "RML", "FQY", "UUN", "PAG", "SDC", "SDG", "PUT"}
+)
+
+#: Payload commands whose length may not be left out (the others have payload-less replies,
+#: e.g. ``ADL 5 OK``).
+_MANDATORY_PAYLOAD: Final = frozenset({"MSG", "NOT", "IPG", "UBX", "UBN", "UBM", "QRY", "UUN"})
+
+#: Server-sent commands that never carry a transaction id.
+_SERVER_NO_TRID: Final = frozenset(
+    {"NLN", "FLN", "UBX", "JOI", "BYE", "OUT", "QNG", "BPR", "NOT", "RNG", "UBN", "UBM", "MSG",
+     "IPG", "NFY", "SDG"}
+)
+#: Server-sent list commands that lost their transaction id at MSNP8.
+_SERVER_NO_TRID_FROM_8: Final = frozenset({"LST", "LSG"})
+
+
+def _is_uint(token: str) -> bool:
+    return token.isascii() and token.isdigit()
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One MSNP command. ``args`` never contains the payload length."""
+
+    name: str
+    trid: int | None = None
+    args: tuple[str, ...] = ()
+    payload: bytes | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return len(self.name) == 3 and _is_uint(self.name)
+
+    @property
+    def error_code(self) -> int | None:
+        return int(self.name) if self.is_error else None
+
+    def arg(self, index: int, default: str = "") -> str:
+        """``args[index]``, or ``default`` when the server sent fewer arguments."""
+        return self.args[index] if -len(self.args) <= index < len(self.args) else default
+
+    def __repr__(self) -> str:
+        parts = [self.name]
+        if self.trid is not None:
+            parts.append(str(self.trid))
+        parts.extend(self.args)
+        text = " ".join(parts)
+        if self.payload is not None:
+            text += f" <{len(self.payload)} bytes>"
+        return f"<Command {text}>"
+
+
+def encode_arg(value: str) -> str:
+    """URL-encode an argument (spaces, ``%`` and non-ASCII) the way MSN clients do."""
+    return quote(value, safe="!#$&'()*+,-./:;=?@[]^_`{|}~")
+
+
+def decode_arg(value: str) -> str:
+    """Undo :func:`encode_arg`; malformed escapes are left as they are."""
+    return unquote(value, errors="replace") if "%" in value else value
+
+
+def _check_token(token: str, what: str) -> None:
+    if not token or any(c in token for c in " \r\n\t\0"):
+        raise LocalProtocolError(f"{what} {token!r} cannot be sent: empty or has white space")
+
+
+def encode(command: Command) -> bytes:
+    """Serialize a command; payload commands get their byte length appended."""
+    name = command.name
+    if not (1 <= len(name) <= 3 and name.isascii() and name.isalnum()):
+        raise LocalProtocolError(f"invalid command name {name!r}")
+    parts = [name]
+    if command.trid is not None:
+        if command.trid < 0:
+            raise LocalProtocolError(f"negative transaction id {command.trid}")
+        parts.append(str(command.trid))
+    for arg in command.args:
+        _check_token(arg, "argument")
+        parts.append(arg)
+    if command.payload is not None:
+        parts.append(str(len(command.payload)))
+    try:
+        line = " ".join(parts).encode("ascii")
+    except UnicodeEncodeError as e:
+        raise LocalProtocolError(f"non-ASCII argument in {name}: URL-encode it first") from e
+    if command.payload is None:
+        return line + b"\r\n"
+    return line + b"\r\n" + command.payload
+
+
+def _decode_line(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+class Parser:
+    """Incremental MSNP parser with bounded buffers.
+
+    ``feed()`` appends bytes; ``next_command()`` returns the next complete command or
+    ``None``. After a :class:`ProtocolError` the parser refuses further input: the stream
+    is out of sync and the connection should be closed.
+    """
+
+    def __init__(
+        self,
+        role: Role = Role.CLIENT,
+        *,
+        version: int | None = None,
+        max_line: int = DEFAULT_MAX_LINE,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        self.role = role
+        self.version = version
+        self.max_line = max_line
+        self.max_payload = max_payload
+        self._buf = bytearray()
+        self._pending: tuple[str, int | None, tuple[str, ...], int] | None = None
+        self._error: ProtocolError | None = None
+        self._payload_commands = (
+            SERVER_PAYLOAD_COMMANDS if role is Role.CLIENT else CLIENT_PAYLOAD_COMMANDS
+        )
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed but not yet returned as commands."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._buf += data
+
+    def __iter__(self) -> Iterator[Command]:
+        while (command := self.next_command()) is not None:
+            yield command
+
+    def _fail(self, message: str) -> ProtocolError:
+        self._error = ProtocolError(message)
+        self._buf.clear()
+        self._pending = None
+        return self._error
+
+    def next_command(self) -> Command | None:
+        if self._error is not None:
+            raise self._error
+        while self._pending is None:
+            end = self._buf.find(b"\n", 0, self.max_line + 2)
+            if end < 0:
+                if len(self._buf) > self.max_line + 1:
+                    raise self._fail(f"line longer than {self.max_line} bytes")
+                return None
+            raw = bytes(self._buf[:end])
+            del self._buf[: end + 1]
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if len(raw) > self.max_line:
+                raise self._fail(f"line longer than {self.max_line} bytes")
+            if not raw.strip():
+                continue  # a blank line carries nothing; skip it
+            command = self._parse_line(raw)
+            if command is not None:
+                return command
+        assert self._pending is not None
+        name, trid, args, length = self._pending
+        if len(self._buf) < length:
+            return None
+        payload = bytes(self._buf[:length])
+        del self._buf[:length]
+        self._pending = None
+        return Command(name, trid, args, payload)
+
+    def _has_trid(self, name: str, tokens: list[str]) -> bool:
+        if not tokens or not _is_uint(tokens[0]) or len(tokens[0]) > 10:
+            return False
+        if self.role is Role.SERVER:
+            return True
+        if name in _SERVER_NO_TRID:
+            return False
+        if name in _SERVER_NO_TRID_FROM_8 and (self.version or 0) >= 8:
+            return False
+        return True
+
+    def _parse_line(self, raw: bytes) -> Command | None:
+        """Parse a header line; return the command, or None when a payload must follow."""
+        text = _decode_line(raw)
+        tokens = text.split(" ")
+        name = tokens[0]
+        if not name or len(name) > 3 or not name.isascii() or not name.isalnum():
+            raise self._fail(f"malformed command line {text[:80]!r}")
+        rest = [t for t in tokens[1:] if t]
+        is_payload = name in self._payload_commands and not (
+            # "QRY 10" from the server and "ADL 5 OK" have no payload; the last token decides.
+            rest and not _is_uint(rest[-1])
+        )
+        if is_payload and rest:
+            length_token = rest.pop()
+            if len(length_token) > 12:
+                raise self._fail(f"{name} announces an absurd payload length {length_token[:20]}")
+            length = int(length_token)
+            if length > self.max_payload:
+                raise self._fail(
+                    f"{name} announces a {length}-byte payload (limit {self.max_payload})"
+                )
+        elif name in self._payload_commands and name in _MANDATORY_PAYLOAD:
+            raise self._fail(f"{name} without a payload length: {text[:80]!r}")
+        else:
+            is_payload = False
+            length = 0
+        trid: int | None = None
+        if self._has_trid(name, rest):
+            trid = int(rest.pop(0))
+        if is_payload:
+            self._pending = (name, trid, tuple(rest), length)
+            return None
+        return Command(name, trid, tuple(rest))

@@ -1,0 +1,145 @@
+"""Exceptions and the MSNP error-code table.
+
+Every exception the library raises derives from :class:`MSNPException`, so a caller can
+catch one base class. Servers answer a failed transaction with a three-digit command
+(``911 3``); :func:`error_from_code` turns such a code into an :class:`MSNPError`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ERROR_CODES",
+    "AuthError",
+    "ConnectionClosed",
+    "LocalProtocolError",
+    "MSNPError",
+    "MSNPException",
+    "ProtocolError",
+    "TransactionTimeout",
+    "error_from_code",
+    "error_text",
+]
+
+#: code -> (symbolic name, human-readable text)
+ERROR_CODES: Final[dict[int, tuple[str, str]]] = {
+    200: ("ERR_SYNTAX_ERROR", "Syntax error"),
+    201: ("ERR_INVALID_PARAMETER", "Invalid parameter"),
+    205: ("ERR_INVALID_USER", "Invalid user: the account does not exist"),
+    206: ("ERR_FQDN_MISSING", "Domain name missing from the address"),
+    207: ("ERR_ALREADY_LOGIN", "Already logged in"),
+    208: ("ERR_INVALID_USERNAME", "Invalid user name"),
+    209: ("ERR_INVALID_FRIENDLY_NAME", "Invalid friendly name"),
+    210: ("ERR_LIST_FULL", "The contact list is full"),
+    215: ("ERR_ALREADY_THERE", "The contact is already on this list or in this conversation"),
+    216: ("ERR_NOT_ON_LIST", "The contact is not on this list"),
+    217: ("ERR_NOT_ONLINE", "The contact is offline or not available"),
+    218: ("ERR_ALREADY_IN_THE_MODE", "Already in that mode"),
+    219: ("ERR_ALREADY_IN_OPPOSITE_LIST", "The contact is already on the opposite list"),
+    223: ("ERR_TOO_MANY_GROUPS", "Too many groups"),
+    224: ("ERR_INVALID_GROUP", "Invalid group"),
+    225: ("ERR_USER_NOT_IN_GROUP", "The contact is not in that group"),
+    226: ("ERR_GROUP_NOT_EMPTY", "The group is not empty"),
+    227: ("ERR_GROUP_NOT_EMPTY_OR_INVALID", "The group is not empty or does not exist"),
+    228: ("ERR_GROUP_NAME_TOO_LONG", "The group name is too long"),
+    229: ("ERR_GROUP_ZERO", "Group 0 cannot be changed"),
+    230: ("ERR_INVALID_GROUP_NAME", "Invalid group name"),
+    231: ("ERR_GROUP_ALREADY_EXISTS", "A group with that name already exists"),
+    232: ("ERR_INVALID_PASSPORT", "Invalid account name"),
+    233: ("ERR_CANNOT_RENAME", "The contact cannot be renamed"),
+    234: ("ERR_GROUP_LIMIT", "Group limit reached"),
+    280: ("ERR_SWITCHBOARD_FAILED", "The switchboard failed"),
+    281: ("ERR_NOTIFY_XFR_FAILED", "Transfer to the switchboard failed"),
+    300: ("ERR_REQUIRED_FIELDS_MISSING", "Required fields are missing"),
+    301: ("ERR_TOO_MANY_HITS", "Too many results"),
+    302: ("ERR_NOT_LOGGED_IN", "Not logged in"),
+    500: ("ERR_INTERNAL_SERVER", "Internal server error"),
+    501: ("ERR_DB_SERVER", "Database server error"),
+    502: ("ERR_COMMAND_DISABLED", "That command is disabled on this server"),
+    503: ("ERR_USER_NOT_FOUND", "User not found"),
+    540: ("ERR_CHALLENGE_FAILED", "The challenge response (QRY) was rejected"),
+    600: ("ERR_SERVER_BUSY", "The server is busy"),
+    601: ("ERR_SERVER_UNAVAILABLE", "The server is unavailable"),
+    603: ("ERR_DB_CONNECT", "The server could not reach its database"),
+    604: ("ERR_SERVER_GOING_DOWN", "The server is going down"),
+    605: ("ERR_SERVER_UNAVAILABLE_2", "The server is unavailable"),
+    707: ("ERR_CREATE_CONNECTION", "The server could not create a connection"),
+    710: ("ERR_BAD_CVR", "The client version (CVR) parameters were rejected"),
+    711: ("ERR_BLOCKING_WRITE", "Write is blocking"),
+    712: ("ERR_SESSION_OVERLOAD", "Session overload"),
+    713: ("ERR_TOO_MANY_REQUESTS", "Too many requests: slow down"),
+    715: ("ERR_NOT_EXPECTED", "Command not expected at this point"),
+    717: ("ERR_BAD_FRIEND_FILE", "Bad friend file"),
+    800: ("ERR_CHANGING_TOO_FAST", "Changing too fast: slow down"),
+    910: ("ERR_SERVER_TOO_BUSY", "The server is too busy"),
+    911: ("ERR_AUTHENTICATION_FAILED", "Authentication failed: wrong e-mail address or password"),
+    912: ("ERR_SERVER_TOO_BUSY_2", "The server is too busy"),
+    913: ("ERR_NOT_ALLOWED_WHEN_OFFLINE", "Not allowed while appearing offline"),
+    914: ("ERR_SERVER_UNAVAILABLE_3", "The server is unavailable"),
+    915: ("ERR_SERVER_UNAVAILABLE_4", "The server is unavailable"),
+    916: ("ERR_SERVER_UNAVAILABLE_5", "The server is unavailable"),
+    917: ("ERR_AUTHENTICATION_FAILED_2", "Authentication failed"),
+    918: ("ERR_SERVER_TOO_BUSY_3", "The server is too busy"),
+    919: ("ERR_SERVER_TOO_BUSY_4", "The server is too busy"),
+    920: ("ERR_NOT_ACCEPTING_NEW_USERS", "The server is not accepting new users"),
+    921: ("ERR_SERVER_TOO_BUSY_5", "The server is too busy"),
+    923: ("ERR_KIDS_WITHOUT_CONSENT", "Kids Passport account without parental consent"),
+    924: ("ERR_PASSPORT_NOT_VERIFIED", "The account's e-mail address is not verified"),
+    928: ("ERR_BAD_TICKET", "The Passport ticket is invalid or expired"),
+}
+
+
+def error_text(code: int) -> str:
+    """The human-readable text for an MSNP error code (a generic text for unknown codes)."""
+    entry = ERROR_CODES.get(code)
+    return entry[1] if entry else f"Unknown server error {code}"
+
+
+class MSNPException(Exception):
+    """Base class of everything this library raises."""
+
+
+class ProtocolError(MSNPException):
+    """The remote side sent something that breaks the protocol (malformed line, oversized data)."""
+
+
+class LocalProtocolError(ProtocolError, ValueError):
+    """We were asked to send something that cannot be put on the wire."""
+
+
+class MSNPError(MSNPException):
+    """A transaction failed: the server answered with a numeric error code."""
+
+    def __init__(self, code: int, text: str | None = None, command: str | None = None) -> None:
+        self.code = code
+        self.name = ERROR_CODES.get(code, (f"ERR_{code}", ""))[0]
+        self.text = text or error_text(code)
+        self.command = command
+        where = f" (in reply to {command})" if command else ""
+        super().__init__(f"{code} {self.text}{where}")
+
+
+class AuthError(MSNPException):
+    """Login failed: wrong password, unknown account or a rejected Passport ticket."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class ConnectionClosed(MSNPException):
+    """The connection closed; ``stage`` says what we were doing (e.g. ``"VER"``, ``"USR"``)."""
+
+    def __init__(self, stage: str, reason: str = "connection closed by the server") -> None:
+        self.stage = stage
+        self.reason = reason
+        super().__init__(f"{reason} during {stage}")
+
+
+class TransactionTimeout(MSNPException, TimeoutError):
+    """The server did not answer a transaction in time."""
+
+
+def error_from_code(code: int, command: str | None = None) -> MSNPError:
+    return MSNPError(code, command=command)
