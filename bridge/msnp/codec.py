@@ -16,10 +16,10 @@ side it parses *for*) and can be told the negotiated ``version``.
 
 from __future__ import annotations
 
+from typing import Final
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
 from urllib.parse import quote, unquote
 
 from .errors import LocalProtocolError, ProtocolError
@@ -59,10 +59,12 @@ CLIENT_PAYLOAD_COMMANDS: Final = frozenset(
 _MANDATORY_PAYLOAD: Final = frozenset({"MSG", "NOT", "IPG", "UBX", "UBN", "UBM", "QRY", "UUN"})
 
 #: Server-sent commands that never carry a transaction id.
+# fmt: off
 _SERVER_NO_TRID: Final = frozenset(
     {"NLN", "FLN", "UBX", "JOI", "BYE", "OUT", "QNG", "BPR", "NOT", "RNG", "UBN", "UBM", "MSG",
      "IPG", "NFY", "SDG"}
 )
+# fmt: on
 #: Server-sent list commands that lost their transaction id at MSNP8.
 _SERVER_NO_TRID_FROM_8: Final = frozenset({"LST", "LSG"})
 
@@ -93,14 +95,14 @@ class Command:
         return self.args[index] if -len(self.args) <= index < len(self.args) else default
 
     def __repr__(self) -> str:
+        # The trid is marked so that "ACK trid=4" and "QNG 4" (an argument) look different.
         parts = [self.name]
         if self.trid is not None:
-            parts.append(str(self.trid))
+            parts.append(f"trid={self.trid}")
         parts.extend(self.args)
-        text = " ".join(parts)
         if self.payload is not None:
-            text += f" <{len(self.payload)} bytes>"
-        return f"<Command {text}>"
+            parts.append(f"+{len(self.payload)} bytes")
+        return f"<Command {' '.join(parts)}>"
 
 
 def encode_arg(value: str) -> str:
@@ -183,7 +185,9 @@ class Parser:
 
     def feed(self, data: bytes) -> None:
         if self._error is not None:
-            raise self._error
+            # re-raising the same instance would keep growing its traceback (and the frames it
+            # references) on every call: start it afresh each time
+            raise self._error.with_traceback(None)
         self._buf += data
 
     def __iter__(self) -> Iterator[Command]:
@@ -198,7 +202,7 @@ class Parser:
 
     def next_command(self) -> Command | None:
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(None)
         while self._pending is None:
             end = self._buf.find(b"\n", 0, self.max_line + 2)
             if end < 0:
@@ -232,9 +236,8 @@ class Parser:
             return True
         if name in _SERVER_NO_TRID:
             return False
-        if name in _SERVER_NO_TRID_FROM_8 and (self.version or 0) >= 8:
-            return False
-        return True
+        # LST/LSG lost their trid at MSNP8 (the first argument may then be a numeric group id)
+        return not (name in _SERVER_NO_TRID_FROM_8 and (self.version or 0) >= 8)
 
     def _parse_line(self, raw: bytes) -> Command | None:
         """Parse a header line; return the command, or None when a payload must follow."""
@@ -244,10 +247,8 @@ class Parser:
         if not name or len(name) > 3 or not name.isascii() or not name.isalnum():
             raise self._fail(f"malformed command line {text[:80]!r}")
         rest = [t for t in tokens[1:] if t]
-        is_payload = name in self._payload_commands and not (
-            # "QRY 10" from the server and "ADL 5 OK" have no payload; the last token decides.
-            rest and not _is_uint(rest[-1])
-        )
+        # "QRY 10" from the server and "ADL 5 OK" have no payload; the last token decides.
+        is_payload = name in self._payload_commands and not (rest and not _is_uint(rest[-1]))
         if is_payload and rest:
             length_token = rest.pop()
             if len(length_token) > 12:

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, IntFlag
+from enum import IntFlag, StrEnum
 
 __all__ = [
     "Contact",
     "ContactAdded",
     "ContactRemoved",
-    "Disconnected",
     "DisconnectReason",
+    "Disconnected",
     "Event",
     "Group",
     "GroupChanged",
     "ListSynced",
+    "Lists",
     "LoggedIn",
     "MessageFormat",
-    "Lists",
     "NudgeReceived",
     "OtherMessageReceived",
     "PersonalMessageChanged",
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """MSN presence states (three-letter codes as on the wire)."""
 
     ONLINE = "NLN"
@@ -143,7 +143,7 @@ class MessageFormat:
         return "S" in self.effects
 
 
-class DisconnectReason(str, Enum):
+class DisconnectReason(StrEnum):
     OTHER_LOCATION = "OTH"  # OUT OTH: logged in somewhere else
     SERVER_SHUTDOWN = "SSD"  # OUT SSD
     CONNECTION_LOST = "lost"  # socket closed or reset

@@ -1,0 +1,164 @@
+"""``contacts``, ``pm``, ``sync``, ``add`` and ``remove``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+import re
+
+from mautrix.bridge.commands import CommandEvent, command_handler
+from mautrix.types import EventID
+
+from bridge.msnp.errors import MSNPError, MSNPException
+from bridge.msnp.events import Lists, Status
+from bridge.portal import Portal
+from bridge.puppet import Puppet, decode_friendly_name
+
+from . import SECTION_CONTACTS
+
+if TYPE_CHECKING:
+    from bridge.user import User
+
+__all__ = ["add", "contacts", "pm", "remove", "sync"]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
+
+
+def _user(evt: CommandEvent) -> User:
+    return evt.sender  # type: ignore[return-value]
+
+
+def _md(text: str) -> str:
+    """Escape Markdown in a contact-provided string."""
+    return re.sub(r"([\\`*_{}\[\]()#+!<>|~])", r"\\\1", text)
+
+
+@command_handler(
+    needs_auth=True,
+    help_section=SECTION_CONTACTS,
+    help_text="List your MSN contacts with their status and group.",
+)
+async def contacts(evt: CommandEvent) -> EventID:
+    user = _user(evt)
+    if not user.contacts:
+        if not user.connected:
+            return await evt.reply(_NOT_CONNECTED)
+        return await evt.reply("Your MSN contact list is empty.")
+    by_group: dict[str, list[str]] = {}
+    for passport, contact in sorted(user.contacts.items()):
+        if not contact.lists & Lists.FORWARD:
+            continue
+        name = decode_friendly_name(contact.friendly_name) or passport
+        label = contact.status.label if isinstance(contact.status, Status) else str(contact.status)
+        line = f"* **{_md(name)}** ({_md(passport)}) - {label}"
+        if contact.personal_message:
+            line += f" - _{_md(contact.personal_message)}_"
+        if contact.lists & Lists.BLOCK:
+            line += " (blocked)"
+        groups = [user.groups[g].name for g in contact.groups if g in user.groups]
+        for group in groups or ["No group"]:
+            by_group.setdefault(group, []).append(line)
+    if not by_group:
+        return await evt.reply("Your MSN forward list is empty.")
+    sections = []
+    for group in sorted(by_group, key=lambda g: (g == "No group", g.lower())):
+        sections.append(f"#### {_md(group)}\n" + "\n".join(by_group[group]))
+    return await evt.reply("\n\n".join(sections))
+
+
+@command_handler(
+    needs_auth=True,
+    help_section=SECTION_CONTACTS,
+    help_text="Open (or re-open) the private chat room with an MSN contact.",
+    help_args="<_e-mail_>",
+)
+async def pm(evt: CommandEvent) -> EventID:
+    user = _user(evt)
+    if len(evt.args) != 1 or not _EMAIL.match(evt.args[0]):
+        return await evt.reply("**Usage:** `$cmdprefix+sp pm <e-mail>`")
+    passport = evt.args[0].lower()
+    if passport == user.passport:
+        return await evt.reply("You cannot open a chat with yourself.")
+    puppet = await Puppet.get_by_passport(passport)
+    assert puppet is not None
+    contact = user.contacts.get(passport)
+    if contact is not None and contact.friendly_name:
+        await puppet.update_info(contact.friendly_name)
+    portal = await Portal.get_by_key(user.mxid, passport)
+    assert portal is not None
+    room_id = await portal.ensure_room(user)
+    if not room_id:
+        return await evt.reply(f"Failed to create a room for {passport}.")
+    note = "" if contact else " (not on your contact list: they may not receive messages)"
+    return await evt.reply(
+        f"Private chat with [{_md(puppet.display_text)}](https://matrix.to/#/{room_id}): "
+        f"you have been invited{note}."
+    )
+
+
+@command_handler(
+    needs_auth=True,
+    help_section=SECTION_CONTACTS,
+    help_text="Synchronise your contact list and the contacts' names now.",
+)
+async def sync(evt: CommandEvent) -> EventID:
+    user = _user(evt)
+    if not user.connected:
+        return await evt.reply(_NOT_CONNECTED)
+    count = await user.sync()
+    return await evt.reply(f"Synchronised {count} contact{'s' if count != 1 else ''}.")
+
+
+@command_handler(
+    needs_auth=True,
+    help_section=SECTION_CONTACTS,
+    help_text="Add someone to your MSN contact list.",
+    help_args="<_e-mail_>",
+)
+async def add(evt: CommandEvent) -> EventID:
+    user = _user(evt)
+    if len(evt.args) != 1 or not _EMAIL.match(evt.args[0]):
+        return await evt.reply("**Usage:** `$cmdprefix+sp add <e-mail>`")
+    if not user.connected or user.client is None:
+        return await evt.reply(_NOT_CONNECTED)
+    passport = evt.args[0].lower()
+    try:
+        await user.client.add_contact(passport, Lists.FORWARD)
+        contact = user.client.contacts.get(passport)
+        if contact is None or not contact.lists & Lists.ALLOW:
+            try:
+                await user.client.add_contact(passport, Lists.ALLOW)
+            except MSNPError as e:
+                if e.code != 215:
+                    raise
+    except MSNPError as e:
+        if e.code == 215:
+            return await evt.reply(f"{passport} is already on your contact list.")
+        return await evt.reply(f"MSN refused to add {passport}: {e.text}.")
+    except MSNPException as e:
+        return await evt.reply(f"Failed to add {passport}: {e}.")
+    return await evt.reply(f"Added {passport} to your contact list.")
+
+
+@command_handler(
+    needs_auth=True,
+    help_section=SECTION_CONTACTS,
+    help_text="Remove someone from your MSN contact list.",
+    help_args="<_e-mail_>",
+)
+async def remove(evt: CommandEvent) -> EventID:
+    user = _user(evt)
+    if len(evt.args) != 1 or not _EMAIL.match(evt.args[0]):
+        return await evt.reply("**Usage:** `$cmdprefix+sp remove <e-mail>`")
+    if not user.connected or user.client is None:
+        return await evt.reply(_NOT_CONNECTED)
+    passport = evt.args[0].lower()
+    try:
+        await user.client.remove_contact(passport, Lists.FORWARD)
+    except MSNPError as e:
+        if e.code == 216:
+            return await evt.reply(f"{passport} is not on your contact list.")
+        return await evt.reply(f"MSN refused to remove {passport}: {e.text}.")
+    except MSNPException as e:
+        return await evt.reply(f"Failed to remove {passport}: {e}.")
+    return await evt.reply(f"Removed {passport} from your contact list.")

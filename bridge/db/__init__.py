@@ -1,0 +1,51 @@
+"""Database models (one per table) and migrations.
+
+Call :func:`init` with the started-or-not :class:`mautrix.util.async_db.Database` before using
+any model; :data:`upgrade_table` is what the bridge hands to ``Database.create``.
+"""
+
+from __future__ import annotations
+
+from mautrix.util.async_db import Database
+
+from bridge.secrets import CredentialCipher
+
+from .contact import Contact, ContactGroup, ContactGroupMember
+from .message import Message
+from .model import Model
+from .portal import Portal
+from .puppet import Puppet
+from .upgrade import upgrade_table
+from .user import User
+
+__all__ = [
+    "ALL_MODELS",
+    "Contact",
+    "ContactGroup",
+    "ContactGroupMember",
+    "Message",
+    "Model",
+    "Portal",
+    "Puppet",
+    "User",
+    "init",
+    "upgrade_table",
+]
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    User,
+    Puppet,
+    Contact,
+    ContactGroup,
+    ContactGroupMember,
+    Portal,
+    Message,
+)
+
+
+def init(db: Database, cipher: CredentialCipher | None = None) -> None:
+    """Point every model at ``db``; ``cipher`` encrypts stored passwords and tickets."""
+    for model in ALL_MODELS:
+        model.db = db
+    if cipher is not None:
+        User.cipher = cipher

@@ -1,0 +1,21 @@
+"""Schema migrations, applied in order by :class:`mautrix.util.async_db.UpgradeTable`.
+
+Every migration must work on both SQLite and PostgreSQL. Never edit a released migration; add a
+new ``vNN_*.py`` module and import it below.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mautrix.util.async_db import UpgradeTable
+
+upgrade_table = UpgradeTable(
+    version_table_name="version",
+    database_name="matrix-msn database",
+    log=logging.getLogger("mau.db.upgrade"),
+)
+
+from . import v01_initial, v02_double_puppet  # noqa: E402  (register in order)
+
+__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet"]

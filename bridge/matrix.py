@@ -1,0 +1,138 @@
+"""Matrix-side event handling: typing, receipts, leaves, invites and permission refusals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mautrix.bridge import BaseMatrixHandler
+from mautrix.types import (
+    EventID,
+    EventType,
+    MessageEvent,
+    PresenceEvent,
+    ReceiptEvent,
+    RoomID,
+    SingleReceiptEventContent,
+    TypingEvent,
+    UserID,
+)
+
+from bridge.portal import Portal
+from bridge.puppet import Puppet
+from bridge.user import User
+
+if TYPE_CHECKING:
+    from bridge.app import MSNBridge
+
+__all__ = ["MatrixHandler"]
+
+
+class MatrixHandler(BaseMatrixHandler):
+    def __init__(self, bridge: MSNBridge, **kwargs: Any) -> None:
+        template = bridge.config["bridge.username_template"]
+        prefix, _, suffix = template.partition("{userid}")
+        self.user_id_prefix = f"@{prefix}"
+        self.user_id_suffix = f"{suffix}:{bridge.config['homeserver.domain']}"
+        if "command_processor" not in kwargs:
+            from bridge.commands import CommandProcessor
+
+            kwargs["command_processor"] = CommandProcessor(bridge=bridge)
+        super().__init__(bridge=bridge, **kwargs)
+        self._typing: dict[RoomID, set[UserID]] = {}
+
+    # region permissions
+
+    async def handle_message(self, evt: MessageEvent, was_encrypted: bool = False) -> None:
+        """Refuse commands from users without bridge permission with a notice (not silence)."""
+        user = await User.get_by_mxid(evt.sender)
+        if user is not None and not user.is_whitelisted:
+            portal = await Portal.get_by_mxid(evt.room_id)
+            if portal is None:
+                is_command, _ = self.is_command(evt.content)
+                has_two, bot_in_room = await self._is_direct_chat(evt.room_id)
+                if is_command or (has_two and bot_in_room):
+                    await self._refuse(evt.room_id)
+                    return
+        await super().handle_message(evt, was_encrypted=was_encrypted)
+
+    async def _refuse(self, room_id: RoomID) -> None:
+        try:
+            await self.az.intent.send_notice(
+                room_id,
+                "You are not allowed to use this bridge. Ask the bridge administrator to give "
+                "your Matrix account the `user` level in `bridge.permissions`.",
+            )
+        except Exception:
+            self.log.debug("Failed to send permission refusal to %s", room_id, exc_info=True)
+
+    # endregion
+    # region invites and the management room
+
+    async def send_welcome_message(self, room_id: RoomID, inviter: Any) -> None:
+        await super().send_welcome_message(room_id, inviter)
+        has_two, bot_in_room = await self._is_direct_chat(room_id)
+        if has_two and bot_in_room and isinstance(inviter, User) and not inviter.management_room:
+            await inviter.set_management_room(room_id)
+
+    # endregion
+    # region membership
+
+    async def handle_leave(self, room_id: RoomID, user_id: UserID, event_id: EventID) -> None:
+        portal = await Portal.get_by_mxid(room_id)
+        if portal is None:
+            return
+        await portal.handle_matrix_leave(user_id)
+
+    async def handle_kick(
+        self, room_id: RoomID, user_id: UserID, kicked_by: UserID, reason: str, event_id: EventID
+    ) -> None:
+        # Kicking the owner out of their own portal counts as leaving it.
+        await self.handle_leave(room_id, user_id, event_id)
+
+    # endregion
+    # region ephemeral events
+
+    async def handle_ephemeral_event(
+        self, evt: ReceiptEvent | PresenceEvent | TypingEvent
+    ) -> None:
+        if evt.type == EventType.TYPING:
+            await self.handle_typing(evt.room_id, list(evt.content.user_ids))
+        elif evt.type == EventType.PRESENCE:
+            await self.handle_presence(evt)
+        else:
+            await super().handle_ephemeral_event(evt)
+
+    async def handle_typing(self, room_id: RoomID, now_typing: list[UserID]) -> None:
+        portal = await Portal.get_by_mxid(room_id)
+        if portal is None:
+            return
+        previous = self._typing.get(room_id, set())
+        current = {uid for uid in now_typing if not self.bridge.is_bridge_ghost(uid)}
+        self._typing[room_id] = current
+        for user_id in current ^ previous:
+            if user_id != portal.owner:
+                continue
+            user = await User.get_by_mxid(user_id, create=False)
+            if user is not None:
+                await portal.handle_matrix_typing(user, user_id in current)
+
+    async def handle_presence(self, evt: PresenceEvent) -> None:
+        # MSN status is chosen explicitly with the `status` command; Matrix presence of the
+        # bridge users is not mirrored (clients report "offline" whenever the app is closed).
+        self.log.trace("Ignoring presence of %s: %s", evt.sender, evt.content.presence)
+
+    async def handle_read_receipt(
+        self,
+        user: Any,
+        portal: Any,
+        event_id: EventID,
+        data: SingleReceiptEventContent,
+    ) -> None:
+        # MSN has no read receipts.
+        pass
+
+    # endregion
+
+    @staticmethod
+    def is_ghost(user_id: UserID) -> bool:
+        return Puppet.is_ghost_mxid(user_id)

@@ -1,0 +1,525 @@
+"""The :class:`MSNClient` facade: one MSN account, its notification session and switchboards.
+
+Events go to the handler in order from one dispatcher task, so a handler may call back into
+the client (e.g. answer a message) without blocking the connection. ``login`` can return
+before the handler has seen the login events.
+
+Conversations are keyed: a one-to-one switchboard by the contact's lower-cased passport; once
+a second other participant joins, the switchboard gets a ``group:<hex>`` key (announced in
+:class:`SwitchboardJoined`). Closed switchboards are re-opened on demand, group ones by
+inviting the remembered participants again.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+import asyncio
+import logging
+import secrets
+
+import aiohttp
+
+from . import codec
+from .auth import passport_ticket
+from .connection import DeliveryFailed, ProtocolRefused
+from .errors import ConnectionClosed, MSNPError, MSNPException, TransactionTimeout
+from .events import (
+    Contact,
+    Disconnected,
+    DisconnectReason,
+    Event,
+    Group,
+    Lists,
+    MessageFormat,
+    NudgeReceived,
+    OtherMessageReceived,
+    Status,
+    SwitchboardClosed,
+    SwitchboardJoined,
+    SwitchboardLeft,
+    TextMessageReceived,
+    TypingReceived,
+)
+from .message import TYPING, TEXT_PLAIN, Message, is_nudge
+from .notification import NotificationSession, Ring
+from .switchboard import Switchboard
+
+__all__ = [
+    "GROUP_PREFIX",
+    "ClientConfig",
+    "DeliveryFailed",
+    "EventHandler",
+    "LoginResult",
+    "MSNClient",
+    "ProtocolRefused",
+]
+
+log = logging.getLogger("msnp.client")
+
+GROUP_PREFIX: Final = "group:"
+
+EventHandler = Callable[[Event], Awaitable[None]]
+
+
+@dataclass
+class ClientConfig:
+    server: str = "messenger.hotmail.com:1863"
+    protocols: tuple[int, ...] = (12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2)
+    passport_url: str | None = None
+    nexus_url: str | None = None
+    force_scheme: str | None = None
+    verify_tls: bool = True
+    locale: str = "0x0409"
+    os_type: str = "winnt"
+    os_version: str = "5.1"
+    arch: str = "i386"
+    client_name: str = "MSNMSGR"
+    client_version: str = "7.0.0816"
+    client_lib: str = "MSMSGS"
+    #: MSN client capability flags sent in CHG (MSNP8+): MSNC1 | multi-packet messaging.
+    capabilities: int = 0x50000020
+    keepalive_interval: float = 45.0
+    keepalive_timeout: float = 30.0
+    connect_timeout: float = 15.0
+    transaction_timeout: float = 20.0
+    switchboard_join_timeout: float = 30.0
+    ack_timeout: float = 30.0
+    initial_status: Status = Status.ONLINE
+    max_line: int = codec.DEFAULT_MAX_LINE
+    max_payload: int = codec.DEFAULT_MAX_PAYLOAD
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    passport: str
+    friendly_name: str
+    protocol: int
+    ticket: str | None
+    profile: dict[str, str]
+
+
+_STOP: Final = object()
+
+
+class MSNClient:
+    """One MSN account. After :class:`Disconnected` (other than CLIENT) the client is dead."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        handler: EventHandler,
+        *,
+        http: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config
+        self.handler = handler
+        self._http = http
+        self._own_http: aiohttp.ClientSession | None = None
+        self._ns = NotificationSession(
+            config, self._emit, on_ring=self._on_ring, on_disconnect=self._on_disconnect
+        )
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._sbs: dict[str, Switchboard] = {}
+        self._all_sbs: set[Switchboard] = set()
+        self._remembered: dict[str, tuple[str, ...]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dead = False
+        self._closing = False
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def connected(self) -> bool:
+        return self._ns.logged_in and not self._dead
+
+    @property
+    def protocol(self) -> int | None:
+        return self._ns.protocol
+
+    @property
+    def passport(self) -> str:
+        return self._ns.passport
+
+    @property
+    def friendly_name(self) -> str:
+        return self._ns.friendly_name
+
+    @property
+    def status(self) -> Status:
+        return self._ns.status if self.connected else Status.OFFLINE
+
+    @property
+    def personal_message(self) -> str:
+        return self._ns.personal_message
+
+    @property
+    def contacts(self) -> dict[str, Contact]:
+        """Contacts by lower-cased passport (live objects, updated as the server reports)."""
+        return self._ns.contacts
+
+    @property
+    def groups(self) -> dict[str, Group]:
+        return self._ns.groups
+
+    # ----------------------------------------------------------- event queue
+
+    def _emit(self, event: Event) -> None:
+        if self._dispatcher is None:
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
+        self._queue.put_nowait(event)
+
+    async def _dispatch(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is _STOP:
+                return
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    item.set_result(None)
+                continue
+            assert isinstance(item, Event)
+            try:
+                await self.handler(item)
+            except Exception:
+                log.exception("event handler failed on %r", item)
+            if isinstance(item, Disconnected):
+                return
+
+    async def _flush_events(self, timeout: float = 10.0) -> None:
+        """Wait until the handler has seen every event queued so far."""
+        if self._dispatcher is None or self._dispatcher.done():
+            return
+        marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(marker)
+        try:
+            await asyncio.wait_for(asyncio.shield(marker), timeout)
+        except TimeoutError:
+            log.warning("event handler still busy after %g s", timeout)
+
+    # ------------------------------------------------------------------ login
+
+    async def _fetch_ticket(self, passport: str, password: str, challenge: str) -> str:
+        http = self._http
+        if http is None:
+            if self._own_http is None:
+                self._own_http = aiohttp.ClientSession()
+            http = self._own_http
+        return await passport_ticket(
+            http,
+            passport,
+            password,
+            challenge,
+            passport_url=self.config.passport_url,
+            nexus_url=self.config.nexus_url,
+            force_scheme=self.config.force_scheme,
+            verify_tls=self.config.verify_tls,
+            timeout=self.config.transaction_timeout,
+        )
+
+    async def login(
+        self, passport: str, password: str | None, *, ticket: str | None = None
+    ) -> LoginResult:
+        """Connect, authenticate, download the contact list and go online.
+
+        Raises :class:`AuthError`, :class:`ConnectionClosed`, :class:`MSNPError`,
+        :class:`ProtocolRefused` or :class:`OSError` (server unreachable).
+        """
+        if self._ns.logged_in or self._dead:
+            raise RuntimeError("this client has already logged in; create a new one")
+        bad = [v for v in self.config.protocols if not 2 <= v <= 12]
+        if bad or not self.config.protocols:
+            raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-12")
+        try:
+            used = await self._ns.login(passport, password, ticket, self._fetch_ticket)
+        except BaseException:
+            self._dead = True
+            await self._close_http()
+            if self._dispatcher is not None:
+                self._queue.put_nowait(_STOP)
+            raise
+        assert self._ns.protocol is not None
+        return LoginResult(
+            self._ns.passport, self._ns.friendly_name, self._ns.protocol, used, self._ns.profile
+        )
+
+    async def _close_http(self) -> None:
+        if self._own_http is not None:
+            await self._own_http.close()
+            self._own_http = None
+
+    async def close(self) -> None:
+        """Sign out and close every connection; emits ``Disconnected(CLIENT)``."""
+        if self._closing:
+            return
+        self._closing = True
+        was_connected = self.connected
+        for sb in list(self._all_sbs):
+            await sb.leave()
+        await self._ns.close()
+        if was_connected and not self._dead:
+            self._dead = True
+            self._emit(Disconnected(DisconnectReason.CLIENT, "closed by the client"))
+        self._dead = True
+        for task in list(self._tasks):
+            task.cancel()
+        if self._dispatcher is not None and not self._dispatcher.done():
+            self._queue.put_nowait(_STOP)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._dispatcher), 10)
+            except TimeoutError:
+                self._dispatcher.cancel()
+        await self._close_http()
+
+    def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
+        self._dead = True
+        for sb in list(self._all_sbs):
+            sb.conn.abort(DisconnectReason.CLIENT, "the notification session ended")
+
+    # --------------------------------------------------------------- NS ops
+
+    async def set_status(self, status: Status) -> None:
+        await self._ns.set_status(status)
+
+    async def set_friendly_name(self, name: str) -> None:
+        await self._ns.set_friendly_name(name)
+
+    async def set_personal_message(self, text: str) -> None:
+        """``UUX`` at MSNP11+; below that there is no personal message (no-op)."""
+        await self._ns.set_personal_message(text)
+
+    async def add_contact(
+        self,
+        passport: str,
+        list_: Lists = Lists.FORWARD,
+        *,
+        group: str | None = None,
+        friendly_name: str | None = None,
+    ) -> None:
+        await self._ns.add_contact(passport, list_, group, friendly_name)
+
+    async def remove_contact(
+        self, passport: str, list_: Lists = Lists.FORWARD, *, group: str | None = None
+    ) -> None:
+        await self._ns.remove_contact(passport, list_, group)
+
+    async def add_group(self, name: str) -> Group:
+        return await self._ns.add_group(name)
+
+    async def remove_group(self, group_id: str) -> None:
+        await self._ns.remove_group(group_id)
+
+    async def rename_group(self, group_id: str, name: str) -> None:
+        await self._ns.rename_group(group_id, name)
+
+    async def block(self, passport: str) -> None:
+        contact = self._ns.contacts.get(passport.lower())
+        if contact is not None and contact.lists & Lists.ALLOW:
+            await self._ns.remove_contact(passport, Lists.ALLOW, None)
+        if contact is None or not contact.lists & Lists.BLOCK:
+            await self._ns.add_contact(passport, Lists.BLOCK, None, None)
+
+    async def unblock(self, passport: str) -> None:
+        contact = self._ns.contacts.get(passport.lower())
+        if contact is not None and contact.lists & Lists.BLOCK:
+            await self._ns.remove_contact(passport, Lists.BLOCK, None)
+        if contact is None or not contact.lists & Lists.ALLOW:
+            await self._ns.add_contact(passport, Lists.ALLOW, None, None)
+
+    async def set_privacy(self, allow_unlisted: bool) -> None:
+        await self._ns.set_privacy(allow_unlisted)
+
+    # -------------------------------------------------------- conversations
+
+    @staticmethod
+    def _normalize(conversation: str) -> str:
+        return conversation if conversation.startswith(GROUP_PREFIX) else conversation.lower()
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    async def _switchboard_for(self, conversation: str) -> Switchboard:
+        key = self._normalize(conversation)
+        async with self._lock(key):
+            sb = self._sbs.get(key)
+            if sb is not None and not sb.closed and sb.members:
+                return sb
+            if key.startswith(GROUP_PREFIX):
+                targets = self._remembered.get(key, ())
+                if not targets:
+                    raise ValueError(f"unknown group conversation {conversation!r}")
+            else:
+                if "@" not in key:
+                    raise ValueError(f"not a passport or group key: {conversation!r}")
+                targets = (key,)
+            if sb is None or sb.closed:
+                sb = await self._open_switchboard(key)
+            errors: list[MSNPException] = []
+            for target in targets:
+                try:
+                    await sb.call(target)
+                except (MSNPError, TransactionTimeout, ConnectionClosed) as e:
+                    errors.append(e)
+            if not sb.members:
+                await sb.leave()
+                raise errors[0] if errors else ConnectionClosed("CAL", "nobody joined")
+            return sb
+
+    async def _open_switchboard(self, key: str) -> Switchboard:
+        if self._dead:
+            raise ConnectionClosed("session", "the client is disconnected")
+        host, port, cookie = await self._ns.request_switchboard()
+        sb = Switchboard(self.config, self._ns.passport, self, key)
+        self._all_sbs.add(sb)
+        self._sbs[key] = sb
+        try:
+            await sb.connect_outgoing(host, port, cookie)
+        except BaseException:
+            self._forget(sb)
+            raise
+        return sb
+
+    async def send_text(
+        self, conversation: str, text: str, fmt: MessageFormat | None = None
+    ) -> None:
+        """Send text (split into several messages when longer than one MSG allows).
+
+        Raises MSNPError(217) when the contact is offline, DeliveryFailed on NAK and
+        TransactionTimeout when no ACK arrives in ``ack_timeout``.
+        """
+        if not text:
+            raise ValueError("cannot send an empty message")
+        sb = await self._switchboard_for(conversation)
+        await sb.send_text(text, fmt)
+
+    async def send_typing(self, conversation: str) -> None:
+        sb = await self._switchboard_for(conversation)
+        await sb.send_typing()
+
+    async def send_nudge(self, conversation: str) -> None:
+        sb = await self._switchboard_for(conversation)
+        await sb.send_nudge()
+
+    async def invite(self, conversation: str, passport: str) -> str:
+        """Bring ``passport`` into the conversation; returns its (possibly new) key."""
+        sb = await self._switchboard_for(conversation)
+        await sb.call(passport)
+        return sb.key
+
+    async def leave(self, conversation: str) -> None:
+        key = self._normalize(conversation)
+        self._remembered.pop(key, None)
+        sb = self._sbs.get(key)
+        if sb is not None:
+            await sb.leave()
+
+    def participants(self, conversation: str) -> tuple[str, ...]:
+        key = self._normalize(conversation)
+        sb = self._sbs.get(key)
+        if sb is not None and not sb.closed and sb.members:
+            return sb.participants
+        if key.startswith(GROUP_PREFIX):
+            return self._remembered.get(key, ())
+        return (key,)
+
+    def conversations(self) -> dict[str, tuple[str, ...]]:
+        """Open switchboard conversations and their participants."""
+        return {k: sb.participants for k, sb in self._sbs.items() if not sb.closed}
+
+    # ------------------------------------------------------- incoming (SB)
+
+    def _on_ring(self, ring: Ring) -> None:
+        if self._dead:
+            return
+        task = asyncio.create_task(self._answer(ring))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, ring: Ring) -> None:
+        sb = Switchboard(self.config, self._ns.passport, self, "")
+        sb.answering = True
+        sb.inviter = ring.passport
+        self._all_sbs.add(sb)
+        try:
+            await sb.connect_incoming(ring.host, ring.port, ring.cookie, ring.session_id)
+        except (OSError, MSNPException) as e:
+            log.warning("could not answer the invitation from %s: %s", ring.passport, e)
+            self._forget(sb)
+            return
+        sb.answering = False
+        self._ensure_key(sb)
+
+    def _ensure_key(self, sb: Switchboard) -> str:
+        if sb.key:
+            return sb.key
+        if len(sb.members) >= 2:
+            key = GROUP_PREFIX + secrets.token_hex(8)
+            self._remembered[key] = sb.participants
+        elif sb.members:
+            key = next(iter(sb.members))
+        else:
+            key = sb.inviter.lower()
+        sb.key = key
+        self._sbs[key] = sb
+        for passport, name in list(sb.members.values()):
+            self._emit(SwitchboardJoined(key, passport, name, sb.participants))
+        return key
+
+    def _forget(self, sb: Switchboard) -> None:
+        self._all_sbs.discard(sb)
+        if sb.key and self._sbs.get(sb.key) is sb:
+            del self._sbs[sb.key]
+
+    def sb_joined(self, sb: Switchboard, passport: str, friendly_name: str) -> None:
+        if sb.answering and not sb.key:
+            return  # announced together once ANS completes
+        if not sb.key:
+            self._ensure_key(sb)
+            return
+        if len(sb.members) >= 2 and not sb.key.startswith(GROUP_PREFIX):
+            if self._sbs.get(sb.key) is sb:
+                del self._sbs[sb.key]
+            sb.key = GROUP_PREFIX + secrets.token_hex(8)
+            self._sbs[sb.key] = sb
+        if sb.key.startswith(GROUP_PREFIX):
+            self._remembered[sb.key] = sb.participants
+        self._emit(SwitchboardJoined(sb.key, passport, friendly_name, sb.participants))
+
+    def sb_left(self, sb: Switchboard, passport: str, idle_timeout: bool) -> None:
+        key = self._ensure_key(sb)
+        if key.startswith(GROUP_PREFIX) and not idle_timeout and sb.members:
+            self._remembered[key] = sb.participants
+        self._emit(SwitchboardLeft(key, passport, idle_timeout, sb.participants))
+
+    def sb_message(self, sb: Switchboard, sender: str, sender_name: str, message: Message) -> None:
+        key = self._ensure_key(sb)
+        participants = sb.participants
+        ctype = message.content_type
+        if ctype == TEXT_PLAIN:
+            self._emit(
+                TextMessageReceived(
+                    key, sender, sender_name, message.text, message.format, participants
+                )
+            )
+        elif ctype == TYPING:
+            self._emit(TypingReceived(key, message.get("TypingUser") or sender, participants))
+        elif is_nudge(message):
+            self._emit(NudgeReceived(key, sender, participants))
+        else:
+            self._emit(
+                OtherMessageReceived(
+                    key, sender, ctype, dict(message.headers), message.body, participants
+                )
+            )
+
+    def sb_closed(self, sb: Switchboard) -> None:
+        was_current = bool(sb.key) and self._sbs.get(sb.key) is sb
+        self._forget(sb)
+        if was_current and not self._dead:
+            self._emit(SwitchboardClosed(sb.key))

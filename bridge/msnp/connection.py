@@ -1,0 +1,267 @@
+"""The one place that owns sockets: a TCP connection speaking MSNP.
+
+A :class:`Connection` reads in a background task, feeds a :class:`~.codec.Parser` and hands
+every command either to the transaction waiting for it (matched by transaction id and reply
+name) or to the ``on_command`` callback. Callbacks are plain functions run inside the read
+loop: they must not wait for transactions themselves (spawn a task for that).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from collections.abc import Callable, Collection
+import asyncio
+import logging
+
+from .codec import Command, Parser, Role, encode
+from .errors import ConnectionClosed, MSNPError, MSNPException, ProtocolError, TransactionTimeout
+from .events import DisconnectReason
+
+__all__ = [
+    "TRACE",
+    "Connection",
+    "DeliveryFailed",
+    "ProtocolRefused",
+    "parse_address",
+]
+
+#: Log level of the wire log (below DEBUG).
+TRACE: Final = 5
+logging.addLevelName(TRACE, "TRACE")
+
+log = logging.getLogger("msnp.connection")
+wire_log = logging.getLogger("msnp.wire")
+
+CommandHandler = Callable[[Command], None]
+CloseHandler = Callable[[DisconnectReason, str], None]
+
+
+class ProtocolRefused(MSNPException):
+    """The server supports none of the protocol versions we offered."""
+
+
+class DeliveryFailed(MSNPException):
+    """The switchboard answered a message with ``NAK``."""
+
+
+def parse_address(address: str, default_port: int = 1863) -> tuple[str, int]:
+    """``host:port`` -> (host, port); a missing port means ``default_port``."""
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return address, default_port
+    if not port.isdigit() or not host:
+        raise ProtocolError(f"bad server address {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _redact(command: Command) -> str:
+    """Render a command for the wire log without secrets (hashes, tickets, cookies)."""
+    args = list(command.args)
+    if command.name == "USR" and len(args) >= 3 and args[1] == "S" and args[0] != "OK":
+        args[2:] = ["<redacted>"]
+    elif command.name in ("USR", "ANS") and len(args) >= 2 and args[0] != "OK":
+        args[1] = "<redacted>"  # switchboard cookies
+    elif command.name in ("XFR", "RNG") and "CKI" in args:
+        i = args.index("CKI")
+        if i + 1 < len(args):
+            args[i + 1] = "<redacted>"
+    return repr(Command(command.name, command.trid, tuple(args), command.payload))
+
+
+class Connection:
+    """One MSNP TCP connection with transaction handling."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        on_command: CommandHandler | None = None,
+        on_close: CloseHandler | None = None,
+        transaction_timeout: float = 20.0,
+        max_line: int | None = None,
+        max_payload: int | None = None,
+    ) -> None:
+        self.name = name
+        self.on_command = on_command
+        self.on_close = on_close
+        self.transaction_timeout = transaction_timeout
+        kwargs: dict[str, int] = {}
+        if max_line is not None:
+            kwargs["max_line"] = max_line
+        if max_payload is not None:
+            kwargs["max_payload"] = max_payload
+        self.parser = Parser(Role.CLIENT, **kwargs)
+        #: What the session is doing; reported in :class:`ConnectionClosed`.
+        self.stage = "connect"
+        self.peer = ""
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._read_task: asyncio.Task[None] | None = None
+        self._write_lock = asyncio.Lock()
+        self._trid = 0
+        self._pending: dict[int, tuple[asyncio.Future[Command], frozenset[str], str]] = {}
+        self._closed = False
+        self._close_detail = ""
+        self.close_reason: DisconnectReason | None = None
+        self._closed_event = asyncio.Event()
+
+    @property
+    def version(self) -> int | None:
+        return self.parser.version
+
+    @version.setter
+    def version(self, value: int | None) -> None:
+        self.parser.version = value
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def open(self, host: str, port: int, timeout: float) -> None:
+        """Connect; raises :class:`OSError` (incl. ``TimeoutError``) when unreachable."""
+        self.peer = f"{host}:{port}"
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except TimeoutError as e:
+            raise TimeoutError(f"connecting to {self.peer} timed out after {timeout} s") from e
+        except OSError as e:
+            raise OSError(e.errno, f"cannot connect to {self.peer}: {e.strerror or e}") from e
+        self._reader, self._writer = reader, writer
+        log.debug("%s connected to %s", self.name, self.peer)
+        self._read_task = asyncio.create_task(self._read_loop(), name=f"msnp-{self.name}-read")
+
+    def next_trid(self) -> int:
+        self._trid += 1
+        return self._trid
+
+    async def send(self, command: Command) -> None:
+        """Write one command (raises :class:`ConnectionClosed` once closed)."""
+        data = encode(command)
+        if self._closed or self._writer is None:
+            raise ConnectionClosed(self.stage, self._close_detail or "not connected")
+        if wire_log.isEnabledFor(TRACE):
+            wire_log.log(TRACE, "%s %s >> %s", self.name, self.peer, _redact(command))
+        async with self._write_lock:
+            try:
+                self._writer.write(data)
+                await self._writer.drain()
+            except (OSError, RuntimeError) as e:
+                self._shutdown(DisconnectReason.CONNECTION_LOST, f"write failed: {e}")
+                raise ConnectionClosed(self.stage, f"write failed: {e}") from e
+
+    async def transaction(
+        self,
+        name: str,
+        args: tuple[str, ...] = (),
+        payload: bytes | None = None,
+        *,
+        expect: Collection[str] | None = None,
+        timeout: float | None = None,
+    ) -> Command:
+        """Send ``name trid args`` and return the reply with that trid.
+
+        ``expect`` lists the reply names accepted (default: ``name``); other commands that
+        happen to carry the same trid (``ILN`` after ``CHG``, ``IRO`` before ``ANS``) go to
+        ``on_command``. A numeric reply raises :class:`MSNPError`.
+        """
+        trid = self.next_trid()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Command] = loop.create_future()
+        self._pending[trid] = (future, frozenset(expect or (name,)), name)
+        try:
+            await self.send(Command(name, trid, args, payload))
+            wait = self.transaction_timeout if timeout is None else timeout
+            try:
+                return await asyncio.wait_for(future, wait)
+            except TimeoutError as e:
+                raise TransactionTimeout(
+                    f"no reply to {name} from {self.name} within {wait:g} s"
+                ) from e
+        finally:
+            self._pending.pop(trid, None)
+
+    def _dispatch(self, command: Command) -> None:
+        if command.trid is not None and command.trid in self._pending:
+            future, expect, sent = self._pending[command.trid]
+            code = command.error_code
+            if code is not None or command.name in expect:
+                del self._pending[command.trid]
+                if not future.done():
+                    if code is not None:
+                        future.set_exception(MSNPError(code, command=sent))
+                    else:
+                        future.set_result(command)
+                return
+        if self.on_command is not None:
+            try:
+                self.on_command(command)
+            except Exception:
+                log.exception("%s: error handling %r", self.name, command)
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        reason = DisconnectReason.CONNECTION_LOST
+        detail = "connection closed by the server"
+        try:
+            while not self._closed:
+                data = await self._reader.read(65536)
+                if not data:
+                    break
+                self.parser.feed(data)
+                for command in self.parser:
+                    if wire_log.isEnabledFor(TRACE):
+                        wire_log.log(TRACE, "%s %s << %s", self.name, self.peer, _redact(command))
+                    self._dispatch(command)
+                    if self._closed:
+                        return
+        except ProtocolError as e:
+            reason, detail = DisconnectReason.PROTOCOL_ERROR, f"protocol error: {e}"
+            log.warning("%s %s: %s", self.name, self.peer, detail)
+        except OSError as e:
+            detail = f"connection lost: {e}"
+        except asyncio.CancelledError:
+            return
+        self._shutdown(reason, detail)
+
+    def _shutdown(self, reason: DisconnectReason, detail: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.close_reason = reason
+        self._close_detail = detail
+        log.debug("%s %s closed (%s): %s", self.name, self.peer, reason.value, detail)
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except RuntimeError:
+                pass
+        for future, _, _ in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionClosed(self.stage, detail))
+        self._pending.clear()
+        current = asyncio.current_task()
+        if self._read_task is not None and self._read_task is not current:
+            self._read_task.cancel()
+        self._closed_event.set()
+        if self.on_close is not None:
+            try:
+                self.on_close(reason, detail)
+            except Exception:
+                log.exception("%s: error in close handler", self.name)
+
+    def abort(self, reason: DisconnectReason, detail: str) -> None:
+        """Close without waiting (usable from callbacks)."""
+        self._shutdown(reason, detail)
+
+    async def close(
+        self, reason: DisconnectReason = DisconnectReason.CLIENT, detail: str = "closed by us"
+    ) -> None:
+        self._shutdown(reason, detail)
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(self._writer.wait_closed(), 2)
+            except (OSError, TimeoutError, RuntimeError):
+                pass
+
+    async def wait_closed(self) -> None:
+        await self._closed_event.wait()

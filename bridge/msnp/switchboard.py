@@ -1,0 +1,208 @@
+"""Switchboard (SB) sessions: one conversation with one or more participants."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+import asyncio
+import logging
+
+from .codec import Command, decode_arg
+from .connection import Connection, DeliveryFailed
+from .errors import ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
+from .events import DisconnectReason, MessageFormat
+from .message import MAX_MSG_PAYLOAD, Message, build_nudge, build_typing, parse_message, split_text
+
+if TYPE_CHECKING:
+    from .client import ClientConfig
+
+__all__ = ["Switchboard", "SwitchboardListener"]
+
+log = logging.getLogger("msnp.sb")
+
+
+class SwitchboardListener(Protocol):
+    def sb_joined(self, sb: Switchboard, passport: str, friendly_name: str) -> None: ...
+
+    def sb_left(self, sb: Switchboard, passport: str, idle_timeout: bool) -> None: ...
+
+    def sb_message(
+        self, sb: Switchboard, sender: str, sender_name: str, message: Message
+    ) -> None: ...
+
+    def sb_closed(self, sb: Switchboard) -> None: ...
+
+
+class Switchboard:
+    """One switchboard connection. ``key`` is the conversation key the client assigned."""
+
+    def __init__(
+        self, config: ClientConfig, own_passport: str, listener: SwitchboardListener, key: str
+    ) -> None:
+        self.config = config
+        self.own_passport = own_passport
+        self.listener = listener
+        self.key = key
+        #: lower-cased passport -> (passport, friendly name), without ourselves
+        self.members: dict[str, tuple[str, str]] = {}
+        self.session_id = ""
+        #: set by the client while answering an invitation, and who invited us
+        self.answering = False
+        self.inviter = ""
+        self._changed = asyncio.Event()
+        self._had_members = False
+        self._closed_reported = False
+        self.conn = Connection(
+            "SB",
+            on_command=self._on_command,
+            on_close=self._on_close,
+            transaction_timeout=config.transaction_timeout,
+            max_line=config.max_line,
+            max_payload=config.max_payload,
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self.conn.closed
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        return tuple(sorted(p for p, _ in self.members.values()))
+
+    async def connect_outgoing(self, host: str, port: int, cookie: str) -> None:
+        """Connect to a switchboard handed out by ``XFR SB`` and authenticate (``USR``)."""
+        await self.conn.open(host, port, self.config.connect_timeout)
+        self.conn.stage = "SB USR"
+        try:
+            reply = await self.conn.transaction("USR", (self.own_passport, cookie))
+            if reply.arg(0) != "OK":
+                raise ProtocolError(f"unexpected switchboard USR reply {reply!r}")
+            self.conn.stage = "SB"
+        except BaseException:
+            await self.conn.close()
+            raise
+
+    async def connect_incoming(self, host: str, port: int, cookie: str, session_id: str) -> None:
+        """Answer an invitation (``RNG``): ``ANS``; the ``IRO`` lines list who is there."""
+        self.session_id = session_id
+        await self.conn.open(host, port, self.config.connect_timeout)
+        self.conn.stage = "SB ANS"
+        try:
+            await self.conn.transaction("ANS", (self.own_passport, cookie, session_id))
+            self.conn.stage = "SB"
+        except BaseException:
+            await self.conn.close()
+            raise
+
+    async def call(self, passport: str) -> None:
+        """Invite ``passport`` (``CAL``) and wait until they join.
+
+        Raises :class:`MSNPError` (217: offline) or :class:`TransactionTimeout`.
+        """
+        key = passport.lower()
+        if key in self.members:
+            return
+        try:
+            reply = await self.conn.transaction("CAL", (passport,))
+            if reply.arg(1):
+                self.session_id = reply.arg(1)
+        except MSNPError as e:
+            if e.code == 215 and key in self.members:
+                return
+            raise
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.switchboard_join_timeout
+        while key not in self.members:
+            if self.conn.closed:
+                raise ConnectionClosed("CAL", f"the switchboard closed before {passport} joined")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TransactionTimeout(
+                    f"{passport} did not join within {self.config.switchboard_join_timeout:g} s"
+                )
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def send_payload(self, payload: bytes, ack: str = "A") -> None:
+        """Send one MSG; with ``A``/``D`` wait for ``ACK`` (``NAK`` -> DeliveryFailed)."""
+        if len(payload) > MAX_MSG_PAYLOAD:
+            raise ValueError(
+                f"a {len(payload)}-byte MSG payload exceeds the {MAX_MSG_PAYLOAD}-byte limit"
+            )
+        if ack not in ("A", "D"):
+            await self.conn.send(Command("MSG", self.conn.next_trid(), (ack,), payload))
+            return
+        reply = await self.conn.transaction(
+            "MSG", (ack,), payload, expect=("ACK", "NAK"), timeout=self.config.ack_timeout
+        )
+        if reply.name == "NAK":
+            raise DeliveryFailed("the switchboard could not deliver the message (NAK)")
+
+    async def send_text(self, text: str, fmt: MessageFormat | None = None) -> None:
+        for payload in split_text(text, fmt):
+            await self.send_payload(payload, "A")
+
+    async def send_typing(self) -> None:
+        await self.send_payload(build_typing(self.own_passport), "U")
+
+    async def send_nudge(self) -> None:
+        await self.send_payload(build_nudge(), "N")
+
+    async def leave(self) -> None:
+        if not self.conn.closed:
+            try:
+                await asyncio.wait_for(self.conn.send(Command("OUT")), 2)
+            except (ConnectionClosed, TimeoutError):
+                pass
+        await self.conn.close(DisconnectReason.CLIENT, "left the conversation")
+
+    # ------------------------------------------------------------ incoming
+
+    def _on_command(self, cmd: Command) -> None:
+        if cmd.name == "MSG":
+            if len(cmd.args) >= 1:
+                name = decode_arg(cmd.arg(1, cmd.args[0]))
+                self.listener.sb_message(
+                    self, cmd.args[0], name, parse_message(cmd.payload or b"")
+                )
+        elif cmd.name == "IRO":
+            # IRO trid i n passport name [caps]
+            if len(cmd.args) >= 4:
+                self._join(cmd.args[2], decode_arg(cmd.args[3]))
+        elif cmd.name == "JOI":
+            if cmd.args:
+                self._join(cmd.args[0], decode_arg(cmd.arg(1, cmd.args[0])))
+        elif cmd.name == "BYE":
+            if cmd.args:
+                self._bye(cmd.args[0], cmd.arg(1) == "1")
+        elif cmd.is_error:
+            log.warning("switchboard error %s (trid %s)", cmd.name, cmd.trid)
+        else:
+            log.debug("unhandled SB command %r", cmd)
+
+    def _join(self, passport: str, name: str) -> None:
+        passport = passport.split(";", 1)[0]
+        if passport.lower() == self.own_passport.lower():
+            return
+        self.members[passport.lower()] = (passport, name)
+        self._had_members = True
+        self._changed.set()
+        self.listener.sb_joined(self, passport, name)
+
+    def _bye(self, passport: str, idle: bool) -> None:
+        passport = passport.split(";", 1)[0]
+        entry = self.members.pop(passport.lower(), None)
+        self._changed.set()
+        if entry is not None:
+            self.listener.sb_left(self, entry[0], idle)
+        if not self.members and self._had_members:
+            self.conn.abort(DisconnectReason.CLIENT, "everybody left")
+
+    def _on_close(self, reason: DisconnectReason, detail: str) -> None:
+        self._changed.set()
+        if not self._closed_reported:
+            self._closed_reported = True
+            log.debug("switchboard %s closed: %s", self.key, detail)
+            self.listener.sb_closed(self)

@@ -1,0 +1,266 @@
+"""Matrix -> MSN: messages (with delivery status), typing and leaving."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+import asyncio
+import time
+
+from mautrix.types import (
+    EventID,
+    Format,
+    LocationMessageEventContent,
+    MediaMessageEventContent,
+    MessageEventContent,
+    MessageStatusReason,
+    MessageType,
+    RelationType,
+    TextMessageEventContent,
+    UserID,
+)
+from mautrix.util import background_task
+
+from bridge import formatter
+from bridge.db.message import Message as DBMessage
+
+from .send_status import SendFailure, describe_send_error, send_status
+
+if TYPE_CHECKING:
+    from bridge.user import User
+
+    from . import Portal as _Portal
+
+    _Base = _Portal
+else:
+    _Base = object
+
+__all__ = ["TYPING_REPEAT_SECONDS", "MatrixToMSN"]
+
+#: While a Matrix user keeps typing, repeat the MSN typing notification this often.
+TYPING_REPEAT_SECONDS = 4.0
+#: ... but for no longer than this without a new Matrix typing event.
+TYPING_MAX_SECONDS = 30.0
+
+_MEDIA_NAMES = {
+    MessageType.IMAGE: "an image",
+    MessageType.STICKER: "a sticker",
+    MessageType.VIDEO: "a video",
+    MessageType.AUDIO: "an audio clip",
+    MessageType.FILE: "a file",
+}
+
+
+class MatrixToMSN(_Base):
+    # region messages
+
+    async def handle_matrix_message(
+        self, sender: Any, message: MessageEventContent, event_id: EventID
+    ) -> None:
+        user: User = sender
+        msgtype = getattr(message, "msgtype", None)
+        if not self.mxid:
+            return
+        if await DBMessage.get_by_mxid(self.mxid, event_id):
+            self.log.debug("Ignoring duplicate Matrix event %s", event_id)
+            return
+        if user.mxid != self.owner:
+            failure = SendFailure(
+                "only the Matrix user who owns this MSN conversation can send here",
+                MessageStatusReason.NO_PERMISSION,
+            )
+            await send_status(self, user, event_id, msgtype, failure)
+            return
+        record = DBMessage(
+            room_id=self.mxid,
+            mxid=event_id,
+            owner=self.owner,
+            conv_key=self.conv_key,
+            msn_id=None,
+            sender=user.mxid,
+            direction="out",
+            status="pending",
+            timestamp=int(time.time() * 1000),
+        )
+        await record.insert()
+        failure: SendFailure | None = None
+        try:
+            text, fmt = await self._convert_matrix_message(user, message)
+            if not text.strip():
+                raise SendFailure("the message is empty", MessageStatusReason.UNSUPPORTED)
+            client = user.client
+            if client is None or not user.connected:
+                raise SendFailure(
+                    "the bridge is not connected to MSN right now",
+                    MessageStatusReason.NETWORK_ERROR,
+                    retriable=True,
+                )
+            async with self._send_lock:
+                await client.send_text(self.conv_key, text, fmt)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            failure = describe_send_error(e, await self._contact_name())
+            if not isinstance(e, SendFailure):
+                self.log.info("Failed to send %s to MSN: %r", event_id, e)
+        self._stop_matrix_typing()
+        try:
+            await record.set_status("failed" if failure else "delivered")
+        except Exception:
+            self.log.warning("Failed to update status of %s", event_id, exc_info=True)
+        await send_status(self, user, event_id, msgtype, failure)
+
+    async def _contact_name(self) -> str:
+        if self.is_direct:
+            puppet = await self.get_dm_puppet()
+            if puppet is not None:
+                return puppet.display_text
+            return self.conv_key
+        return "the group conversation"
+
+    async def _sender_name(self, user: User) -> str:
+        client = user.client
+        if client is not None and getattr(client, "friendly_name", None):
+            from bridge.puppet import decode_friendly_name
+
+            return decode_friendly_name(client.friendly_name)
+        try:
+            name = await self.main_intent.get_room_displayname(self.mxid, user.mxid)
+        except Exception:
+            name = None
+        return name or user.mxid
+
+    async def _quoted(self, event_id: EventID) -> tuple[str | None, str | None]:
+        """The body and sender name of the event being replied to (for a text quote)."""
+        try:
+            evt = await self.main_intent.get_event(self.mxid, event_id)
+        except Exception:
+            return None, None
+        body = getattr(evt.content, "body", None)
+        if not isinstance(body, str):
+            return None, None
+        body = formatter.strip_reply_fallback(body)
+        from bridge.puppet import Puppet
+
+        puppet = await Puppet.get_by_mxid(evt.sender, create=False)
+        if puppet is not None:
+            return body, puppet.display_text
+        try:
+            name = await self.main_intent.get_room_displayname(self.mxid, evt.sender)
+        except Exception:
+            name = None
+        return body, name or evt.sender
+
+    def _media_url(self, mxc: str) -> str | None:
+        if not mxc or not mxc.startswith("mxc://"):
+            return None
+        server_media = mxc[len("mxc://") :]
+        base = (
+            self.config.get("bridge.public_media_url", None)
+            or self.config.get("homeserver.public_address", None)
+            or self.config["homeserver.address"]
+        )
+        return f"{str(base).rstrip('/')}/_matrix/media/v3/download/{server_media}"
+
+    async def _convert_matrix_message(
+        self, user: User, message: MessageEventContent
+    ) -> tuple[str, Any]:
+        msgtype = getattr(message, "msgtype", None)
+        if isinstance(message, MediaMessageEventContent) or msgtype in _MEDIA_NAMES:
+            return self._media_fallback(message), None
+        if isinstance(message, LocationMessageEventContent) or msgtype == MessageType.LOCATION:
+            geo = getattr(message, "geo_uri", "") or ""
+            body = getattr(message, "body", "") or "a location"
+            return f"{body} ({geo})" if geo else body, None
+        if not isinstance(message, TextMessageEventContent):
+            raise SendFailure(
+                f"messages of type {msgtype or 'unknown'} cannot be sent to MSN",
+                MessageStatusReason.UNSUPPORTED,
+            )
+        content = message.serialize()
+        relates = content.get("m.relates_to") or {}
+        if relates.get("rel_type") == RelationType.REPLACE.value:
+            inner = {k: v for k, v in content.items() if k != "m.relates_to"}
+            content = {"m.new_content": inner, "m.relates_to": relates, **inner}
+        quote = quote_sender = None
+        reply_to = message.get_reply_to()
+        if reply_to and not message.get_edit():
+            quote, quote_sender = await self._quoted(reply_to)
+        sender_name = ""
+        if message.msgtype == MessageType.EMOTE:
+            sender_name = await self._sender_name(user)
+        if message.format != Format.HTML:
+            content.pop("formatted_body", None)
+            content.pop("format", None)
+        return formatter.matrix_to_msn(
+            content, sender_name=sender_name, quote=quote, quote_sender=quote_sender
+        )
+
+    def _media_fallback(self, message: Any) -> str:
+        msgtype = getattr(message, "msgtype", None)
+        what = _MEDIA_NAMES.get(msgtype, "a file")
+        name = getattr(message, "filename", None) or getattr(message, "body", None) or ""
+        url = self._media_url(str(getattr(message, "url", "") or ""))
+        if url is None:
+            if getattr(message, "file", None) is not None:
+                raise SendFailure(
+                    f"{what} from an encrypted room cannot be forwarded to MSN yet",
+                    MessageStatusReason.UNSUPPORTED,
+                )
+            raise SendFailure(f"{what} without a URL", MessageStatusReason.UNSUPPORTED)
+        label = f"{what}: {name}" if name else what
+        caption = ""
+        body = getattr(message, "body", None)
+        if getattr(message, "filename", None) and body and body != message.filename:
+            caption = f"\r\n{body}"
+        return f"Sent {label} {url}{caption}"
+
+    # endregion
+    # region typing and leaving
+
+    async def handle_matrix_typing(self, user: User, typing: bool) -> None:
+        if user.mxid != self.owner:
+            return
+        if not typing:
+            self._stop_matrix_typing()
+            return
+        if self._typing_task and not self._typing_task.done():
+            self._typing_deadline = time.monotonic() + TYPING_MAX_SECONDS
+            return
+        self._typing_deadline = time.monotonic() + TYPING_MAX_SECONDS
+        self._typing_task = background_task.create(self._typing_loop(user))
+
+    def _stop_matrix_typing(self) -> None:
+        task = self._typing_task
+        self._typing_task = None
+        if task and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _typing_loop(self, user: User) -> None:
+        while time.monotonic() < self._typing_deadline:
+            client = user.client
+            if client is None or not user.connected:
+                return
+            try:
+                await client.send_typing(self.conv_key)
+            except Exception as e:
+                self.log.debug("Failed to send typing notification: %s", e)
+                return
+            await asyncio.sleep(TYPING_REPEAT_SECONDS)
+
+    async def handle_matrix_leave(self, user_id: UserID) -> None:
+        """The owner left the room: leave the switchboard and forget the portal."""
+        if user_id != self.owner:
+            return
+        self._stop_matrix_typing()
+        from bridge.user import User
+
+        user = await User.get_by_mxid(user_id, create=False)
+        if user is not None and user.client is not None and user.connected:
+            try:
+                await user.client.leave(self.conv_key)
+            except Exception as e:
+                self.log.debug("Failed to leave switchboard: %s", e)
+        self.log.info("Owner left the room, cleaning up portal")
+        await self.cleanup_and_forget("The MSN user left the room")
+
+    # endregion

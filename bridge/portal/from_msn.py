@@ -1,0 +1,183 @@
+"""MSN -> Matrix: messages, typing, nudges and membership arriving from a switchboard."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+import time
+import uuid
+
+from mautrix.types import EventID, EventType, MessageType, TextMessageEventContent
+
+from bridge import formatter
+from bridge.db.message import Message as DBMessage
+from bridge.msnp.events import (
+    NudgeReceived,
+    OtherMessageReceived,
+    SwitchboardJoined,
+    SwitchboardLeft,
+    TextMessageReceived,
+    TypingReceived,
+)
+
+if TYPE_CHECKING:
+    from bridge.puppet import Puppet
+    from bridge.user import User
+
+    from . import Portal as _Portal
+
+    _Base = _Portal
+else:
+    _Base = object
+
+__all__ = ["TYPING_TIMEOUT_MS", "MSNToMatrix"]
+
+#: MSN clients repeat the typing notification every few seconds while typing.
+TYPING_TIMEOUT_MS = 5000
+
+#: Readable names for content types an MSN client may send that the bridge does not convert.
+_CONTENT_TYPE_NAMES = {
+    "text/x-msmsgsinvite": "a file transfer or activity invitation",
+    "application/x-msnmsgrp2p": "a file, picture or emoticon transfer (MSNSLP)",
+    "text/x-mms-emoticon": "custom emoticon definitions",
+    "text/x-mms-animemoticon": "animated emoticon definitions",
+    "text/x-msnmsgr-datacast": "a datacast (wink, voice clip or similar)",
+    "text/x-clientcaps": "client capability information",
+    "text/x-keepalive": "a keep-alive",
+}
+#: Content types that carry nothing for a person to read; not worth a notice.
+_SILENT_CONTENT_TYPES = frozenset({"text/x-clientcaps", "text/x-keepalive"})
+
+
+class MSNToMatrix(_Base):
+    async def _sender_puppet(self, user: User, passport: str) -> Puppet | None:
+        from bridge.puppet import Puppet
+
+        puppet = await Puppet.get_by_passport(passport)
+        if puppet is not None and not self.is_direct:
+            await self.ensure_ghost_joined(passport)
+        return puppet
+
+    async def _record_incoming(self, event_id: EventID, sender: str) -> None:
+        if not self.mxid:
+            return
+        msg = DBMessage(
+            room_id=self.mxid,
+            mxid=event_id,
+            owner=self.owner,
+            conv_key=self.conv_key,
+            msn_id=f"in:{uuid.uuid4().hex}",
+            sender=sender,
+            direction="in",
+            status="delivered",
+            timestamp=int(time.time() * 1000),
+        )
+        try:
+            await msg.insert()
+        except Exception:
+            self.log.warning("Failed to record incoming message %s", event_id, exc_info=True)
+
+    async def _send_from(
+        self, puppet: Puppet, content: TextMessageEventContent, sender: str
+    ) -> EventID | None:
+        intent = puppet.intent if self.is_direct else puppet.default_mxid_intent
+        try:
+            event_id = await self._send_message(intent, content)
+        except Exception:
+            self.log.exception("Failed to send message from %s to Matrix", sender)
+            return None
+        await self._record_incoming(event_id, sender)
+        return event_id
+
+    async def handle_msn_text(self, user: User, evt: TextMessageReceived) -> EventID | None:
+        if not await self.ensure_room(user):
+            return None
+        puppet = await self._sender_puppet(user, evt.sender)
+        if puppet is None:
+            return None
+        if evt.sender_name:
+            await puppet.update_info(evt.sender_name)
+        raw: dict[str, Any] = formatter.msn_to_matrix(evt.text, evt.format)
+        content = TextMessageEventContent.deserialize(raw)
+        return await self._send_from(puppet, content, evt.sender)
+
+    async def handle_msn_typing(self, user: User, evt: TypingReceived) -> None:
+        if not self.mxid:
+            return
+        from bridge.puppet import Puppet
+
+        puppet = await Puppet.get_by_passport(evt.sender, create=False)
+        if puppet is None:
+            return
+        try:
+            await puppet.intent.set_typing(self.mxid, timeout=TYPING_TIMEOUT_MS)
+        except Exception:
+            self.log.debug("Failed to set typing for %s", evt.sender, exc_info=True)
+
+    async def _stop_typing(self, puppet: Puppet) -> None:
+        if not self.mxid:
+            return
+        try:
+            await puppet.intent.set_typing(self.mxid, timeout=0)
+        except Exception:
+            pass
+
+    async def handle_msn_nudge(self, user: User, evt: NudgeReceived) -> EventID | None:
+        if not await self.ensure_room(user):
+            return None
+        puppet = await self._sender_puppet(user, evt.sender)
+        if puppet is None:
+            return None
+        text = "sent you a nudge" if self.is_direct else "sent a nudge"
+        content = TextMessageEventContent(msgtype=MessageType.EMOTE, body=text)
+        return await self._send_from(puppet, content, evt.sender)
+
+    async def handle_msn_other(self, user: User, evt: OtherMessageReceived) -> EventID | None:
+        ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
+        if ctype in _SILENT_CONTENT_TYPES:
+            return None
+        if not await self.ensure_room(user):
+            return None
+        puppet = await self._sender_puppet(user, evt.sender)
+        if puppet is None:
+            return None
+        what = _CONTENT_TYPE_NAMES.get(ctype)
+        desc = f"{what} ({ctype})" if what else f"a message of type {ctype or 'unknown'}"
+        content = TextMessageEventContent(
+            msgtype=MessageType.NOTICE,
+            body=f"Sent {desc}, which the bridge cannot show in Matrix.",
+        )
+        return await self._send_from(puppet, content, evt.sender)
+
+    async def handle_msn_joined(self, user: User, evt: SwitchboardJoined) -> None:
+        """A participant joined a multi-party switchboard: make the room and the ghost join."""
+        if not await self.ensure_room(user):
+            return
+        for passport in evt.participants:
+            if passport != user.passport:
+                await self.ensure_ghost_joined(passport)
+        if evt.passport != user.passport:
+            await self.ensure_ghost_joined(evt.passport)
+
+    async def handle_msn_left(self, user: User, evt: SwitchboardLeft) -> None:
+        if not self.mxid or evt.idle_timeout or evt.passport == user.passport:
+            return
+        from bridge.puppet import Puppet
+
+        puppet = await Puppet.get_by_passport(evt.passport, create=False)
+        if puppet is None:
+            return
+        try:
+            await puppet.default_mxid_intent.leave_room(self.mxid)
+        except Exception:
+            self.log.debug("Ghost of %s failed to leave", evt.passport, exc_info=True)
+
+    async def send_portal_notice(self, text: str) -> EventID | None:
+        """A notice from the portal's main intent (encrypted if the room is)."""
+        if not self.mxid:
+            return None
+        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+        try:
+            return await self._send_message(self.main_intent, content, EventType.ROOM_MESSAGE)
+        except Exception:
+            self.log.warning("Failed to send notice", exc_info=True)
+            return None

@@ -1,0 +1,122 @@
+"""Message send status: ``com.beeper.message_send_status`` events, checkpoints, error notices."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mautrix.types import (
+    BeeperMessageStatusEventContent,
+    EventID,
+    EventType,
+    MessageStatus,
+    MessageStatusReason,
+    MessageType,
+    RelatesTo,
+    RelationType,
+)
+from mautrix.util.message_send_checkpoint import MessageSendCheckpointStatus
+
+from bridge.msnp import errors as msnp_errors
+from bridge.msnp.client import DeliveryFailed
+
+if TYPE_CHECKING:
+    from bridge.user import User
+
+    from . import Portal
+
+__all__ = ["SendFailure", "describe_send_error", "send_status"]
+
+NETWORK = "msn"
+
+
+class SendFailure(Exception):
+    """A Matrix event that could not be bridged, with a readable reason."""
+
+    def __init__(self, message: str, reason: MessageStatusReason, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.retriable = retriable
+
+
+def describe_send_error(err: BaseException, contact: str) -> SendFailure:
+    """Turn an MSNClient.send_* exception into a readable :class:`SendFailure`."""
+    if isinstance(err, SendFailure):
+        return err
+    if isinstance(err, msnp_errors.MSNPError) and err.code == 217:
+        return SendFailure(f"{contact} is offline", MessageStatusReason.NETWORK_ERROR)
+    if isinstance(err, DeliveryFailed):
+        return SendFailure(
+            f"MSN reported that {contact} did not receive it", MessageStatusReason.NETWORK_ERROR
+        )
+    if isinstance(err, msnp_errors.TransactionTimeout):
+        return SendFailure(
+            f"no delivery confirmation from MSN for the message to {contact}",
+            MessageStatusReason.NETWORK_ERROR,
+            retriable=True,
+        )
+    if isinstance(err, msnp_errors.MSNPError):
+        return SendFailure(
+            f"the MSN server refused it ({err.code}: {err.text})",
+            MessageStatusReason.NETWORK_ERROR,
+        )
+    if isinstance(err, (msnp_errors.ConnectionClosed, ConnectionError, OSError)):
+        return SendFailure(
+            "the bridge is not connected to MSN right now",
+            MessageStatusReason.NETWORK_ERROR,
+            retriable=True,
+        )
+    if isinstance(err, msnp_errors.MSNPException):
+        return SendFailure(f"MSN error: {err}", MessageStatusReason.NETWORK_ERROR)
+    return SendFailure(
+        f"unexpected error ({type(err).__name__})", MessageStatusReason.GENERIC_ERROR
+    )
+
+
+async def send_status(
+    portal: Portal,
+    user: User | None,
+    event_id: EventID,
+    msgtype: MessageType | None,
+    failure: SendFailure | None = None,
+) -> None:
+    """Send the message status event, the remote checkpoint and (on failure) a notice."""
+    if not portal.mxid:
+        return
+    if user is not None:
+        status = (
+            MessageSendCheckpointStatus.SUCCESS
+            if failure is None
+            else MessageSendCheckpointStatus.PERM_FAILURE
+        )
+        try:
+            user.send_remote_checkpoint(
+                status,
+                event_id,
+                portal.mxid,
+                EventType.ROOM_MESSAGE,
+                message_type=msgtype,
+                error=failure.message if failure else None,
+            )
+        except Exception:
+            portal.log.debug("Failed to send checkpoint", exc_info=True)
+    if portal.config.get("bridge.message_status_events", True):
+        content = BeeperMessageStatusEventContent(
+            network=NETWORK,
+            relates_to=RelatesTo(rel_type=RelationType.REFERENCE, event_id=event_id),
+        )
+        if failure is None:
+            content.status = MessageStatus.SUCCESS
+        else:
+            content.status = MessageStatus.RETRIABLE if failure.retriable else MessageStatus.FAIL
+            content.reason = failure.reason
+            content.error = failure.message
+            content.message = failure.message
+        try:
+            await portal.main_intent.send_message_event(
+                portal.mxid, EventType.BEEPER_MESSAGE_STATUS, content
+            )
+        except Exception:
+            portal.log.debug("Failed to send message status event", exc_info=True)
+    if failure is not None and portal.config.get("bridge.delivery_error_notices", True):
+        await portal.send_portal_notice(f"Your message was not delivered: {failure.message}.")

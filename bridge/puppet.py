@@ -1,0 +1,331 @@
+"""Ghost users: one Matrix ghost per MSN account (passport), with name and presence."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncIterator
+import asyncio
+import time
+
+from mautrix.bridge import BasePuppet
+from mautrix.types import PresenceState, UserID
+from mautrix.util import background_task
+from mautrix.util.async_getter_lock import async_getter_lock
+
+from bridge import ids
+from bridge.db.puppet import Puppet as DBPuppet
+from bridge.msnp.events import Status
+
+if TYPE_CHECKING:
+    from bridge.app import MSNBridge
+
+__all__ = ["PresenceSender", "Puppet", "presence_for"]
+
+
+def decode_friendly_name(name: str | None) -> str:
+    """A friendly name for display. The MSN library already URL-decodes names off the wire,
+    so this only normalises whitespace (no second decoding: ``%41`` may be literal text)."""
+    if not name:
+        return ""
+    return " ".join(name.split())
+
+
+def presence_for(
+    status: Status | str | None, personal_message: str = ""
+) -> tuple[PresenceState, str | None]:
+    """Map an MSN status (+ personal message) to a Matrix presence state and status message."""
+    try:
+        st = Status(status) if status else Status.OFFLINE
+    except ValueError:
+        st = Status.OFFLINE
+    psm = personal_message.strip() or None
+    if st == Status.ONLINE:
+        return PresenceState.ONLINE, psm
+    if st in (Status.OFFLINE, Status.HIDDEN):
+        return PresenceState.OFFLINE, psm
+    label = st.label
+    return PresenceState.UNAVAILABLE, f"{label} - {psm}" if psm else label
+
+
+class PresenceSender:
+    """Sends ghost presence at a bounded rate, and re-sends it periodically.
+
+    Synapse expires presence set through the appservice API after a while because ghosts never
+    sync, so online/unavailable ghosts are re-queued every ``resend_interval`` seconds. The queue
+    holds each puppet at most once; its latest target is what gets sent.
+    """
+
+    def __init__(self, max_per_second: float, resend_interval: float, log: Any) -> None:
+        self.interval = 1.0 / max_per_second if max_per_second > 0 else 0.0
+        self.resend_interval = resend_interval
+        self.log = log
+        self._queue: asyncio.Queue[Puppet] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._worker: asyncio.Task | None = None
+        self._resender: asyncio.Task | None = None
+        self.sent_count = 0
+
+    def start(self) -> None:
+        if not self._worker or self._worker.done():
+            self._worker = background_task.create(self._work(), name="presence-sender")
+        if self.resend_interval > 0 and (not self._resender or self._resender.done()):
+            self._resender = background_task.create(self._resend(), name="presence-resender")
+
+    def stop(self) -> None:
+        for task in (self._worker, self._resender):
+            if task and not task.done():
+                task.cancel()
+        self._worker = self._resender = None
+
+    def enqueue(self, puppet: Puppet) -> None:
+        if puppet.passport in self._queued:
+            return
+        self._queued.add(puppet.passport)
+        self._queue.put_nowait(puppet)
+        self.start()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def _work(self) -> None:
+        while True:
+            puppet = await self._queue.get()
+            self._queued.discard(puppet.passport)
+            try:
+                await puppet.send_presence_now()
+                self.sent_count += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.warning("Failed to set presence of %s", puppet.mxid, exc_info=True)
+            if self.interval:
+                await asyncio.sleep(self.interval)
+
+    async def _resend(self) -> None:
+        while True:
+            await asyncio.sleep(self.resend_interval)
+            for puppet in list(Puppet.by_passport.values()):
+                if puppet.sent_presence is not None and puppet.sent_presence[0] != (
+                    PresenceState.OFFLINE
+                ):
+                    self.enqueue(puppet)
+
+
+class Puppet(BasePuppet):
+    bridge: ClassVar[MSNBridge]
+    hs_domain: ClassVar[str]
+    mxid_template: ClassVar[str]
+    displayname_template: ClassVar[str]
+    presence: ClassVar[PresenceSender | None] = None
+
+    by_passport: ClassVar[dict[str, Puppet]] = {}
+    by_custom_mxid: ClassVar[dict[UserID, Puppet]] = {}  # type: ignore[assignment]
+
+    passport: str
+    row: DBPuppet
+    sent_presence: tuple[PresenceState, str | None] | None
+
+    def __init__(self, row: DBPuppet) -> None:
+        self.row = row
+        self.passport = row.passport
+        self.default_mxid = self.get_mxid_from_passport(self.passport)
+        self.default_mxid_intent = self.az.intent.user(self.default_mxid)
+        self.custom_mxid = UserID(row.custom_mxid) if row.custom_mxid else None
+        self.access_token = row.access_token
+        self.base_url = None
+        self.intent = self._fresh_intent()
+        self.log = self.log.getChild(self.passport)
+        self.sent_presence = None
+        self._target_presence: tuple[PresenceState, str | None] = presence_for(
+            row.status, row.personal_message or ""
+        )
+
+    # region class setup and lookup
+
+    @classmethod
+    def init_cls(cls, bridge: MSNBridge) -> AsyncIterator[None] | None:
+        cls.bridge = bridge
+        cls.config = bridge.config
+        cls.loop = bridge.loop
+        cls.mx = bridge.matrix
+        cls.az = bridge.az
+        cls.hs_domain = bridge.config["homeserver.domain"]
+        template = bridge.config["bridge.username_template"]
+        cls.mxid_template = template
+        cls.displayname_template = bridge.config["bridge.displayname_template"]
+        pres = bridge.config["bridge.presence"] or {}
+        if pres.get("enabled", True):
+            cls.presence = PresenceSender(
+                float(pres.get("max_per_second", 20) or 0),
+                float(pres.get("resend_interval", 20) or 0),
+                cls.log.getChild("presence"),
+            )
+        else:
+            cls.presence = None
+        return None
+
+    @classmethod
+    def get_mxid_from_passport(cls, passport: str) -> UserID:
+        localpart = cls.mxid_template.format(userid=ids.escape_passport(passport))
+        return UserID(f"@{localpart}:{cls.hs_domain}")
+
+    @classmethod
+    def get_passport_from_mxid(cls, mxid: UserID) -> str | None:
+        prefix, _, suffix = cls.mxid_template.partition("{userid}")
+        prefix = f"@{prefix}"
+        suffix = f"{suffix}:{cls.hs_domain}"
+        if not (mxid.startswith(prefix) and mxid.endswith(suffix)):
+            return None
+        escaped = mxid[len(prefix) : len(mxid) - len(suffix)]
+        if not escaped:
+            return None
+        try:
+            return ids.unescape_passport(escaped)
+        except ValueError:
+            return None
+
+    @classmethod
+    def is_ghost_mxid(cls, mxid: UserID) -> bool:
+        return cls.get_passport_from_mxid(mxid) is not None
+
+    @classmethod
+    async def get_by_mxid(cls, mxid: UserID, create: bool = True) -> Puppet | None:
+        passport = cls.get_passport_from_mxid(mxid)
+        if not passport:
+            return None
+        return await cls.get_by_passport(passport, create=create)
+
+    @classmethod
+    @async_getter_lock
+    async def get_by_custom_mxid(cls, mxid: UserID) -> Puppet | None:
+        try:
+            return cls.by_custom_mxid[mxid]
+        except KeyError:
+            pass
+        row = await DBPuppet.get_by_custom_mxid(mxid)
+        if row is None:
+            return None
+        return await cls.get_by_passport(row.passport)
+
+    @classmethod
+    @async_getter_lock
+    async def get_by_passport(cls, passport: str, *, create: bool = True) -> Puppet | None:
+        passport = passport.lower()
+        try:
+            return cls.by_passport[passport]
+        except KeyError:
+            pass
+        row = await DBPuppet.get_by_passport(passport)
+        if row is None:
+            if not create:
+                return None
+            row = DBPuppet(passport=passport, status=Status.OFFLINE.value)
+            await row.insert()
+        puppet = cls(row)
+        cls.by_passport[passport] = puppet
+        if puppet.custom_mxid:
+            cls.by_custom_mxid[puppet.custom_mxid] = puppet
+        return puppet
+
+    # endregion
+    # region naming
+
+    @property
+    def friendly_name(self) -> str:
+        return self.row.friendly_name or ""
+
+    @property
+    def is_registered(self) -> bool:  # type: ignore[override]
+        return bool(self.row.is_registered)
+
+    @is_registered.setter
+    def is_registered(self, value: bool) -> None:
+        self.row.is_registered = value
+
+    @property
+    def status(self) -> Status:
+        try:
+            return Status(self.row.status or Status.OFFLINE.value)
+        except ValueError:
+            return Status.OFFLINE
+
+    @property
+    def personal_message(self) -> str:
+        return self.row.personal_message or ""
+
+    @property
+    def display_text(self) -> str:
+        """The contact's readable name, for notices and command output."""
+        return self.friendly_name or self.passport
+
+    def format_displayname(self, name: str | None = None) -> str:
+        name = name if name is not None else self.friendly_name
+        return self.displayname_template.format(
+            displayname=name or self.passport, passport=self.passport
+        )
+
+    async def save(self) -> None:
+        self.row.custom_mxid = self.custom_mxid
+        self.row.access_token = self.access_token
+        await self.row.update()
+
+    async def update_info(self, friendly_name: str | None = None, *, force: bool = False) -> bool:
+        """Update the stored name and the ghost's displayname. Returns whether it changed."""
+        changed = False
+        if friendly_name is not None:
+            name = decode_friendly_name(friendly_name)
+            if name != self.row.friendly_name:
+                self.row.friendly_name = name
+                self.row.name_set = False
+                changed = True
+        if changed or force or not self.row.name_set:
+            try:
+                await self.default_mxid_intent.set_displayname(self.format_displayname())
+                self.row.name_set = True
+            except Exception:
+                self.log.warning("Failed to set displayname", exc_info=True)
+                self.row.name_set = False
+            changed = True
+        if changed:
+            await self.save()
+        return changed
+
+    # endregion
+    # region presence
+
+    async def update_presence(
+        self, status: Status | None = None, personal_message: str | None = None
+    ) -> None:
+        """Store a new MSN status / PSM and queue a Matrix presence update if it changed."""
+        dirty = False
+        if status is not None and status.value != self.row.status:
+            self.row.status = status.value
+            dirty = True
+        if personal_message is not None and personal_message != (self.row.personal_message or ""):
+            self.row.personal_message = personal_message
+            dirty = True
+        if dirty:
+            await self.save()
+        target = presence_for(self.row.status, self.row.personal_message or "")
+        self._target_presence = target
+        if target != self.sent_presence:
+            self.queue_presence()
+
+    def queue_presence(self) -> None:
+        if self.presence is not None:
+            self.presence.enqueue(self)
+
+    async def send_presence_now(self) -> None:
+        state, msg = self._target_presence
+        await self.default_mxid_intent.set_presence(state, msg, ignore_cache=True)
+        self.sent_presence = (state, msg)
+        self.last_presence_sent = time.monotonic()
+
+    # endregion
+
+    async def default_puppet_should_leave_room(self, room_id: Any) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"Puppet({self.passport!r})"

@@ -1,0 +1,69 @@
+"""Fixtures of the end-to-end tests: one whole stack per bridge database backend.
+
+Every test in this directory is marked ``e2e`` and runs in the session event loop, because the
+stack (MSN server in-process, Synapse and the bridge as processes) is shared by the tests of a
+backend. Tests must create their own users (``stack.new_pair()``) and never reuse names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from pytest_asyncio import is_async_test
+
+from tests.e2e.harness import Stack
+from tests.synapse import synapse_python
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    session_loop = pytest.mark.asyncio(loop_scope="session")
+    for item in items:
+        if HERE not in Path(str(item.fspath)).resolve().parents:
+            continue
+        item.add_marker(pytest.mark.e2e)
+        if is_async_test(item):
+            item.add_marker(session_loop, append=False)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    setattr(item, f"e2e_report_{report.when}", report)
+    return report
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session", params=["sqlite", "postgres"])
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    if synapse_python() is None:
+        pytest.fail("Synapse is not installed: run tests/install-test-deps.sh", pytrace=False)
+    backend: str = request.param
+    pg = request.getfixturevalue("pg_server") if backend == "postgres" else None
+    stack = Stack(tmp_path_factory.mktemp(f"e2e-{backend}"), backend, pg)
+    try:
+        await stack.start()
+    except BaseException:
+        print(stack.failure_report())
+        await stack.stop()
+        raise
+    try:
+        yield stack
+    finally:
+        await stack.stop()
+
+
+@pytest.fixture(autouse=True)
+def _e2e_failure_report(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Print the bridge's and Synapse's log tails when a test fails."""
+    yield
+    report = getattr(request.node, "e2e_report_call", None)
+    if report is None or not report.failed or "stack" not in request.fixturenames:
+        return
+    stack: Stack = request.getfixturevalue("stack")
+    print(f"\n===== e2e failure report ({stack.backend}) =====\n{stack.failure_report()}")

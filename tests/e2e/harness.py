@@ -1,0 +1,443 @@
+"""The whole stack for end-to-end tests.
+
+``Stack`` starts, in this order: our MSN test server (in-process, tests.msn_server), the bridge
+database (SQLite file or a PostgreSQL database from tests.pg), the bridge config (from
+example-config.yaml) and its appservice registration (``python -m bridge -g``), Synapse with that
+registration (tests.synapse), and finally the bridge as its own process (``python -m bridge``),
+waiting until its ``/_matrix/mau/ready`` probe answers 200.  The bridge's output goes to
+``bridge.log`` in the stack's directory; :meth:`Stack.failure_report` returns the log tails.
+
+Tests share one stack per database backend (Synapse and the bridge are slow-ish to start), so
+each test makes its own users with :meth:`Stack.new_pair` and never reuses names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from ruamel.yaml import YAML
+
+from bridge.ids import escape_passport
+from bridge.msnp.client import ClientConfig, MSNClient
+from bridge.msnp.events import Event
+from tests.synapse import MatrixTestClient, SynapseServer, WaitTimeout, free_port
+
+__all__ = ["REPO", "BridgeProcess", "MSNPeer", "Pair", "Stack"]
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tail(path: Path, lines: int = 80) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _http_status(url: str, timeout: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+    except (OSError, ValueError):
+        return None
+
+
+class BridgeStartError(RuntimeError):
+    pass
+
+
+class BridgeProcess:
+    """``python -m bridge -c <config>`` with its output captured in ``log_path``."""
+
+    def __init__(self, workdir: Path, config_path: Path, as_port: int) -> None:
+        self.workdir = workdir
+        self.config_path = config_path
+        self.as_port = as_port
+        self.log_path = workdir / "bridge.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.start_seconds = 0.0
+
+    @staticmethod
+    def env() -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
+        )
+        return env
+
+    def generate_registration(self, registration: Path) -> None:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bridge",
+                "-g",
+                "-c",
+                str(self.config_path),
+                "-r",
+                str(registration),
+            ],
+            cwd=self.workdir,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0 or not registration.exists():
+            raise BridgeStartError(
+                f"python -m bridge -g failed (exit {proc.returncode}):\n"
+                f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def start(self, timeout: float = 60.0) -> None:
+        self.starts += 1
+        started = time.monotonic()
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== bridge start #{self.starts} =====\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bridge", "-c", str(self.config_path)],
+                cwd=self.workdir,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        ready = f"http://127.0.0.1:{self.as_port}/_matrix/mau/ready"
+        while True:
+            if self.proc.poll() is not None:
+                raise BridgeStartError(
+                    f"the bridge exited with code {self.proc.returncode}\n{self.log_tail()}"
+                )
+            if time.monotonic() - started > timeout:
+                await self.stop()
+                raise BridgeStartError(f"the bridge was not ready in {timeout} s\n{self.log_tail()}")
+            if await asyncio.to_thread(_http_status, ready) == 200:
+                break
+            await asyncio.sleep(0.1)
+        self.start_seconds = time.monotonic() - started
+        print(f"bridge ready in {self.start_seconds:.2f} s (start #{self.starts})", file=sys.stderr)
+
+    async def stop(self, timeout: float = 15.0) -> int | None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await asyncio.to_thread(proc.wait)
+                with open(self.log_path, "ab") as log:
+                    log.write(b"\n===== bridge killed: no exit after SIGTERM =====\n")
+        return proc.returncode
+
+    def log_tail(self, lines: int = 80) -> str:
+        return f"--- bridge log ({self.log_path}) ---\n{_tail(self.log_path, lines)}"
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+class MSNPeer:
+    """An MSN user driven by the test (e.g. the contact "bob"), recording every event."""
+
+    def __init__(self, config: ClientConfig, passport: str, password: str) -> None:
+        self.passport = passport
+        self.password = password
+        self.events: list[Event] = []
+        self._changed = asyncio.Event()
+        self.client = MSNClient(config, self._handle)
+
+    async def _handle(self, event: Event) -> None:
+        self.events.append(event)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def login(self) -> MSNPeer:
+        await self.client.login(self.passport, self.password)
+        return self
+
+    def mark(self) -> int:
+        return len(self.events)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[Event], bool],
+        timeout: float = 15.0,
+        after: int = 0,
+        what: str = "an event",
+    ) -> Event:
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events[after:]:
+                if predicate(event):
+                    return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                recent = "\n".join(repr(e) for e in self.events[after:][-15:])
+                raise WaitTimeout(
+                    f"{self.passport}: timed out after {timeout} s waiting for {what};"
+                    f" events since mark:\n{recent}"
+                )
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    async def wait_for_type(
+        self, type_: type[T], predicate: Callable[[T], bool] | None = None, **kwargs: Any
+    ) -> T:
+        event = await self.wait_for(
+            lambda e: isinstance(e, type_) and (predicate is None or predicate(e)),
+            what=kwargs.pop("what", type_.__name__),
+            **kwargs,
+        )
+        assert isinstance(event, type_)
+        return event
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.close()
+
+
+class Pair:
+    """Fresh names for one test: a Matrix user + its MSN account, and one MSN contact."""
+
+    def __init__(self, stack: Stack, n: int) -> None:
+        self.stack = stack
+        self.localpart = f"user{n}"
+        self.mxid = stack.synapse.mxid(self.localpart)
+        self.passport = f"alice{n}@example.com"
+        self.password = f"alice{n}pw"
+        self.name = f"Alice {n}"
+        self.contact = f"bob{n}@example.com"
+        self.contact_password = f"bob{n}pw"
+        self.contact_name = f"Bob {n}"
+
+    @property
+    def contact_ghost(self) -> str:
+        return self.stack.ghost_mxid(self.contact)
+
+
+class Stack:
+    """MSN server + Synapse + the bridge, for one bridge database backend."""
+
+    SERVER_NAME = "msn.test"
+
+    def __init__(self, workdir: Path, backend: str, pg: Any = None) -> None:
+        if backend not in ("sqlite", "postgres"):
+            raise ValueError(f"unknown backend {backend!r}")
+        if backend == "postgres" and pg is None:
+            raise ValueError("the postgres backend needs a tests.pg.PostgresServer")
+        self.workdir = workdir
+        self.backend = backend
+        self.pg = pg
+        self.db_url = ""
+        self.msn: Any = None
+        # The port is fixed now: the bridge config names it before Synapse starts.
+        self.synapse = SynapseServer(
+            workdir=workdir / "synapse", server_name=self.SERVER_NAME, port=free_port()
+        )
+        self.config_path = workdir / "config.yaml"
+        self.registration_path = workdir / "registration.yaml"
+        self.as_port = free_port()
+        self.bridge = BridgeProcess(workdir, self.config_path, self.as_port)
+        self.config: dict[str, Any] = {}
+        self.registration: dict[str, Any] = {}
+        self._counter = itertools.count(1)
+        self._closers: list[Any] = []
+
+    # --- setup / teardown -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from tests.msn_server import MSNServer, ServerConfig
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.msn = MSNServer(ServerConfig(host="127.0.0.1"))
+        await self.msn.start()
+        if self.backend == "sqlite":
+            self.db_url = f"sqlite:{self.workdir / 'bridge.db'}"
+        else:
+            self.db_url = await asyncio.to_thread(self.pg.create_database)
+        self.write_config()
+        await asyncio.to_thread(self.bridge.generate_registration, self.registration_path)
+        yaml = YAML(typ="safe")
+        self.registration = yaml.load(self.registration_path.read_text())
+        self.config = yaml.load(self.config_path.read_text())
+        self.synapse.app_service_config_files = [self.registration_path]
+        await self.synapse.start()
+        await self.bridge.start()
+
+    async def stop(self) -> None:
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await closer()
+        self._closers.clear()
+        await self.bridge.stop()
+        await self.synapse.stop()
+        if self.msn is not None:
+            with contextlib.suppress(Exception):
+                await self.msn.stop()
+        if self.backend == "postgres" and self.db_url:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.pg.drop_database, self.db_url.rsplit("/", 1)[1])
+
+    async def restart_bridge(self) -> None:
+        """Stop the bridge process and start it again on the same config and database."""
+        await self.bridge.stop()
+        await self.bridge.start()
+
+    async def restart_synapse(self) -> None:
+        """Restart Synapse; the bridge is restarted too (Synapse restarts its txn ids)."""
+        await self.bridge.stop()
+        await self.synapse.restart()
+        await self.bridge.start()
+
+    def write_config(self) -> None:
+        yaml = YAML()
+        config = yaml.load((REPO / "example-config.yaml").read_text())
+        hs = config["homeserver"]
+        hs["address"] = self.synapse.url
+        hs["domain"] = self.SERVER_NAME
+        hs["verify_ssl"] = False
+        az = config["appservice"]
+        az["address"] = f"http://127.0.0.1:{self.as_port}"
+        az["hostname"] = "127.0.0.1"
+        az["port"] = self.as_port
+        az["database"] = self.db_url
+        az["ephemeral_events"] = True
+        msn = config["msn"]
+        msn["server"] = self.msn.ds_address
+        msn["passport_url"] = self.msn.passport_url
+        msn["nexus_url"] = None
+        msn["force_scheme"] = None
+        msn["connect_timeout"] = 5
+        msn["transaction_timeout"] = 10
+        msn["switchboard_join_timeout"] = 10
+        msn["ack_timeout"] = 10
+        br = config["bridge"]
+        br["permissions"] = {
+            "*": "none",
+            self.SERVER_NAME: "user",
+            f"@admin:{self.SERVER_NAME}": "admin",
+        }
+        with contextlib.suppress(KeyError, TypeError):
+            br["reconnect"]["initial_delay"] = 0.5
+            br["reconnect"]["max_delay"] = 2
+        with contextlib.suppress(KeyError, TypeError):
+            br["encryption"]["allow"] = False
+            br["encryption"]["default"] = False
+        config["logging"] = {
+            "version": 1,
+            "formatters": {
+                "normal": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+            },
+            "handlers": {
+                "console": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "normal",
+                    "stream": "ext://sys.stdout",
+                }
+            },
+            "loggers": {
+                "mau": {"level": "DEBUG"},
+                "msnp": {"level": "DEBUG"},
+                "aiohttp": {"level": "INFO"},
+            },
+            "root": {"level": "DEBUG", "handlers": ["console"]},
+        }
+        with open(self.config_path, "w") as f:
+            yaml.dump(config, f)
+
+    def failure_report(self) -> str:
+        return f"{self.bridge.log_tail(120)}\n{self.synapse.log_tail(40)}"
+
+    # --- helpers for tests ------------------------------------------------------------------
+
+    @property
+    def bot_mxid(self) -> str:
+        return f"@{self.config['appservice']['bot_username']}:{self.SERVER_NAME}"
+
+    @property
+    def command_prefix(self) -> str:
+        return str(self.config["bridge"].get("command_prefix") or "!msn")
+
+    def ghost_mxid(self, passport: str) -> str:
+        template = self.config["bridge"]["username_template"]
+        return f"@{template.format(userid=escape_passport(passport))}:{self.SERVER_NAME}"
+
+    def unique(self, prefix: str) -> str:
+        """A name never used before in this stack (Synapse keeps users across tests)."""
+        return f"{prefix}{next(self._counter)}"
+
+    def new_pair(self, mutual: bool = True) -> Pair:
+        """Fresh MSN accounts for the user and a contact, mutual contacts by default."""
+        pair = Pair(self, next(self._counter))
+        self.msn.add_account(pair.passport, pair.password, pair.name)
+        self.msn.add_account(pair.contact, pair.contact_password, pair.contact_name)
+        if mutual:
+            self.msn.make_mutual(pair.passport, pair.contact, group="Friends")
+        return pair
+
+    async def matrix_user(self, localpart: str) -> MatrixTestClient:
+        client = await self.synapse.client(localpart)
+        self._closers.append(client.close)
+        return client
+
+    def client_config(self) -> ClientConfig:
+        return ClientConfig(
+            server=self.msn.ds_address,
+            passport_url=self.msn.passport_url,
+            connect_timeout=5,
+            transaction_timeout=10,
+            switchboard_join_timeout=10,
+            ack_timeout=10,
+        )
+
+    async def msn_peer(self, passport: str, password: str) -> MSNPeer:
+        """A logged-in MSN client in the test process (closed when the stack stops)."""
+        peer = MSNPeer(self.client_config(), passport, password)
+        await peer.login()
+        self._closers.append(peer.close)
+        return peer
+
+    async def as_request(
+        self, method: str, path: str, user_id: str | None = None, body: Any = None
+    ) -> tuple[int, dict[str, Any]]:
+        """A Client-Server API request with the appservice token (optionally as ``user_id``)."""
+        url = f"{self.synapse.url}{path}"
+        if user_id:
+            url += ("&" if "?" in url else "?") + "user_id=" + urllib.request.quote(user_id)
+        return await self.synapse._http(
+            method, url, body, token=self.registration["as_token"]
+        )

@@ -1,0 +1,255 @@
+"""End to end: a Matrix user, the bridge, Synapse and an MSN contact driven by the test.
+
+Every test makes fresh accounts (``stack.new_pair()``): Matrix user ``userN`` with MSN account
+``aliceN@example.com``, and the MSN contact ``bobN@example.com`` (mutual contacts), whom the test
+drives with a real :class:`bridge.msnp.client.MSNClient` logged in to the same MSN test server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+import asyncio
+import re
+import time
+
+from bridge.msnp.events import (
+    NudgeReceived,
+    PresenceChanged,
+    Status,
+    TextMessageReceived,
+    TypingReceived,
+)
+from tests.e2e.harness import MSNPeer, Pair, Stack
+from tests.synapse import MatrixTestClient, WaitTimeout
+
+T = TypeVar("T")
+
+
+async def poll(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0, what: str = "condition"
+) -> T:
+    """Call ``probe`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+        await asyncio.sleep(0.2)
+
+
+def redacts(evt: dict[str, Any]) -> str | None:
+    # Room versions 11+ carry ``redacts`` in the content; older ones at the top level.
+    return evt.get("redacts") or evt.get("content", {}).get("redacts")
+
+
+async def login(stack: Stack, pair: Pair) -> tuple[MatrixTestClient, str]:
+    """Log ``pair``'s Matrix user in to MSN through the bot; returns (client, management room)."""
+    user = await stack.matrix_user(pair.localpart)
+    room = await user.create_dm(stack.bot_mxid)
+    await user.wait_for_membership(room, stack.bot_mxid, "join", timeout=20)
+    command = await user.send_text(room, f"login {pair.passport} {pair.password}")
+    # The message with the password is redacted by the bridge.
+    await user.wait_for_event(
+        room,
+        "m.room.redaction",
+        predicate=lambda e: redacts(e) == command,
+        timeout=20,
+        what="redaction of the login command",
+    )
+    await user.wait_for_message(
+        room, re.compile(r"Logged in as"), sender=stack.bot_mxid, timeout=30
+    )
+    return user, room
+
+
+async def ghost_presence(stack: Stack, ghost: str) -> str | None:
+    """The ghost's presence as Synapse stores it (asked as the ghost, through the AS token)."""
+    status, data = await stack.as_request(
+        "GET", f"/_matrix/client/v3/presence/{ghost}/status", user_id=ghost
+    )
+    return data.get("presence") if status == 200 else None
+
+
+async def open_portal(
+    stack: Stack, pair: Pair, user: MatrixTestClient, bob: MSNPeer, text: str
+) -> tuple[str, dict[str, Any]]:
+    """Bob writes to the user; the bridge creates the DM portal; the user joins it."""
+    await bob.client.send_text(pair.passport, text)
+    ghost = pair.contact_ghost
+    room = await user.wait_for_invite(sender=ghost, timeout=20)
+    await user.join(room)
+    evt = await user.wait_for_message(room, text, sender=ghost, timeout=20)
+    return room, evt
+
+
+async def test_login_contacts_and_presence(stack: Stack) -> None:
+    pair = stack.new_pair()
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    user, mgmt = await login(stack, pair)
+
+    # The bridge really logged in: bob sees alice come online.
+    await bob.wait_for_type(
+        PresenceChanged,
+        lambda e: e.passport == pair.passport and e.status == Status.ONLINE,
+        timeout=15,
+    )
+    assert stack.msn.online(pair.passport) is not None
+
+    # The password message is gone from the room, and from the bridge's logs.
+    login_evt = next(
+        e for e in user.events(mgmt, "m.room.message", sender=user.mxid) if "login" in str(e)
+    )
+    fetched = await user.api.get_event(mgmt, login_evt["event_id"])
+    assert not fetched.content.serialize().get("body")
+    assert pair.password not in stack.bridge.log_text()
+
+    # The contact's ghost has the contact's name and presence.
+    ghost = pair.contact_ghost
+
+    async def displayname() -> str | None:
+        try:
+            return await user.api.get_displayname(ghost)
+        except Exception:
+            return None
+
+    name = await poll(displayname, what=f"display name of {ghost}")
+    assert name == f"{pair.contact_name} (MSN)"
+    await poll(
+        lambda: _eq(ghost_presence(stack, ghost), "online"), what="ghost presence online"
+    )
+
+    # Status changes on MSN are mirrored.
+    await bob.client.set_status(Status.AWAY)
+    await poll(
+        lambda: _eq(ghost_presence(stack, ghost), "unavailable"),
+        what="ghost presence unavailable",
+    )
+    await bob.close()
+    await poll(
+        lambda: _eq(ghost_presence(stack, ghost), "offline"), what="ghost presence offline"
+    )
+
+
+async def _eq(value: Awaitable[T], expected: T) -> bool:
+    return (await value) == expected
+
+
+async def test_messages_typing_and_nudges(stack: Stack) -> None:
+    pair = stack.new_pair()
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    user, _ = await login(stack, pair)
+    ghost = pair.contact_ghost
+
+    # MSN -> Matrix: the first message opens a DM portal (escaping intact).
+    room, first = await open_portal(stack, pair, user, bob, "Hello <from> MSN & co ✓")
+    assert first["content"]["msgtype"] == "m.text"
+    assert "formatted_body" not in first["content"]
+    state = user.room_state(room, "m.room.member", user.mxid)
+    assert state is not None and state.get("is_direct") is True
+
+    # A whole-message MSN format arrives as HTML.
+    from bridge.msnp.events import MessageFormat
+
+    await bob.client.send_text(pair.passport, "bold red", MessageFormat(effects="B", color="ff0000"))
+    evt = await user.wait_for_message(room, "bold red", sender=ghost)
+    assert evt["content"]["formatted_body"] == '<font color="#ff0000"><b>bold red</b></font>'
+
+    # Matrix -> MSN, with a delivery status event.
+    mark = bob.mark()
+    reply_id = await user.send_text(room, "Hi Bob, line 1\nline 2")
+    got = await bob.wait_for_type(
+        TextMessageReceived, lambda e: e.sender == pair.passport, after=mark
+    )
+    assert got.text.replace("\r\n", "\n") == "Hi Bob, line 1\nline 2"
+    status = await user.wait_for_send_status(room, reply_id)
+    assert status["content"]["status"] == "SUCCESS"
+
+    # Matrix HTML formatting of the whole message becomes the MSN message format.
+    mark = bob.mark()
+    await user.send_text(room, "**loud**", html="<b>loud</b>")
+    got = await bob.wait_for_type(
+        TextMessageReceived, lambda e: e.sender == pair.passport, after=mark
+    )
+    assert got.text == "loud" and got.format.bold
+
+    # Typing: MSN -> Matrix.
+    await bob.client.send_typing(pair.passport)
+    await user.wait_for_typing(room, ghost, True)
+
+    # Typing: Matrix -> MSN.
+    mark = bob.mark()
+    await user.api.set_typing(room, timeout=10000)
+    await bob.wait_for_type(TypingReceived, lambda e: e.sender == pair.passport, after=mark)
+    await user.api.set_typing(room, timeout=0)
+
+    # Nudge: MSN -> Matrix.
+    await bob.client.send_nudge(pair.passport)
+    nudge = await user.wait_for_message(room, re.compile("nudge"), sender=ghost)
+    assert nudge["content"]["msgtype"] == "m.emote"
+
+    # The user shares a room with the ghost now: the ghost's presence reaches the user.
+    await user.wait_for_presence(ghost, "online", timeout=20)
+
+    # Nudge: Matrix -> MSN, with the `nudge` command in the portal.
+    mark = bob.mark()
+    await user.send_text(room, f"{stack.command_prefix} nudge")
+    await bob.wait_for_type(
+        NudgeReceived, lambda e: e.sender == pair.passport, after=mark, timeout=10
+    )
+
+
+async def test_send_to_offline_contact_fails_visibly(stack: Stack) -> None:
+    pair = stack.new_pair()
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    user, _ = await login(stack, pair)
+    room, _ = await open_portal(stack, pair, user, bob, "about to go offline")
+
+    await bob.close()
+    await poll(
+        lambda: _eq(ghost_presence(stack, pair.contact_ghost), "offline"),
+        what="ghost presence offline",
+    )
+    event_id = await user.send_text(room, "are you there?")
+    status = await user.wait_for_send_status(room, event_id, timeout=30)
+    content = status["content"]
+    assert content["status"] in ("FAIL", "RETRIABLE"), content
+    assert "offline" in (content.get("message") or content.get("error") or "")
+    notice = await user.wait_for_message(
+        room, re.compile("not delivered"), msgtype="m.notice", timeout=10
+    )
+    assert "offline" in notice["content"]["body"]
+    # Nothing reached the MSN server's message log for that text.
+    assert not any("are you there?" in repr(m) for m in stack.msn.messages)
+
+
+async def test_restart_keeps_login_and_room(stack: Stack) -> None:
+    pair = stack.new_pair()
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    user, _ = await login(stack, pair)
+    room, _ = await open_portal(stack, pair, user, bob, "before restart")
+
+    await stack.restart_bridge()
+
+    # The bridge logs in again by itself with the stored credentials.
+    mark = bob.mark()
+    await bob.wait_for_type(
+        PresenceChanged,
+        lambda e: e.passport == pair.passport and e.status == Status.ONLINE,
+        after=mark,
+        timeout=30,
+        what="alice back online after the restart",
+    )
+    # The conversation continues in the same room, in both directions.
+    await bob.client.send_text(pair.passport, "after restart")
+    await user.wait_for_message(room, "after restart", sender=pair.contact_ghost, timeout=20)
+    assert len(user.invites) == 0
+    mark = bob.mark()
+    await user.send_text(room, "still here")
+    got = await bob.wait_for_type(
+        TextMessageReceived, lambda e: e.sender == pair.passport, after=mark, timeout=20
+    )
+    assert got.text == "still here"

@@ -1,0 +1,170 @@
+"""Bridge behaviour (H-bridge): login via the bot, DMs both ways with send status, commands."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from mautrix.types import RoomCreatePreset
+
+from bridge.msnp.events import (
+    NudgeReceived,
+    Status,
+    TextMessageReceived,
+    TypingReceived,
+)
+from tests.e2e.harness import Pair, Stack
+from tests.synapse import MatrixTestClient
+
+
+async def _management_room(stack: Stack, user: MatrixTestClient) -> str:
+    # Like Element: a DM with the trusted_private_chat preset, so the bot may redact.
+    room = await user.api.create_room(
+        invitees=[stack.bot_mxid], is_direct=True, preset=RoomCreatePreset.TRUSTED_PRIVATE
+    )
+    await user.wait_for_membership(room, stack.bot_mxid, "join", timeout=20)
+    return room
+
+
+async def _command(
+    user: MatrixTestClient, room: str, bot: str, text: str, expect: str | re.Pattern[str]
+) -> dict:
+    mark = user.mark(room)
+    await user.send_text(room, text)
+    pattern = expect if isinstance(expect, re.Pattern) else re.compile(re.escape(expect))
+    return await user.wait_for_message(room, pattern, sender=bot, after=mark, timeout=20)
+
+
+async def _logged_in(stack: Stack, pair: Pair) -> tuple[MatrixTestClient, str]:
+    user = await stack.matrix_user(pair.localpart)
+    room = await _management_room(stack, user)
+    await _command(
+        user, room, stack.bot_mxid, f"login {pair.passport} {pair.password}", "Logged in as"
+    )
+    return user, room
+
+
+async def test_login_asks_for_password_and_redacts_it(stack: Stack) -> None:
+    pair = stack.new_pair()
+    user = await stack.matrix_user(pair.localpart)
+    room = await _management_room(stack, user)
+    bot = stack.bot_mxid
+
+    await _command(user, room, bot, "login not-an-email", "Usage")
+    await _command(user, room, bot, f"login {pair.passport}", "password")
+    mark = user.mark(room)
+    pw_event = await user.send_text(room, "wrong-password")
+    await user.wait_for_message(room, re.compile("Wrong e-mail address or password"), bot, after=mark)
+    # the password message was redacted right away
+    await user.wait_for_event(
+        room, "m.room.redaction", predicate=lambda e: e.get("redacts") == pw_event
+    )
+
+    await _command(user, room, bot, f"login {pair.passport}", "password")
+    mark = user.mark(room)
+    pw_event = await user.send_text(room, pair.password)
+    reply = await user.wait_for_message(room, re.compile("Logged in as"), bot, after=mark)
+    assert pair.name in reply["content"]["body"]
+    assert "MSNP" in reply["content"]["body"]
+    await user.wait_for_event(
+        room, "m.room.redaction", predicate=lambda e: e.get("redacts") == pw_event
+    )
+    assert stack.msn.online(pair.passport) is not None
+
+    ping = await _command(user, room, bot, "ping", "Connected as")
+    assert pair.passport in ping["content"]["body"]
+    contacts = await _command(user, room, bot, "contacts", pair.contact)
+    assert "Friends" in contacts["content"]["body"]
+    await _command(user, room, bot, "status bogus", "Usage")
+    await _command(user, room, bot, "status busy", "Busy")
+    assert stack.msn.online(pair.passport) == "BSY"
+
+
+async def test_dm_both_ways_with_send_status(stack: Stack) -> None:
+    pair = stack.new_pair()
+    user, _ = await _logged_in(stack, pair)
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    ghost = pair.contact_ghost
+
+    # MSN -> Matrix: the first message creates a DM room from the ghost
+    await bob.client.send_text(pair.passport, "hello from msn")
+    room = await user.wait_for_invite(sender=ghost, timeout=20)
+    await user.join(room)
+    msg = await user.wait_for_message(room, "hello from msn", sender=ghost, timeout=20)
+    assert msg["content"]["msgtype"] == "m.text"
+    member = await user.wait_for_membership(room, ghost, "join")
+    assert member["content"].get("displayname", "").startswith(pair.contact_name)
+
+    # Matrix -> MSN with a SUCCESS send status
+    mark = bob.mark()
+    event_id = await user.send_text(room, "hi from matrix")
+    got = await bob.wait_for_type(
+        TextMessageReceived, lambda e: e.text == "hi from matrix", after=mark
+    )
+    assert got.sender == pair.passport
+    status = await user.wait_for_send_status(room, event_id)
+    assert status["content"]["status"] == "SUCCESS"
+
+    # typing and nudges from MSN
+    await bob.client.send_typing(pair.passport)
+    await user.wait_for_typing(room, ghost, True, timeout=10)
+    await bob.client.send_nudge(pair.passport)
+    nudge = await user.wait_for_message(room, re.compile("nudge"), sender=ghost)
+    assert nudge["content"]["msgtype"] == "m.emote"
+
+    # emote from Matrix -> "* name text"
+    mark = bob.mark()
+    await user.send_content(room, {"msgtype": "m.emote", "body": "waves"})
+    emote = await bob.wait_for_type(TextMessageReceived, after=mark)
+    assert emote.text.startswith("* ") and emote.text.endswith("waves")
+    assert not [e for e in bob.events if isinstance(e, NudgeReceived)]
+
+
+async def test_message_to_offline_contact_fails_visibly(stack: Stack) -> None:
+    pair = stack.new_pair()
+    user, mgmt = await _logged_in(stack, pair)
+    await _command(user, mgmt, stack.bot_mxid, f"pm {pair.contact}", "Private chat")
+    room = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
+    await user.join(room)
+    event_id = await user.send_text(room, "are you there?")
+    status = await user.wait_for_send_status(room, event_id, timeout=30)
+    assert status["content"]["status"].startswith("FAIL")
+    notice = await user.wait_for_message(
+        room, re.compile("not delivered.*offline"), msgtype="m.notice", timeout=20
+    )
+    assert pair.contact_name in notice["content"]["body"]
+
+
+async def test_presence_and_typing_to_msn(stack: Stack) -> None:
+    pair = stack.new_pair()
+    user, _ = await _logged_in(stack, pair)
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    ghost = pair.contact_ghost
+    # presence is only visible to users who share a room with the ghost
+    await bob.client.send_text(pair.passport, "ping")
+    room = await user.wait_for_invite(sender=ghost, timeout=20)
+    await user.join(room)
+    await user.wait_for_presence(ghost, "online", timeout=30)
+    await bob.client.set_status(Status.AWAY)
+    content = await user.wait_for_presence(ghost, "unavailable", timeout=20)
+    assert "Away" in (content.get("status_msg") or "")
+    await bob.client.set_status(Status.HIDDEN)
+    await user.wait_for_presence(ghost, "offline", timeout=20)
+
+    mark = bob.mark()
+    await user.api.set_typing(room, timeout=5000)
+    typing = await bob.wait_for_type(TypingReceived, after=mark, timeout=15)
+    assert typing.sender == pair.passport
+
+
+async def test_relogin_after_restart(stack: Stack) -> None:
+    pair = stack.new_pair()
+    await _logged_in(stack, pair)
+    assert stack.msn.online(pair.passport) is not None
+    await stack.restart_bridge()
+    for _ in range(100):
+        if stack.msn.online(pair.passport) is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert stack.msn.online(pair.passport) is not None
+    assert pair.password not in stack.bridge.log_text()

@@ -1,0 +1,285 @@
+"""The switchboard server (SB): conversations between two or more participants."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+import asyncio
+import logging
+import secrets
+import time
+
+from .framing import ClientCommand, FramingError, LineConnection, encode_name
+from .state import Account
+
+if TYPE_CHECKING:
+    from .server import MSNServer
+
+__all__ = ["DeliveredMessage", "SwitchboardConnection", "SwitchboardSession"]
+
+log = logging.getLogger("msn_server")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredMessage:
+    """One ``MSG`` a client sent on a switchboard, as the server handled it."""
+
+    session_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    ack_mode: str
+    payload: bytes
+    delivered: bool
+    timestamp: float = field(default_factory=time.time)
+
+    @property
+    def body(self) -> bytes:
+        """The part after the MIME headers."""
+        return self.payload.split(b"\r\n\r\n", 1)[-1]
+
+    @property
+    def content_type(self) -> str:
+        for line in self.payload.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == b"content-type":
+                return value.strip().decode("utf-8", errors="replace")
+        return ""
+
+
+class SwitchboardSession:
+    """A conversation: its participants, keyed by lower-case e-mail address."""
+
+    def __init__(self, server: MSNServer, session_id: str, creator: str) -> None:
+        self.server = server
+        self.id = session_id
+        self.creator = creator
+        self.participants: dict[str, SwitchboardConnection] = {}
+        self.history: list[str] = []  # every e-mail address that ever joined
+        self.last_activity = time.monotonic()
+        self.closed = False
+        self._idle_task: asyncio.Task[None] | None = None
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        return tuple(c.account.email for c in self.participants.values())
+
+    def join(self, conn: SwitchboardConnection) -> None:
+        self.participants[conn.account.key] = conn
+        self.history.append(conn.account.email)
+        self.touch()
+        if self._idle_task is None:
+            self._idle_task = asyncio.create_task(self._idle_watch())
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    async def leave(self, conn: SwitchboardConnection, *, idle: bool = False) -> None:
+        if self.participants.get(conn.account.key) is not conn:
+            return
+        del self.participants[conn.account.key]
+        for other in self.participants.values():
+            other.send("BYE", conn.account.email, 1 if idle else None)
+        if not self.participants:
+            self.close_session()
+
+    def close_session(self) -> None:
+        self.closed = True
+        self.server.sb_sessions.pop(self.id, None)
+        if self._idle_task is not None and self._idle_task is not asyncio.current_task():
+            self._idle_task.cancel()
+
+    async def _idle_watch(self) -> None:
+        timeout = self.server.config.sb_idle_timeout
+        while not self.closed:
+            remaining = self.last_activity + timeout - time.monotonic()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+                continue
+            log.info("SB %s: idle for %.1f s, closing", self.id, timeout)
+            members = list(self.participants.values())
+            for conn in members:
+                others = [m for m in members if m is not conn] or [conn]
+                for other in others:
+                    conn.send("BYE", other.account.email, 1)
+            self.participants.clear()
+            self.close_session()
+            for conn in members:
+                await conn.close()
+            return
+
+
+class SwitchboardConnection:
+    """One client connection to the SB."""
+
+    def __init__(self, server: MSNServer, conn: LineConnection) -> None:
+        self.server = server
+        self.conn = conn
+        self._account: Account | None = None
+        self.session: SwitchboardSession | None = None
+
+    @property
+    def account(self) -> Account:
+        assert self._account is not None
+        return self._account
+
+    def send(self, *parts: object, payload: bytes | None = None) -> None:
+        self.conn.send(*parts, payload=payload)
+
+    async def close(self) -> None:
+        await self.conn.drain()
+        await self.conn.close()
+
+    async def run(self) -> None:
+        try:
+            while not self.conn.closed:
+                try:
+                    command = await self.conn.read_command()
+                except FramingError as e:
+                    log.info("SB: closing, %s", e)
+                    break
+                if command is None:
+                    break
+                if not await self.dispatch(command):
+                    break
+                await self.conn.drain()
+        finally:
+            session = self.session
+            if session is not None and self._account is not None:
+                await session.leave(self)
+            await self.conn.close()
+
+    async def dispatch(self, command: ClientCommand) -> bool:
+        """Handle one command; False means: close this connection."""
+        if self.session is None:
+            if command.name == "USR":
+                return self._usr(command)
+            if command.name == "ANS":
+                return self._ans(command)
+            return False
+        if command.name == "CAL":
+            self._cal(command)
+            return True
+        if command.name == "MSG":
+            return self._msg(command)
+        if command.name == "OUT":
+            return False
+        if command.trid is not None:
+            self.send(200, command.trid)
+            return True
+        return False
+
+    def _authenticate(self, command: ClientCommand, session_id: str | None) -> Account | None:
+        email, cookie = command.arg(0), command.arg(1)
+        ticket = self.server.sb_cookies.pop(cookie, None)
+        if (
+            ticket is None
+            or ticket.account.key != email.lower()
+            or ticket.session_id != session_id
+            or ticket.expires < time.monotonic()
+        ):
+            self.send(911, command.trid)
+            return None
+        self._account = ticket.account
+        self.server.sb_connections.add(self)
+        return ticket.account
+
+    def _usr(self, command: ClientCommand) -> bool:
+        account = self._authenticate(command, None)
+        if account is None:
+            return False
+        self.session = self.server.new_sb_session(account)
+        self.session.join(self)
+        self.send("USR", command.trid, "OK", account.email, encode_name(account.name))
+        return True
+
+    def _ans(self, command: ClientCommand) -> bool:
+        session_id = command.arg(2)
+        session = self.server.sb_sessions.get(session_id)
+        account = self._authenticate(command, session_id)
+        if account is None:
+            return False
+        if session is None or session.closed:
+            self.send(911, command.trid)
+            return False
+        others = list(session.participants.values())
+        for i, other in enumerate(others, 1):
+            self.send(
+                "IRO", command.trid, i, len(others), other.account.email,
+                encode_name(other.account.name), self._caps_of(other.account),
+            )  # fmt: skip
+        self.send("ANS", command.trid, "OK")
+        for other in others:
+            other.send("JOI", account.email, encode_name(account.name), other._caps_of(account))
+        self.session = session
+        session.join(self)
+        return True
+
+    def _caps_of(self, account: Account) -> str | None:
+        """Capabilities shown in IRO/JOI, which carry them from MSNP12 on."""
+        ns = self.server.ns_session(account.email)
+        viewer = self.server.ns_session(self.account.email)
+        if viewer is None or viewer.v < 12:
+            return None
+        return (ns.capabilities if ns else None) or "0"
+
+    def _cal(self, command: ClientCommand) -> None:
+        session = self.session
+        assert session is not None
+        email = command.arg(0)
+        if email.lower() in session.participants:
+            self.send(215, command.trid)
+            return
+        target = self.server.directory.get(email)
+        ns = self.server.ns_session(email)
+        if (
+            target is None
+            or ns is None
+            or ns.status is None
+            or ns.visible_status is None
+            or not target.allows(self.account.email)
+        ):
+            self.send(217, command.trid)
+            return
+        cookie = self.server.issue_sb_cookie(target, session.id)
+        self.send("CAL", command.trid, "RINGING", session.id)
+        ns.ring(session.id, cookie, self.account)
+
+    def _msg(self, command: ClientCommand) -> bool:
+        session = self.session
+        assert session is not None
+        payload = command.payload or b""
+        mode = command.arg(0)
+        if mode not in ("U", "N", "A", "D"):
+            return False
+        if len(payload) > self.server.config.max_sb_body:
+            size = len(payload)
+            log.info("SB %s: %s sent %d bytes, closing", session.id, self.account.email, size)
+            return False
+        session.touch()
+        recipients = [c for c in session.participants.values() if c is not self]
+        failing = self.account.key in self.server.nak_senders
+        delivered = bool(recipients) and not failing
+        if delivered:
+            for other in recipients:
+                other.send("MSG", self.account.email, encode_name(self.account.name),
+                           payload=payload)  # fmt: skip
+        self.server.messages.append(
+            DeliveredMessage(
+                session.id,
+                self.account.email,
+                tuple(c.account.email for c in recipients),
+                mode,
+                payload,
+                delivered,
+            )
+        )
+        escargot = self.server.config.escargot_mode
+        if mode in ("A", "D"):
+            self.send("ACK" if delivered or (escargot and not failing) else "NAK", command.trid)
+        elif mode == "N" and not delivered and not escargot:
+            self.send("NAK", command.trid)
+        return True
+
+
+def new_session_id() -> str:
+    return str(secrets.randbelow(9 * 10**8) + 10**8)

@@ -1,0 +1,197 @@
+"""Disconnections, keepalive, challenges, server-pushed list changes and list operations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bridge.msnp.client import MSNClient
+from bridge.msnp.errors import ConnectionClosed, MSNPError
+from bridge.msnp.events import (
+    ContactAdded,
+    ContactRemoved,
+    Disconnected,
+    DisconnectReason,
+    Lists,
+    PresenceChanged,
+    Status,
+)
+from tests.client_fixtures import logged_in, wait_until
+from tests.msn_server import AL, BL, FL
+from tests.msn_server.fixtures import running_server
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("protocol", [7, 12])
+async def test_out_oth(protocol: int) -> None:
+    async with running_server() as server:
+        client, rec = await logged_in(server, "alice@example.com", protocol)
+        await server.kick_other_location("alice@example.com")
+        event = await rec.wait(Disconnected)
+        assert event.reason is DisconnectReason.OTHER_LOCATION
+        assert not client.connected
+        assert len(rec.of(Disconnected)) == 1
+        with pytest.raises(ConnectionClosed):
+            await client.set_status(Status.AWAY)
+        await client.close()  # harmless on a dead client
+        assert len(rec.of(Disconnected)) == 1
+
+
+async def test_out_ssd() -> None:
+    async with running_server() as server:
+        client, rec = await logged_in(server, "alice@example.com", 9)
+        await server.shutdown_notice()
+        assert (await rec.wait(Disconnected)).reason is DisconnectReason.SERVER_SHUTDOWN
+        assert not client.connected
+
+
+async def test_second_login_kicks_the_first() -> None:
+    async with running_server() as server:
+        first, rec = await logged_in(server, "alice@example.com", 12)
+        second, _ = await logged_in(server, "alice@example.com", 12)
+        try:
+            assert (await rec.wait(Disconnected)).reason is DisconnectReason.OTHER_LOCATION
+            assert second.connected and not first.connected
+        finally:
+            await second.close()
+
+
+async def test_server_drop() -> None:
+    async with running_server() as server:
+        alice, rec = await logged_in(server, "alice@example.com", 12)
+        bob, _ = await logged_in(server, "bob@example.com", 12)
+        await alice.send_text("bob@example.com", "hi")
+        await server.drop("alice@example.com")
+        event = await rec.wait(Disconnected)
+        assert event.reason is DisconnectReason.CONNECTION_LOST
+        assert not alice.connected
+        # the switchboards went down with the session
+        assert alice.conversations() == {}
+        await bob.close()
+
+
+async def test_keepalive_timeout_when_server_stalls() -> None:
+    async with running_server() as server:
+        client, rec = await logged_in(
+            server, "alice@example.com", 9, keepalive_interval=0.2, keepalive_timeout=0.4
+        )
+        await asyncio.sleep(0.7)  # a few PNG/QNG rounds succeed
+        assert client.connected and not rec.of(Disconnected)
+        server.stall("alice@example.com", 3.0)
+        event = await rec.wait(Disconnected, timeout=3)
+        assert event.reason is DisconnectReason.KEEPALIVE_TIMEOUT
+        assert not client.connected
+
+
+async def test_protocol_error_from_server() -> None:
+    async with running_server() as server:
+        client, rec = await logged_in(server, "alice@example.com", 12)
+        await server.send_raw("alice@example.com", b"!!garbage!! line\r\n")
+        event = await rec.wait(Disconnected)
+        assert event.reason is DisconnectReason.PROTOCOL_ERROR
+        assert "malformed" in event.detail
+        assert not client.connected
+
+
+@pytest.mark.parametrize("protocol", [8, 11])
+async def test_challenges_are_answered(protocol: int) -> None:
+    async with running_server(challenge_interval=0.1, challenge_timeout=1.0) as server:
+        client, rec = await logged_in(server, "alice@example.com", protocol)
+        try:
+            await asyncio.sleep(1.5)
+            assert client.connected and not rec.of(Disconnected)
+            assert server.online("alice@example.com") == "NLN"
+        finally:
+            await client.close()
+
+
+@pytest.mark.parametrize("protocol", [5, 9, 12])
+async def test_reverse_list_add_and_remove_are_pushed(protocol: int) -> None:
+    async with running_server() as server:
+        alice, rec = await logged_in(server, "alice@example.com", protocol)
+        dave, _ = await logged_in(server, "dave@example.com", 12)
+        try:
+            await dave.add_contact("alice@example.com", friendly_name="Alice")
+            added = await rec.wait(ContactAdded, passport="dave@example.com")
+            assert added.list_ is Lists.REVERSE
+            assert alice.contacts["dave@example.com"].lists & Lists.REVERSE
+            await dave.remove_contact("alice@example.com")
+            removed = await rec.wait(ContactRemoved, passport="dave@example.com")
+            assert removed.list_ is Lists.REVERSE
+            assert not alice.contacts["dave@example.com"].lists & Lists.REVERSE
+        finally:
+            await dave.close()
+            await alice.close()
+
+
+@pytest.mark.parametrize("protocol", [7, 9, 12])
+async def test_list_operations(protocol: int) -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", protocol)
+        account = server.account("alice@example.com")
+        try:
+            group = await alice.add_group("Work mates")
+            assert alice.groups[group.id].name == "Work mates"
+            assert any(g.name == "Work mates" for g in account.groups.values())
+            await alice.rename_group(group.id, "Colleagues")
+            assert any(g.name == "Colleagues" for g in account.groups.values())
+
+            await alice.add_contact("dave@example.com", group=group.id, friendly_name="Dave")
+            entry = account.contacts["dave@example.com"]
+            assert entry.lists & FL
+            assert len(entry.groups) == 1
+            assert alice.contacts["dave@example.com"].lists & Lists.FORWARD
+            assert group.id in alice.contacts["dave@example.com"].groups
+
+            await alice.block("carol@example.com")
+            assert account.contacts["carol@example.com"].lists & BL
+            assert not account.contacts["carol@example.com"].lists & AL
+            await alice.unblock("carol@example.com")
+            assert account.contacts["carol@example.com"].lists & AL
+            assert not account.contacts["carol@example.com"].lists & BL
+
+            await alice.remove_contact("dave@example.com", group=group.id)
+            assert not account.contacts["dave@example.com"].groups
+            await alice.remove_contact("dave@example.com")
+            entry = account.contacts.get("dave@example.com")
+            assert entry is None or not entry.lists & FL
+            await alice.remove_group(group.id)
+            assert group.id not in alice.groups
+            assert not any(g.name == "Colleagues" for g in account.groups.values())
+
+            await alice.set_privacy(False)
+            assert account.blp == "BL"
+            await alice.set_privacy(True)
+            assert account.blp == "AL"
+
+            with pytest.raises(MSNPError):
+                await alice.remove_group("9999" if protocol < 10 else "no-such-group")
+        finally:
+            await alice.close()
+
+
+async def test_blocked_contact_sees_us_offline() -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", 12)
+        bob, b_rec = await logged_in(server, "bob@example.com", 12)
+        try:
+            await b_rec.wait(PresenceChanged, passport="alice@example.com", status=Status.ONLINE)
+            await alice.block("bob@example.com")
+            await b_rec.wait(PresenceChanged, passport="alice@example.com", status=Status.OFFLINE)
+        finally:
+            await bob.close()
+            await alice.close()
+
+
+async def test_close_emits_disconnected_client() -> None:
+    async with running_server() as server:
+        client, rec = await logged_in(server, "alice@example.com", 12)
+        await client.close()
+        event = await rec.wait(Disconnected)
+        assert event.reason is DisconnectReason.CLIENT
+        await wait_until(lambda: server.online("alice@example.com") is None)
+        with pytest.raises(RuntimeError):
+            await client.login("alice@example.com", "alice123")
+        assert isinstance(client, MSNClient)

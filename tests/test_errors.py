@@ -1,0 +1,96 @@
+"""The MSNP error table and the exception hierarchy."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.msnp.codec import Command, Parser
+from bridge.msnp.errors import (
+    ERROR_CODES,
+    AuthError,
+    ConnectionClosed,
+    LocalProtocolError,
+    MSNPError,
+    MSNPException,
+    ProtocolError,
+    TransactionTimeout,
+    error_from_code,
+    error_text,
+)
+
+#: Every code the issue lists.
+REQUIRED_CODES = [
+    *(200, 201, 205, 206, 207, 208, 209, 210, 215, 216, 217, 218, 219),
+    *(223, 224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 280, 281),
+    *(300, 301, 302, 500, 501, 502, 503, 540, 600, 601, 603, 604, 605),
+    *(707, 710, 711, 712, 713, 715, 717, 800),
+    *range(910, 922),
+    *(923, 924, 928),
+]
+
+
+@pytest.mark.parametrize("code", REQUIRED_CODES)
+def test_every_listed_code_has_a_name_and_text(code: int) -> None:
+    name, text = ERROR_CODES[code]
+    assert name.startswith("ERR_") and name == name.upper() and " " not in name
+    assert text and text[0].isupper() and text == text.strip()
+    assert error_text(code) == text
+
+
+def test_names_are_unique() -> None:
+    names = [name for name, _ in ERROR_CODES.values()]
+    assert len(names) == len(set(names))
+
+
+def test_table_has_only_three_digit_codes() -> None:
+    assert all(100 <= code <= 999 for code in ERROR_CODES)
+
+
+@pytest.mark.parametrize("code", REQUIRED_CODES)
+def test_msnp_error_carries_code_and_text(code: int) -> None:
+    err = MSNPError(code)
+    assert err.code == code
+    assert err.name == ERROR_CODES[code][0]
+    assert err.text == ERROR_CODES[code][1]
+    assert str(err) == f"{code} {err.text}"
+    assert err.command is None
+    assert isinstance(err, MSNPException)
+
+
+def test_msnp_error_with_command_and_custom_text() -> None:
+    err = MSNPError(217, command="CAL")
+    assert err.command == "CAL"
+    assert str(err) == f"217 {ERROR_CODES[217][1]} (in reply to CAL)"
+    custom = MSNPError(911, text="Wrong password")
+    assert custom.text == "Wrong password" and custom.name == "ERR_AUTHENTICATION_FAILED"
+    via_helper = error_from_code(540, "QRY")
+    assert (via_helper.code, via_helper.command) == (540, "QRY")
+
+
+def test_unknown_code() -> None:
+    err = MSNPError(999)
+    assert err.code == 999 and err.name == "ERR_999"
+    assert err.text == error_text(999) == "Unknown server error 999"
+
+
+def test_parsed_error_command_maps_to_msnp_error() -> None:
+    parser = Parser()
+    parser.feed(b"911 3\r\n")
+    cmd = parser.next_command()
+    assert cmd == Command("911", 3)
+    assert cmd.error_code is not None
+    err = error_from_code(cmd.error_code, "USR")
+    assert err.code == 911 and "Authentication failed" in str(err)
+
+
+def test_exception_hierarchy() -> None:
+    for cls in (ProtocolError, LocalProtocolError, MSNPError, AuthError, ConnectionClosed):
+        assert issubclass(cls, MSNPException)
+    assert issubclass(TransactionTimeout, MSNPException)
+    assert issubclass(TransactionTimeout, TimeoutError)
+    auth = AuthError("bad password", code=911)
+    assert auth.code == 911 and str(auth) == "bad password"
+    closed = ConnectionClosed("USR")
+    assert closed.stage == "USR" and "during USR" in str(closed)
+    closed2 = ConnectionClosed("VER", "reset by peer")
+    assert str(closed2) == "reset by peer during VER"
