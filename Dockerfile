@@ -15,7 +15,7 @@ COPY pyproject.toml README.md example-config.yaml docker-entrypoint.sh ./
 COPY bridge ./bridge
 RUN pip install ".[postgres,sqlite]" \
     # the example config is the base the user's config is updated against (pkg://bridge/...)
-    && cp example-config.yaml "$(python -c 'import bridge, os; print(os.path.dirname(bridge.__file__))')/" \
+    && cp example-config.yaml "$(cd / && python -c 'import bridge, os; print(os.path.dirname(bridge.__file__))')/" \
     && chmod 0755 docker-entrypoint.sh \
     && groupadd --system --gid 1337 matrixmsn \
     && useradd --system --uid 1337 --gid 1337 --home-dir /data --no-create-home matrixmsn \

@@ -122,6 +122,10 @@ class Config(BaseBridgeConfig):
         copy("homeserver.async_media")
         copy("homeserver.public_address")
 
+        copy("metrics.enabled")
+        copy("metrics.hostname")
+        copy("metrics.listen_port")
+
         copy("bridge.username_template")
         copy("bridge.displayname_template")
         copy("bridge.command_prefix")

@@ -228,3 +228,22 @@ async def test_third_participant_gets_group_key() -> None:
             await carol.close()
             await bob.close()
             await alice.close()
+
+
+async def test_idle_switchboard_closes_and_reopens() -> None:
+    async with running_server(sb_idle_timeout=0.5) as server:
+        alice, a_rec = await logged_in(server, "alice@example.com", 12)
+        bob, b_rec = await logged_in(server, "bob@example.com", 8)
+        try:
+            await alice.send_text("bob@example.com", "before")
+            await b_rec.wait(TextMessageReceived, text="before")
+            left = await a_rec.wait(SwitchboardLeft, passport="bob@example.com", timeout=3)
+            assert left.idle_timeout and left.participants == ()
+            await a_rec.wait(SwitchboardClosed, conversation="bob@example.com")
+            await b_rec.wait(SwitchboardClosed, conversation="alice@example.com")
+            assert alice.conversations() == {}
+            await bob.send_text("alice@example.com", "after")
+            await a_rec.wait(TextMessageReceived, text="after", conversation="bob@example.com")
+        finally:
+            await bob.close()
+            await alice.close()

@@ -278,6 +278,10 @@ class MSNClient:
         self._dead = True
         for sb in list(self._all_sbs):
             sb.conn.abort(DisconnectReason.CLIENT, "the notification session ended")
+        if self._own_http is not None:
+            task = asyncio.create_task(self._close_http())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     # --------------------------------------------------------------- NS ops
 

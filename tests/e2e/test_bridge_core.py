@@ -168,3 +168,30 @@ async def test_relogin_after_restart(stack: Stack) -> None:
         await asyncio.sleep(0.1)
     assert stack.msn.online(pair.passport) is not None
     assert pair.password not in stack.bridge.log_text()
+
+
+async def test_reconnects_after_drop_but_not_after_other_location(stack: Stack) -> None:
+    pair = stack.new_pair()
+    user, mgmt = await _logged_in(stack, pair)
+    bot = stack.bot_mxid
+
+    mark = user.mark(mgmt)
+    await stack.msn.drop(pair.passport)
+    await user.wait_for_message(mgmt, re.compile("Disconnected from MSN"), bot, after=mark)
+    await user.wait_for_message(mgmt, "Reconnected to MSN.", bot, after=mark, timeout=30)
+    assert stack.msn.online(pair.passport) is not None
+    await _command(user, mgmt, bot, "ping", "Connected as")
+
+    mark = user.mark(mgmt)
+    await stack.msn.kick_other_location(pair.passport)
+    notice = await user.wait_for_message(
+        mgmt, re.compile("another location"), bot, after=mark, timeout=20
+    )
+    assert "reconnect" in notice["content"]["body"]
+    await asyncio.sleep(2)  # well past reconnect.initial_delay: no automatic reconnect
+    assert stack.msn.online(pair.passport) is None
+    await _command(user, mgmt, bot, "ping", "another location")
+
+    await _command(user, mgmt, bot, "reconnect", "Reconnecting")
+    await user.wait_for_message(mgmt, "Reconnected to MSN.", bot, after=mark, timeout=30)
+    assert stack.msn.online(pair.passport) is not None
