@@ -2,7 +2,8 @@
 #   docker build -t matrix-msn .
 #   docker run --rm -v "$PWD/data:/data" matrix-msn   # first run: writes /data/config.yaml
 # The bridge runs as UID/GID 1337; make the /data volume writable for it
-# (e.g. `chown 1337:1337 data`).
+# (e.g. `chown 1337:1337 data`). For a homeserver in another container, set
+# appservice.hostname to 0.0.0.0 and appservice.address to this container's address.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             "Add it to your homeserver, e.g. for Synapse in homeserver.yaml:",
             "  app_service_config_files:",
             f"    - {reg_path.resolve()}",
-            "then restart the homeserver and run `make run` again.",
+            "then restart the homeserver and start the bridge again (`make run`).",
         )
         return EXIT_NEW_REGISTRATION
 

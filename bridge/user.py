@@ -570,6 +570,7 @@ class User(BaseUser):
         text = _DISCONNECT_TEXT.get(evt.reason, evt.reason.value)
         if evt.reason == DisconnectReason.OTHER_LOCATION:
             await self._contacts_offline()
+            self._notified_disconnect = True
             await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, "msn-other-location")
             await self.send_bridge_notice(
                 "You were disconnected from MSN because you logged in from another location. "

@@ -377,7 +377,8 @@ class MatrixTestClient:
 
     Everything /sync returns is kept: ``timeline[room_id]`` (timeline events, state included, in
     order), ``state[room_id]``, ``ephemeral[room_id]`` (typing, receipts), ``invites[room_id]``
-    (stripped invite state), ``presence[user_id]`` (latest content), ``account_data``.
+    (pending invites: stripped state), ``invite_history[room_id]`` (every invite ever seen),
+    ``presence[user_id]`` (latest content), ``account_data``.
     """
 
     def __init__(self, base_url: str, mxid: UserID, token: str) -> None:
@@ -387,6 +388,7 @@ class MatrixTestClient:
         self.state: dict[RoomID, list[dict[str, Any]]] = {}
         self.ephemeral: dict[RoomID, list[dict[str, Any]]] = {}
         self.invites: dict[RoomID, list[dict[str, Any]]] = {}
+        self.invite_history: dict[RoomID, list[dict[str, Any]]] = {}
         self.left: set[RoomID] = set()
         self.presence: dict[str, dict[str, Any]] = {}
         self.presence_events: list[dict[str, Any]] = []
@@ -453,6 +455,7 @@ class MatrixTestClient:
             )
         for room_id, room in rooms.get("invite", {}).items():
             self.invites[room_id] = room.get("invite_state", {}).get("events", [])
+            self.invite_history.setdefault(room_id, []).extend(self.invites[room_id])
         for room_id in rooms.get("leave", {}):
             self.invites.pop(room_id, None)
             self.left.add(room_id)

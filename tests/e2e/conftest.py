@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from pytest_asyncio import is_async_test
 import pytest
 import pytest_asyncio
-from pytest_asyncio import is_async_test
 
 from tests.e2e.harness import Stack
 from tests.synapse import synapse_python

@@ -13,9 +13,9 @@ each test makes its own users with :meth:`Stack.new_pair` and never reuses names
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 import asyncio
 import contextlib
 import itertools
@@ -77,9 +77,7 @@ class BridgeProcess:
     def env() -> dict[str, str]:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
-        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         return env
 
     def generate_registration(self, registration: Path) -> None:
@@ -134,12 +132,16 @@ class BridgeProcess:
                 )
             if time.monotonic() - started > timeout:
                 await self.stop()
-                raise BridgeStartError(f"the bridge was not ready in {timeout} s\n{self.log_tail()}")
+                raise BridgeStartError(
+                    f"the bridge was not ready in {timeout} s\n{self.log_tail()}"
+                )
             if await asyncio.to_thread(_http_status, ready) == 200:
                 break
             await asyncio.sleep(0.1)
         self.start_seconds = time.monotonic() - started
-        print(f"bridge ready in {self.start_seconds:.2f} s (start #{self.starts})", file=sys.stderr)
+        print(
+            f"bridge ready in {self.start_seconds:.2f} s (start #{self.starts})", file=sys.stderr
+        )
 
     async def stop(self, timeout: float = 15.0) -> int | None:
         proc, self.proc = self.proc, None
@@ -438,6 +440,4 @@ class Stack:
         url = f"{self.synapse.url}{path}"
         if user_id:
             url += ("&" if "?" in url else "?") + "user_id=" + urllib.request.quote(user_id)
-        return await self.synapse._http(
-            method, url, body, token=self.registration["as_token"]
-        )
+        return await self.synapse._http(method, url, body, token=self.registration["as_token"])

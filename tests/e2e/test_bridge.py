@@ -7,13 +7,16 @@ drives with a real :class:`bridge.msnp.client.MSNClient` logged in to the same M
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
 import asyncio
 import re
 import time
 
+import pytest
+
 from bridge.msnp.events import (
+    MessageFormat,
     NudgeReceived,
     PresenceChanged,
     Status,
@@ -118,9 +121,7 @@ async def test_login_contacts_and_presence(stack: Stack) -> None:
 
     name = await poll(displayname, what=f"display name of {ghost}")
     assert name == f"{pair.contact_name} (MSN)"
-    await poll(
-        lambda: _eq(ghost_presence(stack, ghost), "online"), what="ghost presence online"
-    )
+    await poll(lambda: _eq(ghost_presence(stack, ghost), "online"), what="ghost presence online")
 
     # Status changes on MSN are mirrored.
     await bob.client.set_status(Status.AWAY)
@@ -129,9 +130,7 @@ async def test_login_contacts_and_presence(stack: Stack) -> None:
         what="ghost presence unavailable",
     )
     await bob.close()
-    await poll(
-        lambda: _eq(ghost_presence(stack, ghost), "offline"), what="ghost presence offline"
-    )
+    await poll(lambda: _eq(ghost_presence(stack, ghost), "offline"), what="ghost presence offline")
 
 
 async def _eq(value: Awaitable[T], expected: T) -> bool:
@@ -148,13 +147,18 @@ async def test_messages_typing_and_nudges(stack: Stack) -> None:
     room, first = await open_portal(stack, pair, user, bob, "Hello <from> MSN & co ✓")
     assert first["content"]["msgtype"] == "m.text"
     assert "formatted_body" not in first["content"]
-    state = user.room_state(room, "m.room.member", user.mxid)
-    assert state is not None and state.get("is_direct") is True
+    invite = [
+        e
+        for e in user.invite_history[room]
+        if e.get("type") == "m.room.member" and e.get("state_key") == user.mxid
+    ]
+    assert invite and invite[-1]["content"].get("is_direct") is True
+    assert invite[-1]["sender"] == ghost
 
     # A whole-message MSN format arrives as HTML.
-    from bridge.msnp.events import MessageFormat
-
-    await bob.client.send_text(pair.passport, "bold red", MessageFormat(effects="B", color="ff0000"))
+    await bob.client.send_text(
+        pair.passport, "bold red", MessageFormat(effects="B", color="ff0000")
+    )
     evt = await user.wait_for_message(room, "bold red", sender=ghost)
     assert evt["content"]["formatted_body"] == '<font color="#ff0000"><b>bold red</b></font>'
 
@@ -194,7 +198,17 @@ async def test_messages_typing_and_nudges(stack: Stack) -> None:
     # The user shares a room with the ghost now: the ghost's presence reaches the user.
     await user.wait_for_presence(ghost, "online", timeout=20)
 
-    # Nudge: Matrix -> MSN, with the `nudge` command in the portal.
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="the bridge has no way to send a nudge from Matrix yet "
+    "(expected: the `nudge` command in a portal room)",
+)
+async def test_nudge_from_matrix(stack: Stack) -> None:
+    pair = stack.new_pair()
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    user, _ = await login(stack, pair)
+    room, _ = await open_portal(stack, pair, user, bob, "nudge me")
     mark = bob.mark()
     await user.send_text(room, f"{stack.command_prefix} nudge")
     await bob.wait_for_type(
@@ -216,7 +230,7 @@ async def test_send_to_offline_contact_fails_visibly(stack: Stack) -> None:
     event_id = await user.send_text(room, "are you there?")
     status = await user.wait_for_send_status(room, event_id, timeout=30)
     content = status["content"]
-    assert content["status"] in ("FAIL", "RETRIABLE"), content
+    assert content["status"] == "FAIL_PERMANENT", content
     assert "offline" in (content.get("message") or content.get("error") or "")
     notice = await user.wait_for_message(
         room, re.compile("not delivered"), msgtype="m.notice", timeout=10
@@ -232,14 +246,21 @@ async def test_restart_keeps_login_and_room(stack: Stack) -> None:
     user, _ = await login(stack, pair)
     room, _ = await open_portal(stack, pair, user, bob, "before restart")
 
+    mark = bob.mark()
     await stack.restart_bridge()
 
-    # The bridge logs in again by itself with the stored credentials.
-    mark = bob.mark()
+    # The bridge went offline with the process and logs in again by itself.
+    offline = await bob.wait_for_type(
+        PresenceChanged,
+        lambda e: e.passport == pair.passport and e.status == Status.OFFLINE,
+        after=mark,
+        timeout=30,
+        what="alice offline while the bridge restarts",
+    )
     await bob.wait_for_type(
         PresenceChanged,
         lambda e: e.passport == pair.passport and e.status == Status.ONLINE,
-        after=mark,
+        after=bob.events.index(offline),
         timeout=30,
         what="alice back online after the restart",
     )

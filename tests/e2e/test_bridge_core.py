@@ -54,7 +54,9 @@ async def test_login_asks_for_password_and_redacts_it(stack: Stack) -> None:
     await _command(user, room, bot, f"login {pair.passport}", "password")
     mark = user.mark(room)
     pw_event = await user.send_text(room, "wrong-password")
-    await user.wait_for_message(room, re.compile("Wrong e-mail address or password"), bot, after=mark)
+    await user.wait_for_message(
+        room, re.compile("Wrong e-mail address or password"), bot, after=mark
+    )
     # the password message was redacted right away
     await user.wait_for_event(
         room, "m.room.redaction", predicate=lambda e: e.get("redacts") == pw_event
@@ -195,3 +197,37 @@ async def test_reconnects_after_drop_but_not_after_other_location(stack: Stack) 
     await _command(user, mgmt, bot, "reconnect", "Reconnecting")
     await user.wait_for_message(mgmt, "Reconnected to MSN.", bot, after=mark, timeout=30)
     assert stack.msn.online(pair.passport) is not None
+
+
+async def test_switchboard_turning_into_a_group_gets_a_group_room(stack: Stack) -> None:
+    pair = stack.new_pair()
+    carol_passport = stack.unique("carol") + "@example.com"
+    stack.msn.add_account(carol_passport, "carolpw", "Carol")
+    stack.msn.make_mutual(pair.passport, carol_passport)
+    stack.msn.make_mutual(pair.contact, carol_passport)
+    user, _ = await _logged_in(stack, pair)
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    carol = await stack.msn_peer(carol_passport, "carolpw")
+    ghost = pair.contact_ghost
+
+    await bob.client.send_text(pair.passport, "just us")
+    dm = await user.wait_for_invite(sender=ghost, timeout=20)
+    await user.join(dm)
+    await user.wait_for_message(dm, "just us", sender=ghost)
+
+    key = await bob.client.invite(pair.passport, carol_passport)
+    assert key.startswith("group:")
+    group_room = await user.wait_for_invite(timeout=20, exclude=[dm])
+    await user.join(group_room)
+    await user.wait_for_membership(group_room, stack.ghost_mxid(carol_passport), "join")
+    await user.wait_for_membership(group_room, ghost, "join")
+
+    await bob.client.send_text(key, "hello group")
+    await user.wait_for_message(group_room, "hello group", sender=ghost, timeout=20)
+
+    mark_bob, mark_carol = bob.mark(), carol.mark()
+    event_id = await user.send_text(group_room, "hi both")
+    await bob.wait_for_type(TextMessageReceived, lambda e: e.text == "hi both", after=mark_bob)
+    await carol.wait_for_type(TextMessageReceived, lambda e: e.text == "hi both", after=mark_carol)
+    status = await user.wait_for_send_status(group_room, event_id)
+    assert status["content"]["status"] == "SUCCESS"

@@ -20,9 +20,7 @@ async def test_bridge_starts_and_answers_help(stack: Stack) -> None:
 
     help_id = await user.send_text(room, "help")
     await user.wait_for_event(room, predicate=lambda e: e.get("event_id") == help_id)
-    after = next(
-        i for i, e in enumerate(user.timeline[room]) if e.get("event_id") == help_id
-    )
+    after = next(i for i, e in enumerate(user.timeline[room]) if e.get("event_id") == help_id)
     reply = await user.wait_for_message(
         room, lambda body: "login" in body, sender=bot, after=after, timeout=20
     )
