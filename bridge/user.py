@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from mautrix.bridge import BaseUser
-from mautrix.types import EventID, RoomID, UserID
+from mautrix.types import EventID, EventType, RoomID, UserID
 from mautrix.util import background_task
 from mautrix.util.async_getter_lock import async_getter_lock
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
@@ -139,6 +139,7 @@ class User(BaseUser):
         self._state_error: str | None = None
         self._state_message: str | None = None
         self._sync_task: asyncio.Task | None = None
+        self._space_lock = asyncio.Lock()
         self._notified_disconnect = False
         self.contacts: dict[str, Contact] = {}
         self.groups: dict[str, Group] = {}
@@ -274,6 +275,53 @@ class User(BaseUser):
             await self.push_bridge_state(event, error=error, message=message)
         except Exception:
             self.log.warning("Failed to push bridge state %s", event, exc_info=True)
+
+    # endregion
+    # region space
+
+    async def get_space_room(self) -> RoomID | None:
+        """The user's "MSN" space (created on first use) holding their portal rooms."""
+        if self.row.space_room:
+            return RoomID(self.row.space_room)
+        async with self._space_lock:
+            if self.row.space_room:
+                return RoomID(self.row.space_room)
+            try:
+                room_id = await self.az.intent.create_room(
+                    name="MSN",
+                    topic="Your MSN Messenger chats",
+                    invitees=[self.mxid],
+                    creation_content={"type": "m.space"},
+                    initial_state=[
+                        {
+                            "type": str(EventType.ROOM_HISTORY_VISIBILITY),
+                            "content": {"history_visibility": "invited"},
+                        }
+                    ],
+                )
+            except Exception:
+                self.log.warning("Failed to create the MSN space", exc_info=True)
+                return None
+            self.row.space_room = room_id
+            await self.save()
+            return room_id
+
+    async def add_portal_to_space(self, portal: Portal) -> None:
+        if not portal.mxid:
+            return
+        space = await self.get_space_room()
+        if not space:
+            return
+        via = [self.config["homeserver.domain"]]
+        await self.az.intent.send_state_event(
+            space, EventType.SPACE_CHILD, {"via": via}, state_key=portal.mxid
+        )
+        try:
+            await portal.main_intent.send_state_event(
+                portal.mxid, EventType.SPACE_PARENT, {"via": via}, state_key=space
+            )
+        except Exception:
+            self.log.debug("Failed to set the space parent of %s", portal.mxid)
 
     # endregion
     # region notices

@@ -10,6 +10,7 @@ set -euo pipefail
 VENV="${MSN_TEST_SYNAPSE_VENV:-$HOME/.cache/matrix-msn/synapse-venv}"
 PYTHON="${MSN_TEST_PYTHON:-python3}"
 SPEC="${MSN_TEST_SYNAPSE_SPEC:-matrix-synapse}"
+PG_ROOT="${MSN_TEST_PG_ROOT:-/usr/lib/postgresql}"
 export DEBIAN_FRONTEND=noninteractive
 
 step() { printf 'install-test-deps: %s\n' "$*"; }
@@ -21,7 +22,7 @@ fail() {
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
 have_postgres() {
-	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
+	compgen -G "$PG_ROOT/*/bin/initdb" >/dev/null && compgen -G "$PG_ROOT/*/bin/postgres" >/dev/null
 }
 
 have_synapse() {
@@ -32,7 +33,7 @@ print(synapse.__version__)' 2>/dev/null)"
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 if have_postgres; then
-	step "PostgreSQL: found $(ls -d /usr/lib/postgresql/*/bin | head -n 1)"
+	step "PostgreSQL: found $(ls -d "$PG_ROOT"/*/bin | head -n 1)"
 elif is_root && command -v apt-get >/dev/null 2>&1; then
 	step "PostgreSQL: apt-get update"
 	apt-get update -qq </dev/null
@@ -50,10 +51,10 @@ elif is_root && command -v apt-get >/dev/null 2>&1; then
 		fail "apt-get install postgresql failed"
 	}
 	[ "$created_policy" -eq 1 ] && rm -f "$policy"
-	have_postgres || fail "postgresql installed but no /usr/lib/postgresql/*/bin/initdb found"
-	step "PostgreSQL: installed $(ls -d /usr/lib/postgresql/*/bin | head -n 1)"
+	have_postgres || fail "postgresql installed but no $PG_ROOT/*/bin/initdb found"
+	step "PostgreSQL: installed $(ls -d "$PG_ROOT"/*/bin | head -n 1)"
 else
-	fail "PostgreSQL server binaries are missing (no /usr/lib/postgresql/*/bin/initdb).
+	fail "PostgreSQL server binaries are missing (no $PG_ROOT/*/bin/initdb).
 Install them as root, e.g.: sudo apt-get install -y postgresql
 (or run this script as root to have it done for you)."
 fi

@@ -419,20 +419,22 @@ class MatrixTestClient:
         self._ingest(data)
 
     async def _loop(self) -> None:
-        failures = 0
+        failing_since: float | None = None
         while True:
             try:
                 await self._sync_once(timeout=5000)
-                failures = 0
+                failing_since = None
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                failures += 1
-                if failures > 20:
+                # Tolerates a Synapse restart; gives up after a minute of failures.
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > 60:
                     self._error = e
                     self._notify()
                     return
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.25)
 
     def _notify(self) -> None:
         self._changed.set()

@@ -247,3 +247,8 @@ async def test_adding_to_fl_shows_presence_and_block_hides_it() -> None:
         assert (await a.expect("FLN")).line == f"FLN {DAVE}"
         await asyncio.sleep(0)
         assert server.account(DAVE).lists_of(ALICE) == BL | RL
+        # removing from FL drops us from their RL; MSNP10+ names us by bare address (no N=)
+        t = await a.cmd("REM", "FL", server.account(DAVE).guid)
+        assert (await a.expect("REM")).line == f"REM {t} FL {server.account(DAVE).guid}"
+        assert (await d.expect("REM")).line == f"REM 0 RL {ALICE}"
+        assert server.account(DAVE).lists_of(ALICE) == BL

@@ -53,7 +53,6 @@ def _password_from(evt: CommandEvent) -> str:
 
 @command_handler(
     needs_auth=False,
-    management_only=True,
     help_section=SECTION_AUTH,
     help_text=(
         "Log in to MSN. Without the password, the bot asks for it and deletes your reply "
@@ -62,6 +61,12 @@ def _password_from(evt: CommandEvent) -> str:
     help_args="<_e-mail_> [_password_]",
 )
 async def login(evt: CommandEvent) -> EventID | None:
+    if not evt.is_management:
+        if len(evt.args) > 1:
+            await _redact_password(evt)
+        return await evt.reply(
+            "For your password's sake, `login` only works in a private chat with the bridge bot."
+        )
     if not evt.args or not _EMAIL.match(evt.args[0]):
         if evt.args:
             # The message may contain a password: do not leave it in the room.

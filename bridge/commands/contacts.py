@@ -18,7 +18,7 @@ from . import SECTION_CONTACTS
 if TYPE_CHECKING:
     from bridge.user import User
 
-__all__ = ["add", "contacts", "pm", "remove", "sync"]
+__all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
@@ -162,3 +162,28 @@ async def remove(evt: CommandEvent) -> EventID:
     except MSNPException as e:
         return await evt.reply(f"Failed to remove {passport}: {e}.")
     return await evt.reply(f"Removed {passport} from your contact list.")
+
+
+@command_handler(
+    needs_auth=True,
+    help_section=SECTION_CONTACTS,
+    help_text="Send a nudge to the MSN contact(s) of this portal room.",
+)
+async def nudge(evt: CommandEvent) -> EventID:
+    user = _user(evt)
+    portal = evt.portal
+    if not isinstance(portal, Portal):
+        return await evt.reply("Use `$cmdprefix nudge` in a portal room.")
+    if portal.owner != user.mxid:
+        return await evt.reply("Only the owner of this conversation can send nudges.")
+    if not user.connected or user.client is None:
+        return await evt.reply(_NOT_CONNECTED)
+    try:
+        await user.client.send_nudge(portal.conv_key)
+    except MSNPError as e:
+        if e.code == 217:
+            return await evt.reply("Nudge not delivered: the contact is offline.")
+        return await evt.reply(f"MSN refused the nudge: {e.text}.")
+    except MSNPException as e:
+        return await evt.reply(f"Failed to send the nudge: {e}.")
+    return await evt.reply("Nudge sent.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 from collections.abc import Callable, Collection
 import asyncio
+import errno
 import logging
 
 from .codec import Command, Parser, Role, encode
@@ -48,10 +49,18 @@ def parse_address(address: str, default_port: int = 1863) -> tuple[str, int]:
     """``host:port`` -> (host, port); a missing port means ``default_port``."""
     host, sep, port = address.rpartition(":")
     if not sep:
-        return address, default_port
-    if not port.isdigit() or not host:
+        host, port = address, str(default_port)
+    host = host.strip("[]")
+    # servers hand out addresses in XFR/RNG: anything a socket cannot take is a protocol error
+    # (an out-of-range port would raise OverflowError, a NUL ValueError, deep in asyncio)
+    if (
+        not host
+        or not host.isprintable()
+        or " " in host
+        or not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535)
+    ):
         raise ProtocolError(f"bad server address {address!r}")
-    return host.strip("[]"), int(port)
+    return host, int(port)
 
 
 def _redact(command: Command) -> str:
@@ -126,6 +135,8 @@ class Connection:
             raise TimeoutError(f"connecting to {self.peer} timed out after {timeout} s") from e
         except OSError as e:
             raise OSError(e.errno, f"cannot connect to {self.peer}: {e.strerror or e}") from e
+        except (OverflowError, ValueError) as e:  # port out of range, NUL in the host name
+            raise OSError(errno.EINVAL, f"cannot connect to {self.peer}: {e}") from e
         self._reader, self._writer = reader, writer
         log.debug("%s connected to %s", self.name, self.peer)
         self._read_task = asyncio.create_task(self._read_loop(), name=f"msnp-{self.name}-read")

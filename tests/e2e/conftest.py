@@ -58,6 +58,15 @@ async def stack(
         await stack.stop()
 
 
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def _e2e_close_clients(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Log the test's MSN and Matrix clients out after each test."""
+    yield
+    if "stack" in request.fixturenames:
+        stack: Stack = request.getfixturevalue("stack")
+        await stack.close_clients()
+
+
 @pytest.fixture(autouse=True)
 def _e2e_failure_report(request: pytest.FixtureRequest) -> Iterator[None]:
     """Print the bridge's and Synapse's log tails when a test fails."""

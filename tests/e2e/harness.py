@@ -300,11 +300,15 @@ class Stack:
         await self.synapse.start()
         await self.bridge.start()
 
-    async def stop(self) -> None:
-        for closer in reversed(self._closers):
+    async def close_clients(self) -> None:
+        """Close the Matrix and MSN clients made by :meth:`matrix_user` / :meth:`msn_peer`."""
+        closers, self._closers = self._closers, []
+        for closer in reversed(closers):
             with contextlib.suppress(Exception):
                 await closer()
-        self._closers.clear()
+
+    async def stop(self) -> None:
+        await self.close_clients()
         await self.bridge.stop()
         await self.synapse.stop()
         if self.msn is not None:
@@ -412,6 +416,7 @@ class Stack:
         return pair
 
     async def matrix_user(self, localpart: str) -> MatrixTestClient:
+        """Register a Matrix user and start its client (closed after the test)."""
         client = await self.synapse.client(localpart)
         self._closers.append(client.close)
         return client
@@ -427,7 +432,7 @@ class Stack:
         )
 
     async def msn_peer(self, passport: str, password: str) -> MSNPeer:
-        """A logged-in MSN client in the test process (closed when the stack stops)."""
+        """A logged-in MSN client in the test process (closed after the test)."""
         peer = MSNPeer(self.client_config(), passport, password)
         await peer.login()
         self._closers.append(peer.close)

@@ -267,10 +267,98 @@ async def test_restart_keeps_login_and_room(stack: Stack) -> None:
     # The conversation continues in the same room, in both directions.
     await bob.client.send_text(pair.passport, "after restart")
     await user.wait_for_message(room, "after restart", sender=pair.contact_ghost, timeout=20)
-    assert len(user.invites) == 0
+    # ... and no second portal was opened for the contact.
+    ghost_rooms = {
+        room_id
+        for room_id, events in user.invite_history.items()
+        if any(e.get("sender") == pair.contact_ghost for e in events)
+    }
+    assert ghost_rooms == {room}
     mark = bob.mark()
     await user.send_text(room, "still here")
     got = await bob.wait_for_type(
         TextMessageReceived, lambda e: e.sender == pair.passport, after=mark, timeout=20
     )
     assert got.text == "still here"
+
+
+async def test_replies_edits_emotes_and_links_to_msn(stack: Stack) -> None:
+    pair = stack.new_pair()
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    user, _ = await login(stack, pair)
+    room, original = await open_portal(stack, pair, user, bob, "what's up?")
+
+    async def sent_to_bob(content: dict[str, Any]) -> str:
+        mark = bob.mark()
+        await user.send_content(room, content)
+        got = await bob.wait_for_type(
+            TextMessageReceived, lambda e: e.sender == pair.passport, after=mark
+        )
+        return got.text
+
+    # A reply quotes the original and drops the Matrix reply fallback.
+    text = await sent_to_bob(
+        {
+            "msgtype": "m.text",
+            "body": f"> <{pair.contact_ghost}> what's up?\n\nnot much",
+            "format": "org.matrix.custom.html",
+            "formatted_body": "<mx-reply><blockquote>what's up?</blockquote></mx-reply>not much",
+            "m.relates_to": {"m.in_reply_to": {"event_id": original["event_id"]}},
+        }
+    )
+    lines = text.split("\r\n")
+    assert lines[-1] == "not much"
+    assert lines[0].startswith("> ") and "what's up?" in lines[0]
+    assert len(lines) == 2
+
+    # An edit is sent as a new message marked with "* ".
+    mark = bob.mark()
+    first = await user.send_text(room, "teh typo")
+    await bob.wait_for_type(TextMessageReceived, lambda e: e.text == "teh typo", after=mark)
+    text = await sent_to_bob(
+        {
+            "msgtype": "m.text",
+            "body": " * the typo",
+            "m.new_content": {"msgtype": "m.text", "body": "the typo"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": first},
+        }
+    )
+    assert text == "* the typo"
+
+    # /me and links.
+    assert await sent_to_bob({"msgtype": "m.emote", "body": "waves"}) == f"* {pair.name} waves"
+    text = await sent_to_bob(
+        {
+            "msgtype": "m.text",
+            "body": "see site",
+            "format": "org.matrix.custom.html",
+            "formatted_body": 'see <a href="https://example.org/x">site</a>',
+        }
+    )
+    assert text == "see site (https://example.org/x)"
+
+
+async def test_synapse_restart_with_bridge_restart(stack: Stack) -> None:
+    pair = stack.new_pair()
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    user, _ = await login(stack, pair)
+    room, _ = await open_portal(stack, pair, user, bob, "before the homeserver restart")
+
+    await stack.restart_synapse()
+
+    # New appservice transactions (Synapse numbers them from 1 again) reach the new bridge.
+    await poll(
+        lambda: _eq(ghost_presence(stack, pair.contact_ghost), "online"),
+        timeout=30,
+        what="ghost presence online after the restart",
+    )
+    await bob.client.send_text(pair.passport, "after the homeserver restart")
+    await user.wait_for_message(
+        room, "after the homeserver restart", sender=pair.contact_ghost, timeout=30
+    )
+    mark = bob.mark()
+    await user.send_text(room, "reply after the homeserver restart")
+    got = await bob.wait_for_type(
+        TextMessageReceived, lambda e: e.sender == pair.passport, after=mark, timeout=20
+    )
+    assert got.text == "reply after the homeserver restart"

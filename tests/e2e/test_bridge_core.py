@@ -97,6 +97,18 @@ async def test_dm_both_ways_with_send_status(stack: Stack) -> None:
     member = await user.wait_for_membership(room, ghost, "join")
     assert member["content"].get("displayname", "").startswith(pair.contact_name)
 
+    # the DM is put in the user's "MSN" space
+    def space_invite() -> str | None:
+        for room_id, events in user.invites.items():
+            for evt in events:
+                if evt.get("type") == "m.room.create" and evt["content"].get("type") == "m.space":
+                    return room_id
+        return None
+
+    space = await user.wait_for(space_invite, 20, "an invite to the MSN space")
+    await user.join(space)
+    await user.wait_for(lambda: user.room_state(space, "m.space.child", room), 20, "space child")
+
     # Matrix -> MSN with a SUCCESS send status
     mark = bob.mark()
     event_id = await user.send_text(room, "hi from matrix")
@@ -215,9 +227,10 @@ async def test_switchboard_turning_into_a_group_gets_a_group_room(stack: Stack) 
     await user.join(dm)
     await user.wait_for_message(dm, "just us", sender=ghost)
 
+    known = {dm, *user.invites}  # the DM and the "MSN" space
     key = await bob.client.invite(pair.passport, carol_passport)
     assert key.startswith("group:")
-    group_room = await user.wait_for_invite(timeout=20, exclude=[dm])
+    group_room = await user.wait_for_invite(timeout=20, exclude=known)
     await user.join(group_room)
     await user.wait_for_membership(group_room, stack.ghost_mxid(carol_passport), "join")
     await user.wait_for_membership(group_room, ghost, "join")
@@ -230,4 +243,55 @@ async def test_switchboard_turning_into_a_group_gets_a_group_room(stack: Stack) 
     await bob.wait_for_type(TextMessageReceived, lambda e: e.text == "hi both", after=mark_bob)
     await carol.wait_for_type(TextMessageReceived, lambda e: e.text == "hi both", after=mark_carol)
     status = await user.wait_for_send_status(group_room, event_id)
+    assert status["content"]["status"] == "SUCCESS"
+
+
+async def test_replies_edits_and_media_fall_back_to_text(stack: Stack) -> None:
+    pair = stack.new_pair()
+    user, _ = await _logged_in(stack, pair)
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    ghost = pair.contact_ghost
+    await bob.client.send_text(pair.passport, "first line from bob")
+    room = await user.wait_for_invite(sender=ghost, timeout=20)
+    await user.join(room)
+    original = await user.wait_for_message(room, "first line from bob", sender=ghost)
+
+    mark = bob.mark()
+    await user.send_content(
+        room,
+        {
+            "msgtype": "m.text",
+            "body": "my answer",
+            "m.relates_to": {"m.in_reply_to": {"event_id": original["event_id"]}},
+        },
+    )
+    reply = await bob.wait_for_type(TextMessageReceived, after=mark)
+    assert reply.text.startswith("> ") and "first line from bob" in reply.text
+    assert reply.text.endswith("my answer")
+
+    mark = bob.mark()
+    sent = await user.send_text(room, "tpyo")
+    await bob.wait_for_type(TextMessageReceived, lambda e: e.text == "tpyo", after=mark)
+    mark = bob.mark()
+    await user.send_content(
+        room,
+        {
+            "msgtype": "m.text",
+            "body": "* typo",
+            "m.new_content": {"msgtype": "m.text", "body": "typo"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": sent},
+        },
+    )
+    edit = await bob.wait_for_type(TextMessageReceived, after=mark)
+    assert edit.text == "* typo"
+
+    mark = bob.mark()
+    event_id = await user.send_content(
+        room,
+        {"msgtype": "m.image", "body": "cat.png", "url": "mxc://msn.test/somemediaid"},
+    )
+    media = await bob.wait_for_type(TextMessageReceived, after=mark)
+    assert "/_matrix/media/v3/download/msn.test/somemediaid" in media.text
+    assert "cat.png" in media.text
+    status = await user.wait_for_send_status(room, event_id)
     assert status["content"]["status"] == "SUCCESS"

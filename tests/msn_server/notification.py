@@ -528,7 +528,8 @@ class NotificationConnection:
         if self.v < 10:
             self.send("REM", 0, "RL", me.ser, remover.email)
         else:
-            self.send("REM", 0, "RL", f"N={remover.email}")
+            # real servers name the remover by bare address here (not N=..., unlike ADC)
+            self.send("REM", 0, "RL", remover.email)
 
     async def cmd_adg(self, command: ClientCommand) -> None:
         account = self.account
