@@ -54,7 +54,11 @@ _VOID_TAGS = frozenset({"br", "hr", "img", "wbr", "area", "col", "embed", "input
 _HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
 _CSS_FONT = re.compile(r"font-family\s*:\s*([^;]+)", re.I)
 _CSS_COLOR = re.compile(r"(?<![-\w])color\s*:\s*([^;]+)", re.I)
+# Spaces and newlines that must survive the line clean-up in _TextWriter.text() (code blocks,
+# list indentation) are written as these placeholders and restored at the very end.
 _PRE_SPACE = "\x00"
+_PRE_NEWLINE = "\x01"
+_HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
 _MATRIX_TO = re.compile(r"^https://matrix\.to/#/[@!#]")
 
 
@@ -208,7 +212,7 @@ class _TextWriter:
             out.append(line)
         while out and not out[-1]:
             out.pop()
-        return "\n".join(out).replace(_PRE_SPACE, " ")
+        return "\n".join(out).replace(_PRE_SPACE, " ").replace(_PRE_NEWLINE, "\n")
 
     def newline(self) -> None:
         if self.parts and not "".join(self.parts[-2:]).endswith("\n"):
@@ -219,11 +223,16 @@ class _TextWriter:
             if isinstance(child, str):
                 if pre:
                     # Protected from the line stripping in text(); restored there.
-                    self.parts.append(child.replace(" ", _PRE_SPACE))
+                    protected = child.replace(" ", _PRE_SPACE).replace("\n", _PRE_NEWLINE)
+                    self.parts.append(protected)
                 else:
-                    self.parts.append(re.sub(r"\s+", " ", child))
+                    self.parts.append(_HTML_SPACE.sub(" ", child))
             else:
                 self.element(child, pre)
+
+    def _render_text(self, node: _Node, pre: bool) -> str:
+        self.render(node, pre)
+        return self.text()
 
     def _inner(self, node: _Node, pre: bool = False) -> str:
         sub = _TextWriter(self.whole)
@@ -250,7 +259,7 @@ class _TextWriter:
             return
         if tag == "pre":
             self.newline()
-            inner = self._inner(node, pre=True).strip("\n")
+            inner = self._inner(node, pre=True).strip(_PRE_NEWLINE)
             self.parts.append(f"```\n{inner}\n```\n")
             return
         if tag == "code":
@@ -263,6 +272,15 @@ class _TextWriter:
             inner.render(node, pre)
             for line in inner.text().split("\n"):
                 self.parts.append(f"> {line}".rstrip() + "\n")
+            return
+        if tag == "tr":
+            self.newline()
+            cells = [
+                _TextWriter(self.whole)._render_text(child, pre)
+                for child in node.children
+                if not isinstance(child, str) and child.tag in ("td", "th")
+            ]
+            self.parts.append(" | ".join(c.replace("\n", " ") for c in cells) + "\n")
             return
         if tag in ("ul", "ol"):
             self.newline()
@@ -321,14 +339,16 @@ class _TextWriter:
             inner.render(child, pre)
             lines = inner.text().split("\n")
             bullet = f"{number}. " if ordered else "- "
+            indent = _PRE_SPACE * len(bullet)
             self.parts.append(bullet + lines[0] + "\n")
-            self.parts.extend(" " * len(bullet) + line + "\n" for line in lines[1:])
+            self.parts.extend(indent + line + "\n" for line in lines[1:])
             number += 1
 
 
 def html_to_msn(html: str) -> tuple[str, MessageFormat]:
     """Matrix HTML -> (text with ``\\n`` newlines, message format)."""
-    root = _parse_html(html)
+    # The placeholders must not come from the input (they are control characters anyway).
+    root = _parse_html(html.replace(_PRE_SPACE, "").replace(_PRE_NEWLINE, ""))
     common = _common_style(root)
     writer = _TextWriter(common.effects)
     writer.render(root)

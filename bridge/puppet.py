@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 from collections.abc import AsyncIterator
-import asyncio
-import time
 
 from mautrix.bridge import BasePuppet
 from mautrix.types import PresenceState, UserID
-from mautrix.util import background_task
 from mautrix.util.async_getter_lock import async_getter_lock
 
 from bridge import ids
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.msnp.events import Status
+from bridge.presence import PresenceLimiter
 
 if TYPE_CHECKING:
     from bridge.app import MSNBridge
 
-__all__ = ["PresenceSender", "Puppet", "presence_for"]
+__all__ = ["Puppet", "presence_for"]
 
 
 def decode_friendly_name(name: str | None) -> str:
@@ -47,84 +45,18 @@ def presence_for(
     return PresenceState.UNAVAILABLE, f"{label} - {psm}" if psm else label
 
 
-class PresenceSender:
-    """Sends ghost presence at a bounded rate, and re-sends it periodically.
-
-    Synapse expires presence set through the appservice API after a while because ghosts never
-    sync, so online/unavailable ghosts are re-queued every ``resend_interval`` seconds. The queue
-    holds each puppet at most once; its latest target is what gets sent.
-    """
-
-    def __init__(self, max_per_second: float, resend_interval: float, log: Any) -> None:
-        self.interval = 1.0 / max_per_second if max_per_second > 0 else 0.0
-        self.resend_interval = resend_interval
-        self.log = log
-        self._queue: asyncio.Queue[Puppet] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._worker: asyncio.Task | None = None
-        self._resender: asyncio.Task | None = None
-        self.sent_count = 0
-
-    def start(self) -> None:
-        if not self._worker or self._worker.done():
-            self._worker = background_task.create(self._work(), name="presence-sender")
-        if self.resend_interval > 0 and (not self._resender or self._resender.done()):
-            self._resender = background_task.create(self._resend(), name="presence-resender")
-
-    def stop(self) -> None:
-        for task in (self._worker, self._resender):
-            if task and not task.done():
-                task.cancel()
-        self._worker = self._resender = None
-
-    def enqueue(self, puppet: Puppet) -> None:
-        if puppet.passport in self._queued:
-            return
-        self._queued.add(puppet.passport)
-        self._queue.put_nowait(puppet)
-        self.start()
-
-    @property
-    def pending(self) -> int:
-        return self._queue.qsize()
-
-    async def _work(self) -> None:
-        while True:
-            puppet = await self._queue.get()
-            self._queued.discard(puppet.passport)
-            try:
-                await puppet.send_presence_now()
-                self.sent_count += 1
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.log.warning("Failed to set presence of %s", puppet.mxid, exc_info=True)
-            if self.interval:
-                await asyncio.sleep(self.interval)
-
-    async def _resend(self) -> None:
-        while True:
-            await asyncio.sleep(self.resend_interval)
-            for puppet in list(Puppet.by_passport.values()):
-                if puppet.sent_presence is not None and puppet.sent_presence[0] != (
-                    PresenceState.OFFLINE
-                ):
-                    self.enqueue(puppet)
-
-
 class Puppet(BasePuppet):
     bridge: ClassVar[MSNBridge]
     hs_domain: ClassVar[str]
     mxid_template: ClassVar[str]
     displayname_template: ClassVar[str]
-    presence: ClassVar[PresenceSender | None] = None
+    presence: ClassVar[PresenceLimiter[str, tuple[PresenceState, str | None]] | None] = None
 
     by_passport: ClassVar[dict[str, Puppet]] = {}
     by_custom_mxid: ClassVar[dict[UserID, Puppet]] = {}  # type: ignore[assignment]
 
     passport: str
     row: DBPuppet
-    sent_presence: tuple[PresenceState, str | None] | None
 
     def __init__(self, row: DBPuppet) -> None:
         self.row = row
@@ -136,7 +68,6 @@ class Puppet(BasePuppet):
         self.base_url = None
         self.intent = self._fresh_intent()
         self.log = self.log.getChild(self.passport)
-        self.sent_presence = None
         self._target_presence: tuple[PresenceState, str | None] = presence_for(
             row.status, row.personal_message or ""
         )
@@ -156,10 +87,12 @@ class Puppet(BasePuppet):
         cls.displayname_template = bridge.config["bridge.displayname_template"]
         pres = bridge.config["bridge.presence"] or {}
         if pres.get("enabled", True):
-            cls.presence = PresenceSender(
-                float(pres.get("max_per_second", 20) or 0),
-                float(pres.get("resend_interval", 20) or 0),
-                cls.log.getChild("presence"),
+            cls.presence = PresenceLimiter(
+                cls._send_presence,
+                max_per_second=float(pres.get("max_per_second", 20) or 0),
+                resend_interval=float(pres.get("resend_interval", 20) or 0),
+                is_active=lambda value: value[0] != PresenceState.OFFLINE,
+                log=cls.log.getChild("presence"),
             )
         else:
             cls.presence = None
@@ -309,18 +242,25 @@ class Puppet(BasePuppet):
             await self.save()
         target = presence_for(self.row.status, self.row.personal_message or "")
         self._target_presence = target
-        if target != self.sent_presence:
+        if dirty or target != self.sent_presence:
             self.queue_presence()
 
     def queue_presence(self) -> None:
         if self.presence is not None:
-            self.presence.enqueue(self)
+            self.presence.update(self.passport, self._target_presence)
 
-    async def send_presence_now(self) -> None:
-        state, msg = self._target_presence
-        await self.default_mxid_intent.set_presence(state, msg, ignore_cache=True)
-        self.sent_presence = (state, msg)
-        self.last_presence_sent = time.monotonic()
+    @property
+    def sent_presence(self) -> tuple[PresenceState, str | None] | None:
+        return self.presence.last_sent(self.passport) if self.presence is not None else None
+
+    @classmethod
+    async def _send_presence(cls, passport: str, value: tuple[PresenceState, str | None]) -> None:
+        puppet = await cls.get_by_passport(passport)
+        if puppet is not None:
+            await puppet.send_presence_now(*value)
+
+    async def send_presence_now(self, state: PresenceState, message: str | None) -> None:
+        await self.default_mxid_intent.set_presence(state, message, ignore_cache=True)
 
     # endregion
 

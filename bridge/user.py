@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from mautrix.bridge import BaseUser
-from mautrix.types import EventID, EventType, RoomID, UserID
+from mautrix.types import EventID, RoomID, UserID
 from mautrix.util import background_task
 from mautrix.util.async_getter_lock import async_getter_lock
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
@@ -52,6 +52,7 @@ from bridge.msnp.events import (
 )
 from bridge.portal import Portal
 from bridge.puppet import Puppet
+from bridge.spaces import SpaceManager
 
 if TYPE_CHECKING:
     from bridge.app import MSNBridge
@@ -68,6 +69,7 @@ BridgeState.human_readable_errors.update(
     {
         "msn-other-location": "Logged in to MSN from another location",
         "msn-bad-credentials": "MSN rejected the stored e-mail address or password",
+        "msn-credentials-lost": "The stored MSN password can no longer be decrypted: log in again",
         "msn-connection-failed": "Could not connect to the MSN server: {message}",
         "msn-disconnected": "Disconnected from the MSN server: {message}",
         "msn-unknown-error": "Unexpected error while connecting to MSN: {message}",
@@ -139,7 +141,7 @@ class User(BaseUser):
         self._state_error: str | None = None
         self._state_message: str | None = None
         self._sync_task: asyncio.Task | None = None
-        self._space_lock = asyncio.Lock()
+        self.spaces = SpaceManager(self)
         self._notified_disconnect = False
         self.contacts: dict[str, Contact] = {}
         self.groups: dict[str, Group] = {}
@@ -262,6 +264,11 @@ class User(BaseUser):
         if self._state == BridgeStateEvent.BAD_CREDENTIALS:
             if self._state_error == "msn-other-location":
                 return "you logged in from another location; use `reconnect` to take over"
+            if self._state_error == "msn-credentials-lost":
+                return (
+                    "the stored password can no longer be read (the bridge's encryption key "
+                    "changed); use `login` to log in again"
+                )
             return "the stored credentials were rejected; use `login` to log in again"
         if self._state_message:
             return f"disconnected ({self._state_message}); use `reconnect` to retry"
@@ -281,47 +288,10 @@ class User(BaseUser):
 
     async def get_space_room(self) -> RoomID | None:
         """The user's "MSN" space (created on first use) holding their portal rooms."""
-        if self.row.space_room:
-            return RoomID(self.row.space_room)
-        async with self._space_lock:
-            if self.row.space_room:
-                return RoomID(self.row.space_room)
-            try:
-                room_id = await self.az.intent.create_room(
-                    name="MSN",
-                    topic="Your MSN Messenger chats",
-                    invitees=[self.mxid],
-                    creation_content={"type": "m.space"},
-                    initial_state=[
-                        {
-                            "type": str(EventType.ROOM_HISTORY_VISIBILITY),
-                            "content": {"history_visibility": "invited"},
-                        }
-                    ],
-                )
-            except Exception:
-                self.log.warning("Failed to create the MSN space", exc_info=True)
-                return None
-            self.row.space_room = room_id
-            await self.save()
-            return room_id
+        return await self.spaces.get_root()
 
     async def add_portal_to_space(self, portal: Portal) -> None:
-        if not portal.mxid:
-            return
-        space = await self.get_space_room()
-        if not space:
-            return
-        via = [self.config["homeserver.domain"]]
-        await self.az.intent.send_state_event(
-            space, EventType.SPACE_CHILD, {"via": via}, state_key=portal.mxid
-        )
-        try:
-            await portal.main_intent.send_state_event(
-                portal.mxid, EventType.SPACE_PARENT, {"via": via}, state_key=space
-            )
-        except Exception:
-            self.log.debug("Failed to set the space parent of %s", portal.mxid)
+        await self.spaces.place_portal(portal)
 
     # endregion
     # region notices
@@ -374,6 +344,7 @@ class User(BaseUser):
             old_passport = self.row.passport
             self.row.passport = passport
             self.row.password = password
+            self.row.credentials_lost = False
             await self._store_login(result)
             if old_passport and old_passport != passport:
                 self.by_passport.pop(old_passport, None)
@@ -436,6 +407,9 @@ class User(BaseUser):
         backoff = initial
         if delay:
             await asyncio.sleep(delay)
+        if self.row.credentials_lost and not self.row.password and not self.row.ticket:
+            await self._credentials_lost()
+            return
         attempt = 0
         while self.passport:
             attempt += 1
@@ -465,6 +439,16 @@ class User(BaseUser):
                 return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_delay)
+
+    async def _credentials_lost(self) -> None:
+        """The stored password cannot be decrypted (bridge.credential_key changed)."""
+        self.log.warning("Stored MSN credentials cannot be decrypted; asking to log in again")
+        await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, "msn-credentials-lost")
+        await self.send_bridge_notice(
+            f"The bridge can no longer read your stored MSN password for {self.passport} (its "
+            "encryption key was changed), so it cannot connect you to MSN. Please log in again "
+            f"with `login {self.passport}`."
+        )
 
     async def _connect_failed(self, err: BaseException, attempt: int, backoff: float) -> None:
         self.log.info("Connecting to MSN failed (attempt %d): %s", attempt, err)
@@ -667,12 +651,14 @@ class User(BaseUser):
     async def _on_list_synced(self, evt: ListSynced) -> None:
         self.contacts = {p.lower(): c for p, c in evt.contacts.items()}
         self.groups = dict(evt.groups)
-        await self._store_contact_list()
+        removed = await self._store_contact_list()
+        self.spaces.schedule_sync(removed)
         if self._sync_task and not self._sync_task.done():
             self._sync_task.cancel()
         self._sync_task = background_task.create(self._sync_ghosts(), name="msn-sync-ghosts")
 
-    async def _store_contact_list(self) -> None:
+    async def _store_contact_list(self) -> list[DBContactGroup]:
+        """Store the in-memory contact list; returns the group rows that were deleted."""
         owner = self.mxid
         await DBContact.replace_for_owner(
             owner,
@@ -700,6 +686,7 @@ class User(BaseUser):
                 if gid in self.groups
             ),
         )
+        return list(old_groups.values())
 
     async def _sync_ghosts(self) -> None:
         """Create/update the ghosts of all contacts (names; presence comes with ILN/NLN)."""
@@ -718,8 +705,9 @@ class User(BaseUser):
             raise ConnectionError("not connected")
         self.contacts = {p.lower(): c for p, c in self.client.contacts.items()}
         self.groups = dict(self.client.groups)
-        await self._store_contact_list()
+        removed = await self._store_contact_list()
         await self._sync_ghosts()
+        await self.spaces.sync(removed)
         return len(self.contacts)
 
     async def _on_contact_added(self, evt: ContactAdded) -> None:
@@ -734,6 +722,8 @@ class User(BaseUser):
         if evt.group and evt.group not in contact.groups:
             contact.groups.append(evt.group)
         await self._store_contact_list()
+        if evt.group or evt.list_ == Lists.FORWARD:
+            self.spaces.schedule_sync()
         puppet = await Puppet.get_by_passport(passport)
         if puppet and evt.friendly_name:
             await puppet.update_info(evt.friendly_name)
@@ -757,13 +747,19 @@ class User(BaseUser):
         if not contact.lists:
             del self.contacts[passport]
         await self._store_contact_list()
+        if evt.group or evt.list_ == Lists.FORWARD:
+            self.spaces.schedule_sync()
 
     async def _on_group_changed(self, evt: GroupChanged) -> None:
         if evt.removed:
             self.groups.pop(evt.group.id, None)
+            for contact in self.contacts.values():
+                if evt.group.id in contact.groups:
+                    contact.groups.remove(evt.group.id)
         else:
             self.groups[evt.group.id] = evt.group
-        await self._store_contact_list()
+        removed = await self._store_contact_list()
+        self.spaces.schedule_sync(removed)
 
     # endregion
 

@@ -7,6 +7,7 @@
 #   MSN_TEST_SYNAPSE_SPEC   the requirement installed (default matrix-synapse)
 set -euo pipefail
 
+HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
 VENV="${MSN_TEST_SYNAPSE_VENV:-$HOME/.cache/matrix-msn/synapse-venv}"
 PYTHON="${MSN_TEST_PYTHON:-python3}"
 SPEC="${MSN_TEST_SYNAPSE_SPEC:-matrix-synapse}"
@@ -46,10 +47,13 @@ elif is_root && command -v apt-get >/dev/null 2>&1; then
 		chmod +x "$policy"
 		created_policy=1
 	fi
-	apt-get install -y -qq postgresql </dev/null >/dev/null || {
+	apt_log="$(mktemp)"
+	apt-get install -y -qq postgresql </dev/null >"$apt_log" 2>&1 || {
 		[ "$created_policy" -eq 1 ] && rm -f "$policy"
-		fail "apt-get install postgresql failed"
+		tail -n 30 "$apt_log" >&2
+		fail "apt-get install postgresql failed (output above)"
 	}
+	rm -f "$apt_log"
 	[ "$created_policy" -eq 1 ] && rm -f "$policy"
 	have_postgres || fail "postgresql installed but no $PG_ROOT/*/bin/initdb found"
 	step "PostgreSQL: installed $(ls -d "$PG_ROOT"/*/bin | head -n 1)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings, strategies as st
 import pytest
 
 from bridge.formatter import (
@@ -85,6 +86,17 @@ F = MessageFormat
         ("<blockquote>quoted<br>two</blockquote>after", "> quoted\n> two\nafter", F()),
         ("run <code>ls -l</code> now", "run `ls -l` now", F()),
         ("<pre><code>  x = 1\n  y\n</code></pre>", "```\n  x = 1\n  y\n```", F()),
+        ("<pre>a\n\n\nb</pre>", "```\na\n\n\nb\n```", F()),
+        ("x<pre>p</pre>y", "x\n```\np\n```\ny", F()),
+        ("<ul><li><p>a</p></li><li>b<ul><li>c</li></ul></li></ul>", "- a\n- b\n  - c", F()),
+        ("<ol><li>x<br>y</li></ol>", "1. x\n   y", F()),
+        (
+            "<table><tr><th>h1</th><th>h2</th></tr><tr><td>a</td><td>b</td></tr></table>",
+            "h1 | h2\na | b",
+            F(),
+        ),
+        ("a\u00a0\u00a0b", "a\u00a0\u00a0b", F()),
+        ("a\x00b\x01c", "abc", F()),
         ("<h1>Title</h1>text", "Title\ntext", F()),
         ("a<hr>b", "a\n----\nb", F()),
         ('<img src="mxc://a/b" alt=":cat:">', ":cat:", F()),
@@ -381,3 +393,28 @@ def test_round_trip_whole_message_format(fmt: MessageFormat) -> None:
     text = 'line <1> & "2"\nline 2 ✓'
     content = msn_to_matrix(text, fmt)
     assert matrix_to_msn(content, newline="\n") == (text, fmt)
+
+
+_WORD = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp"), blacklist_characters="\x00\x01"
+    ),
+    min_size=1,
+    max_size=8,
+)
+_LINE = st.lists(_WORD, min_size=1, max_size=6).map(" ".join)
+
+
+@given(
+    lines=st.lists(_LINE, min_size=1, max_size=4),
+    effects=st.sets(st.sampled_from("BIUS")),
+    color=st.one_of(st.just(""), st.from_regex(r"\A[0-9a-f]{6}\Z")),
+)
+@settings(max_examples=200, deadline=None)
+def test_round_trip_property(lines: list[str], effects: set[str], color: str) -> None:
+    """Any single-spaced text with any whole-message format survives MSN -> Matrix -> MSN."""
+    text = "\n".join(lines)
+    fmt = F(effects="".join(e for e in "BIUS" if e in effects), color=color)
+    content = msn_to_matrix(text, fmt)
+    expected_fmt = fmt if color != "000000" else F(effects=fmt.effects)
+    assert matrix_to_msn(content, newline="\n") == (text, expected_fmt)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
@@ -83,4 +82,3 @@ async def test_synapse_restart_keeps_data(tmp_path) -> None:
     finally:
         await hs.stop()
     assert hs.start_seconds > 0
-    await asyncio.sleep(0)

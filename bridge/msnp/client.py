@@ -103,6 +103,22 @@ class LoginResult:
 _STOP: Final = object()
 
 
+def _readable(message: Message) -> Message:
+    """``message``, or a copy read as UTF-8 when its declared charset cannot decode text.
+
+    Codecs such as ``undefined`` or ``idna`` raise even with ``errors="replace"``; the message
+    must still arrive (the event keeps the headers as they were sent).
+    """
+    try:
+        message.text  # noqa: B018 - only checks that the body decodes
+    except ValueError:  # UnicodeError
+        log.debug("unusable charset %r in a message; reading it as UTF-8", message.charset)
+        headers = {k: v for k, v in message.headers.items() if k.lower() != "content-type"}
+        headers["Content-Type"] = f"{message.content_type}; charset=UTF-8"
+        return Message(headers, message.body)
+    return message
+
+
 class MSNClient:
     """One MSN account. After :class:`Disconnected` (other than CLIENT) the client is dead."""
 
@@ -457,6 +473,11 @@ class MSNClient:
             self._forget(sb)
             return
         sb.answering = False
+        if sb.closed and not sb.key:
+            # closed right after ANS, before anything was announced: announce nothing (a
+            # SwitchboardJoined now would never be followed by SwitchboardClosed)
+            self._forget(sb)
+            return
         self._ensure_key(sb)
 
     def _ensure_key(self, sb: Switchboard) -> str:
@@ -505,15 +526,17 @@ class MSNClient:
         key = self._ensure_key(sb)
         participants = sb.participants
         ctype = message.content_type
+        readable = _readable(message)
         if ctype == TEXT_PLAIN:
             self._emit(
                 TextMessageReceived(
-                    key, sender, sender_name, message.text, message.format, participants
+                    key, sender, sender_name, readable.text, message.format, participants
                 )
             )
         elif ctype == TYPING:
-            self._emit(TypingReceived(key, message.get("TypingUser") or sender, participants))
-        elif is_nudge(message):
+            # the switchboard vouches for the sender; TypingUser is whatever the peer wrote
+            self._emit(TypingReceived(key, sender, participants))
+        elif is_nudge(readable):
             self._emit(NudgeReceived(key, sender, participants))
         else:
             self._emit(

@@ -524,6 +524,8 @@ class NotificationSession:
         if cmd.args and (self.protocol or 0) >= 9:
             seconds = _int(cmd.args[0], 0)
             if seconds > 0:
+                # compare as ints first: float() of a 400-digit number raises OverflowError
+                seconds = min(seconds, 86400)
                 self._keepalive_interval = min(self.config.keepalive_interval, float(seconds))
         self._qng.set()
 

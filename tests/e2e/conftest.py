@@ -18,8 +18,18 @@ from tests.e2e.harness import Stack
 from tests.synapse import synapse_python
 
 HERE = Path(__file__).resolve().parent
+_SUMMARIES: list[str] = []
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After the run: what the bridge logged as errors (not failures by themselves)."""
+    if _SUMMARIES:
+        terminalreporter.section("bridge errors in the e2e logs")
+        for summary in _SUMMARIES:
+            terminalreporter.write_line(summary)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     session_loop = pytest.mark.asyncio(loop_scope="session")
     for item in items:
@@ -56,6 +66,7 @@ async def stack(
         yield stack
     finally:
         await stack.stop()
+        _SUMMARIES.append(stack.error_summary())
 
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,6 +58,11 @@ def _http_status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
+_LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
+_LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", re.M)
+_ERROR_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (ERROR|CRITICAL) ")
+
+
 class BridgeStartError(RuntimeError):
     pass
 
@@ -71,6 +77,7 @@ class BridgeProcess:
         self.log_path = workdir / "bridge.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.kills = 0
         self.start_seconds = 0.0
 
     @staticmethod
@@ -159,7 +166,58 @@ class BridgeProcess:
                 await asyncio.to_thread(proc.wait)
                 with open(self.log_path, "ab") as log:
                     log.write(b"\n===== bridge killed: no exit after SIGTERM =====\n")
+                self.kills += 1
+                print(f"bridge did not exit {timeout} s after SIGTERM: killed", file=sys.stderr)
         return proc.returncode
+
+    def log_mark(self) -> int:
+        """The current size of the log, for :meth:`log_since`."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    async def wait_quiet(self, seconds: float, timeout: float = 10.0) -> None:
+        """Wait until the bridge has logged nothing for ``seconds`` (at most ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        size, since = self.log_mark(), time.monotonic()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            now_size = self.log_mark()
+            if now_size != size:
+                size, since = now_size, time.monotonic()
+            elif time.monotonic() - since >= seconds:
+                return
+
+    def log_since(self, mark: int) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(mark)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def errors_since(self, mark: int) -> list[str]:
+        """Each ERROR/CRITICAL log record and each traceback logged since ``mark`` (after a
+        record of any level, or none), condensed to the record's line and the exception lines
+        (the frames are left out)."""
+        found: list[str] = []
+        current: list[str] | None = None
+        last_record = "(traceback outside a log record)"
+        for line in self.log_since(mark).splitlines():
+            is_record = bool(_LOG_RECORD.match(line)) or line.startswith("=====")
+            if is_record:
+                if current:
+                    found.append("\n".join(current))
+                current = [line] if _ERROR_RECORD.match(line) else None
+                last_record = line
+            elif line.startswith("Traceback"):
+                current = current or [last_record]
+            elif current is not None and line and not line.startswith((" ", "Traceback")):
+                current.append(line)
+        if current:
+            found.append("\n".join(current))
+        return found
 
     def log_tail(self, lines: int = 80) -> str:
         return f"--- bridge log ({self.log_path}) ---\n{_tail(self.log_path, lines)}"
@@ -384,6 +442,24 @@ class Stack:
         }
         with open(self.config_path, "w") as f:
             yaml.dump(config, f)
+
+    def error_summary(self, limit: int = 20) -> str:
+        """The distinct errors and tracebacks the bridge logged during the whole session."""
+        errors = self.bridge.errors_since(0)
+        if not errors:
+            return f"bridge ({self.backend}): no errors or tracebacks logged"
+        distinct: dict[str, int] = {}
+        for error in errors:
+            key = _LOG_STAMP.sub("", error)
+            key = re.sub(r"![\w-]+|\$[\w-]+|@[\w=.-]+:[\w.]+", "<id>", key)
+            distinct[key] = distinct.get(key, 0) + 1
+        lines = [
+            f"bridge ({self.backend}): {len(errors)} errors/tracebacks logged, "
+            f"{len(distinct)} distinct (see {self.bridge.log_path}):"
+        ]
+        for key, count in list(distinct.items())[:limit]:
+            lines.append(f"  [{count}x] " + key.replace("\n", "\n        "))
+        return "\n".join(lines)
 
     def failure_report(self) -> str:
         return f"{self.bridge.log_tail(120)}\n{self.synapse.log_tail(40)}"

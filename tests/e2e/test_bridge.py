@@ -13,8 +13,6 @@ import asyncio
 import re
 import time
 
-import pytest
-
 from bridge.msnp.events import (
     MessageFormat,
     NudgeReceived,
@@ -199,21 +197,24 @@ async def test_messages_typing_and_nudges(stack: Stack) -> None:
     await user.wait_for_presence(ghost, "online", timeout=20)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the bridge has no way to send a nudge from Matrix yet "
-    "(expected: the `nudge` command in a portal room)",
-)
 async def test_nudge_from_matrix(stack: Stack) -> None:
     pair = stack.new_pair()
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
     user, _ = await login(stack, pair)
     room, _ = await open_portal(stack, pair, user, bob, "nudge me")
     mark = bob.mark()
+    log_mark = stack.bridge.log_mark()
     await user.send_text(room, f"{stack.command_prefix} nudge")
     await bob.wait_for_type(
         NudgeReceived, lambda e: e.sender == pair.passport, after=mark, timeout=10
     )
+    # Exactly one nudge, and no text message with the command leaked to the contact.
+    await asyncio.sleep(0.5)
+    assert sum(isinstance(e, NudgeReceived) for e in bob.events[mark:]) == 1
+    assert not [e for e in bob.events[mark:] if isinstance(e, TextMessageReceived)]
+    # Handling a command in a portal room must not raise in the bridge.
+    errors = stack.bridge.errors_since(log_mark)
+    assert not errors, "\n\n".join(errors)
 
 
 async def test_send_to_offline_contact_fails_visibly(stack: Stack) -> None:

@@ -1,0 +1,251 @@
+"""The user's "MSN" space and one sub-space per MSN contact group.
+
+Layout::
+
+    MSN                      (space, row user.space_room)
+    ├── Friends              (sub-space per contact group, row contact_group.space_room)
+    │   └── DM with bob      (DM portals of the contacts in that group)
+    ├── Work
+    ├── DM with carol        (contacts in no group stay directly under the MSN space)
+    └── group chats
+
+The bridge bot owns the spaces; the DM portal rooms are owned by their ghost, which also sets the
+optional ``m.space.parent`` event. The children of a space are read from the homeserver once per
+process and then tracked, so re-syncing sends only the links that changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+import asyncio
+import logging
+
+from mautrix.appservice import IntentAPI
+from mautrix.types import EventType, RoomID
+from mautrix.util import background_task
+
+from bridge.db.contact import (
+    ContactGroup as DBContactGroup,
+    ContactGroupMember as DBContactGroupMember,
+)
+
+if TYPE_CHECKING:
+    from bridge.portal import Portal
+    from bridge.user import User
+
+__all__ = ["SpaceManager"]
+
+ROOT_NAME = "MSN"
+ROOT_TOPIC = "Your MSN Messenger chats"
+
+
+class SpaceManager:
+    """Creates, names and fills one user's spaces. All changes run under one lock."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.log: logging.Logger = user.log.getChild("spaces")
+        self._lock = asyncio.Lock()
+        self._root_lock = asyncio.Lock()
+        self._children: dict[RoomID, set[RoomID]] = {}
+        self._names: dict[RoomID, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def _bot(self) -> IntentAPI:
+        return self.user.az.intent
+
+    @property
+    def _via(self) -> list[str]:
+        return [self.user.config["homeserver.domain"]]
+
+    # --- the root space -------------------------------------------------------------------
+
+    async def get_root(self) -> RoomID | None:
+        """The user's "MSN" space (created and the user invited on first use)."""
+        row = self.user.row
+        if row.space_room:
+            return RoomID(row.space_room)
+        async with self._root_lock:
+            if row.space_room:
+                return RoomID(row.space_room)
+            room_id = await self._create_space(ROOT_NAME, ROOT_TOPIC)
+            if room_id is None:
+                return None
+            row.space_room = room_id
+            await self.user.save()
+            return room_id
+
+    async def _create_space(
+        self, name: str, topic: str, parent: RoomID | None = None
+    ) -> RoomID | None:
+        initial_state: list[dict[str, Any]] = [
+            {
+                "type": str(EventType.ROOM_HISTORY_VISIBILITY),
+                "content": {"history_visibility": "invited"},
+            }
+        ]
+        if parent:
+            initial_state.append(
+                {
+                    "type": str(EventType.SPACE_PARENT),
+                    "state_key": parent,
+                    "content": {"via": self._via, "canonical": True},
+                }
+            )
+        try:
+            room_id = await self._bot.create_room(
+                name=name,
+                topic=topic,
+                invitees=[self.user.mxid],
+                creation_content={"type": "m.space"},
+                initial_state=initial_state,
+            )
+        except Exception:
+            self.log.warning("Failed to create the space %r", name, exc_info=True)
+            return None
+        self._children[room_id] = set()
+        self._names[room_id] = name
+        self.log.debug("Created space %s (%s)", room_id, name)
+        return room_id
+
+    # --- public entry points --------------------------------------------------------------
+
+    def schedule_sync(self, removed: Iterable[DBContactGroup] = ()) -> None:
+        """Run :meth:`sync` in the background (MSN event handling does not wait for it)."""
+        removed = list(removed)
+        task = background_task.create(self.sync(removed), name=f"msn-spaces-{self.user.mxid}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def sync(self, removed: Iterable[DBContactGroup] = ()) -> None:
+        """Bring all spaces in line with the stored groups and the DM portals' contacts."""
+        async with self._lock:
+            try:
+                await self._sync(list(removed))
+            except Exception:
+                self.log.exception("Failed to sync spaces")
+
+    async def place_portal(self, portal: Portal) -> None:
+        """Link a (new) portal room into the right space(s)."""
+        if not portal.mxid:
+            return
+        async with self._lock:
+            root = await self.get_root()
+            if root is None:
+                return
+            groups = await self._group_spaces(root)
+            member_of: set[str] = set()
+            if portal.is_direct:
+                owner = self.user.mxid
+                member_of = set(await DBContactGroupMember.groups_of(owner, portal.conv_key))
+            await self._place(root, groups, [], portal, member_of)
+
+    # --- internals ------------------------------------------------------------------------
+
+    async def _sync(self, removed: list[DBContactGroup]) -> None:
+        from bridge.portal import Portal
+
+        root = await self.get_root()
+        if root is None:
+            return
+        removed_spaces = [RoomID(g.space_room) for g in removed if g.space_room]
+        for space in removed_spaces:
+            await self._link(root, space, False, self._bot)
+            self._names.pop(space, None)
+        groups = await self._group_spaces(root)
+        memberships: dict[str, set[str]] = {}
+        for member in await DBContactGroupMember.all_for_owner(self.user.mxid):
+            memberships.setdefault(member.passport, set()).add(member.group_id)
+        for portal in await Portal.all_for_owner(self.user.mxid):
+            if portal.mxid:
+                member_of = memberships.get(portal.conv_key, set()) if portal.is_direct else set()
+                await self._place(root, groups, removed_spaces, portal, member_of)
+
+    async def _group_spaces(self, root: RoomID) -> dict[str, RoomID]:
+        """Group id -> sub-space: created, (re)named and linked under ``root`` as needed."""
+        spaces: dict[str, RoomID] = {}
+        for group in await DBContactGroup.all_for_owner(self.user.mxid):
+            name = group.name or "Unnamed group"
+            if not group.space_room:
+                room_id = await self._create_space(name, f"MSN contact group {name}", root)
+                if room_id is None:
+                    continue
+                group.space_room = room_id
+                await group.update()
+            space = RoomID(group.space_room)
+            await self._ensure_name(space, name)
+            await self._link(root, space, True, self._bot)
+            spaces[group.group_id] = space
+        return spaces
+
+    async def _place(
+        self,
+        root: RoomID,
+        groups: dict[str, RoomID],
+        removed_spaces: list[RoomID],
+        portal: Portal,
+        member_of: set[str],
+    ) -> None:
+        assert portal.mxid
+        wanted = {groups[g] for g in member_of if g in groups}
+        if not wanted:
+            wanted = {root}
+        intent = portal.main_intent
+        for space in (root, *groups.values(), *removed_spaces):
+            await self._link(space, portal.mxid, space in wanted, intent)
+
+    async def _ensure_name(self, space: RoomID, name: str) -> None:
+        current = self._names.get(space)
+        if current is None:
+            try:
+                evt = await self._bot.get_state_event(space, EventType.ROOM_NAME)
+                current = str(getattr(evt, "name", "") or "")
+            except Exception:
+                current = ""
+        if current != name:
+            try:
+                await self._bot.set_room_name(space, name)
+            except Exception:
+                self.log.warning("Failed to rename space %s to %r", space, name, exc_info=True)
+                return
+            self.log.debug("Renamed space %s from %r to %r", space, current, name)
+        self._names[space] = name
+
+    async def _get_children(self, space: RoomID) -> set[RoomID]:
+        children = self._children.get(space)
+        if children is None:
+            children = set()
+            try:
+                for evt in await self._bot.get_state(space):
+                    if evt.type == EventType.SPACE_CHILD and evt.content.serialize().get("via"):
+                        children.add(RoomID(evt.state_key))
+            except Exception:
+                self.log.debug("Failed to read the children of %s", space, exc_info=True)
+            self._children[space] = children
+        return children
+
+    async def _link(self, space: RoomID, room: RoomID, linked: bool, intent: IntentAPI) -> None:
+        """Make ``room`` a child of ``space`` (or not); the parent event is best effort."""
+        children = await self._get_children(space)
+        if (room in children) == linked:
+            return
+        content: dict[str, Any] = {"via": self._via} if linked else {}
+        try:
+            await self._bot.send_state_event(space, EventType.SPACE_CHILD, content, state_key=room)
+        except Exception:
+            self.log.warning("Failed to update child %s of space %s", room, space, exc_info=True)
+            return
+        if linked:
+            children.add(room)
+        else:
+            children.discard(room)
+        try:
+            await intent.send_state_event(room, EventType.SPACE_PARENT, content, state_key=space)
+        except Exception:
+            self.log.debug("Failed to update the space parent of %s", room, exc_info=True)
