@@ -11,6 +11,7 @@ from bridge.msnp.connection import TRACE
 from bridge.msnp.events import MessageFormat
 from bridge.msnp.message import (
     MAX_MSG_PAYLOAD,
+    Message,
     build_nudge,
     build_text,
     build_typing,
@@ -110,3 +111,19 @@ async def test_wire_log_redacts_secrets(protocol: int, caplog: pytest.LogCapture
     assert "alice123" not in text
     if result.ticket:
         assert result.ticket not in text
+
+
+def test_unusable_charset_is_read_as_utf8() -> None:
+    # "idna" and "undefined" raise UnicodeError even with errors="replace"
+    for charset in ("idna", "undefined", "no-such-charset"):
+        message = Message({"Content-Type": f"text/plain; charset={charset}"}, "héllo".encode())
+        assert message.text == "héllo"
+
+
+def test_lone_surrogate_from_matrix_is_replaced_not_raised() -> None:
+    payload = build_text("a\ud800b")
+    assert payload.endswith("a\ufffdb".encode())
+    assert (
+        b"".join(p.split(b"\r\n\r\n", 1)[1] for p in split_text("x\udfff" * 3))
+        == ("x\ufffd" * 3).encode()
+    )

@@ -771,6 +771,34 @@ def decoded(message: Message) -> str:
         st.lists(st.one_of(sb_commands(), sb_commands(), breaking), max_size=15),
     ),
 )
+# regressions: an undecodable charset crashed the message handler (the message was lost); a
+# TypingUser header was trusted over the switchboard's sender; a switchboard closing right
+# after ANS was announced (SwitchboardJoined) without ever being closed
+@example(
+    version=12,
+    iro=[("bob@example.com", "Bob")],
+    traffic=[
+        cmd(
+            "MSG",
+            "bob@example.com",
+            "Bob",
+            payload=b"Content-Type: text/plain; charset=undefined\r\n\r\nhi",
+        )
+    ],
+)
+@example(
+    version=9,
+    iro=[],
+    traffic=[
+        cmd(
+            "MSG",
+            "bob@example.com",
+            "Bob",
+            payload=b"Content-Type: text/x-msmsgscontrol\r\nTypingUser: 0\r\n\r\n",
+        )
+    ],
+)
+@example(version=5, iro=[("bob@example.com", "Bob")], traffic=[])
 def test_switchboard_traffic(
     version: int, iro: list[tuple[str, str]], traffic: list[bytes]
 ) -> None:

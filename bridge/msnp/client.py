@@ -103,22 +103,6 @@ class LoginResult:
 _STOP: Final = object()
 
 
-def _readable(message: Message) -> Message:
-    """``message``, or a copy read as UTF-8 when its declared charset cannot decode text.
-
-    Codecs such as ``undefined`` or ``idna`` raise even with ``errors="replace"``; the message
-    must still arrive (the event keeps the headers as they were sent).
-    """
-    try:
-        message.text  # noqa: B018 - only checks that the body decodes
-    except ValueError:  # UnicodeError
-        log.debug("unusable charset %r in a message; reading it as UTF-8", message.charset)
-        headers = {k: v for k, v in message.headers.items() if k.lower() != "content-type"}
-        headers["Content-Type"] = f"{message.content_type}; charset=UTF-8"
-        return Message(headers, message.body)
-    return message
-
-
 class MSNClient:
     """One MSN account. After :class:`Disconnected` (other than CLIENT) the client is dead."""
 
@@ -526,17 +510,16 @@ class MSNClient:
         key = self._ensure_key(sb)
         participants = sb.participants
         ctype = message.content_type
-        readable = _readable(message)
         if ctype == TEXT_PLAIN:
             self._emit(
                 TextMessageReceived(
-                    key, sender, sender_name, readable.text, message.format, participants
+                    key, sender, sender_name, message.text, message.format, participants
                 )
             )
         elif ctype == TYPING:
             # the switchboard vouches for the sender; TypingUser is whatever the peer wrote
             self._emit(TypingReceived(key, sender, participants))
-        elif is_nudge(readable):
+        elif is_nudge(message):
             self._emit(NudgeReceived(key, sender, participants))
         else:
             self._emit(

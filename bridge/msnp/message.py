@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
+import re
 
 from .events import MessageFormat
 
@@ -70,7 +71,9 @@ class Message:
         charset = self.charset or "utf-8"
         try:
             return self.body.decode(charset, errors="replace")
-        except LookupError:
+        except (LookupError, UnicodeError):
+            # unknown charsets, and codecs such as "undefined" or "idna" that raise even
+            # with errors="replace": the text must still arrive, so read it as UTF-8
             return self.body.decode("utf-8", errors="replace")
 
     @property
@@ -170,7 +173,18 @@ def _text_headers(fmt: MessageFormat | None) -> bytes:
 
 def build_text(text: str, fmt: MessageFormat | None = None) -> bytes:
     """One ``text/plain`` payload (no size check; see :func:`split_text`)."""
-    return _text_headers(fmt) + text.encode("utf-8")
+    return _text_headers(fmt) + _utf8(text)
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 bytes of ``text``; lone surrogates (possible in JSON from Matrix) become U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
 def _utf8_cut(data: bytes, limit: int) -> int:
@@ -195,7 +209,7 @@ def split_text(
     room = limit - len(head)
     if room < 8:
         raise ValueError(f"a {limit}-byte limit leaves no room for the message body")
-    data = text.encode("utf-8")
+    data = _utf8(text)
     if len(data) <= room:
         return [head + data]
     payloads: list[bytes] = []
