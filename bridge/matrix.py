@@ -6,11 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 from mautrix.bridge import BaseMatrixHandler
 from mautrix.types import (
+    BeeperMessageStatusEventContent,
     EventID,
     EventType,
     MessageEvent,
+    MessageStatus,
+    MessageStatusReason,
     PresenceEvent,
     ReceiptEvent,
+    RelatesTo,
+    RelationType,
     RoomID,
     SingleReceiptEventContent,
     TypingEvent,
@@ -54,6 +59,37 @@ class MatrixHandler(BaseMatrixHandler):
                     await self._refuse(evt.room_id)
                     return
         await super().handle_message(evt, was_encrypted=was_encrypted)
+
+    async def _send_mss(
+        self,
+        evt: Any,
+        status: MessageStatus,
+        reason: MessageStatusReason | None = None,
+        error: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """mautrix sends the status of a command as the bridge bot, which is not in DM portals:
+        there it is sent by the portal's own intent (the ghost) instead."""
+        portal = await Portal.get_by_mxid(evt.room_id)
+        if portal is None or not portal.mxid:
+            await super()._send_mss(evt, status, reason, error, message)
+            return
+        if not self.config.get("bridge.message_status_events", False):
+            return
+        content = BeeperMessageStatusEventContent(
+            network="",
+            relates_to=RelatesTo(rel_type=RelationType.REFERENCE, event_id=evt.event_id),
+            status=status,
+            reason=reason,
+            error=error,
+            message=message,
+        )
+        try:
+            await portal.main_intent.send_message_event(
+                evt.room_id, EventType.BEEPER_MESSAGE_STATUS, content
+            )
+        except Exception:
+            self.log.debug("Failed to send the command status in %s", evt.room_id, exc_info=True)
 
     async def _refuse(self, room_id: RoomID) -> None:
         try:

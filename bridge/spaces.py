@@ -16,7 +16,7 @@ process and then tracked, so re-syncing sends only the links that changed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from collections.abc import Iterable
 import asyncio
 import logging
@@ -42,6 +42,9 @@ ROOT_TOPIC = "Your MSN Messenger chats"
 
 class SpaceManager:
     """Creates, names and fills one user's spaces. All changes run under one lock."""
+
+    #: Background syncs of all users (cancelled together by :meth:`stop_all` at shutdown).
+    all_tasks: ClassVar[set[asyncio.Task[None]]] = set()
 
     def __init__(self, user: User) -> None:
         self.user = user
@@ -118,10 +121,19 @@ class SpaceManager:
         task = background_task.create(self.sync(removed), name=f"msn-spaces-{self.user.mxid}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self.all_tasks.add(task)
+        task.add_done_callback(self.all_tasks.discard)
 
-    async def wait_idle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    def stop(self) -> None:
+        """Cancel running background syncs (bridge shutdown; the next start syncs again)."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """Cancel every user's background sync; call before the appservice stops."""
+        for task in list(cls.all_tasks):
+            task.cancel()
 
     async def sync(self, removed: Iterable[DBContactGroup] = ()) -> None:
         """Bring all spaces in line with the stored groups and the DM portals' contacts."""

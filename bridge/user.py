@@ -508,6 +508,7 @@ class User(BaseUser):
     async def stop(self) -> None:
         """Close the session without forgetting anything (bridge shutdown)."""
         self._cancel_connect_task()
+        self.spaces.stop()
         await self._close_client()
 
     async def _contacts_offline(self) -> None:

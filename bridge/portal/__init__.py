@@ -57,6 +57,7 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         self.row = row
         self.log = self.log.getChild(f"{row.owner}/{row.conv_key}")
         self._create_lock = asyncio.Lock()
+        self._forgotten = False  # the row was deleted (see delete())
         self._send_lock = asyncio.Lock()
         self._dm_puppet = None
         self._relay_user = None
@@ -209,7 +210,9 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         if self.mxid:
             self.by_mxid.pop(self.mxid, None)
             await DBMessage.delete_all_in_room(self.mxid)
-        self.by_key.pop((self.row.owner, self.conv_key), None)
+        if self.by_key.get((self.row.owner, self.conv_key)) is self:
+            del self.by_key[(self.row.owner, self.conv_key)]
+        self._forgotten = True
         await self.row.delete()
 
     async def get_dm_puppet(self) -> Puppet | None:
@@ -297,10 +300,29 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
 
     async def ensure_room(self, user: User) -> RoomID | None:
         """Create the Matrix room if there is none yet; make sure ``user`` is in it."""
-        if self.mxid:
-            await self.ensure_user_invited(user)
+        usable = self.mxid and not self._create_lock.locked() and not self._forgotten
+        if usable and await self.ensure_user_invited(user):
             return self.mxid
         async with self._create_lock:
+            if self._forgotten:
+                # The room was given up (the owner left) while this object was in use.
+                current = self.by_key.get((self.row.owner, self.conv_key))
+                if current is not None and current is not self:
+                    return await current.ensure_room(user)
+                self._forgotten = False
+                self.row.room_id = None
+                await self.row.insert()
+                self._add_to_cache()
+            elif self.mxid and self.is_direct and not await self.ensure_user_invited(user):
+                # The ghost cannot invite the user any more (it left): start a new room.
+                self.log.info(
+                    "Cannot invite %s to %s any more, opening a new room", user.mxid, self.mxid
+                )
+                await self._forget_room_locked("The MSN user left the room")
+                self._forgotten = False
+                self.row.room_id = None
+                await self.row.insert()
+                self._add_to_cache()
             if self.mxid:
                 return self.mxid
             try:
@@ -376,16 +398,19 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         more = f" and {len(participants) - 4} more" if len(participants) > 4 else ""
         return f"MSN group chat with {', '.join(names)}{more}"
 
-    async def ensure_user_invited(self, user: User) -> None:
+    async def ensure_user_invited(self, user: User) -> bool:
+        """Invite ``user`` unless they are in the room already; False if that failed."""
         if not self.mxid:
-            return
+            return False
         try:
             member = await self.az.state_store.get_member(self.mxid, user.mxid)
             if member and member.membership in (Membership.JOIN, Membership.INVITE):
-                return
+                return True
             await self.main_intent.invite_user(self.mxid, user.mxid, check_cache=False)
         except MatrixError:
             self.log.debug("Failed to invite %s", user.mxid, exc_info=True)
+            return False
+        return True
 
     async def ensure_ghost_joined(self, passport: str) -> Puppet | None:
         puppet = await Puppet.get_by_passport(passport)
@@ -407,6 +432,11 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
 
     async def cleanup_and_forget(self, message: str = "Portal closed") -> None:
         """Make the ghosts leave and forget the room (the next message opens a new one)."""
+        async with self._create_lock:
+            if not self._forgotten:
+                await self._forget_room_locked(message)
+
+    async def _forget_room_locked(self, message: str) -> None:
         if self.mxid:
             try:
                 await self.cleanup_room(self.main_intent, self.mxid, message, puppets_only=True)

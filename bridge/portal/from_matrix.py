@@ -251,16 +251,21 @@ class MatrixToMSN(_Base):
         """The owner left the room: leave the switchboard and forget the portal."""
         if user_id != self.owner:
             return
-        self._stop_matrix_typing()
-        from bridge.user import User
+        # Held until the portal is forgotten, so that a `pm` arriving meanwhile opens a new room
+        # instead of re-inviting the owner to the room being given up.
+        async with self._create_lock:
+            if self._forgotten:
+                return
+            self._stop_matrix_typing()
+            from bridge.user import User
 
-        user = await User.get_by_mxid(user_id, create=False)
-        if user is not None and user.client is not None and user.connected:
-            try:
-                await user.client.leave(self.conv_key)
-            except Exception as e:
-                self.log.debug("Failed to leave switchboard: %s", e)
-        self.log.info("Owner left the room, cleaning up portal")
-        await self.cleanup_and_forget("The MSN user left the room")
+            user = await User.get_by_mxid(user_id, create=False)
+            if user is not None and user.client is not None and user.connected:
+                try:
+                    await user.client.leave(self.conv_key)
+                except Exception as e:
+                    self.log.debug("Failed to leave switchboard: %s", e)
+            self.log.info("Owner left the room, cleaning up portal")
+            await self._forget_room_locked("The MSN user left the room")
 
     # endregion
