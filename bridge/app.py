@@ -18,6 +18,7 @@ from bridge.matrix import MatrixHandler
 from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.secrets import InvalidCredentialKey
+from bridge.spaces import SpaceManager
 from bridge.user import User
 
 __all__ = ["MSNBridge", "package_version"]
@@ -113,6 +114,7 @@ class MSNBridge(Bridge):
         presence = getattr(Puppet, "presence", None)
         if presence is not None:
             presence.stop()
+        SpaceManager.stop_all()  # before mautrix stops the appservice under them
         self.add_shutdown_actions([user.stop() for user in list(User.by_mxid.values())])
 
     # endregion

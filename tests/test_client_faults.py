@@ -13,6 +13,8 @@ from bridge.msnp.events import (
     ContactRemoved,
     Disconnected,
     DisconnectReason,
+    Group,
+    GroupChanged,
     Lists,
     PresenceChanged,
     Status,
@@ -195,3 +197,18 @@ async def test_close_emits_disconnected_client() -> None:
         with pytest.raises(RuntimeError):
             await client.login("alice@example.com", "alice123")
         assert isinstance(client, MSNClient)
+
+
+@pytest.mark.parametrize("protocol", [7, 12])
+async def test_group_renamed_elsewhere_is_pushed(protocol: int) -> None:
+    async with running_server() as server:
+        alice, rec = await logged_in(server, "alice@example.com", protocol)
+        try:
+            (group_id,) = [g.id for g in alice.groups.values() if g.name == "Friends"]
+            await server.rename_group_elsewhere("alice@example.com", "Friends", "Best Friends")
+            changed = await rec.wait(GroupChanged)
+            assert changed.group == Group(group_id, "Best Friends")
+            assert not changed.removed
+            assert alice.groups[group_id].name == "Best Friends"
+        finally:
+            await alice.close()

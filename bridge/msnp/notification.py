@@ -628,6 +628,15 @@ class NotificationSession:
             if group is not None:
                 self.emit(GroupChanged(group, removed=True))
 
+    def _cmd_REG(self, cmd: Command) -> None:
+        # pushed rename: "REG 0 ser id name 0" (MSNP2-9) or "REG 0 guid name" (MSNP10+)
+        args = cmd.args[1:] if (self.protocol or 0) < 10 else cmd.args
+        if len(args) < 2 or args[0] not in self.groups:
+            return
+        group = Group(args[0], decode_arg(args[1]))
+        self.groups[group.id] = group
+        self.emit(GroupChanged(group))
+
     def _find(self, key: str) -> Contact | None:
         """A contact by passport or GUID."""
         contact = self.contacts.get(key.lower())

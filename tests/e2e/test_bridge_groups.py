@@ -63,12 +63,9 @@ async def test_contact_groups_are_sub_spaces(stack: Stack) -> None:
     assert not _is_child(user, root, dm)
     assert not _is_child(user, friends, carol_dm)
 
-    # renamed on the MSN side (the new name arrives with the contact list on reconnecting)
+    # renamed on the MSN side while connected: the server pushes REG
+    group = await stack.msn.rename_group_elsewhere(pair.passport, "Friends", "Best Friends")
     account = stack.msn.account(pair.passport)
-    group = account.group_by_name("Friends")
-    assert group is not None
-    account.rename_group(str(group.number), "Best Friends")
-    await _command(user, mgmt, bot, "reconnect", "Reconnecting")
 
     def renamed() -> bool:
         return (user.room_state(friends, "m.room.name") or {}).get("name") == "Best Friends"

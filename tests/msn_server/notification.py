@@ -559,10 +559,16 @@ class NotificationConnection:
         if len(command.args) < 2:
             raise ListError(201)
         group = account.rename_group(command.arg(0), decode_name(command.arg(1)))
+        self.send_reg(command.trid, group)
+
+    def send_reg(self, trid: int, group: Group) -> None:
+        """``REG``: the answer to a rename, or (trid 0) a rename made elsewhere."""
+        account = self.account
+        assert account is not None
         if self.v < 10:
-            self.send("REG", command.trid, account.ser, group.number, encode_name(group.name), 0)
+            self.send("REG", trid, account.ser, group.number, encode_name(group.name), 0)
         else:
-            self.send("REG", command.trid, group.guid, encode_name(group.name))
+            self.send("REG", trid, group.guid, encode_name(group.name))
 
     async def _setting(self, command: ClientCommand, attribute: str, allowed: set[str]) -> None:
         account = self.account

@@ -399,6 +399,19 @@ class MSNServer:
         conn.conn.send_raw(data)
         await conn.conn.drain()
 
+    async def rename_group_elsewhere(self, email: str, name: str, new_name: str) -> Group:
+        """Rename a group as another client of the account would, pushing ``REG 0``."""
+        account = self.account(email)
+        group = account.group_by_name(name)
+        if group is None:
+            raise KeyError(f"{email} has no group {name!r}")
+        account.rename_group(str(group.number), new_name)
+        conn = self.ns_session(email)
+        if conn is not None:
+            conn.send_reg(0, group)
+            await conn.conn.drain()
+        return group
+
     async def kick_other_location(self, email: str) -> None:
         conn = self._require_session(email)
         conn.send("OUT", "OTH")
