@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from importlib import metadata
 from pathlib import Path
+import asyncio
+import signal
 import sys
 import tomllib
 
@@ -100,6 +102,15 @@ class MSNBridge(Bridge):
         # Startup actions run after the database and the appservice are up.
         self.add_startup_actions(self._start_users())
         await super().start()
+        # mautrix turns SIGTERM into a KeyboardInterrupt that can land inside any task; once
+        # running, stop through the normal lifecycle instead.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.loop.add_signal_handler(signum, self._signal_stop)
+
+    def _signal_stop(self) -> None:
+        if not self._stop_task.done():
+            self.log.debug("Stop signal received")
+            self.manual_stop()
 
     async def _start_users(self) -> None:
         users = await User.all_logged_in()
@@ -110,12 +121,15 @@ class MSNBridge(Bridge):
             except Exception:
                 self.log.exception("Failed to start %s", user.mxid)
 
-    def prepare_stop(self) -> None:
+    async def stop(self) -> None:
+        # MSN sessions and background work go first: they use the appservice's HTTP session
+        # and the database, which mautrix closes in super().stop().
         presence = getattr(Puppet, "presence", None)
         if presence is not None:
             presence.stop()
-        SpaceManager.stop_all()  # before mautrix stops the appservice under them
-        self.add_shutdown_actions([user.stop() for user in list(User.by_mxid.values())])
+        SpaceManager.stop_all()
+        await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
+        await super().stop()
 
     # endregion
     # region lookups used by mautrix

@@ -509,6 +509,9 @@ class User(BaseUser):
         """Close the session without forgetting anything (bridge shutdown)."""
         self._cancel_connect_task()
         self.spaces.stop()
+        for task in (self._sync_task, self._event_worker):
+            if task and not task.done():
+                task.cancel()
         await self._close_client()
 
     async def _contacts_offline(self) -> None:
