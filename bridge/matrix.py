@@ -116,6 +116,7 @@ class MatrixHandler(BaseMatrixHandler):
     async def handle_leave(self, room_id: RoomID, user_id: UserID, event_id: EventID) -> None:
         portal = await Portal.get_by_mxid(room_id)
         if portal is None:
+            await self._management_room_left(room_id, user_id)
             return
         await portal.handle_matrix_leave(user_id)
 
@@ -124,6 +125,29 @@ class MatrixHandler(BaseMatrixHandler):
     ) -> None:
         # Kicking the owner out of their own portal counts as leaving it.
         await self.handle_leave(room_id, user_id, event_id)
+
+    async def handle_ban(
+        self, room_id: RoomID, user_id: UserID, banned_by: UserID, reason: str, event_id: EventID
+    ) -> None:
+        await self.handle_leave(room_id, user_id, event_id)
+
+    async def _management_room_left(self, room_id: RoomID, user_id: UserID) -> None:
+        """The bot or its user left a management room: stop sending notices there (the next
+        room where the user talks to the bot becomes the management room)."""
+        if user_id == self.az.bot_mxid:
+            owners = [u for u in User.by_mxid.values() if u.management_room == room_id]
+        else:
+            user = await User.get_by_mxid(user_id, create=False)
+            owners = [user] if user is not None and user.management_room == room_id else []
+        for user in owners:
+            self.log.info("%s's management room %s was left, forgetting it", user.mxid, room_id)
+            user.row.management_room = None
+            await user.save()
+        if owners and user_id != self.az.bot_mxid:
+            try:
+                await self.az.intent.leave_room(room_id)
+            except Exception as e:
+                self.log.debug("Failed to leave the old management room %s: %s", room_id, e)
 
     # endregion
     # region ephemeral events

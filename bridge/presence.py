@@ -112,6 +112,7 @@ class PresenceLimiter(Generic[K, V]):
                 continue
             key = next(iter(self._pending))
             value, attempts = self._pending.pop(key)
+            started = time.monotonic()
             try:
                 await self._send(key, value)
             except asyncio.CancelledError:
@@ -128,7 +129,10 @@ class PresenceLimiter(Generic[K, V]):
                 self.sent_count += 1
                 self._sent[key] = (value, time.monotonic())
             if self.interval:
-                await asyncio.sleep(self.interval)
+                # Pace by send starts: the time the request took counts towards the interval.
+                delay = started + self.interval - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
 
     async def _resend(self) -> None:
         # Check a few times per interval so that re-sends of many keys spread out in time.

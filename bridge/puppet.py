@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 from collections.abc import AsyncIterator
+import asyncio
 
 from mautrix.bridge import BasePuppet
 from mautrix.types import PresenceState, UserID
@@ -71,6 +72,9 @@ class Puppet(BasePuppet):
         self._target_presence: tuple[PresenceState, str | None] = presence_for(
             row.status, row.personal_message or ""
         )
+        # One name update at a time: the contact sync and presence events (ILN) of a login
+        # would otherwise both set the same display name.
+        self._info_lock = asyncio.Lock()
 
     # region class setup and lookup
 
@@ -205,6 +209,10 @@ class Puppet(BasePuppet):
 
     async def update_info(self, friendly_name: str | None = None, *, force: bool = False) -> bool:
         """Update the stored name and the ghost's displayname. Returns whether it changed."""
+        async with self._info_lock:
+            return await self._update_info(friendly_name, force)
+
+    async def _update_info(self, friendly_name: str | None, force: bool) -> bool:
         changed = False
         if friendly_name is not None:
             name = decode_friendly_name(friendly_name)

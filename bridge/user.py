@@ -7,6 +7,7 @@ import asyncio
 import time
 
 from mautrix.bridge import BaseUser
+from mautrix.errors import IntentError, MForbidden
 from mautrix.types import EventID, RoomID, UserID
 from mautrix.util import background_task
 from mautrix.util.async_getter_lock import async_getter_lock
@@ -303,6 +304,14 @@ class User(BaseUser):
             return None
         try:
             return await self.az.intent.send_notice(room, text, html=html)
+        except (IntentError, MForbidden) as e:
+            # The bot is no longer in the room (kicked, or the room is gone): stop using it; the
+            # next room where the user talks to the bot becomes the management room.
+            self.log.info("Management room %s is unusable (%s), forgetting it", room, e)
+            if self.row.management_room == room:
+                self.row.management_room = None
+                await self.save()
+            return None
         except Exception:
             self.log.warning("Failed to send notice to management room", exc_info=True)
             return None
@@ -492,6 +501,12 @@ class User(BaseUser):
         self._cancel_connect_task()
         passport = self.passport
         await self._close_client()
+        # Nothing of the old session may keep running: ghost and space syncs.
+        self.spaces.stop()
+        if self._sync_task and not self._sync_task.done():
+            self._sync_task.cancel()
+        self._sync_task = None
+        self._notified_disconnect = False
         await self._contacts_offline()
         if passport:
             await self.push_bridge_state(BridgeStateEvent.LOGGED_OUT, remote_id=passport)
@@ -594,6 +609,10 @@ class User(BaseUser):
     async def _portal_for(
         self, conversation: str, participants: tuple[str, ...], create: bool = True
     ) -> Portal | None:
+        if not conversation:
+            # e.g. Escargot's "MSG Hotmail" mail notification on the NS: no conversation
+            self.log.debug("Ignoring a message outside any conversation")
+            return None
         return await Portal.get_by_key(self.mxid, conversation, create=create)
 
     async def _on_disconnected(self, client: MSNClient, evt: Disconnected) -> None:

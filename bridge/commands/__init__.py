@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+import re
 
 from mautrix.bridge.commands import CommandProcessor as BaseCommandProcessor, HelpSection
 
@@ -11,11 +12,30 @@ __all__ = [
     "SECTION_CONTACTS",
     "SECTION_PRESENCE",
     "CommandProcessor",
+    "parse_passport",
 ]
 
 SECTION_AUTH = HelpSection("Authentication", 10, "")
 SECTION_CONTACTS = HelpSection("Contacts and chats", 20, "")
 SECTION_PRESENCE = HelpSection("Your MSN status", 30, "")
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: MSN accepts Passport addresses of at most 129 characters.
+MAX_PASSPORT = 129
+#: Matrix user IDs are at most 255 bytes long (the contact's ghost needs one).
+MAX_MXID = 255
+
+
+def parse_passport(arg: str) -> str | None:
+    """The lower-cased address if ``arg`` is a usable MSN Passport address, else None."""
+    from bridge.puppet import Puppet
+
+    passport = arg.strip().lower()
+    if len(passport) > MAX_PASSPORT or not _EMAIL.match(passport):
+        return None
+    if len(Puppet.get_mxid_from_passport(passport).encode()) > MAX_MXID:
+        return None
+    return passport
 
 
 class CommandProcessor(BaseCommandProcessor):

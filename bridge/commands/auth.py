@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 import datetime
 import logging
-import re
 
 from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
@@ -13,7 +12,7 @@ from mautrix.types import EventID
 from bridge.msnp.errors import MSNPException
 from bridge.user import describe_login_error
 
-from . import SECTION_AUTH
+from . import SECTION_AUTH, parse_passport
 
 if TYPE_CHECKING:
     from bridge.user import User
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["login", "logout", "ping", "reconnect"]
 
 log = logging.getLogger("mau.commands.auth")
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _user(evt: CommandEvent) -> User:
@@ -67,12 +64,15 @@ async def login(evt: CommandEvent) -> EventID | None:
         return await evt.reply(
             "For your password's sake, `login` only works in a private chat with the bridge bot."
         )
-    if not evt.args or not _EMAIL.match(evt.args[0]):
+    passport = parse_passport(evt.args[0]) if evt.args else None
+    if passport is None:
         if evt.args:
             # The message may contain a password: do not leave it in the room.
             await _redact_password(evt)
-        return await evt.reply("**Usage:** `$cmdprefix+sp login <e-mail> [password]`")
-    passport = evt.args[0].lower()
+        return await evt.reply(
+            "**Usage:** `$cmdprefix+sp login <e-mail> [password]` (an e-mail address of at "
+            "most 129 characters)"
+        )
     if len(evt.args) > 1:
         await _redact_password(evt)
         body = _password_from(evt)

@@ -13,19 +13,26 @@ from bridge.msnp.events import Lists, Status
 from bridge.portal import Portal
 from bridge.puppet import Puppet, decode_friendly_name
 
-from . import SECTION_CONTACTS
+from . import SECTION_CONTACTS, parse_passport
 
 if TYPE_CHECKING:
     from bridge.user import User
 
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
 
 
 def _user(evt: CommandEvent) -> User:
     return evt.sender  # type: ignore[return-value]
+
+
+async def _refresh_contacts(user: User) -> None:
+    """The library emits no event for the user's own list changes: copy its list now."""
+    try:
+        await user.sync()
+    except Exception:
+        user.log.warning("Failed to store the contact list after a change", exc_info=True)
 
 
 def _md(text: str) -> str:
@@ -74,9 +81,9 @@ async def contacts(evt: CommandEvent) -> EventID:
 )
 async def pm(evt: CommandEvent) -> EventID:
     user = _user(evt)
-    if len(evt.args) != 1 or not _EMAIL.match(evt.args[0]):
+    passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
+    if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp pm <e-mail>`")
-    passport = evt.args[0].lower()
     if passport == user.passport:
         return await evt.reply("You cannot open a chat with yourself.")
     puppet = await Puppet.get_by_passport(passport)
@@ -117,11 +124,11 @@ async def sync(evt: CommandEvent) -> EventID:
 )
 async def add(evt: CommandEvent) -> EventID:
     user = _user(evt)
-    if len(evt.args) != 1 or not _EMAIL.match(evt.args[0]):
+    passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
+    if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp add <e-mail>`")
     if not user.connected or user.client is None:
         return await evt.reply(_NOT_CONNECTED)
-    passport = evt.args[0].lower()
     try:
         await user.client.add_contact(passport, Lists.FORWARD)
         contact = user.client.contacts.get(passport)
@@ -137,6 +144,7 @@ async def add(evt: CommandEvent) -> EventID:
         return await evt.reply(f"MSN refused to add {passport}: {e.text}.")
     except MSNPException as e:
         return await evt.reply(f"Failed to add {passport}: {e}.")
+    await _refresh_contacts(user)
     return await evt.reply(f"Added {passport} to your contact list.")
 
 
@@ -148,11 +156,11 @@ async def add(evt: CommandEvent) -> EventID:
 )
 async def remove(evt: CommandEvent) -> EventID:
     user = _user(evt)
-    if len(evt.args) != 1 or not _EMAIL.match(evt.args[0]):
+    passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
+    if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp remove <e-mail>`")
     if not user.connected or user.client is None:
         return await evt.reply(_NOT_CONNECTED)
-    passport = evt.args[0].lower()
     try:
         await user.client.remove_contact(passport, Lists.FORWARD)
     except MSNPError as e:
@@ -161,6 +169,7 @@ async def remove(evt: CommandEvent) -> EventID:
         return await evt.reply(f"MSN refused to remove {passport}: {e.text}.")
     except MSNPException as e:
         return await evt.reply(f"Failed to remove {passport}: {e}.")
+    await _refresh_contacts(user)
     return await evt.reply(f"Removed {passport} from your contact list.")
 
 

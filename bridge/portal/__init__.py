@@ -170,6 +170,8 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
     @classmethod
     @async_getter_lock
     async def get_by_key(cls, owner: str, conv_key: str, *, create: bool = True) -> Portal | None:
+        if not conv_key:
+            return None
         if not cls.is_group_key(conv_key):
             conv_key = conv_key.lower()
         try:

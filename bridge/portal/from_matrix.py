@@ -15,6 +15,7 @@ from mautrix.types import (
     MessageStatusReason,
     MessageType,
     RelationType,
+    RoomID,
     TextMessageEventContent,
     UserID,
 )
@@ -22,6 +23,7 @@ from mautrix.util import background_task
 
 from bridge import formatter
 from bridge.db.message import Message as DBMessage
+from bridge.msnp.errors import MSNPException
 
 from .send_status import SendFailure, describe_send_error, send_status
 
@@ -57,33 +59,43 @@ class MatrixToMSN(_Base):
         self, sender: Any, message: MessageEventContent, event_id: EventID
     ) -> None:
         user: User = sender
+        room_id = self.mxid
+        if not room_id:
+            return
+        # mautrix handles every Matrix event in its own task, started in timeline order. The
+        # lock is taken before anything here can yield, so (being FIFO) it keeps the messages
+        # of a room in that order all the way to MSN, and makes the duplicate check atomic.
+        async with self._send_lock:
+            await self._bridge_matrix_message(user, message, event_id, room_id)
+
+    async def _bridge_matrix_message(
+        self, user: User, message: MessageEventContent, event_id: EventID, room_id: RoomID
+    ) -> None:
         msgtype = getattr(message, "msgtype", None)
-        if not self.mxid:
-            return
-        if await DBMessage.get_by_mxid(self.mxid, event_id):
-            self.log.debug("Ignoring duplicate Matrix event %s", event_id)
-            return
-        if user.mxid != self.owner:
-            failure = SendFailure(
-                "only the Matrix user who owns this MSN conversation can send here",
-                MessageStatusReason.NO_PERMISSION,
-            )
-            await send_status(self, user, event_id, msgtype, failure)
-            return
-        record = DBMessage(
-            room_id=self.mxid,
-            mxid=event_id,
-            owner=self.owner,
-            conv_key=self.conv_key,
-            msn_id=None,
-            sender=user.mxid,
-            direction="out",
-            status="pending",
-            timestamp=int(time.time() * 1000),
-        )
-        await record.insert()
         failure: SendFailure | None = None
+        record: DBMessage | None = None
         try:
+            if await DBMessage.get_by_mxid(room_id, event_id):
+                # Synapse re-sent the transaction (e.g. after a restart): already bridged.
+                self.log.debug("Ignoring duplicate Matrix event %s", event_id)
+                return
+            if user.mxid != self.owner:
+                raise SendFailure(
+                    "only the Matrix user who owns this MSN conversation can send here",
+                    MessageStatusReason.NO_PERMISSION,
+                )
+            record = DBMessage(
+                room_id=room_id,
+                mxid=event_id,
+                owner=self.owner,
+                conv_key=self.conv_key,
+                msn_id=None,
+                sender=user.mxid,
+                direction="out",
+                status="pending",
+                timestamp=int(time.time() * 1000),
+            )
+            await record.insert()
             text, fmt = await self._convert_matrix_message(user, message)
             if not text.strip():
                 raise SendFailure("the message is empty", MessageStatusReason.UNSUPPORTED)
@@ -94,19 +106,23 @@ class MatrixToMSN(_Base):
                     MessageStatusReason.NETWORK_ERROR,
                     retriable=True,
                 )
-            async with self._send_lock:
-                await client.send_text(self.conv_key, text, fmt)
+            await client.send_text(self.conv_key, text, fmt)
         except asyncio.CancelledError:
             raise
+        except SendFailure as e:
+            failure = e
+        except (MSNPException, OSError) as e:
+            failure = describe_send_error(e, await self._contact_name())
+            self.log.info("Failed to send %s to MSN: %r", event_id, e)
         except Exception as e:
             failure = describe_send_error(e, await self._contact_name())
-            if not isinstance(e, SendFailure):
-                self.log.info("Failed to send %s to MSN: %r", event_id, e)
+            self.log.warning("Unexpected error sending %s to MSN", event_id, exc_info=True)
         self._stop_matrix_typing()
-        try:
-            await record.set_status("failed" if failure else "delivered")
-        except Exception:
-            self.log.warning("Failed to update status of %s", event_id, exc_info=True)
+        if record is not None:
+            try:
+                await record.set_status("failed" if failure else "delivered")
+            except Exception:
+                self.log.warning("Failed to update status of %s", event_id, exc_info=True)
         await send_status(self, user, event_id, msgtype, failure)
 
     async def _contact_name(self) -> str:

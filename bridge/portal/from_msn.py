@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 import time
 import uuid
 
+from mautrix.errors import IntentError, MForbidden
 from mautrix.types import EventID, EventType, MessageType, TextMessageEventContent
 
 from bridge import formatter
@@ -77,16 +78,31 @@ class MSNToMatrix(_Base):
             self.log.warning("Failed to record incoming message %s", event_id, exc_info=True)
 
     async def _send_from(
-        self, puppet: Puppet, content: TextMessageEventContent, sender: str
+        self, user: User, puppet: Puppet, content: TextMessageEventContent, sender: str
     ) -> EventID | None:
-        intent = puppet.intent if self.is_direct else puppet.default_mxid_intent
-        try:
-            event_id = await self._send_message(intent, content)
-        except Exception:
-            self.log.exception("Failed to send message from %s to Matrix", sender)
-            return None
-        await self._record_incoming(event_id, sender)
-        return event_id
+        """Send as the contact's ghost. If the room is dead (the ghost left or was kicked, the
+        room was shut down), the portal gets a fresh room and the message is sent there."""
+        for attempt in (1, 2):
+            intent = puppet.intent if self.is_direct else puppet.default_mxid_intent
+            try:
+                event_id = await self._send_message(intent, content)
+            except (IntentError, MForbidden) as e:
+                if attempt == 2:
+                    self.log.warning("Failed to send message from %s to Matrix: %s", sender, e)
+                    return None
+                self.log.info("Cannot send to %s any more (%s): opening a new room", self.mxid, e)
+                await self.cleanup_and_forget("The MSN conversation moved to a new room")
+                if not await self.ensure_room(user):
+                    return None
+                if not self.is_direct:
+                    await self.ensure_ghost_joined(sender)
+                continue
+            except Exception:
+                self.log.exception("Failed to send message from %s to Matrix", sender)
+                return None
+            await self._record_incoming(event_id, sender)
+            return event_id
+        return None
 
     async def handle_msn_text(self, user: User, evt: TextMessageReceived) -> EventID | None:
         if not await self.ensure_room(user):
@@ -98,7 +114,7 @@ class MSNToMatrix(_Base):
             await puppet.update_info(evt.sender_name)
         raw: dict[str, Any] = formatter.msn_to_matrix(evt.text, evt.format)
         content = TextMessageEventContent.deserialize(raw)
-        return await self._send_from(puppet, content, evt.sender)
+        return await self._send_from(user, puppet, content, evt.sender)
 
     async def handle_msn_typing(self, user: User, evt: TypingReceived) -> None:
         if not self.mxid:
@@ -129,7 +145,7 @@ class MSNToMatrix(_Base):
             return None
         text = "sent you a nudge" if self.is_direct else "sent a nudge"
         content = TextMessageEventContent(msgtype=MessageType.EMOTE, body=text)
-        return await self._send_from(puppet, content, evt.sender)
+        return await self._send_from(user, puppet, content, evt.sender)
 
     async def handle_msn_other(self, user: User, evt: OtherMessageReceived) -> EventID | None:
         ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
@@ -146,7 +162,7 @@ class MSNToMatrix(_Base):
             msgtype=MessageType.NOTICE,
             body=f"Sent {desc}, which the bridge cannot show in Matrix.",
         )
-        return await self._send_from(puppet, content, evt.sender)
+        return await self._send_from(user, puppet, content, evt.sender)
 
     async def handle_msn_joined(self, user: User, evt: SwitchboardJoined) -> None:
         """A participant joined a multi-party switchboard: make the room and the ghost join."""

@@ -116,7 +116,8 @@ async def send_status(
             await portal.main_intent.send_message_event(
                 portal.mxid, EventType.BEEPER_MESSAGE_STATUS, content
             )
-        except Exception:
-            portal.log.debug("Failed to send message status event", exc_info=True)
+        except Exception as e:
+            # e.g. the event was redacted meanwhile; nothing the user could act on
+            portal.log.debug("Failed to send message status event for %s: %r", event_id, e)
     if failure is not None and portal.config.get("bridge.delivery_error_notices", True):
         await portal.send_portal_notice(f"Your message was not delivered: {failure.message}.")

@@ -1,0 +1,95 @@
+"""Bridge behaviour found wrong (or at risk) when the whole bridge ran against Escargot.
+
+The shared stack runs our own MSN server; what Escargot does differently is injected here: its
+``MSG Hotmail`` mail notification on the notification connection, and Passport tickets that are
+no longer valid when the bridge restarts (Escargot's ``/login`` tickets live 30 seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from bridge.msnp.events import TextMessageReceived
+from tests.e2e.harness import Stack
+from tests.e2e.test_bridge_core import _command, _logged_in
+
+_MAIL_NOTIFICATION = (
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/x-msmsgsinitialemailnotification; charset=UTF-8\r\n"
+    b"\r\n"
+    b"Inbox-Unread: 2\r\n"
+    b"Folders-Unread: 0\r\n"
+    b"\r\n"
+)
+
+
+async def test_mail_notification_outside_a_conversation_is_ignored(stack: Stack) -> None:
+    pair = stack.new_pair()
+    user, _ = await _logged_in(stack, pair)
+    mark = stack.bridge.log_mark()
+    header = b"MSG Hotmail Hotmail %d\r\n" % len(_MAIL_NOTIFICATION)
+    await stack.msn.send_raw(pair.passport, header + _MAIL_NOTIFICATION)
+
+    # conversations (and the space they are put in) still work afterwards
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    await bob.client.send_text(pair.passport, "after the mail notice")
+    room = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
+    await user.join(room)
+    await user.wait_for_message(room, "after the mail notice", sender=pair.contact_ghost)
+    await stack.bridge.wait_quiet(0.5)
+    assert stack.bridge.errors_since(mark) == []
+
+
+async def test_add_and_remove_update_the_contact_list(stack: Stack) -> None:
+    pair = stack.new_pair()
+    dave = stack.unique("dave") + "@example.com"
+    stack.msn.add_account(dave, "davepw", "Dave")
+    user, mgmt = await _logged_in(stack, pair)
+    bot = stack.bot_mxid
+
+    await _command(user, mgmt, bot, f"add {dave}", f"Added {dave}")
+    listed = await _command(user, mgmt, bot, "contacts", pair.contact)
+    assert dave in listed["content"]["body"]
+
+    await _command(user, mgmt, bot, f"remove {dave}", f"Removed {dave}")
+    listed = await _command(user, mgmt, bot, "contacts", pair.contact)
+    assert dave not in listed["content"]["body"]
+
+
+async def test_restart_with_an_expired_ticket_logs_in_with_the_password(stack: Stack) -> None:
+    pair = stack.new_pair()
+    user, mgmt = await _logged_in(stack, pair)
+    bot = stack.bot_mxid
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    await stack.bridge.stop()
+    stack.msn.tickets.expire_all()
+    mark = stack.bridge.log_mark()
+    room_mark = user.mark(mgmt)
+    await stack.bridge.start()
+
+    for _ in range(100):
+        if stack.msn.online(pair.passport) is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert stack.msn.online(pair.passport) is not None
+    log = stack.bridge.log_since(mark)
+    assert f"ticket for {pair.passport} rejected" in log
+    assert stack.bridge.errors_since(mark) == []
+    assert pair.password not in stack.bridge.log_text()
+    await _command(user, mgmt, bot, "ping", "Connected as")
+    notices = [
+        e["content"].get("body", "")
+        for e in user.timeline.get(mgmt, [])[room_mark:]
+        if e.get("type") == "m.room.message" and e.get("sender") == bot
+    ]
+    assert not [n for n in notices if re.search("Wrong|refused|Could not", n)], notices
+
+    # and the session works: a message from MSN arrives
+    await bob.client.send_text(pair.passport, "welcome back")
+    room = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
+    await user.join(room)
+    await user.wait_for_message(room, "welcome back", sender=pair.contact_ghost)
+    mark_bob = bob.mark()
+    await user.send_text(room, "thanks")
+    await bob.wait_for_type(TextMessageReceived, lambda e: e.text == "thanks", after=mark_bob)
