@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import asyncio
 import contextlib
+import os
 import re
 import sqlite3
 import statistics
@@ -40,6 +41,7 @@ __all__ = [
     "DBProbe",
     "ProxiedRequest",
     "TimedPeer",
+    "cpu_seconds",
     "login_via_bot",
     "percentile",
     "record_arrivals",
@@ -123,6 +125,17 @@ async def login_via_bot(
         room, re.compile(r"Logged in as"), sender=stack.bot_mxid, timeout=timeout
     )
     return room, sent
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (Linux /proc), or NaN when unknown."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- statistics ---------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from bench._stack import (
     BenchStack,
     Summary,
     TimedPeer,
+    cpu_seconds,
     login_via_bot,
     record_arrivals,
     summary,
@@ -57,6 +58,24 @@ class Result:
         self.stats = stats
         self.in_order = in_order
         self.missing = missing
+        self.cpu_ms: dict[str, float] = {}  # process -> CPU ms per message during the phase
+
+
+class CPUMeter:
+    """CPU time the bridge and Synapse processes spend during a phase, per message."""
+
+    def __init__(self, stack: BenchStack) -> None:
+        self.pids = {
+            "bridge": stack.bridge.proc.pid if stack.bridge.proc else None,
+            "synapse": stack.synapse._proc.pid if stack.synapse._proc else None,
+        }
+        self.start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def per_message(self, n: int) -> dict[str, float]:
+        return {
+            name: (cpu_seconds(pid) - self.start[name]) * 1000 / n
+            for name, pid in self.pids.items()
+        }
 
 
 async def send_all(
@@ -201,6 +220,7 @@ async def bridged(stack: BenchStack, n: int, rate: float, timeout: float) -> lis
         # (a) MSN -> Matrix
         prefix = f"m2x {secrets.token_hex(3)} "
         texts = [f"{prefix}{i:05d}" for i in range(n)]
+        cpu = CPUMeter(stack)
         starts, _ = await send_all(texts, lambda t: bob.client.send_text(pair.passport, t), rate)
         await wait_until(
             lambda: len(room_messages(user, arrivals, room, ghost, prefix)) >= n, timeout
@@ -213,12 +233,14 @@ async def bridged(stack: BenchStack, n: int, rate: float, timeout: float) -> lis
                 room_messages(user, arrivals, room, ghost, prefix),
             )
         ]
+        results[-1].cpu_ms = cpu.per_message(n)
 
         # Synapse alone: the same sends into a room the bridge is not in.
         plain = await user.api.create_room()
         await user.wait_for(lambda: plain in user.timeline, 10, "the plain room")
         prefix = f"mx {secrets.token_hex(3)} "
         texts = [f"{prefix}{i:05d}" for i in range(n)]
+        cpu = CPUMeter(stack)
         starts, _ = await send_all(texts, lambda t: user.send_text(plain, t), rate)
         await wait_until(
             lambda: len(room_messages(user, arrivals, plain, user.mxid, prefix)) >= n, timeout
@@ -231,10 +253,12 @@ async def bridged(stack: BenchStack, n: int, rate: float, timeout: float) -> lis
                 room_messages(user, arrivals, plain, user.mxid, prefix),
             )
         )
+        results[-1].cpu_ms = cpu.per_message(n)
 
         # (b) Matrix -> MSN
         prefix = f"x2m {secrets.token_hex(3)} "
         texts = [f"{prefix}{i:05d}" for i in range(n)]
+        cpu = CPUMeter(stack)
         starts, event_ids = await send_all(texts, lambda t: user.send_text(room, t), rate)
         wanted = set(event_ids)
         await wait_until(
@@ -257,6 +281,7 @@ async def bridged(stack: BenchStack, n: int, rate: float, timeout: float) -> lis
             ((by_event[e], when) for e, when in ok.items()), key=lambda item: item[1]
         )
         res = evaluate("Matrix -> MSN SUCCESS status in /sync", texts, starts, status_arrivals)
+        res.cpu_ms = results[-1].cpu_ms = cpu.per_message(n)
         res.in_order = True  # status events are not ordered by contract; count them only
         failed = {e: s for e, (s, _) in got.items() if s != "SUCCESS"}
         if failed:
@@ -276,7 +301,7 @@ def print_table(args: argparse.Namespace, base: Result, results: list[Result]) -
     )
     head = (
         f"{'path':40} {'got':>5} {'total s':>8} {'msg/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'max ms':>8} {'order':>6} {'msg/s vs base':>14} {'p50 vs base':>12}"
+        f"{'max ms':>8} {'order':>6} {'msg/s vs base':>14} {'p50 vs base':>12} {'CPU ms/msg bridge/HS':>21}"
     )
     print(head)
     print("-" * len(head))
@@ -288,9 +313,10 @@ def print_table(args: argparse.Namespace, base: Result, results: list[Result]) -
             ratio_rate = f"{s.rate / base.stats.rate:.3f}x" if base.stats.rate else "-"
             ratio_p50 = f"{s.p50_ms / base.stats.p50_ms:.1f}x" if base.stats.p50_ms else "-"
         order = "ok" if res.in_order else "NO"
+        cpu = f"{res.cpu_ms['bridge']:.1f} / {res.cpu_ms['synapse']:.1f}" if res.cpu_ms else "-"
         print(
             f"{res.label:40} {s.count:5d} {s.seconds:8.3f} {s.rate:8.1f} {s.p50_ms:8.1f} "
-            f"{s.p95_ms:8.1f} {s.max_ms:8.1f} {order:>6} {ratio_rate:>14} {ratio_p50:>12}"
+            f"{s.p95_ms:8.1f} {s.max_ms:8.1f} {order:>6} {ratio_rate:>14} {ratio_p50:>12} {cpu:>21}"
         )
     for res in [base, *results]:
         if res.missing:
