@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bridge.msnp.client import GROUP_PREFIX, DeliveryFailed, MSNClient
+from bridge.msnp.client import GROUP_PREFIX, DeliveryFailed, MSNClient, UnknownConversation
 from bridge.msnp.errors import MSNPError
 from bridge.msnp.events import (
     MessageFormat,
@@ -224,6 +224,28 @@ async def test_third_participant_gets_group_key() -> None:
             assert again.sender == "alice@example.com"
             await c_rec.wait(TextMessageReceived, text="back again")
             assert set(alice.participants(key)) == {"bob@example.com", "carol@example.com"}
+        finally:
+            await carol.close()
+            await bob.close()
+            await alice.close()
+
+
+async def test_group_key_from_an_earlier_session_is_restored() -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", 12)
+        bob, b_rec = await logged_in(server, "bob@example.com", 12)
+        carol, c_rec = await logged_in(server, "carol@example.com", 12)
+        try:
+            key = "group:0123abcd"  # e.g. a bridge portal created before a reconnect
+            with pytest.raises(UnknownConversation):
+                await alice.send_text(key, "nobody knows this")
+            alice.restore_group(key, ["Bob@example.com", "carol@example.com", "alice@example.com"])
+            assert alice.participants(key) == ("bob@example.com", "carol@example.com")
+            await alice.send_text(key, "we meet again")
+            await b_rec.wait(TextMessageReceived, text="we meet again")
+            await c_rec.wait(TextMessageReceived, text="we meet again")
+            with pytest.raises(ValueError):
+                alice.restore_group("bob@example.com", ["carol@example.com"])
         finally:
             await carol.close()
             await bob.close()

@@ -13,7 +13,7 @@ inviting the remembered participants again.
 from __future__ import annotations
 
 from typing import Final
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 import asyncio
 import logging
@@ -23,7 +23,7 @@ import aiohttp
 
 from . import codec
 from .auth import passport_ticket
-from .connection import DeliveryFailed, ProtocolRefused
+from .connection import DeliveryFailed, ProtocolRefused, UnknownConversation
 from .errors import ConnectionClosed, MSNPError, MSNPException, TransactionTimeout
 from .events import (
     Contact,
@@ -54,6 +54,7 @@ __all__ = [
     "LoginResult",
     "MSNClient",
     "ProtocolRefused",
+    "UnknownConversation",
 ]
 
 log = logging.getLogger("msnp.client")
@@ -357,7 +358,7 @@ class MSNClient:
             if key.startswith(GROUP_PREFIX):
                 targets = self._remembered.get(key, ())
                 if not targets:
-                    raise ValueError(f"unknown group conversation {conversation!r}")
+                    raise UnknownConversation(f"unknown group conversation {conversation!r}")
             else:
                 if "@" not in key:
                     raise ValueError(f"not a passport or group key: {conversation!r}")
@@ -422,6 +423,18 @@ class MSNClient:
         sb = self._sbs.get(key)
         if sb is not None:
             await sb.leave()
+
+    def restore_group(self, conversation: str, participants: Iterable[str]) -> None:
+        """Make a ``group:`` key from an earlier session usable: sending to it re-opens a
+        switchboard and invites ``participants`` (ignored while the key is known)."""
+        key = self._normalize(conversation)
+        if not key.startswith(GROUP_PREFIX):
+            raise ValueError(f"not a group conversation key: {conversation!r}")
+        members = tuple(
+            sorted({p.lower() for p in participants if p.lower() != self.passport.lower()})
+        )
+        if members and key not in self._remembered and key not in self._sbs:
+            self._remembered[key] = members
 
     def participants(self, conversation: str) -> tuple[str, ...]:
         key = self._normalize(conversation)

@@ -45,6 +45,13 @@ class DeliveryFailed(MSNPException):
     """The switchboard answered a message with ``NAK``."""
 
 
+class UnknownConversation(MSNPException, ValueError):
+    """A group conversation key this client has never seen (e.g. from before a reconnect).
+
+    :meth:`MSNClient.restore_group` makes such a key usable again.
+    """
+
+
 def parse_address(address: str, default_port: int = 1863) -> tuple[str, int]:
     """``host:port`` -> (host, port); a missing port means ``default_port``."""
     host, sep, port = address.rpartition(":")

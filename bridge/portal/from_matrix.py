@@ -28,6 +28,7 @@ from bridge.msnp.errors import MSNPException
 from .send_status import SendFailure, describe_send_error, send_status
 
 if TYPE_CHECKING:
+    from bridge.msnp.client import MSNClient
     from bridge.user import User
 
     from . import Portal as _Portal
@@ -106,6 +107,8 @@ class MatrixToMSN(_Base):
                     MessageStatusReason.NETWORK_ERROR,
                     retriable=True,
                 )
+            if not self.is_direct and not client.participants(self.conv_key):
+                await self._restore_group(client)
             await client.send_text(self.conv_key, text, fmt)
         except asyncio.CancelledError:
             raise
@@ -124,6 +127,20 @@ class MatrixToMSN(_Base):
             except Exception:
                 self.log.warning("Failed to update status of %s", event_id, exc_info=True)
         await send_status(self, user, event_id, msgtype, failure)
+
+    async def _restore_group(self, client: MSNClient) -> None:
+        """A group room from an earlier MSN session: its ghosts are the people to invite."""
+        from bridge.puppet import Puppet
+
+        members = await self.main_intent.get_room_members(self.mxid)
+        passports = [p for p in map(Puppet.get_passport_from_mxid, members) if p]
+        if not passports:
+            raise SendFailure(
+                "nobody from MSN is left in this group conversation",
+                MessageStatusReason.UNSUPPORTED,
+            )
+        self.log.debug("Restoring group conversation %s with %s", self.conv_key, passports)
+        client.restore_group(self.conv_key, passports)
 
     async def _contact_name(self) -> str:
         if self.is_direct:

@@ -252,6 +252,30 @@ async def test_switchboard_turning_into_a_group_gets_a_group_room(stack: Stack) 
     status = await user.wait_for_send_status(group_room, event_id)
     assert status["content"]["status"] == "SUCCESS"
 
+    # after a restart the new MSN session has never heard of the group: the bridge re-opens
+    # it with the ghosts in the room
+    await stack.restart_bridge()
+    for _ in range(100):
+        if stack.msn.online(pair.passport):
+            break
+        await asyncio.sleep(0.1)
+    mgmt = await _management_room(stack, user)
+    for _ in range(50):
+        reply = await _command(user, mgmt, stack.bot_mxid, "ping", re.compile("onnected"))
+        if reply["content"]["body"].startswith("Connected"):
+            break
+        await asyncio.sleep(0.2)
+    mark_bob, mark_carol = bob.mark(), carol.mark()
+    event_id = await user.send_text(group_room, "still a group")
+    await bob.wait_for_type(
+        TextMessageReceived, lambda e: e.text == "still a group", after=mark_bob
+    )
+    await carol.wait_for_type(
+        TextMessageReceived, lambda e: e.text == "still a group", after=mark_carol
+    )
+    status = await user.wait_for_send_status(group_room, event_id)
+    assert status["content"]["status"] == "SUCCESS"
+
 
 async def test_replies_edits_and_media_fall_back_to_text(stack: Stack) -> None:
     pair = stack.new_pair()
