@@ -10,6 +10,7 @@ from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
 
 from bridge.msnp.errors import MSNPException
+from bridge.msnp.events import Lists
 from bridge.user import describe_login_error
 
 from . import SECTION_AUTH, parse_passport
@@ -169,7 +170,8 @@ async def ping(evt: CommandEvent) -> EventID:
     server = evt.config["msn.server"]
     client = user.client
     if user.connected and client is not None:
-        count = len(client.contacts)
+        # the contact list as people know it: the forward list (not allow/reverse-only entries)
+        count = sum(1 for c in client.contacts.values() if c.lists & Lists.FORWARD)
         since = _since(user.connected_since) if user.connected_since else "unknown"
         name = client.friendly_name or user.passport
         return await evt.reply(
