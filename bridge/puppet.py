@@ -75,6 +75,9 @@ class Puppet(BasePuppet):
         # One name update at a time: the contact sync and presence events (ILN) of a login
         # would otherwise both set the same display name.
         self._info_lock = asyncio.Lock()
+        # One registration at a time: the name sync and the presence sender may both be the
+        # first to touch a new ghost.
+        self._register_lock = asyncio.Lock()
 
     # region class setup and lookup
 
@@ -222,7 +225,12 @@ class Puppet(BasePuppet):
                 changed = True
         if changed or force or not self.row.name_set:
             try:
-                await self.default_mxid_intent.set_displayname(self.format_displayname())
+                # A ghost registered just now has the default name (its localpart), which is
+                # never the formatted name: no need to ask the homeserver for it first.
+                fresh = await self.ensure_ghost_registered()
+                await self.default_mxid_intent.set_displayname(
+                    self.format_displayname(), check_current=not fresh
+                )
                 self.row.name_set = True
             except Exception:
                 self.log.warning("Failed to set displayname", exc_info=True)
@@ -231,6 +239,21 @@ class Puppet(BasePuppet):
         if changed:
             await self.save()
         return changed
+
+    async def ensure_ghost_registered(self) -> bool:
+        """Register the ghost on the homeserver unless that is known to be done already.
+
+        Concurrent callers wait for one registration instead of each sending a request.
+        Returns whether this call registered it (False if it already was).
+        """
+        if self.is_registered:
+            return False
+        async with self._register_lock:
+            if self.is_registered:
+                return False
+            # Sets is_registered (through the bridge state store) and saves the row.
+            await self.default_mxid_intent.ensure_registered()
+            return True
 
     # endregion
     # region presence
@@ -268,6 +291,7 @@ class Puppet(BasePuppet):
             await puppet.send_presence_now(*value)
 
     async def send_presence_now(self, state: PresenceState, message: str | None) -> None:
+        await self.ensure_ghost_registered()
         await self.default_mxid_intent.set_presence(state, message, ignore_cache=True)
 
     # endregion

@@ -65,6 +65,8 @@ __all__ = ["User", "describe_login_error"]
 TICKET_LIFETIME = 8 * 3600
 #: MSNP error codes that mean "these credentials will never work".
 AUTH_ERROR_CODES = frozenset({911, 917, 923, 924, 928})
+#: How many contacts' ghosts are synced (registered, named) at the same time after a login.
+GHOST_SYNC_CONCURRENCY = 8
 
 BridgeState.human_readable_errors.update(
     {
@@ -712,15 +714,38 @@ class User(BaseUser):
         return list(old_groups.values())
 
     async def _sync_ghosts(self) -> None:
-        """Create/update the ghosts of all contacts (names; presence comes with ILN/NLN)."""
-        for passport, contact in list(self.contacts.items()):
-            if not contact.lists & (Lists.FORWARD | Lists.REVERSE | Lists.ALLOW):
-                continue
-            puppet = await Puppet.get_by_passport(passport)
-            if puppet:
-                await puppet.update_info(contact.friendly_name or None)
-                if contact.status != Status.OFFLINE or puppet.status != Status.OFFLINE:
-                    await puppet.update_presence(contact.status, contact.personal_message)
+        """Create/update the ghosts of all contacts (names; presence comes with ILN/NLN).
+
+        Up to :data:`GHOST_SYNC_CONCURRENCY` ghosts are synced at a time, in contact list order;
+        work on one ghost is serialized by the puppet's own locks. Cancelling this coroutine
+        cancels every worker.
+        """
+        todo = iter(
+            [
+                (passport, contact)
+                for passport, contact in self.contacts.items()
+                if contact.lists & (Lists.FORWARD | Lists.REVERSE | Lists.ALLOW)
+            ]
+        )
+
+        async def worker() -> None:
+            # The workers share one iterator: each takes the next contact when it is free.
+            for passport, contact in todo:
+                try:
+                    await self._sync_ghost(passport, contact)
+                except Exception:
+                    self.log.warning("Failed to sync the ghost of %s", passport, exc_info=True)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(GHOST_SYNC_CONCURRENCY):
+                group.create_task(worker())
+
+    async def _sync_ghost(self, passport: str, contact: Contact) -> None:
+        puppet = await Puppet.get_by_passport(passport)
+        if puppet:
+            await puppet.update_info(contact.friendly_name or None)
+            if contact.status != Status.OFFLINE or puppet.status != Status.OFFLINE:
+                await puppet.update_presence(contact.status, contact.personal_message)
 
     async def sync(self) -> int:
         """Re-read the contact list of the live session into the DB and ghosts."""
