@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mautrix.bridge import BaseMatrixHandler
+from mautrix.errors import MatrixConnectionError
 from mautrix.types import (
     BeeperMessageStatusEventContent,
     EventID,
@@ -72,7 +73,11 @@ class MatrixHandler(BaseMatrixHandler):
         there it is sent by the portal's own intent (the ghost) instead."""
         portal = await Portal.get_by_mxid(evt.room_id)
         if portal is None or not portal.mxid:
-            await super()._send_mss(evt, status, reason, error, message)
+            try:
+                await super()._send_mss(evt, status, reason, error, message)
+            except MatrixConnectionError as e:
+                # e.g. the bridge is stopping and its HTTP session is already closed
+                self.log.warning("Could not send the status of %s: %s", evt.event_id, e)
             return
         if not self.config.get("bridge.message_status_events", False):
             return
