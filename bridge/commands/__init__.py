@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 import re
 
-from mautrix.bridge.commands import CommandProcessor as BaseCommandProcessor, HelpSection
+from mautrix.bridge.commands import (
+    CommandEvent,
+    CommandProcessor as BaseCommandProcessor,
+    HelpSection,
+)
+
+from bridge.msnp.errors import MSNPError, MSNPException
+
+if TYPE_CHECKING:
+    from bridge.msnp.client import MSNClient
+    from bridge.user import User
 
 __all__ = [
+    "NOT_CONNECTED",
     "SECTION_AUTH",
     "SECTION_CONTACTS",
     "SECTION_PRESENCE",
     "CommandProcessor",
+    "command_user",
+    "connected_client",
+    "failure_text",
     "parse_passport",
 ]
 
@@ -24,6 +38,26 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_PASSPORT = 129
 #: Matrix user IDs are at most 255 bytes long (the contact's ghost needs one).
 MAX_MXID = 255
+
+
+NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
+
+
+def command_user(evt: CommandEvent) -> User:
+    return evt.sender  # type: ignore[return-value]
+
+
+def connected_client(evt: CommandEvent) -> MSNClient | None:
+    """The sender's MSN client while it is connected (reply :data:`NOT_CONNECTED` if None)."""
+    user = command_user(evt)
+    return user.client if user.connected else None
+
+
+def failure_text(error: MSNPException, action: str) -> str:
+    """The reply when an MSN operation failed; ``action`` completes "to ...", e.g. "add x"."""
+    if isinstance(error, MSNPError):
+        return f"MSN refused to {action}: {error.text}."
+    return f"Failed to {action}: {error}."
 
 
 def parse_passport(arg: str) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import datetime
 import logging
 
@@ -13,18 +12,11 @@ from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import Lists
 from bridge.user import describe_login_error
 
-from . import SECTION_AUTH, parse_passport
-
-if TYPE_CHECKING:
-    from bridge.user import User
+from . import SECTION_AUTH, command_user, parse_passport
 
 __all__ = ["login", "logout", "ping", "reconnect"]
 
 log = logging.getLogger("mau.commands.auth")
-
-
-def _user(evt: CommandEvent) -> User:
-    return evt.sender  # type: ignore[return-value]
 
 
 async def _redact_password(evt: CommandEvent) -> None:
@@ -108,7 +100,7 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
 
 
 async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     if user.connected and user.passport == passport:
         return await evt.reply(f"You are already logged in as **{passport}**.")
     await evt.reply(f"Logging in to MSN as **{passport}**...")
@@ -134,7 +126,7 @@ async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     help_text="Log out of MSN and forget the stored password.",
 )
 async def logout(evt: CommandEvent) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     passport = user.passport
     await user.logout()
     return await evt.reply(f"Logged out of **{passport}**. Your stored password was deleted.")
@@ -146,7 +138,7 @@ async def logout(evt: CommandEvent) -> EventID:
     help_text="Reconnect to MSN with the stored credentials (e.g. after logging in elsewhere).",
 )
 async def reconnect(evt: CommandEvent) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     await user.reconnect()
     return await evt.reply("Reconnecting to MSN... Use `$cmdprefix+sp ping` to check.")
 
@@ -164,7 +156,7 @@ def _since(ts: float) -> str:
     help_text="Show whether you are connected to MSN, and to which server.",
 )
 async def ping(evt: CommandEvent) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     if not user.passport:
         return await evt.reply("You are not logged in. Use `$cmdprefix+sp login <e-mail>`.")
     server = evt.config["msn.server"]

@@ -13,18 +13,19 @@ from bridge.msnp.events import Lists, Status
 from bridge.portal import Portal
 from bridge.puppet import Puppet, decode_friendly_name
 
-from . import SECTION_CONTACTS, parse_passport
+from . import (
+    NOT_CONNECTED,
+    SECTION_CONTACTS,
+    command_user,
+    connected_client,
+    failure_text,
+    parse_passport,
+)
 
 if TYPE_CHECKING:
     from bridge.user import User
 
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
-
-_NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
-
-
-def _user(evt: CommandEvent) -> User:
-    return evt.sender  # type: ignore[return-value]
 
 
 async def _refresh_contacts(user: User) -> None:
@@ -46,10 +47,10 @@ def _md(text: str) -> str:
     help_text="List your MSN contacts with their status and group.",
 )
 async def contacts(evt: CommandEvent) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     if not user.contacts:
         if not user.connected:
-            return await evt.reply(_NOT_CONNECTED)
+            return await evt.reply(NOT_CONNECTED)
         return await evt.reply("Your MSN contact list is empty.")
     by_group: dict[str, list[str]] = {}
     for passport, contact in sorted(user.contacts.items()):
@@ -80,7 +81,7 @@ async def contacts(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def pm(evt: CommandEvent) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
     if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp pm <e-mail>`")
@@ -109,9 +110,9 @@ async def pm(evt: CommandEvent) -> EventID:
     help_text="Synchronise your contact list and the contacts' names now.",
 )
 async def sync(evt: CommandEvent) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     if not user.connected:
-        return await evt.reply(_NOT_CONNECTED)
+        return await evt.reply(NOT_CONNECTED)
     count = await user.sync()
     return await evt.reply(f"Synchronised {count} contact{'s' if count != 1 else ''}.")
 
@@ -123,27 +124,26 @@ async def sync(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def add(evt: CommandEvent) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
     if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp add <e-mail>`")
-    if not user.connected or user.client is None:
-        return await evt.reply(_NOT_CONNECTED)
+    client = connected_client(evt)
+    if client is None:
+        return await evt.reply(NOT_CONNECTED)
     try:
-        await user.client.add_contact(passport, Lists.FORWARD)
-        contact = user.client.contacts.get(passport)
+        await client.add_contact(passport, Lists.FORWARD)
+        contact = client.contacts.get(passport)
         if contact is None or not contact.lists & Lists.ALLOW:
             try:
-                await user.client.add_contact(passport, Lists.ALLOW)
+                await client.add_contact(passport, Lists.ALLOW)
             except MSNPError as e:
                 if e.code != 215:
                     raise
-    except MSNPError as e:
-        if e.code == 215:
-            return await evt.reply(f"{passport} is already on your contact list.")
-        return await evt.reply(f"MSN refused to add {passport}: {e.text}.")
     except MSNPException as e:
-        return await evt.reply(f"Failed to add {passport}: {e}.")
+        if isinstance(e, MSNPError) and e.code == 215:
+            return await evt.reply(f"{passport} is already on your contact list.")
+        return await evt.reply(failure_text(e, f"add {passport}"))
     await _refresh_contacts(user)
     return await evt.reply(f"Added {passport} to your contact list.")
 
@@ -155,20 +155,19 @@ async def add(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def remove(evt: CommandEvent) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
     if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp remove <e-mail>`")
-    if not user.connected or user.client is None:
-        return await evt.reply(_NOT_CONNECTED)
+    client = connected_client(evt)
+    if client is None:
+        return await evt.reply(NOT_CONNECTED)
     try:
-        await user.client.remove_contact(passport, Lists.FORWARD)
-    except MSNPError as e:
-        if e.code == 216:
-            return await evt.reply(f"{passport} is not on your contact list.")
-        return await evt.reply(f"MSN refused to remove {passport}: {e.text}.")
+        await client.remove_contact(passport, Lists.FORWARD)
     except MSNPException as e:
-        return await evt.reply(f"Failed to remove {passport}: {e}.")
+        if isinstance(e, MSNPError) and e.code == 216:
+            return await evt.reply(f"{passport} is not on your contact list.")
+        return await evt.reply(failure_text(e, f"remove {passport}"))
     await _refresh_contacts(user)
     return await evt.reply(f"Removed {passport} from your contact list.")
 
@@ -179,20 +178,19 @@ async def remove(evt: CommandEvent) -> EventID:
     help_text="Send a nudge to the MSN contact(s) of this portal room.",
 )
 async def nudge(evt: CommandEvent) -> EventID:
-    user = _user(evt)
+    user = command_user(evt)
     portal = evt.portal
     if not isinstance(portal, Portal):
         return await evt.reply("Use `$cmdprefix nudge` in a portal room.")
     if portal.owner != user.mxid:
         return await evt.reply("Only the owner of this conversation can send nudges.")
-    if not user.connected or user.client is None:
-        return await evt.reply(_NOT_CONNECTED)
+    client = connected_client(evt)
+    if client is None:
+        return await evt.reply(NOT_CONNECTED)
     try:
-        await user.client.send_nudge(portal.conv_key)
-    except MSNPError as e:
-        if e.code == 217:
-            return await evt.reply("Nudge not delivered: the contact is offline.")
-        return await evt.reply(f"MSN refused the nudge: {e.text}.")
+        await client.send_nudge(portal.conv_key)
     except MSNPException as e:
-        return await evt.reply(f"Failed to send the nudge: {e}.")
+        if isinstance(e, MSNPError) and e.code == 217:
+            return await evt.reply("Nudge not delivered: the contact is offline.")
+        return await evt.reply(failure_text(e, "send the nudge"))
     return await evt.reply("Nudge sent.")

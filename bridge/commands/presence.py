@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
 
-from bridge.msnp.errors import MSNPError, MSNPException
+from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import Status
 
-from . import SECTION_PRESENCE
-
-if TYPE_CHECKING:
-    from bridge.user import User
+from . import NOT_CONNECTED, SECTION_PRESENCE, connected_client, failure_text
 
 __all__ = ["STATUS_NAMES", "nick", "psm", "status"]
 
@@ -27,14 +22,9 @@ STATUS_NAMES: dict[str, Status] = {
     "idle": Status.IDLE,
     "invisible": Status.HIDDEN,
 }
-_NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
 #: MSN limits friendly names to 129 characters (after URL-encoding: 387 bytes).
 MAX_NICK = 129
 MAX_PSM = 129
-
-
-def _user(evt: CommandEvent) -> User:
-    return evt.sender  # type: ignore[return-value]
 
 
 def _rest(evt: CommandEvent) -> str:
@@ -48,19 +38,17 @@ def _rest(evt: CommandEvent) -> str:
     help_args="<online|busy|away|brb|phone|lunch|idle|invisible>",
 )
 async def status(evt: CommandEvent) -> EventID:
-    user = _user(evt)
     usage = "**Usage:** `$cmdprefix+sp status <" + "|".join(STATUS_NAMES) + ">`"
     if len(evt.args) != 1 or evt.args[0].lower() not in STATUS_NAMES:
         return await evt.reply(usage)
-    if not user.connected or user.client is None:
-        return await evt.reply(_NOT_CONNECTED)
+    client = connected_client(evt)
+    if client is None:
+        return await evt.reply(NOT_CONNECTED)
     new = STATUS_NAMES[evt.args[0].lower()]
     try:
-        await user.client.set_status(new)
-    except MSNPError as e:
-        return await evt.reply(f"MSN refused the status change: {e.text}.")
+        await client.set_status(new)
     except MSNPException as e:
-        return await evt.reply(f"Failed to change your status: {e}.")
+        return await evt.reply(failure_text(e, "change your status"))
     return await evt.reply(f"Your MSN status is now **{new.label}**.")
 
 
@@ -71,20 +59,18 @@ async def status(evt: CommandEvent) -> EventID:
     help_args="<_name_>",
 )
 async def nick(evt: CommandEvent) -> EventID:
-    user = _user(evt)
     name = _rest(evt)
     if not name:
         return await evt.reply("**Usage:** `$cmdprefix+sp nick <name>`")
     if len(name) > MAX_NICK:
         return await evt.reply(f"That name is too long: MSN allows at most {MAX_NICK} characters.")
-    if not user.connected or user.client is None:
-        return await evt.reply(_NOT_CONNECTED)
+    client = connected_client(evt)
+    if client is None:
+        return await evt.reply(NOT_CONNECTED)
     try:
-        await user.client.set_friendly_name(name)
-    except MSNPError as e:
-        return await evt.reply(f"MSN refused the name: {e.text}.")
+        await client.set_friendly_name(name)
     except MSNPException as e:
-        return await evt.reply(f"Failed to change your name: {e}.")
+        return await evt.reply(failure_text(e, "change your name"))
     return await evt.reply(f"Your MSN name is now **{name}**.")
 
 
@@ -95,23 +81,22 @@ async def nick(evt: CommandEvent) -> EventID:
     help_args="[_text_]",
 )
 async def psm(evt: CommandEvent) -> EventID:
-    user = _user(evt)
     text = _rest(evt)
     if len(text) > MAX_PSM:
         return await evt.reply(
             f"That message is too long: MSN allows at most {MAX_PSM} characters."
         )
-    if not user.connected or user.client is None:
-        return await evt.reply(_NOT_CONNECTED)
-    if (user.client.protocol or 0) < 11:
+    client = connected_client(evt)
+    if client is None:
+        return await evt.reply(NOT_CONNECTED)
+    if (client.protocol or 0) < 11:
         return await evt.reply(
-            f"Personal messages need MSNP11 or newer; this session uses "
-            f"MSNP{user.client.protocol}."
+            f"Personal messages need MSNP11 or newer; this session uses MSNP{client.protocol}."
         )
     try:
-        await user.client.set_personal_message(text)
+        await client.set_personal_message(text)
     except MSNPException as e:
-        return await evt.reply(f"Failed to set your personal message: {e}.")
+        return await evt.reply(failure_text(e, "set your personal message"))
     if not text:
         return await evt.reply("Your personal message was cleared.")
     return await evt.reply(f"Your personal message is now: {text}")
