@@ -52,7 +52,7 @@ from bridge.msnp.events import (
     TypingReceived,
 )
 from bridge.portal import Portal
-from bridge.puppet import Puppet
+from bridge.puppet import Puppet, decode_friendly_name
 from bridge.spaces import SpaceManager
 
 if TYPE_CHECKING:
@@ -776,7 +776,7 @@ class User(BaseUser):
         if puppet and evt.friendly_name:
             await puppet.update_info(evt.friendly_name)
         if evt.list_ == Lists.REVERSE and not contact.lists & Lists.FORWARD:
-            name = decode_name(evt.friendly_name) or passport
+            name = decode_friendly_name(evt.friendly_name) or passport
             await self.send_bridge_notice(
                 f"{name} ({passport}) added you to their MSN contact list. "
                 f"Use `add {passport}` to add them back."
@@ -810,12 +810,6 @@ class User(BaseUser):
         self.spaces.schedule_sync(removed)
 
     # endregion
-
-
-def decode_name(name: str | None) -> str:
-    from bridge.puppet import decode_friendly_name
-
-    return decode_friendly_name(name)
 
 
 async def _close_quietly(client: MSNClient) -> None:
