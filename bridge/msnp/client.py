@@ -178,10 +178,6 @@ class MSNClient:
             item = await self._queue.get()
             if item is _STOP:
                 return
-            if isinstance(item, asyncio.Future):
-                if not item.done():
-                    item.set_result(None)
-                continue
             assert isinstance(item, Event)
             try:
                 await self.handler(item)
@@ -189,17 +185,6 @@ class MSNClient:
                 log.exception("event handler failed on %r", item)
             if isinstance(item, Disconnected):
                 return
-
-    async def _flush_events(self, timeout: float = 10.0) -> None:
-        """Wait until the handler has seen every event queued so far."""
-        if self._dispatcher is None or self._dispatcher.done():
-            return
-        marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(marker)
-        try:
-            await asyncio.wait_for(asyncio.shield(marker), timeout)
-        except TimeoutError:
-            log.warning("event handler still busy after %g s", timeout)
 
     # ------------------------------------------------------------------ login
 
