@@ -32,8 +32,8 @@ from ruamel.yaml import YAML
 
 from bridge.msnp.client import ClientConfig
 from bridge.msnp.events import Event
-from tests.e2e.harness import MSNPeer, Stack
-from tests.synapse import MatrixTestClient
+from tests.support.harness import MSNPeer, Stack
+from tests.support.synapse import MatrixTestClient
 
 __all__ = [
     "BenchStack",

@@ -46,7 +46,7 @@ from bench._stack import (
     summary,
 )
 from bridge.msnp.events import TextMessageReceived
-from tests.synapse import MatrixTestClient
+from tests.support.synapse import MatrixTestClient
 
 STATUS_TYPE = "com.beeper.message_send_status"
 SYNAPSE_ONLY = "baseline: Matrix -> Matrix (Synapse only)"
@@ -342,7 +342,7 @@ async def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-msgs-"))
     pg = None
     if args.db == "postgres":
-        from tests.pg import PostgresServer
+        from tests.support.pg import PostgresServer
 
         pg = PostgresServer()
         await asyncio.to_thread(pg.start)

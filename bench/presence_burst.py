@@ -130,7 +130,7 @@ async def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-presence-"))
     pg = None
     if args.db == "postgres":
-        from tests.pg import PostgresServer
+        from tests.support.pg import PostgresServer
 
         pg = PostgresServer()
         await asyncio.to_thread(pg.start)

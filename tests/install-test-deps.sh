@@ -4,13 +4,15 @@
 #
 #   MSN_TEST_SYNAPSE_VENV   where Synapse lives (default ~/.cache/matrix-msn/synapse-venv)
 #   MSN_TEST_PYTHON         the interpreter used to create that venv (default python3)
-#   MSN_TEST_SYNAPSE_SPEC   the requirement installed (default matrix-synapse)
+#   MSN_TEST_SYNAPSE_SPEC   the requirement installed (default: the pinned version below)
 set -euo pipefail
 
 HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
 VENV="${MSN_TEST_SYNAPSE_VENV:-$HOME/.cache/matrix-msn/synapse-venv}"
 PYTHON="${MSN_TEST_PYTHON:-python3}"
-SPEC="${MSN_TEST_SYNAPSE_SPEC:-matrix-synapse}"
+# The Synapse the suite is tested against; raise it deliberately, not by accident.
+SYNAPSE_PIN="1.163.2"
+SPEC="${MSN_TEST_SYNAPSE_SPEC:-matrix-synapse==$SYNAPSE_PIN}"
 PG_ROOT="${MSN_TEST_PG_ROOT:-/usr/lib/postgresql}"
 export DEBIAN_FRONTEND=noninteractive
 
@@ -64,7 +66,7 @@ Install them as root, e.g.: sudo apt-get install -y postgresql
 fi
 
 # --- Synapse ---------------------------------------------------------------------------------
-if have_synapse; then
+if have_synapse && { [ -n "${MSN_TEST_SYNAPSE_SPEC:-}" ] || [ "$SYNAPSE_VERSION" = "$SYNAPSE_PIN" ]; }; then
 	step "Synapse: found $SYNAPSE_VERSION in $VENV"
 else
 	command -v "$PYTHON" >/dev/null 2>&1 || fail "$PYTHON not found; set MSN_TEST_PYTHON"

@@ -14,8 +14,8 @@ from pytest_asyncio import is_async_test
 import pytest
 import pytest_asyncio
 
-from tests.e2e.harness import Stack
-from tests.synapse import synapse_python
+from tests.support.harness import Stack
+from tests.support.synapse import synapse_python
 
 HERE = Path(__file__).resolve().parent
 _SUMMARIES: list[str] = []

@@ -21,8 +21,8 @@ from bridge.msnp.events import (
     TextMessageReceived,
     TypingReceived,
 )
-from tests.e2e.harness import MSNPeer, Pair, Stack
-from tests.synapse import MatrixTestClient, WaitTimeout
+from tests.support.harness import MSNPeer, Pair, Stack
+from tests.support.synapse import MatrixTestClient, WaitTimeout
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ from mautrix.types import RoomCreatePreset
 from ruamel.yaml import YAML
 
 from bridge.msnp.events import PersonalMessageChanged, PresenceChanged, Status
-from tests.e2e.harness import Stack
 from tests.e2e.test_bridge_core import _command, _logged_in, _management_room
+from tests.support.harness import Stack
 
 
 async def test_presence_and_contact_commands(stack: Stack) -> None:

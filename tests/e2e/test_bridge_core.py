@@ -13,8 +13,8 @@ from bridge.msnp.events import (
     TextMessageReceived,
     TypingReceived,
 )
-from tests.e2e.harness import Pair, Stack
-from tests.synapse import MatrixTestClient
+from tests.support.harness import Pair, Stack
+from tests.support.synapse import MatrixTestClient
 
 
 async def _management_room(stack: Stack, user: MatrixTestClient) -> str:

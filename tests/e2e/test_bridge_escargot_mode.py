@@ -11,8 +11,8 @@ import asyncio
 import re
 
 from bridge.msnp.events import TextMessageReceived
-from tests.e2e.harness import Stack
 from tests.e2e.test_bridge_core import _command, _logged_in
+from tests.support.harness import Stack
 
 _MAIL_NOTIFICATION = (
     b"MIME-Version: 1.0\r\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.harness import Stack
 from tests.e2e.test_bridge_core import _command, _logged_in
-from tests.synapse import MatrixTestClient
+from tests.support.harness import Stack
+from tests.support.synapse import MatrixTestClient
 
 
 def _invite_state(user: MatrixTestClient, room_id: str, type_: str) -> dict[str, Any] | None:

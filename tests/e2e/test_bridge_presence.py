@@ -9,8 +9,8 @@ from mautrix.types import PresenceState, UserID
 import pytest
 
 from bridge.msnp.events import Status
-from tests.e2e.harness import Stack
 from tests.e2e.test_bridge_core import _logged_in
+from tests.support.harness import Stack
 
 #: Longer than Synapse's 30 s timeout for users that do not sync.
 HOLD_SECONDS = 35

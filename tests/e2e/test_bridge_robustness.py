@@ -15,9 +15,9 @@ import time
 import urllib.request
 
 from bridge.msnp.events import SwitchboardLeft, TextMessageReceived
-from tests.e2e.harness import MSNPeer, Pair, Stack
 from tests.e2e.test_bridge import login
-from tests.synapse import MatrixTestClient
+from tests.support.harness import MSNPeer, Pair, Stack
+from tests.support.synapse import MatrixTestClient
 
 
 def _pair(stack: Stack, contact_name: str | None = None) -> Pair:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.harness import Stack
+from tests.support.harness import Stack
 
 
 async def test_bridge_starts_and_answers_help(stack: Stack) -> None:

@@ -22,7 +22,7 @@ from bridge.setup_local import (
     main as setup_main,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example-config.yaml"
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,9 +1,9 @@
 """Database fixtures: every DB test runs on SQLite and on a throwaway PostgreSQL cluster.
 
-Use via ``pytest_plugins = ["tests.db_fixtures"]`` (tests/conftest.py) or
-``from tests.db_fixtures import *  # noqa``.
+Use via ``pytest_plugins = ["tests.support.db_fixtures"]`` (tests/conftest.py) or
+``from tests.support.db_fixtures import *  # noqa``.
 
-- ``pg_server`` (session): a :class:`tests.pg.PostgresServer`. Missing PostgreSQL binaries make
+- ``pg_server`` (session): a :class:`tests.support.pg.PostgresServer`. Missing PostgreSQL binaries make
   it *fail* with instructions, unless ``MSN_TEST_SKIP_POSTGRES=1`` is set (then it skips).
 - ``db_url`` (function, parametrised ``sqlite`` / ``postgres``): URL of a new empty database.
 - ``db`` (function): a started :class:`mautrix.util.async_db.Database` on ``db_url``, upgraded
@@ -20,7 +20,7 @@ import pytest
 
 from bridge import db as bridge_db
 from bridge.secrets import CredentialCipher, generate_key
-from tests.pg import PostgresServer, PostgresUnavailable
+from tests.support.pg import PostgresServer, PostgresUnavailable
 
 __all__ = ["db", "db_url", "pg_server"]
 

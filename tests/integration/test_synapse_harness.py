@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.synapse import MatrixTestClient, SynapseServer, WaitTimeout, synapse_python
+from tests.support.synapse import MatrixTestClient, SynapseServer, WaitTimeout, synapse_python
 
 pytestmark = pytest.mark.skipif(
     synapse_python() is None, reason="Synapse not installed (tests/install-test-deps.sh)"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests import pg
-from tests.pg import PostgresServer, PostgresUnavailable
+from tests.support import pg
+from tests.support.pg import PostgresServer, PostgresUnavailable
 
 
 def test_missing_binaries_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

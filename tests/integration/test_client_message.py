@@ -21,8 +21,8 @@ from bridge.msnp.message import (
     parse_message,
     split_text,
 )
-from tests.client_fixtures import Recorder, client_config
 from tests.msn_server.fixtures import running_server
+from tests.support.client_fixtures import Recorder, client_config
 
 
 def test_parse_format_converts_bgr_and_decodes_font() -> None:

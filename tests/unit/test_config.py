@@ -12,7 +12,7 @@ import pytest
 from bridge.config import PLACEHOLDER_TOKEN, Config, Permissions, base_config_path
 from bridge.secrets import CredentialCipher, generate_key
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example-config.yaml"
 
 

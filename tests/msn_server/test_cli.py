@@ -16,7 +16,7 @@ from tests.msn_server.rawclient import RawClient
 
 pytestmark = pytest.mark.timeout(30)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_cli_runs_and_prints_addresses() -> None:

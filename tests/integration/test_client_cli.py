@@ -10,12 +10,12 @@ import sys
 import pytest
 
 from bridge.msnp.events import TextMessageReceived
-from tests.client_fixtures import logged_in
 from tests.msn_server.fixtures import running_server
+from tests.support.client_fixtures import logged_in
 
 pytestmark = pytest.mark.timeout(60)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def run_cli(*args: str, stdin: str = "") -> tuple[int, str, str]:

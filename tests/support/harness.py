@@ -1,9 +1,9 @@
 """The whole stack for end-to-end tests.
 
 ``Stack`` starts, in this order: our MSN test server (in-process, tests.msn_server), the bridge
-database (SQLite file or a PostgreSQL database from tests.pg), the bridge config (from
+database (SQLite file or a PostgreSQL database from tests.support.pg), the bridge config (from
 example-config.yaml) and its appservice registration (``python -m bridge -g``), Synapse with that
-registration (tests.synapse), and finally the bridge as its own process (``python -m bridge``),
+registration (tests.support.synapse), and finally the bridge as its own process (``python -m bridge``),
 waiting until its ``/_matrix/mau/ready`` probe answers 200.  The bridge's output goes to
 ``bridge.log`` in the stack's directory; :meth:`Stack.failure_report` returns the log tails.
 
@@ -33,7 +33,7 @@ from ruamel.yaml import YAML
 from bridge.ids import escape_passport
 from bridge.msnp.client import ClientConfig, MSNClient
 from bridge.msnp.events import Event
-from tests.synapse import MatrixTestClient, SynapseServer, WaitTimeout, free_port
+from tests.support.synapse import MatrixTestClient, SynapseServer, WaitTimeout, free_port
 
 __all__ = ["REPO", "BridgeProcess", "MSNPeer", "Pair", "Stack"]
 
@@ -330,7 +330,7 @@ class Stack:
         if backend not in ("sqlite", "postgres"):
             raise ValueError(f"unknown backend {backend!r}")
         if backend == "postgres" and pg is None:
-            raise ValueError("the postgres backend needs a tests.pg.PostgresServer")
+            raise ValueError("the postgres backend needs a tests.support.pg.PostgresServer")
         self.workdir = workdir
         self.backend = backend
         self.pg = pg

@@ -25,9 +25,9 @@ from bridge.msnp.events import (
     TypingReceived,
 )
 from bridge.msnp.message import MAX_MSG_PAYLOAD
-from tests.client_fixtures import Recorder, logged_in
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
+from tests.support.client_fixtures import Recorder, logged_in
 
 pytestmark = pytest.mark.timeout(60)
 

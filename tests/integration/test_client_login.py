@@ -10,8 +10,8 @@ import pytest
 from bridge.msnp.client import MSNClient, ProtocolRefused
 from bridge.msnp.errors import AuthError, ConnectionClosed
 from bridge.msnp.events import Lists, ListSynced, LoggedIn, PresenceChanged, Status
-from tests.client_fixtures import Recorder, client_config, logged_in
 from tests.msn_server.fixtures import running_server
+from tests.support.client_fixtures import Recorder, client_config, logged_in
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -49,7 +49,7 @@ from bridge.msnp.message import (
     parse_message,
     split_text,
 )
-from tests.client_fixtures import Recorder
+from tests.support.client_fixtures import Recorder
 
 pytestmark = pytest.mark.timeout(120)
 

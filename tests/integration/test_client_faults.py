@@ -19,9 +19,9 @@ from bridge.msnp.events import (
     PresenceChanged,
     Status,
 )
-from tests.client_fixtures import logged_in, wait_until
 from tests.msn_server import AL, BL, FL
 from tests.msn_server.fixtures import running_server
+from tests.support.client_fixtures import logged_in, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

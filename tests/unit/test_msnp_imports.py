@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MSNP = ROOT / "bridge" / "msnp"
 ALLOWED_THIRD_PARTY = {"aiohttp", "yarl"}  # the brief: only stdlib, aiohttp and yarl
 
