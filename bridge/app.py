@@ -19,7 +19,7 @@ from bridge.config import Config, base_config_path
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal
 from bridge.puppet import Puppet
-from bridge.secrets import InvalidCredentialKey
+from bridge.credentials import InvalidCredentialKey
 from bridge.spaces import SpaceManager
 from bridge.user import User
 
@@ -67,7 +67,7 @@ class MSNBridge(Bridge):
                 "bridge.credential_key was empty and the newly generated key could not be saved "
                 f"to {self.config.path} (read-only file, or --no-update). Stored passwords would "
                 "become unreadable after a restart, so the bridge will not start. Generate a key "
-                "with `python -m bridge.secrets` and put it in bridge.credential_key (or in the "
+                "with `python -m bridge.credentials` and put it in bridge.credential_key (or in the "
                 "BRIDGE_BRIDGE_CREDENTIAL_KEY environment variable).",
                 file=sys.stderr,
             )

@@ -10,7 +10,7 @@ from mautrix.bridge.config import BaseBridgeConfig
 from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenDefault
 
 from bridge import ids
-from bridge.secrets import CredentialCipher, InvalidCredentialKey, generate_key
+from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
 
 if TYPE_CHECKING:
     from bridge.msnp.client import ClientConfig

@@ -13,7 +13,7 @@ from mautrix.util.async_getter_lock import async_getter_lock
 from bridge import ids
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.msnp.events import Status
-from bridge.presence import PresenceLimiter
+from bridge.presence_limiter import PresenceLimiter
 
 if TYPE_CHECKING:
     from bridge.app import MSNBridge
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["Puppet", "presence_for"]
 
 
-def decode_friendly_name(name: str | None) -> str:
+def normalize_friendly_name(name: str | None) -> str:
     """A friendly name for display. The MSN library already URL-decodes names off the wire,
     so this only normalises whitespace (no second decoding: ``%41`` may be literal text)."""
     if not name:
@@ -218,7 +218,7 @@ class Puppet(BasePuppet):
     async def _update_info(self, friendly_name: str | None, force: bool) -> bool:
         changed = False
         if friendly_name is not None:
-            name = decode_friendly_name(friendly_name)
+            name = normalize_friendly_name(friendly_name)
             if name != self.row.friendly_name:
                 self.row.friendly_name = name
                 self.row.name_set = False

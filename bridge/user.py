@@ -52,7 +52,7 @@ from bridge.msnp.events import (
     TypingReceived,
 )
 from bridge.portal import Portal
-from bridge.puppet import Puppet, decode_friendly_name
+from bridge.puppet import Puppet, normalize_friendly_name
 from bridge.spaces import SpaceManager
 
 if TYPE_CHECKING:
@@ -776,7 +776,7 @@ class User(BaseUser):
         if puppet and evt.friendly_name:
             await puppet.update_info(evt.friendly_name)
         if evt.list_ == Lists.REVERSE and not contact.lists & Lists.FORWARD:
-            name = decode_friendly_name(evt.friendly_name) or passport
+            name = normalize_friendly_name(evt.friendly_name) or passport
             await self.send_bridge_notice(
                 f"{name} ({passport}) added you to their MSN contact list. "
                 f"Use `add {passport}` to add them back."

@@ -104,6 +104,6 @@ class CommandProcessor(BaseCommandProcessor):
         )
 
 
-from . import auth, contacts, presence  # noqa: E402  (registers the handlers)
+from . import auth, contacts, status  # noqa: E402  (registers the handlers)
 
-__all__ += ["auth", "contacts", "presence"]
+__all__ += ["auth", "contacts", "status"]

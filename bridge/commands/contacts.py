@@ -11,7 +11,7 @@ from mautrix.types import EventID
 from bridge.msnp.errors import MSNPError, MSNPException
 from bridge.msnp.events import Lists, Status
 from bridge.portal import Portal
-from bridge.puppet import Puppet, decode_friendly_name
+from bridge.puppet import Puppet, normalize_friendly_name
 
 from . import (
     NOT_CONNECTED,
@@ -56,7 +56,7 @@ async def contacts(evt: CommandEvent) -> EventID:
     for passport, contact in sorted(user.contacts.items()):
         if not contact.lists & Lists.FORWARD:
             continue
-        name = decode_friendly_name(contact.friendly_name) or passport
+        name = normalize_friendly_name(contact.friendly_name) or passport
         label = contact.status.label if isinstance(contact.status, Status) else str(contact.status)
         line = f"* **{_md(name)}** ({_md(passport)}) - {label}"
         if contact.personal_message:

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Self
 from dataclasses import dataclass, field
 import logging
 
-from bridge.secrets import CredentialCipher, CredentialDecryptError
+from bridge.credentials import CredentialCipher, CredentialDecryptError
 
 from .model import Model, quote
 

@@ -153,9 +153,9 @@ class MatrixToMSN(_Base):
     async def _sender_name(self, user: User) -> str:
         client = user.client
         if client is not None and getattr(client, "friendly_name", None):
-            from bridge.puppet import decode_friendly_name
+            from bridge.puppet import normalize_friendly_name
 
-            return decode_friendly_name(client.friendly_name)
+            return normalize_friendly_name(client.friendly_name)
         try:
             name = await self.main_intent.get_room_displayname(self.mxid, user.mxid)
         except Exception:

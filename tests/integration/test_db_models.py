@@ -16,7 +16,7 @@ from bridge.db import (
     upgrade_table,
 )
 from bridge.db.model import _build
-from bridge.secrets import CredentialCipher, generate_key
+from bridge.credentials import CredentialCipher, generate_key
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,7 +10,7 @@ from ruamel.yaml.comments import CommentedMap
 import pytest
 
 from bridge.config import PLACEHOLDER_TOKEN, Config, Permissions, base_config_path
-from bridge.secrets import CredentialCipher, generate_key
+from bridge.credentials import CredentialCipher, generate_key
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example-config.yaml"

@@ -1,4 +1,4 @@
-"""bridge.presence.PresenceLimiter with real asyncio time: rate, order, coalescing, resending."""
+"""bridge.presence_limiter.PresenceLimiter with real asyncio time: rate, order, coalescing, resending."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bridge.presence import MAX_ATTEMPTS, PresenceLimiter
+from bridge.presence_limiter import MAX_ATTEMPTS, PresenceLimiter
 
 pytestmark = pytest.mark.timeout(30)
 
