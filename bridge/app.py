@@ -16,10 +16,10 @@ from mautrix.util.config import yaml
 
 from bridge import db as bridge_db
 from bridge.config import Config, base_config_path
+from bridge.credentials import InvalidCredentialKey
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal
 from bridge.puppet import Puppet
-from bridge.credentials import InvalidCredentialKey
 from bridge.spaces import SpaceManager
 from bridge.user import User
 
@@ -147,7 +147,7 @@ class MSNBridge(Bridge):
         return await Puppet.get_by_custom_mxid(user_id)
 
     def is_bridge_ghost(self, user_id: UserID) -> bool:
-        return Puppet.is_ghost_mxid(user_id)
+        return Puppet.ghost_ids.is_ghost(user_id)
 
     async def count_logged_in_users(self) -> int:
         return len(await bridge_db.User.all_logged_in())

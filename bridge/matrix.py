@@ -24,7 +24,6 @@ from mautrix.types import (
 )
 
 from bridge.portal import Portal
-from bridge.puppet import Puppet
 from bridge.user import User
 
 if TYPE_CHECKING:
@@ -35,10 +34,8 @@ __all__ = ["MatrixHandler"]
 
 class MatrixHandler(BaseMatrixHandler):
     def __init__(self, bridge: MSNBridge, **kwargs: Any) -> None:
-        template = bridge.config["bridge.username_template"]
-        prefix, _, suffix = template.partition("{userid}")
-        self.user_id_prefix = f"@{prefix}"
-        self.user_id_suffix = f"{suffix}:{bridge.config['homeserver.domain']}"
+        ghost_ids = bridge.config.ghost_ids
+        self.user_id_prefix, self.user_id_suffix = ghost_ids.mxid_prefix, ghost_ids.mxid_suffix
         if "command_processor" not in kwargs:
             from bridge.commands import CommandProcessor
 
@@ -197,7 +194,3 @@ class MatrixHandler(BaseMatrixHandler):
         pass
 
     # endregion
-
-    @staticmethod
-    def is_ghost(user_id: UserID) -> bool:
-        return Puppet.is_ghost_mxid(user_id)

@@ -10,8 +10,8 @@ from mautrix.bridge import BasePuppet
 from mautrix.types import PresenceState, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 
-from bridge import ids
 from bridge.db.puppet import Puppet as DBPuppet
+from bridge.ids import GhostIDs
 from bridge.msnp.events import Status
 from bridge.presence_limiter import PresenceLimiter
 
@@ -48,8 +48,7 @@ def presence_for(
 
 class Puppet(BasePuppet):
     bridge: ClassVar[MSNBridge]
-    hs_domain: ClassVar[str]
-    mxid_template: ClassVar[str]
+    ghost_ids: ClassVar[GhostIDs]
     displayname_template: ClassVar[str]
     presence: ClassVar[PresenceLimiter[str, tuple[PresenceState, str | None]] | None] = None
 
@@ -62,7 +61,7 @@ class Puppet(BasePuppet):
     def __init__(self, row: DBPuppet) -> None:
         self.row = row
         self.passport = row.passport
-        self.default_mxid = self.get_mxid_from_passport(self.passport)
+        self.default_mxid = self.ghost_ids.mxid(self.passport)
         self.default_mxid_intent = self.az.intent.user(self.default_mxid)
         self.custom_mxid = UserID(row.custom_mxid) if row.custom_mxid else None
         self.access_token = row.access_token
@@ -88,9 +87,7 @@ class Puppet(BasePuppet):
         cls.loop = bridge.loop
         cls.mx = bridge.matrix
         cls.az = bridge.az
-        cls.hs_domain = bridge.config["homeserver.domain"]
-        template = bridge.config["bridge.username_template"]
-        cls.mxid_template = template
+        cls.ghost_ids = bridge.config.ghost_ids
         cls.displayname_template = bridge.config["bridge.displayname_template"]
         pres = bridge.config["bridge.presence"] or {}
         if pres.get("enabled", True):
@@ -106,32 +103,8 @@ class Puppet(BasePuppet):
         return None
 
     @classmethod
-    def get_mxid_from_passport(cls, passport: str) -> UserID:
-        localpart = cls.mxid_template.format(userid=ids.escape_passport(passport))
-        return UserID(f"@{localpart}:{cls.hs_domain}")
-
-    @classmethod
-    def get_passport_from_mxid(cls, mxid: UserID) -> str | None:
-        prefix, _, suffix = cls.mxid_template.partition("{userid}")
-        prefix = f"@{prefix}"
-        suffix = f"{suffix}:{cls.hs_domain}"
-        if not (mxid.startswith(prefix) and mxid.endswith(suffix)):
-            return None
-        escaped = mxid[len(prefix) : len(mxid) - len(suffix)]
-        if not escaped:
-            return None
-        try:
-            return ids.unescape_passport(escaped)
-        except ValueError:
-            return None
-
-    @classmethod
-    def is_ghost_mxid(cls, mxid: UserID) -> bool:
-        return cls.get_passport_from_mxid(mxid) is not None
-
-    @classmethod
     async def get_by_mxid(cls, mxid: UserID, create: bool = True) -> Puppet | None:
-        passport = cls.get_passport_from_mxid(mxid)
+        passport = cls.ghost_ids.passport(mxid)
         if not passport:
             return None
         return await cls.get_by_passport(passport, create=create)

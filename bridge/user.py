@@ -13,21 +13,15 @@ from mautrix.util import background_task
 from mautrix.util.async_getter_lock import async_getter_lock
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 
+from bridge import texts
 from bridge.db.contact import (
     Contact as DBContact,
     ContactGroup as DBContactGroup,
     ContactGroupMember as DBContactGroupMember,
 )
 from bridge.db.user import User as DBUser
-from bridge.msnp.client import MSNClient, ProtocolRefused
-from bridge.msnp.errors import (
-    AuthError,
-    ConnectionClosed,
-    MSNPError,
-    MSNPException,
-    ProtocolError,
-    TransactionTimeout,
-)
+from bridge.msnp.client import MSNClient
+from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
 from bridge.msnp.events import (
     Contact,
     ContactAdded,
@@ -59,59 +53,12 @@ if TYPE_CHECKING:
     from bridge.app import MSNBridge
     from bridge.msnp.client import LoginResult
 
-__all__ = ["User", "describe_login_error"]
+__all__ = ["User"]
 
 #: Passport tickets are not reported with a lifetime; reuse one for this long at most.
 TICKET_LIFETIME = 8 * 3600
-#: MSNP error codes that mean "these credentials will never work".
-AUTH_ERROR_CODES = frozenset({911, 917, 923, 924, 928})
 #: How many contacts' ghosts are synced (registered, named) at the same time after a login.
 GHOST_SYNC_CONCURRENCY = 8
-
-BridgeState.human_readable_errors.update(
-    {
-        "msn-other-location": "Logged in to MSN from another location",
-        "msn-bad-credentials": "MSN rejected the stored e-mail address or password",
-        "msn-credentials-lost": "The stored MSN password can no longer be decrypted: log in again",
-        "msn-connection-failed": "Could not connect to the MSN server: {message}",
-        "msn-disconnected": "Disconnected from the MSN server: {message}",
-        "msn-unknown-error": "Unexpected error while connecting to MSN: {message}",
-    }
-)
-
-_DISCONNECT_TEXT = {
-    DisconnectReason.SERVER_SHUTDOWN: "the MSN server is shutting down",
-    DisconnectReason.CONNECTION_LOST: "the connection to the MSN server was lost",
-    DisconnectReason.KEEPALIVE_TIMEOUT: "the MSN server stopped answering",
-    DisconnectReason.PROTOCOL_ERROR: "the MSN server sent something the bridge did not understand",
-    DisconnectReason.OTHER_LOCATION: "you logged in to MSN from another location",
-    DisconnectReason.CLIENT: "the bridge closed the connection",
-}
-
-
-def describe_login_error(err: BaseException) -> str:
-    """A readable sentence for a failed login (never includes the password)."""
-    if isinstance(err, ProtocolRefused):
-        return (
-            "The MSN server refused every protocol version the bridge offered "
-            "(check msn.protocol_min / msn.protocol_max)."
-        )
-    if isinstance(err, AuthError):
-        return "Wrong e-mail address or password (the MSN server refused the login)."
-    if isinstance(err, MSNPError):
-        if err.code in AUTH_ERROR_CODES:
-            return f"The MSN server refused the login: {err.text}."
-        return f"The MSN server refused the login: error {err.code} ({err.text})."
-    if isinstance(err, ConnectionClosed):
-        return f"Could not reach the MSN server: the connection closed during {err.stage}."
-    if isinstance(err, TransactionTimeout):
-        return "Could not log in: the MSN server did not answer in time."
-    if isinstance(err, ProtocolError):
-        return f"Could not log in: the MSN server broke the protocol ({err})."
-    if isinstance(err, (OSError, asyncio.TimeoutError)):
-        detail = getattr(err, "strerror", None) or str(err) or type(err).__name__
-        return f"Could not reach the MSN server ({detail})."
-    return f"Could not log in: unexpected error ({type(err).__name__})."
 
 
 class User(BaseUser):
@@ -129,10 +76,9 @@ class User(BaseUser):
         self.row = row
         self.mxid = row.mxid
         super().__init__()
-        perms = _permission_level(self.config, self.mxid)
-        self.relay_whitelisted = perms >= 1
-        self.is_whitelisted = perms >= 2
-        self.is_admin = perms >= 3
+        self.relay_whitelisted, self.is_whitelisted, self.is_admin, self.permission_level = (
+            self.config.get_permissions(self.mxid)
+        )
         self.client = None
         self.connected_since = None
         self._client_ready = False
@@ -183,7 +129,7 @@ class User(BaseUser):
     @classmethod
     @async_getter_lock
     async def get_by_mxid(cls, mxid: UserID, *, create: bool = True) -> User | None:
-        if not mxid or mxid == cls.az.bot_mxid or Puppet.is_ghost_mxid(mxid):
+        if not mxid or mxid == cls.az.bot_mxid or Puppet.ghost_ids.is_ghost(mxid):
             return None
         try:
             return cls.by_mxid[mxid]
@@ -239,7 +185,7 @@ class User(BaseUser):
         chats: dict[UserID, list[RoomID]] = {}
         for portal in await Portal.all_for_owner(self.mxid):
             if portal.is_direct and portal.mxid:
-                chats[Puppet.get_mxid_from_passport(portal.conv_key)] = [portal.mxid]
+                chats[Puppet.ghost_ids.mxid(portal.conv_key)] = [portal.mxid]
         return chats
 
     async def fill_bridge_state(self, state: BridgeState) -> None:
@@ -261,21 +207,12 @@ class User(BaseUser):
 
     def state_description(self) -> str:
         """A short text for `ping` when not connected."""
-        if self._connect_task and not self._connect_task.done():
-            detail = f" (last error: {self._state_message})" if self._state_message else ""
-            return f"connecting{detail}"
-        if self._state == BridgeStateEvent.BAD_CREDENTIALS:
-            if self._state_error == "msn-other-location":
-                return "you logged in from another location; use `reconnect` to take over"
-            if self._state_error == "msn-credentials-lost":
-                return (
-                    "the stored password can no longer be read (the bridge's encryption key "
-                    "changed); use `login` to log in again"
-                )
-            return "the stored credentials were rejected; use `login` to log in again"
-        if self._state_message:
-            return f"disconnected ({self._state_message}); use `reconnect` to retry"
-        return "disconnected; use `reconnect` to connect"
+        return texts.not_connected_state(
+            connecting=bool(self._connect_task and not self._connect_task.done()),
+            state_error=self._state_error,
+            last_message=self._state_message,
+            bad_credentials=self._state == BridgeStateEvent.BAD_CREDENTIALS,
+        )
 
     async def _push_state(
         self, event: BridgeStateEvent, error: str | None = None, message: str | None = None
@@ -376,7 +313,7 @@ class User(BaseUser):
         await self._push_state(BridgeStateEvent.CONNECTED)
         if self._notified_disconnect:
             self._notified_disconnect = False
-            await self.send_bridge_notice("Reconnected to MSN.")
+            await self.send_bridge_notice(texts.RECONNECTED)
 
     def _cancel_connect_task(self) -> None:
         task = self._connect_task
@@ -429,23 +366,21 @@ class User(BaseUser):
                 await self._connect_once()
             except asyncio.CancelledError:
                 raise
-            except (AuthError, MSNPError) as e:
-                if isinstance(e, AuthError) or e.code in AUTH_ERROR_CODES:
-                    self.log.warning("Stored MSN credentials were rejected: %s", e)
-                    await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, "msn-bad-credentials")
-                    await self.send_bridge_notice(
-                        "MSN rejected your stored e-mail address or password. "
-                        "Use `login EMAIL` to log in again."
-                    )
-                    return
-                await self._connect_failed(e, attempt, backoff)
-            except (TimeoutError, OSError, MSNPException) as e:
-                await self._connect_failed(e, attempt, backoff)
             except Exception as e:
-                self.log.exception("Unexpected error connecting to MSN")
-                await self._push_state(
-                    BridgeStateEvent.UNKNOWN_ERROR, "msn-unknown-error", type(e).__name__
-                )
+                if is_auth_failure(e):
+                    self.log.warning("Stored MSN credentials were rejected: %s", e)
+                    await self._push_state(
+                        BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_BAD_CREDENTIALS
+                    )
+                    await self.send_bridge_notice(texts.CREDENTIALS_REJECTED)
+                    return
+                if isinstance(e, TimeoutError | OSError | MSNPException):
+                    await self._connect_failed(e, attempt, backoff)
+                else:
+                    self.log.exception("Unexpected error connecting to MSN")
+                    await self._push_state(
+                        BridgeStateEvent.UNKNOWN_ERROR, texts.STATE_UNKNOWN_ERROR, type(e).__name__
+                    )
             else:
                 return
             await asyncio.sleep(backoff)
@@ -454,26 +389,19 @@ class User(BaseUser):
     async def _credentials_lost(self) -> None:
         """The stored password cannot be decrypted (bridge.credential_key changed)."""
         self.log.warning("Stored MSN credentials cannot be decrypted; asking to log in again")
-        await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, "msn-credentials-lost")
-        await self.send_bridge_notice(
-            f"The bridge can no longer read your stored MSN password for {self.passport} (its "
-            "encryption key was changed), so it cannot connect you to MSN. Please log in again "
-            f"with `login {self.passport}`."
-        )
+        await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_CREDENTIALS_LOST)
+        await self.send_bridge_notice(texts.credentials_lost(self.passport))
 
     async def _connect_failed(self, err: BaseException, attempt: int, backoff: float) -> None:
         self.log.info("Connecting to MSN failed (attempt %d): %s", attempt, err)
         await self._push_state(
             BridgeStateEvent.TRANSIENT_DISCONNECT,
-            "msn-connection-failed",
+            texts.STATE_CONNECTION_FAILED,
             str(err) or type(err).__name__,
         )
         if attempt == 1 and not self._notified_disconnect:
             self._notified_disconnect = True
-            await self.send_bridge_notice(
-                f"{describe_login_error(err)} The bridge keeps retrying "
-                f"(next attempt in {backoff:g} seconds)."
-            )
+            await self.send_bridge_notice(texts.connect_failed(err, backoff))
 
     async def _connect_once(self) -> None:
         passport = self.passport
@@ -624,23 +552,20 @@ class User(BaseUser):
         self.client = None
         self._client_ready = False
         self.connected_since = None
-        text = _DISCONNECT_TEXT.get(evt.reason, evt.reason.value)
         if evt.reason == DisconnectReason.OTHER_LOCATION:
             await self._contacts_offline()
             self._notified_disconnect = True
-            await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, "msn-other-location")
-            await self.send_bridge_notice(
-                "You were disconnected from MSN because you logged in from another location. "
-                "The bridge will not reconnect by itself: use `reconnect` to take the session "
-                "back, or `login EMAIL` to log in again."
-            )
+            await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_OTHER_LOCATION)
+            await self.send_bridge_notice(texts.OTHER_LOCATION)
             return
-        await self._push_state(BridgeStateEvent.TRANSIENT_DISCONNECT, "msn-disconnected", text)
+        await self._push_state(
+            BridgeStateEvent.TRANSIENT_DISCONNECT,
+            texts.STATE_DISCONNECTED,
+            texts.disconnect_reason(evt.reason),
+        )
         delay = float((self.config["bridge.reconnect"] or {}).get("initial_delay", 2))
         self._notified_disconnect = True
-        await self.send_bridge_notice(
-            f"Disconnected from MSN: {text}. Reconnecting in {delay:g} seconds."
-        )
+        await self.send_bridge_notice(texts.disconnected(evt.reason, delay))
         self._cancel_connect_task()
         self._connect_task = background_task.create(
             self._connect_loop(delay=delay), name=f"msn-connect-{self.mxid}"
@@ -817,27 +742,3 @@ async def _close_quietly(client: MSNClient) -> None:
         await client.close()
     except Exception:
         pass
-
-
-_LEVELS = {"none": 0, "block": 0, "relay": 1, "user": 2, "admin": 3}
-
-
-def _permission_level(config: Any, mxid: UserID) -> int:
-    """bridge.permissions lookup: exact user ID, then server name, then "*"."""
-    getter = getattr(config, "get_permissions", None)
-    if callable(getter):
-        result = getter(mxid)
-        if isinstance(result, tuple):
-            # (relay, user, admin, level) as in other mautrix bridges
-            relay, user, admin = result[0], result[1], result[2]
-            return 3 if admin else 2 if user else 1 if relay else 0
-        if isinstance(result, str):
-            return _LEVELS.get(result, 0)
-        if isinstance(result, int):
-            return result
-    perms: dict[str, str] = config["bridge.permissions"] or {}
-    _, _, server = mxid.partition(":")
-    for key in (mxid, server, "*"):
-        if key in perms:
-            return _LEVELS.get(str(perms[key]).lower(), 0)
-    return 0

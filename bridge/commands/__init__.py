@@ -11,7 +11,7 @@ from mautrix.bridge.commands import (
     HelpSection,
 )
 
-from bridge.msnp.errors import MSNPError, MSNPException
+from bridge.texts import NOT_CONNECTED, command_failure
 
 if TYPE_CHECKING:
     from bridge.msnp.client import MSNClient
@@ -23,9 +23,9 @@ __all__ = [
     "SECTION_CONTACTS",
     "SECTION_PRESENCE",
     "CommandProcessor",
+    "command_failure",
     "command_user",
     "connected_client",
-    "failure_text",
     "parse_passport",
 ]
 
@@ -40,9 +40,6 @@ MAX_PASSPORT = 129
 MAX_MXID = 255
 
 
-NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
-
-
 def command_user(evt: CommandEvent) -> User:
     return evt.sender  # type: ignore[return-value]
 
@@ -53,13 +50,6 @@ def connected_client(evt: CommandEvent) -> MSNClient | None:
     return user.client if user.connected else None
 
 
-def failure_text(error: MSNPException, action: str) -> str:
-    """The reply when an MSN operation failed; ``action`` completes "to ...", e.g. "add x"."""
-    if isinstance(error, MSNPError):
-        return f"MSN refused to {action}: {error.text}."
-    return f"Failed to {action}: {error}."
-
-
 def parse_passport(arg: str) -> str | None:
     """The lower-cased address if ``arg`` is a usable MSN Passport address, else None."""
     from bridge.puppet import Puppet
@@ -67,7 +57,7 @@ def parse_passport(arg: str) -> str | None:
     passport = arg.strip().lower()
     if len(passport) > MAX_PASSPORT or not _EMAIL.match(passport):
         return None
-    if len(Puppet.get_mxid_from_passport(passport).encode()) > MAX_MXID:
+    if len(Puppet.ghost_ids.mxid(passport).encode()) > MAX_MXID:
         return None
     return passport
 

@@ -10,7 +10,7 @@ from mautrix.types import EventID
 
 from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import Lists
-from bridge.user import describe_login_error
+from bridge.texts import describe_login_error
 
 from . import SECTION_AUTH, command_user, parse_passport
 

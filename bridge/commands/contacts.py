@@ -8,7 +8,7 @@ import re
 from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
 
-from bridge.msnp.errors import MSNPError, MSNPException
+from bridge.msnp.errors import ErrorCode, MSNPError, MSNPException
 from bridge.msnp.events import Lists, Status
 from bridge.portal import Portal
 from bridge.puppet import Puppet, normalize_friendly_name
@@ -16,9 +16,9 @@ from bridge.puppet import Puppet, normalize_friendly_name
 from . import (
     NOT_CONNECTED,
     SECTION_CONTACTS,
+    command_failure,
     command_user,
     connected_client,
-    failure_text,
     parse_passport,
 )
 
@@ -138,12 +138,12 @@ async def add(evt: CommandEvent) -> EventID:
             try:
                 await client.add_contact(passport, Lists.ALLOW)
             except MSNPError as e:
-                if e.code != 215:
+                if e.code != ErrorCode.ALREADY_THERE:
                     raise
     except MSNPException as e:
-        if isinstance(e, MSNPError) and e.code == 215:
+        if isinstance(e, MSNPError) and e.code == ErrorCode.ALREADY_THERE:
             return await evt.reply(f"{passport} is already on your contact list.")
-        return await evt.reply(failure_text(e, f"add {passport}"))
+        return await evt.reply(command_failure(e, f"add {passport}"))
     await _refresh_contacts(user)
     return await evt.reply(f"Added {passport} to your contact list.")
 
@@ -165,9 +165,9 @@ async def remove(evt: CommandEvent) -> EventID:
     try:
         await client.remove_contact(passport, Lists.FORWARD)
     except MSNPException as e:
-        if isinstance(e, MSNPError) and e.code == 216:
+        if isinstance(e, MSNPError) and e.code == ErrorCode.NOT_ON_LIST:
             return await evt.reply(f"{passport} is not on your contact list.")
-        return await evt.reply(failure_text(e, f"remove {passport}"))
+        return await evt.reply(command_failure(e, f"remove {passport}"))
     await _refresh_contacts(user)
     return await evt.reply(f"Removed {passport} from your contact list.")
 
@@ -190,7 +190,7 @@ async def nudge(evt: CommandEvent) -> EventID:
     try:
         await client.send_nudge(portal.conv_key)
     except MSNPException as e:
-        if isinstance(e, MSNPError) and e.code == 217:
+        if isinstance(e, MSNPError) and e.code == ErrorCode.NOT_ONLINE:
             return await evt.reply("Nudge not delivered: the contact is offline.")
-        return await evt.reply(failure_text(e, "send the nudge"))
+        return await evt.reply(command_failure(e, "send the nudge"))
     return await evt.reply("Nudge sent.")

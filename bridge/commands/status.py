@@ -8,7 +8,7 @@ from mautrix.types import EventID
 from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import Status
 
-from . import NOT_CONNECTED, SECTION_PRESENCE, connected_client, failure_text
+from . import NOT_CONNECTED, SECTION_PRESENCE, command_failure, connected_client
 
 __all__ = ["STATUS_NAMES", "nick", "psm", "status"]
 
@@ -48,7 +48,7 @@ async def status(evt: CommandEvent) -> EventID:
     try:
         await client.set_status(new)
     except MSNPException as e:
-        return await evt.reply(failure_text(e, "change your status"))
+        return await evt.reply(command_failure(e, "change your status"))
     return await evt.reply(f"Your MSN status is now **{new.label}**.")
 
 
@@ -70,7 +70,7 @@ async def nick(evt: CommandEvent) -> EventID:
     try:
         await client.set_friendly_name(name)
     except MSNPException as e:
-        return await evt.reply(failure_text(e, "change your name"))
+        return await evt.reply(command_failure(e, "change your name"))
     return await evt.reply(f"Your MSN name is now **{name}**.")
 
 
@@ -96,7 +96,7 @@ async def psm(evt: CommandEvent) -> EventID:
     try:
         await client.set_personal_message(text)
     except MSNPException as e:
-        return await evt.reply(failure_text(e, "set your personal message"))
+        return await evt.reply(command_failure(e, "set your personal message"))
     if not text:
         return await evt.reply("Your personal message was cleared.")
     return await evt.reply(f"Your personal message is now: {text}")

@@ -23,6 +23,7 @@ from mautrix.util.async_getter_lock import async_getter_lock
 
 from bridge.db.message import Message as DBMessage
 from bridge.db.portal import Portal as DBPortal
+from bridge.msnp.client import GROUP_PREFIX
 from bridge.puppet import Puppet
 
 from .from_matrix import MatrixToMSN
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Portal"]
 
-GROUP_PREFIX = "group:"
 BRIDGE_PROTOCOL = {
     "id": "msn",
     "displayname": "MSN Messenger",

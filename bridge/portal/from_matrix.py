@@ -24,8 +24,9 @@ from mautrix.util import background_task
 from bridge import formatter
 from bridge.db.message import Message as DBMessage
 from bridge.msnp.errors import MSNPException
+from bridge.texts import SendFailure, describe_send_error
 
-from .send_status import SendFailure, describe_send_error, send_status
+from .send_status import send_status
 
 if TYPE_CHECKING:
     from bridge.msnp.client import MSNClient
@@ -133,7 +134,7 @@ class MatrixToMSN(_Base):
         from bridge.puppet import Puppet
 
         members = await self.main_intent.get_room_members(self.mxid)
-        passports = [p for p in map(Puppet.get_passport_from_mxid, members) if p]
+        passports = [p for p in map(Puppet.ghost_ids.passport, members) if p]
         if not passports:
             raise SendFailure(
                 "nobody from MSN is left in this group conversation",

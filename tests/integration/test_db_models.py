@@ -5,6 +5,7 @@ from __future__ import annotations
 from mautrix.util.async_db import Database
 import pytest
 
+from bridge.credentials import CredentialCipher, generate_key
 from bridge.db import (
     Contact,
     ContactGroup,
@@ -16,7 +17,6 @@ from bridge.db import (
     upgrade_table,
 )
 from bridge.db.model import _build
-from bridge.credentials import CredentialCipher, generate_key
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -30,7 +30,7 @@ import urllib.request
 
 from ruamel.yaml import YAML
 
-from bridge.ids import escape_passport
+from bridge.ids import GhostIDs
 from bridge.msnp.client import ClientConfig, MSNClient
 from bridge.msnp.events import Event
 from tests.support.synapse import MatrixTestClient, SynapseServer, WaitTimeout, free_port
@@ -487,8 +487,9 @@ class Stack:
         return str(self.config["bridge"].get("command_prefix") or "!msn")
 
     def ghost_mxid(self, passport: str) -> str:
-        template = self.config["bridge"]["username_template"]
-        return f"@{template.format(userid=escape_passport(passport))}:{self.SERVER_NAME}"
+        return GhostIDs(self.config["bridge"]["username_template"], self.SERVER_NAME).mxid(
+            passport
+        )
 
     def unique(self, prefix: str) -> str:
         """A name never used before in this stack (Synapse keeps users across tests)."""

@@ -8,9 +8,8 @@ import pytest
 from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import AuthError, ConnectionClosed, MSNPError, TransactionTimeout
 from bridge.msnp.events import Status
-from bridge.portal.send_status import describe_send_error
 from bridge.puppet import normalize_friendly_name, presence_for
-from bridge.user import describe_login_error
+from bridge.texts import describe_login_error, describe_send_error
 
 
 @pytest.mark.parametrize(
