@@ -92,7 +92,7 @@ class MSNBridge(Bridge):
 
     def prepare_bridge(self) -> None:
         super().prepare_bridge()
-        User.init_cls(self)
+        User.init_cls(self, self.config)
         puppet_init = Puppet.init_cls(self)
         if puppet_init is not None:
             self.add_startup_actions(puppet_init)
@@ -117,16 +117,15 @@ class MSNBridge(Bridge):
         self.log.debug("Starting %d logged-in users", len(users))
         for user in users:
             try:
-                await user.ensure_started()
+                user.ensure_started()
             except Exception:
                 self.log.exception("Failed to start %s", user.mxid)
 
     async def stop(self) -> None:
         # MSN sessions and background work go first: they use the appservice's HTTP session
         # and the database, which mautrix closes in super().stop().
-        presence = getattr(Puppet, "presence", None)
-        if presence is not None:
-            presence.stop()
+        if Puppet.presence is not None:
+            Puppet.presence.stop()
         SpaceManager.stop_all()
         await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
         await super().stop()

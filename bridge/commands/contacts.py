@@ -9,9 +9,9 @@ from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
 
 from bridge.msnp.errors import ErrorCode, MSNPError, MSNPException
-from bridge.msnp.events import Lists, Status
+from bridge.msnp.events import Lists
 from bridge.portal import Portal
-from bridge.puppet import Puppet, normalize_friendly_name
+from bridge.puppet import Puppet
 
 from . import (
     NOT_CONNECTED,
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
 
 
-async def _refresh_contacts(user: User) -> None:
+async def _refresh_contacts(user: User, passport: str) -> None:
     """The library emits no event for the user's own list changes: copy its list now."""
     try:
-        await user.sync()
+        await user.sync(changed=passport)
     except Exception:
         user.log.warning("Failed to store the contact list after a change", exc_info=True)
 
@@ -48,22 +48,21 @@ def _md(text: str) -> str:
 )
 async def contacts(evt: CommandEvent) -> EventID:
     user = command_user(evt)
-    if not user.contacts:
+    book = user.contacts
+    if not book:
         if not user.connected:
             return await evt.reply(NOT_CONNECTED)
         return await evt.reply("Your MSN contact list is empty.")
     by_group: dict[str, list[str]] = {}
-    for passport, contact in sorted(user.contacts.items()):
+    for passport, contact in sorted(book.contacts.items()):
         if not contact.lists & Lists.FORWARD:
             continue
-        name = normalize_friendly_name(contact.friendly_name) or passport
-        label = contact.status.label if isinstance(contact.status, Status) else str(contact.status)
-        line = f"* **{_md(name)}** ({_md(passport)}) - {label}"
+        line = f"* **{_md(contact.display_name)}** ({_md(passport)}) - {contact.status.label}"
         if contact.personal_message:
             line += f" - _{_md(contact.personal_message)}_"
         if contact.lists & Lists.BLOCK:
             line += " (blocked)"
-        groups = [user.groups[g].name for g in contact.groups if g in user.groups]
+        groups = [book.groups[g] for g in contact.groups if g in book.groups]
         for group in groups or ["No group"]:
             by_group.setdefault(group, []).append(line)
     if not by_group:
@@ -144,7 +143,7 @@ async def add(evt: CommandEvent) -> EventID:
         if isinstance(e, MSNPError) and e.code == ErrorCode.ALREADY_THERE:
             return await evt.reply(f"{passport} is already on your contact list.")
         return await evt.reply(command_failure(e, f"add {passport}"))
-    await _refresh_contacts(user)
+    await _refresh_contacts(user, passport)
     return await evt.reply(f"Added {passport} to your contact list.")
 
 
@@ -168,7 +167,7 @@ async def remove(evt: CommandEvent) -> EventID:
         if isinstance(e, MSNPError) and e.code == ErrorCode.NOT_ON_LIST:
             return await evt.reply(f"{passport} is not on your contact list.")
         return await evt.reply(command_failure(e, f"remove {passport}"))
-    await _refresh_contacts(user)
+    await _refresh_contacts(user, passport)
     return await evt.reply(f"Removed {passport} from your contact list.")
 
 
