@@ -239,8 +239,8 @@ class ContactBook:
         removed = await self._store()
         if changed is None:
             await self.sync_ghosts()
-        elif (entry := self._contacts.get(changed.lower())) is not None:
-            await self._sync_ghost(entry)
+        else:
+            await self._sync_ghost(changed.lower())
         await self._spaces.sync(removed)
         return len(self._contacts)
 
@@ -292,28 +292,30 @@ class ContactBook:
         work on one ghost is serialized by the puppet's own locks. Cancelling this coroutine
         cancels every worker.
         """
-        todo = iter([e for e in self._contacts.values() if e.lists & _GHOST_LISTS])
+        todo = iter([p for p, e in self._contacts.items() if e.lists & _GHOST_LISTS])
 
         async def worker() -> None:
             # The workers share one iterator: each takes the next contact when it is free.
-            for entry in todo:
+            for passport in todo:
                 try:
-                    await self._sync_ghost(entry)
+                    await self._sync_ghost(passport)
                 except Exception:
-                    self.log.warning(
-                        "Failed to sync the ghost of %s", entry.passport, exc_info=True
-                    )
+                    self.log.warning("Failed to sync the ghost of %s", passport, exc_info=True)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(GHOST_SYNC_CONCURRENCY):
                 group.create_task(worker())
 
-    async def _sync_ghost(self, entry: ContactEntry) -> None:
-        ghost = await self._ghosts(entry.passport)
-        if ghost:
-            await ghost.update_info(entry.friendly_name or None)
-            if entry.status != Status.OFFLINE or ghost.status != Status.OFFLINE:
-                await ghost.update_presence(entry.status, entry.personal_message)
+    async def _sync_ghost(self, passport: str) -> None:
+        entry = self._contacts.get(passport)
+        ghost = await self._ghosts(passport) if entry else None
+        if entry is None or ghost is None:
+            return
+        await ghost.update_info(entry.friendly_name or None)
+        # The entry as it is now: a presence event (ILN) may have arrived during the update.
+        entry = self._contacts.get(passport, entry)
+        if entry.status != Status.OFFLINE or ghost.status != Status.OFFLINE:
+            await ghost.update_presence(entry.status, entry.personal_message)
 
     async def mark_offline(self, keep: Collection[str] = ()) -> None:
         """Show the contacts' ghosts offline, except those in ``keep`` (contacts of another

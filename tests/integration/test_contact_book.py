@@ -76,8 +76,14 @@ class RecordedGhosts:
 @dataclass
 class _NotifyingGhost(RecordedGhost):
     queue: asyncio.Queue[str] | None = None
+    #: while set, a name update waits for it (``entered`` says that one is waiting)
+    hold: asyncio.Event | None = None
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def update_info(self, friendly_name: str | None = None) -> bool:
+        if self.hold is not None:
+            self.entered.set()
+            await self.hold.wait()
         await super().update_info(friendly_name)
         if self.queue is not None and len(self.names) == 1:
             self.queue.put_nowait(self.passport)
@@ -175,6 +181,23 @@ async def test_list_at_login_is_stored_and_ghosts_synced(db: Database) -> None:
         "bob@example.com", "Bob", FL | AL | RL, "g-bob", ("1",), Status.AWAY, "out"
     )
     assert book.groups == {"1": "Friends", "2": "Work"}
+
+
+async def test_presence_arriving_during_a_ghost_sync_is_not_undone(db: Database) -> None:
+    # A ghost sync (after login, or `sync`) runs while presence events (ILN, NLN) arrive: a
+    # contact whose status changed meanwhile keeps the new status.
+    book, ghosts, _, _ = await make_book()
+    carol = await ghosts("carol@example.com")
+    assert isinstance(carol, _NotifyingGhost)
+    carol.hold = asyncio.Event()
+    live = sample_list()  # carol is offline in it
+    sync = asyncio.create_task(book.reload(FakeClient(dict(live.contacts), live.groups)))  # type: ignore[arg-type]
+    await asyncio.wait_for(carol.entered.wait(), 5)  # her name is being set now
+    await book.on_presence(PresenceChanged("carol@example.com", Status.ONLINE, None))
+    carol.hold.set()
+    await asyncio.wait_for(sync, 5)
+    assert carol.status == Status.ONLINE
+    assert carol.presence == [(Status.ONLINE, None), (Status.ONLINE, "")]
 
 
 async def test_presence_changes_the_books_entry_not_the_librarys(db: Database) -> None:
