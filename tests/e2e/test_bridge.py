@@ -345,7 +345,17 @@ async def test_synapse_restart_with_bridge_restart(stack: Stack) -> None:
     user, _ = await login(stack, pair)
     room, _ = await open_portal(stack, pair, user, bob, "before the homeserver restart")
 
+    mark = bob.mark()
     await stack.restart_synapse()
+    # The bridge process restarted too: wait until it logged the user in again (the ghost's
+    # presence below may still be the one from before the restart).
+    await bob.wait_for_type(
+        PresenceChanged,
+        lambda e: e.passport == pair.passport and e.status == Status.ONLINE,
+        after=mark,
+        timeout=30,
+        what="alice back online after the restart",
+    )
 
     # New appservice transactions (Synapse numbers them from 1 again) reach the new bridge.
     await poll(
