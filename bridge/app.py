@@ -93,10 +93,8 @@ class MSNBridge(Bridge):
     def prepare_bridge(self) -> None:
         super().prepare_bridge()
         User.init_cls(self, self.config)
-        puppet_init = Puppet.init_cls(self)
-        if puppet_init is not None:
-            self.add_startup_actions(puppet_init)
-        Portal.init_cls(self)
+        Puppet.init_cls(self, self.config)
+        Portal.init_cls(self, self.config)
 
     async def start(self) -> None:
         # Startup actions run after the database and the appservice are up.

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
-from collections.abc import AsyncIterator
 import asyncio
 
 from mautrix.bridge import BasePuppet
 from mautrix.types import PresenceState, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 
+from bridge.config import Config
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.ids import GhostIDs
 from bridge.msnp.events import Status
 from bridge.presence_limiter import PresenceLimiter
 
 if TYPE_CHECKING:
-    from bridge.app import MSNBridge
+    from mautrix.bridge import Bridge
 
 __all__ = ["Puppet", "presence_for"]
 
@@ -47,7 +47,9 @@ def presence_for(
 
 
 class Puppet(BasePuppet):
-    bridge: ClassVar[MSNBridge]
+    """The ghost of one MSN account; it mirrors the account's name and presence."""
+
+    config: ClassVar[Config]
     ghost_ids: ClassVar[GhostIDs]
     displayname_template: ClassVar[str]
     presence: ClassVar[PresenceLimiter[str, tuple[PresenceState, str | None]] | None] = None
@@ -81,15 +83,15 @@ class Puppet(BasePuppet):
     # region class setup and lookup
 
     @classmethod
-    def init_cls(cls, bridge: MSNBridge) -> AsyncIterator[None] | None:
+    def init_cls(cls, bridge: Bridge, config: Config) -> None:
         cls.bridge = bridge
-        cls.config = bridge.config
+        cls.config = config
         cls.loop = bridge.loop
         cls.mx = bridge.matrix
         cls.az = bridge.az
-        cls.ghost_ids = bridge.config.ghost_ids
-        cls.displayname_template = bridge.config["bridge.displayname_template"]
-        pres = bridge.config["bridge.presence"] or {}
+        cls.ghost_ids = config.ghost_ids
+        cls.displayname_template = config["bridge.displayname_template"]
+        pres = config["bridge.presence"] or {}
         if pres.get("enabled", True):
             cls.presence = PresenceLimiter(
                 cls._send_presence,
@@ -100,7 +102,6 @@ class Puppet(BasePuppet):
             )
         else:
             cls.presence = None
-        return None
 
     @classmethod
     async def get_by_mxid(cls, mxid: UserID, create: bool = True) -> Puppet | None:

@@ -35,7 +35,8 @@ from bridge.msnp.events import (
     TextMessageReceived,
     TypingReceived,
 )
-from bridge.portal import Portal
+from bridge.portal import Portal, is_group_key
+from bridge.portal.from_msn import MSNToMatrix
 from bridge.puppet import Puppet
 from bridge.session import MSNSession
 from bridge.spaces import SpaceManager
@@ -69,7 +70,7 @@ class User(BaseUser):
             self.config.get_permissions(self.mxid)
         )
         self.session = MSNSession(self, self.config, self.log)
-        self.spaces = SpaceManager(self)
+        self.spaces = SpaceManager(row, self.az, self.config["homeserver.domain"], self.log)
         self.contacts = ContactBook(
             self.mxid, self.log, spaces=self.spaces, notify=self.send_bridge_notice
         )
@@ -202,10 +203,10 @@ class User(BaseUser):
 
     def _route_events(self) -> None:
         on = self.session.on
-        on(TextMessageReceived, self._to_portal(Portal.handle_msn_text))
-        on(NudgeReceived, self._to_portal(Portal.handle_msn_nudge))
-        on(OtherMessageReceived, self._to_portal(Portal.handle_msn_other))
-        on(TypingReceived, self._to_portal(Portal.handle_msn_typing, create=False))
+        on(TextMessageReceived, self._to_portal(MSNToMatrix.handle_text))
+        on(NudgeReceived, self._to_portal(MSNToMatrix.handle_nudge))
+        on(OtherMessageReceived, self._to_portal(MSNToMatrix.handle_other))
+        on(TypingReceived, self._to_portal(MSNToMatrix.handle_typing, create=False))
         on(SwitchboardJoined, self._on_switchboard_joined)
         on(SwitchboardLeft, self._on_switchboard_left)
         on(SwitchboardClosed, self._on_switchboard_closed)
@@ -218,7 +219,7 @@ class User(BaseUser):
         on(PersonalMessageChanged, self.contacts.on_personal_message)
 
     def _to_portal(
-        self, handle: Callable[[Portal, User, M], Awaitable[object]], *, create: bool = True
+        self, handle: Callable[[MSNToMatrix, User, M], Awaitable[object]], *, create: bool = True
     ) -> Callable[[M], Awaitable[None]]:
         """A handler that passes a message event to the portal of its conversation."""
 
@@ -229,7 +230,7 @@ class User(BaseUser):
                 return
             portal = await Portal.get_by_key(self.mxid, evt.conversation, create=create)
             if portal:
-                await handle(portal, self, evt)
+                await handle(portal.from_msn, self, evt)
 
         return route
 
@@ -237,16 +238,16 @@ class User(BaseUser):
         puppet = await Puppet.get_by_passport(evt.passport)
         if puppet and evt.friendly_name:
             await puppet.update_info(evt.friendly_name)
-        if not Portal.is_group_key(evt.conversation):
+        if not is_group_key(evt.conversation):
             return
         portal = await Portal.get_by_key(self.mxid, evt.conversation, create=True)
         if portal:
-            await portal.handle_msn_joined(self, evt)
+            await portal.from_msn.handle_joined(self, evt)
 
     async def _on_switchboard_left(self, evt: SwitchboardLeft) -> None:
         portal = await Portal.get_by_key(self.mxid, evt.conversation, create=False)
         if portal and not portal.is_direct:
-            await portal.handle_msn_left(self, evt)
+            await portal.from_msn.handle_left(self, evt)
 
     async def _on_switchboard_closed(self, evt: SwitchboardClosed) -> None:
         self.log.debug("Switchboard %s closed", evt.conversation)

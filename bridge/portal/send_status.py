@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from mautrix.types import (
     BeeperMessageStatusEventContent,
     EventID,
@@ -17,10 +15,7 @@ from mautrix.util.message_send_checkpoint import MessageSendCheckpointStatus
 
 from bridge.texts import SendFailure
 
-if TYPE_CHECKING:
-    from bridge.user import User
-
-    from . import Portal
+from .interfaces import PortalOwner, PortalRoom
 
 __all__ = ["send_status"]
 
@@ -28,8 +23,8 @@ NETWORK = "msn"
 
 
 async def send_status(
-    portal: Portal,
-    user: User | None,
+    portal: PortalRoom,
+    user: PortalOwner | None,
     event_id: EventID,
     msgtype: MessageType | None,
     failure: SendFailure | None = None,

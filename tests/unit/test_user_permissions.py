@@ -4,6 +4,7 @@ lookup: exact user ID, then its server, then ``"*"``."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -25,6 +26,7 @@ def config(monkeypatch: pytest.MonkeyPatch) -> Config:
         "@banned:hs.test": "none",
     }
     monkeypatch.setattr(User, "config", config, raising=False)
+    monkeypatch.setattr(User, "az", SimpleNamespace(intent=None), raising=False)
     return config
 
 
