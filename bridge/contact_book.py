@@ -100,6 +100,10 @@ class GroupSpaces(Protocol):
     async def sync(self, removed: Iterable[DBContactGroup] = ()) -> None: ...
 
 
+async def _puppet(passport: str, *, create: bool = True) -> Puppet | None:
+    return await Puppet.get_by_passport(passport, create=create)
+
+
 class ContactBook:
     """The contact list of the Matrix user ``owner`` (see the module documentation)."""
 
@@ -110,13 +114,13 @@ class ContactBook:
         *,
         spaces: GroupSpaces,
         notify: Callable[[str], Awaitable[object]],
-        ghosts: Ghosts = Puppet.get_by_passport,
+        ghosts: Ghosts | None = None,
     ) -> None:
         self.owner = owner
         self.log = log
         self._spaces = spaces
         self._notify = notify
-        self._ghosts = ghosts
+        self._ghosts = ghosts or _puppet
         self._contacts: dict[str, ContactEntry] = {}
         self._groups: dict[str, str] = {}  # group id -> name
         self._sync_task: asyncio.Task[None] | None = None

@@ -268,9 +268,9 @@ class _TextWriter:
             return
         if tag == "blockquote":
             self.newline()
-            inner = _TextWriter(self.whole)
-            inner.render(node, pre)
-            for line in inner.text().split("\n"):
+            quoted = _TextWriter(self.whole)
+            quoted.render(node, pre)
+            for line in quoted.text().split("\n"):
                 self.parts.append(f"> {line}".rstrip() + "\n")
             return
         if tag == "tr":

@@ -163,9 +163,9 @@ class MatrixHandler(BaseMatrixHandler):
     async def handle_ephemeral_event(
         self, evt: ReceiptEvent | PresenceEvent | TypingEvent
     ) -> None:
-        if evt.type == EventType.TYPING:
+        if isinstance(evt, TypingEvent):
             await self.handle_typing(evt.room_id, list(evt.content.user_ids))
-        elif evt.type == EventType.PRESENCE:
+        elif isinstance(evt, PresenceEvent):
             await self.handle_presence(evt)
         else:
             await super().handle_ephemeral_event(evt)

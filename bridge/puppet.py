@@ -55,7 +55,6 @@ class Puppet(BasePuppet):
     presence: ClassVar[PresenceLimiter[str, tuple[PresenceState, str | None]] | None] = None
 
     by_passport: ClassVar[dict[str, Puppet]] = {}
-    by_custom_mxid: ClassVar[dict[UserID, Puppet]] = {}  # type: ignore[assignment]
 
     passport: str
     row: DBPuppet
@@ -84,7 +83,6 @@ class Puppet(BasePuppet):
 
     @classmethod
     def init_cls(cls, bridge: Bridge, config: Config) -> None:
-        cls.bridge = bridge
         cls.config = config
         cls.loop = bridge.loop
         cls.mx = bridge.matrix
@@ -104,7 +102,9 @@ class Puppet(BasePuppet):
             cls.presence = None
 
     @classmethod
-    async def get_by_mxid(cls, mxid: UserID, create: bool = True) -> Puppet | None:
+    async def get_by_mxid(  # type: ignore[override]  # mautrix declares no None
+        cls, mxid: UserID, create: bool = True
+    ) -> Puppet | None:
         passport = cls.ghost_ids.passport(mxid)
         if not passport:
             return None
@@ -112,11 +112,12 @@ class Puppet(BasePuppet):
 
     @classmethod
     @async_getter_lock
-    async def get_by_custom_mxid(cls, mxid: UserID) -> Puppet | None:
-        try:
-            return cls.by_custom_mxid[mxid]
-        except KeyError:
-            pass
+    async def get_by_custom_mxid(  # type: ignore[override]  # mautrix declares no None
+        cls, mxid: UserID
+    ) -> Puppet | None:
+        cached = cls.by_custom_mxid.get(mxid)
+        if isinstance(cached, Puppet):
+            return cached
         row = await DBPuppet.get_by_custom_mxid(mxid)
         if row is None:
             return None
@@ -150,7 +151,7 @@ class Puppet(BasePuppet):
         return self.row.friendly_name or ""
 
     @property
-    def is_registered(self) -> bool:  # type: ignore[override]
+    def is_registered(self) -> bool:
         return bool(self.row.is_registered)
 
     @is_registered.setter

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 from collections.abc import Awaitable, Callable
 
-from mautrix.bridge import BaseUser
+from mautrix.bridge import BasePuppet, BaseUser
 from mautrix.errors import IntentError, MForbidden
 from mautrix.types import EventID, RoomID, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
@@ -266,8 +266,8 @@ class User(BaseUser):
             return None
         return await Puppet.get_by_passport(self.passport)
 
-    async def get_portal_with(self, puppet: Puppet, create: bool = True) -> Portal | None:
-        if not self.passport:
+    async def get_portal_with(self, puppet: BasePuppet, create: bool = True) -> Portal | None:
+        if not self.passport or not isinstance(puppet, Puppet):
             return None
         return await Portal.get_by_key(self.mxid, puppet.passport, create=create)
 

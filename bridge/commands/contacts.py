@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import re
 
-from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
 
-from bridge.msnp.errors import ErrorCode, MSNPError, MSNPException
+from bridge.msnp.client import MSNClient
+from bridge.msnp.errors import ErrorCode, MSNPError
 from bridge.msnp.events import Lists
 from bridge.portal import Portal
 from bridge.puppet import Puppet
+from bridge.texts import NOT_CONNECTED
+from bridge.user import User
 
-from . import (
-    NOT_CONNECTED,
-    SECTION_CONTACTS,
-    command_failure,
-    command_user,
-    connected_client,
-    parse_passport,
-)
-
-if TYPE_CHECKING:
-    from bridge.user import User
+from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
 
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
 
@@ -47,7 +38,7 @@ def _md(text: str) -> str:
     help_text="List your MSN contacts with their status and group.",
 )
 async def contacts(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     book = user.contacts
     if not book:
         if not user.connected:
@@ -80,7 +71,7 @@ async def contacts(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def pm(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
     if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp pm <e-mail>`")
@@ -109,7 +100,7 @@ async def pm(evt: CommandEvent) -> EventID:
     help_text="Synchronise your contact list and the contacts' names now.",
 )
 async def sync(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     if not user.connected:
         return await evt.reply(NOT_CONNECTED)
     count = await user.sync()
@@ -123,14 +114,11 @@ async def sync(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def add(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
     passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
     if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp add <e-mail>`")
-    client = connected_client(evt)
-    if client is None:
-        return await evt.reply(NOT_CONNECTED)
-    try:
+
+    async def request(client: MSNClient) -> str:
         await client.add_contact(passport, Lists.FORWARD)
         contact = client.contacts.get(passport)
         if contact is None or not contact.lists & Lists.ALLOW:
@@ -139,12 +127,11 @@ async def add(evt: CommandEvent) -> EventID:
             except MSNPError as e:
                 if e.code != ErrorCode.ALREADY_THERE:
                     raise
-    except MSNPException as e:
-        if isinstance(e, MSNPError) and e.code == ErrorCode.ALREADY_THERE:
-            return await evt.reply(f"{passport} is already on your contact list.")
-        return await evt.reply(command_failure(e, f"add {passport}"))
-    await _refresh_contacts(user, passport)
-    return await evt.reply(f"Added {passport} to your contact list.")
+        await _refresh_contacts(evt.sender, passport)
+        return f"Added {passport} to your contact list."
+
+    already = f"{passport} is already on your contact list."
+    return await ask_msn(evt, f"add {passport}", request, {ErrorCode.ALREADY_THERE: already})
 
 
 @command_handler(
@@ -154,21 +141,17 @@ async def add(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def remove(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
     passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
     if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp remove <e-mail>`")
-    client = connected_client(evt)
-    if client is None:
-        return await evt.reply(NOT_CONNECTED)
-    try:
+
+    async def request(client: MSNClient) -> str:
         await client.remove_contact(passport, Lists.FORWARD)
-    except MSNPException as e:
-        if isinstance(e, MSNPError) and e.code == ErrorCode.NOT_ON_LIST:
-            return await evt.reply(f"{passport} is not on your contact list.")
-        return await evt.reply(command_failure(e, f"remove {passport}"))
-    await _refresh_contacts(user, passport)
-    return await evt.reply(f"Removed {passport} from your contact list.")
+        await _refresh_contacts(evt.sender, passport)
+        return f"Removed {passport} from your contact list."
+
+    not_there = f"{passport} is not on your contact list."
+    return await ask_msn(evt, f"remove {passport}", request, {ErrorCode.NOT_ON_LIST: not_there})
 
 
 @command_handler(
@@ -177,19 +160,15 @@ async def remove(evt: CommandEvent) -> EventID:
     help_text="Send a nudge to the MSN contact(s) of this portal room.",
 )
 async def nudge(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
     portal = evt.portal
     if not isinstance(portal, Portal):
         return await evt.reply("Use `$cmdprefix nudge` in a portal room.")
-    if portal.owner != user.mxid:
+    if portal.owner != evt.sender.mxid:
         return await evt.reply("Only the owner of this conversation can send nudges.")
-    client = connected_client(evt)
-    if client is None:
-        return await evt.reply(NOT_CONNECTED)
-    try:
+
+    async def request(client: MSNClient) -> str:
         await client.send_nudge(portal.conv_key)
-    except MSNPException as e:
-        if isinstance(e, MSNPError) and e.code == ErrorCode.NOT_ONLINE:
-            return await evt.reply("Nudge not delivered: the contact is offline.")
-        return await evt.reply(command_failure(e, "send the nudge"))
-    return await evt.reply("Nudge sent.")
+        return "Nudge sent."
+
+    offline = "Nudge not delivered: the contact is offline."
+    return await ask_msn(evt, "send the nudge", request, {ErrorCode.NOT_ONLINE: offline})

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mautrix.util.async_db.connection import LoggingConnection
+
 from .model import Model, quote
 
 __all__ = ["Contact", "ContactGroup", "ContactGroupMember"]
@@ -34,6 +36,7 @@ class Contact(Model, table="contact", primary_key=("owner", "passport")):
         for contact in rows:
             if contact.owner != owner:
                 raise ValueError(f"contact {contact.passport} belongs to {contact.owner}")
+        conn: LoggingConnection  # (mautrix types acquire() as returning the connection)
         async with cls.db.acquire() as conn, conn.transaction():
             await conn.execute(f"DELETE FROM {quote(cls._table)} WHERE {_OWNER}=$1", owner)
             if rows:
@@ -96,6 +99,7 @@ class ContactGroupMember(
     async def replace_for_owner(cls, owner: str, memberships: Iterable[tuple[str, str]]) -> None:
         """Atomically replace ``owner``'s memberships with ``(group_id, passport)`` pairs."""
         rows = sorted({(group_id, passport.lower()) for group_id, passport in memberships})
+        conn: LoggingConnection  # (mautrix types acquire() as returning the connection)
         async with cls.db.acquire() as conn, conn.transaction():
             await conn.execute(f"DELETE FROM {quote(cls._table)} WHERE {_OWNER}=$1", owner)
             if rows:

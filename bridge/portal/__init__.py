@@ -38,7 +38,7 @@ from .from_msn import MSNToMatrix
 from .interfaces import PortalOwner
 
 if TYPE_CHECKING:
-    from mautrix.bridge import Bridge
+    from mautrix.bridge import BaseUser, Bridge
 
 __all__ = ["Portal", "is_group_key"]
 
@@ -109,11 +109,11 @@ class Portal(BasePortal):
         self.row.relay_user_id = value
 
     @property
-    def is_direct(self) -> bool:
+    def is_direct(self) -> bool:  # type: ignore[override]  # mautrix: a plain attribute
         return self.row.kind == "dm"
 
     @property
-    def main_intent(self) -> IntentAPI:
+    def main_intent(self) -> IntentAPI:  # type: ignore[override]  # mautrix: a plain attribute
         if self.is_direct and self._dm_puppet is not None:
             return self._dm_puppet.default_mxid_intent
         return self.az.intent
@@ -194,9 +194,10 @@ class Portal(BasePortal):
         name = puppet.display_text if isinstance(puppet, Puppet) else str(puppet.mxid)
         return f"Portal to a private chat with {name} created. Messages you send here go to MSN."
 
-    async def postprocess_matrix_dm(self, user: PortalOwner, puppet: Any) -> None:
+    async def postprocess_matrix_dm(self, user: BaseUser, puppet: Any) -> None:
         await self.update_bridge_info()
-        await self.add_to_space(user)
+        if isinstance(user, PortalOwner):
+            await self.add_to_space(user)
 
     async def update_info_from_puppet(self, puppet: Any = None) -> None:
         puppet = puppet or self._dm_puppet

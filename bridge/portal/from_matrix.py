@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 import asyncio
 import time
 
@@ -37,7 +37,7 @@ TYPING_REPEAT_SECONDS = 4.0
 #: ... but for no longer than this without a new Matrix typing event.
 TYPING_MAX_SECONDS = 30.0
 
-_MEDIA_NAMES = {
+_MEDIA_NAMES: dict[MessageType | None, str] = {
     MessageType.IMAGE: "an image",
     MessageType.STICKER: "a sticker",
     MessageType.VIDEO: "a video",
@@ -213,7 +213,7 @@ class MatrixToMSN:
                 f"messages of type {msgtype or 'unknown'} cannot be sent to MSN",
                 MessageStatusReason.UNSUPPORTED,
             )
-        content = message.serialize()
+        content = cast(dict[str, Any], message.serialize())
         relates = content.get("m.relates_to") or {}
         if relates.get("rel_type") == RelationType.REPLACE.value:
             inner = {k: v for k, v in content.items() if k != "m.relates_to"}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 import time
 import uuid
 
 from mautrix.appservice import IntentAPI
 from mautrix.errors import IntentError, MForbidden
-from mautrix.types import EventID, MessageType, TextMessageEventContent
+from mautrix.types import JSON, EventID, MessageType, TextMessageEventContent
 
 from bridge import formatter
 from bridge.db.message import Message as DBMessage
@@ -113,8 +112,8 @@ class MSNToMatrix:
             return None
         if evt.sender_name:
             await puppet.update_info(evt.sender_name)
-        raw: dict[str, Any] = formatter.msn_to_matrix(evt.text, evt.format)
-        content = TextMessageEventContent.deserialize(raw)
+        raw = formatter.msn_to_matrix(evt.text, evt.format)
+        content = TextMessageEventContent.deserialize(JSON(raw))
         return await self._send_from(user, puppet, content, evt.sender)
 
     async def handle_typing(self, user: PortalOwner, evt: TypingReceived) -> None:

@@ -9,7 +9,7 @@ the portal holds instead of mixins reaching into its state.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from mautrix.appservice import IntentAPI
 from mautrix.types import EventID, EventType, MessageEventContent, MessageType, RoomID, UserID
@@ -23,6 +23,7 @@ from bridge.puppet import Puppet
 __all__ = ["PortalOwner", "PortalRoom"]
 
 
+@runtime_checkable
 class PortalOwner(Protocol):
     """The Matrix user a portal belongs to."""
 
@@ -58,7 +59,9 @@ class PortalRoom(Protocol):
     """The room of one MSN conversation, as the message directions use it."""
 
     log: TraceLogger
-    config: Config
+
+    @property
+    def config(self) -> Config: ...
 
     @property
     def mxid(self) -> RoomID | None: ...
