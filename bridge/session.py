@@ -233,6 +233,11 @@ class MSNSession:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
+                if self._connect_task is not asyncio.current_task():
+                    # Stopped or replaced meanwhile; the cancellation can be lost when the
+                    # awaited reply arrives at the same moment (asyncio.wait_for, Python 3.11).
+                    self.log.debug("Connect attempt ended by a stop or a new login: %s", e)
+                    return
                 if is_auth_failure(e):
                     self.log.warning("Stored MSN credentials were rejected: %s", e)
                     await self._push_state(
