@@ -26,10 +26,6 @@ class Contact(Model, table="contact", primary_key=("owner", "passport")):
         return await cls._get_all(f"{_OWNER}=$1", owner, order_by=quote("passport"))
 
     @classmethod
-    async def get_by_passport(cls, owner: str, passport: str) -> Contact | None:
-        return await cls.get(owner, passport.lower())
-
-    @classmethod
     async def replace_for_owner(cls, owner: str, contacts: Iterable[Contact]) -> None:
         """Atomically make ``contacts`` the whole contact list of ``owner``."""
         rows = list(contacts)
@@ -54,10 +50,6 @@ class ContactGroup(Model, table="contact_group", primary_key=("owner", "group_id
     async def all_for_owner(cls, owner: str) -> list[ContactGroup]:
         return await cls._get_all(f"{_OWNER}=$1", owner, order_by=quote("group_id"))
 
-    @classmethod
-    async def get_by_id(cls, owner: str, group_id: str) -> ContactGroup | None:
-        return await cls.get(owner, group_id)
-
 
 @dataclass
 class ContactGroupMember(
@@ -77,17 +69,6 @@ class ContactGroupMember(
             passport.lower(),
         )
         return [row["group_id"] for row in rows]
-
-    @classmethod
-    async def members_of(cls, owner: str, group_id: str) -> list[str]:
-        """Passports in group ``group_id`` of ``owner``."""
-        rows = await cls.db.fetch(
-            f"SELECT {quote('passport')} FROM {quote(cls._table)} "
-            f"WHERE {_OWNER}=$1 AND {quote('group_id')}=$2 ORDER BY {quote('passport')}",
-            owner,
-            group_id,
-        )
-        return [row["passport"] for row in rows]
 
     @classmethod
     async def all_for_owner(cls, owner: str) -> list[ContactGroupMember]:

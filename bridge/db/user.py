@@ -88,10 +88,6 @@ class User(Model, table="user", primary_key=("mxid",)):
         return await cls._get_one(f"{quote('mxid')}=$1", mxid)
 
     @classmethod
-    async def get_by_passport(cls, passport: str) -> User | None:
-        return await cls._get_one(f"{quote('passport')}=$1", passport.lower())
-
-    @classmethod
     async def all_logged_in(cls) -> list[User]:
         """Users with an MSN account set (whether or not their credentials still work)."""
         return await cls._get_all(f"{quote('passport')} IS NOT NULL", order_by=quote("mxid"))
