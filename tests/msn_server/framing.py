@@ -123,7 +123,8 @@ class LineConnection:
             except (asyncio.IncompleteReadError, ConnectionError, OSError):
                 return None
         command = ClientCommand(name, trid, tuple(args), payload)
-        log.debug("%s <<< %s", self.label, _describe(raw, payload, incoming=True))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s <<< %s", self.label, _describe(raw, payload, incoming=True))
         return command
 
     def send(self, *parts: object, payload: bytes | None = None) -> None:
@@ -132,12 +133,16 @@ class LineConnection:
         if payload is not None:
             tokens.append(str(len(payload)))
         line = (" ".join(tokens) + "\r\n").encode("utf-8")
-        self.send_raw(line + (payload or b""), log_text=_describe(line, payload))
+        self.send_raw(line + (payload or b""), described=(line, payload))
 
-    def send_raw(self, data: bytes, *, log_text: str | None = None) -> None:
+    def send_raw(
+        self, data: bytes, *, described: tuple[bytes, bytes | None] | None = None
+    ) -> None:
         if self.closed or self.writer.is_closing():
             return
-        log.debug("%s >>> %s", self.label, log_text or repr(data[:200]))
+        if log.isEnabledFor(logging.DEBUG):
+            text = _describe(*described) if described else repr(data[:200])
+            log.debug("%s >>> %s", self.label, text)
         try:
             self.writer.write(data)
         except (ConnectionError, OSError, RuntimeError):

@@ -52,6 +52,8 @@ class NotificationConnection:
         self.stall_until: float = 0.0
         self.closing = False
         self.replaced = False
+        #: when this connection's login began (``USR I``), until it ends (see stats.py)
+        self.login_started: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # helpers ----------------------------------------------------------------------------
@@ -80,6 +82,12 @@ class NotificationConnection:
         self.closing = True
         await self.conn.drain()
         await self.conn.close()
+
+    def end_login(self, *, ok: bool | None) -> None:
+        """The login counted in progress on this connection is over (see stats.py)."""
+        if self.login_started is not None:
+            self.server.login_stats.end(self.login_started, ok=ok)
+            self.login_started = None
 
     # main loop --------------------------------------------------------------------------
     async def run(self) -> None:
@@ -163,6 +171,8 @@ class NotificationConnection:
             return
         if stage == "I":
             email = command.arg(2)
+            if self.login_started is None:
+                self.login_started = self.server.login_stats.begin()
             self.login_email = email
             self.login_method = method
             if method == "MD5":
@@ -189,6 +199,7 @@ class NotificationConnection:
             ok = account is not None and self.server.tickets.check(secret, account.email)
         if not ok or account is None:
             log.info("NS: authentication failed for %s", self.login_email)
+            self.end_login(ok=False)
             self.error(911, command.trid)
             await self.close()
             return
@@ -196,6 +207,7 @@ class NotificationConnection:
 
     async def login_ok(self, command: ClientCommand, account: Account, ticket: str | None) -> None:
         self.account = account
+        self.end_login(ok=True)
         await self.server.ns_logged_in(self)
         v = self.v
         name = encode_name(account.name)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 import asyncio
+import json
 import logging
+import os
 import secrets
 import time
 
@@ -16,6 +19,8 @@ from .dispatch import handle_dispatch
 from .framing import LineConnection
 from .notification import NotificationConnection
 from .passport import make_app
+from .seed import SeedSpec, seed_accounts
+from .stats import LoginStats
 from .state import AL, FL, RL, Account, Directory, Group, ListFlag, TicketStore
 from .switchboard import (
     DeliveredMessage,
@@ -54,6 +59,10 @@ class ServerConfig:
     nexus_dalogin_scheme: str | None = None
     qng_seconds: int = 50
     max_line: int = 16 * 1024
+    #: write :meth:`MSNServer.stats` as JSON to this file every ``stats_interval`` seconds
+    #: (and at stop); None: no file (the stats are always at ``GET /_test/stats``)
+    stats_file: str | None = None
+    stats_interval: float = 1.0
     protocol_set: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,6 +101,7 @@ class MSNServer:
         self.sb_cookies: dict[str, SBCookie] = {}
         self.messages: list[DeliveredMessage] = []
         self.counters: Counter[str] = Counter()
+        self.login_stats = LoginStats()
         #: close the NS connection when this command arrives before the first CHG
         self.close_during_login: str | None = None
         #: messages from these accounts (lower-case) are not delivered and get NAK
@@ -99,6 +109,7 @@ class MSNServer:
         self._servers: list[asyncio.Server] = []
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._stats_task: asyncio.Task[None] | None = None
         self.ns_port = self.ds_port = self.sb_port = self.http_port = 0
 
     # setup ------------------------------------------------------------------------------
@@ -137,6 +148,13 @@ class MSNServer:
                 entry.lists |= RL
             account.bump()
 
+    def seed_accounts(
+        self, count: int, contacts: int = 20, groups: int = 2, **options: str
+    ) -> list[Account]:
+        """Create ``count`` accounts, each with ``contacts`` mutual contacts in ``groups``
+        groups (see seed.py; ``options``: prefix, domain, password)."""
+        return seed_accounts(self.directory, SeedSpec(count, contacts, groups, **options))
+
     def make_mutual(self, a: str, b: str, group: str | None = None) -> None:
         """a and b on each other's FL+AL (thus RL): lists = 11 on both sides."""
         groups = [group] if group else []
@@ -156,17 +174,28 @@ class MSNServer:
             ds = await asyncio.start_server(self._on_ds, cfg.host, cfg.ds_port, limit=limit)
             self._servers.append(ds)
             self.ds_port = ds.sockets[0].getsockname()[1]
-        self._runner = web.AppRunner(make_app(self), access_log=None)
+        app = make_app(self)
+        app.router.add_get("/_test/stats", self._http_stats)
+        app.router.add_post("/_test/stats/reset", self._http_stats_reset)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.http_port)
         await site.start()
         self.http_port = int(self._runner.addresses[0][1])
+        if cfg.stats_file:
+            self._stats_task = asyncio.create_task(self._write_stats_loop(cfg.stats_file))
         log.info(
             "MSN test server: DS %s NS %s SB %s HTTP %s", self.ds_address, self.ns_address,
             self.sb_address, self.http_base,
         )  # fmt: skip
 
     async def stop(self) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            await asyncio.gather(self._stats_task, return_exceptions=True)
+            self._stats_task = None
+            assert self.config.stats_file is not None
+            self.write_stats(self.config.stats_file)
         for srv in self._servers:
             srv.close()
         for session in list(self.sb_sessions.values()):
@@ -277,6 +306,7 @@ class MSNServer:
 
     async def ns_closed(self, conn: NotificationConnection) -> None:
         self.ns_connections.discard(conn)
+        conn.end_login(ok=None)
         was_visible = conn.status not in (None, "HDN")
         conn.closing = True
         if conn.account is None:
@@ -302,10 +332,11 @@ class MSNServer:
         self, account: Account, *, require_visible: bool = True
     ) -> list[NotificationConnection]:
         """Online clients (past their first CHG) that have ``account`` on their FL and may
-        see it."""
+        see it: found through the reverse index, in time proportional to their number."""
         result = []
-        for key, conn in self.ns_sessions.items():
-            if key == account.key or conn.closing or conn.status is None:
+        for key in account.watched_by:
+            conn = self.ns_sessions.get(key)
+            if key == account.key or conn is None or conn.closing or conn.status is None:
                 continue
             watcher = conn.account
             if watcher is None or not watcher.on(account.email, FL):
@@ -362,6 +393,44 @@ class MSNServer:
         self.sb_sessions[session_id] = session
         self.counters["sb_sessions"] += 1
         return session
+
+    # statistics -------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Login counters (see stats.py), process CPU and RSS, connection and account counts."""
+        return self.login_stats.snapshot(
+            online=len(self.ns_sessions),
+            ns_connections_open=len(self.ns_connections),
+            sb_sessions_open=len(self.sb_sessions),
+            accounts=len(self.directory.accounts),
+            counters=dict(self.counters),
+        )
+
+    def reset_stats(self) -> None:
+        """Start a new measurement: zero the login counters, rates and CPU; the maximum of
+        logins in progress restarts from the current count."""
+        self.login_stats.reset()
+
+    def write_stats(self, path: str) -> None:
+        """Write :meth:`stats` to ``path`` atomically (a reader never sees half a file)."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.stats(), f)
+        os.replace(tmp, path)
+
+    async def _write_stats_loop(self, path: str) -> None:
+        while True:
+            try:
+                self.write_stats(path)
+            except OSError as e:
+                log.warning("cannot write the stats file %s: %s", path, e)
+            await asyncio.sleep(self.config.stats_interval)
+
+    async def _http_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _http_stats_reset(self, request: web.Request) -> web.Response:
+        self.reset_stats()
+        return web.json_response(self.stats())
 
     # inspection -------------------------------------------------------------------------
     def online(self, email: str) -> str | None:

@@ -82,6 +82,8 @@ class Account:
     psm: bytes = b""  # the last UUX payload (MSNP11+)
     msn_object: str | None = None
     changed_at: float = field(default_factory=time.time)
+    #: keys of the accounts that have this one on their FL (the presence fan-out index)
+    watched_by: set[str] = field(default_factory=set)
     _next_group: int = 1
 
     @property
@@ -173,6 +175,7 @@ class Directory:
 
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
+        self._by_guid: dict[str, Account] = {}
 
     def add(self, email: str, password: str, name: str | None = None) -> Account:
         if "@" not in email or " " in email:
@@ -181,6 +184,7 @@ class Directory:
             raise ValueError(f"account {email!r} exists already")
         account = Account(email=email, password=password, name=name or email)
         self.accounts[account.key] = account
+        self._by_guid[account.guid.lower()] = account
         return account
 
     def get(self, email: str) -> Account | None:
@@ -193,11 +197,7 @@ class Directory:
         return account
 
     def by_guid(self, guid: str) -> Account | None:
-        guid = guid.lower()
-        for account in self.accounts.values():
-            if account.guid.lower() == guid:
-                return account
-        return None
+        return self._by_guid.get(guid.lower())
 
     # list operations (shared by the NS and the inspection/setup API) -------------------
     def add_to_list(
@@ -232,8 +232,10 @@ class Directory:
         if opposite is not None and entry.lists & opposite:
             raise ListError(219)
         entry.lists |= flag
-        if flag == FL and group is not None and group.number not in entry.groups:
-            entry.groups.append(group.number)
+        if flag == FL:
+            contact.watched_by.add(owner.key)
+            if group is not None and group.number not in entry.groups:
+                entry.groups.append(group.number)
         owner.contacts[contact.key] = entry
         owner.bump()
         rl_added = False
@@ -269,6 +271,7 @@ class Directory:
         entry.lists &= ~flag
         if flag == FL:
             entry.groups.clear()
+            contact.watched_by.discard(owner.key)
         if not entry.lists:
             del owner.contacts[contact.key]
         owner.bump()
