@@ -28,7 +28,6 @@ every online session on each status change, so its CPU per login grows with N.
 from __future__ import annotations
 
 from typing import Any
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -37,7 +36,6 @@ import asyncio
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -196,7 +194,8 @@ class Server:
 async def start_server(label: str, argv: list[str], cwd: Path) -> Server:
     env = dict(os.environ, PYTHONPATH=str(cwd))
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, limit=1 << 24,
+        *argv, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, limit=1 << 24,
         preexec_fn=raise_fd_limit,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -239,6 +238,7 @@ def accounts_file(spec: SeedSpec, path: Path) -> None:
 
 def baseline_tree(rev: str, into: Path) -> Path:
     """``tests/msn_server`` at ``rev``, extracted into ``into``."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", rev, "tests/__init__.py", "tests/msn_server"],
         check=True, capture_output=True,
@@ -274,7 +274,9 @@ async def floor_server() -> None:
                 out = f"USR {trid} OK x@x 1 0\r\nSBS 0 null\r\n"
                 out += f"MSG Hotmail Hotmail {len(profile)}\r\n" + profile.decode()
             elif name == "SYN":
-                out = f"SYN {trid} 2006-01-01T00:00:00.0-00:00 2006-01-01T00:00:00.0-00:00 20 2\r\n"
+                out = (
+                    f"SYN {trid} 2006-01-01T00:00:00.0-00:00 2006-01-01T00:00:00.0-00:00 20 2\r\n"
+                )
                 out += "GTC A\r\nBLP AL\r\nPRP MFN x\r\nLSG a 1\r\nLSG b 2\r\n" + "".join(lst)
             elif name == "CHG":
                 out = f"CHG {trid} {t[2]} {t[3] if len(t) > 3 else ''}\r\n"
@@ -290,14 +292,14 @@ async def floor_server() -> None:
 
     ns = await asyncio.start_server(lambda r, w: handle(r, w, False), "127.0.0.1", 0)
     ds = await asyncio.start_server(lambda r, w: handle(r, w, True), "127.0.0.1", 0)
-    ns_address = "127.0.0.1:%d" % ns.sockets[0].getsockname()[1]
+    ns_address = f"127.0.0.1:{ns.sockets[0].getsockname()[1]}"
     app = web.Application()
     app.router.add_get("/login", login)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     http = runner.addresses[0][1]
-    print("dispatch server: 127.0.0.1:%d" % ds.sockets[0].getsockname()[1])
+    print(f"dispatch server: 127.0.0.1:{ds.sockets[0].getsockname()[1]}")
     print(f"notification server: {ns_address}")
     print(f"passport login: http://127.0.0.1:{http}/login")
     print("accounts: (any)", flush=True)
@@ -314,6 +316,7 @@ class Result:
     login_p99: float
     server_cpu: float
     rss_kib_per_account: float
+    rss_mib: float
     stats: dict[str, Any] | None
 
     @property
@@ -339,7 +342,9 @@ async def run_one(server: Server, spec: SeedSpec, concurrency: int) -> Result:
         async def one(i: int) -> None:
             async with sem:
                 t0 = time.perf_counter()
-                c = await log_in(server.ds, server.login_url, session, spec.email(i), spec.password)
+                c = await log_in(
+                    server.ds, server.login_url, session, spec.email(i), spec.password
+                )
                 durations.append(time.perf_counter() - t0)
             clients.append(c)
             drains.append(asyncio.create_task(drain_forever(c)))
@@ -350,6 +355,7 @@ async def run_one(server: Server, spec: SeedSpec, concurrency: int) -> Result:
         await settle(pid)
         server_cpu = proc_cpu(pid) - cpu_before
         rss = proc_rss_kib(pid) - rss_before
+        rss_after = proc_rss_kib(pid)
         stats = None
         if server.stats_url:
             async with session.get(server.stats_url) as resp:
@@ -363,7 +369,7 @@ async def run_one(server: Server, spec: SeedSpec, concurrency: int) -> Result:
     return Result(
         server.label, spec.count, wall, durations[len(durations) // 2],
         durations[min(len(durations) - 1, int(len(durations) * 0.99))], server_cpu,
-        rss / spec.count, stats,
+        rss / spec.count, rss_after / 1024, stats,
     )  # fmt: skip
 
 
@@ -379,7 +385,7 @@ async def settle(pid: int) -> None:
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -393,22 +399,20 @@ async def bench(args: argparse.Namespace) -> list[Result]:
             old_tree = baseline_tree(args.baseline_rev, tmpdir / "before")
         for count in args.counts:
             spec = SeedSpec(count, args.contacts, args.groups)
-            variants: list[tuple[str, Callable[[], Any]]] = []
+            variants: list[tuple[str, list[str], Path]] = []
             if not args.no_floor:
-                variants.append(("floor", lambda: start_server(
-                    "floor", [sys.executable, str(Path(__file__).resolve()), "--floor-server"],
-                    REPO)))  # fmt: skip
+                floor = [sys.executable, str(Path(__file__).resolve()), "--floor-server"]
+                variants.append(("floor", floor, REPO))
             if old_tree is not None and count <= args.baseline_max:
                 path = tmpdir / f"accounts-{count}.json"
                 accounts_file(spec, path)
-                variants.append((f"before ({args.baseline_rev})", lambda p=path: start_server(
-                    "before", server_argv(["--accounts", str(p)]), old_tree)))  # fmt: skip
-            variants.append(("after", lambda: start_server("after", server_argv([
-                "--seed", str(count), "--seed-contacts", str(args.contacts),
-                "--seed-groups", str(args.groups)]), REPO)))  # fmt: skip
-            for label, starter in variants:
-                server = await starter()
-                server.label = label
+                before = server_argv(["--accounts", str(path)])
+                variants.append((f"before ({args.baseline_rev})", before, old_tree))
+            seed = ["--seed", str(count), "--seed-contacts", str(args.contacts),
+                    "--seed-groups", str(args.groups)]  # fmt: skip
+            variants.append(("after", server_argv(seed), REPO))
+            for label, argv, cwd in variants:
+                server = await start_server(label, argv, cwd)
                 try:
                     result = await run_one(server, spec, args.concurrency)
                 finally:
@@ -422,7 +426,8 @@ def print_result(r: Result, concurrency: int) -> None:
     line = (
         f"{r.count:>6} {r.label:<18} {r.wall:7.2f} s {r.count / r.wall:8.0f} logins/s  "
         f"login p50 {r.login_p50 * 1000:7.1f} ms p99 {r.login_p99 * 1000:7.1f} ms  "
-        f"server CPU {r.cpu_ms_per_login:6.3f} ms/login  RSS {r.rss_kib_per_account:5.1f} KiB/acct"
+        f"server CPU {r.cpu_ms_per_login:6.3f} ms/login  "
+        f"RSS +{r.rss_kib_per_account:5.1f} KiB/acct ({r.rss_mib:.0f} MiB)"
     )
     if r.stats is not None:
         ok = "ok" if r.stats["logins_in_progress_max"] <= concurrency else "EXCEEDED"
@@ -462,10 +467,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--contacts", type=int, default=20)
     parser.add_argument("--groups", type=int, default=2)
-    parser.add_argument("--baseline-rev", default=DEFAULT_BASELINE,
-                        help="git revision of the 'before' server ('none': skip it)")
-    parser.add_argument("--baseline-max", type=int, default=10_000,
-                        help="skip the 'before' server above this many accounts")
+    parser.add_argument(
+        "--baseline-rev",
+        default=DEFAULT_BASELINE,
+        help="git revision of the 'before' server ('none': skip it)",
+    )
+    parser.add_argument(
+        "--baseline-max",
+        type=int,
+        default=10_000,
+        help="skip the 'before' server above this many accounts",
+    )
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--floor-server", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)

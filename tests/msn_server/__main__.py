@@ -47,10 +47,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--seed", type=int, metavar="N",
         help="N accounts user0..user<N-1>@scale.example (see --seed-*)",
     )  # fmt: skip
-    parser.add_argument("--seed-contacts", type=int, default=20, metavar="K",
-                        help="mutual contacts per seeded account (default %(default)s)")
-    parser.add_argument("--seed-groups", type=int, default=2, metavar="G",
-                        help="groups per seeded account (default %(default)s)")
+    parser.add_argument(
+        "--seed-contacts",
+        type=int,
+        default=20,
+        metavar="K",
+        help="mutual contacts per seeded account (default %(default)s)",
+    )
+    parser.add_argument(
+        "--seed-groups",
+        type=int,
+        default=2,
+        metavar="G",
+        help="groups per seeded account (default %(default)s)",
+    )
     parser.add_argument("--seed-prefix", default="user", help="default %(default)s")
     parser.add_argument("--seed-domain", default="scale.example", help="default %(default)s")
     parser.add_argument("--seed-password", default="password", help="default %(default)s")

@@ -573,7 +573,7 @@ class NotificationConnection:
         group = account.rename_group(command.arg(0), decode_name(command.arg(1)))
         self.send_reg(command.trid, group)
 
-    def send_reg(self, trid: int, group: Group) -> None:
+    def send_reg(self, trid: int | None, group: Group) -> None:
         """``REG``: the answer to a rename, or (trid 0) a rename made elsewhere."""
         account = self.account
         assert account is not None

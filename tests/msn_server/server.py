@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 import asyncio
@@ -20,8 +20,8 @@ from .framing import LineConnection
 from .notification import NotificationConnection
 from .passport import make_app
 from .seed import SeedSpec, seed_accounts
-from .stats import LoginStats
 from .state import AL, FL, RL, Account, Directory, Group, ListFlag, TicketStore
+from .stats import LoginStats
 from .switchboard import (
     DeliveredMessage,
     SwitchboardConnection,
