@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--challenge-interval", type=float, default=None, metavar="SECONDS")
     parser.add_argument("--sb-idle-timeout", type=float, default=300.0, metavar="SECONDS")
     parser.add_argument("--protocol-min", type=int, default=2)
-    parser.add_argument("--protocol-max", type=int, default=12)
+    parser.add_argument("--protocol-max", type=int, default=18)
     parser.add_argument(
         "--nexus-scheme", choices=("none", "http", "https"), default="none",
         help="scheme written into the nexus' DALogin= (the real nexus sends none)",

@@ -78,7 +78,9 @@ class Request:
         if (self.text(deltas_path) or "").lower() != "true":
             return None
         if self.server.config.escargot_mode:
-            raise ABFault("FullSyncRequired", "Full sync required.  Details: Delta syncs disabled.")
+            raise ABFault(
+                "FullSyncRequired", "Full sync required.  Details: Delta syncs disabled."
+            )
         since = soap.parse_iso(self.text(last_path))
         if not since:
             return None
@@ -449,7 +451,9 @@ async def ab_group_contact_delete(req: Request) -> str:
 
 
 async def ab_add(req: Request) -> str:
-    return f'<ABAddResponse xmlns="{AB_NS}"><ABAddResult>{DEFAULT_AB}</ABAddResult></ABAddResponse>'
+    return (
+        f'<ABAddResponse xmlns="{AB_NS}"><ABAddResult>{DEFAULT_AB}</ABAddResult></ABAddResponse>'
+    )
 
 
 AB_ACTIONS: Final[dict[str, Action]] = {
@@ -468,7 +472,9 @@ AB_ACTIONS: Final[dict[str, Action]] = {
 
 
 # -- SharingService --------------------------------------------------------------------------
-def _member_xml(role: str, contact: Account, stamp: int, *, pending_name: str | None = None) -> str:
+def _member_xml(
+    role: str, contact: Account, stamp: int, *, pending_name: str | None = None
+) -> str:
     name = f"<DisplayName>{esc(pending_name)}</DisplayName>" if pending_name else ""
     return (
         f'<Member xsi:type="PassportMember"><MembershipId>{role}/{contact.guid}</MembershipId>'
@@ -625,7 +631,9 @@ def _authenticate(server: MSNServer, root: ET.Element) -> Account | None:
 
 
 def add_routes(app: web.Application, server: MSNServer) -> None:
-    def make(actions: dict[str, Action], counter: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def make(
+        actions: dict[str, Action], counter: str
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
             server.counters[counter] += 1
             try:

@@ -38,6 +38,7 @@ import secrets
 
 from . import presence
 from .framing import ClientCommand
+from .ns13 import too_old
 from .soap import esc
 
 if TYPE_CHECKING:
@@ -252,7 +253,9 @@ def _roster_nfy(viewer: NotificationConnection, circle: Circle) -> None:
     _nfy(viewer, circle, "Partial", body, stream="0")
 
 
-def _nfy(viewer: NotificationConnection, circle: Circle, kind: str, body: str, stream: str) -> None:
+def _nfy(
+    viewer: NotificationConnection, circle: Circle, kind: str, body: str, stream: str
+) -> None:
     assert viewer.account is not None
     data = body.encode("utf-8")
     head = (
@@ -392,8 +395,7 @@ def _headers(block: bytes) -> dict[str, str]:
 
 
 async def cmd_sdg(conn: NotificationConnection, command: ClientCommand) -> None:
-    if conn.v < 18:
-        await conn.close()
+    if await too_old(conn, command, 18):
         return
     payload = command.payload or b""
     account = conn.account
@@ -407,7 +409,12 @@ async def cmd_sdg(conn: NotificationConnection, command: ClientCommand) -> None:
     sender = headers.get("from", "")
     expected = f"1:{account.email};epid={conn.machine_guid}".lower()
     circle = circle_of(conn.server, to[2:]) if to.startswith("9:") else None
-    if sender.lower() != expected or circle is None or path != "path=IM" or conn not in circle.joined:
+    if (
+        sender.lower() != expected
+        or circle is None
+        or path != "path=IM"
+        or conn not in circle.joined
+    ):
         conn.error(201, command.trid)
         return
     for other in circle.joined:
@@ -417,8 +424,7 @@ async def cmd_sdg(conn: NotificationConnection, command: ClientCommand) -> None:
 
 
 async def cmd_put(conn: NotificationConnection, command: ClientCommand) -> None:
-    if conn.v < 18:
-        await conn.close()
+    if await too_old(conn, command, 18):
         return
     payload = command.payload or b""
     blocks = payload.split(b"\r\n\r\n", 3)
@@ -440,7 +446,7 @@ async def cmd_put(conn: NotificationConnection, command: ClientCommand) -> None:
         if media is not None:
             circle.current_media = media.group(1).decode("utf-8", "replace")
         props = (
-            f"<circle><props><presence dtype=\"xml\"><Data><UTL></UTL><MFN>{esc(circle.name)}"
+            f'<circle><props><presence dtype="xml"><Data><UTL></UTL><MFN>{esc(circle.name)}'
             f"</MFN><PSM>{circle.psm}</PSM><CurrentMedia>{circle.current_media}</CurrentMedia>"
             "</Data></presence></props></circle>"
         )
@@ -450,4 +456,3 @@ async def cmd_put(conn: NotificationConnection, command: ClientCommand) -> None:
                 _nfy(other, circle, "Full", props, stream="1")
         return
     conn.send("PUT", command.trid, "OK", payload=b"")
-

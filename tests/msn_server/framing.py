@@ -24,7 +24,9 @@ __all__ = [
     "encode_name",
 ]
 
-CLIENT_PAYLOAD_COMMANDS: Final = frozenset({"MSG", "QRY", "UUX", "ADL", "RML", "FQY", "UUN"})
+CLIENT_PAYLOAD_COMMANDS: Final = frozenset(
+    {"MSG", "QRY", "UUX", "ADL", "RML", "FQY", "UUN", "UUM", "PUT", "SDG"}
+)
 _NO_TRID: Final = frozenset({"PNG", "OUT"})
 
 log = logging.getLogger("msn_server")

@@ -60,9 +60,7 @@ def expected_parts(nonce: str, secret_b64: str, iv: bytes) -> tuple[bytes, bytes
     data = nonce.encode("ascii")
     digest = hmac.new(derive_key(secret, HASH_MAGIC), data, hashlib.sha1).digest()
     pad = 8 - len(data) % 8
-    encryptor = Cipher(
-        TripleDES(derive_key(secret, ENCRYPTION_MAGIC)), modes.CBC(iv)
-    ).encryptor()
+    encryptor = Cipher(TripleDES(derive_key(secret, ENCRYPTION_MAGIC)), modes.CBC(iv)).encryptor()
     cipher = encryptor.update(data + bytes([pad]) * pad) + encryptor.finalize()
     return digest, cipher
 

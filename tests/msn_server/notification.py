@@ -201,11 +201,7 @@ class NotificationConnection:
             self.error(207, command.trid)
             return
         method, stage = command.arg(0), command.arg(1)
-        if (
-            method not in ("MD5", "TWN", "SSO")
-            or stage not in ("I", "S")
-            or len(command.args) < 3
-        ):
+        if method not in ("MD5", "TWN", "SSO") or stage not in ("I", "S") or len(command.args) < 3:
             self.error(201, command.trid)
             return
         if _scheme(self.v) != method:

@@ -42,6 +42,18 @@ MAX_ML: Final = 64 * 1024
 MESSENGER_CLEAR: Final = "messengerclear.live.com"
 
 
+async def too_old(conn: NotificationConnection, command: ClientCommand, minimum: int) -> bool:
+    """A command newer than the connection's protocol: up to MSNP12 it is unknown (200, as
+    this server always answered), from MSNP13 on the connection is closed, as Escargot does."""
+    if conn.v >= minimum:
+        return False
+    if conn.v < 13:
+        conn.error(200, command.trid)
+    else:
+        await conn.close()
+    return True
+
+
 # -- login ---------------------------------------------------------------------------------
 def check_sso(conn: NotificationConnection, command: ClientCommand) -> Account | None:
     """``USR trid SSO S <ticket> [<mbi answer>] [{machine-guid}]``: the account, or None.
@@ -121,8 +133,7 @@ def parse_ml(payload: bytes | None) -> tuple[bool, list[tuple[str, str, int, int
 
 
 async def cmd_adl(conn: NotificationConnection, command: ClientCommand) -> None:
-    if conn.v < 13:
-        await conn.close()
+    if await too_old(conn, command, 13):
         return
     try:
         initial, entries = parse_ml(command.payload)
@@ -161,14 +172,14 @@ async def cmd_adl(conn: NotificationConnection, command: ClientCommand) -> None:
             conn.subscribed.add(key)
             newly.append(key)
     conn.send("ADL", command.trid, "OK")
-    if initial:
-        conn.initial_adl = True
+    if not conn.initial_presence_sent:
+        conn.initial_adl = True  # any ADL opens the presence (sent at once if CHG came first)
         conn.send_initial_presence(command.trid)
-    elif conn.initial_presence_sent or conn.server.config.escargot_mode:
-        for key in newly:
-            other = server.ns_session(key)
-            if other is not None and conn.status is not None and conn._sees(key):
-                conn.send_presence(other, command.trid)
+        return
+    for key in newly:
+        other = server.ns_session(key)
+        if other is not None and conn._sees(key):
+            conn.send_presence(other, command.trid)
 
 
 async def _list_add(
@@ -181,8 +192,7 @@ async def _list_add(
 
 
 async def cmd_rml(conn: NotificationConnection, command: ClientCommand) -> None:
-    if conn.v < 13:
-        await conn.close()
+    if await too_old(conn, command, 13):
         return
     try:
         _, entries = parse_ml(command.payload)
@@ -209,8 +219,7 @@ async def cmd_rml(conn: NotificationConnection, command: ClientCommand) -> None:
 
 async def cmd_fqy(conn: NotificationConnection, command: ClientCommand) -> None:
     """``FQY`` (MSNP14+): which network a contact is on; ours are all on 1 (Messenger)."""
-    if conn.v < 14:
-        await conn.close()
+    if await too_old(conn, command, 14):
         return
     try:
         _, entries = parse_ml(command.payload)
@@ -270,8 +279,7 @@ def notify_address_book(conn: NotificationConnection) -> None:
 async def cmd_uun(conn: NotificationConnection, command: ClientCommand) -> None:
     """``UUN trid <email[;{guid}]> <type> <len>``: a payload for another signed-in user (or
     one of its endpoints), delivered as ``UBN``; ``217`` when it is not online."""
-    if conn.v < 13:
-        await conn.close()
+    if await too_old(conn, command, 13):
         return
     server = conn.server
     handle = command.arg(0)
@@ -295,8 +303,7 @@ async def cmd_uun(conn: NotificationConnection, command: ClientCommand) -> None:
 async def cmd_uum(conn: NotificationConnection, command: ClientCommand) -> None:
     """``UUM trid <email> <network> <type> <len>`` (MSNP18): a text message to an offline
     Messenger contact is stored as an offline message (no reply, as Escargot)."""
-    if conn.v < 14:
-        await conn.close()
+    if await too_old(conn, command, 14):
         return
     from . import oim
 
@@ -306,4 +313,3 @@ async def cmd_uum(conn: NotificationConnection, command: ClientCommand) -> None:
         await conn.close()
         return
     oim.store_from_uum(conn, command.arg(0), command.payload or b"")
-

@@ -160,7 +160,9 @@ def store_from_uum(conn: NotificationConnection, email: str, payload: bytes) -> 
     head, _, body = payload.partition(b"\r\n\r\n")
     headers = {
         k.strip().lower(): v.strip()
-        for k, _, v in (line.partition(":") for line in head.decode("utf-8", "replace").split("\r\n"))
+        for k, _, v in (
+            line.partition(":") for line in head.decode("utf-8", "replace").split("\r\n")
+        )
     }
     if not headers.get("content-type", "").lower().startswith("text/plain"):
         return
@@ -183,7 +185,11 @@ def add_routes(app: web.Application, server: MSNServer) -> None:
             return _rsi_fault("Client", "Invalid request")
         token = soap.text(root, ".//PassportCookie/t") or ""
         ticket = server.tickets.lookup(token)
-        if ticket is None or ticket.domain not in OIM_DOMAINS or not _session_ok(server, ticket.email):
+        if (
+            ticket is None
+            or ticket.domain not in OIM_DOMAINS
+            or not _session_ok(server, ticket.email)
+        ):
             return _rsi_fault("AuthenticationFailed", "Ticket is not valid")
         key = ticket.email
         action = soap.find(root, "Body")
@@ -214,9 +220,7 @@ def add_routes(app: web.Application, server: MSNServer) -> None:
                     _hotmail(endpoint, "text/x-msmsgsactivemailnotification",
                              f"Src-Folder: .!!OIM\r\nDest-Folder: .!!trAsH\r\n"
                              f"Message-Delta: {len(ids)}\r\n")  # fmt: skip
-            return soap.xml_response(
-                soap.envelope(f'<DeleteMessagesResponse xmlns="{RSI_NS}" />')
-            )
+            return soap.xml_response(soap.envelope(f'<DeleteMessagesResponse xmlns="{RSI_NS}" />'))
         return _rsi_fault("Client", f"Unsupported action {name!r}")
 
     async def store2(request: web.Request) -> web.Response:
@@ -372,4 +376,3 @@ def _rsi_fault(code: str, message: str) -> web.Response:
         soap.fault(f"soap:{code}", message, actor="https://rsi.hotmail.com/rsi/rsi.asmx"),
         status=500,
     )
-

@@ -27,7 +27,15 @@ from .soap import esc
 if TYPE_CHECKING:
     from .notification import NotificationConnection
 
-__all__ = ["UUXData", "fln_args", "handle", "parse_uux", "presence_args", "ubx_args", "ubx_payload"]
+__all__ = [
+    "UUXData",
+    "fln_args",
+    "handle",
+    "parse_uux",
+    "presence_args",
+    "ubx_args",
+    "ubx_payload",
+]
 
 
 def handle(viewer_v: int, email: str, via: str | None = None) -> tuple[str, ...]:
@@ -106,9 +114,14 @@ def parse_uux(payload: bytes) -> UUXData | None:
     guid = child(root, "MachineGuid")
     if guid is not None and guid.text:
         data.machine_guid = guid.text.strip()
-    private = child(root, "PrivateEndpointData")
+    # WLM 2009 sends its endpoint data as a UUX of its own, <PrivateEndpointData> at the root
+    private = root if root.tag == "PrivateEndpointData" else child(root, "PrivateEndpointData")
     if private is not None:
-        for name, attr in (("EpName", "ep_name"), ("ClientType", "client_type"), ("State", "state")):
+        for name, attr in (
+            ("EpName", "ep_name"),
+            ("ClientType", "client_type"),
+            ("State", "state"),
+        ):
             node = child(private, name)
             if node is not None:
                 setattr(data, attr, (node.text or "").strip())

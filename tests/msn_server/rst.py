@@ -40,9 +40,7 @@ TOKEN_LIFETIME: Final = 86400.0
 _S12: Final = "http://www.w3.org/2003/05/soap-envelope"
 _S11: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 _WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-_WSU: Final = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-)
+_WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 _WSA: Final = "http://www.w3.org/2005/08/addressing"
 _WSP: Final = "http://schemas.xmlsoap.org/ws/2004/09/policy"
 _PSF: Final = "http://schemas.microsoft.com/Passport/SoapServices/SOAPFault"

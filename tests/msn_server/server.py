@@ -18,10 +18,10 @@ from aiohttp import web
 
 from . import abservice, circles, ns13, oim, presence, rst
 from .circles import Circle
-from .oim import OfflineMessage
 from .dispatch import handle_dispatch
 from .framing import LineConnection
 from .notification import NotificationConnection
+from .oim import OfflineMessage
 from .passport import make_app
 from .seed import SeedSpec, seed_accounts
 from .state import AL, FL, RL, Account, Directory, Group, ListFlag, TicketStore
@@ -56,7 +56,7 @@ class ServerConfig:
     challenge_timeout: float = 60.0
     sb_idle_timeout: float = 300.0
     max_sb_body: int = 1664
-    protocols: Iterable[int] = range(2, 13)
+    protocols: Iterable[int] = range(2, 19)
     #: Passport ticket lifetime; None: 24 h (30 s in escargot_mode)
     ticket_lifetime: float | None = None
     #: scheme in the nexus' ``DALogin=`` (the real nexus sends none): None, "http", "https"
@@ -176,8 +176,14 @@ class MSNServer:
         return circles.new_circle(self, name, owner, list(members))
 
     def store_oim(
-        self, sender: str, recipient: str, text: str, *, received: float | None = None,
-        run_id: str | None = None, seq: int = 1,
+        self,
+        sender: str,
+        recipient: str,
+        text: str,
+        *,
+        received: float | None = None,
+        run_id: str | None = None,
+        seq: int = 1,
     ) -> OfflineMessage:
         """File an offline message as if ``sender`` had sent it (at ``received``, a Unix
         time); signed-in MSNP13+ endpoints of the recipient are told at once."""

@@ -134,7 +134,11 @@ class SwitchboardConnection:
     @property
     def handle(self) -> str:
         """``email`` or ``email;{guid}`` as the others see it (MSNP16+ endpoints)."""
-        return f"{self.account.email};{self.machine_guid}" if self.machine_guid else self.account.email
+        return (
+            f"{self.account.email};{self.machine_guid}"
+            if self.machine_guid
+            else self.account.email
+        )
 
     def shown_to(self, viewer: SwitchboardConnection) -> str:
         return self.handle if viewer.version >= 16 else self.account.email
