@@ -25,7 +25,7 @@ A contact given as a plain address is put on FL+AL (the other side gets RL)."""
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.msn_server",
-        description="A protocol-faithful MSN Messenger server (MSNP2-12) for local testing.",
+        description="A protocol-faithful MSN Messenger server (MSNP2-18) for local testing.",
         epilog=ACCOUNTS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -89,7 +89,7 @@ class SBCookie:
 
 
 class MSNServer:
-    """A protocol-faithful MSNP2-12 server for tests, demos and benchmarks."""
+    """A protocol-faithful MSNP2-18 server for tests, demos and benchmarks."""
 
     def __init__(self, config: ServerConfig | None = None, **kwargs: object) -> None:
         if config is None:
@@ -591,10 +591,12 @@ class MSNServer:
         )
         expires = time.monotonic() + 120.0
         self.sb_cookies[cookie] = SBCookie(account, session_id, expires, endpoint)
-        if len(self.sb_cookies) > 4096:  # unused cookies of clients that never came
-            now = time.monotonic()
+        if len(self.sb_cookies) > 4096 and len(self.sb_cookies) % 512 == 0:
+            now = time.monotonic()  # unused cookies of clients that never came
             for key in [k for k, c in self.sb_cookies.items() if c.expires < now]:
                 del self.sb_cookies[key]
+        while len(self.sb_cookies) > 100_000:
+            del self.sb_cookies[next(iter(self.sb_cookies))]
         return cookie
 
     def new_sb_session(self, creator: Account) -> SwitchboardSession:

@@ -397,18 +397,22 @@ class Ticket:
 class TicketStore:
     """Passport tickets: random tokens, reusable until they expire."""
 
-    #: expired tickets are swept out when the store grows past this many
+    #: expired tickets are swept out when the store grows past this many; past MAX_TICKETS
+    #: the oldest live ones go too (a flood of logins cannot grow it without bound)
     SWEEP_ABOVE: Final = 4096
+    MAX_TICKETS: Final = 200_000
 
     def __init__(self, lifetime: float) -> None:
         self.lifetime = lifetime
         self._tickets: dict[str, Ticket] = {}
 
     def _add(self, token: str, ticket: Ticket) -> None:
-        if len(self._tickets) >= self.SWEEP_ABOVE:
+        if len(self._tickets) >= self.SWEEP_ABOVE and len(self._tickets) % 1024 == 0:
             now = time.monotonic()
             for key in [k for k, t in self._tickets.items() if t.expires < now]:
                 del self._tickets[key]
+        while len(self._tickets) >= self.MAX_TICKETS:
+            del self._tickets[next(iter(self._tickets))]
         self._tickets[token] = ticket
 
     def issue(self, email: str) -> str:

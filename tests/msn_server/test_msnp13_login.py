@@ -181,3 +181,13 @@ async def test_twn_at_msnp13_with_an_rst_ticket() -> None:
         t = await c.cmd("GTC", "N")
         assert await c.expect_closed() != [] or t  # GTC is gone at 13: the server hangs up
         await asyncio.sleep(0)
+
+
+async def test_dispatch_refers_an_sso_login_to_the_ns() -> None:
+    async with running_server() as server:
+        assert server.ds_address is not None
+        async with await RawClient.connect(server.ds_address) as ds:
+            await ds.cmd("VER", "MSNP18", "MSNP15", "CVR0")
+            assert (await ds.read()).line == "VER 1 MSNP18 CVR0"
+            await ds.cmd("USR", "SSO", "I", ALICE)
+            assert (await ds.read()).line == f"XFR 2 NS {server.ns_address} 0 {server.ds_address}"
