@@ -377,8 +377,10 @@ def status_changed(server: MSNServer, conn: NotificationConnection) -> None:
     """A member's status changed: the other members joined to a shared circle see it."""
     account = conn.account
     assert account is not None
-    for circle in server.circles.values():
-        if not circle.online_endpoints(account.key):
+    joined = {cid for ep in server.endpoints.get(account.key, []) for cid in ep.circles}
+    for circle_id in joined:
+        circle = server.circles.get(circle_id)
+        if circle is None:
             continue
         for other in circle.joined:
             if other.account is not None and other.account.key != account.key:

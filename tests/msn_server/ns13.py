@@ -154,6 +154,8 @@ async def cmd_adl(conn: NotificationConnection, command: ClientCommand) -> None:
         await circles.adl(conn, command, [(user, lists) for user, _, lists, _, _ in circle_ids])
         return
     server = conn.server
+    if initial:  # the initial list is taken as it is: what the server does not know is skipped
+        people = [e for e in people if e[3] == 1 and server.directory.get(f"{e[0]}@{e[1]}")]
     for user, domain, _, _, _ in people:
         if server.directory.get(f"{user}@{domain}") is None:
             conn.error(208, command.trid)

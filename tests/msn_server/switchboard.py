@@ -258,7 +258,7 @@ class SwitchboardConnection:
         if session is None or session.closed:
             self.send(911, command.trid)
             return False
-        if self.participant_key in session.participants:
+        if self.machine_guid and self.participant_key in session.participants:
             self.send(911, command.trid)  # this endpoint is there already
             return False
         others = list(session.participants.values())

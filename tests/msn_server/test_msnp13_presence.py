@@ -245,3 +245,18 @@ async def test_friend_request_made_while_offline_is_pending() -> None:
         entry = server.account(ALICE).entry(DAVE)
         assert entry is not None and entry.pending and entry.lists == RL
         assert entry.lists13() == 8 | 16
+
+
+async def test_initial_adl_skips_unknown_people() -> None:
+    async with running_server() as server:
+        bob = await sign_in(server, BOB, 18, guid="{b0b0b0b0-0000-4000-8000-000000000000}")
+        async with bob:
+            alice = await sign_in(server, ALICE, 18, adl=False, status=None)
+            async with alice:
+                ml = (b'<ml l="1"><d n="example.com"><c n="gone" l="3" t="1" /><c n="bob" l="3" '
+                      b't="1" /></d><d n="yahoo.com"><c n="pal" l="1" t="32" /></d></ml>')  # fmt: skip
+                t = await alice.cmd("ADL", payload=ml)
+                assert (await alice.read()).line == f"ADL {t} OK"
+                t = await alice.cmd("CHG", "NLN", caps_for(18))
+                assert (await alice.expect("NLN NLN 1:bob@example.com")).name == "NLN"
+                assert server.ns_session(ALICE).subscribed == {BOB}  # type: ignore[union-attr]
