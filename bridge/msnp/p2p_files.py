@@ -63,6 +63,11 @@ class FileOffer:
             self._timer = None
 
     @property
+    def open(self) -> bool:
+        """Unanswered and not withdrawn by the contact."""
+        return not self.answered and self._session.invite is not None and self._session.open
+
+    @property
     def passport(self) -> str:
         return self._session.peer.passport
 

@@ -273,6 +273,7 @@ class P2PManager:
             raise P2PProtocolError("MSNSLP Call-ID already in use")
         inbox = SessionInbox(self.budget, self.limits.receive_buffer)
         session = Session(peer, session_id, call_id, inbox, self._end)
+        inbox.on_overflow = lambda reason: self._abort(session, reason)
         peer.sessions[session_id] = session
         peer.calls[call_id] = session
         return session
@@ -285,6 +286,14 @@ class P2PManager:
             peer.transport.close_session(session.session_id)
             session.inbox.fail("ended")
             self._forget_if_idle(peer)
+
+    def _abort(self, session: Session, reason: str) -> None:
+        """End a session we cannot go on with, telling the contact."""
+        log.info("P2P: ending a session with %s: %s", session.peer.passport, reason)
+        self.stats["sessions_aborted"] += 1
+        if session.open:
+            session.bye()
+            session.end()
 
     def _spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -336,6 +345,9 @@ class P2PManager:
                 peer.post_slp(answer)
             elif session is None:
                 self._on_invite(peer, message)
+        elif session is not None and message.method == "BYE" and session.invite is not None:
+            session.invite = None  # the contact withdrew an offer nobody answered yet
+            session.end()
         elif session is not None:
             session.inbox.push(message)
 

@@ -77,6 +77,8 @@ class SessionInbox:
         self._max_bytes = max_bytes
         self.buffered = 0
         self.failure: str | None = None
+        #: called once when the inbox overflows (the session must then be torn down)
+        self.on_overflow: Callable[[str], None] | None = None
 
     def push(self, item: InboxItem) -> None:
         if self.failure is not None:
@@ -84,14 +86,20 @@ class SessionInbox:
         if isinstance(item, DataReceived):
             size = len(item.data)
             if self.buffered + size > self._max_bytes or not self._budget.reserve(size):
-                self.fail("too much data waiting to be read")
+                self._overflow("too much data waiting to be read")
                 return
             self.buffered += size
         elif len(self._items) >= MAX_INBOX_ITEMS:
-            self.fail("too many P2P messages waiting")
+            self._overflow("too many P2P messages waiting")
             return
         self._items.append(item)
         self._wake.set()
+
+    def _overflow(self, reason: str) -> None:
+        self.fail(reason)
+        if self.on_overflow is not None:
+            callback, self.on_overflow = self.on_overflow, None
+            callback(reason)
 
     def fail(self, reason: str) -> None:
         if self.failure is None:

@@ -333,6 +333,9 @@ class P2PTransport:
             return self._drop(f"MSNSLP message of {h.total_size} bytes is over the limit")
         buf = self._slp.get(h.identifier)
         if buf is None:
+            if h.offset != 0:
+                # the switchboard keeps order: a message we have no start of is lost
+                return self._drop("MSNSLP chunk without the start of its message")
             if len(self._slp) >= self.limits.max_partial_slp:
                 self._slp.pop(next(iter(self._slp)))
                 self.dropped += 1
