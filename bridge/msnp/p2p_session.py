@@ -16,18 +16,23 @@ from __future__ import annotations
 
 from typing import Final
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 import asyncio
 import logging
 import secrets
 
 from . import p2p_files, p2p_objects, slp
-from .errors import P2PError, P2PLimitExceeded, P2PProtocolError, TransferTimeout
+from .errors import (
+    P2PError,
+    P2PLimitExceeded,
+    P2PProtocolError,
+    TransferDeclined,
+    TransferTimeout,
+)
 from .message import Message
 from .msnobject import MSNObject
 from .p2p import decode_packet
 from .p2p_files import FileOffer, IncomingFile
-from .p2p_transfer import Budget, P2PLink, Peer, SendPipe, Session, SessionInbox
+from .p2p_transfer import Budget, P2PLimits, P2PLink, Peer, SendPipe, Session, SessionInbox
 from .p2p_transport import (
     AckReceived,
     DataComplete,
@@ -36,7 +41,6 @@ from .p2p_transport import (
     SessionAborted,
     SLPReceived,
     TransportEvent,
-    TransportLimits,
 )
 
 __all__ = [
@@ -64,29 +68,6 @@ _STATS: Final = (
     "dropped",
     "sessions_aborted",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class P2PLimits:
-    max_sessions: int = 32
-    max_sessions_per_peer: int = 4
-    max_peers: int = 64
-    max_object_size: int = 1024 * 1024
-    max_file_size: int = 2**32 - 1
-    #: bytes of an incoming file waiting for its reader before the transfer is given up
-    receive_buffer: int = 1024 * 1024
-    #: bytes buffered across all sessions of this manager
-    max_buffered: int = 16 * 1024 * 1024
-    #: switchboard messages in flight per contact
-    send_window: int = 8
-    max_posted: int = 256
-    #: a whole object fetch or serve
-    object_timeout: float = 60.0
-    #: how long a contact has to accept a file we offer, and we to answer theirs
-    file_invite_timeout: float = 300.0
-    #: no data or acknowledgement for this long ends a transfer
-    stall_timeout: float = 60.0
-    transport: TransportLimits = field(default_factory=TransportLimits)
 
 
 class P2PManager:
@@ -181,10 +162,14 @@ class P2PManager:
         try:
             async with asyncio.timeout(timeout or self.limits.object_timeout):
                 data = await p2p_objects.fetch(session, obj, size, self.limits.stall_timeout)
-        except TimeoutError as e:
-            if isinstance(e, TransferTimeout):
-                raise
-            raise TransferTimeout(f"{passport} did not send the object in time") from None
+        except TransferDeclined:
+            raise
+        except BaseException as e:
+            if session.open:
+                session.bye()  # cancel on the other side too
+            if isinstance(e, TimeoutError) and not isinstance(e, TransferTimeout):
+                raise TransferTimeout(f"{passport} did not send the object in time") from None
+            raise
         finally:
             self.budget.release(size)
             session.end()
@@ -217,9 +202,11 @@ class P2PManager:
                 invite_timeout=invite_timeout or self.limits.file_invite_timeout,
                 stall_timeout=self.limits.stall_timeout,
             )  # fmt: skip
+        except TransferDeclined:
+            raise
         except BaseException:
             if session.open:
-                session.bye()
+                session.bye()  # cancel on the other side too
             raise
         finally:
             session.end()
@@ -400,7 +387,11 @@ class P2PManager:
         except P2PProtocolError as e:
             log.info("P2P: %s asked for a malformed object: %s", passport, e)
             return None
-        data = await self.object_provider(obj, passport)
+        try:
+            data = await self.object_provider(obj, passport)
+        except Exception:
+            log.exception("P2P: the object provider failed")
+            return None
         if not data or len(data) > self.limits.max_object_size:
             return None
         return data

@@ -2,7 +2,7 @@
 
 :mod:`.p2p_session` keeps the registry of peers and sessions; the flows live in
 :mod:`.p2p_objects` and :mod:`.p2p_files`. This module holds the small objects they share:
-:class:`P2PLink` (the switchboard hook), :class:`Budget` (bytes held across a client),
+:class:`P2PLimits`, :class:`P2PLink` (the switchboard hook), :class:`Budget` (bytes held across a client),
 :class:`SessionInbox` (what arrived for one session, bounded in items and bytes),
 :class:`SendPipe` (packets to one contact, in order, a window of messages in flight),
 :class:`Peer` and :class:`Session` (with the MSNSLP/ACK steps every flow uses).
@@ -13,16 +13,25 @@ from __future__ import annotations
 from typing import Final, Protocol
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 import asyncio
 import logging
 
 from . import slp
 from .errors import TransferDeclined, TransferFailed, TransferTimeout
-from .p2p_transport import AckReceived, DataComplete, DataReceived, P2PTransport, SessionAborted
+from .p2p_transport import (
+    AckReceived,
+    DataComplete,
+    DataReceived,
+    P2PTransport,
+    SessionAborted,
+    TransportLimits,
+)
 
 __all__ = [
     "Budget",
     "InboxItem",
+    "P2PLimits",
     "P2PLink",
     "Peer",
     "SendPipe",
@@ -35,6 +44,29 @@ log = logging.getLogger("msnp.p2p")
 InboxItem = slp.SLPMessage | DataReceived | DataComplete | AckReceived | SessionAborted
 #: Most undelivered items one session holds (data is bounded separately, in bytes).
 MAX_INBOX_ITEMS: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class P2PLimits:
+    max_sessions: int = 32
+    max_sessions_per_peer: int = 4
+    max_peers: int = 64
+    max_object_size: int = 1024 * 1024
+    max_file_size: int = 2**32 - 1
+    #: bytes of an incoming file waiting for its reader before the transfer is given up
+    receive_buffer: int = 1024 * 1024
+    #: bytes buffered across all sessions of this manager
+    max_buffered: int = 16 * 1024 * 1024
+    #: switchboard messages in flight per contact
+    send_window: int = 8
+    max_posted: int = 256
+    #: a whole object fetch or serve
+    object_timeout: float = 60.0
+    #: how long a contact has to accept a file we offer, and we to answer theirs
+    file_invite_timeout: float = 300.0
+    #: no data or acknowledgement for this long ends a transfer
+    stall_timeout: float = 60.0
+    transport: TransportLimits = field(default_factory=TransportLimits)
 
 
 class P2PLink(Protocol):

@@ -35,7 +35,9 @@ __all__ = [
 
 _U32: Final = 0xFFFFFFFF
 _MAX_TOTAL: Final = 2**62
-_ABORT_FLAGS: Final = P2PFlags.NAK | P2PFlags.ERROR | P2PFlags.TLP_ERROR | P2PFlags.CLOSE_ACK
+# plain ints: IntFlag arithmetic is slow in the per-packet path
+_ACK: Final = int(P2PFlags.ACK)
+_ABORT_FLAGS: Final = int(P2PFlags.NAK | P2PFlags.ERROR | P2PFlags.TLP_ERROR | P2PFlags.CLOSE_ACK)
 
 # --------------------------------------------------------------------------- events
 
@@ -296,7 +298,7 @@ class P2PTransport:
 
     def receive(self, packet: P2PPacket) -> list[TransportEvent]:
         h = packet.header
-        if h.flags & P2PFlags.ACK:
+        if h.flags & _ACK:
             return [AckReceived(h.session_id, h.ack_session_id, h.ack_data_size)]
         if h.flags & _ABORT_FLAGS:
             if h.session_id and h.session_id in self._sessions:
@@ -397,7 +399,7 @@ class P2PTransport:
             offset=0,
             total_size=h.total_size,
             message_size=0,
-            flags=P2PFlags.ACK,
+            flags=_ACK,
             ack_session_id=h.identifier,
             ack_unique_id=h.ack_session_id,
             ack_data_size=h.total_size,

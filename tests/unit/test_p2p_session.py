@@ -153,6 +153,14 @@ async def test_unknown_object_is_declined() -> None:
         await alice.fetch_object(link_a2, BOB, build_msnobject(BOB, b"nope"))
     assert bob.stats["declined"] == 1
 
+    async def broken(obj: MSNObject, requester: str) -> bytes | None:
+        raise RuntimeError("the avatar store is down")
+
+    failing = P2PManager(BOB, object_provider=broken)
+    link_a3, _ = connect(alice, failing)
+    with pytest.raises(TransferDeclined):
+        await alice.fetch_object(link_a3, BOB, build_msnobject(BOB, b"nope"))
+
 
 async def test_object_data_not_matching_sha1d_is_refused() -> None:
     wanted = build_msnobject(BOB, b"the real picture")
@@ -179,6 +187,7 @@ async def test_fetch_times_out_when_nobody_answers() -> None:
     with pytest.raises(TransferTimeout):
         await alice.fetch_object(link_a, BOB, build_msnobject(BOB, b"x"), timeout=0.2)
     assert alice.session_count == 0
+    await asyncio.wait_for(_until(lambda: any(m.method == "BYE" for m in link_a.slp_sent())), 5)
 
 
 @pytest.mark.parametrize("size", [1, MAX_CHUNK, MAX_CHUNK + 1, 3_000_000])
