@@ -22,6 +22,7 @@ import secrets
 
 from . import p2p_files, p2p_objects, slp
 from .errors import (
+    MSNPException,
     P2PError,
     P2PLimitExceeded,
     P2PProtocolError,
@@ -111,8 +112,12 @@ class P2PManager:
             self.stats["dropped"] += 1
             return
         peer.link = link
-        for event in peer.transport.receive(packet):
-            self._dispatch(peer, event)
+        try:
+            for event in peer.transport.receive(packet):
+                self._dispatch(peer, event)
+        except MSNPException as e:  # a last line of defence: P2P never breaks the switchboard
+            self.stats["dropped"] += 1
+            log.warning("P2P from %s: %s", sender, e)
         for payload in peer.transport.data_to_send():
             peer.pipe.post(peer.link, payload)
         self._forget_if_idle(peer)

@@ -182,6 +182,8 @@ def parse_slp(data: bytes) -> SLPMessage:
         raise P2PProtocolError("MSNSLP message without the end of its headers")
     head = data[:end].decode("utf-8", errors="replace").split("\r\n")
     rest = data[end + 4 :]
+    if any(ord(c) < 0x20 for c in head[0]):
+        raise P2PProtocolError("control character in the MSNSLP start line")
     start = head[0].split(" ")
     method = target = reason = ""
     status = 0
@@ -195,6 +197,8 @@ def parse_slp(data: bytes) -> SLPMessage:
         raise P2PProtocolError("too many MSNSLP headers")
     headers: list[tuple[str, str]] = []
     for line in head[1:]:
+        if any(ord(c) < 0x20 and c != "\t" for c in line):
+            raise P2PProtocolError(f"control character in MSNSLP header {line[:60]!r}")
         name, sep, value = line.partition(":")
         if not sep or not name.strip():
             raise P2PProtocolError(f"malformed MSNSLP header {line[:60]!r}")

@@ -414,3 +414,30 @@ async def test_packets_for_someone_else_are_ignored() -> None:
     )
     bob.feed(link_b, ALICE, parse_message(invite))
     assert bob.session_count == 0 and bob.stats["dropped"] == 0 and link_b.sent == []
+
+
+async def test_bad_header_mid_transfer_ends_only_that_session() -> None:
+    alice_offers: list[FileOffer] = []
+    alice = P2PManager(ALICE, on_file_offer=alice_offers.append)
+    bob = P2PManager(BOB)
+    link_a, link_b = connect(alice, bob)
+    data = os.urandom(400_000)
+    sending = asyncio.create_task(bob.send_file(link_b, ALICE, "f", len(data), chunks(data)))
+    await asyncio.wait_for(_until(lambda: bool(alice_offers)), 5)
+    incoming = alice_offers[0].accept()
+    assert await asyncio.wait_for(incoming.__anext__(), 5)
+    # a corrupt packet for the session: its total size disagrees with the offer
+    corrupt = P2PHeader(incoming.offer.session_id, 12345, 0, 10**9, 10, 0x01000030, 1)
+    alice.feed(link_a, BOB, parse_message(encode_packet(ALICE, corrupt, b"x" * 10, 2)))
+    with pytest.raises(TransferFailed):
+        async for _ in incoming:
+            pass
+    with pytest.raises(TransferFailed, match="cancelled"):
+        await asyncio.wait_for(sending, 5)
+    assert any(m.method == "BYE" for m in link_a.slp_sent())
+    assert alice.stats["sessions_aborted"] == 1
+    # the link (the switchboard) is still usable: another transfer goes through
+    receiver = Receiver()
+    alice.on_file_offer = receiver
+    await bob.send_file(link_b, ALICE, "g", 5000, chunks(data[:5000]))
+    assert await asyncio.wait_for(receiver.done, 5) == data[:5000]

@@ -136,6 +136,9 @@ def test_bye_and_ok() -> None:
         b"MSNSLP/1.0 200 OK\r\nTo: <msnmsgr:a@b>\r\nContent-Length: 0\r\n\r\n",  # no Call-ID
         b"INVITE MSNMSGR:a@b MSNSLP/1.0\r\nCall-ID: {x}\r\n",  # no end of headers
         b"MSNSLP/1.0 200 OK\r\nCall-ID: {x}\r\n" + b"X: y\r\n" * 100 + b"\r\n",
+        # found by fuzzing: a NUL or bare LF in a header would be echoed into our answer
+        b"INVITE MSNMSGR:a@b MSNSLP/1.0\r\nVia: MSNSLP/1.0/TLP ;branch={\x00}\r\nCall-ID: {x}\r\n\r\n",
+        b"INVITE MSNMSGR:a@b MSNSLP/1.0\r\nCall-ID: {x}\nEvil: 1\r\n\r\n",
     ],
 )
 def test_malformed_slp_raises(data: bytes) -> None:
