@@ -200,7 +200,6 @@ class P2PManager:
         if not 0 < size <= self.limits.max_file_size:
             raise P2PLimitExceeded(f"cannot send a file of {size} bytes")
         session = self._open(link, passport)
-        session.peer.transport.open_session(session.session_id, 0)
         try:
             await p2p_files.send(
                 session, filename, size, data,
@@ -265,6 +264,8 @@ class P2PManager:
             raise P2PProtocolError("MSNSLP Call-ID already in use")
         inbox = SessionInbox(self.budget, self.limits.receive_buffer)
         session = Session(peer, session_id, call_id, inbox, self._end)
+        # known to the transport (its ACKs and error flags count), no data until a flow says so
+        peer.transport.open_session(session_id, 0)
         inbox.on_overflow = lambda reason: self._abort(session, reason)
         peer.sessions[session_id] = session
         peer.calls[call_id] = session
