@@ -16,8 +16,14 @@ __all__ = [
     "LocalProtocolError",
     "MSNPError",
     "MSNPException",
+    "P2PError",
+    "P2PLimitExceeded",
+    "P2PProtocolError",
     "ProtocolError",
     "TransactionTimeout",
+    "TransferDeclined",
+    "TransferFailed",
+    "TransferTimeout",
     "error_from_code",
     "error_text",
 ]
@@ -143,3 +149,27 @@ class TransactionTimeout(MSNPException, TimeoutError):
 
 def error_from_code(code: int, command: str | None = None) -> MSNPError:
     return MSNPError(code, command=command)
+
+
+class P2PError(MSNPException):
+    """Something went wrong in a P2P (MSNSLP) session; the switchboard itself is unaffected."""
+
+
+class P2PProtocolError(P2PError):
+    """The other client sent a P2P frame or MSNSLP message that breaks the protocol."""
+
+
+class P2PLimitExceeded(P2PError):
+    """A P2P limit (sessions, sizes, buffered data) was reached; the session was refused."""
+
+
+class TransferDeclined(P2PError):
+    """The contact declined the invitation (``603 Decline``) or has no such object."""
+
+
+class TransferTimeout(P2PError, TimeoutError):
+    """The contact did not answer or stopped sending/acknowledging data in time."""
+
+
+class TransferFailed(P2PError):
+    """A transfer broke off: cancelled by either side, the switchboard closed, bad data."""

@@ -783,6 +783,10 @@ class NotificationConnection:
         caps = command.args[1] if len(command.args) > 1 else None
         if caps is None and self.v >= 8 and self.server.config.escargot_mode:
             return  # Escargot ignores a CHG without capabilities
+        if caps is not None and self.v >= 8 and parse_caps(caps) is None:
+            if self.server.config.escargot_mode:
+                return  # Escargot ignores capabilities that are not a number, without a reply
+            raise ListError(201)
         msn_object = command.args[2] if len(command.args) > 2 and self.v >= 9 else None
         first = self.status is None
         self.status = status
@@ -799,6 +803,11 @@ class NotificationConnection:
             if self.v >= 13:
                 oim.send_initial_mail_data(self)
         self.server.status_changed(self)
+
+    @property
+    def capability_bits(self) -> int:
+        """The client capability number from the last CHG (0 before it, or below MSNP8)."""
+        return parse_caps(self.capabilities or "0") or 0
 
     def _sees(self, email: str) -> bool:
         """Whether this client currently sees ``email`` online."""
@@ -923,3 +932,11 @@ def _scheme(version: int) -> str:
     if version < 8:
         return "MD5"
     return "TWN" if version < 15 else "SSO"
+
+
+def parse_caps(token: str) -> int | None:
+    """A CHG capability argument as a number (MSNP16+: ``basic:extended``); None if invalid."""
+    basic = token.split(":", 1)[0]
+    if not (basic.isascii() and basic.isdigit()) or len(basic) > 10 or int(basic) > 0xFFFFFFFF:
+        return None
+    return int(basic)

@@ -56,6 +56,8 @@ class ServerConfig:
     challenge_timeout: float = 60.0
     sb_idle_timeout: float = 300.0
     max_sb_body: int = 1664
+    #: keep every switchboard MSG in ``messages`` (off for long benchmarks)
+    record_messages: bool = True
     protocols: Iterable[int] = range(2, 19)
     #: Passport ticket lifetime; None: 24 h (30 s in escargot_mode)
     ticket_lifetime: float | None = None
@@ -653,6 +655,11 @@ class MSNServer:
         if conn is None:
             return None
         return conn.status or ""
+
+    def capabilities_of(self, email: str) -> int | None:
+        """The capability number ``email`` announced in CHG (None when not online)."""
+        ns = self.ns_session(email)
+        return ns.capability_bits if ns is not None else None
 
     def messages_in(self, session_id: str) -> list[DeliveredMessage]:
         return [m for m in self.messages if m.session_id == session_id]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from dataclasses import dataclass, field
 import asyncio
 import logging
@@ -40,11 +40,7 @@ class DeliveredMessage:
 
     @property
     def content_type(self) -> str:
-        for line in self.payload.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
-            key, _, value = line.partition(b":")
-            if key.strip().lower() == b"content-type":
-                return value.strip().decode("utf-8", errors="replace")
-        return ""
+        return _content_type(self.payload)
 
 
 class SwitchboardSession:
@@ -375,6 +371,12 @@ class SwitchboardConnection:
             size = len(payload)
             log.info("SB %s: %s sent %d bytes, closing", session.id, self.account.email, size)
             return False
+        if mode != "D" and _content_type(payload).split(";")[0].strip().lower() == P2P_TYPE:
+            # like Escargot: P2P data must be sent with acknowledgement mode D
+            log.info(
+                "SB %s: %s sent P2P with mode %s, closing", session.id, self.account.email, mode
+            )
+            return False
         session.touch()
         recipients = [c for c in session.participants.values() if c is not self]
         failing = self.account.key in self.server.nak_senders
@@ -383,16 +385,17 @@ class SwitchboardConnection:
             for other in recipients:
                 other.send("MSG", self.account.email, encode_name(self.account.name),
                            payload=payload)  # fmt: skip
-        self.server.messages.append(
-            DeliveredMessage(
-                session.id,
-                self.account.email,
-                tuple(c.account.email for c in recipients),
-                mode,
-                payload,
-                delivered,
+        if self.server.config.record_messages:
+            self.server.messages.append(
+                DeliveredMessage(
+                    session.id,
+                    self.account.email,
+                    tuple(c.account.email for c in recipients),
+                    mode,
+                    payload,
+                    delivered,
+                )
             )
-        )
         escargot = self.server.config.escargot_mode
         if mode in ("A", "D"):
             self.send("ACK" if delivered or (escargot and not failing) else "NAK", command.trid)
@@ -403,3 +406,14 @@ class SwitchboardConnection:
 
 def new_session_id() -> str:
     return str(secrets.randbelow(9 * 10**8) + 10**8)
+
+
+P2P_TYPE: Final = "application/x-msnmsgrp2p"
+
+
+def _content_type(payload: bytes) -> str:
+    for line in payload.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == b"content-type":
+            return value.strip().decode("utf-8", errors="replace")
+    return ""
