@@ -24,6 +24,7 @@ __all__ = [
     "FULL_SYNC_REQUIRED",
     "SHARING_URL",
     "ServiceHeader",
+    "ab_id_element",
     "abch_request",
     "parse_annotations",
     "parse_service_header",
@@ -66,6 +67,11 @@ def parse_service_header(root: Element) -> ServiceHeader:
         session_id=node.findtext("SessionId").strip() or None,
         version=node.findtext("Version").strip() or None,
     )
+
+
+def ab_id_element(ab_id: str) -> str:
+    """The ``<abId>`` element naming an address book."""
+    return f"<abId>{text(ab_id)}</abId>"
 
 
 def abch_request(

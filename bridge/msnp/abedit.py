@@ -18,10 +18,10 @@ from .abch import (
     ANNOTATION_NICKNAME,
     DEFAULT_AB_ID,
     ServiceHeader,
+    ab_id_element,
     abch_request,
     parse_service_header,
 )
-from .addressbook import ab_id_xml
 from .endpoints import NetworkId
 from .errors import LocalProtocolError, ProtocolError
 from .soap import SoapRequest, parse_response
@@ -90,7 +90,7 @@ def contact_add(
     """``ABContactAdd``: put ``email`` in the address book (the forward list) and let the
     service manage the allow list for it."""
     body = (
-        f'<ABContactAdd xmlns="{ABCH_NS}">{ab_id_xml(ab_id)}<contacts>'
+        f'<ABContactAdd xmlns="{ABCH_NS}">{ab_id_element(ab_id)}<contacts>'
         f'<Contact xmlns="{ABCH_NS}">{_contact_info(email, network, display_name)}</Contact>'
         "</contacts><options><EnableAllowListManagement>true</EnableAllowListManagement>"
         "</options></ABContactAdd>"
@@ -115,7 +115,7 @@ def contact_delete(
 ) -> SoapRequest:
     """``ABContactDelete``: remove entries (by contact GUID) from the address book."""
     body = (
-        f'<ABContactDelete xmlns="{ABCH_NS}">{ab_id_xml(ab_id)}'
+        f'<ABContactDelete xmlns="{ABCH_NS}">{ab_id_element(ab_id)}'
         f"{_contact_ids(contact_ids)}</ABContactDelete>"
     )
     return abch_request("ABContactDelete", body, ticket, scenario=scenario, cache_key=cache_key)
@@ -159,7 +159,7 @@ def contact_update(
         raise LocalProtocolError("ABContactUpdate without a property to change")
     target = f"<contactId>{text(contact_id)}</contactId>" if contact_id is not None else ""
     body = (
-        f'<ABContactUpdate xmlns="{ABCH_NS}">{ab_id_xml(ab_id)}<contacts>'
+        f'<ABContactUpdate xmlns="{ABCH_NS}">{ab_id_element(ab_id)}<contacts>'
         f'<Contact xmlns="{ABCH_NS}">{target}<contactInfo>{"".join(info)}</contactInfo>'
         f"<propertiesChanged>{' '.join(changed)}</propertiesChanged></Contact>"
         "</contacts></ABContactUpdate>"
@@ -177,7 +177,7 @@ def group_add(
 ) -> SoapRequest:
     """``ABGroupAdd``: create a contact group."""
     body = (
-        f'<ABGroupAdd xmlns="{ABCH_NS}">{ab_id_xml(ab_id)}'
+        f'<ABGroupAdd xmlns="{ABCH_NS}">{ab_id_element(ab_id)}'
         "<groupAddOptions><fRenameOnMsgrConflict>false</fRenameOnMsgrConflict>"
         "</groupAddOptions><groupInfo><GroupInfo>"
         f"<name>{text(name)}</name><groupType>{_GROUP_TYPE}</groupType>"
@@ -203,7 +203,10 @@ def group_delete(
     ab_id: str = DEFAULT_AB_ID,
 ) -> SoapRequest:
     """``ABGroupDelete``: delete groups by GUID."""
-    body = f'<ABGroupDelete xmlns="{ABCH_NS}">{ab_id_xml(ab_id)}{_group_filter(group_ids)}</ABGroupDelete>'
+    body = (
+        f'<ABGroupDelete xmlns="{ABCH_NS}">{ab_id_element(ab_id)}'
+        f"{_group_filter(group_ids)}</ABGroupDelete>"
+    )
     return abch_request("ABGroupDelete", body, ticket, scenario=scenario, cache_key=cache_key)
 
 
@@ -218,7 +221,7 @@ def group_update(
 ) -> SoapRequest:
     """``ABGroupUpdate``: rename a group."""
     body = (
-        f'<ABGroupUpdate xmlns="{ABCH_NS}">{ab_id_xml(ab_id)}<groups><Group>'
+        f'<ABGroupUpdate xmlns="{ABCH_NS}">{ab_id_element(ab_id)}<groups><Group>'
         f"<groupId>{text(group_id)}</groupId><groupInfo><name>{text(name)}</name></groupInfo>"
         "<propertiesChanged>GroupName</propertiesChanged></Group></groups></ABGroupUpdate>"
     )
@@ -236,7 +239,7 @@ def _group_contact(
     ab_id: str,
 ) -> SoapRequest:
     body = (
-        f'<{action} xmlns="{ABCH_NS}">{ab_id_xml(ab_id)}{_group_filter([group_id])}'
+        f'<{action} xmlns="{ABCH_NS}">{ab_id_element(ab_id)}{_group_filter([group_id])}'
         f"{_contact_ids(contact_ids)}</{action}>"
     )
     return abch_request(action, body, ticket, scenario=scenario, cache_key=cache_key)

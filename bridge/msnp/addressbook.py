@@ -20,6 +20,7 @@ from .abch import (
     ANNOTATION_NICKNAME,
     DEFAULT_AB_ID,
     ServiceHeader,
+    ab_id_element,
     abch_request,
     parse_annotations,
     parse_service_header,
@@ -86,10 +87,6 @@ class AddressBook:
     created: str | None = None
 
 
-def ab_id_xml(ab_id: str) -> str:
-    return f"<abId>{text(ab_id)}</abId>"
-
-
 def find_all(
     ticket: str,
     *,
@@ -101,7 +98,7 @@ def find_all(
     """``ABFindAll``: everything, or only the changes since ``last_change`` when given."""
     deltas = last_change is not None
     body = (
-        f'<ABFindAll xmlns="{ABCH_NS}">{ab_id_xml(ab_id)}<abView>Full</abView>'
+        f'<ABFindAll xmlns="{ABCH_NS}">{ab_id_element(ab_id)}<abView>Full</abView>'
         f"<deltasOnly>{'true' if deltas else 'false'}</deltasOnly>"
         f"<lastChange>{text(last_change or _EPOCH)}</lastChange></ABFindAll>"
     )

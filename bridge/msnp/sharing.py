@@ -119,11 +119,12 @@ def find_membership(
 ) -> SoapRequest:
     """``FindMembership``: all memberships, or the changes since ``last_change``."""
     types = "".join(f"<ServiceType>{kind}</ServiceType>" for kind in _SERVICE_TYPES)
-    deltas = (
-        f"<View>Full</View><deltasOnly>true</deltasOnly><lastChange>{text(last_change)}</lastChange>"
-        if last_change is not None
-        else ""
-    )
+    deltas = ""
+    if last_change is not None:
+        deltas = (
+            "<View>Full</View><deltasOnly>true</deltasOnly>"
+            f"<lastChange>{text(last_change)}</lastChange>"
+        )
     body = (
         f'<FindMembership xmlns="{ABCH_NS}"><serviceFilter><Types>{types}</Types>'
         f"</serviceFilter>{deltas}</FindMembership>"
