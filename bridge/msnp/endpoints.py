@@ -97,7 +97,7 @@ def parse_address(value: str) -> Address:
     head, *params = value.split(";")
     network = NetworkId.WINDOWS_LIVE
     number, colon, rest = head.partition(":")
-    if colon and number.isdigit():
+    if colon and number.isascii() and number.isdigit():
         network = NetworkId.parse(number)
         head = rest
     if not _valid_email(head) and network is not NetworkId.CIRCLE:

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl
 import base64
 import binascii
 import re
@@ -75,7 +74,7 @@ def _decode_word(match: re.Match[str]) -> str:
     charset, kind, payload = match.group(1), match.group(2).upper(), match.group(3)
     try:
         if kind == "B":
-            raw = base64.b64decode(payload + "=" * (-len(payload) % 4))
+            raw = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
         else:
             raw = _QP_HEX.sub(
                 lambda m: chr(int(m.group(1), 16)), payload.replace("_", " ")
@@ -139,7 +138,7 @@ def _mail_data_from(root: Element) -> MailData:
                 sender=sender,
                 sender_name=decode_mime_words(node.findtext("N").strip()).strip(),
                 received=_parse_iso(node.findtext("RT")),
-                size=int(size) if size.isdigit() and len(size) < 12 else 0,
+                size=int(size) if size.isascii() and size.isdigit() and len(size) < 12 else 0,
             )
         )
     return MailData(tuple(messages))
@@ -165,8 +164,13 @@ def parse_oim_notification(payload: bytes) -> MailData | None:
 
 
 def split_ticket(ticket: str) -> tuple[str, str]:
-    """``t=...&p=...`` as ``(t, p)`` (values kept as issued)."""
-    fields = dict(parse_qsl(ticket.strip(), keep_blank_values=True))
+    """``t=...&p=...`` as ``(t, p)``, the values exactly as issued (base64: no URL decoding,
+    which would turn ``+`` into a space)."""
+    fields: dict[str, str] = {}
+    for part in ticket.strip().split("&"):
+        key, sep, value = part.partition("=")
+        if sep:
+            fields.setdefault(key, value)
     if "t" not in fields:
         raise LocalProtocolError("not a compact ticket (no t=)")
     return fields["t"], fields.get("p", "")
@@ -316,7 +320,11 @@ def parse_oim_message(
         text=content.replace("\r\n", "\n"),
         sent=sent or received,
         run_id=run_id,
-        sequence=int(sequence) if sequence.isdigit() and len(sequence) < 10 else None,
+        sequence=(
+            int(sequence)
+            if sequence.isascii() and sequence.isdigit() and len(sequence) < 10
+            else None
+        ),
     )
 
 

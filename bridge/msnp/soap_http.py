@@ -39,9 +39,11 @@ def _where(url: str) -> str:
     """The URL without query or credentials, for messages and logs."""
     try:
         parsed = URL(url)
+        if not parsed.is_absolute():
+            return "<invalid URL>"
+        return str(parsed.with_query(None).with_fragment(None).with_user(None))
     except (ValueError, TypeError):
         return "<invalid URL>"
-    return str(parsed.with_query(None).with_fragment(None).with_user(None))
 
 
 async def _read_bounded(resp: aiohttp.ClientResponse, max_bytes: int, where: str) -> bytes:
