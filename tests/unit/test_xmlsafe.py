@@ -107,3 +107,17 @@ def test_strict_text() -> None:
     with pytest.raises(LocalProtocolError) as info:
         strict_text("sec\x00ret", "password")
     assert "sec" not in str(info.value) and "password" in str(info.value)
+
+
+@pytest.mark.parametrize("encoding", ["no-such-encoding", "Atf-8", "utf-16"])
+def test_declared_encodings_that_do_not_fit(encoding: str) -> None:
+    # an unknown codec made expat's lookup raise LookupError (found by the fuzzer)
+    with pytest.raises(ProtocolError):
+        parse_xml(f'<?xml version="1.0" encoding="{encoding}"?><a>x</a>'.encode())
+
+
+def test_element_budget_checked_before_parsing() -> None:
+    # far more tags than the budget allows: refused up front, even though it is not even
+    # well-formed (the parser never runs)
+    with pytest.raises(ProtocolError, match="more than 10 elements"):
+        parse_xml(b"<a>" + b"<b>" * 100, max_elements=10)
