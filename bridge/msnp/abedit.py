@@ -10,7 +10,7 @@ with nothing but the service header. Builders return a :class:`~bridge.msnp.soap
 from __future__ import annotations
 
 from typing import Final
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .abch import (
@@ -128,15 +128,22 @@ def contact_update(
     display_name: str | None = None,
     nickname: str | None = None,
     is_messenger_user: bool | None = None,
+    annotations: Mapping[str, str] | None = None,
     cache_key: str | None = None,
     scenario: str = "ContactSave",
     ab_id: str = DEFAULT_AB_ID,
 ) -> SoapRequest:
-    """``ABContactUpdate`` of one entry; ``contact_id=None`` updates the user's own entry.
+    """``ABContactUpdate`` of one entry; ``contact_id=None`` updates the user's own entry
+    ("Me": its display name and annotations such as ``MSN.IM.MPOP``).
 
     Only the given properties change (``propertiesChanged`` lists them); ``nickname=""``
-    clears the nickname.
+    clears the nickname (annotation ``AB.NickName``).
     """
+    notes = dict(annotations or {})
+    if nickname is not None:
+        notes[ANNOTATION_NICKNAME] = nickname
+    if contact_id is None and is_messenger_user is not None:
+        raise LocalProtocolError("the user's own entry has no messenger-user flag")
     info: list[str] = []
     changed: list[str] = []
     if contact_id is None:
@@ -149,11 +156,12 @@ def contact_update(
             f"<isMessengerUser>{'true' if is_messenger_user else 'false'}</isMessengerUser>"
         )
         changed.append("IsMessengerUser")
-    if nickname is not None:
-        info.append(
-            f"<annotations><Annotation><Name>{ANNOTATION_NICKNAME}</Name>"
-            f"<Value>{text(nickname)}</Value></Annotation></annotations>"
+    if notes:
+        entries = "".join(
+            f"<Annotation><Name>{text(name)}</Name><Value>{text(value)}</Value></Annotation>"
+            for name, value in notes.items()
         )
+        info.append(f"<annotations>{entries}</annotations>")
         changed.append("Annotation")
     if not changed:
         raise LocalProtocolError("ABContactUpdate without a property to change")

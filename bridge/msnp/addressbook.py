@@ -34,6 +34,7 @@ __all__ = [
     "AbGroup",
     "AddressBook",
     "find_all",
+    "merge",
     "parse_find_all",
 ]
 
@@ -199,4 +200,29 @@ def parse_find_all(data: bytes) -> AddressBook:
         last_change=last_change,
         header=parse_service_header(root),
         created=created,
+    )
+
+
+def merge(base: AddressBook, delta: AddressBook) -> AddressBook:
+    """``base`` with a deltas-only answer applied: entries by GUID replaced or, when the
+    delta marks them deleted, dropped; the delta's cookie, header and "Me" win."""
+    contacts = {c.contact_id: c for c in base.contacts if not c.deleted}
+    for contact in delta.contacts:
+        if contact.deleted:
+            contacts.pop(contact.contact_id, None)
+        else:
+            contacts[contact.contact_id] = contact
+    groups = {g.group_id: g for g in base.groups if not g.deleted}
+    for group in delta.groups:
+        if group.deleted:
+            groups.pop(group.group_id, None)
+        else:
+            groups[group.group_id] = group
+    return AddressBook(
+        contacts=tuple(contacts.values()),
+        groups=tuple(groups.values()),
+        me=delta.me or base.me,
+        last_change=delta.last_change or base.last_change,
+        header=delta.header,
+        created=base.created or delta.created,
     )

@@ -18,9 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from .addressbook import AddressBook
 from .endpoints import NetworkId
 from .errors import LocalProtocolError, ProtocolError
 from .events import Lists
+from .sharing import MemberKind, Memberships
 from .xmlsafe import attr, parse_xml
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "ListEntry",
     "build_fqy",
     "build_ml",
+    "list_entries",
     "parse_ml",
     "split_email",
 ]
@@ -50,6 +53,32 @@ class ListEntry:
     lists: Lists = Lists.NONE
     network: NetworkId = NetworkId.WINDOWS_LIVE
     friendly_name: str | None = None
+
+
+def list_entries(book: AddressBook, memberships: Memberships) -> list[ListEntry]:
+    """Every contact with its lists, from the address book (forward list: the messenger
+    users in it) and the memberships (allow, block, reverse, pending) — what the initial
+    ``ADL`` is built from (:func:`build_ml` keeps only forward/allow/block)."""
+    found: dict[tuple[str, NetworkId], ListEntry] = {}
+
+    def add(email: str, network: NetworkId, lists: Lists, name: str | None = None) -> None:
+        key = (email.lower(), network)
+        entry = found.get(key)
+        if entry is None:
+            found[key] = ListEntry(email, lists, network, name or None)
+        else:
+            found[key] = ListEntry(
+                entry.email, entry.lists | lists, network, entry.friendly_name or name or None
+            )
+
+    for contact in book.contacts:
+        if contact.email and not contact.deleted and contact.is_messenger_user:
+            add(contact.email, contact.network, Lists.FORWARD, contact.display_name)
+    for member in memberships.members:
+        if member.deleted or member.kind not in (MemberKind.PASSPORT, MemberKind.EMAIL):
+            continue
+        add(member.address, member.network, member.role.lists, member.display_name)
+    return list(found.values())
 
 
 def split_email(email: str) -> tuple[str, str]:

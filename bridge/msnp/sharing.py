@@ -28,6 +28,7 @@ __all__ = [
     "add_member",
     "delete_member",
     "find_membership",
+    "merge",
     "parse_ack",
     "parse_find_membership",
 ]
@@ -259,3 +260,21 @@ def parse_ack(data: bytes, action: str) -> ServiceHeader:
     """Check an ``AddMember``/``DeleteMember`` answer; its service header."""
     root, _ = parse_response(data, f"{action}Response")
     return parse_service_header(root)
+
+
+def merge(base: Memberships, delta: Memberships) -> Memberships:
+    """``base`` with a deltas-only answer applied: a member is identified by its role, kind
+    and address (case-insensitively); deleted ones are dropped."""
+
+    def key(member: Member) -> tuple[Role, MemberKind, str]:
+        return member.role, member.kind, member.address.lower()
+
+    members = {key(m): m for m in base.members if not m.deleted}
+    for member in delta.members:
+        if member.deleted:
+            members.pop(key(member), None)
+        else:
+            members[key(member)] = member
+    return Memberships(
+        tuple(members.values()), delta.last_change or base.last_change, delta.header
+    )

@@ -6,7 +6,7 @@ import pytest
 
 from bridge.msnp import abedit
 from bridge.msnp.abch import ABCH_NS, FULL_SYNC_REQUIRED
-from bridge.msnp.addressbook import AbContact, AbGroup, find_all, parse_find_all
+from bridge.msnp.addressbook import AbContact, AbGroup, find_all, merge, parse_find_all
 from bridge.msnp.endpoints import NetworkId
 from bridge.msnp.errors import LocalProtocolError, ProtocolError, SoapFault
 from bridge.msnp.soap import SoapRequest
@@ -214,16 +214,26 @@ def test_contact_delete_and_update() -> None:
     )
 
     _, body = _parts(
-        abedit.contact_update(TICKET, None, display_name="Me!", is_messenger_user=True),
+        abedit.contact_update(TICKET, None, display_name="Me!", annotations={"MSN.IM.MPOP": "1"}),
         "ABContactUpdate",
     )
     contact = body.find("contacts/Contact")
     assert contact is not None and contact.child("contactId") is None
     assert contact.findtext("contactInfo/contactType") == "Me"
     assert contact.findtext("contactInfo/displayName") == "Me!"
-    assert contact.findtext("propertiesChanged") == "DisplayName IsMessengerUser"
+    assert contact.findtext("propertiesChanged") == "DisplayName Annotation"
+    notes = contact.findall("contactInfo/annotations/Annotation")
+    assert [(n.findtext("Name"), n.findtext("Value")) for n in notes] == [("MSN.IM.MPOP", "1")]
+
+    _, body = _parts(
+        abedit.contact_update(TICKET, "c1", is_messenger_user=False), "ABContactUpdate"
+    )
+    assert body.findtext("contacts/Contact/contactInfo/isMessengerUser") == "false"
+    assert body.findtext("contacts/Contact/propertiesChanged") == "IsMessengerUser"
     with pytest.raises(LocalProtocolError):
         abedit.contact_update(TICKET, "c1")
+    with pytest.raises(LocalProtocolError):
+        abedit.contact_update(TICKET, None, is_messenger_user=True)
 
 
 def test_group_actions() -> None:
@@ -273,3 +283,37 @@ def test_change_answers() -> None:
     assert abedit.parse_ack(_answer("ABGroupDelete"), "ABGroupDelete").cache_key == "12r1:K"
     with pytest.raises(ProtocolError):
         abedit.parse_ack(_answer("ABGroupDelete"), "ABContactDelete")
+
+
+def _delta_answer() -> bytes:
+    return (
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Header>'
+        f'<ServiceHeader xmlns="{ABCH_NS}"><CacheKey>12r1:DELTA</CacheKey></ServiceHeader>'
+        f'</soap:Header><soap:Body><ABFindAllResponse xmlns="{ABCH_NS}"><ABFindAllResult>'
+        "<groups><Group><groupId>66666666-2222-3333-4444-555555555555</groupId>"
+        "<groupInfo><name>Work again</name></groupInfo><fDeleted>false</fDeleted></Group>"
+        "<Group><groupId>11111111-2222-3333-4444-555555555555</groupId><fDeleted>true</fDeleted>"
+        "</Group></groups><contacts>"
+        "<Contact><contactId>aaaaaaaa-0000-0000-0000-000000000001</contactId>"
+        "<fDeleted>true</fDeleted></Contact>"
+        "<Contact><contactId>aaaaaaaa-0000-0000-0000-000000000002</contactId><contactInfo>"
+        "<passportName>yo@yahoo.com</passportName><displayName>Renamed</displayName>"
+        "</contactInfo></Contact>"
+        "<Contact><contactId>aaaaaaaa-0000-0000-0000-000000000004</contactId><contactInfo>"
+        "<passportName>new@example.com</passportName></contactInfo></Contact>"
+        "</contacts><ab><lastChange>2024-09-09T09:09:09Z</lastChange></ab>"
+        "</ABFindAllResult></ABFindAllResponse></soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def test_merge_deltas() -> None:
+    merged = merge(parse_find_all(FIND_ALL), parse_find_all(_delta_answer()))
+    assert [(c.contact_id[-1], c.email, c.display_name) for c in merged.contacts] == [
+        ("2", "yo@yahoo.com", "Renamed"),
+        ("4", "new@example.com", ""),
+    ]
+    assert [(g.group_id[0], g.name) for g in merged.groups] == [("6", "Work again")]
+    assert merged.last_change == "2024-09-09T09:09:09Z"
+    assert merged.header.cache_key == "12r1:DELTA"
+    assert merged.me is not None and merged.me.email == "me@example.com"
+    assert merged.created == "2020-01-01T00:00:00Z"

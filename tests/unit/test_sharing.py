@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.msnp.abch import ABCH_NS
+from bridge.msnp.addressbook import parse_find_all
+from bridge.msnp.adl import ListEntry, build_ml, list_entries
 from bridge.msnp.endpoints import NetworkId
 from bridge.msnp.errors import ProtocolError
 from bridge.msnp.events import Lists
@@ -15,10 +17,12 @@ from bridge.msnp.sharing import (
     add_member,
     delete_member,
     find_membership,
+    merge,
     parse_ack,
     parse_find_membership,
 )
 from bridge.msnp.xmlsafe import parse_xml
+from tests.unit.test_addressbook import FIND_ALL
 
 TICKET = "t=T&p=P"
 
@@ -176,3 +180,43 @@ def test_acks_and_errors() -> None:
         parse_ack(answer, "DeleteMember")
     with pytest.raises(ProtocolError):
         parse_find_membership(answer)
+
+
+def test_merge_deltas() -> None:
+    delta = (
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
+        b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soap:Body>'
+        b'<FindMembershipResponse xmlns="http://www.msn.com/webservices/AddressBook">'
+        b"<FindMembershipResult><Services><Service><Memberships>"
+        b"<Membership><MemberRole>Allow</MemberRole><Members>"
+        b'<Member xsi:type="PassportMember"><Deleted>true</Deleted>'
+        b"<PassportName>BOB@example.com</PassportName></Member>"
+        b'<Member xsi:type="PassportMember"><PassportName>new@example.com</PassportName></Member>'
+        b"</Members></Membership></Memberships><Info><Handle><Type>Messenger</Type></Handle>"
+        b"</Info><LastChange>2025-01-01T00:00:00Z</LastChange></Service></Services>"
+        b"</FindMembershipResult></FindMembershipResponse></soap:Body></soap:Envelope>"
+    )
+    merged = merge(parse_find_membership(FIND_MEMBERSHIP), parse_find_membership(delta))
+    assert [m.address for m in merged.role(Role.ALLOW)] == ["yo@yahoo.com", "new@example.com"]
+    assert [m.address for m in merged.role(Role.REVERSE)] == ["bob@example.com"]
+    assert all(not m.deleted for m in merged.members)
+    assert merged.last_change == "2025-01-01T00:00:00Z"
+
+
+def test_list_entries_for_the_initial_adl() -> None:
+    from bridge.msnp.addressbook import parse_find_all
+    from bridge.msnp.adl import ListEntry, build_ml, list_entries
+    from tests.unit.test_addressbook import FIND_ALL
+
+    entries = list_entries(parse_find_all(FIND_ALL), parse_find_membership(FIND_MEMBERSHIP))
+    FL, AL, RL, PL = Lists.FORWARD, Lists.ALLOW, Lists.REVERSE, Lists.PENDING
+    assert entries == [
+        ListEntry("bob@example.com", FL | AL | RL, NetworkId.WINDOWS_LIVE, "Bob <3"),
+        # yo@yahoo.com is in the address book but not a messenger user: allow list only
+        ListEntry("yo@yahoo.com", AL, NetworkId.YAHOO),
+        ListEntry("new@example.com", PL, NetworkId.WINDOWS_LIVE, "Newbie"),
+    ]
+    assert build_ml(entries, initial=True) == [
+        b'<ml l="1"><d n="example.com"><c n="bob" l="3" t="1"/></d>'
+        b'<d n="yahoo.com"><c n="yo" l="2" t="32"/></d></ml>'
+    ]
