@@ -204,10 +204,6 @@ def test_merge_deltas() -> None:
 
 
 def test_list_entries_for_the_initial_adl() -> None:
-    from bridge.msnp.addressbook import parse_find_all
-    from bridge.msnp.adl import ListEntry, build_ml, list_entries
-    from tests.unit.test_addressbook import FIND_ALL
-
     entries = list_entries(parse_find_all(FIND_ALL), parse_find_membership(FIND_MEMBERSHIP))
     FL, AL, RL, PL = Lists.FORWARD, Lists.ALLOW, Lists.REVERSE, Lists.PENDING
     assert entries == [
