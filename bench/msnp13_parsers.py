@@ -101,17 +101,18 @@ def main() -> None:
 
     print("ABFindAll answers (parse_find_all vs ElementTree.fromstring baseline)")
     print(
-        f"{'contacts':>9} {'KB':>7} {'ms':>8} {'us/contact':>11} {'ET ms':>8} {'ratio':>6} {'peak MB':>8}"
+        f"{'contacts':>9} {'KB':>7} {'ms':>8} {'us/contact':>11} {'ET ms':>8} {'ratio':>6}"
+        f" {'peak MB':>8}"
     )
     for contacts in (250, 500, 1000, 2000, 4000, 8000):
         data = find_all_answer(contacts)
-        refused = outcome(lambda data=data: parse_find_all(data))  # type: ignore[misc]
+        refused = outcome(lambda data=data: parse_find_all(data))
         if refused != "accepted":
             print(f"{contacts:>9} {len(data) / 1024:>7.0f}  {refused}")
             continue
-        ours = best(args.repeat, lambda data=data: parse_find_all(data))  # type: ignore[misc]
-        base = best(args.repeat, lambda data=data: ET.fromstring(data))  # type: ignore[misc]
-        peak = peak_memory(lambda data=data: parse_find_all(data))  # type: ignore[misc]
+        ours = best(args.repeat, lambda data=data: parse_find_all(data))
+        base = best(args.repeat, lambda data=data: ET.fromstring(data))
+        peak = peak_memory(lambda data=data: parse_find_all(data))
         book = parse_find_all(data)
         assert len(book.contacts) == contacts
         print(
@@ -155,10 +156,11 @@ def main() -> None:
             ListEntry(f"user{i}@example{i % 13}.com", Lists.FORWARD | Lists.ALLOW)
             for i in range(contacts)
         ]
-        seconds = best(args.repeat, lambda entries=entries: build_ml(entries, initial=True))  # type: ignore[misc]
+        seconds = best(args.repeat, lambda entries=entries: build_ml(entries, initial=True))
         count = len(build_ml(entries, initial=True))
         print(
-            f"  {contacts:>5} contacts: {count:>3} payloads, {seconds * 1000:>6.1f} ms, {seconds / contacts * 1e6:.2f} us/contact"
+            f"  {contacts:>5} contacts: {count:>3} payloads, {seconds * 1000:>6.1f} ms,"
+            f" {seconds / contacts * 1e6:.2f} us/contact"
         )
 
     nonce = "A" * 64

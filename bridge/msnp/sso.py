@@ -93,6 +93,39 @@ _MAX_NONCE: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
+class _Namespaces:
+    """What differs between ``RST.srf`` (WS-Trust 2004, SOAP 1.1) and ``RST2.srf`` (2005, 1.2)."""
+
+    soap: str
+    wsse: str
+    trust: str
+    policy: str
+    addressing: str
+    issue: str
+    policy_prefix: str
+
+
+_RST1: Final = _Namespaces(
+    soap=SOAP11_NS,
+    wsse="http://schemas.xmlsoap.org/ws/2003/06/secext",
+    trust="http://schemas.xmlsoap.org/ws/2004/04/trust",
+    policy="http://schemas.xmlsoap.org/ws/2002/12/policy",
+    addressing="http://schemas.xmlsoap.org/ws/2004/03/addressing",
+    issue="http://schemas.xmlsoap.org/ws/2004/04/security/trust/Issue",
+    policy_prefix="wsse",
+)
+_RST2: Final = _Namespaces(
+    soap=SOAP12_NS,
+    wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd",
+    trust="http://schemas.xmlsoap.org/ws/2005/02/trust",
+    policy="http://schemas.xmlsoap.org/ws/2004/09/policy",
+    addressing="http://www.w3.org/2005/08/addressing",
+    issue="http://schemas.xmlsoap.org/ws/2005/02/trust/Issue",
+    policy_prefix="wsp",
+)
+
+
+@dataclass(frozen=True, slots=True)
 class TokenRequest:
     """One ``RequestSecurityToken``: the service address and its policy reference (None for
     ``http://Passport.NET/tb``, which takes none)."""
@@ -153,40 +186,17 @@ def build_rst_request(
     """
     user = strict_text(passport, "account name")
     secret = strict_text(password, "password")
-    if rst2:
-        wsse, trust, policy_ns = (
-            _WSSE_2004,
-            "http://schemas.xmlsoap.org/ws/2005/02/trust",
-            ("http://schemas.xmlsoap.org/ws/2004/09/policy"),
-        )
-        wsa, soap_ns, issue = (
-            "http://www.w3.org/2005/08/addressing",
-            SOAP12_NS,
-            "http://schemas.xmlsoap.org/ws/2005/02/trust/Issue",
-        )
-        policy_prefix = "wsp"
-    else:
-        wsse, trust, policy_ns = (
-            _WSSE_2003,
-            "http://schemas.xmlsoap.org/ws/2004/04/trust",
-            ("http://schemas.xmlsoap.org/ws/2002/12/policy"),
-        )
-        wsa, soap_ns, issue = (
-            "http://schemas.xmlsoap.org/ws/2004/03/addressing",
-            SOAP11_NS,
-            "http://schemas.xmlsoap.org/ws/2004/04/security/trust/Issue",
-        )
-        policy_prefix = "wsse"
+    ns = _RST2 if rst2 else _RST1
     tokens = []
     for index, request in enumerate(requests):
         reference = (
-            f'<{policy_prefix}:PolicyReference URI="{attr(request.policy)}"/>'
+            f'<{ns.policy_prefix}:PolicyReference URI="{attr(request.policy)}"/>'
             if request.policy is not None
             else ""
         )
         tokens.append(
             f'<wst:RequestSecurityToken Id="RST{index}">'
-            f"<wst:RequestType>{issue}</wst:RequestType>"
+            f"<wst:RequestType>{ns.issue}</wst:RequestType>"
             "<wsp:AppliesTo><wsa:EndpointReference>"
             f"<wsa:Address>{text(request.address)}</wsa:Address>"
             "</wsa:EndpointReference></wsp:AppliesTo>"
@@ -210,9 +220,9 @@ def build_rst_request(
         timestamp = ""
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<s:Envelope xmlns:s="{soap_ns}" xmlns:ps="{_PPCRL}" xmlns:wsse="{wsse}"'
-        f' xmlns:saml="{_SAML}" xmlns:wsp="{policy_ns}" xmlns:wsu="{_WSU}" xmlns:wsa="{wsa}"'
-        f' xmlns:wst="{trust}">'
+        f'<s:Envelope xmlns:s="{ns.soap}" xmlns:ps="{_PPCRL}" xmlns:wsse="{ns.wsse}"'
+        f' xmlns:saml="{_SAML}" xmlns:wsp="{ns.policy}" xmlns:wsu="{_WSU}"'
+        f' xmlns:wsa="{ns.addressing}" xmlns:wst="{ns.trust}">'
         f"<s:Header>{header}"
         '<ps:AuthInfo Id="PPAuthInfo">'
         f"<ps:HostingApp>{_HOSTING_APP}</ps:HostingApp>"

@@ -29,7 +29,7 @@ from bridge.msnp.oim import (
     split_ticket,
 )
 from bridge.msnp.soap import envelope, fault_from, parse_envelope
-from bridge.msnp.xmlsafe import parse_xml
+from bridge.msnp.xmlsafe import Element, parse_xml
 
 MD = (
     "<MD><E><I>0</I><IU>0</IU></E><Q><QTM>409600</QTM></Q>"
@@ -108,7 +108,7 @@ def test_decode_mime_words(value: str, decoded: str) -> None:
     assert decode_mime_words(value) == decoded
 
 
-def _rsi(request_body: bytes, action: str) -> tuple[str, str, object]:
+def _rsi(request_body: bytes, action: str) -> tuple[str, str, Element]:
     root = parse_xml(request_body)
     cookie = root.find("Header/PassportCookie")
     assert cookie is not None and cookie.ns == RSI_NS
@@ -127,11 +127,11 @@ def test_rsi_requests() -> None:
     request = get_message(ticket, "m-1", mark_read=False)
     assert request.action == f"{RSI_NS}/GetMessage"
     _, _, node = _rsi(request.body, "GetMessage")
-    assert node.findtext("messageId") == "m-1"  # type: ignore[attr-defined]
-    assert node.findtext("alsoMarkAsRead") == "false"  # type: ignore[attr-defined]
+    assert node.findtext("messageId") == "m-1"
+    assert node.findtext("alsoMarkAsRead") == "false"
     request = delete_messages(ticket, ["m-1", "m-2"])
     _, _, node = _rsi(request.body, "DeleteMessages")
-    assert [m.text for m in node.findall("messageIds/messageId")] == ["m-1", "m-2"]  # type: ignore[attr-defined]
+    assert [m.text for m in node.findall("messageIds/messageId")] == ["m-1", "m-2"]
     with pytest.raises(LocalProtocolError):
         delete_messages(ticket, [])
 
@@ -317,7 +317,8 @@ def test_store2_request() -> None:
     assert sender.get("memberName") == "me@example.com"
     assert decode_mime_words(sender.get("friendlyName")) == "Me & <I>"
     assert sender.get("msnpVer") == "MSNP18" and sender.get("lang") == "en-US"
-    assert header.find("To") is not None and header.find("To").get("memberName") == "bob@example.com"  # type: ignore[union-attr]
+    recipient = header.child("To")
+    assert recipient is not None and recipient.get("memberName") == "bob@example.com"
     ticket = header.child("Ticket")
     assert ticket is not None
     assert (ticket.get("passport"), ticket.get("appid"), ticket.get("lockkey")) == (
