@@ -28,6 +28,7 @@ from bridge.msnp.addressbook import parse_find_all
 from bridge.msnp.adl import ListEntry, build_ml
 from bridge.msnp.errors import ProtocolError
 from bridge.msnp.events import Lists
+from bridge.msnp.oim import parse_oim_message
 from bridge.msnp.soap import SOAP_MAX_BYTES, SOAP_MAX_ELEMENTS
 from bridge.msnp.sso import mbi_key_response
 from bridge.msnp.xmlsafe import parse_xml
@@ -149,6 +150,12 @@ def main() -> None:
         print(
             f"  {name:<18} {len(document) / 1024:>7.0f} KB {seconds * 1000:>8.1f} ms  {outcome(run)}"
         )
+
+    folded = "From: a@b.c\nX-Long: x" + "\n\tyy" * 64_000 + "\n\nhi"
+    seconds = best(args.repeat, lambda: parse_oim_message("m", folded))
+    print(
+        f"  {'OIM header folded 64k times':<18} {len(folded) / 1024:>5.0f} KB {seconds * 1000:>8.1f} ms"
+    )
 
     print("\nADL splitting (7500-byte payloads)")
     for contacts in (1000, 2000, 4000, 8000):

@@ -229,24 +229,24 @@ class OfflineMessage:
 
 
 def _headers(head: str) -> dict[str, str]:
-    """MIME headers with continuation lines folded in; names lower-cased, first one wins."""
-    headers: dict[str, str] = {}
-    name = ""
+    """MIME headers with continuation lines folded in; names lower-cased, first one wins.
+    (Parts are collected in lists and joined once: a header folded over thousands of lines
+    must not cost quadratic time.)"""
+    parts: dict[str, list[str]] = {}
+    current: list[str] | None = None
     for line in head.split("\n"):
         line = line.rstrip("\r")
-        if line[:1] in (" ", "\t") and name:
-            headers[name] += " " + line.strip()
+        if line[:1] in (" ", "\t"):
+            if current is not None:
+                current.append(line.strip())
             continue
         key, sep, value = line.partition(":")
-        if not sep or not key.strip():
-            name = ""
-            continue
         name = key.strip().lower()
-        if name in headers:
-            name = ""  # keep the first; ignore the repeat and its continuations
+        if not sep or not name or name in parts:
+            current = None  # not a header, or a repeat: ignore it and its continuations
             continue
-        headers[name] = value.strip()
-    return headers
+        current = parts[name] = [value.strip()]
+    return {name: " ".join(p for p in values if p) for name, values in parts.items()}
 
 
 def _arrival(value: str) -> datetime | None:

@@ -391,3 +391,20 @@ def test_non_ascii_digits_are_not_numbers() -> None:
     assert data.messages[0].size == 0
     message = parse_oim_message("m", "From: a@b.c\r\nX-OIM-Sequence-Num: \u00b2\r\n\r\nhi")
     assert message.sequence is None
+
+
+def test_folded_headers() -> None:
+    mime = (
+        "From: =?utf-8?B?Qm9i?=\r\n <bob@example.com>\r\n"
+        "from: ignored@example.com\r\n"
+        "\tcontinuation of the ignored repeat\r\n"
+        "X-OIM-Sequence-Num:\r\n 7\r\n"
+        "\r\nbody"
+    )
+    message = parse_oim_message("m", mime)
+    assert (message.sender, message.sender_name, message.sequence, message.text) == (
+        "bob@example.com",
+        "Bob",
+        7,
+        "body",
+    )
