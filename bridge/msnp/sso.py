@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
 
 __all__ = [
+    "CONTACTS",
     "MESSENGER_CLEAR",
     "MESSENGER_TICKET",
     "PASSPORT_TB",
@@ -72,6 +73,7 @@ PASSPORT_TB: Final = "http://Passport.NET/tb"
 MESSENGER_CLEAR: Final = "messengerclear.live.com"
 #: The ticket of ``USR TWN S`` (MSNP13-14) and of the offline-message services.
 MESSENGER_TICKET: Final = "messenger.msn.com"
+#: The ticket of the address-book and sharing services.
 CONTACTS: Final = "contacts.msn.com"
 
 _HOSTING_APP: Final = "{7108E71A-9926-4FCB-BCC9-9A9D3F32E423}"
