@@ -15,10 +15,11 @@ from mautrix.types import RoomID, UserID
 from mautrix.util.config import yaml
 
 from bridge import db as bridge_db
+from bridge.appservice import adopt
 from bridge.config import Config, base_config_path
 from bridge.credentials import InvalidCredentialKey
 from bridge.matrix import MatrixHandler
-from bridge.portal import Portal
+from bridge.portal import Portal, outbox
 from bridge.puppet import Puppet
 from bridge.spaces import SpaceManager
 from bridge.user import User
@@ -81,6 +82,10 @@ class MSNBridge(Bridge):
         except (OSError, KeyError, TypeError):
             return False
 
+    def prepare_appservice(self) -> None:
+        super().prepare_appservice()
+        adopt(self.az)  # transactions de-duplicated by content and event ID (bridge/appservice.py)
+
     def prepare_db(self) -> None:
         super().prepare_db()
         try:
@@ -118,12 +123,27 @@ class MSNBridge(Bridge):
                 user.ensure_started()
             except Exception:
                 self.log.exception("Failed to start %s", user.mxid)
+        await self._resume_queues()
+
+    async def _resume_queues(self) -> None:
+        """Messages from Matrix still queued when the bridge stopped wait for their sessions."""
+        for owner, conv_key in await bridge_db.Outgoing.conversations():
+            user = await User.get_by_mxid(UserID(owner), create=False)
+            portal = await Portal.get_by_key(owner, conv_key, create=False)
+            if user is None or portal is None:
+                continue
+            items = await bridge_db.Outgoing.for_conversation(owner, conv_key)
+            self.log.debug("Resuming %d queued messages to %s of %s", len(items), conv_key, owner)
+            portal.from_matrix.resume(user, items)
 
     async def stop(self) -> None:
         # MSN sessions and background work go first: they use the appservice's HTTP session
         # and the database, which mautrix closes in super().stop().
         if Puppet.presence is not None:
             Puppet.presence.stop()
+        # A message being written to MSN is finished (or it would fail for good at the next
+        # start); the rest of the queues stays stored.
+        await outbox.stop_all(float(self.config["msn.ack_timeout"]) + 5)
         SpaceManager.stop_all()
         await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
         await super().stop()

@@ -102,6 +102,7 @@ class Config(BaseBridgeConfig):
                 "msn.protocol_min/protocol_max",
                 f"Need 2 <= protocol_min <= protocol_max <= 12, got {low!r} and {high!r}.",
             )
+        self._validate_reconnect()
         if self["msn.force_scheme"] not in (None, "http", "https"):
             raise ConfigValueError("msn.force_scheme", "Use http, https or null.")
         if self["bridge.credential_key"]:
@@ -109,6 +110,34 @@ class Config(BaseBridgeConfig):
                 CredentialCipher(self["bridge.credential_key"])
             except InvalidCredentialKey as e:
                 raise ConfigValueError("bridge.credential_key", str(e)) from e
+
+    def _validate_reconnect(self) -> None:
+        """``bridge.reconnect`` and ``bridge.send_queue``: positive numbers in a sane order."""
+        numbers = {
+            key: self[key]
+            for key in (
+                "bridge.reconnect.initial_delay",
+                "bridge.reconnect.max_delay",
+                "bridge.reconnect.stable_after",
+                "bridge.reconnect.max_concurrent_logins",
+                "bridge.send_queue.max_per_conversation",
+                "bridge.send_queue.timeout",
+            )
+        }
+        for key, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigValueError(key, f"It must be a positive number, got {value!r}.")
+        for key in (
+            "bridge.reconnect.max_concurrent_logins",
+            "bridge.send_queue.max_per_conversation",
+        ):
+            if not isinstance(numbers[key], int):
+                raise ConfigValueError(key, f"It must be a whole number, got {numbers[key]!r}.")
+        if numbers["bridge.reconnect.max_delay"] < numbers["bridge.reconnect.initial_delay"]:
+            raise ConfigValueError(
+                "bridge.reconnect.max_delay",
+                "It must not be below bridge.reconnect.initial_delay.",
+            )
 
     # endregion
     # region update
@@ -133,6 +162,10 @@ class Config(BaseBridgeConfig):
         copy("bridge.presence.max_per_second")
         copy("bridge.reconnect.initial_delay")
         copy("bridge.reconnect.max_delay")
+        copy("bridge.reconnect.stable_after")
+        copy("bridge.reconnect.max_concurrent_logins")
+        copy("bridge.send_queue.max_per_conversation")
+        copy("bridge.send_queue.timeout")
         copy("bridge.message_status_events")
         copy("bridge.delivery_error_notices")
         copy("bridge.sync_direct_chat_list")

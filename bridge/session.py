@@ -1,6 +1,12 @@
 """One bridge user's MSN session: it owns the MSNClient, opens it (a `login` and every
-reconnect take the same path), retries with backoff, reports the bridge state, and hands the
-client's events, in order, to the handlers registered for their type.
+reconnect take the same path, through the bridge-wide login gate), retries with backoff, tells
+the user once per incident, reports the bridge state, and hands the client's events, in order,
+to the handlers registered for their type.
+
+An incident starts when the connection drops or a connect attempt fails, and ends once a new
+session has stayed up for ``bridge.reconnect.stable_after`` seconds: the user gets one notice
+at its start and one ("Reconnected") at its end, however many attempts it took, and the
+backoff starts again from its initial delay only then.
 """
 
 from __future__ import annotations
@@ -20,7 +26,15 @@ from bridge.config import Config
 from bridge.db.user import User as DBUser
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
-from bridge.msnp.events import Disconnected, DisconnectReason, Event
+from bridge.msnp.events import (
+    Disconnected,
+    DisconnectReason,
+    Event,
+    NudgeReceived,
+    OtherMessageReceived,
+    TextMessageReceived,
+)
+from bridge.reconnect import Backoff, LoginGate
 
 __all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
 
@@ -29,6 +43,13 @@ TICKET_LIFETIME = 8 * 3600
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Event], Awaitable[None]]
+
+#: What contacts sent: handed on even from a client that has been replaced meanwhile (the
+#: server delivered it to us; dropping it would lose it). Other events of a replaced client
+#: describe a session that is gone and are dropped.
+_RECEIVED_MESSAGES = (TextMessageReceived, NudgeReceived, OtherMessageReceived)
+#: How long stopping waits for received events to be handed on.
+_DRAIN_SECONDS = 10.0
 
 
 class SessionOwner(Protocol):
@@ -54,13 +75,25 @@ class SessionOwner(Protocol):
 class MSNSession:
     """The MSN side of one :class:`bridge.user.User` (see the module documentation)."""
 
-    def __init__(self, owner: SessionOwner, config: Config, log: TraceLogger) -> None:
+    def __init__(
+        self, owner: SessionOwner, config: Config, log: TraceLogger, gate: LoginGate
+    ) -> None:
         self.owner = owner
         self.config = config
         self.log = log
+        self.gate = gate
         self.client: MSNClient | None = None
         self.connected_since: float | None = None
+        #: Set while the session is connected: the condition outgoing messages wait for.
+        self.online = asyncio.Event()
         self._ready = False
+        reconnect = config["bridge.reconnect"] or {}
+        self._backoff = Backoff(
+            float(reconnect.get("initial_delay", 2)), float(reconnect.get("max_delay", 300))
+        )
+        self._stable_after = float(reconnect.get("stable_after", 60))
+        self._stable_task: asyncio.Task[None] | None = None
+        self._incident = False  # the user was told of a lost connection, not yet of its end
         self._connect_task: asyncio.Task[None] | None = None
         self._login_lock = asyncio.Lock()
         self._handlers: dict[type[Event], Handler] = {}
@@ -69,7 +102,6 @@ class MSNSession:
         self._state: BridgeStateEvent | None = None
         self._state_error: str | None = None
         self._state_message: str | None = None
-        self._notified_disconnect = False
 
     @property
     def row(self) -> DBUser:
@@ -110,7 +142,7 @@ class MSNSession:
             try:
                 if isinstance(evt, Disconnected):
                     await self._on_disconnected(client, evt)
-                elif client is self.client:
+                elif client is self.client or isinstance(evt, _RECEIVED_MESSAGES):
                     await self._dispatch(evt)
             except Exception:
                 self.log.exception("Failed to handle %s", type(evt).__name__)
@@ -132,6 +164,7 @@ class MSNSession:
         """
         async with self._login_lock:
             self._cancel_connect_task()
+            self._backoff.reset()
             return await self._open(passport, password, None, new_login=True)
 
     async def _open(
@@ -143,7 +176,8 @@ class MSNSession:
         client = self._make_client()
         self.client = client
         try:
-            result = await client.login(passport, password, ticket=ticket)
+            async with self.gate.turn(interactive=new_login):
+                result = await client.login(passport, password, ticket=ticket)
         except BaseException:
             self.client = None
             await _close_quietly(client)
@@ -158,11 +192,24 @@ class MSNSession:
         await self.owner.save()
         self._ready = True
         self.connected_since = time.time()
+        self.online.set()
+        self._stable_task = background_task.create(
+            self._confirm_stable(client), name=f"msn-stable-{self.owner.mxid}"
+        )
         await self._push_state(BridgeStateEvent.CONNECTED)
-        if self._notified_disconnect:
-            self._notified_disconnect = False
-            await self.owner.send_bridge_notice(texts.RECONNECTED)
         return result
+
+    async def _confirm_stable(self, client: MSNClient) -> None:
+        """The session stayed up: the backoff starts again from the beginning, and an incident
+        the user was told about is over."""
+        await asyncio.sleep(self._stable_after)
+        if client is not self.client or not self.connected:
+            return
+        self._backoff.reset()
+        if self._incident:
+            self._incident = False
+            self.log.info("Connection to MSN stable again")
+            await self.owner.send_bridge_notice(texts.RECONNECTED)
 
     def _cancel_connect_task(self) -> None:
         task = self._connect_task
@@ -170,11 +217,18 @@ class MSNSession:
         if task and not task.done() and task is not asyncio.current_task():
             task.cancel()
 
-    async def _close_client(self) -> None:
-        client = self.client
+    def _went_offline(self) -> None:
         self.client = None
         self._ready = False
         self.connected_since = None
+        self.online.clear()
+        task, self._stable_task = self._stable_task, None
+        if task and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _close_client(self) -> None:
+        client = self.client
+        self._went_offline()
         if client is not None:
             await _close_quietly(client)
 
@@ -187,9 +241,11 @@ class MSNSession:
         self._start_connecting()
 
     async def reconnect(self) -> None:
-        """Drop the current session (if any) and connect again with the stored credentials."""
+        """Drop the current session (if any) and connect again with the stored credentials
+        (the `reconnect` command: at once, whatever the backoff had reached)."""
         self._cancel_connect_task()
         await self._close_client()
+        self._backoff.reset()
         self._start_connecting()
 
     def _start_connecting(self, delay: float | None = None) -> None:
@@ -201,23 +257,26 @@ class MSNSession:
         """Close the session and forget its state (the owner forgets the credentials)."""
         self._cancel_connect_task()
         await self._close_client()
-        self._notified_disconnect = False
+        self._incident = False
         self._state = None
 
     async def stop(self) -> None:
-        """Close the session without forgetting anything (bridge shutdown)."""
+        """Close the session without forgetting anything (bridge shutdown). What the client
+        received before it closed is still handed on (for a while at most)."""
         self._cancel_connect_task()
-        if self._event_worker and not self._event_worker.done():
-            self._event_worker.cancel()
         await self._close_client()
+        worker = self._event_worker
+        if worker and not worker.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(worker), _DRAIN_SECONDS)
+            except TimeoutError:
+                self.log.warning("Received MSN events not handed on within %gs", _DRAIN_SECONDS)
+                worker.cancel()
 
     # endregion
     # region reconnecting with backoff
 
     async def _connect_loop(self, delay: float | None = None) -> None:
-        reconnect_cfg = self.config["bridge.reconnect"] or {}
-        backoff = float(reconnect_cfg.get("initial_delay", 2))
-        max_delay = float(reconnect_cfg.get("max_delay", 300))
         if delay:
             await asyncio.sleep(delay)
         row = self.row
@@ -245,8 +304,9 @@ class MSNSession:
                     )
                     await self.owner.send_bridge_notice(texts.CREDENTIALS_REJECTED)
                     return
+                wait = self._backoff.next_delay()
                 if isinstance(e, TimeoutError | OSError | MSNPException):
-                    await self._connect_failed(e, attempt, backoff)
+                    await self._connect_failed(e, attempt, wait)
                 else:
                     self.log.exception("Unexpected error connecting to MSN")
                     await self._push_state(
@@ -254,8 +314,7 @@ class MSNSession:
                     )
             else:
                 return
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max_delay)
+            await asyncio.sleep(wait)
 
     async def _connect_once(self, passport: str) -> None:
         row = self.row
@@ -274,27 +333,27 @@ class MSNSession:
         await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_CREDENTIALS_LOST)
         await self.owner.send_bridge_notice(texts.credentials_lost(self.row.passport))
 
-    async def _connect_failed(self, err: BaseException, attempt: int, backoff: float) -> None:
-        self.log.info("Connecting to MSN failed (attempt %d): %s", attempt, err)
+    async def _connect_failed(self, err: BaseException, attempt: int, wait: float) -> None:
+        self.log.info(
+            "Connecting to MSN failed (attempt %d, next in %.1fs): %s", attempt, wait, err
+        )
         await self._push_state(
             BridgeStateEvent.TRANSIENT_DISCONNECT,
             texts.STATE_CONNECTION_FAILED,
             str(err) or type(err).__name__,
         )
-        if attempt == 1 and not self._notified_disconnect:
-            self._notified_disconnect = True
-            await self.owner.send_bridge_notice(texts.connect_failed(err, backoff))
+        if not self._incident:
+            self._incident = True
+            await self.owner.send_bridge_notice(texts.connect_failed(err, wait))
 
     async def _on_disconnected(self, client: MSNClient, evt: Disconnected) -> None:
         if client is not self.client or evt.reason == DisconnectReason.CLIENT:
             return
         self.log.info("Disconnected from MSN: %s %s", evt.reason.value, evt.detail)
-        self.client = None
-        self._ready = False
-        self.connected_since = None
+        self._went_offline()
         if evt.reason == DisconnectReason.OTHER_LOCATION:
             await self.owner.mark_contacts_offline()
-            self._notified_disconnect = True
+            self._incident = False  # not a lost connection: nothing reconnects by itself
             await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_OTHER_LOCATION)
             await self.owner.send_bridge_notice(texts.OTHER_LOCATION)
             return
@@ -303,9 +362,14 @@ class MSNSession:
             texts.STATE_DISCONNECTED,
             texts.disconnect_reason(evt.reason),
         )
-        delay = float((self.config["bridge.reconnect"] or {}).get("initial_delay", 2))
-        self._notified_disconnect = True
-        await self.owner.send_bridge_notice(texts.disconnected(evt.reason, delay))
+        delay = self._backoff.next_delay()
+        if self._incident:
+            self.log.info(
+                "Still reconnecting (attempt %d in %.1fs)", self._backoff.attempts, delay
+            )
+        else:
+            self._incident = True
+            await self.owner.send_bridge_notice(texts.disconnected(evt.reason, delay))
         self._cancel_connect_task()
         self._start_connecting(delay)
 

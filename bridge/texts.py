@@ -43,6 +43,9 @@ __all__ = [
     "disconnect_reason",
     "disconnected",
     "not_connected_state",
+    "queue_expired",
+    "queue_full",
+    "sent_uncertain",
 ]
 
 # region bridge states (the error codes mautrix shows through its status endpoint)
@@ -119,13 +122,17 @@ def disconnect_reason(reason: DisconnectReason) -> str:
 
 
 def disconnected(reason: DisconnectReason, retry_in: float) -> str:
-    return f"Disconnected from MSN: {disconnect_reason(reason)}. Reconnecting in {retry_in:g} seconds."
+    return (
+        f"Disconnected from MSN: {disconnect_reason(reason)}. Reconnecting in {retry_in:.0f} "
+        "seconds; the bridge keeps trying and tells you when the connection is back. "
+        "Messages you send meanwhile wait and are delivered then."
+    )
 
 
 def connect_failed(err: BaseException, retry_in: float) -> str:
     return (
-        f"{describe_login_error(err)} The bridge keeps retrying "
-        f"(next attempt in {retry_in:g} seconds)."
+        f"{describe_login_error(err)} The bridge keeps retrying (next attempt in "
+        f"{retry_in:.0f} seconds) and tells you when it is connected."
     )
 
 
@@ -216,6 +223,32 @@ def describe_send_error(err: BaseException, contact: str) -> SendFailure:
         return SendFailure(f"MSN error: {err}", MessageStatusReason.NETWORK_ERROR)
     return SendFailure(
         f"unexpected error ({type(err).__name__})", MessageStatusReason.GENERIC_ERROR
+    )
+
+
+def queue_expired(timeout: float, last_error: str) -> SendFailure:
+    """A queued message that could not be sent in time (``last_error``: the last obstacle)."""
+    why = f": {last_error}" if last_error else ""
+    return SendFailure(
+        f"it could not be sent within {timeout:g} seconds{why}", MessageStatusReason.NETWORK_ERROR
+    )
+
+
+def queue_full(limit: int) -> SendFailure:
+    return SendFailure(
+        f"{limit} messages are already waiting to be sent in this conversation",
+        MessageStatusReason.NETWORK_ERROR,
+        retriable=True,
+    )
+
+
+def sent_uncertain(err: BaseException) -> SendFailure:
+    """The connection broke after the message was written, before MSN acknowledged it."""
+    detail = str(err) or type(err).__name__
+    return SendFailure(
+        "the connection to MSN broke before MSN confirmed this message, so it may or may not "
+        f"have arrived ({detail}); it is not sent again, to avoid sending it twice",
+        MessageStatusReason.NETWORK_ERROR,
     )
 
 

@@ -37,7 +37,9 @@ from bridge.msnp.events import (
 )
 from bridge.portal import Portal, is_group_key
 from bridge.portal.from_msn import MSNToMatrix
+from bridge.portal.outbox import Condition
 from bridge.puppet import Puppet
+from bridge.reconnect import LoginGate
 from bridge.session import MSNSession
 from bridge.spaces import SpaceManager
 
@@ -54,6 +56,9 @@ class User(BaseUser):
     """One Matrix user; :attr:`session` is their MSN connection, :attr:`contacts` their list."""
 
     config: ClassVar[Config]
+    #: The bridge-wide limit on MSN logins in progress (every user's session passes it);
+    #: :meth:`init_cls` sets it from ``bridge.reconnect.max_concurrent_logins``.
+    login_gate: ClassVar[LoginGate] = LoginGate(10)
 
     by_mxid: ClassVar[dict[UserID, User]] = {}
 
@@ -69,7 +74,7 @@ class User(BaseUser):
         self.relay_whitelisted, self.is_whitelisted, self.is_admin, self.permission_level = (
             self.config.get_permissions(self.mxid)
         )
-        self.session = MSNSession(self, self.config, self.log)
+        self.session = MSNSession(self, self.config, self.log, self.login_gate)
         self.spaces = SpaceManager(row, self.az, self.config["homeserver.domain"], self.log)
         self.contacts = ContactBook(
             self.mxid, self.log, spaces=self.spaces, notify=self.send_bridge_notice
@@ -84,6 +89,7 @@ class User(BaseUser):
         cls.config = config
         cls.az = bridge.az
         cls.loop = bridge.loop
+        cls.login_gate = LoginGate(int(config["bridge.reconnect.max_concurrent_logins"]))
 
     @classmethod
     @async_getter_lock
@@ -145,6 +151,10 @@ class User(BaseUser):
     @property
     def connected_since(self) -> float | None:
         return self.session.connected_since
+
+    def send_condition(self, conv_key: str) -> Condition:
+        """Messages to MSN can be delivered while the session is connected."""
+        return self.session.online
 
     async def login(self, passport: str, password: str) -> LoginResult:
         """Log in with an e-mail address and password (from the login command).

@@ -13,6 +13,7 @@ from bridge.credentials import CredentialCipher
 from .contact import Contact, ContactGroup, ContactGroupMember
 from .message import Message
 from .model import Model
+from .outgoing import Outgoing
 from .portal import Portal
 from .puppet import Puppet
 from .upgrade import upgrade_table
@@ -25,6 +26,7 @@ __all__ = [
     "ContactGroupMember",
     "Message",
     "Model",
+    "Outgoing",
     "Portal",
     "Puppet",
     "User",
@@ -40,6 +42,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ContactGroupMember,
     Portal,
     Message,
+    Outgoing,
 )
 
 

@@ -183,8 +183,6 @@ class MSNClient:
                 await self.handler(item)
             except Exception:
                 log.exception("event handler failed on %r", item)
-            if isinstance(item, Disconnected):
-                return
 
     # ------------------------------------------------------------------ login
 
@@ -262,12 +260,23 @@ class MSNClient:
 
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
         self._dead = True
-        for sb in list(self._all_sbs):
-            sb.conn.abort(DisconnectReason.CLIENT, "the notification session ended")
-        if self._own_http is not None:
-            task = asyncio.create_task(self._close_http())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        task = asyncio.create_task(self._wind_down())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wind_down(self) -> None:
+        """The notification session ended. Switchboards live on at the server without it: the
+        acknowledgements of messages in flight are awaited, and what contacts send meanwhile
+        is still emitted, before each is left; then the dispatcher stops."""
+        try:
+            await asyncio.gather(*(self._leave_settled(sb) for sb in list(self._all_sbs)))
+            await self._close_http()
+        finally:
+            self._queue.put_nowait(_STOP)
+
+    async def _leave_settled(self, sb: Switchboard) -> None:
+        await sb.conn.settle(self.config.ack_timeout)
+        await sb.leave()
 
     # --------------------------------------------------------------- NS ops
 
@@ -336,6 +345,8 @@ class MSNClient:
 
     async def _switchboard_for(self, conversation: str) -> Switchboard:
         key = self._normalize(conversation)
+        if self._dead:
+            raise ConnectionClosed("session", "the client is disconnected")
         async with self._lock(key):
             sb = self._sbs.get(key)
             if sb is not None and not sb.closed and sb.members:
@@ -374,6 +385,12 @@ class MSNClient:
             self._forget(sb)
             raise
         return sb
+
+    async def open_conversation(self, conversation: str) -> None:
+        """Make sure the conversation's switchboard is open and its participants joined
+        (re-opening it and calling them if needed) without sending anything, so a failure
+        here means nothing was sent. Raises what :meth:`send_text` raises."""
+        await self._switchboard_for(conversation)
 
     async def send_text(
         self, conversation: str, text: str, fmt: MessageFormat | None = None

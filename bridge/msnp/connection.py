@@ -198,6 +198,12 @@ class Connection:
         finally:
             self._pending.pop(trid, None)
 
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the replies to the transactions in flight."""
+        futures = [future for future, _, _ in self._pending.values()]
+        if futures:
+            await asyncio.wait(futures, timeout=timeout)
+
     def _dispatch(self, command: Command) -> None:
         if command.trid is not None and command.trid in self._pending:
             future, expect, sent = self._pending[command.trid]

@@ -16,6 +16,7 @@ upgrade_table = UpgradeTable(
     log=logging.getLogger("mau.db.upgrade"),
 )
 
-from . import v01_initial, v02_double_puppet  # noqa: E402  (register in order)
+# registered in the order imported (one statement, so sorting imports cannot reorder them)
+from . import v01_initial, v02_double_puppet, v04_outgoing_queue  # noqa: E402
 
-__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet"]
+__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet", "v04_outgoing_queue"]
