@@ -260,7 +260,7 @@ async def test_logins_in_progress_are_limited_across_all_users(server: MSNServer
         for session, _ in sessions:
             session.ensure_started()
         for session, owner in sessions:
-            await owner.wait_for(lambda: session.connected, timeout=30)
+            await owner.wait_for(lambda s=session: s.connected, timeout=30)  # type: ignore[misc]
         stats = server.stats()
         assert stats["logins"] == users
         assert stats["logins_in_progress_max"] <= 2, stats
