@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import asyncio
 import itertools
 import time
@@ -105,6 +105,7 @@ class Outbox:
         self._last_error = ""
         self._worker: asyncio.Task[None] | None = None
         self._busy = False
+        self._waiting = False  # the worker waits for the condition or a retry
         self._stopping = False
 
     def __len__(self) -> int:
@@ -120,6 +121,8 @@ class Outbox:
             return False
         self._items.append(item)
         self._start()
+        if self._waiting:
+            await self._announce(item)
         return True
 
     def resume(self, items: list[Outgoing]) -> None:
@@ -176,11 +179,7 @@ class Outbox:
             condition = self.delivery.condition()
             if not condition.is_set():
                 self._last_error = self._last_error or "the bridge is not connected to MSN"
-                await self._announce(item)
-                try:
-                    await asyncio.wait_for(condition.wait(), remaining)
-                except TimeoutError:
-                    pass
+                await self._wait(lambda: asyncio.wait_for(condition.wait(), remaining))
                 continue
             failure: SendFailure | None = None
             self._busy = True
@@ -190,8 +189,7 @@ class Outbox:
                 self._busy = False
                 self._last_error = e.reason
                 self.log.debug("Message %s waits: %s", item.event_id, e.reason)
-                await self._announce(item)
-                await asyncio.sleep(min(retry, max(remaining, 0.01)))
+                await self._wait(lambda: asyncio.sleep(min(retry, max(remaining, 0.01))))
                 retry = min(retry * 2, RETRY_MAX_SECONDS)
                 continue
             except SendFailure as e:
@@ -211,6 +209,18 @@ class Outbox:
                 await self._finish(item, failure)
             finally:
                 self._busy = False
+
+    async def _wait(self, waiting: Callable[[], Awaitable[Any]]) -> None:
+        """Wait (for the condition, or before a retry): every queued message is pending."""
+        self._waiting = True
+        try:
+            for item in list(self._items):
+                await self._announce(item)
+            await waiting()
+        except TimeoutError:
+            pass
+        finally:
+            self._waiting = False
 
     async def _announce(self, item: Outgoing) -> None:
         if item.event_id in self._announced:

@@ -418,8 +418,12 @@ class Stack:
         await self.bridge.stop()
         await self.bridge.start()
 
-    async def restart_synapse(self) -> None:
-        """Restart Synapse; the bridge is restarted too (Synapse restarts its txn ids)."""
+    async def restart_synapse(self, *, with_bridge: bool = True) -> None:
+        """Restart Synapse (which numbers its transactions from 1 again); the bridge too
+        unless ``with_bridge`` is False (then it keeps running through the restart)."""
+        if not with_bridge:
+            await self.synapse.restart()
+            return
         await self.bridge.stop()
         await self.synapse.restart()
         await self.bridge.start()
@@ -455,6 +459,7 @@ class Stack:
         with contextlib.suppress(KeyError, TypeError):
             br["reconnect"]["initial_delay"] = 0.5
             br["reconnect"]["max_delay"] = 2
+            br["reconnect"]["stable_after"] = 1
         with contextlib.suppress(KeyError, TypeError):
             br["encryption"]["allow"] = False
             br["encryption"]["default"] = False
