@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 import asyncio
 import itertools
 import time
@@ -179,7 +180,7 @@ class Outbox:
             condition = self.delivery.condition()
             if not condition.is_set():
                 self._last_error = self._last_error or "the bridge is not connected to MSN"
-                await self._wait(lambda: asyncio.wait_for(condition.wait(), remaining))
+                await self._wait(partial(_until, condition, remaining))
                 continue
             failure: SendFailure | None = None
             self._busy = True
@@ -189,7 +190,7 @@ class Outbox:
                 self._busy = False
                 self._last_error = e.reason
                 self.log.debug("Message %s waits: %s", item.event_id, e.reason)
-                await self._wait(lambda: asyncio.sleep(min(retry, max(remaining, 0.01))))
+                await self._wait(partial(asyncio.sleep, min(retry, max(remaining, 0.01))))
                 retry = min(retry * 2, RETRY_MAX_SECONDS)
                 continue
             except SendFailure as e:
@@ -246,6 +247,10 @@ class Outbox:
             self.log.warning("Failed to report the status of %s", item.event_id, exc_info=True)
 
     # endregion
+
+
+async def _until(condition: Condition, timeout: float) -> None:
+    await asyncio.wait_for(condition.wait(), timeout)
 
 
 def _interrupted() -> SendFailure:
