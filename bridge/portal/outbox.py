@@ -38,12 +38,16 @@ RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 15.0
 
 _seq = itertools.count(time.time_ns() // 1000)
-#: Queues with a worker running, for :func:`stop_all`.
+#: Queues with a worker running, for :func:`stop_all`; once that ran, no worker starts.
 _running: set[Outbox] = set()
+_all_stopped = False
 
 
 async def stop_all(timeout: float) -> None:
-    """Stop every queue (bridge shutdown): see :meth:`Outbox.stop`."""
+    """Stop every queue (bridge shutdown): see :meth:`Outbox.stop`. Messages that arrive
+    afterwards are stored and wait for the next start."""
+    global _all_stopped
+    _all_stopped = True
     await asyncio.gather(*(outbox.stop(timeout) for outbox in list(_running)))
 
 
@@ -136,7 +140,7 @@ class Outbox:
         return len(self._items) >= self.max_size
 
     def _start(self) -> None:
-        if self._stopping or not self._items:
+        if self._stopping or _all_stopped or not self._items:
             return
         if self._worker is None or self._worker.done():
             _running.add(self)
