@@ -116,6 +116,16 @@ class MSNBridge(Bridge):
             self.manual_stop()
 
     async def _start_users(self) -> None:
+        # Messages received from MSN before the restart go to Matrix first, before anything
+        # the new sessions receive.
+        received: dict[str, list[bridge_db.Incoming]] = {}
+        for row in await bridge_db.Incoming.all_in_order():
+            received.setdefault(row.owner, []).append(row)
+        for owner, rows in received.items():
+            stored_for = await User.get_by_mxid(UserID(owner), create=False)
+            if stored_for is not None:
+                self.log.debug("Handing on %d stored MSN messages of %s", len(rows), owner)
+                stored_for.session.replay(rows)
         users = await User.all_logged_in()
         self.log.debug("Starting %d logged-in users", len(users))
         for user in users:
@@ -130,11 +140,8 @@ class MSNBridge(Bridge):
         for owner, conv_key in await bridge_db.Outgoing.conversations():
             user = await User.get_by_mxid(UserID(owner), create=False)
             portal = await Portal.get_by_key(owner, conv_key, create=False)
-            if user is None or portal is None:
-                continue
-            items = await bridge_db.Outgoing.for_conversation(owner, conv_key)
-            self.log.debug("Resuming %d queued messages to %s of %s", len(items), conv_key, owner)
-            portal.from_matrix.resume(user, items)
+            if user is not None and portal is not None:
+                await portal.from_matrix.resume(user)
 
     async def stop(self) -> None:
         # MSN sessions and background work go first: they use the appservice's HTTP session

@@ -1,7 +1,8 @@
 """One bridge user's MSN session: it owns the MSNClient, opens it (a `login` and every
 reconnect take the same path, through the bridge-wide login gate), retries with backoff, tells
-the user once per incident, reports the bridge state, and hands the client's events, in order,
-to the handlers registered for their type.
+the user once per incident, reports the bridge state, and passes the client's events to its
+:class:`~bridge.session_events.SessionEvents` (in order, to the handlers registered for their
+type; what contacts sent stored until handled).
 
 An incident starts when the connection drops or a connect attempt fails, and ends once a new
 session has stayed up for ``bridge.reconnect.stable_after`` seconds: the user gets one notice
@@ -11,7 +12,7 @@ backoff starts again from its initial delay only then.
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, TypeVar
 from collections.abc import Awaitable, Callable
 import asyncio
 import time
@@ -23,18 +24,13 @@ from mautrix.util.logging import TraceLogger
 
 from bridge import texts
 from bridge.config import Config
+from bridge.db.incoming import Incoming
 from bridge.db.user import User as DBUser
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
-from bridge.msnp.events import (
-    Disconnected,
-    DisconnectReason,
-    Event,
-    NudgeReceived,
-    OtherMessageReceived,
-    TextMessageReceived,
-)
+from bridge.msnp.events import Disconnected, DisconnectReason, Event
 from bridge.reconnect import Backoff, LoginGate
+from bridge.session_events import SessionEvents
 
 __all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
 
@@ -42,14 +38,6 @@ __all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
 TICKET_LIFETIME = 8 * 3600
 
 E = TypeVar("E", bound=Event)
-Handler = Callable[[Event], Awaitable[None]]
-
-#: What contacts sent: handed on even from a client that has been replaced meanwhile (the
-#: server delivered it to us; dropping it would lose it). Other events of a replaced client
-#: describe a session that is gone and are dropped.
-_RECEIVED_MESSAGES = (TextMessageReceived, NudgeReceived, OtherMessageReceived)
-#: How long stopping waits for received events to be handed on.
-_DRAIN_SECONDS = 10.0
 
 
 class SessionOwner(Protocol):
@@ -96,9 +84,9 @@ class MSNSession:
         self._incident = False  # the user was told of a lost connection, not yet of its end
         self._connect_task: asyncio.Task[None] | None = None
         self._login_lock = asyncio.Lock()
-        self._handlers: dict[type[Event], Handler] = {}
-        self._events: asyncio.Queue[tuple[MSNClient, Event]] = asyncio.Queue()
-        self._event_worker: asyncio.Task[None] | None = None
+        self.events = SessionEvents(
+            owner.mxid, log, current=lambda: self.client, on_disconnected=self._on_disconnected
+        )
         self._state: BridgeStateEvent | None = None
         self._state_error: str | None = None
         self._state_message: str | None = None
@@ -119,40 +107,17 @@ class MSNSession:
     # region events
 
     def on(self, kind: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
-        """Hand every event of type ``kind`` from the current client to ``handler``."""
-        self._handlers[kind] = cast(Handler, handler)
+        """Hand every event of type ``kind`` to ``handler`` (see :class:`SessionEvents`)."""
+        self.events.on(kind, handler)
+
+    def replay(self, rows: list[Incoming]) -> None:
+        """Hand on the messages received before a restart (call before connecting)."""
+        self.events.replay(rows)
 
     def _make_client(self) -> MSNClient:
         client: MSNClient
-
-        async def enqueue(evt: Event) -> None:
-            self._events.put_nowait((client, evt))
-            if not self._event_worker or self._event_worker.done():
-                self._event_worker = background_task.create(
-                    self._drain_events(), name=f"msn-events-{self.owner.mxid}"
-                )
-
-        client = MSNClient(self.config.client_config(), enqueue)
+        client = MSNClient(self.config.client_config(), self.events.handler_for(lambda: client))
         return client
-
-    async def _drain_events(self) -> None:
-        """Handle the queued events one at a time, in the order the clients sent them."""
-        while not self._events.empty():
-            client, evt = self._events.get_nowait()
-            try:
-                if isinstance(evt, Disconnected):
-                    await self._on_disconnected(client, evt)
-                elif client is self.client or isinstance(evt, _RECEIVED_MESSAGES):
-                    await self._dispatch(evt)
-            except Exception:
-                self.log.exception("Failed to handle %s", type(evt).__name__)
-
-    async def _dispatch(self, evt: Event) -> None:
-        handler = self._handlers.get(type(evt))
-        if handler is None:
-            self.log.trace("Unhandled event %s", type(evt).__name__)
-            return
-        await handler(evt)
 
     # endregion
     # region opening and closing
@@ -261,17 +226,12 @@ class MSNSession:
         self._state = None
 
     async def stop(self) -> None:
-        """Close the session without forgetting anything (bridge shutdown). What the client
-        received before it closed is still handed on (for a while at most)."""
+        """Close the session without forgetting anything (bridge shutdown). The event being
+        handled is finished; received messages not handled yet stay stored for the next
+        start (:meth:`replay`)."""
         self._cancel_connect_task()
         await self._close_client()
-        worker = self._event_worker
-        if worker and not worker.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(worker), _DRAIN_SECONDS)
-            except TimeoutError:
-                self.log.warning("Received MSN events not handed on within %gs", _DRAIN_SECONDS)
-                worker.cancel()
+        await self.events.stop()
 
     # endregion
     # region reconnecting with backoff

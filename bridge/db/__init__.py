@@ -11,6 +11,7 @@ from mautrix.util.async_db import Database
 from bridge.credentials import CredentialCipher
 
 from .contact import Contact, ContactGroup, ContactGroupMember
+from .incoming import Incoming
 from .message import Message
 from .model import Model
 from .outgoing import Outgoing
@@ -24,6 +25,7 @@ __all__ = [
     "Contact",
     "ContactGroup",
     "ContactGroupMember",
+    "Incoming",
     "Message",
     "Model",
     "Outgoing",
@@ -43,6 +45,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Portal,
     Message,
     Outgoing,
+    Incoming,
 )
 
 

@@ -241,8 +241,7 @@ class MSNClient:
             return
         self._closing = True
         was_connected = self.connected
-        for sb in list(self._all_sbs):
-            await sb.leave()
+        await asyncio.gather(*(sb.leave() for sb in list(self._all_sbs)))
         await self._ns.close()
         if was_connected and not self._dead:
             self._dead = True

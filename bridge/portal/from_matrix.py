@@ -22,12 +22,13 @@ from mautrix.util import background_task
 
 from bridge import formatter
 from bridge.db.message import Message as DBMessage
+from bridge.db.model import next_seq
 from bridge.db.outgoing import Outgoing as DBOutgoing
 from bridge.puppet import Puppet, normalize_friendly_name
 from bridge.texts import SendFailure, describe_send_error, queue_full
 
 from .interfaces import PortalOwner, PortalRoom
-from .outbox import Outbox, next_seq
+from .outbox import Outbox
 from .send_status import send_status
 from .sender import MSNSender, encode_format
 
@@ -62,6 +63,7 @@ class MatrixToMSN:
         self._typing_task: asyncio.Task[None] | None = None
         self._typing_deadline = 0.0
         self.sender = MSNSender(portal)
+        self._resumed = False  # the stored queue was loaded
         queue = portal.config["bridge.send_queue"] or {}
         self.outbox = Outbox(
             self.sender,
@@ -83,10 +85,21 @@ class MatrixToMSN:
         async with self._send_lock:
             await self._accept(user, message, event_id, room_id)
 
-    def resume(self, user: PortalOwner, items: list[DBOutgoing]) -> None:
-        """Take the stored queue back after a restart."""
-        self.sender.owner = user
-        self.outbox.resume(items)
+    async def resume(self, user: PortalOwner) -> None:
+        """Take the stored queue back after a restart (also done before the first new message
+        is queued, so the older ones keep their place)."""
+        async with self._send_lock:
+            await self._resume(user)
+
+    async def _resume(self, user: PortalOwner) -> None:
+        if self._resumed:
+            return
+        self._resumed = True
+        items = await DBOutgoing.for_conversation(self.portal.owner, self.portal.conv_key)
+        if items:
+            self.log.debug("Resuming %d stored messages to MSN", len(items))
+            self.sender.owner = user
+            self.outbox.resume(items)
 
     async def _accept(
         self, user: PortalOwner, message: MessageEventContent, event_id: EventID, room_id: RoomID
@@ -103,6 +116,7 @@ class MatrixToMSN:
                     "only the Matrix user who owns this MSN conversation can send here",
                     MessageStatusReason.NO_PERMISSION,
                 )
+            await self._resume(user)
             text, fmt = await self._convert_matrix_message(user, message)
             if not text.strip():
                 raise SendFailure("the message is empty", MessageStatusReason.UNSUPPORTED)

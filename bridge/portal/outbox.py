@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 import asyncio
-import itertools
 import time
 
 from mautrix.types import MessageStatusReason
@@ -31,13 +30,12 @@ from mautrix.util.logging import TraceLogger
 from bridge.db.outgoing import Outgoing
 from bridge.texts import SendFailure, queue_expired
 
-__all__ = ["Condition", "Delivery", "Outbox", "RetryLater", "next_seq", "stop_all"]
+__all__ = ["Condition", "Delivery", "Outbox", "RetryLater", "stop_all"]
 
 #: Waits between attempts that did not get to write anything (doubling up to the maximum).
 RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 15.0
 
-_seq = itertools.count(time.time_ns() // 1000)
 #: Queues with a worker running, for :func:`stop_all`; once that ran, no worker starts.
 _running: set[Outbox] = set()
 _all_stopped = False
@@ -49,11 +47,6 @@ async def stop_all(timeout: float) -> None:
     global _all_stopped
     _all_stopped = True
     await asyncio.gather(*(outbox.stop(timeout) for outbox in list(_running)))
-
-
-def next_seq() -> int:
-    """An increasing number ordering queued messages (across restarts too: time-based)."""
-    return max(next(_seq), time.time_ns() // 1000)
 
 
 class Condition(Protocol):

@@ -13,10 +13,11 @@ from mautrix.util.async_db import Database
 from mautrix.util.logging import TraceLogger
 import pytest
 
+from bridge.db.model import next_seq
 from bridge.db.outgoing import Outgoing
 from bridge.db.portal import Portal as DBPortal
 from bridge.db.user import User as DBUser
-from bridge.portal.outbox import Outbox, RetryLater, next_seq
+from bridge.portal.outbox import Outbox, RetryLater
 from bridge.texts import SendFailure
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,6 +17,6 @@ upgrade_table = UpgradeTable(
 )
 
 # registered in the order imported (one statement, so sorting imports cannot reorder them)
-from . import v01_initial, v02_double_puppet, v04_outgoing_queue  # noqa: E402
+from . import v01_initial, v02_double_puppet, v04_message_queues  # noqa: E402
 
-__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet", "v04_outgoing_queue"]
+__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet", "v04_message_queues"]

@@ -1,4 +1,5 @@
-"""v4: the outgoing queue: Matrix messages waiting for (or in the middle of) delivery to MSN."""
+"""v4: the message queues: ``outgoing`` (Matrix messages waiting for, or in the middle of,
+delivery to MSN) and ``incoming`` (MSN messages received and not yet handed to Matrix)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from mautrix.util.async_db import Connection
 from . import upgrade_table
 
 
-@upgrade_table.register(description="Outgoing queue (Matrix -> MSN messages kept until sent)")
+@upgrade_table.register(description="Outgoing and incoming message queues")
 async def upgrade_v4(conn: Connection) -> None:
     await conn.execute("""
         CREATE TABLE outgoing (
@@ -27,3 +28,13 @@ async def upgrade_v4(conn: Connection) -> None:
         )
         """)
     await conn.execute("CREATE INDEX outgoing_conversation_idx ON outgoing (owner, conv_key, seq)")
+    await conn.execute("""
+        CREATE TABLE incoming (
+            owner    TEXT NOT NULL REFERENCES "user" (mxid) ON DELETE CASCADE,
+            seq      BIGINT NOT NULL,
+            kind     TEXT NOT NULL,
+            data     TEXT NOT NULL,
+            received BIGINT NOT NULL,
+            PRIMARY KEY (owner, seq)
+        )
+        """)
