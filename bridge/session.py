@@ -130,10 +130,16 @@ class MSNSession:
         async with self._login_lock:
             self._cancel_connect_task()
             self._backoff.reset()
-            return await self._open(passport, password, None, new_login=True)
+            return await self._open(passport, password, None, new_login=True, interactive=True)
 
     async def _open(
-        self, passport: str, password: str | None, ticket: str | None, *, new_login: bool
+        self,
+        passport: str,
+        password: str | None,
+        ticket: str | None,
+        *,
+        new_login: bool,
+        interactive: bool,
     ) -> LoginResult:
         """The one way a session opens, for a new login and for (re)connecting with the stored
         credentials. Call it with the login lock held."""
@@ -141,7 +147,7 @@ class MSNSession:
         client = self._make_client()
         self.client = client
         try:
-            async with self.gate.turn(interactive=new_login):
+            async with self.gate.turn(interactive=interactive):
                 result = await client.login(passport, password, ticket=ticket)
         except BaseException:
             self.client = None
@@ -211,11 +217,11 @@ class MSNSession:
         self._cancel_connect_task()
         await self._close_client()
         self._backoff.reset()
-        self._start_connecting()
+        self._start_connecting(interactive=True)
 
-    def _start_connecting(self, delay: float | None = None) -> None:
+    def _start_connecting(self, delay: float | None = None, *, interactive: bool = False) -> None:
         self._connect_task = background_task.create(
-            self._connect_loop(delay), name=f"msn-connect-{self.owner.mxid}"
+            self._connect_loop(delay, interactive), name=f"msn-connect-{self.owner.mxid}"
         )
 
     async def logout(self) -> None:
@@ -236,7 +242,9 @@ class MSNSession:
     # endregion
     # region reconnecting with backoff
 
-    async def _connect_loop(self, delay: float | None = None) -> None:
+    async def _connect_loop(self, delay: float | None, interactive: bool) -> None:
+        """Connect with the stored credentials until it works (``interactive``: the first
+        attempt is someone's `reconnect`, which goes before background logins)."""
         if delay:
             await asyncio.sleep(delay)
         row = self.row
@@ -248,7 +256,7 @@ class MSNSession:
             attempt += 1
             await self._push_state(BridgeStateEvent.CONNECTING)
             try:
-                await self._connect_once(row.passport)
+                await self._connect_once(row.passport, interactive and attempt == 1)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -276,7 +284,7 @@ class MSNSession:
                 return
             await asyncio.sleep(wait)
 
-    async def _connect_once(self, passport: str) -> None:
+    async def _connect_once(self, passport: str, interactive: bool) -> None:
         row = self.row
         ticket = None
         if row.ticket and (row.ticket_expiry or 0) > time.time() + 60:
@@ -284,7 +292,9 @@ class MSNSession:
         if not row.password and not ticket:
             raise AuthError("no stored password or ticket")
         async with self._login_lock:
-            result = await self._open(passport, row.password, ticket, new_login=False)
+            result = await self._open(
+                passport, row.password, ticket, new_login=False, interactive=interactive
+            )
         self.log.info("Connected to MSN as %s (MSNP%s)", passport, result.protocol)
 
     async def _credentials_lost(self) -> None:

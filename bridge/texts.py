@@ -121,10 +121,15 @@ def disconnect_reason(reason: DisconnectReason) -> str:
     return _DISCONNECT_TEXT.get(reason, reason.value)
 
 
+def _seconds(value: float) -> str:
+    whole = max(1, round(value))
+    return f"{whole} second{'s' if whole != 1 else ''}"
+
+
 def disconnected(reason: DisconnectReason, retry_in: float) -> str:
     return (
-        f"Disconnected from MSN: {disconnect_reason(reason)}. Reconnecting in {retry_in:.0f} "
-        "seconds; the bridge keeps trying and tells you when the connection is back. "
+        f"Disconnected from MSN: {disconnect_reason(reason)}. Reconnecting in "
+        f"{_seconds(retry_in)}; the bridge keeps trying and tells you when the connection is back. "
         "Messages you send meanwhile wait and are delivered then."
     )
 
@@ -132,7 +137,7 @@ def disconnected(reason: DisconnectReason, retry_in: float) -> str:
 def connect_failed(err: BaseException, retry_in: float) -> str:
     return (
         f"{describe_login_error(err)} The bridge keeps retrying (next attempt in "
-        f"{retry_in:.0f} seconds) and tells you when it is connected."
+        f"{_seconds(retry_in)}) and tells you when it is connected."
     )
 
 
