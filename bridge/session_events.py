@@ -2,7 +2,7 @@
 type; what contacts sent is stored (:mod:`bridge.inbox`) from arrival until handled.
 
 Events of a client that has been replaced are dropped, except what contacts sent: MSN delivered
-it to us, so dropping it would lose it. Messages stored before a restart are handed on first
+it to us, so dropping it would lose it. A disconnection is handled at once, ahead of the queue. Messages stored before a restart are handed on first
 (:meth:`SessionEvents.replay`).
 """
 
@@ -60,6 +60,14 @@ class SessionEvents:
         """The event handler to give a new MSN client (``client_ref`` returns that client)."""
 
         async def enqueue(evt: Event) -> None:
+            if isinstance(evt, Disconnected):
+                # At once, not behind a backlog of received messages: reconnecting must not
+                # wait until they are all in Matrix (they are handed on all the same).
+                try:
+                    await self._on_disconnected(client_ref(), evt)
+                except Exception:
+                    self.log.exception("Failed to handle a disconnection")
+                return
             seq = None
             try:
                 seq = await self.inbox.keep(evt)  # before anything else happens to it
@@ -102,10 +110,7 @@ class SessionEvents:
         while not self._queue.empty() and not self._stopping:
             client, evt, seq = self._queue.get_nowait()
             try:
-                if isinstance(evt, Disconnected):
-                    if client is not None:
-                        await self._on_disconnected(client, evt)
-                elif client is self._current() or isinstance(evt, KEPT):
+                if client is self._current() or isinstance(evt, KEPT):
                     await self._dispatch(evt)
             except Exception:
                 self.log.exception("Failed to handle %s", type(evt).__name__)

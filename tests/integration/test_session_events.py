@@ -122,3 +122,45 @@ async def test_a_stop_keeps_the_backlog_and_the_next_start_hands_it_on_first(
     async with asyncio.timeout(5):
         while await Incoming.all_in_order():
             await asyncio.sleep(0.05)
+
+
+async def test_a_disconnection_is_handled_ahead_of_a_backlog(db: Database) -> None:
+    # Received messages wait for a slow homeserver; the connection drops meanwhile. The
+    # session must learn it at once (to reconnect), not after the backlog is in Matrix.
+    await DBUser(mxid=OWNER).insert()
+    release = asyncio.Event()
+    handled: list[str] = []
+    disconnected = asyncio.Event()
+
+    async def slow_handler(evt: TextMessageReceived) -> None:
+        await release.wait()
+        handled.append(evt.text)
+
+    async def on_disconnected(client: MSNClient, evt: Disconnected) -> None:
+        disconnected.set()
+
+    async with running_server() as server:
+        current: list[MSNClient] = []
+        events = SessionEvents(
+            OWNER, LOG, current=lambda: current[0], on_disconnected=on_disconnected
+        )
+        events.on(TextMessageReceived, slow_handler)
+        alice = MSNClient(client_config(server, 12), events.handler_for(lambda: current[0]))
+        current.append(alice)
+        await alice.login("alice@example.com", "alice123")
+        bob, _ = await logged_in(server, "bob@example.com", 12)
+        try:
+            for i in range(3):
+                await bob.send_text("alice@example.com", f"m{i}")
+            await server.drop("alice@example.com")
+            await asyncio.wait_for(disconnected.wait(), 10)
+            assert handled == []  # the backlog is still waiting
+            release.set()
+            async with asyncio.timeout(10):
+                while len(handled) < 3:
+                    await asyncio.sleep(0.02)
+            assert handled == ["m0", "m1", "m2"]  # and is handed on all the same
+        finally:
+            await alice.close()
+            await bob.close()
+            await events.stop()
