@@ -34,7 +34,7 @@ __all__ = ["Condition", "Delivery", "Outbox", "RetryLater", "stop_all"]
 
 #: Waits between attempts that did not get to write anything (doubling up to the maximum).
 RETRY_MIN_SECONDS = 0.5
-RETRY_MAX_SECONDS = 15.0
+RETRY_MAX_SECONDS = 5.0
 
 #: Queues with a worker running, for :func:`stop_all`; once that ran, no worker starts.
 _running: set[Outbox] = set()
