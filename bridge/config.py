@@ -11,6 +11,7 @@ from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenD
 
 from bridge import ids
 from bridge.secrets import CredentialCipher, InvalidCredentialKey, generate_key
+from bridge.web import settings as web_settings
 
 if TYPE_CHECKING:
     from bridge.msnp.client import ClientConfig
@@ -106,6 +107,7 @@ class Config(BaseBridgeConfig):
             )
         if self["msn.force_scheme"] not in (None, "http", "https"):
             raise ConfigValueError("msn.force_scheme", "Use http, https or null.")
+        web_settings.WebSettings.from_config(self)
         if self["bridge.credential_key"]:
             try:
                 CredentialCipher(self["bridge.credential_key"])
@@ -164,9 +166,25 @@ class Config(BaseBridgeConfig):
         copy("msn.switchboard_join_timeout")
         copy("msn.ack_timeout")
 
+        self._update_web(helper)
+
         if not base["bridge.credential_key"] and not self.env.get("BRIDGE_CREDENTIAL_KEY"):
             base["bridge.credential_key"] = generate_key()
             self.generated_credential_key = True
+
+    def _update_web(self, helper: ConfigUpdateHelper) -> None:
+        """The keys of :mod:`bridge.web`; a provisioning secret of "generate" is generated."""
+        copy, _, base = helper
+        copy("appservice.public.enabled")
+        copy("appservice.public.prefix")
+        copy("appservice.public.external")
+        copy("bridge.provisioning.enabled")
+        copy("bridge.provisioning.prefix")
+        copy("bridge.provisioning.shared_secret")
+        copy("bridge.login_page.enabled")
+        copy("bridge.login_page.link_lifetime")
+        if base["bridge.provisioning.shared_secret"] == web_settings.GENERATE:
+            base["bridge.provisioning.shared_secret"] = web_settings.new_shared_secret()
 
     # endregion
     # region registration
