@@ -14,7 +14,7 @@ from mautrix.bridge import Bridge
 from mautrix.types import RoomID, UserID
 from mautrix.util.config import yaml
 
-from bridge import db as bridge_db
+from bridge import db as bridge_db, metrics
 from bridge.config import Config, base_config_path
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal
@@ -22,6 +22,7 @@ from bridge.puppet import Puppet
 from bridge.secrets import InvalidCredentialKey
 from bridge.spaces import SpaceManager
 from bridge.user import User
+from bridge.web.frontends import WebFrontends
 
 __all__ = ["MSNBridge", "package_version"]
 
@@ -39,6 +40,15 @@ def package_version() -> str:
         return "0.0.0+unknown"
 
 
+def _session_gauges() -> list[tuple[bool, int]]:
+    """(connected, open switchboards) of each logged-in user, for :mod:`bridge.metrics`."""
+    return [
+        (user.connected, len(user.client.conversations()) if user.client else 0)
+        for user in User.by_mxid.values()
+        if user.passport
+    ]
+
+
 class MSNBridge(Bridge):
     name = "matrix-msn"
     module = "bridge"
@@ -53,6 +63,8 @@ class MSNBridge(Bridge):
 
     config: Config
     matrix: MatrixHandler
+    web: WebFrontends
+    metrics_server: metrics.MetricsServer | None = None
 
     @property
     def base_config_path(self) -> str:
@@ -97,8 +109,13 @@ class MSNBridge(Bridge):
         if puppet_init is not None:
             self.add_startup_actions(puppet_init)
         Portal.init_cls(self)
+        self.web = WebFrontends.for_bridge(self)
+
+    def start_prometheus(self) -> None:
+        """Not mautrix's threaded server: :mod:`bridge.metrics` serves on the event loop."""
 
     async def start(self) -> None:
+        self.metrics_server = await metrics.serve_from_config(self.config, _session_gauges)
         # Startup actions run after the database and the appservice are up.
         self.add_startup_actions(self._start_users())
         await super().start()
@@ -129,6 +146,8 @@ class MSNBridge(Bridge):
             presence.stop()
         SpaceManager.stop_all()
         await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await super().stop()
 
     # endregion

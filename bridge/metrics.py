@@ -49,6 +49,7 @@ __all__ = [
     "message_bridged",
     "reconnect_attempt",
     "send_failed",
+    "serve_from_config",
     "track_sessions",
 ]
 
@@ -240,6 +241,29 @@ class MetricsServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+
+
+async def serve_from_config(config: Any, source: SessionSource) -> MetricsServer | None:
+    """Start the endpoint when ``metrics.enabled`` (``metrics.hostname``/``listen_port``)."""
+    if not config["metrics.enabled"]:
+        return None
+    if not available():
+        log.warning(
+            "metrics.enabled is true, but prometheus_client (the metrics extra) is missing"
+        )
+        return None
+    track_sessions(source)
+    server = MetricsServer(
+        str(config["metrics.hostname"] or "127.0.0.1"), int(config["metrics.listen_port"])
+    )
+    try:
+        await server.start()
+    except OSError as e:
+        raise RuntimeError(
+            f"Cannot serve metrics on {server.hostname}:{server.port} (metrics.hostname, "
+            f"metrics.listen_port): {e.strerror or e}"
+        ) from e
+    return server
 
 
 # endregion
