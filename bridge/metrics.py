@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 import asyncio
 import logging
 import time
@@ -43,8 +44,10 @@ __all__ = [
     "SEND_FAILURE_REASONS",
     "MetricsServer",
     "SessionSource",
+    "arrival",
     "available",
     "disconnected",
+    "handling_arrival",
     "login_timer",
     "message_bridged",
     "reconnect_attempt",
@@ -116,6 +119,24 @@ def available() -> bool:
 
 
 # region recording
+
+#: When the MSN event being handled arrived (set by the session around each event's handling).
+_arrival: ContextVar[float | None] = ContextVar("msn_event_arrival", default=None)
+
+
+@contextmanager
+def handling_arrival(arrived_at: float) -> Iterator[None]:
+    """Code run inside handles an MSN event that arrived at ``arrived_at`` (monotonic)."""
+    token = _arrival.set(arrived_at)
+    try:
+        yield
+    finally:
+        _arrival.reset(token)
+
+
+def arrival() -> float | None:
+    """The arrival time of the MSN event being handled (see :func:`handling_arrival`)."""
+    return _arrival.get()
 
 
 def message_bridged(direction: str, received_at: float | None = None) -> None:

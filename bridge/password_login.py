@@ -8,18 +8,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from enum import Enum
-import asyncio
 import logging
 
+from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import (
-    AuthError,
     ConnectionClosed,
     MSNPError,
     MSNPException,
-    ProtocolError,
     TransactionTimeout,
+    is_auth_failure,
 )
-from bridge.user import AUTH_ERROR_CODES, describe_login_error
+from bridge.texts import describe_login_error
 
 if TYPE_CHECKING:
     from bridge.user import User
@@ -34,7 +33,7 @@ class Outcome(Enum):
     ALREADY = "already_logged_in"  # connected with this address already; nothing was done
     REFUSED = "refused"  # wrong address or password, or the account was refused
     UNREACHABLE = "unreachable"  # the MSN server could not be reached or did not answer
-    ERROR = "error"  # anything else (a bug, a protocol mismatch)
+    ERROR = "error"  # anything else (a protocol mismatch, a bug)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +53,14 @@ class LoginOutcome:
 
 
 def _classify(err: BaseException) -> Outcome:
-    if isinstance(err, AuthError) or (isinstance(err, MSNPError) and err.code in AUTH_ERROR_CODES):
+    if is_auth_failure(err):
         return Outcome.REFUSED
-    if isinstance(err, ProtocolError):
+    if isinstance(err, ProtocolRefused):
         return Outcome.ERROR
-    if isinstance(err, ConnectionClosed | TransactionTimeout | OSError | asyncio.TimeoutError):
+    if isinstance(err, ConnectionClosed | TransactionTimeout | OSError | TimeoutError):
         return Outcome.UNREACHABLE
-    if isinstance(err, MSNPException):
-        return Outcome.REFUSED if isinstance(err, MSNPError) else Outcome.ERROR
+    if isinstance(err, MSNPError):
+        return Outcome.REFUSED
     return Outcome.ERROR
 
 
@@ -71,24 +70,23 @@ def _contact_count(user: User) -> int:
 
 async def password_login(user: User, passport: str, password: str) -> LoginOutcome:
     """Log ``user`` in as ``passport`` (already validated and lower-cased)."""
-    if user.connected and user.passport == passport:
-        name = user.client.friendly_name if user.client else ""
+    client = user.client
+    if user.connected and user.passport == passport and client is not None:
         return LoginOutcome(
             Outcome.ALREADY,
             passport,
-            friendly_name=name or passport,
-            protocol=user.client.protocol if user.client else None,
+            friendly_name=client.friendly_name or passport,
+            protocol=client.protocol,
             contacts=_contact_count(user),
         )
     try:
         result = await user.login(passport, password)
     except Exception as e:
-        outcome = _classify(e)
-        if outcome is Outcome.ERROR and not isinstance(e, MSNPException):
-            log.exception("Unexpected error during the login of %s", user.mxid)
-        else:
+        if isinstance(e, MSNPException | OSError | TimeoutError):
             log.info("Login of %s as %s failed: %s", user.mxid, passport, type(e).__name__)
-        return LoginOutcome(outcome, passport, error=describe_login_error(e))
+        else:
+            log.exception("Unexpected error during the login of %s", user.mxid)
+        return LoginOutcome(_classify(e), passport, error=describe_login_error(e))
     return LoginOutcome(
         Outcome.LOGGED_IN,
         passport,

@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime
 import logging
 
-from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
 
-from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import Lists
-from bridge.user import describe_login_error
+from bridge.password_login import Outcome, password_login
 
-from . import SECTION_AUTH, command_user, parse_passport
+from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
 
 __all__ = ["login", "logout", "ping", "reconnect"]
 
@@ -45,10 +43,10 @@ def _password_from(evt: CommandEvent) -> str:
     needs_auth=False,
     help_section=SECTION_AUTH,
     help_text=(
-        "Log in to MSN. Without the password, the bot asks for it and deletes your reply "
-        "right away."
+        "Log in to MSN. Without the password, the bot sends a link to the web login page (when "
+        "the bridge has one) or asks for the password and deletes your reply right away."
     ),
-    help_args="<_e-mail_> [_password_]",
+    help_args="[_e-mail_] [_password_]",
 )
 async def login(evt: CommandEvent) -> EventID | None:
     if not evt.is_management:
@@ -58,6 +56,11 @@ async def login(evt: CommandEvent) -> EventID | None:
             "For your password's sake, `login` only works in a private chat with the bridge bot."
         )
     passport = parse_passport(evt.args[0]) if evt.args else None
+    if len(evt.args) < 2 and (passport is not None or not evt.args):
+        # No password in the message: the web login page, when there is one.
+        sent = await _send_login_link(evt, passport)
+        if sent is not None:
+            return sent
     if passport is None:
         if evt.args:
             # The message may contain a password: do not leave it in the room.
@@ -100,23 +103,32 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
 
 
 async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
-    user = command_user(evt)
-    if user.connected and user.passport == passport:
+    user = evt.sender
+    if not (user.connected and user.passport == passport):
+        await evt.reply(f"Logging in to MSN as **{passport}**...")
+    outcome = await password_login(user, passport, password)
+    if outcome.outcome is Outcome.ALREADY:
         return await evt.reply(f"You are already logged in as **{passport}**.")
-    await evt.reply(f"Logging in to MSN as **{passport}**...")
-    try:
-        result = await user.login(passport, password)
-    except Exception as e:
-        if isinstance(e, MSNPException | OSError | TimeoutError):
-            log.info("Login of %s as %s failed: %s", user.mxid, passport, type(e).__name__)
-        else:
-            log.exception("Unexpected error during login of %s", user.mxid)
-        return await evt.reply(describe_login_error(e))
-    name = result.friendly_name or passport
-    count = len(user.client.contacts) if user.client else 0
+    if not outcome.logged_in:
+        return await evt.reply(outcome.error)
+    count = outcome.contacts
     return await evt.reply(
-        f"Logged in as **{name}** ({passport}) with MSNP{result.protocol}; "
+        f"Logged in as **{outcome.friendly_name}** ({passport}) with MSNP{outcome.protocol}; "
         f"{count} contact{'s' if count != 1 else ''}."
+    )
+
+
+async def _send_login_link(evt: CommandEvent, passport: str | None) -> EventID | None:
+    """Answer with a one-time link to the web login page, if it is enabled."""
+    link = evt.bridge.web.login_link(evt.sender.mxid, passport)
+    if link is None:
+        return None
+    minutes = max(1, round(evt.bridge.web.link_lifetime / 60))
+    return await evt.reply(
+        f"Open this link in your browser to log in to MSN: <{link}>\n\n"
+        f"It works for one login and expires in {minutes} minute{'s' if minutes != 1 else ''}. "
+        "Your password goes from that page straight to the bridge, never through Matrix. "
+        "Do not share the link."
     )
 
 
@@ -126,7 +138,7 @@ async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     help_text="Log out of MSN and forget the stored password.",
 )
 async def logout(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     passport = user.passport
     await user.logout()
     return await evt.reply(f"Logged out of **{passport}**. Your stored password was deleted.")
@@ -138,8 +150,7 @@ async def logout(evt: CommandEvent) -> EventID:
     help_text="Reconnect to MSN with the stored credentials (e.g. after logging in elsewhere).",
 )
 async def reconnect(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
-    await user.reconnect()
+    await evt.sender.reconnect()
     return await evt.reply("Reconnecting to MSN... Use `$cmdprefix+sp ping` to check.")
 
 
@@ -156,7 +167,7 @@ def _since(ts: float) -> str:
     help_text="Show whether you are connected to MSN, and to which server.",
 )
 async def ping(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     if not user.passport:
         return await evt.reply("You are not logged in. Use `$cmdprefix+sp login <e-mail>`.")
     server = evt.config["msn.server"]

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from mautrix.types import UserID
 
-from bridge.commands import parse_passport
-from bridge.msnp.events import Lists, Status
+from bridge.commands.common import parse_passport
+from bridge.msnp.events import Lists
 from bridge.password_login import LoginOutcome, password_login
-from bridge.portal import Portal
-from bridge.puppet import Puppet, decode_friendly_name
+from bridge.puppet import Puppet
 from bridge.user import User
 
 from .errors import INVALID_PARAM, NOT_LOGGED_IN, UNKNOWN, WebError
@@ -35,14 +34,14 @@ def _lists(value: int) -> list[str]:
 
 
 class BridgeBackend:
-    """:class:`Backend` on the running bridge."""
+    """:class:`bridge.web.backend.Backend` on the running bridge."""
 
     def __init__(self, bridge: MSNBridge) -> None:
         self.bridge = bridge
         self.bridge_name = str(bridge.config["appservice.bot_displayname"] or bridge.name)
 
     def permission(self, mxid: str) -> str:
-        if mxid == self.bridge.az.bot_mxid or Puppet.is_ghost_mxid(UserID(mxid)):
+        if mxid == self.bridge.az.bot_mxid or Puppet.ghost_ids.is_ghost(mxid):
             return "none"
         return self.bridge.config.get_permissions(mxid).level
 
@@ -64,8 +63,7 @@ class BridgeBackend:
         user = await self._user(mxid)
         msn: dict[str, Any] | None = None
         if user.passport:
-            states = await user.get_bridge_states()
-            state = states[0] if states else None
+            state = user.session.bridge_state()
             client = user.client if user.connected else None
             msn = {
                 "email": user.passport,
@@ -74,9 +72,9 @@ class BridgeBackend:
                 "protocol": client.protocol if client else None,
                 "connected_since": user.connected_since,
                 "state": {
-                    "state_event": state.state_event.value if state else None,
-                    "error": state.error if state else None,
-                    "message": state.message if state else None,
+                    "state_event": state.state_event.value,
+                    "error": state.error,
+                    "message": state.message,
                 },
             }
         return {
@@ -97,44 +95,34 @@ class BridgeBackend:
 
     async def contacts(self, mxid: str) -> dict[str, Any]:
         user = await self._logged_in(mxid)
-        groups = {gid: group.name for gid, group in user.groups.items()}
-        entries = []
-        for passport, contact in sorted(user.contacts.items()):
-            status = contact.status if isinstance(contact.status, Status) else Status.OFFLINE
-            entries.append(
-                {
-                    "email": passport,
-                    "friendly_name": decode_friendly_name(contact.friendly_name) or passport,
-                    "status": status.name.lower(),
-                    "personal_message": contact.personal_message,
-                    "groups": [groups[g] for g in contact.groups if g in groups],
-                    "lists": _lists(int(contact.lists)),
-                    "mxid": Puppet.get_mxid_from_passport(passport),
-                }
-            )
+        book = user.contacts
+        entries = [
+            {
+                "email": entry.passport,
+                "friendly_name": entry.display_name,
+                "status": entry.status.name.lower(),
+                "personal_message": entry.personal_message,
+                "groups": [book.groups[g] for g in entry.groups if g in book.groups],
+                "lists": [name for flag, name in _LIST_NAMES if entry.lists & flag],
+                "mxid": Puppet.ghost_ids.mxid(entry.passport),
+            }
+            for entry in sorted(book.contacts.values(), key=lambda c: c.passport)
+        ]
         return {"connected": user.connected, "contacts": entries}
 
     async def open_chat(self, mxid: str, email: str) -> dict[str, Any]:
         user = await self._logged_in(mxid)
         if email == user.passport:
             raise WebError(400, INVALID_PARAM, "You cannot open a chat with yourself.")
-        puppet = await Puppet.get_by_passport(email)
-        assert puppet is not None
-        contact = user.contacts.get(email)
-        if contact is not None and contact.friendly_name:
-            await puppet.update_info(contact.friendly_name)
-        portal = await Portal.get_by_key(user.mxid, email)
-        assert portal is not None
-        existed = bool(portal.mxid)
-        room_id = await portal.ensure_room(user)
-        if not room_id:
+        chat = await user.open_private_chat(email)
+        if not chat.room_id:
             raise WebError(500, UNKNOWN, f"Failed to create a room for {email}.")
         return {
-            "room_id": room_id,
-            "just_created": not existed,
+            "room_id": chat.room_id,
+            "just_created": chat.created,
             "email": email,
-            "mxid": puppet.mxid,
-            "on_contact_list": contact is not None,
+            "mxid": chat.puppet.default_mxid,
+            "on_contact_list": chat.on_contact_list,
         }
 
     async def notify(self, mxid: str, text: str) -> None:
