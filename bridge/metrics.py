@@ -21,6 +21,8 @@ import time
 from aiohttp import web
 from mautrix.util.opt_prometheus import Counter, Histogram
 
+from bridge.msnp.events import DisconnectReason
+
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -87,7 +89,10 @@ RECONNECTS = Counter(
     ["outcome"],
 )
 DISCONNECTS = Counter(
-    "msn_disconnects_total", "MSN sessions the server side ended, per reason.", ["reason"]
+    "msn_disconnects_total",
+    "MSN sessions that ended without the bridge closing them, per reason (connection_lost, "
+    "keepalive_timeout, other_location, server_shutdown, protocol_error).",
+    ["reason"],
 )
 LOGIN_SECONDS = Histogram(
     "msn_login_duration_seconds",
@@ -111,6 +116,9 @@ for _direction in DIRECTIONS:
         SEND_FAILURES.labels(direction=_direction, reason=_reason)
 for _outcome in ("success", "failure"):
     RECONNECTS.labels(outcome=_outcome)
+for _reason in DisconnectReason:
+    if _reason is not DisconnectReason.CLIENT:
+        DISCONNECTS.labels(reason=_reason.name.lower())
 
 
 def available() -> bool:

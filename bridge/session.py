@@ -293,7 +293,7 @@ class MSNSession:
         if client is not self.client or evt.reason == DisconnectReason.CLIENT:
             return
         self.log.info("Disconnected from MSN: %s %s", evt.reason.value, evt.detail)
-        metrics.disconnected(evt.reason.value)
+        metrics.disconnected(evt.reason.name.lower())
         self.client = None
         self._ready = False
         self.connected_since = None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+from html import escape
 import datetime
+import json
 import logging
 
-from mautrix.types import EventID
+from mautrix.types import EventID, EventType, Format, MessageType, TextMessageEventContent
 
 from bridge.msnp.events import Lists
 from bridge.password_login import Outcome, password_login
@@ -119,16 +122,30 @@ async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
 
 
 async def _send_login_link(evt: CommandEvent, passport: str | None) -> EventID | None:
-    """Answer with a one-time link to the web login page, if it is enabled."""
+    """Answer with a one-time link to the web login page, if it is enabled. The link's token
+    stays out of the bridge's log."""
     link = evt.bridge.web.login_link(evt.sender.mxid, passport)
     if link is None:
         return None
     minutes = max(1, round(evt.bridge.web.link_lifetime / 60))
-    return await evt.reply(
-        f"Open this link in your browser to log in to MSN: <{link}>\n\n"
+    rest = (
         f"It works for one login and expires in {minutes} minute{'s' if minutes != 1 else ''}. "
         "Your password goes from that page straight to the bridge, never through Matrix. "
         "Do not share the link."
+    )
+    intro = "Open this link in your browser to log in to MSN:"
+    content = TextMessageEventContent(
+        msgtype=MessageType.NOTICE,
+        body=f"{intro} {link}\n\n{rest}",
+        format=Format.HTML,
+        formatted_body=(
+            f'<p>{intro} <a href="{escape(link)}">{escape(link)}</a></p><p>{escape(rest)}</p>'
+        ),
+    )
+    # As bytes, mautrix logs the request as "<N bytes>" instead of its content.
+    raw = json.dumps(content.serialize()).encode()
+    return await evt.az.intent.send_message_event(
+        evt.room_id, EventType.ROOM_MESSAGE, cast(Any, raw)
     )
 
 
