@@ -23,7 +23,7 @@ from bridge.texts import describe_login_error
 if TYPE_CHECKING:
     from bridge.user import User
 
-__all__ = ["LoginOutcome", "Outcome", "password_login"]
+__all__ = ["LoginOutcome", "Outcome", "classify", "password_login"]
 
 log = logging.getLogger("mau.login")
 
@@ -52,7 +52,8 @@ class LoginOutcome:
         return self.outcome in (Outcome.LOGGED_IN, Outcome.ALREADY)
 
 
-def _classify(err: BaseException) -> Outcome:
+def classify(err: BaseException) -> Outcome:
+    """What a failed login's exception means for the user."""
     if is_auth_failure(err):
         return Outcome.REFUSED
     if isinstance(err, ProtocolRefused):
@@ -86,7 +87,7 @@ async def password_login(user: User, passport: str, password: str) -> LoginOutco
             log.info("Login of %s as %s failed: %s", user.mxid, passport, type(e).__name__)
         else:
             log.exception("Unexpected error during the login of %s", user.mxid)
-        return LoginOutcome(_classify(e), passport, error=describe_login_error(e))
+        return LoginOutcome(classify(e), passport, error=describe_login_error(e))
     return LoginOutcome(
         Outcome.LOGGED_IN,
         passport,
