@@ -109,11 +109,14 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
-for _direction in DIRECTIONS:
-    MESSAGES.labels(direction=_direction)
-    LATENCY.labels(direction=_direction)
-    for _reason in SEND_FAILURE_REASONS:
-        SEND_FAILURES.labels(direction=_direction, reason=_reason)
+# The labelled series, resolved once (a ``labels()`` lookup costs more than the update).
+_MESSAGES = {d: MESSAGES.labels(direction=d) for d in DIRECTIONS}
+_LATENCY = {d: LATENCY.labels(direction=d) for d in DIRECTIONS}
+_FAILURES = {
+    (d, r): SEND_FAILURES.labels(direction=d, reason=r)
+    for d in DIRECTIONS
+    for r in SEND_FAILURE_REASONS
+}
 for _outcome in ("success", "failure"):
     RECONNECTS.labels(outcome=_outcome)
 for _reason in DisconnectReason:
@@ -149,15 +152,14 @@ def arrival() -> float | None:
 
 def message_bridged(direction: str, received_at: float | None = None) -> None:
     """One message crossed the bridge; ``received_at`` is its arrival (``time.monotonic()``)."""
-    MESSAGES.labels(direction=direction).inc()
+    _MESSAGES[direction].inc()
     if received_at is not None:
-        LATENCY.labels(direction=direction).observe(max(0.0, time.monotonic() - received_at))
+        _LATENCY[direction].observe(max(0.0, time.monotonic() - received_at))
 
 
 def send_failed(direction: str, reason: str) -> None:
-    if reason not in SEND_FAILURE_REASONS:
-        reason = "error"
-    SEND_FAILURES.labels(direction=direction, reason=reason).inc()
+    series = _FAILURES.get((direction, reason)) or _FAILURES[direction, "error"]
+    series.inc()
 
 
 def reconnect_attempt(success: bool) -> None:
