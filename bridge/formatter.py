@@ -9,7 +9,14 @@ reply's ``<mx-reply>`` fallback is dropped and the quoted message can be prefixe
 
 Going to Matrix, the text is HTML-escaped, newlines become ``<br>``, and the message format is
 wrapped around it (``<b>``, ``<i>``, ``<u>``, ``<del>``, ``<font color>``, a font-family span).
-Messages without any formatting get no ``formatted_body``.
+Messages without any formatting get no ``formatted_body``. A font name is used only when it
+looks like one (letters, digits, spaces, ``.-_``; at most :data:`MAX_FONT_NAME` characters):
+it goes into a ``style`` attribute, where escaping alone would let CSS through.
+
+Hostile HTML costs linear time: HTML longer than one MSN message (:data:`MAX_HTML`) is not
+parsed (the plain ``body`` is used, or the HTML is cut); a ``<`` that does not open a well-formed
+tag is text (the standard library's HTMLParser rescans unterminated constructs quadratically);
+tags nest at most :data:`MAX_DEPTH` deep.
 
 This module is pure: no I/O, no bridge state.
 """
@@ -24,9 +31,13 @@ from html.parser import HTMLParser
 import re
 
 from bridge.msnp.events import MessageFormat
+from bridge.msnp.message import MAX_MSG_PAYLOAD
 
 __all__ = [
     "DEFAULT_FONTS",
+    "MAX_DEPTH",
+    "MAX_FONT_NAME",
+    "MAX_HTML",
     "emote_text",
     "html_to_msn",
     "matrix_to_msn",
@@ -61,6 +72,49 @@ _PRE_NEWLINE = "\x01"
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
 _MATRIX_TO = re.compile(r"^https://matrix\.to/#/[@!#]")
 
+#: HTML longer than one MSN message is not parsed as a whole (see the module docstring).
+MAX_HTML = MAX_MSG_PAYLOAD
+#: Deeper tags are kept as text containers of their parent (no recursion without bound).
+MAX_DEPTH = 40
+#: Font names are at most this long (Windows allows 31 characters) ...
+MAX_FONT_NAME = 64
+#: ... and made of letters, digits, spaces, dots, hyphens and underscores.
+_FONT_NAME = re.compile(r"[\w .\-]+")
+# A well-formed start or end tag; no part may contain "<", so a match attempt never runs past
+# the next "<" and checking every "<" of the input costs linear time.
+_TAG = re.compile(
+    r"</?[A-Za-z][A-Za-z0-9-]*"
+    r"(?:\s+[^\s/>\"'=<]+(?:\s*=\s*(?:\"[^\"<]*\"|'[^'<]*'|[^\s\"'<>=`]+))?)*"
+    r"\s*/?>"
+)
+
+
+def valid_font_name(name: str) -> str:
+    """``name`` stripped if it is a plausible font name, else ''."""
+    name = name.strip()
+    if len(name) <= MAX_FONT_NAME and _FONT_NAME.fullmatch(name):
+        return name
+    return ""
+
+
+def _escape_stray_lt(html: str) -> str:
+    """``&lt;`` for every ``<`` that does not open a well-formed tag."""
+    out: list[str] = []
+    pos = 0
+    while True:
+        lt = html.find("<", pos)
+        if lt < 0:
+            out.append(html[pos:])
+            return "".join(out)
+        out.append(html[pos:lt])
+        match = _TAG.match(html, lt)
+        if match is None:
+            out.append("&lt;")
+            pos = lt + 1
+        else:
+            out.append(match.group())
+            pos = match.end()
+
 
 def _parse_color(value: str | None) -> str:
     """``#RRGGBB`` / ``RRGGBB`` / ``#RGB`` -> ``rrggbb`` ('' when unusable)."""
@@ -93,12 +147,14 @@ class _TreeBuilder(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.root = _Node("#root")
         self.current = self.root
+        self.depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         node = _Node(tag, {k: v or "" for k, v in attrs}, parent=self.current)
         self.current.children.append(node)
-        if tag not in _VOID_TAGS:
+        if tag not in _VOID_TAGS and self.depth < MAX_DEPTH:
             self.current = node
+            self.depth += 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.current.children.append(
@@ -107,10 +163,13 @@ class _TreeBuilder(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         node: _Node | None = self.current
+        depth = self.depth
         while node is not None and node.tag != tag:
             node = node.parent
+            depth -= 1
         if node is not None and node.parent is not None:
             self.current = node.parent
+            self.depth = depth - 1
 
     def handle_data(self, data: str) -> None:
         self.current.children.append(data)
@@ -118,7 +177,7 @@ class _TreeBuilder(HTMLParser):
 
 def _parse_html(html: str) -> _Node:
     builder = _TreeBuilder()
-    builder.feed(html)
+    builder.feed(_escape_stray_lt(html[:MAX_HTML]))
     builder.close()
     return builder.root
 
@@ -146,14 +205,14 @@ def _node_style(node: _Node, style: _Style) -> _Style:
             or _parse_color(node.attrs.get("color"))
             or color
         )
-        face = node.attrs.get("face", "").strip()
+        face = valid_font_name(node.attrs.get("face", ""))
         css = node.attrs.get("style", "")
         css_color = _CSS_COLOR.search(css)
         if css_color:
             color = _parse_color(css_color.group(1)) or color
         css_font = _CSS_FONT.search(css)
         if css_font:
-            face = css_font.group(1).split(",")[0].strip().strip("'\"") or face
+            face = valid_font_name(css_font.group(1).split(",")[0].strip().strip("'\"")) or face
         font = face or font
     return _Style(frozenset(effects), color, font)
 
@@ -346,7 +405,8 @@ class _TextWriter:
 
 
 def html_to_msn(html: str) -> tuple[str, MessageFormat]:
-    """Matrix HTML -> (text with ``\\n`` newlines, message format)."""
+    """Matrix HTML -> (text with ``\\n`` newlines, message format); HTML beyond
+    :data:`MAX_HTML` characters is cut off (:func:`matrix_to_msn` uses the plain body then)."""
     # The placeholders must not come from the input (they are control characters anyway).
     root = _parse_html(html.replace(_PRE_SPACE, "").replace(_PRE_NEWLINE, ""))
     common = _common_style(root)
@@ -421,6 +481,8 @@ def matrix_to_msn(
     body = content.get("body")
     body = body if isinstance(body, str) else ""
     formatted = content.get("formatted_body")
+    if len(formatted or "") > MAX_HTML and body.strip():
+        formatted = None  # too long to parse: the plain body carries the whole text
     if content.get("format") == "org.matrix.custom.html" and isinstance(formatted, str):
         text, fmt = html_to_msn(formatted)
         if not text.strip() and body.strip():
@@ -452,7 +514,7 @@ def msn_to_matrix(
     if fmt is None:
         return content
     color = fmt.color.lower() if fmt.color else ""
-    font = fmt.font.strip()
+    font = valid_font_name(fmt.font)
     wrappers: list[tuple[str, str]] = []
     if font and font.lower() not in DEFAULT_FONTS:
         wrappers.append((f'<span style="font-family: {escape(font)}">', "</span>"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 import re
 
+from .charsets import decode_text
 from .events import MessageFormat
 
 __all__ = [
@@ -67,14 +68,10 @@ class Message:
 
     @property
     def text(self) -> str:
-        """The body decoded with the declared charset (UTF-8 unless told otherwise)."""
-        charset = self.charset or "utf-8"
-        try:
-            return self.body.decode(charset, errors="replace")
-        except (LookupError, UnicodeError):
-            # unknown charsets, and codecs such as "undefined" or "idna" that raise even
-            # with errors="replace": the text must still arrive, so read it as UTF-8
-            return self.body.decode("utf-8", errors="replace")
+        """The body decoded with the declared charset when it is a known one, else as UTF-8
+        (see :mod:`.charsets`: the text must arrive, and no codec may cost more than linear
+        time)."""
+        return decode_text(self.body, self.charset)
 
     @property
     def format(self) -> MessageFormat:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape as xml_escape
 import asyncio
-import html
 import logging
-import re
 
 from . import challenge as challenge_mod
 from .auth import md5_response
+from .burst import Tally
 from .codec import Command, decode_arg, encode_arg
-from .connection import Connection, ProtocolRefused, parse_address
-from .errors import AuthError, ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
+from .connection import Connection, parse_address
+from .errors import (
+    AuthError,
+    ConnectionClosed,
+    MD5LoginRefused,
+    MSNPError,
+    ProtocolError,
+    ProtocolRefused,
+    TransactionTimeout,
+)
 from .events import (
     Contact,
     ContactAdded,
@@ -33,17 +39,25 @@ from .events import (
     PresenceChanged,
     Status,
 )
+from .flow import ReadGate
 from .message import PROFILE, parse_message
+from .personal import build_personal_message, parse_personal_message
 
 if TYPE_CHECKING:
     from .client import ClientConfig
 
-__all__ = ["MAX_REDIRECTS", "NotificationSession", "Ring"]
+__all__ = ["MAX_REDIRECTS", "NotificationSession", "Ring", "offered_protocols"]
 
 log = logging.getLogger("msnp.ns")
 
 MAX_REDIRECTS = 3
 _ALL_LISTS = ("FL", "AL", "BL", "RL")
+#: NS ``MSG`` payloads (profile, mail notifications) larger than this are dropped unread.
+MAX_NS_MESSAGE: Final = 64 * 1024
+#: Contact groups kept; MSN servers allowed a few dozen.
+MAX_GROUPS: Final = 1000
+#: MSNP versions below this log in with MD5 (``md5(salt + password)`` on the wire).
+FIRST_TWEENER_VERSION: Final = 8
 
 TicketFetcher = Callable[[str], Awaitable[str]]
 
@@ -86,9 +100,18 @@ def _int(value: str, default: int = 0) -> int:
         return default
 
 
-def _xml_field(xml: str, tag: str) -> str:
-    match = re.search(rf"<{tag}\s*>(.*?)</{tag}\s*>", xml, re.DOTALL | re.IGNORECASE)
-    return html.unescape(match.group(1)) if match else ""
+def offered_protocols(config: ClientConfig) -> tuple[int, ...]:
+    """The versions to offer in ``VER``: MSNP2-7 only when MD5 logins are allowed."""
+    if config.allow_md5_login:
+        return tuple(config.protocols)
+    return tuple(v for v in config.protocols if v >= FIRST_TWEENER_VERSION)
+
+
+def _md5_refusal(detail: str) -> MD5LoginRefused:
+    return MD5LoginRefused(
+        f"{detail}: MSNP2-7 log in with MD5, which lets anyone who sees the connection test "
+        "password guesses offline; MD5 logins are not allowed (allow_md5_login)"
+    )
 
 
 class NotificationSession:
@@ -106,8 +129,12 @@ class NotificationSession:
         *,
         on_ring: Callable[[Ring], None],
         on_disconnect: Callable[[DisconnectReason, str], None],
+        gate: ReadGate | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.config = config
+        self.gate = gate
+        self.tally = tally if tally is not None else Tally(log)
         self.emit = emit
         self.on_ring = on_ring
         self.on_disconnect = on_disconnect
@@ -122,6 +149,8 @@ class NotificationSession:
         self.profile: dict[str, str] = {}
         self.privacy_allow_unlisted: bool | None = None
         self.logged_in = False
+        #: the NS's host as we connected to it (after redirects) and the address reached
+        self.server_hosts: tuple[str, ...] = ()
         self._sync: _SyncState | None = None
         self._out_reason: DisconnectReason | None = None
         self._out_detail = ""
@@ -163,11 +192,14 @@ class NotificationSession:
         ticket: str | None,
         fetch_ticket: Callable[[str, str, str], Awaitable[str]],
     ) -> str | None:
+        if not offered_protocols(self.config):
+            raise _md5_refusal("only MSNP2-7 are configured")
         host, port = parse_address(self.config.server)
         for _ in range(MAX_REDIRECTS + 1):
             conn = self._new_connection()
             self.conn = conn
             await conn.open(host, port, self.config.connect_timeout)
+            self.server_hosts = (host, conn.peer_ip)
             try:
                 redirect, used = await self._handshake(
                     conn, passport, password, ticket, fetch_ticket
@@ -195,6 +227,9 @@ class NotificationSession:
             transaction_timeout=self.config.transaction_timeout,
             max_line=self.config.max_line,
             max_payload=self.config.max_payload,
+            payload_limits={"UBX": self.config.max_ubx_payload, "MSG": MAX_NS_MESSAGE},
+            gate=self.gate,
+            tally=self.tally,
         )
 
     async def _handshake(
@@ -207,16 +242,22 @@ class NotificationSession:
     ) -> tuple[str | None, str | None]:
         """VER/CVR/USR; returns (redirect address or None, ticket used)."""
         conn.stage = "VER"
-        offered = [f"MSNP{v}" for v in self.config.protocols]
+        allowed = offered_protocols(self.config)
+        offered = [f"MSNP{v}" for v in allowed]
         reply = await conn.transaction("VER", (*offered, "CVR0"))
         versions = [a for a in reply.args if a.upper().startswith("MSNP")]
         if not versions:
-            raise ProtocolRefused(
+            detail = (
                 "the server supports none of the offered protocol versions "
                 f"({', '.join(offered)})"
             )
+            if len(allowed) < len(self.config.protocols):
+                raise _md5_refusal(detail + "; MSNP2-7 were not offered")
+            raise ProtocolRefused(detail)
         version = _int(versions[0][4:], -1)
-        if version not in self.config.protocols:
+        if 0 <= version < FIRST_TWEENER_VERSION and not self.config.allow_md5_login:
+            raise _md5_refusal(f"the server chose {versions[0]}")
+        if version not in allowed:
             raise ProtocolRefused(f"the server chose {versions[0]}, which we did not offer")
         self.protocol = version
         conn.version = version
@@ -242,6 +283,7 @@ class NotificationSession:
         return await self._auth_twn(conn, passport, password, ticket, fetch_ticket)
 
     async def _auth_md5(self, conn: Connection, passport: str, password: str | None) -> str | None:
+        log.info("logging in with MD5 (MSNP%s), as allowed by allow_md5_login", self.protocol)
         conn.stage = "INF"
         await conn.transaction("INF")
         conn.stage = "USR"
@@ -369,11 +411,21 @@ class NotificationSession:
             self._sync.progress.set()
 
     def _contact(self, passport: str, name: str | None = None) -> Contact:
+        """The contact ``passport`` from a list command, created when new (up to
+        ``max_contacts``; beyond that a contact is reported but not kept)."""
         key = passport.lower()
         contact = self.contacts.get(key)
         if contact is None:
             contact = Contact(passport=passport, friendly_name=name or passport)
-            self.contacts[key] = contact
+            if len(self.contacts) < self.config.max_contacts:
+                self.contacts[key] = contact
+            else:
+                self.tally.hit(
+                    "contacts_not_kept",
+                    "more than %d contacts: %s and later ones are not kept",
+                    self.config.max_contacts,
+                    passport,
+                )
         elif name is not None:
             contact.friendly_name = name
         return contact
@@ -429,15 +481,25 @@ class NotificationSession:
         if version < 8:
             # LSG trid ser i n id name 0
             if len(args) >= 5:
-                self.groups[args[3]] = Group(args[3], decode_arg(args[4]))
+                self._set_group(Group(args[3], decode_arg(args[4])))
         elif version < 10:
             if len(args) >= 2:
-                self.groups[args[0]] = Group(args[0], decode_arg(args[1]))
+                self._set_group(Group(args[0], decode_arg(args[1])))
         elif len(args) >= 2:
-            self.groups[args[1]] = Group(args[1], decode_arg(args[0]))
+            self._set_group(Group(args[1], decode_arg(args[0])))
         if self._sync is not None:
             self._sync.groups_seen += 1
         self._progress()
+
+    def _set_group(self, group: Group) -> bool:
+        """Keep ``group`` (False: a new group beyond :data:`MAX_GROUPS`, not kept)."""
+        if group.id not in self.groups and len(self.groups) >= MAX_GROUPS:
+            self.tally.hit(
+                "groups_not_kept", "more than %d groups: %s not kept", MAX_GROUPS, group.id
+            )
+            return False
+        self.groups[group.id] = group
+        return True
 
     def _cmd_BLP(self, cmd: Command) -> None:
         if cmd.args:
@@ -464,29 +526,39 @@ class NotificationSession:
         name = decode_arg(args[2]) if len(args) >= 3 else None
         caps = _int(args[3]) if len(args) >= 4 else 0
         msnobj = decode_arg(args[4]) if len(args) >= 5 and args[4] != "0" else None
-        contact = self._contact(args[1], name)
-        contact.status = status
-        contact.capabilities = caps
-        contact.msn_object = msnobj
-        self.emit(PresenceChanged(contact.passport, status, name, caps, msnobj, initial=initial))
+        # presence lines do not add contacts: only list commands (LST/ADD/ADC) do
+        passport = args[1]
+        contact = self.contacts.get(passport.lower())
+        if contact is not None:
+            if name is not None:
+                contact.friendly_name = name
+            contact.status = status
+            contact.capabilities = caps
+            contact.msn_object = msnobj
+            passport = contact.passport
+        self.emit(PresenceChanged(passport, status, name, caps, msnobj, initial=initial))
 
     def _cmd_FLN(self, cmd: Command) -> None:
         if not cmd.args:
             return
-        contact = self._contact(cmd.args[0])
-        contact.status = Status.OFFLINE
-        self.emit(PresenceChanged(contact.passport, Status.OFFLINE, None))
+        passport = cmd.args[0]
+        contact = self.contacts.get(passport.lower())
+        if contact is not None:
+            contact.status = Status.OFFLINE
+            passport = contact.passport
+        self.emit(PresenceChanged(passport, Status.OFFLINE, None))
 
     def _cmd_UBX(self, cmd: Command) -> None:
         if not cmd.args:
             return
-        xml = (cmd.payload or b"").decode("utf-8", errors="replace")
-        psm = _xml_field(xml, "PSM")
-        media = _xml_field(xml, "CurrentMedia")
-        contact = self._contact(cmd.args[0])
-        contact.personal_message = psm
-        contact.current_media = media
-        self.emit(PersonalMessageChanged(contact.passport, psm, media))
+        psm, media = parse_personal_message(cmd.payload or b"")
+        passport = cmd.args[0]
+        contact = self.contacts.get(passport.lower())
+        if contact is not None:
+            contact.personal_message = psm
+            contact.current_media = media
+            passport = contact.passport
+        self.emit(PersonalMessageChanged(passport, psm, media))
 
     def _cmd_MSG(self, cmd: Command) -> None:
         message = parse_message(cmd.payload or b"")
@@ -618,8 +690,7 @@ class NotificationSession:
 
     def _cmd_ADG(self, cmd: Command) -> None:
         group = self._parse_adg(cmd)
-        if group is not None:
-            self.groups[group.id] = group
+        if group is not None and self._set_group(group):
             self.emit(GroupChanged(group))
 
     def _cmd_RMG(self, cmd: Command) -> None:
@@ -671,19 +742,32 @@ class NotificationSession:
         assert conn is not None
         while not conn.closed:
             await asyncio.sleep(self._keepalive_interval)
+            if self.gate is not None:
+                await self.gate.wait()  # no ping while we are not reading
             self._qng.clear()
             try:
                 await conn.send(Command("PNG"))
             except ConnectionClosed:
                 return
-            try:
-                await asyncio.wait_for(self._qng.wait(), self.config.keepalive_timeout)
-            except TimeoutError:
+            if not await self._await_qng():
                 conn.abort(
                     DisconnectReason.KEEPALIVE_TIMEOUT,
                     f"no answer to PNG within {self.config.keepalive_timeout:g} s",
                 )
                 return
+
+    async def _await_qng(self) -> bool:
+        """Whether QNG came in time; time spent not reading (back-pressure) does not count."""
+        gate = self.gate
+        while True:
+            pauses = gate.pauses if gate is not None else 0
+            try:
+                await asyncio.wait_for(self._qng.wait(), self.config.keepalive_timeout)
+                return True
+            except TimeoutError:
+                if gate is None or (gate.is_open and gate.pauses == pauses):
+                    return False
+                await gate.wait()  # the QNG may be waiting unread: give it a fresh timeout
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -753,11 +837,7 @@ class NotificationSession:
         if (self.protocol or 0) < 11:
             self.personal_message = text
             return
-        xml = (
-            f"<Data><PSM>{xml_escape(text)}</PSM>"
-            f"<CurrentMedia>{xml_escape(current_media)}</CurrentMedia></Data>"
-        )
-        await conn.transaction("UUX", (), xml.encode("utf-8"))
+        await conn.transaction("UUX", (), build_personal_message(text, current_media))
         self.personal_message = text
 
     async def add_contact(

@@ -315,15 +315,41 @@ def test_matrix_to_msn(content, kwargs, text: str, fmt: MessageFormat) -> None:
                 "formatted_body": '<span style="font-family: Comic Sans MS">hi</span>',
             },
         ),
+        # a font name that is not one never reaches the style attribute
+        ("hi", F(font='Evil"><script>'), {"msgtype": "m.text", "body": "hi"}),
         (
             "hi",
-            F(font='Evil"><script>'),
+            F(font="Arial; background: url(//x.example/t)"),
+            {"msgtype": "m.text", "body": "hi"},
+        ),
+        (
+            "hi",
+            F(font="A" * 65, effects="B"),
             {
                 "msgtype": "m.text",
                 "body": "hi",
                 "format": "org.matrix.custom.html",
-                "formatted_body": '<span style="font-family: Evil&quot;&gt;&lt;script&gt;">'
-                "hi</span>",
+                "formatted_body": "<b>hi</b>",
+            },
+        ),
+        (
+            "hi",
+            F(font="Comic Sans MS"),
+            {
+                "msgtype": "m.text",
+                "body": "hi",
+                "format": "org.matrix.custom.html",
+                "formatted_body": '<span style="font-family: Comic Sans MS">hi</span>',
+            },
+        ),
+        (
+            "hi",
+            F(font="\uff2d\uff33 \u30b4\u30b7\u30c3\u30af"),
+            {
+                "msgtype": "m.text",
+                "body": "hi",
+                "format": "org.matrix.custom.html",
+                "formatted_body": '<span style="font-family: \uff2d\uff33 \u30b4\u30b7\u30c3\u30af">hi</span>',
             },
         ),
         # escaping and newlines in formatted bodies
