@@ -15,8 +15,8 @@ it goes into a ``style`` attribute, where escaping alone would let CSS through.
 
 Hostile HTML costs linear time: HTML longer than one MSN message (:data:`MAX_HTML`) is not
 parsed (the plain ``body`` is used, or the HTML is cut); a ``<`` that does not open a well-formed
-tag is text (the standard library's HTMLParser rescans unterminated constructs quadratically);
-tags nest at most :data:`MAX_DEPTH` deep.
+tag is text and comments are dropped (the standard library's HTMLParser rescans unterminated
+constructs quadratically); tags nest at most :data:`MAX_DEPTH` deep.
 
 This module is pure: no I/O, no bridge state.
 """
@@ -98,15 +98,22 @@ def valid_font_name(name: str) -> str:
 
 
 def _escape_stray_lt(html: str) -> str:
-    """``&lt;`` for every ``<`` that does not open a well-formed tag."""
+    """``&lt;`` for every ``<`` that does not open a well-formed tag; comments removed."""
     out: list[str] = []
     pos = 0
+    comments_closed = True  # False once a "<!--" had no "-->" after it: none later has one
     while True:
         lt = html.find("<", pos)
         if lt < 0:
             out.append(html[pos:])
             return "".join(out)
         out.append(html[pos:lt])
+        if comments_closed and html.startswith("<!--", lt):
+            end = html.find("-->", lt + 4)
+            if end >= 0:
+                pos = end + 3
+                continue
+            comments_closed = False
         match = _TAG.match(html, lt)
         if match is None:
             out.append("&lt;")

@@ -10,7 +10,9 @@ decode in linear time —; any other name is read as UTF-8, as unusable names al
 from __future__ import annotations
 
 from typing import Final
+import codecs
 import encodings.aliases
+import importlib
 import re
 
 __all__ = ["KNOWN_CHARSETS", "codec_for", "decode_text"]
@@ -74,6 +76,24 @@ def _build_table() -> dict[str, str]:
 _TABLE: Final = _build_table()
 
 
+def _single_byte_tables() -> dict[str, str]:
+    """Decoding tables of the single-byte codecs with U+FFFD for the undefined bytes: decoding
+    with them never calls an error handler (which costs ~0.4 us a byte on all-invalid input)."""
+    tables: dict[str, str] = {}
+    for codec in KNOWN_CHARSETS:
+        try:
+            module = importlib.import_module(f"encodings.{codec}")
+        except ImportError:
+            continue
+        table = getattr(module, "decoding_table", None)
+        if isinstance(table, str) and len(table) == 256:
+            tables[codec] = table.replace("\ufffe", "\ufffd")
+    return tables
+
+
+_SINGLE_BYTE: Final = _single_byte_tables()
+
+
 def codec_for(charset: str) -> str | None:
     """The codec name for a declared charset, or None when it is not on the known list."""
     if not charset or len(charset) > MAX_NAME:
@@ -84,7 +104,10 @@ def codec_for(charset: str) -> str | None:
 def decode_text(data: bytes, charset: str) -> str:
     """``data`` decoded with ``charset`` when it is a known one, else as UTF-8 (never raises)."""
     codec = codec_for(charset) or "utf_8"
+    table = _SINGLE_BYTE.get(codec)
     try:
+        if table is not None:
+            return codecs.charmap_decode(data, "strict", table)[0]
         return data.decode(codec, errors="replace")
     except (LookupError, UnicodeError):
         return data.decode("utf-8", errors="replace")

@@ -3,8 +3,9 @@
 Policy: nothing the server sends is thrown away because the handler is slow. When ``limit``
 events are waiting, every connection of the client stops reading from its socket (the kernel's
 buffers fill and TCP slows the server down) until the handler has worked the queue down to half.
-The only events dropped are typing notifications that arrive while the queue is full (they are
-stale by the time they would be handled); each drop is counted (``typing_dropped``).
+The only events dropped are typing notifications that arrive while the queue is at least half
+full: the handler is behind, and they would be stale by the time it got to them. Each drop is
+counted (``typing_dropped``) and logged once per burst.
 
 Two things must go on reading while the gate is closed, or they would wait for themselves:
 
@@ -98,7 +99,7 @@ class EventQueue:
 
     def put(self, item: object) -> None:
         queued = len(self._items)
-        if queued >= self.limit and isinstance(item, TypingReceived):
+        if queued >= self.limit // 2 and isinstance(item, TypingReceived):
             self.tally.hit(
                 "typing_dropped",
                 "event handler behind (%d events waiting): typing notifications dropped",

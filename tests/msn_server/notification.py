@@ -733,11 +733,11 @@ class NotificationConnection:
             self.error(913, command.trid)
             return
         cookie = self.server.issue_sb_cookie(account, None)
-        self.send("XFR", command.trid, "SB", self.server.sb_address, "CKI", cookie)
+        self.send("XFR", command.trid, "SB", self.server.advertised_sb_address, "CKI", cookie)
 
     def ring(self, session_id: str, cookie: str, inviter: Account) -> None:
         self.send(
-            "RNG", session_id, self.server.sb_address, "CKI", cookie, inviter.email,
+            "RNG", session_id, self.server.advertised_sb_address, "CKI", cookie, inviter.email,
             encode_name(inviter.name),
         )  # fmt: skip
 

@@ -54,6 +54,8 @@ class ServerConfig:
     nexus_dalogin_scheme: str | None = None
     qng_seconds: int = 50
     max_line: int = 16 * 1024
+    #: fault injection: "host:port" written into XFR SB and RNG instead of the real SB address
+    sb_advertise: str | None = None
     protocol_set: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -210,6 +212,11 @@ class MSNServer:
     @property
     def sb_address(self) -> str:
         return f"{self.config.host}:{self.sb_port}"
+
+    @property
+    def advertised_sb_address(self) -> str:
+        """The SB address handed out in XFR SB / RNG (``sb_advertise`` when set)."""
+        return self.config.sb_advertise or self.sb_address
 
     @property
     def http_base(self) -> str:

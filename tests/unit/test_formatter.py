@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+import time
+
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from bridge import formatter
 from bridge.formatter import (
+    MAX_HTML,
     emote_text,
     html_to_msn,
     matrix_to_msn,
@@ -444,3 +449,77 @@ def test_round_trip_property(lines: list[str], effects: set[str], color: str) ->
     content = msn_to_matrix(text, fmt)
     expected_fmt = fmt if color != "000000" else F(effects=fmt.effects)
     assert matrix_to_msn(content, newline="\n") == (text, expected_fmt)
+
+
+# --- hostile HTML ---------------------------------------------------------------------------
+
+
+def _best_of(fn: Callable[[], object], runs: int = 3) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_html_longer_than_one_msn_message_is_not_parsed() -> None:
+    content = {
+        "msgtype": "m.text",
+        "body": "the whole text",
+        "format": "org.matrix.custom.html",
+        "formatted_body": "<b>x</b>" * MAX_HTML,
+    }
+    assert matrix_to_msn(content, newline="\n") == ("the whole text", F())
+    # without a body, the HTML is cut before parsing
+    text, fmt = html_to_msn("<b>" + "y" * (3 * MAX_HTML) + "</b>")
+    assert text == "y" * (MAX_HTML - 3) and fmt.effects == "B"
+
+
+def test_deep_nesting_is_flattened() -> None:
+    text, fmt = html_to_msn("<i>" * 500 + "deep" + "</i>" * 500)
+    assert text == "deep" and fmt.effects == "I"
+    text, _ = html_to_msn("<b>a" + "<i>" * 100 + "b" + "</b>c")
+    assert text.replace("*", "").replace("_", "") == "abc"
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("a <b c <d", "a <b c <d"),
+        ("x < y", "x < y"),
+        ("<a <a <a", "<a <a <a"),
+        ("a <!-- gone --> b", "a b"),
+        ("a <!-- open <!-- <b>b</b>", "a <!-- open <!-- *b*"),
+        ("<a href='x'>l</a> <", "l (x) <"),
+        ('<span title="a>b">t</span>', "t"),
+    ],
+)
+def test_stray_angle_brackets_are_text(html: str, text: str) -> None:
+    assert html_to_msn(html)[0] == text
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["<a ", "<a b='", '<a b="', "<a\n", "</", "<!--", "<b>", "<b>x</i>", "<a b=c/ ", "&#x"],
+)
+def test_hostile_html_costs_linear_time(unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the cut at MAX_HTML bounds the work; this checks the parsing below it scales linearly
+    monkeypatch.setattr(formatter, "MAX_HTML", 10**9, raising=False)
+    small, large = unit * (8000 // len(unit)), unit * (32000 // len(unit))
+    ratio = _best_of(lambda: html_to_msn(large)) / max(_best_of(lambda: html_to_msn(small)), 1e-6)
+    assert ratio < 8, f"4x the input cost {ratio:.1f}x the time"
+
+
+@pytest.mark.parametrize(
+    ("html", "font"),
+    [
+        ('<font face="Comic Sans MS">t</font>', "Comic Sans MS"),
+        ("<span style=\"font-family: 'Segoe UI', sans-serif\">t</span>", "Segoe UI"),
+        ('<font face="Arial; color: red">t</font>', ""),
+        ('<span style="font-family: url(x)">t</span>', ""),
+        (f'<font face="{"A" * 65}">t</font>', ""),
+    ],
+)
+def test_font_names_from_matrix_are_validated(html: str, font: str) -> None:
+    assert html_to_msn(html)[1].font == font
