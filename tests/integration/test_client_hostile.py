@@ -175,7 +175,7 @@ async def test_unclosed_psm_tags_do_not_stall_the_session() -> None:
 
 async def test_charsets_outside_the_known_list_are_read_as_utf8() -> None:
     """charset=punycode decoded in quadratic time; unknown charsets are read as UTF-8."""
-    async with running_server() as server, alice_online(server) as (client, rec):
+    async with running_server() as server, alice_online(server) as (_, rec):
         ns = await raw_ns(server, BOB, "bob123")
         sb = await raw_sb(ns, BOB, ALICE)
         async with ns, sb:
@@ -223,50 +223,59 @@ async def test_presence_of_strangers_adds_no_contacts() -> None:
 
 async def test_ring_flood_from_one_inviter_opens_few_sockets() -> None:
     """1,500 RNG lines used to open 1,500 switchboard connections."""
-    async with running_server() as server, BlackHole() as hole:
-        async with alice_online(server) as (client, rec):
-            flood = b"".join(rng(i, hole.address, "evil@example.com") for i in range(1500))
-            await server.send_raw(ALICE, flood + marker())
-            await rec.wait(PresenceChanged, friendly_name="MARKER")
-            await client.set_status(Status.AWAY)  # the session still answers
-            await wait_until(lambda: hole.total >= 4)
-            assert hole.peak <= 4  # max_switchboards_per_inviter
-            assert client.counters["rings_refused"] == 1500 - hole.total
+    async with (
+        running_server() as server,
+        BlackHole() as hole,
+        alice_online(server) as (client, rec),
+    ):
+        flood = b"".join(rng(i, hole.address, "evil@example.com") for i in range(1500))
+        await server.send_raw(ALICE, flood + marker())
+        await rec.wait(PresenceChanged, friendly_name="MARKER")
+        await client.set_status(Status.AWAY)  # the session still answers
+        await wait_until(lambda: hole.total >= 4)
+        assert hole.peak <= 4  # max_switchboards_per_inviter
+        assert client.counters["rings_refused"] == 1500 - hole.total
 
 
 async def test_ring_flood_from_many_inviters_is_bounded_per_account() -> None:
-    async with running_server() as server, BlackHole() as hole:
-        async with alice_online(server) as (client, rec):
-            flood = b"".join(rng(i, hole.address, f"e{i}@example.com") for i in range(1500))
-            await server.send_raw(ALICE, flood + marker())
-            await rec.wait(PresenceChanged, friendly_name="MARKER")
-            await wait_until(lambda: hole.total >= 50)  # max_switchboards
-            await client.set_status(Status.AWAY)
-            assert hole.peak <= 50 and hole.total == 50
-            assert client.counters["rings_refused"] == 1450
+    async with (
+        running_server() as server,
+        BlackHole() as hole,
+        alice_online(server) as (client, rec),
+    ):
+        flood = b"".join(rng(i, hole.address, f"e{i}@example.com") for i in range(1500))
+        await server.send_raw(ALICE, flood + marker())
+        await rec.wait(PresenceChanged, friendly_name="MARKER")
+        await wait_until(lambda: hole.total >= 50)  # max_switchboards
+        await client.set_status(Status.AWAY)
+        assert hole.peak <= 50 and hole.total == 50
+        assert client.counters["rings_refused"] == 1450
 
 
 async def test_other_accounts_keep_working_while_one_is_flooded() -> None:
     """With few file descriptors left, a flood used to starve every session of sockets."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    async with running_server() as server, BlackHole() as hole:
-        async with alice_online(server) as (alice, alice_rec):
-            bob, _ = await logged_in(server, BOB, 12)
-            carol, carol_rec = await logged_in(server, CAROL, 12)
-            in_use = len(os.listdir("/proc/self/fd"))
-            resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 300, hard))
-            try:
-                flood = b"".join(rng(i, hole.address, "evil@example.com") for i in range(1500))
-                await server.send_raw(ALICE, flood)
-                await bob.send_text(CAROL, "still here?")
-                await carol_rec.wait(TextMessageReceived, text="still here?")
-                await alice.send_text(BOB, "me too")
-            finally:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-                await bob.close()
-                await carol.close()
-            assert hole.peak <= 4
-            assert not alice_rec.of(Disconnected)
+    async with (
+        running_server() as server,
+        BlackHole() as hole,
+        alice_online(server) as (alice, alice_rec),
+    ):
+        bob, _ = await logged_in(server, BOB, 12)
+        carol, carol_rec = await logged_in(server, CAROL, 12)
+        in_use = len(os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 300, hard))
+        try:
+            flood = b"".join(rng(i, hole.address, "evil@example.com") for i in range(1500))
+            await server.send_raw(ALICE, flood)
+            await bob.send_text(CAROL, "still here?")
+            await carol_rec.wait(TextMessageReceived, text="still here?")
+            await alice.send_text(BOB, "me too")
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            await bob.close()
+            await carol.close()
+        assert hole.peak <= 4
+        assert not alice_rec.of(Disconnected)
 
 
 async def test_invitation_to_a_foreign_host_is_refused() -> None:
@@ -278,19 +287,21 @@ async def test_invitation_to_a_foreign_host_is_refused() -> None:
             assert foreign.total == 0
             assert client.counters["switchboard_hosts_refused"] == 1
         # the same invitation is answered once that host is allowed
-        async with alice_online(server, switchboard_hosts=("127.0.0.0/30",)) as (client, rec):
+        async with alice_online(server, switchboard_hosts=("127.0.0.0/30",)):
             await server.send_raw(ALICE, rng(1, foreign.address, BOB))
             await wait_until(lambda: foreign.total == 1)
 
 
 async def test_xfr_to_a_foreign_host_is_refused() -> None:
-    async with BlackHole("127.0.0.2") as foreign:
-        async with running_server(sb_advertise=foreign.address) as server:
-            async with alice_online(server) as (client, rec):
-                with pytest.raises(ProtocolError, match="not its own host"):
-                    await client.send_text(BOB, "hello")
-                assert foreign.total == 0
-                assert client.conversations() == {}
+    async with (
+        BlackHole("127.0.0.2") as foreign,
+        running_server(sb_advertise=foreign.address) as server,
+        alice_online(server) as (client, _),
+    ):
+        with pytest.raises(ProtocolError, match="not its own host"):
+            await client.send_text(BOB, "hello")
+        assert foreign.total == 0
+        assert client.conversations() == {}
 
 
 async def test_newer_one_to_one_switchboard_replaces_the_older() -> None:
@@ -317,13 +328,16 @@ async def test_newer_one_to_one_switchboard_replaces_the_older() -> None:
 async def test_joi_flood_keeps_a_bounded_member_list() -> None:
     joins = b"".join(f"JOI j{i}@example.com J\r\n".encode() for i in range(5000))
     closing = payload_cmd(f"MSG {BOB} Bob", text_payload("end"))
-    async with running_server() as server, ScriptedSwitchboard(joins + closing) as sb:
-        async with alice_online(server) as (client, rec):
-            await server.send_raw(ALICE, rng(1, sb.address, BOB))
-            end = await rec.wait(TextMessageReceived, text="end")
-            assert len(end.participants) <= 64
-            assert len(rec.of(SwitchboardJoined)) <= 64
-            assert client.counters["members_not_kept"] >= 5000 - 64
+    async with (
+        running_server() as server,
+        ScriptedSwitchboard(joins + closing) as sb,
+        alice_online(server) as (client, rec),
+    ):
+        await server.send_raw(ALICE, rng(1, sb.address, BOB))
+        end = await rec.wait(TextMessageReceived, text="end")
+        assert len(end.participants) <= 64
+        assert len(rec.of(SwitchboardJoined)) <= 64
+        assert client.counters["members_not_kept"] >= 5000 - 64
 
 
 # ------------------------------------------------------------------------------ back-pressure
