@@ -128,8 +128,8 @@ class ClientConfig:
     #: ``UBX`` (personal message) and switchboard ``MSG`` payloads above these are dropped.
     max_ubx_payload: int = MAX_UBX_PAYLOAD
     max_switchboard_payload: int = MAX_MSG_PAYLOAD
-    #: Contacts kept from the server's lists.
-    max_contacts: int = 20000
+    #: Contacts kept from the server's lists (MSN allowed 1,000 on the forward list).
+    max_contacts: int = 5000
 
 
 @dataclass(frozen=True, slots=True)

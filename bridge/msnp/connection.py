@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 import asyncio
 import errno
 import logging
+import time
 
 from .burst import Tally
 from .codec import Command, Parser, Role, encode
@@ -37,6 +38,9 @@ __all__ = [
 
 #: Log level of the wire log (below DEBUG).
 TRACE: Final = 5
+#: The read loop lets other tasks run after handling commands for this long (seconds): a
+#: 64 KB read of small commands must not hold the event loop for tens of milliseconds.
+SLICE: Final = 0.005
 logging.addLevelName(TRACE, "TRACE")
 
 log = logging.getLogger("msnp.connection")
@@ -246,8 +250,12 @@ class Connection:
                 if not data:
                     break
                 self.parser.feed(data)
+                slice_end = time.monotonic() + SLICE
                 while True:
                     await self._wait_gate()
+                    if time.monotonic() > slice_end:
+                        await asyncio.sleep(0)
+                        slice_end = time.monotonic() + SLICE
                     if self._closed:
                         return
                     command = self.parser.next_command()

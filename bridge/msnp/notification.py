@@ -56,6 +56,11 @@ _ALL_LISTS = ("FL", "AL", "BL", "RL")
 MAX_NS_MESSAGE: Final = 64 * 1024
 #: Contact groups kept; MSN servers allowed a few dozen.
 MAX_GROUPS: Final = 1000
+#: Groups kept per contact, and the longest friendly name / MSN object kept (MSN allowed 129
+#: characters of name): a contact costs bounded memory whatever the server sends.
+MAX_CONTACT_GROUPS: Final = 100
+MAX_NAME: Final = 1024
+MAX_MSN_OBJECT: Final = 4096
 #: MSNP versions below this log in with MD5 (``md5(salt + password)`` on the wire).
 FIRST_TWEENER_VERSION: Final = 8
 
@@ -98,6 +103,13 @@ def _int(value: str, default: int = 0) -> int:
         return int(value)
     except ValueError:
         return default
+
+
+def _group_ids(text: str) -> list[str]:
+    """The group ids of a comma-separated list, without repeats, at most MAX_CONTACT_GROUPS."""
+    return list(dict.fromkeys(g for g in text.split(",", MAX_CONTACT_GROUPS * 4) if g))[
+        :MAX_CONTACT_GROUPS
+    ]
 
 
 def offered_protocols(config: ClientConfig) -> tuple[int, ...]:
@@ -415,6 +427,8 @@ class NotificationSession:
         ``max_contacts``; beyond that a contact is reported but not kept)."""
         key = passport.lower()
         contact = self.contacts.get(key)
+        if name is not None:
+            name = name[:MAX_NAME]
         if contact is None:
             contact = Contact(passport=passport, friendly_name=name or passport)
             if len(self.contacts) < self.config.max_contacts:
@@ -443,7 +457,7 @@ class NotificationSession:
                 except KeyError:
                     pass
                 if list_code == "FL" and len(args) >= 7:
-                    contact.groups = [g for g in args[6].split(",") if g]
+                    contact.groups = _group_ids(args[6])
             complete = len(args) >= 4 and (args[2] == args[3] or args[3] == "0")
             if complete and self._sync is not None:
                 self._sync.lists_done.add(list_code)
@@ -452,7 +466,7 @@ class NotificationSession:
             if len(args) >= 3:
                 contact = self._contact(args[0], decode_arg(args[1]))
                 contact.lists = Lists(_int(args[2]) & 0x1F)
-                contact.groups = [g for g in args[3].split(",") if g] if len(args) >= 4 else []
+                contact.groups = _group_ids(args[3]) if len(args) >= 4 else []
             if self._sync is not None:
                 self._sync.contacts_seen += 1
         else:
@@ -470,7 +484,7 @@ class NotificationSession:
                 contact.guid = fields.get("C") or contact.guid
                 contact.lists = Lists(_int(rest[0]) & 0x1F) if rest else Lists.NONE
                 groups = [t for t in rest[1:] if "-" in t]
-                contact.groups = [g for g in groups[-1].split(",") if g] if groups else []
+                contact.groups = _group_ids(groups[-1]) if groups else []
             if self._sync is not None:
                 self._sync.contacts_seen += 1
         self._progress()
@@ -523,9 +537,11 @@ class NotificationSession:
         if len(args) < 2:
             return
         status = _status(args[0])
-        name = decode_arg(args[2]) if len(args) >= 3 else None
+        name = decode_arg(args[2])[:MAX_NAME] if len(args) >= 3 else None
         caps = _int(args[3]) if len(args) >= 4 else 0
-        msnobj = decode_arg(args[4]) if len(args) >= 5 and args[4] != "0" else None
+        msnobj = (
+            decode_arg(args[4])[:MAX_MSN_OBJECT] if len(args) >= 5 and args[4] != "0" else None
+        )
         # presence lines do not add contacts: only list commands (LST/ADD/ADC) do
         passport = args[1]
         contact = self.contacts.get(passport.lower())
