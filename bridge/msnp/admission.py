@@ -13,8 +13,14 @@ from __future__ import annotations
 from typing import Protocol, TypeVar
 from collections.abc import Collection, Iterable
 import ipaddress
+import logging
+
+from .burst import Tally
+from .errors import SwitchboardLimitReached
 
 __all__ = ["SwitchboardHosts", "SwitchboardLimits"]
+
+log = logging.getLogger("msnp.admission")
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -52,12 +58,32 @@ class SwitchboardHosts:
             return False
         return any(address in network for network in self._networks)
 
+    def check(
+        self, host: str, server_hosts: Collection[str], tally: Tally, what: str, inviter: str = ""
+    ) -> bool:
+        """:meth:`allows`, counting and logging (once per burst) a refusal."""
+        if self.allows(host, server_hosts):
+            return True
+        tally.hit(
+            "switchboard_hosts_refused",
+            "refused %s%s: switchboard on %s, which is neither the server's host (%s) nor in "
+            "switchboard_hosts",
+            what,
+            f" from {inviter}" if inviter else "",
+            host,
+            next(iter(server_hosts), "?"),
+        )
+        return False
+
 
 class _Switchboard(Protocol):
+    key: str
     inviter: str
     busy: int
     answering: bool
     last_active: float
+
+    async def leave(self) -> None: ...
 
 
 S = TypeVar("S", bound=_Switchboard)
@@ -77,6 +103,26 @@ class SwitchboardLimits:
         if same >= self.max_per_inviter:
             return f"{same} switchboards from this inviter are open"
         return None
+
+    def admit_ring(self, inviter: str, open_sbs: Collection[_Switchboard], tally: Tally) -> bool:
+        """Whether to answer an invitation now; a refusal is counted and logged per burst."""
+        reason = self.ring_refusal(inviter, open_sbs)
+        if reason is not None:
+            tally.hit("rings_refused", "refused an invitation from %s: %s", inviter, reason)
+        return reason is None
+
+    async def make_room(self, open_sbs: Collection[_Switchboard], tally: Tally) -> None:
+        """Below ``max_total`` again by closing the idle switchboard used longest ago;
+        :class:`SwitchboardLimitReached` when every one is in use."""
+        victim = self.to_evict(open_sbs)
+        if victim is not None:
+            log.debug("closing the idle switchboard %s to make room", victim.key)
+            tally.counts["switchboards_evicted"] += 1
+            await victim.leave()
+        elif len(open_sbs) >= self.max_total:
+            raise SwitchboardLimitReached(
+                f"{self.max_total} conversations are open and busy (max_switchboards)"
+            )
 
     def to_evict(self, open_sbs: Collection[S]) -> S | None:
         """At the limit, the idle switchboard used longest ago (None: below the limit, or

@@ -40,7 +40,6 @@ from .errors import (
     MSNPError,
     MSNPException,
     ProtocolError,
-    SwitchboardLimitReached,
     TransactionTimeout,
 )
 from .events import (
@@ -444,37 +443,13 @@ class MSNClient:
         self._all_sbs.add(sb)
         return sb
 
-    async def _make_room(self) -> None:
-        """Below ``max_switchboards`` again: close the idle switchboard used longest ago."""
-        victim = self._sb_limits.to_evict(self._all_sbs)
-        if victim is not None:
-            log.debug("closing the idle switchboard %s to make room", victim.key)
-            self._tally.counts["switchboards_evicted"] += 1
-            await victim.leave()
-            self._forget(victim)
-        elif len(self._all_sbs) >= self._sb_limits.max_total:
-            raise SwitchboardLimitReached(
-                f"{self._sb_limits.max_total} conversations are open and busy (max_switchboards)"
-            )
-
     def _sb_host_allowed(self, host: str, what: str, inviter: str = "") -> bool:
-        if self._sb_hosts.allows(host, self._ns.server_hosts):
-            return True
-        self._tally.hit(
-            "switchboard_hosts_refused",
-            "refused %s%s: switchboard on %s, which is neither the server's host (%s) nor "
-            "in switchboard_hosts",
-            what,
-            f" from {inviter}" if inviter else "",
-            host,
-            self._ns.server_hosts[0] if self._ns.server_hosts else "?",
-        )
-        return False
+        return self._sb_hosts.check(host, self._ns.server_hosts, self._tally, what, inviter)
 
     async def _open_switchboard(self, key: str) -> Switchboard:
         if self._dead:
             raise ConnectionClosed("session", "the client is disconnected")
-        await self._make_room()
+        await self._sb_limits.make_room(self._all_sbs, self._tally)
         sb = self._new_switchboard(key)  # counted from now on: no two opens race past the limit
         self._sbs[key] = sb
         try:
@@ -556,11 +531,7 @@ class MSNClient:
         socket and no task."""
         if self._dead or not self._sb_host_allowed(ring.host, "an invitation", ring.passport):
             return
-        reason = self._sb_limits.ring_refusal(ring.passport, self._all_sbs)
-        if reason is not None:
-            self._tally.hit(
-                "rings_refused", "refused an invitation from %s: %s", ring.passport, reason
-            )
+        if not self._sb_limits.admit_ring(ring.passport, self._all_sbs, self._tally):
             return
         sb = self._new_switchboard("")
         sb.answering = True

@@ -28,7 +28,7 @@ import asyncio
 from .burst import Tally
 from .events import TypingReceived
 
-__all__ = ["EventQueue", "ReadGate"]
+__all__ = ["EventQueue", "ReadGate", "reply_in_time"]
 
 
 class ReadGate:
@@ -121,3 +121,17 @@ class EventQueue:
         if len(self._items) <= self.limit // 2:
             self.gate.resume()
         return item
+
+
+async def reply_in_time(reply: asyncio.Event, timeout: float, gate: ReadGate | None) -> bool:
+    """Whether ``reply`` is set within ``timeout`` seconds of reading: while the gate is
+    closed the reply may be waiting unread, so the time starts afresh once it reopens."""
+    while True:
+        pauses = gate.pauses if gate is not None else 0
+        try:
+            await asyncio.wait_for(reply.wait(), timeout)
+            return True
+        except TimeoutError:
+            if gate is None or (gate.is_open and gate.pauses == pauses):
+                return False
+            await gate.wait()

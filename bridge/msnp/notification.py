@@ -13,15 +13,7 @@ from .auth import md5_response
 from .burst import Tally
 from .codec import Command, decode_arg, encode_arg
 from .connection import Connection, parse_address
-from .errors import (
-    AuthError,
-    ConnectionClosed,
-    MD5LoginRefused,
-    MSNPError,
-    ProtocolError,
-    ProtocolRefused,
-    TransactionTimeout,
-)
+from .errors import AuthError, ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
 from .events import (
     Contact,
     ContactAdded,
@@ -39,14 +31,15 @@ from .events import (
     PresenceChanged,
     Status,
 )
-from .flow import ReadGate
+from .flow import ReadGate, reply_in_time
 from .message import PROFILE, parse_message
 from .personal import build_personal_message, parse_personal_message
+from .versions import chosen_version, offered_versions
 
 if TYPE_CHECKING:
     from .client import ClientConfig
 
-__all__ = ["MAX_REDIRECTS", "NotificationSession", "Ring", "offered_protocols"]
+__all__ = ["MAX_REDIRECTS", "NotificationSession", "Ring"]
 
 log = logging.getLogger("msnp.ns")
 
@@ -58,11 +51,9 @@ MAX_NS_MESSAGE: Final = 64 * 1024
 MAX_GROUPS: Final = 1000
 #: Groups kept per contact, and the longest friendly name / MSN object kept (MSN allowed 129
 #: characters of name): a contact costs bounded memory whatever the server sends.
-MAX_CONTACT_GROUPS: Final = 100
+MAX_CONTACT_GROUPS: Final = 32
 MAX_NAME: Final = 1024
 MAX_MSN_OBJECT: Final = 4096
-#: MSNP versions below this log in with MD5 (``md5(salt + password)`` on the wire).
-FIRST_TWEENER_VERSION: Final = 8
 
 TicketFetcher = Callable[[str], Awaitable[str]]
 
@@ -110,20 +101,6 @@ def _group_ids(text: str) -> list[str]:
     return list(dict.fromkeys(g for g in text.split(",", MAX_CONTACT_GROUPS * 4) if g))[
         :MAX_CONTACT_GROUPS
     ]
-
-
-def offered_protocols(config: ClientConfig) -> tuple[int, ...]:
-    """The versions to offer in ``VER``: MSNP2-7 only when MD5 logins are allowed."""
-    if config.allow_md5_login:
-        return tuple(config.protocols)
-    return tuple(v for v in config.protocols if v >= FIRST_TWEENER_VERSION)
-
-
-def _md5_refusal(detail: str) -> MD5LoginRefused:
-    return MD5LoginRefused(
-        f"{detail}: MSNP2-7 log in with MD5, which lets anyone who sees the connection test "
-        "password guesses offline; MD5 logins are not allowed (allow_md5_login)"
-    )
 
 
 class NotificationSession:
@@ -204,8 +181,7 @@ class NotificationSession:
         ticket: str | None,
         fetch_ticket: Callable[[str, str, str], Awaitable[str]],
     ) -> str | None:
-        if not offered_protocols(self.config):
-            raise _md5_refusal("only MSNP2-7 are configured")
+        offered_versions(self.config.protocols, self.config.allow_md5_login)  # raises if none
         host, port = parse_address(self.config.server)
         for _ in range(MAX_REDIRECTS + 1):
             conn = self._new_connection()
@@ -254,23 +230,10 @@ class NotificationSession:
     ) -> tuple[str | None, str | None]:
         """VER/CVR/USR; returns (redirect address or None, ticket used)."""
         conn.stage = "VER"
-        allowed = offered_protocols(self.config)
-        offered = [f"MSNP{v}" for v in allowed]
-        reply = await conn.transaction("VER", (*offered, "CVR0"))
-        versions = [a for a in reply.args if a.upper().startswith("MSNP")]
-        if not versions:
-            detail = (
-                "the server supports none of the offered protocol versions "
-                f"({', '.join(offered)})"
-            )
-            if len(allowed) < len(self.config.protocols):
-                raise _md5_refusal(detail + "; MSNP2-7 were not offered")
-            raise ProtocolRefused(detail)
-        version = _int(versions[0][4:], -1)
-        if 0 <= version < FIRST_TWEENER_VERSION and not self.config.allow_md5_login:
-            raise _md5_refusal(f"the server chose {versions[0]}")
-        if version not in allowed:
-            raise ProtocolRefused(f"the server chose {versions[0]}, which we did not offer")
+        configured, allow_md5 = self.config.protocols, self.config.allow_md5_login
+        offered = offered_versions(configured, allow_md5)
+        reply = await conn.transaction("VER", (*(f"MSNP{v}" for v in offered), "CVR0"))
+        version = chosen_version(reply.args, offered, configured, allow_md5)
         self.protocol = version
         conn.version = version
         if version >= 8:
@@ -765,25 +728,12 @@ class NotificationSession:
                 await conn.send(Command("PNG"))
             except ConnectionClosed:
                 return
-            if not await self._await_qng():
+            if not await reply_in_time(self._qng, self.config.keepalive_timeout, self.gate):
                 conn.abort(
                     DisconnectReason.KEEPALIVE_TIMEOUT,
                     f"no answer to PNG within {self.config.keepalive_timeout:g} s",
                 )
                 return
-
-    async def _await_qng(self) -> bool:
-        """Whether QNG came in time; time spent not reading (back-pressure) does not count."""
-        gate = self.gate
-        while True:
-            pauses = gate.pauses if gate is not None else 0
-            try:
-                await asyncio.wait_for(self._qng.wait(), self.config.keepalive_timeout)
-                return True
-            except TimeoutError:
-                if gate is None or (gate.is_open and gate.pauses == pauses):
-                    return False
-                await gate.wait()  # the QNG may be waiting unread: give it a fresh timeout
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:

@@ -218,6 +218,22 @@ async def test_presence_of_strangers_adds_no_contacts() -> None:
         assert rec.of(PersonalMessageChanged, passport="u1@example.com")
 
 
+async def test_a_contact_costs_bounded_memory() -> None:
+    async with running_server() as server, alice_online(server, max_contacts=50) as (client, rec):
+        before = len(client.contacts)
+        adds = b"".join(f"ADC 0 RL N=x{i}@example.com F=X\r\n".encode() for i in range(300))
+        groups = ",".join(f"{i:04x}-g" for i in range(1000))
+        lst = f"LST N={BOB} F=Bob C=guid-b 11 1 {groups}\r\n".encode()
+        long_name = f"NLN NLN {BOB} {'%41' * 4000} 0\r\n".encode()
+        await server.send_raw(ALICE, adds + lst + long_name + marker())
+        await rec.wait(PresenceChanged, friendly_name="MARKER")
+        assert len(client.contacts) == 50
+        assert client.counters["contacts_not_kept"] == 300 - (50 - before)
+        bob = client.contacts[BOB]
+        assert len(bob.groups) == 32 and bob.groups[0] == "0000-g"
+        assert bob.friendly_name == "A" * 1024
+
+
 # ------------------------------------------------------------------------------ invitations
 
 
@@ -323,6 +339,26 @@ async def test_newer_one_to_one_switchboard_replaces_the_older() -> None:
             assert msg.payload is not None and msg.payload.endswith(b"reply")
             assert list(client.conversations()) == [BOB]
             assert client.counters["switchboards_replaced"] == 1
+
+
+async def test_idle_switchboard_is_closed_to_make_room() -> None:
+    async with running_server() as server:
+        bob, bob_rec = await logged_in(server, BOB, 12)
+        carol, carol_rec = await logged_in(server, CAROL, 12)
+        try:
+            async with alice_online(server, max_switchboards=1) as (client, _):
+                await client.send_text(BOB, "to bob")
+                await bob_rec.wait(TextMessageReceived, text="to bob")
+                await client.send_text(CAROL, "to carol")
+                await carol_rec.wait(TextMessageReceived, text="to carol")
+                assert list(client.conversations()) == [CAROL]
+                assert client.counters["switchboards_evicted"] == 1
+                assert len(client._locks) == 0  # no lock kept per conversation ever used
+                await client.send_text(BOB, "again")  # re-opened on demand
+                await bob_rec.wait(TextMessageReceived, text="again")
+        finally:
+            await bob.close()
+            await carol.close()
 
 
 async def test_joi_flood_keeps_a_bounded_member_list() -> None:
