@@ -231,7 +231,6 @@ class MSNClient:
         self._events.put(event)
 
     async def _dispatch(self) -> None:
-        self._events.gate.consumer = asyncio.current_task()
         while True:
             item = await self._events.get()
             if item is _STOP:
@@ -422,8 +421,9 @@ class MSNClient:
                 raise ValueError(f"not a passport or group key: {conversation!r}")
             targets = (key,)
         if sb is None or sb.closed:
-            sb = await self._open_switchboard(key)
-        sb.busy += 1
+            sb = await self._open_switchboard(key)  # busy from its creation on
+        else:
+            sb.busy += 1
         errors: list[MSNPException] = []
         for target in targets:
             try:
@@ -451,6 +451,7 @@ class MSNClient:
             raise ConnectionClosed("session", "the client is disconnected")
         await self._sb_limits.make_room(self._all_sbs, self._tally)
         sb = self._new_switchboard(key)  # counted from now on: no two opens race past the limit
+        sb.busy += 1  # and not a candidate for eviction while it is set up
         self._sbs[key] = sb
         try:
             host, port, cookie = await self._ns.request_switchboard()

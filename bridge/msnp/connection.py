@@ -212,7 +212,7 @@ class Connection:
             try:
                 if self.gate is None:
                     return await asyncio.wait_for(future, wait)
-                with self.gate.open_for_consumer():
+                with self.gate.awaiting_reply():
                     return await asyncio.wait_for(future, wait)
             except TimeoutError as e:
                 raise TransactionTimeout(

@@ -7,19 +7,20 @@ The only events dropped are typing notifications that arrive while the queue is 
 full: the handler is behind, and they would be stale by the time it got to them. Each drop is
 counted (``typing_dropped``) and logged once per burst.
 
-Two things must go on reading while the gate is closed, or they would wait for themselves:
+Replies must still be read, or a handler that waits for one (it answers an event by sending a
+message, directly or through another task) would wait for itself: while a transaction or a
+switchboard invitation awaits its answer, the connections go on reading — up to ``4 * limit``
+waiting events, where they stop regardless (memory stays bounded; such a transaction then ends
+with its timeout). The keepalive does not count time spent not reading as the server's silence
+(:func:`reply_in_time`).
 
-* a transaction the handler itself awaits (the handler answers an event by sending a message,
-  and the reply is on a paused connection) — the gate stays open while it runs;
-* the keepalive does not count time spent paused as the server's silence (see
-  :attr:`ReadGate.pauses`).
-
-A connection checks the gate before each command it hands on, so the queue exceeds ``limit`` by
-at most one event per connection.
+A connection checks the gate before each command it hands on, so the queue exceeds its bound by
+at most one event per connection (plus the ``SwitchboardJoined`` of one answered switchboard).
 """
 
 from __future__ import annotations
 
+from typing import Final
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,10 @@ import asyncio
 from .burst import Tally
 from .events import TypingReceived
 
-__all__ = ["EventQueue", "ReadGate", "reply_in_time"]
+__all__ = ["HARD_LIMIT_FACTOR", "EventQueue", "ReadGate", "reply_in_time"]
+
+#: While replies are awaited, reading goes on up to this many times ``limit`` waiting events.
+HARD_LIMIT_FACTOR: Final = 4
 
 
 class ReadGate:
@@ -37,10 +41,9 @@ class ReadGate:
     def __init__(self) -> None:
         self._open = asyncio.Event()
         self._open.set()
-        self._paused = False
-        self._held = 0
-        #: the task that consumes the events (the client's dispatcher)
-        self.consumer: asyncio.Task[None] | None = None
+        self._behind = False
+        self._full = False
+        self._awaiting = 0
         #: how many times the gate has closed
         self.pauses = 0
 
@@ -48,19 +51,20 @@ class ReadGate:
     def is_open(self) -> bool:
         return self._open.is_set()
 
+    @property
+    def full(self) -> bool:
+        return self._full
+
     async def wait(self) -> None:
         await self._open.wait()
 
-    def pause(self) -> None:
-        self._paused = True
-        self._update()
-
-    def resume(self) -> None:
-        self._paused = False
+    def set_pressure(self, *, behind: bool, full: bool) -> None:
+        """``behind``: close unless a reply is awaited; ``full``: close in any case."""
+        self._behind, self._full = behind, full
         self._update()
 
     def _update(self) -> None:
-        if self._paused and not self._held:
+        if self._full or (self._behind and not self._awaiting):
             if self._open.is_set():
                 self._open.clear()
                 self.pauses += 1
@@ -68,25 +72,23 @@ class ReadGate:
             self._open.set()
 
     @contextmanager
-    def open_for_consumer(self) -> Iterator[None]:
-        """Keep reading while the consumer itself waits for the server (else: a deadlock)."""
-        if self.consumer is None or asyncio.current_task() is not self.consumer:
-            yield
-            return
-        self._held += 1
+    def awaiting_reply(self) -> Iterator[None]:
+        """Keep reading (up to the hard limit) while the caller waits for the server."""
+        self._awaiting += 1
         self._update()
         try:
             yield
         finally:
-            self._held -= 1
+            self._awaiting -= 1
             self._update()
 
 
 class EventQueue:
-    """FIFO of events for one handler, closing the :class:`ReadGate` at ``limit``."""
+    """FIFO of events for one handler, driving the :class:`ReadGate`."""
 
     def __init__(self, limit: int, tally: Tally) -> None:
         self.limit = max(2, limit)
+        self.hard_limit = HARD_LIMIT_FACTOR * self.limit
         self.tally = tally
         self.gate = ReadGate()
         #: the most events that were ever waiting at once
@@ -108,18 +110,21 @@ class EventQueue:
             return
         self._items.append(item)
         self._ready.set()
-        if queued + 1 > self.peak:
-            self.peak = queued + 1
-        if queued + 1 >= self.limit:
-            self.gate.pause()
+        queued += 1
+        self.peak = max(self.peak, queued)
+        if queued >= self.limit:
+            self.gate.set_pressure(behind=True, full=queued >= self.hard_limit)
 
     async def get(self) -> object:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
         item = self._items.popleft()
-        if len(self._items) <= self.limit // 2:
-            self.gate.resume()
+        queued = len(self._items)
+        if queued <= self.limit // 2:
+            self.gate.set_pressure(behind=False, full=False)
+        elif queued <= self.hard_limit // 2 and self.gate.full:
+            self.gate.set_pressure(behind=True, full=False)
         return item
 
 

@@ -146,7 +146,7 @@ class Switchboard:
                 if self.conn.gate is None:
                     await asyncio.wait_for(self._changed.wait(), remaining)
                 else:
-                    with self.conn.gate.open_for_consumer():  # the JOI must be read
+                    with self.conn.gate.awaiting_reply():  # the JOI must be read
                         await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
                 pass

@@ -194,24 +194,25 @@ async def test_event_queue_drops_only_typing_once_half_full() -> None:
     assert len(queue) == 5 and tally.counts["typing_dropped"] == 1
 
 
-async def test_gate_stays_open_while_the_consumer_waits_for_the_server() -> None:
-    queue = EventQueue(2, Tally(logging.getLogger("test")))
-    queue.put(presence(0))
-    queue.put(presence(1))
+async def test_gate_stays_open_while_a_reply_is_awaited_up_to_the_hard_limit() -> None:
+    queue = EventQueue(4, Tally(logging.getLogger("test")))
+    for i in range(4):
+        queue.put(presence(i))
     assert not queue.gate.is_open
-    seen: list[bool] = []
-
-    async def consumer() -> None:
-        with queue.gate.open_for_consumer():
-            seen.append(queue.gate.is_open)
-        seen.append(queue.gate.is_open)
-
-    task = asyncio.create_task(consumer())
-    queue.gate.consumer = task
-    await task
-    with queue.gate.open_for_consumer():  # not the consumer: no effect
-        seen.append(queue.gate.is_open)
-    assert seen == [True, False, False]
+    with queue.gate.awaiting_reply():
+        assert queue.gate.is_open  # the reply must be read
+        for i in range(4, 15):
+            queue.put(presence(i))
+        assert queue.gate.is_open
+        queue.put(presence(15))  # 16 = 4 x limit: closed even for replies
+        assert not queue.gate.is_open
+        for _ in range(8):
+            await queue.get()
+        assert queue.gate.is_open  # down to half the hard limit, a reply is still awaited
+    assert not queue.gate.is_open  # the reply came: behind again
+    while len(queue) > 2:
+        await queue.get()
+    assert queue.gate.is_open
 
 
 # ------------------------------------------------------------------------------ containers
