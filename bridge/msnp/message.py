@@ -106,11 +106,12 @@ def parse_message(payload: bytes) -> Message:
     else:
         head, body = payload, b""
     headers: dict[str, str] = {}
-    for raw in head.split(b"\n"):
-        line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
+    for line in head.decode("utf-8", errors="replace").split("\n"):
         name, sep, value = line.partition(":")
-        if sep and name.strip():
-            headers[name.strip()] = value.strip()
+        if sep:
+            name = name.strip()
+            if name:
+                headers[name] = value.strip()
     return Message(headers, body)
 
 
@@ -129,9 +130,15 @@ def _rgb_to_bgr(value: str) -> str:
     return (value[4:6] + value[2:4] + value[0:2]).lstrip("0") or "0"
 
 
+#: Longer ``X-MMS-IM-Format`` values are not read (real ones are about 60 characters).
+MAX_FORMAT: Final = 512
+
+
 def parse_format(value: str) -> MessageFormat:
     """Parse ``FN=Arial; EF=BI; CO=ff; CS=0; PF=22`` (unknown keys are ignored)."""
     params: dict[str, str] = {}
+    if len(value) > MAX_FORMAT:
+        value = ""
     for part in value.split(";"):
         key, sep, val = part.partition("=")
         if sep:

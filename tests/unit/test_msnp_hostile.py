@@ -317,3 +317,10 @@ def test_where_the_password_may_go(
 ) -> None:
     reason = _password_refusal(URL(source), URL(target), trusted_source=trusted)
     assert (reason is None) if refused is None else (refused in (reason or ""))
+
+
+def test_message_parsing_is_linear() -> None:
+    assert_linear(lambda p: parse_message(p).text, lambda n: b"X-H: v\r\n" * (n // 8), 64_000)
+    long_format = parse_message(b"X-MMS-IM-Format: " + b"FN=a; " * 1000 + b"\r\n\r\nx")
+    assert long_format.format.font == ""  # not read: real values are ~60 characters
+    assert parse_message(b"X-MMS-IM-Format: FN=Arial; EF=B\r\n\r\nx").format.font == "Arial"
