@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 import asyncio
+import logging
 import os
 import resource
 
@@ -237,8 +238,11 @@ async def test_a_contact_costs_bounded_memory() -> None:
 # ------------------------------------------------------------------------------ invitations
 
 
-async def test_ring_flood_from_one_inviter_opens_few_sockets() -> None:
+async def test_ring_flood_from_one_inviter_opens_few_sockets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """1,500 RNG lines used to open 1,500 switchboard connections."""
+    caplog.set_level(logging.WARNING, "msnp")
     async with (
         running_server() as server,
         BlackHole() as hole,
@@ -251,6 +255,8 @@ async def test_ring_flood_from_one_inviter_opens_few_sockets() -> None:
         await wait_until(lambda: hole.total >= 4)
         assert hole.peak <= 4  # max_switchboards_per_inviter
         assert client.counters["rings_refused"] == 1500 - hole.total
+        refusals = [r for r in caplog.records if "refused an invitation" in r.getMessage()]
+        assert len(refusals) == 1  # once per burst
 
 
 async def test_ring_flood_from_many_inviters_is_bounded_per_account() -> None:
