@@ -98,9 +98,7 @@ def _int(value: str, default: int = 0) -> int:
 
 def _group_ids(text: str) -> list[str]:
     """The group ids of a comma-separated list, without repeats, at most MAX_CONTACT_GROUPS."""
-    return list(dict.fromkeys(g for g in text.split(",", MAX_CONTACT_GROUPS * 4) if g))[
-        :MAX_CONTACT_GROUPS
-    ]
+    return list(dict.fromkeys(g for g in text.split(",") if g))[:MAX_CONTACT_GROUPS]
 
 
 class NotificationSession:
