@@ -30,6 +30,10 @@ __all__ = [
 
 #: The largest MSG payload (headers + body) switchboards relay; longer ones close the session.
 MAX_MSG_PAYLOAD: Final = 1664
+#: Header lines read per message (real messages have about five).
+MAX_HEADER_LINES: Final = 64
+#: Longer ``X-MMS-IM-Format`` values are not read (real ones are about 60 characters).
+MAX_FORMAT: Final = 512
 
 TEXT_PLAIN: Final = "text/plain"
 TYPING: Final = "text/x-msmsgscontrol"
@@ -106,7 +110,9 @@ def parse_message(payload: bytes) -> Message:
     else:
         head, body = payload, b""
     headers: dict[str, str] = {}
-    for line in head.decode("utf-8", errors="replace").split("\n"):
+    # real messages have a handful of header lines: the rest of a longer block is not read
+    lines = head.decode("utf-8", errors="replace").split("\n", MAX_HEADER_LINES)
+    for line in lines[:MAX_HEADER_LINES]:
         name, sep, value = line.partition(":")
         if sep:
             name = name.strip()
@@ -128,10 +134,6 @@ def _rgb_to_bgr(value: str) -> str:
     if len(value) != 6 or any(c not in "0123456789abcdef" for c in value):
         return "0"
     return (value[4:6] + value[2:4] + value[0:2]).lstrip("0") or "0"
-
-
-#: Longer ``X-MMS-IM-Format`` values are not read (real ones are about 60 characters).
-MAX_FORMAT: Final = 512
 
 
 def parse_format(value: str) -> MessageFormat:

@@ -324,3 +324,10 @@ def test_message_parsing_is_linear() -> None:
     long_format = parse_message(b"X-MMS-IM-Format: " + b"FN=a; " * 1000 + b"\r\n\r\nx")
     assert long_format.format.font == ""  # not read: real values are ~60 characters
     assert parse_message(b"X-MMS-IM-Format: FN=Arial; EF=B\r\n\r\nx").format.font == "Arial"
+
+
+def test_only_the_first_header_lines_are_read() -> None:
+    junk = b"".join(b"X-%d: v\r\n" % i for i in range(100))
+    message = parse_message(junk + b"Content-Type: text/plain\r\n\r\nhi")
+    assert len(message.headers) == 64 and message.content_type == ""
+    assert parse_message(b"Content-Type: text/plain\r\n" + junk + b"\r\nhi").content_type
