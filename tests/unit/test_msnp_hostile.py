@@ -92,7 +92,7 @@ def test_known_charsets_decode_in_linear_time(codec: str) -> None:
         assert_linear(
             lambda data: decode_text(data, codec),
             lambda n, unit=unit: unit * (n // 4),  # type: ignore[misc]
-            64_000,
+            256_000,
         )
 
 
