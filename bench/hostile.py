@@ -561,13 +561,21 @@ def _parse_ubx_old(payload: bytes) -> Any:
     return msnp_ns._xml_field(xml, "PSM"), msnp_ns._xml_field(xml, "CurrentMedia")
 
 
-def ubx_parser() -> Callable[[bytes], Any]:
-    try:
-        from bridge.msnp import personal
+def _parse_ubx_new(payload: bytes) -> Any:
+    """``ubx.parse_user_data``'s XML reading with its size and element limits lifted."""
+    from bridge.msnp.errors import ProtocolError
+    from bridge.msnp.xmlsafe import parse_xml
 
-        return personal.parse_personal_message
-    except ImportError:
-        return _parse_ubx_old
+    try:
+        root = parse_xml(payload, max_bytes=1 << 30, max_elements=10**8)
+    except ProtocolError:
+        return None  # malformed: skipped
+    return root.findtext("PSM"), root.findtext("CurrentMedia")
+
+
+def ubx_parser() -> Callable[[bytes], Any]:
+    """How the client reads a UBX payload (the regex in code from before the fix)."""
+    return _parse_ubx_old if hasattr(msnp_ns, "_xml_field") else _parse_ubx_new
 
 
 def _message_text(charset: str) -> Callable[[bytes], Any]:

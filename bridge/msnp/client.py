@@ -61,8 +61,7 @@ from .events import (
 )
 from .flow import EventQueue
 from .message import TYPING, MAX_MSG_PAYLOAD, TEXT_PLAIN, Message, is_nudge
-from .notification import NotificationSession, Ring
-from .personal import MAX_UBX_PAYLOAD
+from .notification import MAX_UBX_PAYLOAD, NotificationSession, Ring
 from .switchboard import Switchboard
 
 __all__ = [

@@ -33,7 +33,7 @@ from .events import (
 )
 from .flow import ReadGate, reply_in_time
 from .message import PROFILE, parse_message
-from .personal import build_personal_message, parse_personal_message
+from .ubx import build_user_data, parse_user_data
 from .versions import chosen_version, offered_versions
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ MAX_REDIRECTS = 3
 _ALL_LISTS = ("FL", "AL", "BL", "RL")
 #: NS ``MSG`` payloads (profile, mail notifications) larger than this are dropped unread.
 MAX_NS_MESSAGE: Final = 64 * 1024
+#: Real clients send a few hundred bytes of personal-message XML (a 129-character PSM, the
+#: media string, a machine GUID); larger ``UBX`` payloads are dropped unread.
+MAX_UBX_PAYLOAD: Final = 8 * 1024
 #: Contact groups kept; MSN servers allowed a few dozen.
 MAX_GROUPS: Final = 1000
 #: Groups kept per contact, and the longest friendly name / MSN object kept (MSN allowed 129
@@ -528,7 +531,18 @@ class NotificationSession:
     def _cmd_UBX(self, cmd: Command) -> None:
         if not cmd.args:
             return
-        psm, media = parse_personal_message(cmd.payload or b"")
+        try:
+            data = parse_user_data(cmd.payload or b"")
+        except ProtocolError as e:
+            self.tally.hit(
+                "ubx_unreadable",
+                "personal message of %s not read: %s",
+                cmd.args[0],
+                e,
+                level=logging.INFO,
+            )
+            return
+        psm, media = data.personal_message, data.current_media
         passport = cmd.args[0]
         contact = self.contacts.get(passport.lower())
         if contact is not None:
@@ -801,7 +815,8 @@ class NotificationSession:
         if (self.protocol or 0) < 11:
             self.personal_message = text
             return
-        await conn.transaction("UUX", (), build_personal_message(text, current_media))
+        payload = build_user_data(text, current_media, protocol=self.protocol or 11)
+        await conn.transaction("UUX", (), payload)
         self.personal_message = text
 
     async def add_contact(

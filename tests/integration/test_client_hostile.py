@@ -167,11 +167,14 @@ async def test_unclosed_psm_tags_do_not_stall_the_session() -> None:
         assert loop.time() - start < 2.0
         assert client.connected
         assert client.counters["payloads_dropped"] == 1
-        # within the size limit, the same shape is parsed (to nothing) at once
-        small = b"<PSM>" * 1_000 + b"<CurrentMedia>song</CurrentMedia>"
-        await server.send_raw(ALICE, payload_cmd(f"UBX {CAROL}", small))
+        # within the size limit, the same shape is read and skipped (malformed) at once ...
+        small = payload_cmd(f"UBX {CAROL}", b"<PSM>" * 1_000)
+        # ... and the next well-formed one arrives
+        good = b"<Data><PSM>a &lt;PSM&gt;</PSM><CurrentMedia>song</CurrentMedia></Data>"
+        await server.send_raw(ALICE, small + payload_cmd(f"UBX {CAROL}", good))
         event = await rec.wait(PersonalMessageChanged, passport=CAROL)
-        assert (event.personal_message, event.current_media) == ("", "song")
+        assert (event.personal_message, event.current_media) == ("a <PSM>", "song")
+        assert client.counters["ubx_unreadable"] == 1 and client.connected
 
 
 async def test_charsets_outside_the_known_list_are_read_as_utf8() -> None:
