@@ -15,6 +15,7 @@ from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
     ErrorCode,
+    MD5LoginRefused,
     MSNPError,
     MSNPException,
     ProtocolError,
@@ -90,6 +91,12 @@ CREDENTIALS_REJECTED = (
 
 def describe_login_error(err: BaseException) -> str:
     """A readable sentence for a failed login (never includes the password)."""
+    if isinstance(err, MD5LoginRefused):
+        return (
+            "The MSN server only speaks MSNP2-7, whose login would send your password as an "
+            "MD5 hash that anyone on the network path can crack; the bridge refused. An admin "
+            "can allow it with msn.allow_md5_login (not recommended)."
+        )
     if isinstance(err, ProtocolRefused):
         return (
             "The MSN server refused every protocol version the bridge offered "
