@@ -16,10 +16,16 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # Install, then run the bridge (SQLite by default). The first run writes config.yaml and
-# stops so you can point it at your homeserver and MSN server.
+# stops so you can point it at your homeserver and MSN server; the second writes the
+# registration for the homeserver. Those stops are not errors (exit 0); setup_local's 5 and 6 are.
 run: install
-	$(PY) -m bridge.setup_local --config $(CONFIG) --registration $(REGISTRATION)
-	$(PY) -m bridge --config $(CONFIG)
+	@export MATRIX_MSN_LAUNCHER=make; \
+	status=0; $(PY) -m bridge.setup_local --config $(CONFIG) --registration $(REGISTRATION) || status=$$?; \
+	case $$status in \
+	0) exec $(PY) -m bridge --config $(CONFIG) --registration $(REGISTRATION) ;; \
+	2|3|4) exit 0 ;; \
+	*) exit $$status ;; \
+	esac
 
 # Install the test dependencies (Synapse, PostgreSQL) where missing and run every test.
 test: install

@@ -46,6 +46,11 @@ class MatrixHandler(BaseMatrixHandler):
         super().__init__(bridge=bridge, **kwargs)
         self._typing: dict[RoomID, set[UserID]] = {}
 
+    async def wait_for_connection(self) -> None:
+        """The start-up checks against the homeserver, with errors that say what to fix."""
+        bridge: MSNBridge = self.bridge  # type: ignore[assignment]
+        await bridge.wait_for_homeserver()
+
     # region permissions
 
     async def handle_message(self, evt: MessageEvent, was_encrypted: bool = False) -> None:
