@@ -10,7 +10,7 @@ REGISTRATION ?= registration-generated.yaml
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip uv
-	$(VENV)/bin/uv pip install --python $(PY) -q -e '.[sqlite,postgres,dev]'
+	$(VENV)/bin/uv pip install --python $(PY) -q --compile-bytecode -e '.[sqlite,postgres,dev]'
 	touch $@
 
 install: $(VENV)/.installed

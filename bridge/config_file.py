@@ -428,19 +428,36 @@ def render_update(
     missing, changed = _changes(effective, doc)
     if not missing and not changed:
         return None, []
-    renderer = _Renderer(text, doc, example_text, example)
-    for path in missing:
-        renderer.insert(path, _get(effective, path[:-1]))
+    skipped: list[KeyPath] = []
+    current_text, current = text, doc
+    if missing:
+        # first the example's lines for what is missing, then the values that must differ
+        # from the example's (e.g. a generated key inside an inserted section)
+        inserter = _Renderer(text, doc, example_text, example)
+        for path in missing:
+            inserter.insert(path, _get(effective, path[:-1]))
+        skipped += inserter.skipped
+        if inserter.edits:
+            current_text = inserter.text()
+            try:
+                current = parse_document(current_text, "the updated configuration")
+            except ConfigFileError as e:
+                raise ConfigFileError(f"updating the file would break it ({e})") from e
+    _, changed = _changes(effective, current)
+    replacer = _Renderer(current_text, current, example_text, example)
     for path in changed:
+        if any(path[: len(s)] == s for s in skipped):
+            continue
         try:
-            renderer.replace(path, _get(effective, path))
+            replacer.replace(path, _get(effective, path))
         except ValueError:
-            renderer.skipped.append(path)
-    if len(renderer.skipped) == len(missing) + len(changed):
-        return None, renderer.skipped
-    new_text = renderer.text()
-    _verify(new_text, doc, effective, renderer.skipped)
-    return new_text, renderer.skipped
+            replacer.skipped.append(path)
+    skipped += replacer.skipped
+    new_text = replacer.text()
+    if new_text == text:
+        return None, skipped
+    _verify(new_text, doc, effective, skipped)
+    return new_text, skipped
 
 
 def _verify(

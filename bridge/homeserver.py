@@ -54,7 +54,7 @@ log = logging.getLogger("mau.init")
 
 REQUEST_TIMEOUT = 15.0
 #: An https:// homeserver that has not answered after this long is probed for plain HTTP.
-SCHEME_PROBE_AFTER = 4.0
+SCHEME_PROBE_AFTER = 2.0
 SCHEME_PROBE_TIMEOUT = 3.0
 PING_TIMEOUT = 45.0
 PING_ATTEMPTS = 5
