@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONFIG ?= config.yaml
 REGISTRATION ?= registration-generated.yaml
 
-.PHONY: install run test lint format
+.PHONY: install run demo test lint format
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ run: install
 	2|3|4) exit 0 ;; \
 	*) exit $$status ;; \
 	esac
+
+# A local demo: Synapse (installed in ~/.cache/matrix-msn if missing), the MSN test server and
+# the bridge, with a Matrix account to log in with. Ctrl-C stops it; .demo/ keeps its state.
+# DEMO_ARGS="--free-ports" avoids the usual ports (8008, 29340, 1863, 1864, 8081).
+demo: install
+	@bash tests/install-test-deps.sh --synapse-only
+	@$(PY) -m tests.demo $(DEMO_ARGS)
 
 # Install the test dependencies (Synapse, PostgreSQL) where missing and run every test.
 test: install

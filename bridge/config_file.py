@@ -294,6 +294,7 @@ class _Renderer:
         self.example = example
         self.edits: list[_Edit] = []
         self.skipped: list[KeyPath] = []
+        self.rewrite: list[KeyPath] = []
 
     def _map_col(self, mapping: CommentedMap) -> int | None:
         for key in mapping:
@@ -308,14 +309,16 @@ class _Renderer:
             if _has(self.example, tuple(parent_path))
             else None
         )
-        if (
-            not isinstance(parent, CommentedMap)
-            or not parent
-            or parent.fa.flow_style()
-            or not isinstance(example_parent, CommentedMap)
-            or key not in example_parent
-        ):
+        if not isinstance(parent, CommentedMap) or not parent or parent.fa.flow_style():
             self.skipped.append(path)
+            return
+        if not isinstance(example_parent, CommentedMap) or key not in example_parent:
+            # a key of a free-form map (e.g. bridge.permissions) set by the program: the
+            # example has no lines for it, so the whole map is written out instead
+            if parent_path and tuple(parent_path) not in self.rewrite:
+                self.rewrite.append(tuple(parent_path))
+            elif not parent_path:
+                self.skipped.append(path)
             return
         col = self._map_col(parent)
         assert col is not None
@@ -429,6 +432,7 @@ def render_update(
     if not missing and not changed:
         return None, []
     skipped: list[KeyPath] = []
+    rewrite: list[KeyPath] = []
     current_text, current = text, doc
     if missing:
         # first the example's lines for what is missing, then the values that must differ
@@ -437,6 +441,7 @@ def render_update(
         for path in missing:
             inserter.insert(path, _get(effective, path[:-1]))
         skipped += inserter.skipped
+        rewrite += inserter.rewrite
         if inserter.edits:
             current_text = inserter.text()
             try:
@@ -445,8 +450,10 @@ def render_update(
                 raise ConfigFileError(f"updating the file would break it ({e})") from e
     _, changed = _changes(effective, current)
     replacer = _Renderer(current_text, current, example_text, example)
+    for path in rewrite:
+        replacer.replace(path, _get(effective, path))
     for path in changed:
-        if any(path[: len(s)] == s for s in skipped):
+        if any(path[: len(s)] == s for s in skipped + rewrite):
             continue
         try:
             replacer.replace(path, _get(effective, path))
@@ -456,12 +463,16 @@ def render_update(
     new_text = replacer.text()
     if new_text == text:
         return None, skipped
-    _verify(new_text, doc, effective, skipped)
+    _verify(new_text, doc, effective, skipped, rewrite)
     return new_text, skipped
 
 
 def _verify(
-    new_text: str, doc: CommentedMap, effective: Mapping[Any, Any], skipped: list[KeyPath]
+    new_text: str,
+    doc: CommentedMap,
+    effective: Mapping[Any, Any],
+    skipped: list[KeyPath],
+    rewritten: list[KeyPath],
 ) -> None:
     try:
         new = parse_document(new_text, "the updated configuration")
@@ -472,7 +483,8 @@ def _verify(
     lost = [
         p
         for p in unknown_paths(doc, effective)
-        if not _has(new, p) or _plain(_get(new, p)) != _plain(_get(doc, p))
+        if not any(p[: len(r)] == r for r in rewritten)
+        and (not _has(new, p) or _plain(_get(new, p)) != _plain(_get(doc, p)))
     ]
     if wrong or lost:
         names = ", ".join(display_path(p) for p in (wrong + lost)[:3])

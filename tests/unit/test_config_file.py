@@ -242,3 +242,21 @@ def test_missing_options_are_restored(tmp_path: Path, missing: list[tuple[str, .
     expected = safe(example_text)
     expected["bridge"]["credential_key"] = config["bridge.credential_key"]
     assert safe(new) == expected
+
+
+def test_a_free_form_map_set_by_the_program_is_written_whole(tmp_path: Path) -> None:
+    """bridge.permissions set in code (the demo does): its block is rewritten, nothing else."""
+    text = EXAMPLE.read_text().replace('credential_key: ""', 'credential_key: "x"')
+    config = load(tmp_path, text)
+    config["bridge.permissions"] = {"*": "none", "localhost": "user", "@demo:localhost": "admin"}
+    config.save()
+    new = (tmp_path / "config.yaml").read_text()
+    assert dict(safe(new)["bridge"]["permissions"]) == {
+        "*": "none",
+        "localhost": "user",
+        "@demo:localhost": "admin",
+    }
+    old_lines, new_lines = text.splitlines(), new.splitlines()
+    start = old_lines.index("    permissions:")
+    assert new_lines[: start + 1] == old_lines[: start + 1]  # comments above kept
+    assert new_lines[start + 4 :] == old_lines[start + 4 :]
