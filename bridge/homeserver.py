@@ -93,6 +93,8 @@ class PingTracker:
 
 def _not_registered(bridge: MSNBridge) -> StartupError:
     registration = startup.registration_file(bridge.config, bridge.args.registration)
+    if startup.launcher() == "docker":
+        registration += " (as the homeserver sees that file)"
     return StartupError(
         "The homeserver does not accept the bridge's as_token (M_UNKNOWN_TOKEN): the "
         f"registration is not installed. Add {registration} to app_service_config_files in "
