@@ -133,7 +133,10 @@ async def test_demo_walkthrough(tmp_path: Path) -> None:
         await user.wait_for_membership(control, info["bot"], "join", timeout=30)
         await user.send_text(control, info["login"])
         await user.wait_for_message(
-            control, re.compile(r"^Logged in as \*\*Alice\*\* \(alice@example\.com\)"), sender=info["bot"], timeout=60
+            control,
+            re.compile(r"^Logged in as \*\*Alice\*\* \(alice@example\.com\)"),
+            sender=info["bot"],
+            timeout=60,
         )
 
         bob = await Terminal(shlex.split(info["chat"]), demo_env(), cwd=str(REPO)).start()
