@@ -116,8 +116,9 @@ async def test_clone_install_and_first_run(tmp_path: Path) -> None:
             ("passport_url: null", f"passport_url: {msn.passport_url}"),
             ('"example.com": user', '"msn.test": user'),
         ):
-            assert old in text
-            text = text.replace(old, new, 1)
+            old, new = f"\n    {old}\n", f"\n    {new}\n"
+            assert text.count(old) == 1, old
+            text = text.replace(old, new)
         config.write_text(text)
         code, out = await bridge("-g", "-c", "config.yaml", "-r", "registration-generated.yaml")
         registration = run / "registration-generated.yaml"
