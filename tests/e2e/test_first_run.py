@@ -114,7 +114,7 @@ async def test_clone_install_and_first_run(tmp_path: Path) -> None:
             ("port: 29340", f"port: {as_port}"),
             ("server: 127.0.0.1:1863", f"server: {msn.server_address}"),
             ("passport_url: null", f"passport_url: {msn.passport_url}"),
-            ('"example.com": user', '"msn.test": user'),
+            ('    "example.com": user', '    "msn.test": user'),
         ):
             old, new = f"\n    {old}\n", f"\n    {new}\n"
             assert text.count(old) == 1, old
