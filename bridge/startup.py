@@ -132,7 +132,11 @@ def create_config(path: Path, example_text: str, docker: bool = False) -> None:
     text = example_text
     if docker:
         # In a container the homeserver connects from outside: listen on all interfaces.
-        text = text.replace("\n    hostname: 127.0.0.1\n", "\n    hostname: 0.0.0.0\n", 1)
+        section = text.find("\nappservice:\n")
+        line = "\n    hostname: 127.0.0.1\n"
+        at = text.find(line, section) if section >= 0 else -1
+        if at >= 0:
+            text = text[:at] + "\n    hostname: 0.0.0.0\n" + text[at + len(line) :]
     write_atomic(path, text)
 
 

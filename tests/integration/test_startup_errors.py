@@ -502,6 +502,9 @@ async def test_ctrl_c_while_running_stops_cleanly_and_the_update_is_saved(
     proc.send_signal(signal.SIGINT)
     run = await _finish(proc)
     assert run.code == 0 and "Traceback" not in run.out, run.out
+    # the terminal shows INFO and above by default
+    assert "[INFO@mau.init] The bridge is running" in run.out
+    assert "[DEBUG@" not in run.out and "aiohttp.access" not in run.out, run.out
     # the start succeeded: the generated credential key was written, nothing else changed
     after = config.read_text()
     changed = [
