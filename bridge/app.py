@@ -18,7 +18,7 @@ from yarl import URL
 
 from bridge import db as bridge_db, homeserver, startup
 from bridge.config import Config, base_config_path
-from bridge.config_file import ConfigFileError
+from bridge.config_doc import ConfigFileError, reason
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal
 from bridge.puppet import Puppet
@@ -128,7 +128,7 @@ class MSNBridge(Bridge):
         except OSError as e:
             raise StartupError(
                 f"Cannot write the registration to {self.config.registration_path}: "
-                f"{startup._reason(e)}",
+                f"{reason(e)}",
                 startup.EXIT_REGISTRATION_FILE,
             ) from e
         path = Path(self.config.registration_path).resolve()

@@ -43,6 +43,7 @@ from mautrix.types import SpecVersions, VersionsResponse
 from yarl import URL
 
 from bridge import startup
+from bridge.config_doc import reason
 from bridge.startup import StartupError
 
 if TYPE_CHECKING:
@@ -140,12 +141,12 @@ def _describe(error: BaseException, address: str) -> tuple[str, bool]:
     if isinstance(cause, ClientConnectorError):
         os_error = cause.os_error
         if isinstance(os_error, ConnectionRefusedError):
-            reason = f"connection refused (nothing listens on {url.host}:{url.port})"
+            why = f"connection refused (nothing listens on {url.host}:{url.port})"
         elif isinstance(os_error, socket.gaierror):
-            reason = f"the name {url.host} cannot be resolved"
+            why = f"the name {url.host} cannot be resolved"
         else:
-            reason = startup._reason(os_error)
-        return f"Cannot connect to {where}: {reason}", True
+            why = reason(os_error)
+        return f"Cannot connect to {where}: {why}", True
     if isinstance(cause, TimeoutError | asyncio.TimeoutError):
         return f"No answer from {where} within {REQUEST_TIMEOUT:.0f} s", True
     return f"Cannot connect to {where}: {cause}", True

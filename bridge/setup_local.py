@@ -15,7 +15,7 @@ import sys
 
 from bridge import startup
 from bridge.config import PLACEHOLDER_TOKEN, Config, base_config_path
-from bridge.config_file import ConfigFileError, read_document
+from bridge.config_doc import ConfigFileError, read_document, reason
 
 __all__ = ["main"]
 
@@ -48,7 +48,7 @@ def _new_config(config: Config, config_path: Path) -> int:
     try:
         startup.create_config(config_path, example, docker=docker)
     except OSError as e:
-        _say(f"Cannot create {config_path}: {startup._reason(e)}.")
+        _say(f"Cannot create {config_path}: {reason(e)}.")
         return EXIT_INVALID
     where = f"{config_path} (the /data volume on the host)" if docker else str(config_path)
     _say(

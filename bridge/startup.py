@@ -19,7 +19,7 @@ import shutil
 import signal
 import sys
 
-from bridge.config_file import ConfigFileError, read_document, write_atomic
+from bridge.config_doc import ConfigFileError, read_document, reason, write_atomic
 
 if TYPE_CHECKING:
     from bridge.config import Config
@@ -162,7 +162,7 @@ def load_config(config: Config, create: bool) -> None:
             create_config(path, example, docker=launcher() == "docker")
         except OSError as e:
             raise StartupError(
-                f"{path} does not exist and cannot be created ({_reason(e)}): create it from "
+                f"{path} does not exist and cannot be created ({reason(e)}): create it from "
                 "the example configuration (example-config.yaml)",
                 EXIT_CONFIG_FILE,
             ) from e
@@ -230,12 +230,6 @@ def _importable(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower()
-    return str(error) or type(error).__name__
 
 
 def check_can_save(config: Config, no_update: bool) -> None:
@@ -310,7 +304,7 @@ def listen_error(error: OSError, host: str, port: int) -> StartupError:
             "the default is 29340).",
             EXIT_LISTEN,
         )
-    return StartupError(f"Cannot listen on {where}: {_reason(error)}.", EXIT_LISTEN)
+    return StartupError(f"Cannot listen on {where}: {reason(error)}.", EXIT_LISTEN)
 
 
 # endregion

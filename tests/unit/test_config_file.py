@@ -11,7 +11,8 @@ from ruamel.yaml import YAML
 import pytest
 
 from bridge.config import Config, base_config_path
-from bridge.config_file import ConfigFileError, parse_document, render_update
+from bridge.config_doc import ConfigFileError, parse_document
+from bridge.config_edit import render_update
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example-config.yaml"
