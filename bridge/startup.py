@@ -19,6 +19,8 @@ import shutil
 import signal
 import sys
 
+from mautrix.util.config import BaseMissingError
+
 from bridge.config_doc import ConfigFileError, read_document, reason, write_atomic
 
 if TYPE_CHECKING:
@@ -179,9 +181,9 @@ def load_config(config: Config, create: bool) -> None:
         config.update(save=False)
     except ConfigFileError as e:  # the example itself does not parse
         raise StartupError(str(e), EXIT_INSTALLATION) from e
+    except BaseMissingError as e:
+        raise _installation_error(config) from e
     except Exception as e:
-        if type(e).__name__ == "BaseMissingError":
-            raise _installation_error(config) from e
         raise StartupError(
             f"{path} cannot be used: {e} (compare its layout with example-config.yaml)",
             EXIT_CONFIG_FILE,
