@@ -8,6 +8,7 @@ catch one base class. Servers answer a failed transaction with a three-digit com
 from __future__ import annotations
 
 from typing import Final
+from collections.abc import Mapping
 
 __all__ = [
     "ERROR_CODES",
@@ -16,8 +17,17 @@ __all__ = [
     "LocalProtocolError",
     "MSNPError",
     "MSNPException",
+    "P2PError",
+    "P2PLimitExceeded",
+    "P2PProtocolError",
     "ProtocolError",
+    "ServiceError",
+    "ServiceUnavailable",
+    "SoapFault",
     "TransactionTimeout",
+    "TransferDeclined",
+    "TransferFailed",
+    "TransferTimeout",
     "error_from_code",
     "error_text",
 ]
@@ -143,3 +153,73 @@ class TransactionTimeout(MSNPException, TimeoutError):
 
 def error_from_code(code: int, command: str | None = None) -> MSNPError:
     return MSNPError(code, command=command)
+
+
+class P2PError(MSNPException):
+    """Something went wrong in a P2P (MSNSLP) session; the switchboard itself is unaffected."""
+
+
+class P2PProtocolError(P2PError):
+    """The other client sent a P2P frame or MSNSLP message that breaks the protocol."""
+
+
+class P2PLimitExceeded(P2PError):
+    """A P2P limit (sessions, sizes, buffered data) was reached; the session was refused."""
+
+
+class TransferDeclined(P2PError):
+    """The contact declined the invitation (``603 Decline``) or has no such object."""
+
+
+class TransferTimeout(P2PError, TimeoutError):
+    """The contact did not answer or stopped sending/acknowledging data in time."""
+
+
+class TransferFailed(P2PError):
+    """A transfer broke off: cancelled by either side, the switchboard closed, bad data."""
+
+
+# --- web services (Passport SSO, address book, offline messages) -------------------------
+
+
+class ServiceError(MSNPException):
+    """A web service the client talks SOAP to (Passport, ABCH, OIM) failed."""
+
+
+class ServiceUnavailable(ServiceError, ConnectionError):
+    """The service could not be reached, timed out, or gave no usable SOAP answer.
+
+    ``status`` is the HTTP status when there was one. The message never holds the request or
+    response body (they carry passwords and tickets).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class SoapFault(ServiceError):
+    """The service answered with a SOAP fault.
+
+    ``code`` is the local part of the fault code (``FailedAuthentication``, ``Client``,
+    ``AuthenticationFailed``), ``error_code`` the ABCH ``<errorcode>`` (``FullSyncRequired``,
+    ``ContactDoesNotExist``...) when present, ``detail`` the text of the other leaf elements of
+    the fault detail by local name (``LockKeyChallenge``, ``TweenerChallenge``...).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        text: str = "",
+        *,
+        error_code: str = "",
+        detail: Mapping[str, str] | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.code = code
+        self.text = text
+        self.error_code = error_code
+        self.detail: dict[str, str] = dict(detail or {})
+        self.status = status
+        shown = error_code or code
+        super().__init__(f"SOAP fault {shown}: {text}" if text else f"SOAP fault {shown}")

@@ -25,7 +25,7 @@ A contact given as a plain address is put on FL+AL (the other side gets RL)."""
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.msn_server",
-        description="A protocol-faithful MSN Messenger server (MSNP2-12) for local testing.",
+        description="A protocol-faithful MSN Messenger server (MSNP2-18) for local testing.",
         epilog=ACCOUNTS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -43,12 +43,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument(
         "--demo", action="store_true", help="alice/bob/carol/dave (passwords <name>123)"
     )
+    source.add_argument(
+        "--seed", type=int, metavar="N",
+        help="N accounts user0..user<N-1>@scale.example (see --seed-*)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed-contacts",
+        type=int,
+        default=20,
+        metavar="K",
+        help="mutual contacts per seeded account (default %(default)s)",
+    )
+    parser.add_argument(
+        "--seed-groups",
+        type=int,
+        default=2,
+        metavar="G",
+        help="groups per seeded account (default %(default)s)",
+    )
+    parser.add_argument("--seed-prefix", default="user", help="default %(default)s")
+    parser.add_argument("--seed-domain", default="scale.example", help="default %(default)s")
+    parser.add_argument("--seed-password", default="password", help="default %(default)s")
+    parser.add_argument(
+        "--stats-file", metavar="FILE",
+        help="write the server's stats (logins in progress, max, rate, CPU) here as JSON "
+        "every --stats-interval seconds; also served at GET /_test/stats",
+    )  # fmt: skip
+    parser.add_argument("--stats-interval", type=float, default=1.0, metavar="SECONDS")
     parser.add_argument("--escargot", action="store_true", help="mimic Escargot's quirks")
     parser.add_argument("--no-dispatch", action="store_true", help="no dispatch server")
     parser.add_argument("--challenge-interval", type=float, default=None, metavar="SECONDS")
     parser.add_argument("--sb-idle-timeout", type=float, default=300.0, metavar="SECONDS")
     parser.add_argument("--protocol-min", type=int, default=2)
-    parser.add_argument("--protocol-max", type=int, default=12)
+    parser.add_argument("--protocol-max", type=int, default=18)
     parser.add_argument(
         "--nexus-scheme", choices=("none", "http", "https"), default="none",
         help="scheme written into the nexus' DALogin= (the real nexus sends none)",
@@ -114,10 +141,17 @@ async def serve(args: argparse.Namespace) -> None:
         sb_idle_timeout=args.sb_idle_timeout,
         protocols=range(args.protocol_min, args.protocol_max + 1),
         nexus_dalogin_scheme=None if args.nexus_scheme == "none" else args.nexus_scheme,
+        stats_file=str(args.stats_file) if args.stats_file else None,
+        stats_interval=args.stats_interval,
     )
     server = MSNServer(config)
     if args.demo:
         add_demo_accounts(server)
+    elif args.seed is not None:
+        server.seed_accounts(
+            args.seed, args.seed_contacts, args.seed_groups, prefix=args.seed_prefix,
+            domain=args.seed_domain, password=args.seed_password,
+        )  # fmt: skip
     else:
         apply_accounts(server, load_accounts(args.accounts))
     await server.start()
@@ -126,7 +160,10 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"switchboard server:  {server.sb_address}")
     print(f"passport login:      {server.passport_url}")
     print(f"nexus:               {server.nexus_url}")
-    print(f"accounts:            {', '.join(a.email for a in server.directory.accounts.values())}")
+    print(f"stats:               {server.http_base}/_test/stats")
+    emails = [a.email for a in server.directory.accounts.values()]
+    shown = ", ".join(emails[:10]) + (f", ... ({len(emails)} in all)" if len(emails) > 10 else "")
+    print(f"accounts:            {shown}")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

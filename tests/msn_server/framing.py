@@ -12,6 +12,7 @@ from typing import Final
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 import asyncio
+import functools
 import logging
 
 __all__ = [
@@ -23,7 +24,9 @@ __all__ = [
     "encode_name",
 ]
 
-CLIENT_PAYLOAD_COMMANDS: Final = frozenset({"MSG", "QRY", "UUX", "ADL", "RML", "FQY", "UUN"})
+CLIENT_PAYLOAD_COMMANDS: Final = frozenset(
+    {"MSG", "QRY", "UUX", "ADL", "RML", "FQY", "UUN", "UUM", "PUT", "SDG"}
+)
 _NO_TRID: Final = frozenset({"PNG", "OUT"})
 
 log = logging.getLogger("msn_server")
@@ -44,8 +47,10 @@ class ClientCommand:
         return self.args[index] if -len(self.args) <= index < len(self.args) else default
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def encode_name(value: str) -> str:
-    """URL-encode a friendly name or group name for the wire."""
+    """URL-encode a friendly name or group name for the wire (cached: the same names are
+    sent over and over in lists and presence)."""
     return quote(value, safe="!#$&'()*+,-./:;=?@[]^_`{|}~")
 
 
@@ -97,6 +102,8 @@ class LineConnection:
         peer = writer.get_extra_info("peername")
         self.peer: tuple[str, int] = (peer[0], peer[1]) if peer else ("127.0.0.1", 0)
         self.closed = False
+        #: lines written in this turn of the event loop, sent together by :meth:`flush`
+        self._pending: list[bytes] = []
 
     async def read_command(self) -> ClientCommand | None:
         """The next client command, or None at end of stream."""
@@ -123,7 +130,8 @@ class LineConnection:
             except (asyncio.IncompleteReadError, ConnectionError, OSError):
                 return None
         command = ClientCommand(name, trid, tuple(args), payload)
-        log.debug("%s <<< %s", self.label, _describe(raw, payload, incoming=True))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s <<< %s", self.label, _describe(raw, payload, incoming=True))
         return command
 
     def send(self, *parts: object, payload: bytes | None = None) -> None:
@@ -132,18 +140,35 @@ class LineConnection:
         if payload is not None:
             tokens.append(str(len(payload)))
         line = (" ".join(tokens) + "\r\n").encode("utf-8")
-        self.send_raw(line + (payload or b""), log_text=_describe(line, payload))
+        self.send_raw(line + (payload or b""), described=(line, payload))
 
-    def send_raw(self, data: bytes, *, log_text: str | None = None) -> None:
+    def send_raw(
+        self, data: bytes, *, described: tuple[bytes, bytes | None] | None = None
+    ) -> None:
         if self.closed or self.writer.is_closing():
             return
-        log.debug("%s >>> %s", self.label, log_text or repr(data[:200]))
+        if log.isEnabledFor(logging.DEBUG):
+            text = _describe(*described) if described else repr(data[:200])
+            log.debug("%s >>> %s", self.label, text)
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        """Write the buffered lines in one go (one system call instead of one per line)."""
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        if self.closed or self.writer.is_closing():
+            return
         try:
             self.writer.write(data)
         except (ConnectionError, OSError, RuntimeError):
             self.closed = True
 
     async def drain(self) -> None:
+        self.flush()
         try:
             await self.writer.drain()
         except (ConnectionError, OSError, RuntimeError):
@@ -152,6 +177,7 @@ class LineConnection:
     async def close(self) -> None:
         if self.closed and self.writer.is_closing():
             return
+        self.flush()
         self.closed = True
         try:
             self.writer.close()
@@ -161,6 +187,7 @@ class LineConnection:
 
     def abort(self) -> None:
         self.closed = True
+        self._pending.clear()
         transport = self.writer.transport
         if transport is not None:
             transport.abort()

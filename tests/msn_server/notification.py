@@ -10,7 +10,7 @@ import logging
 import secrets
 import time
 
-from . import challenge
+from . import challenge, circles, mbi, ns13, oim, presence
 from .framing import ClientCommand, FramingError, LineConnection, decode_name, encode_name
 from .protocol import STATUSES, cvr_reply, negotiate_version, syn_timestamp
 from .state import AL, BL, FL, LIST_CODES, RL, Account, Group, ListError, ListFlag
@@ -26,6 +26,13 @@ TWN_CHALLENGE: Final = "ct=1,rver=1,wp=FS_40SEC_0_COMPACT,lc=1,id=1"
 SHIELDS_XML: Final = (
     b'<?xml version= "1.0" encoding="utf-8" ?><config><shield><cli maj="7" min="0" '
     b'minbld="0" maxbld="9999" deny=" " /></shield><block></block></config>'
+)
+#: the policies the NS sends as ``GCF 0`` before ``USR ... S`` from MSNP13 on
+POLICIES_XML: Final = (
+    b'<Policies><Policy type="SHIELDS"><config><shield><cli maj="7" min="0" minbld="0" '
+    b'maxbld="9999" deny=" " /></shield><block></block></config></Policy>'
+    b'<Policy type="ABCH"><policy><set id="push" service="ABCH" priority="200">'
+    b'<r id="pushstorage" threshold="180000" /></set></policy></Policy></Policies>'
 )
 MAX_FRIENDLY_NAME: Final = 387
 _LOGIN_COMMANDS: Final = frozenset({"VER", "CVR", "INF", "USR", "OUT", "PNG"})
@@ -52,6 +59,25 @@ class NotificationConnection:
         self.stall_until: float = 0.0
         self.closing = False
         self.replaced = False
+        #: when this connection's login began (``USR I``), until it ends (see stats.py)
+        self.login_started: float | None = None
+        # MSNP13+ ---------------------------------------------------------------------
+        self.nonce: str | None = None  # the SSO MBI_KEY_OLD nonce
+        #: MSNP16+: this endpoint's machine GUID as the client sent it, e.g. "{1b2c...}"
+        self.machine_guid: str | None = None
+        self.uux_machine_guid: str | None = None  # <MachineGuid> of its UUX
+        self.caps_ex: str = "0"  # MSNP16+ "caps:capsex" second half
+        self.ep_name: str | None = None
+        self.ep_idle: bool | None = None
+        self.ep_client_type: str | None = None
+        self.ep_state: str | None = None
+        #: contacts (lower-case) this client put on FL with ADL: their presence is sent
+        self.subscribed: set[str] = set()
+        self.initial_adl = False
+        self.initial_presence_sent = False
+        self.status_changed_at = 0.0  # when this endpoint last sent CHG
+        self.circle_authenticated = False  # MSNP18 USR SHA A
+        self.circles: set[str] = set()  # ids of the circles this endpoint joined (ADL t=9)
         self._tasks: list[asyncio.Task[None]] = []
 
     # helpers ----------------------------------------------------------------------------
@@ -62,6 +88,17 @@ class NotificationConnection:
     @property
     def email(self) -> str:
         return self.account.email if self.account else (self.login_email or "?")
+
+    @property
+    def endpoint_id(self) -> str:
+        """``email`` or, for an MSNP16+ endpoint, ``email;{machine-guid}``."""
+        email = self.account.email if self.account else (self.login_email or "?")
+        return f"{email};{self.machine_guid}" if self.machine_guid else email
+
+    def sees_via_adl(self, key: str) -> bool:
+        """MSNP13+ clients get presence only of the contacts they subscribed to with ADL
+        (escargot_mode: of every FL contact, as Escargot does)."""
+        return self.v < 13 or self.server.config.escargot_mode or key in self.subscribed
 
     @property
     def visible_status(self) -> str | None:
@@ -80,6 +117,12 @@ class NotificationConnection:
         self.closing = True
         await self.conn.drain()
         await self.conn.close()
+
+    def end_login(self, *, ok: bool | None) -> None:
+        """The login counted in progress on this connection is over (see stats.py)."""
+        if self.login_started is not None:
+            self.server.login_stats.end(self.login_started, ok=ok)
+            self.login_started = None
 
     # main loop --------------------------------------------------------------------------
     async def run(self) -> None:
@@ -151,28 +194,49 @@ class NotificationConnection:
         self.send("INF", command.trid, "MD5")
 
     async def cmd_usr(self, command: ClientCommand) -> None:
+        if command.arg(0) == "SHA" and self.account is not None:
+            await ns13.usr_sha(self, command)
+            return
         if self.account is not None:
             self.error(207, command.trid)
             return
         method, stage = command.arg(0), command.arg(1)
-        if method not in ("MD5", "TWN") or stage not in ("I", "S") or len(command.args) < 3:
+        if method not in ("MD5", "TWN", "SSO") or stage not in ("I", "S") or len(command.args) < 3:
             self.error(201, command.trid)
             return
-        if (method == "MD5") != (self.v < 8):
+        if _scheme(self.v) != method:
             await self.close()  # the wrong scheme for this version: silent disconnect
             return
         if stage == "I":
             email = command.arg(2)
+            if self.login_started is None:
+                self.login_started = self.server.login_stats.begin()
             self.login_email = email
             self.login_method = method
             if method == "MD5":
                 self.salt = f"{secrets.randbelow(10**10):010d}.{secrets.randbelow(10**9):09d}"
                 self.send("USR", command.trid, "MD5", "S", self.salt)
+                return
+            if self.v >= 13:
+                if "@" not in email:
+                    await self.fail_login(command.trid)
+                    return
+                self.send("GCF", 0, payload=POLICIES_XML)
+            if method == "SSO":
+                self.nonce = mbi.new_nonce()
+                self.send("USR", command.trid, "SSO", "S", "MBI_KEY_OLD", self.nonce)
             else:
                 self.send("USR", command.trid, "TWN", "S", TWN_CHALLENGE)
             return
         if self.login_email is None or self.login_method != method:
             self.error(715, command.trid)
+            return
+        if method == "SSO":
+            account = ns13.check_sso(self, command)
+            if account is None:
+                await self.fail_login(command.trid)
+                return
+            await self.login_ok(command, account, ticket=command.arg(2))
             return
         account = self.server.directory.get(self.login_email)
         secret = command.arg(2)
@@ -188,14 +252,19 @@ class NotificationConnection:
         else:
             ok = account is not None and self.server.tickets.check(secret, account.email)
         if not ok or account is None:
-            log.info("NS: authentication failed for %s", self.login_email)
-            self.error(911, command.trid)
-            await self.close()
+            await self.fail_login(command.trid)
             return
         await self.login_ok(command, account, ticket=secret if method == "TWN" else None)
 
+    async def fail_login(self, trid: int | None) -> None:
+        log.info("NS: authentication failed for %s", self.login_email)
+        self.end_login(ok=False)
+        self.error(911, trid)
+        await self.close()
+
     async def login_ok(self, command: ClientCommand, account: Account, ticket: str | None) -> None:
         self.account = account
+        self.end_login(ok=True)
         await self.server.ns_logged_in(self)
         v = self.v
         name = encode_name(account.name)
@@ -211,6 +280,8 @@ class NotificationConnection:
             self.send("SBS", 0, "null")
         if v >= 8:
             self.send("MSG", "Hotmail", "Hotmail", payload=self._profile(ticket or ""))
+        if v >= 16:
+            self.send("UBX", *presence.ubx_args(v, account.email), payload=b"")
         if self.server.config.challenge_interval:
             self._tasks.append(asyncio.create_task(self._challenge_loop()))
 
@@ -246,6 +317,8 @@ class NotificationConnection:
             f"ClientPort: {port}",
             "ABCHMigrated: 1",
         ]
+        if self.v >= 13:
+            lines.append(f"MPOPEnabled: {1 if self.machine_guid else 0}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
     # challenges -------------------------------------------------------------------------
@@ -289,6 +362,9 @@ class NotificationConnection:
         account = self.account
         assert account is not None
         trid, v = command.trid, self.v
+        if v >= 13:
+            self.error(502, trid)  # the contact list lives in the address book (SOAP)
+            return
         if v >= 10:
             self._syn_10(trid, account)
             return
@@ -476,9 +552,10 @@ class NotificationConnection:
             account, email, flag, group=group, allow_duplicate=server.config.escargot_mode
         )
         reply(contact)
+        if flag == FL and self.v >= 13:
+            self.subscribed.add(contact.key)
         if rl_added:
-            other = server.ns_session(contact.email)
-            if other is not None:
+            for other in server.endpoints.get(contact.key, []):
                 other.push_reverse_add(account, contact)
         server.apply_visibility_change(account, before)
         if flag == FL and not seen_before:
@@ -509,13 +586,15 @@ class NotificationConnection:
         else:
             self.send("REM", command.trid, flag.name, target, group_arg)
         if rl_removed:
-            other = self.server.ns_session(contact.email)
-            if other is not None:
+            for other in self.server.endpoints.get(contact.key, []):
                 other.push_reverse_remove(account, contact)
         self.server.apply_visibility_change(account, before)
 
     def push_reverse_add(self, adder: Account, me: Account) -> None:
         if self.account is None:
+            return
+        if self.v >= 13:
+            ns13.push_list_change("ADL", self, adder, RL)
             return
         if self.v < 10:
             self.send("ADD", 0, "RL", me.ser, adder.email, encode_name(adder.name))
@@ -524,6 +603,9 @@ class NotificationConnection:
 
     def push_reverse_remove(self, remover: Account, me: Account) -> None:
         if self.account is None:
+            return
+        if self.v >= 13:
+            ns13.push_list_change("RML", self, remover, RL)
             return
         if self.v < 10:
             self.send("REM", 0, "RL", me.ser, remover.email)
@@ -561,7 +643,7 @@ class NotificationConnection:
         group = account.rename_group(command.arg(0), decode_name(command.arg(1)))
         self.send_reg(command.trid, group)
 
-    def send_reg(self, trid: int, group: Group) -> None:
+    def send_reg(self, trid: int | None, group: Group) -> None:
         """``REG``: the answer to a rename, or (trid 0) a rename made elsewhere."""
         account = self.account
         assert account is not None
@@ -589,6 +671,9 @@ class NotificationConnection:
         await self._setting(command, "blp", {"AL", "BL"})
 
     async def cmd_gtc(self, command: ClientCommand) -> None:
+        if self.v >= 13:
+            await self.close()  # GTC is an address-book annotation from MSNP13 on
+            return
         await self._setting(command, "gtc", {"A", "N"})
 
     # names and personal messages --------------------------------------------------------
@@ -643,12 +728,44 @@ class NotificationConnection:
         if self.v < 11:
             await self.close()
             return
-        account.psm = command.payload or b""
+        payload = command.payload or b""
+        data = presence.parse_uux(payload)
+        if self.v >= 13 and data is None:
+            self.error(241, command.trid)  # not XML
+            await self.close()
+            return
+        if self.v < 13 or (data is not None and (data.psm, data.current_media) != (None, None)):
+            account.psm = payload
+            if data is not None:
+                account.psm_text = data.psm or ""
+                account.current_media = data.current_media or ""
+        if data is not None and self.v >= 13:
+            self._apply_endpoint_data(data)
         self.send("UUX", command.trid, 0)
         if self.visible_status is not None:
+            endpoints = self.server.endpoints_of(account)
             for watcher in self.server.watchers(account):
                 if watcher.v >= 11:
-                    watcher.send("UBX", account.email, payload=account.psm)
+                    watcher.send(
+                        "UBX", *presence.ubx_args(watcher.v, account.email),
+                        payload=presence.ubx_payload(watcher.v, endpoints, self_view=False),
+                    )  # fmt: skip
+        if self.v >= 16:
+            self.server.notify_self(account, status_changed=False)
+
+    def _apply_endpoint_data(self, data: presence.UUXData) -> None:
+        if data.machine_guid is not None:
+            self.uux_machine_guid = data.machine_guid
+        if data.ep_name is not None:
+            self.ep_name = data.ep_name
+        if data.idle is not None:
+            self.ep_idle = data.idle
+        if data.client_type is not None:
+            self.ep_client_type = data.client_type
+        if data.state is not None and data.state in STATUSES:
+            self.ep_state = data.state
+        if data.capabilities is not None and ":" in data.capabilities:
+            self.capabilities, self.caps_ex = data.capabilities.split(":", 1)
 
     async def cmd_gcf(self, command: ClientCommand) -> None:
         if self.v < 11:
@@ -666,27 +783,31 @@ class NotificationConnection:
         caps = command.args[1] if len(command.args) > 1 else None
         if caps is None and self.v >= 8 and self.server.config.escargot_mode:
             return  # Escargot ignores a CHG without capabilities
+        if caps is not None and self.v >= 8 and parse_caps(caps) is None:
+            if self.server.config.escargot_mode:
+                return  # Escargot ignores capabilities that are not a number, without a reply
+            raise ListError(201)
         msn_object = command.args[2] if len(command.args) > 2 and self.v >= 9 else None
         first = self.status is None
         self.status = status
+        self.status_changed_at = time.monotonic()
         if self.v >= 8:
             self.capabilities = caps or "0"
+            if self.v >= 16 and caps and ":" in caps:
+                self.capabilities, self.caps_ex = caps.split(":", 1)
             self.msn_object = msn_object
             account.msn_object = msn_object
         self.send("CHG", command.trid, status, caps if self.v >= 8 else None, msn_object)
         if first:
-            self._send_initial_presence(command.trid)
-        self.server.broadcast_presence(self)
+            self.send_initial_presence(command.trid)
+            if self.v >= 13:
+                oim.send_initial_mail_data(self)
+        self.server.status_changed(self)
 
-    def _presence_args(self, other: NotificationConnection) -> tuple[object, ...]:
-        """The ``status email name [caps] [msnobj]`` part of ILN/NLN as this client sees it."""
-        assert other.account is not None
-        caps = (other.capabilities or "0") if self.v >= 8 else None
-        msn_object = other.msn_object if self.v >= 9 else None
-        return (
-            other.visible_status, other.account.email, encode_name(other.account.name), caps,
-            msn_object if caps is not None else None,
-        )  # fmt: skip
+    @property
+    def capability_bits(self) -> int:
+        """The client capability number from the last CHG (0 before it, or below MSNP8)."""
+        return parse_caps(self.capabilities or "0") or 0
 
     def _sees(self, email: str) -> bool:
         """Whether this client currently sees ``email`` online."""
@@ -696,32 +817,55 @@ class NotificationConnection:
             return False
         if other.visible_status is None or not account.on(email, FL):
             return False
+        if not self.sees_via_adl(other.account.key):
+            return False
         return other.account.allows(account.email)
 
-    def _send_initial_presence(self, trid: int | None) -> None:
+    def send_initial_presence(self, trid: int | None) -> None:
+        """ILN (NLN at MSNP18) and UBX for every visible contact, once; at MSNP13+ only
+        after both the first CHG and the initial ADL (escargot_mode: after the CHG)."""
         account = self.account
         assert account is not None
+        if self.initial_presence_sent or self.status is None:
+            return
+        if self.v >= 13 and not (self.initial_adl or self.server.config.escargot_mode):
+            return
+        self.initial_presence_sent = True
         for entry in list(account.contacts.values()):
-            if not self._sees(entry.email):
-                continue
-            other = self.server.ns_session(entry.email)
-            assert other is not None and other.account is not None
-            self.send("ILN", trid, *self._presence_args(other))
-            if self.v >= 11 and other.account.psm:
-                self.send("UBX", other.account.email, payload=other.account.psm)
+            if self._sees(entry.email):
+                other = self.server.ns_session(entry.email)
+                assert other is not None
+                self.send_presence(other, trid, initial=True)
+
+    def send_presence(
+        self, other: NotificationConnection, trid: int | None, *, initial: bool = False
+    ) -> None:
+        """``other``'s presence: ILN (with ``trid``) or NLN, then UBX where it applies."""
+        assert other.account is not None
+        if trid is not None and self.v < 18:
+            self.send("ILN", trid, *presence.presence_args(self.v, other))
+        else:
+            self.send("NLN", *presence.presence_args(self.v, other))
+        if self.v >= 13 or (self.v >= 11 and initial and other.account.psm):
+            self.send(
+                "UBX", *presence.ubx_args(self.v, other.account.email),
+                payload=presence.ubx_payload(
+                    self.v, self.server.endpoints_of(other.account), self_view=False
+                ),
+            )  # fmt: skip
 
     def _send_presence_of(self, contact: Account) -> None:
         if self.status is None or not self._sees(contact.email):
             return
         other = self.server.ns_session(contact.email)
         assert other is not None
-        self.send("NLN", *self._presence_args(other))
+        self.send("NLN", *presence.presence_args(self.v, other))
 
     def notify_online(self, other: NotificationConnection) -> None:
-        self.send("NLN", *self._presence_args(other))
+        self.send("NLN", *presence.presence_args(self.v, other))
 
     def notify_offline(self, email: str) -> None:
-        self.send("FLN", email)
+        self.send("FLN", *presence.fln_args(self.v, email))
 
     # switchboard ------------------------------------------------------------------------
     async def cmd_xfr(self, command: ClientCommand) -> None:
@@ -729,16 +873,23 @@ class NotificationConnection:
         assert account is not None
         if command.arg(0) != "SB":
             raise ListError(201)
-        if self.status == "HDN" or (self.status is None and self.server.config.escargot_mode):
+        if (self.status == "HDN" and self.v < 13) or (
+            self.status is None and self.server.config.escargot_mode
+        ):
             self.error(913, command.trid)
             return
-        cookie = self.server.issue_sb_cookie(account, None)
-        self.send("XFR", command.trid, "SB", self.server.sb_address, "CKI", cookie)
+        cookie = self.server.issue_sb_cookie(account, None, self)
+        self.send(
+            "XFR", command.trid, "SB", self.server.sb_address, "CKI", cookie,
+            *(("U", "messenger.msn.com") if self.v >= 13 else ()), 1 if self.v >= 14 else None,
+        )  # fmt: skip
 
     def ring(self, session_id: str, cookie: str, inviter: Account) -> None:
         self.send(
             "RNG", session_id, self.server.sb_address, "CKI", cookie, inviter.email,
             encode_name(inviter.name),
+            *(("U", "messenger.hotmail.com") if self.v >= 13 else ()),
+            1 if self.v >= 14 else None,
         )  # fmt: skip
 
 
@@ -765,4 +916,27 @@ _HANDLERS: Final[dict[str, Handler]] = {
     "GCF": NotificationConnection.cmd_gcf,
     "CHG": NotificationConnection.cmd_chg,
     "XFR": NotificationConnection.cmd_xfr,
+    # MSNP13+ (ns13.py) and MSNP18 circles (circles.py)
+    "ADL": ns13.cmd_adl,
+    "RML": ns13.cmd_rml,
+    "FQY": ns13.cmd_fqy,
+    "UUN": ns13.cmd_uun,
+    "UUM": ns13.cmd_uum,
+    "PUT": circles.cmd_put,
+    "SDG": circles.cmd_sdg,
 }
+
+
+def _scheme(version: int) -> str:
+    """The USR authentication scheme of a protocol version."""
+    if version < 8:
+        return "MD5"
+    return "TWN" if version < 15 else "SSO"
+
+
+def parse_caps(token: str) -> int | None:
+    """A CHG capability argument as a number (MSNP16+: ``basic:extended``); None if invalid."""
+    basic = token.split(":", 1)[0]
+    if not (basic.isascii() and basic.isdigit()) or len(basic) > 10 or int(basic) > 0xFFFFFFFF:
+        return None
+    return int(basic)

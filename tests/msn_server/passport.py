@@ -56,7 +56,7 @@ def make_app(server: MSNServer) -> web.Application:
             "Passport1.4 da-status=success,tname=MSPAuth,tname=MSPProf,tname=MSPSec,"
             f"from-PP='{from_pp}',ru=http://messenger.msn.com"
         )
-        log.info("passport: issued a ticket for %s", account.email)
+        log.debug("passport: issued a ticket for %s", account.email)
         return web.Response(status=200, headers={"Authentication-Info": info}, text="OK")
 
     async def nexus(request: web.Request) -> web.Response:

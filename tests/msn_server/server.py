@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 import asyncio
+import json
 import logging
+import os
 import secrets
 import time
+import uuid
 
 from aiohttp import web
 
+from . import abservice, circles, ns13, oim, presence, rst
+from .circles import Circle
 from .dispatch import handle_dispatch
 from .framing import LineConnection
 from .notification import NotificationConnection
+from .oim import OfflineMessage
 from .passport import make_app
+from .seed import SeedSpec, seed_accounts
 from .state import AL, FL, RL, Account, Directory, Group, ListFlag, TicketStore
+from .stats import LoginStats
 from .switchboard import (
     DeliveredMessage,
     SwitchboardConnection,
@@ -47,13 +56,19 @@ class ServerConfig:
     challenge_timeout: float = 60.0
     sb_idle_timeout: float = 300.0
     max_sb_body: int = 1664
-    protocols: Iterable[int] = range(2, 13)
+    #: keep every switchboard MSG in ``messages`` (off for long benchmarks)
+    record_messages: bool = True
+    protocols: Iterable[int] = range(2, 19)
     #: Passport ticket lifetime; None: 24 h (30 s in escargot_mode)
     ticket_lifetime: float | None = None
     #: scheme in the nexus' ``DALogin=`` (the real nexus sends none): None, "http", "https"
     nexus_dalogin_scheme: str | None = None
     qng_seconds: int = 50
     max_line: int = 16 * 1024
+    #: write :meth:`MSNServer.stats` as JSON to this file every ``stats_interval`` seconds
+    #: (and at stop); None: no file (the stats are always at ``GET /_test/stats``)
+    stats_file: str | None = None
+    stats_interval: float = 1.0
     protocol_set: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,10 +86,12 @@ class SBCookie:
     account: Account
     session_id: str | None  # None: XFR SB (new session); else: RNG invitation
     expires: float
+    #: the NS connection (endpoint) it was issued to: its machine GUID names the SB side
+    endpoint: NotificationConnection | None = None
 
 
 class MSNServer:
-    """A protocol-faithful MSNP2-12 server for tests, demos and benchmarks."""
+    """A protocol-faithful MSNP2-18 server for tests, demos and benchmarks."""
 
     def __init__(self, config: ServerConfig | None = None, **kwargs: object) -> None:
         if config is None:
@@ -86,12 +103,21 @@ class MSNServer:
         assert config.ticket_lifetime is not None
         self.tickets = TicketStore(config.ticket_lifetime)
         self.ns_sessions: dict[str, NotificationConnection] = {}
+        self.endpoints: dict[str, list[NotificationConnection]] = {}
         self.ns_connections: set[NotificationConnection] = set()
         self.sb_sessions: dict[str, SwitchboardSession] = {}
         self.sb_connections: set[SwitchboardConnection] = set()
         self.sb_cookies: dict[str, SBCookie] = {}
         self.messages: list[DeliveredMessage] = []
+        #: MSNP13+: offline messages waiting, by recipient (lower-case), in arrival order
+        self.oims: dict[str, list[OfflineMessage]] = {}
+        self.oim_lock_challenges: dict[str, str] = {}
+        self.oim_lockkeys: dict[str, str] = {}
+        #: MSNP18 circles by id, and the SDG payloads relayed in them (circle id, sender, bytes)
+        self.circles: dict[str, Circle] = {}
+        self.circle_messages: list[tuple[str, str, bytes]] = []
         self.counters: Counter[str] = Counter()
+        self.login_stats = LoginStats()
         #: close the NS connection when this command arrives before the first CHG
         self.close_during_login: str | None = None
         #: messages from these accounts (lower-case) are not delivered and get NAK
@@ -99,6 +125,7 @@ class MSNServer:
         self._servers: list[asyncio.Server] = []
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._stats_task: asyncio.Task[None] | None = None
         self.ns_port = self.ds_port = self.sb_port = self.http_port = 0
 
     # setup ------------------------------------------------------------------------------
@@ -137,6 +164,41 @@ class MSNServer:
                 entry.lists |= RL
             account.bump()
 
+    def seed_accounts(
+        self, count: int, contacts: int = 20, groups: int = 2, **options: str
+    ) -> list[Account]:
+        """Create ``count`` accounts, each with ``contacts`` mutual contacts in ``groups``
+        groups (see seed.py; ``options``: prefix, domain, password)."""
+        return seed_accounts(self.directory, SeedSpec(count, contacts, groups, **options))
+
+    def add_circle(self, name: str, owner: str, members: Iterable[str] = ()) -> Circle:
+        """An MSNP18 circle owned (admin) by ``owner`` with ``members`` (all accepted)."""
+        for email in (owner, *members):
+            self.account(email)
+        return circles.new_circle(self, name, owner, list(members))
+
+    def store_oim(
+        self,
+        sender: str,
+        recipient: str,
+        text: str,
+        *,
+        received: float | None = None,
+        run_id: str | None = None,
+        seq: int = 1,
+    ) -> OfflineMessage:
+        """File an offline message as if ``sender`` had sent it (at ``received``, a Unix
+        time); signed-in MSNP13+ endpoints of the recipient are told at once."""
+        source, target = self.account(sender), self.account(recipient)
+        message = OfflineMessage(str(uuid.uuid4()).upper(), source.email, source.name,
+                                 target.email, text, seq=seq)  # fmt: skip
+        if received is not None:
+            message.received = received
+        if run_id is not None:
+            message.run_id = run_id
+        oim.store(self, message)
+        return message
+
     def make_mutual(self, a: str, b: str, group: str | None = None) -> None:
         """a and b on each other's FL+AL (thus RL): lists = 11 on both sides."""
         groups = [group] if group else []
@@ -156,17 +218,31 @@ class MSNServer:
             ds = await asyncio.start_server(self._on_ds, cfg.host, cfg.ds_port, limit=limit)
             self._servers.append(ds)
             self.ds_port = ds.sockets[0].getsockname()[1]
-        self._runner = web.AppRunner(make_app(self), access_log=None)
+        app = make_app(self)
+        rst.add_routes(app, self)
+        abservice.add_routes(app, self)
+        oim.add_routes(app, self)
+        app.router.add_get("/_test/stats", self._http_stats)
+        app.router.add_post("/_test/stats/reset", self._http_stats_reset)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.http_port)
         await site.start()
         self.http_port = int(self._runner.addresses[0][1])
+        if cfg.stats_file:
+            self._stats_task = asyncio.create_task(self._write_stats_loop(cfg.stats_file))
         log.info(
             "MSN test server: DS %s NS %s SB %s HTTP %s", self.ds_address, self.ns_address,
             self.sb_address, self.http_base,
         )  # fmt: skip
 
     async def stop(self) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            await asyncio.gather(self._stats_task, return_exceptions=True)
+            self._stats_task = None
+            assert self.config.stats_file is not None
+            self.write_stats(self.config.stats_file)
         for srv in self._servers:
             srv.close()
         for session in list(self.sb_sessions.values()):
@@ -262,29 +338,139 @@ class MSNServer:
             self.sb_connections.discard(sb)
 
     # NS registry and presence -----------------------------------------------------------
+    #
+    # ``endpoints`` holds every signed-in NS connection of an account (several at MSNP16+,
+    # one per machine GUID); ``ns_sessions`` the one whose status, capabilities and
+    # msnobj the contacts see (the endpoint that sent the latest CHG).
+
     async def ns_logged_in(self, conn: NotificationConnection) -> None:
         assert conn.account is not None
         self.counters["logins"] += 1
-        conn.conn.label = f"NS[{conn.account.email}]"
-        old = self.ns_sessions.get(conn.account.key)
-        self.ns_sessions[conn.account.key] = conn
-        if old is not None and old is not conn:
+        key = conn.account.key
+        conn.conn.label = f"NS[{conn.endpoint_id}]"
+        others = [c for c in self.endpoints.get(key, []) if c is not conn and not c.closing]
+        kicked = self._kicked_by(conn, others)
+        self.endpoints[key] = [c for c in others if c not in kicked] + [conn]
+        before = self.ns_sessions.get(key)
+        primary = self._best_endpoint(key)
+        assert primary is not None
+        self.ns_sessions[key] = primary
+        was_visible = any(c.status not in (None, "HDN") for c in kicked)
+        for old in kicked:
             old.replaced = True
             old.send("OUT", "OTH")
             await old.close()
-            if old.status not in (None, "HDN"):
-                self._fan_out_offline(old)
+        if was_visible and (before in kicked) and primary.visible_status is None:
+            self._fan_out_offline(conn)
+
+    def _kicked_by(
+        self, conn: NotificationConnection, others: list[NotificationConnection]
+    ) -> list[NotificationConnection]:
+        """Who a new login signs out (``OUT OTH``): everyone below MSNP16 (one place to sign in
+        from); at MSNP16+ only the endpoints below 16 and one with the same machine GUID (in
+        escargot_mode a same-GUID login signs out every endpoint, as Escargot does)."""
+        if conn.machine_guid is None:
+            return others
+        old = [c for c in others if c.machine_guid is None]
+        same = [c for c in others if c.machine_guid == conn.machine_guid]
+        if same and self.config.escargot_mode:
+            return others
+        return old + [c for c in same if c not in old]
+
+    def _best_endpoint(self, key: str) -> NotificationConnection | None:
+        """The endpoint that speaks for the account: the latest to send CHG, else the
+        latest to sign in."""
+        live = [c for c in self.endpoints.get(key, []) if not c.closing]
+        if not live:
+            return None
+        announced = [c for c in live if c.status is not None]
+        if announced:
+            return max(announced, key=lambda c: c.status_changed_at)
+        return live[-1]
+
+    def endpoints_of(self, account: Account) -> list[NotificationConnection]:
+        """The account's live endpoints, the one that speaks for it first."""
+        primary = self.ns_session(account.email)
+        rest = [
+            c for c in self.endpoints.get(account.key, []) if c is not primary and not c.closing
+        ]
+        return ([primary] if primary is not None else []) + rest
 
     async def ns_closed(self, conn: NotificationConnection) -> None:
         self.ns_connections.discard(conn)
-        was_visible = conn.status not in (None, "HDN")
+        conn.end_login(ok=None)
+        was_status = conn.status if conn.status not in (None, "HDN") else None
         conn.closing = True
         if conn.account is None:
             return
-        if self.ns_sessions.get(conn.account.key) is conn:
-            del self.ns_sessions[conn.account.key]
-            if was_visible:
+        account = conn.account
+        key = account.key
+        remaining = [c for c in self.endpoints.get(key, []) if c is not conn]
+        if remaining:
+            self.endpoints[key] = remaining
+        else:
+            self.endpoints.pop(key, None)
+        circles.left_ns(self, conn)
+        if self.ns_sessions.get(key) is not conn:
+            if conn.machine_guid and not conn.replaced:
+                self.endpoints_changed(account)
+            return
+        successor = self._best_endpoint(key)
+        if successor is None:
+            del self.ns_sessions[key]
+            if was_status is not None:
                 self._fan_out_offline(conn)
+            return
+        self.ns_sessions[key] = successor
+        if successor.visible_status != was_status:
+            self.broadcast_presence(successor)
+        self.endpoints_changed(account)
+
+    def endpoints_changed(self, account: Account) -> None:
+        """An MSNP16+ endpoint came or went: its contacts (16+) and its own endpoints get
+        a UBX with the new endpoint list."""
+        primary = self.ns_session(account.email)
+        if primary is None or primary.visible_status is None:
+            return
+        endpoints = self.endpoints_of(account)
+        for watcher in self.watchers(account):
+            if watcher.v >= 16:
+                watcher.send(
+                    "UBX", *presence.ubx_args(watcher.v, account.email),
+                    payload=presence.ubx_payload(watcher.v, endpoints, self_view=False),
+                )  # fmt: skip
+        self.notify_self(account, status_changed=False)
+
+    def status_changed(self, conn: NotificationConnection) -> None:
+        """``conn`` sent CHG: it now speaks for the account, whose other MSNP16+ endpoints
+        share the status (one status per account, as Escargot keeps it)."""
+        account = conn.account
+        assert account is not None
+        self.ns_sessions[account.key] = conn
+        for other in self.endpoints.get(account.key, []):
+            if other is not conn and other.status is not None:
+                other.status = conn.status
+        self.broadcast_presence(conn)
+        if conn.v >= 16 or len(self.endpoints.get(account.key, [])) > 1:
+            self.notify_self(account, status_changed=True)
+        circles.status_changed(self, conn)
+
+    def notify_self(self, account: Account, *, status_changed: bool) -> None:
+        """MSNP16+: every signed-in endpoint of the account hears about the account itself
+        (NLN on a status change, then UBX with the endpoints and their private data)."""
+        endpoints = self.endpoints_of(account)
+        if not endpoints:
+            return
+        primary = endpoints[0]
+        for ep in endpoints:
+            if ep.v < 16 or ep.status is None or ep.closing:
+                continue
+            if status_changed and primary.visible_status is not None:
+                ep.send("NLN", *presence.presence_args(ep.v, primary))
+            ep.send(
+                "UBX", *presence.ubx_args(ep.v, account.email),
+                payload=presence.ubx_payload(ep.v, endpoints, self_view=True),
+            )  # fmt: skip
 
     def _fan_out_offline(self, conn: NotificationConnection) -> None:
         account = conn.account
@@ -293,6 +479,7 @@ class MSNServer:
             watcher.notify_offline(account.email)
 
     def ns_session(self, email: str) -> NotificationConnection | None:
+        """The endpoint that speaks for the account (None when it is offline)."""
         conn = self.ns_sessions.get(email.lower())
         if conn is None or conn.closing:
             return None
@@ -301,57 +488,117 @@ class MSNServer:
     def watchers(
         self, account: Account, *, require_visible: bool = True
     ) -> list[NotificationConnection]:
-        """Online clients (past their first CHG) that have ``account`` on their FL and may
-        see it."""
+        """Online endpoints (past their first CHG) of the accounts that have ``account`` on
+        their FL and may see it (at MSNP13+: that subscribed to it with ADL): found through
+        the reverse index, in time proportional to their number."""
         result = []
-        for key, conn in self.ns_sessions.items():
-            if key == account.key or conn.closing or conn.status is None:
+        for key in account.watched_by:
+            if key == account.key:
                 continue
-            watcher = conn.account
-            if watcher is None or not watcher.on(account.email, FL):
-                continue
-            if require_visible and not account.allows(watcher.email):
-                continue
-            result.append(conn)
+            for conn in self.endpoints.get(key, ()):
+                if conn.closing or conn.status is None:
+                    continue
+                watcher = conn.account
+                if watcher is None or not watcher.on(account.email, FL):
+                    continue
+                if require_visible and not account.allows(watcher.email):
+                    continue
+                if not conn.sees_via_adl(account.key):
+                    continue
+                result.append(conn)
         return result
 
-    def visibility_snapshot(self, account: Account) -> set[str]:
-        """Keys of the clients that currently see ``account`` online."""
+    def visibility_snapshot(self, account: Account) -> set[NotificationConnection]:
+        """The endpoints that currently see ``account`` online."""
         conn = self.ns_session(account.email)
         if conn is None or conn.visible_status is None:
             return set()
-        return {w.account.key for w in self.watchers(account) if w.account is not None}
+        return set(self.watchers(account))
 
-    def apply_visibility_change(self, account: Account, before: set[str]) -> None:
+    def apply_visibility_change(
+        self, account: Account, before: set[NotificationConnection]
+    ) -> None:
         """After a list change, tell clients who started or stopped seeing ``account``."""
         after = self.visibility_snapshot(account)
         conn = self.ns_session(account.email)
-        for key in after - before:
-            watcher = self.ns_sessions.get(key)
-            if watcher is not None and conn is not None:
+        for watcher in after - before:
+            if conn is not None:
                 watcher.notify_online(conn)
-        for key in before - after:
-            watcher = self.ns_sessions.get(key)
-            if watcher is not None:
+        for watcher in before - after:
+            if not watcher.closing:
                 watcher.notify_offline(account.email)
 
     def broadcast_presence(self, conn: NotificationConnection) -> None:
-        """Tell the watchers about ``conn``'s current status, name, caps."""
+        """Tell the watchers about the account's current status, name, caps."""
         account = conn.account
         assert account is not None
-        if conn.visible_status is None:
+        primary = self.ns_session(account.email) or conn
+        if primary.visible_status is None:
             for watcher in self.watchers(account, require_visible=False):
                 watcher.notify_offline(account.email)
             return
         for watcher in self.watchers(account):
-            watcher.notify_online(conn)
+            watcher.notify_online(primary)
+
+    # list changes from the address book / ADL ---------------------------------------------
+    def list_add(
+        self, account: Account, email: str, flag: ListFlag, *, group: Group | None = None
+    ) -> Account:
+        """Put ``email`` on a list of ``account`` as the NS would (RL push to the contact,
+        presence, the address-book notice); raises ListError."""
+        before = self.visibility_snapshot(account)
+        contact, rl_added = self.directory.add_to_list(
+            account, email, flag, group=group, allow_duplicate=True
+        )
+        if rl_added:
+            for other in self.endpoints.get(contact.key, []):
+                other.push_reverse_add(account, contact)
+        self.apply_visibility_change(account, before)
+        if flag == FL:
+            for endpoint in self.endpoints.get(account.key, []):
+                endpoint._send_presence_of(contact)
+        self.address_book_changed(account)
+        return contact
+
+    def list_remove(
+        self, account: Account, email: str, flag: ListFlag, *, group: Group | None = None
+    ) -> Account:
+        before = self.visibility_snapshot(account)
+        contact, rl_removed = self.directory.remove_from_list(account, email, flag, group=group)
+        if flag == FL and group is None:
+            for endpoint in self.endpoints.get(account.key, []):
+                endpoint.subscribed.discard(contact.key)
+        if rl_removed:
+            for other in self.endpoints.get(contact.key, []):
+                other.push_reverse_remove(account, contact)
+        self.apply_visibility_change(account, before)
+        self.address_book_changed(account)
+        return contact
+
+    def address_book_changed(self, account: Account) -> None:
+        """The account's MSNP13+ endpoints get ``NOT``: their address book changed."""
+        for endpoint in self.endpoints.get(account.key, []):
+            if endpoint.v >= 13 and not endpoint.closing:
+                ns13.notify_address_book(endpoint)
 
     # switchboards -----------------------------------------------------------------------
-    def issue_sb_cookie(self, account: Account, session_id: str | None) -> str:
+    def issue_sb_cookie(
+        self,
+        account: Account,
+        session_id: str | None,
+        endpoint: NotificationConnection | None = None,
+    ) -> str:
         cookie = (
             f"{secrets.randbelow(10**10)}.{secrets.randbelow(10**10)}.{secrets.randbelow(10**6)}"
         )
-        self.sb_cookies[cookie] = SBCookie(account, session_id, time.monotonic() + 120.0)
+        expires = time.monotonic() + 120.0
+        self.sb_cookies[cookie] = SBCookie(account, session_id, expires, endpoint)
+        if len(self.sb_cookies) > 4096 and len(self.sb_cookies) % 512 == 0:
+            now = time.monotonic()  # unused cookies of clients that never came
+            for key in [k for k, c in self.sb_cookies.items() if c.expires < now]:
+                del self.sb_cookies[key]
+        while len(self.sb_cookies) > 100_000:
+            del self.sb_cookies[next(iter(self.sb_cookies))]
         return cookie
 
     def new_sb_session(self, creator: Account) -> SwitchboardSession:
@@ -363,6 +610,44 @@ class MSNServer:
         self.counters["sb_sessions"] += 1
         return session
 
+    # statistics -------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Login counters (see stats.py), process CPU and RSS, connection and account counts."""
+        return self.login_stats.snapshot(
+            online=len(self.ns_sessions),
+            ns_connections_open=len(self.ns_connections),
+            sb_sessions_open=len(self.sb_sessions),
+            accounts=len(self.directory.accounts),
+            counters=dict(self.counters),
+        )
+
+    def reset_stats(self) -> None:
+        """Start a new measurement: zero the login counters, rates and CPU; the maximum of
+        logins in progress restarts from the current count."""
+        self.login_stats.reset()
+
+    def write_stats(self, path: str) -> None:
+        """Write :meth:`stats` to ``path`` atomically (a reader never sees half a file)."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.stats(), f)
+        os.replace(tmp, path)
+
+    async def _write_stats_loop(self, path: str) -> None:
+        while True:
+            try:
+                self.write_stats(path)
+            except OSError as e:
+                log.warning("cannot write the stats file %s: %s", path, e)
+            await asyncio.sleep(self.config.stats_interval)
+
+    async def _http_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _http_stats_reset(self, request: web.Request) -> web.Response:
+        self.reset_stats()
+        return web.json_response(self.stats())
+
     # inspection -------------------------------------------------------------------------
     def online(self, email: str) -> str | None:
         """The user's status (``HDN`` included), "" before the first CHG, None if offline."""
@@ -371,12 +656,17 @@ class MSNServer:
             return None
         return conn.status or ""
 
+    def capabilities_of(self, email: str) -> int | None:
+        """The capability number ``email`` announced in CHG (None when not online)."""
+        ns = self.ns_session(email)
+        return ns.capability_bits if ns is not None else None
+
     def messages_in(self, session_id: str) -> list[DeliveredMessage]:
         return [m for m in self.messages if m.session_id == session_id]
 
     def sessions_of(self, email: str) -> list[SwitchboardSession]:
         key = email.lower()
-        return [s for s in self.sb_sessions.values() if key in s.participants]
+        return [s for s in self.sb_sessions.values() if s.has_account(key)]
 
     # fault injection --------------------------------------------------------------------
     def _require_session(self, email: str) -> NotificationConnection:
@@ -433,5 +723,5 @@ class MSNServer:
     async def close_switchboards(self, email: str) -> None:
         """Close the user's SB connections abruptly (the others see BYE)."""
         for sb in list(self.sb_connections):
-            if sb.session is not None and sb.account.key == email.lower():
+            if sb.session is not None and sb.account.key == email.lower():  # every endpoint
                 sb.conn.abort()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from dataclasses import dataclass, field
 import asyncio
 import logging
@@ -13,6 +13,7 @@ from .framing import ClientCommand, FramingError, LineConnection, encode_name
 from .state import Account
 
 if TYPE_CHECKING:
+    from .notification import NotificationConnection
     from .server import MSNServer
 
 __all__ = ["DeliveredMessage", "SwitchboardConnection", "SwitchboardSession"]
@@ -39,11 +40,7 @@ class DeliveredMessage:
 
     @property
     def content_type(self) -> str:
-        for line in self.payload.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
-            key, _, value = line.partition(b":")
-            if key.strip().lower() == b"content-type":
-                return value.strip().decode("utf-8", errors="replace")
-        return ""
+        return _content_type(self.payload)
 
 
 class SwitchboardSession:
@@ -61,10 +58,13 @@ class SwitchboardSession:
 
     @property
     def emails(self) -> tuple[str, ...]:
-        return tuple(c.account.email for c in self.participants.values())
+        return tuple(dict.fromkeys(c.account.email for c in self.participants.values()))
+
+    def has_account(self, key: str) -> bool:
+        return any(c.account.key == key for c in self.participants.values())
 
     def join(self, conn: SwitchboardConnection) -> None:
-        self.participants[conn.account.key] = conn
+        self.participants[conn.participant_key] = conn
         self.history.append(conn.account.email)
         self.touch()
         if self._idle_task is None:
@@ -74,11 +74,12 @@ class SwitchboardSession:
         self.last_activity = time.monotonic()
 
     async def leave(self, conn: SwitchboardConnection, *, idle: bool = False) -> None:
-        if self.participants.get(conn.account.key) is not conn:
+        if self.participants.get(conn.participant_key) is not conn:
             return
-        del self.participants[conn.account.key]
+        del self.participants[conn.participant_key]
+        last = not self.has_account(conn.account.key)
         for other in self.participants.values():
-            other.send("BYE", conn.account.email, 1 if idle else None)
+            other.send_bye(conn, last=last, idle=idle)
         if not self.participants:
             self.close_session()
 
@@ -116,6 +117,47 @@ class SwitchboardConnection:
         self.conn = conn
         self._account: Account | None = None
         self.session: SwitchboardSession | None = None
+        self.version = 0  # the protocol of the NS connection it came from
+        self.machine_guid: str | None = None  # MSNP16+: the endpoint it stands for
+        self.ns: NotificationConnection | None = None
+
+    @property
+    def participant_key(self) -> str:
+        """How the session knows this participant: ``email`` or ``email;{guid}``."""
+        key = self.account.key
+        return f"{key};{self.machine_guid.lower()}" if self.machine_guid else key
+
+    @property
+    def handle(self) -> str:
+        """``email`` or ``email;{guid}`` as the others see it (MSNP16+ endpoints)."""
+        return (
+            f"{self.account.email};{self.machine_guid}"
+            if self.machine_guid
+            else self.account.email
+        )
+
+    def shown_to(self, viewer: SwitchboardConnection) -> str:
+        return self.handle if viewer.version >= 16 else self.account.email
+
+    def send_bye(self, gone: SwitchboardConnection, *, last: bool, idle: bool) -> None:
+        """``BYE``: per endpoint at MSNP16+ (then the bare address after its last one)."""
+        if self.version >= 16 and gone.machine_guid:
+            self.send("BYE", gone.handle, 1 if idle else None)
+            if last and gone.account.key != self.account.key:
+                self.send("BYE", gone.account.email, 1 if idle else None)
+        elif last:
+            self.send("BYE", gone.account.email, 1 if idle else None)
+
+    def send_joi(self, joiner: SwitchboardConnection, *, first: bool) -> None:
+        """``JOI``: per endpoint at MSNP16+ (then the bare address for a new user)."""
+        caps = self._caps_of(joiner)
+        name = encode_name(joiner.account.name)
+        if self.version >= 16 and joiner.machine_guid:
+            self.send("JOI", joiner.handle, name, caps)
+            if first and joiner.account.key != self.account.key:
+                self.send("JOI", joiner.account.email, name, caps)
+        elif first:
+            self.send("JOI", joiner.account.email, name, caps)
 
     @property
     def account(self) -> Account:
@@ -169,17 +211,27 @@ class SwitchboardConnection:
         return False
 
     def _authenticate(self, command: ClientCommand, session_id: str | None) -> Account | None:
-        email, cookie = command.arg(0), command.arg(1)
+        handle, cookie = command.arg(0), command.arg(1)
+        email, _, guid = handle.partition(";")
         ticket = self.server.sb_cookies.pop(cookie, None)
+        ns = ticket.endpoint if ticket is not None else None
         if (
             ticket is None
             or ticket.account.key != email.lower()
             or ticket.session_id != session_id
             or ticket.expires < time.monotonic()
+            or (guid and (ns is None or (ns.machine_guid or "").lower() != guid.lower()))
         ):
             self.send(911, command.trid)
             return None
         self._account = ticket.account
+        if ns is not None:
+            self.ns = ns
+            self.version = ns.v
+            self.machine_guid = ns.machine_guid if ns.v >= 16 else None
+        else:
+            viewer = self.server.ns_session(email)
+            self.version = viewer.v if viewer is not None else 0
         self.server.sb_connections.add(self)
         return ticket.account
 
@@ -189,7 +241,8 @@ class SwitchboardConnection:
             return False
         self.session = self.server.new_sb_session(account)
         self.session.join(self)
-        self.send("USR", command.trid, "OK", account.email, encode_name(account.name))
+        shown = command.arg(0) if self.version >= 16 else account.email
+        self.send("USR", command.trid, "OK", shown, encode_name(account.name))
         return True
 
     def _ans(self, command: ClientCommand) -> bool:
@@ -201,32 +254,60 @@ class SwitchboardConnection:
         if session is None or session.closed:
             self.send(911, command.trid)
             return False
+        if self.machine_guid and self.participant_key in session.participants:
+            self.send(911, command.trid)  # this endpoint is there already
+            return False
         others = list(session.participants.values())
-        for i, other in enumerate(others, 1):
+        first = not session.has_account(account.key)
+        roster = self._roster(others)
+        for i, (handle, other) in enumerate(roster, 1):
             self.send(
-                "IRO", command.trid, i, len(others), other.account.email,
-                encode_name(other.account.name), self._caps_of(other.account),
+                "IRO", command.trid, i, len(roster), handle, encode_name(other.account.name),
+                self._caps_of(other),
             )  # fmt: skip
         self.send("ANS", command.trid, "OK")
         for other in others:
-            other.send("JOI", account.email, encode_name(account.name), other._caps_of(account))
+            other.send_joi(self, first=first)
         self.session = session
         session.join(self)
         return True
 
-    def _caps_of(self, account: Account) -> str | None:
+    def _roster(
+        self, others: list[SwitchboardConnection]
+    ) -> list[tuple[str, SwitchboardConnection]]:
+        """The IRO lines: one per participant below MSNP16; at 16+ one per endpoint, then the
+        bare address of each other user."""
+        users: dict[str, list[SwitchboardConnection]] = {}
+        for other in others:
+            users.setdefault(other.account.key, []).append(other)
+        lines: list[tuple[str, SwitchboardConnection]] = []
+        for key, conns in users.items():
+            if self.version >= 16:
+                lines += [(c.handle, c) for c in conns if c.machine_guid]
+                if key == self.account.key and any(c.machine_guid for c in conns):
+                    continue
+            lines.append((conns[0].account.email, conns[0]))
+        return lines
+
+    def _caps_of(self, other: SwitchboardConnection) -> str | None:
         """Capabilities shown in IRO/JOI, which carry them from MSNP12 on."""
-        ns = self.server.ns_session(account.email)
-        viewer = self.server.ns_session(self.account.email)
-        if viewer is None or viewer.v < 12:
+        if self.version < 12:
             return None
-        return (ns.capabilities if ns else None) or "0"
+        ns = other.ns or self.server.ns_session(other.account.email)
+        caps = (ns.capabilities if ns else None) or "0"
+        if self.version >= 16:
+            return f"{caps}:{(ns.caps_ex if ns else None) or '0'}"
+        return caps
 
     def _cal(self, command: ClientCommand) -> None:
         session = self.session
         assert session is not None
         email = command.arg(0)
-        if email.lower() in session.participants:
+        key = email.lower()
+        if key == self.account.key and self.version >= 16:
+            self._cal_self(command)
+            return
+        if key in session.participants:
             self.send(215, command.trid)
             return
         target = self.server.directory.get(email)
@@ -240,9 +321,44 @@ class SwitchboardConnection:
         ):
             self.send(217, command.trid)
             return
-        cookie = self.server.issue_sb_cookie(target, session.id)
+        endpoints = self._ringable(key)
+        if not endpoints:
+            self.send(215, command.trid)  # every endpoint of the user is here already
+            return
         self.send("CAL", command.trid, "RINGING", session.id)
-        ns.ring(session.id, cookie, self.account)
+        for endpoint in endpoints:
+            cookie = self.server.issue_sb_cookie(target, session.id, endpoint)
+            endpoint.ring(session.id, cookie, self.account)
+
+    def _ringable(self, key: str) -> list[NotificationConnection]:
+        """The signed-in endpoints of an account that are not in the session yet."""
+        session = self.session
+        assert session is not None
+        result = []
+        for endpoint in self.server.endpoints.get(key, []):
+            if endpoint.closing or endpoint.status is None or endpoint is self.ns:
+                continue
+            guid = endpoint.machine_guid if endpoint.v >= 16 else None
+            if (f"{key};{guid.lower()}" if guid else key) not in session.participants:
+                result.append(endpoint)
+        return result
+
+    def _cal_self(self, command: ClientCommand) -> None:
+        """MSNP16+: a client calls its own address to bring its other endpoints in (Windows
+        Live Messenger 2009 does so first). With none to ring, the caller gets a JOI of
+        itself, as Escargot answers."""
+        session = self.session
+        assert session is not None
+        endpoints = [e for e in self._ringable(self.account.key) if e.v >= 16]
+        self.send("CAL", command.trid, "RINGING", session.id)
+        if not endpoints:
+            self.send(
+                "JOI", self.account.email, encode_name(self.account.name), self._caps_of(self)
+            )
+            return
+        for endpoint in endpoints:
+            cookie = self.server.issue_sb_cookie(self.account, session.id, endpoint)
+            endpoint.ring(session.id, cookie, self.account)
 
     def _msg(self, command: ClientCommand) -> bool:
         session = self.session
@@ -255,6 +371,12 @@ class SwitchboardConnection:
             size = len(payload)
             log.info("SB %s: %s sent %d bytes, closing", session.id, self.account.email, size)
             return False
+        if mode != "D" and _content_type(payload).split(";")[0].strip().lower() == P2P_TYPE:
+            # like Escargot: P2P data must be sent with acknowledgement mode D
+            log.info(
+                "SB %s: %s sent P2P with mode %s, closing", session.id, self.account.email, mode
+            )
+            return False
         session.touch()
         recipients = [c for c in session.participants.values() if c is not self]
         failing = self.account.key in self.server.nak_senders
@@ -263,16 +385,17 @@ class SwitchboardConnection:
             for other in recipients:
                 other.send("MSG", self.account.email, encode_name(self.account.name),
                            payload=payload)  # fmt: skip
-        self.server.messages.append(
-            DeliveredMessage(
-                session.id,
-                self.account.email,
-                tuple(c.account.email for c in recipients),
-                mode,
-                payload,
-                delivered,
+        if self.server.config.record_messages:
+            self.server.messages.append(
+                DeliveredMessage(
+                    session.id,
+                    self.account.email,
+                    tuple(c.account.email for c in recipients),
+                    mode,
+                    payload,
+                    delivered,
+                )
             )
-        )
         escargot = self.server.config.escargot_mode
         if mode in ("A", "D"):
             self.send("ACK" if delivered or (escargot and not failing) else "NAK", command.trid)
@@ -283,3 +406,14 @@ class SwitchboardConnection:
 
 def new_session_id() -> str:
     return str(secrets.randbelow(9 * 10**8) + 10**8)
+
+
+P2P_TYPE: Final = "application/x-msnmsgrp2p"
+
+
+def _content_type(payload: bytes) -> str:
+    for line in payload.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == b"content-type":
+            return value.strip().decode("utf-8", errors="replace")
+    return ""
