@@ -24,6 +24,7 @@ from aiohttp import (
     ClientConnectorCertificateError,
     ClientConnectorError,
     ClientError,
+    ClientOSError,
     ClientSession,
     ClientSSLError,
     ClientTimeout,
@@ -132,7 +133,10 @@ def _describe(error: BaseException, address: str) -> tuple[str, bool]:
             f"http://{url.host}:{url.port} instead",
             False,
         )
-    if isinstance(cause, ServerDisconnectedError) and url.scheme == "http":
+    disconnected = isinstance(cause, ServerDisconnectedError) or (
+        isinstance(cause, ClientOSError) and not isinstance(cause, ClientConnectorError)
+    )
+    if disconnected and url.scheme == "http":
         return (
             f"{where} closed the connection without answering: if it serves HTTPS, use "
             f"https://{url.host}:{url.port} instead",
@@ -210,9 +214,14 @@ async def _versions(bridge: MSNBridge, wait: float) -> VersionsResponse:
             if e.http_status in (502, 503, 504):
                 problem, transient = f"{address} answered HTTP {e.http_status}", True
             else:
+                url = URL(address)
+                hint = "check the URL"
+                if e.http_status == 400 and url.scheme == "http":
+                    # e.g. nginx: "The plain HTTP request was sent to HTTPS port"
+                    hint = f"if it serves HTTPS, use https://{url.host}:{url.port} instead"
                 raise StartupError(
                     f"{address} (homeserver.address) is not a Matrix homeserver: "
-                    f"/_matrix/client/versions answered HTTP {e.http_status}; check the URL",
+                    f"/_matrix/client/versions answered HTTP {e.http_status}; {hint}",
                     startup.EXIT_HOMESERVER,
                 ) from None
         except (MatrixResponseError, ValueError, KeyError, TypeError) as e:

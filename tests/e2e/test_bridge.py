@@ -345,6 +345,7 @@ async def test_synapse_restart_with_bridge_restart(stack: Stack) -> None:
     user, _ = await login(stack, pair)
     room, _ = await open_portal(stack, pair, user, bob, "before the homeserver restart")
 
+    restarted = bob.mark()
     await stack.restart_synapse()
 
     # New appservice transactions (Synapse numbers them from 1 again) reach the new bridge.
@@ -352,6 +353,14 @@ async def test_synapse_restart_with_bridge_restart(stack: Stack) -> None:
         lambda: _eq(ghost_presence(stack, pair.contact_ghost), "online"),
         timeout=30,
         what="ghost presence online after the restart",
+    )
+    # The ghost may still show the presence from before the restart: the MSN side knows when
+    # the restarted bridge has signed the user in again.
+    await bob.wait_for_type(
+        PresenceChanged,
+        lambda e: e.passport == pair.passport and e.status is Status.ONLINE,
+        after=restarted,
+        timeout=30,
     )
     await bob.client.send_text(pair.passport, "after the homeserver restart")
     await user.wait_for_message(

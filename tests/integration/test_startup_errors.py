@@ -410,6 +410,91 @@ def test_not_a_matrix_homeserver(tmp_path: Path) -> None:
         server.shutdown()
 
 
+class _TLSServer:
+    """An HTTPS server with a self-signed certificate (the cryptography package makes it)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        import datetime
+        import ssl
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+        (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (tmp_path / "key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+
+        class Versions(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"versions": ["v1.11"]}')
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Quiet(HTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # the plain-HTTP client's failed handshake
+
+        self.server = Quiet(("127.0.0.1", 0), Versions)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "phrases"),
+    [
+        ("http", ["closed the connection without answering", "use https://127.0.0.1:{port}"]),
+        ("https", ["TLS certificate is not trusted", "homeserver.verify_ssl: false"]),
+    ],
+)
+def test_https_homeserver_mistakes(tmp_path: Path, scheme: str, phrases: list[str]) -> None:
+    server = _TLSServer(tmp_path)
+    try:
+        url = f"{scheme}://127.0.0.1:{server.port}"
+        write_config(
+            tmp_path / "config.yaml",
+            **{"homeserver.address": url, "appservice.port": free_port()},
+        )
+        assert_error(
+            run_bridge(tmp_path),
+            16,
+            f"{url} (homeserver.address)",
+            *(p.format(port=server.port) for p in phrases),
+            max_lines=1,
+        )
+    finally:
+        server.close()
+
+
 def test_registration_not_installed(tmp_path: Path, homeserver: Homeserver) -> None:
     listening_config(tmp_path, homeserver.synapse.url, free_port())
     registration = generate(tmp_path)  # but not given to the homeserver
