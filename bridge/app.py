@@ -122,6 +122,7 @@ class MSNBridge(Bridge):
         existed = Path(self.config.registration_path).exists()
         self.config.generate_registration()
         try:
+            startup.private_file(self.config.registration_path)
             self.config.save()
         except ConfigFileError as e:
             raise StartupError(str(e), startup.EXIT_CONFIG_FILE) from e
@@ -135,8 +136,9 @@ class MSNBridge(Bridge):
         print(
             f"{'Replaced' if existed else 'Wrote'} the registration {path} (its tokens are also "
             f"in {self.config.path}).\nNext: add it to app_service_config_files in the "
-            "homeserver's config (Synapse: homeserver.yaml), restart the homeserver, then "
-            f"{startup.start_again(self.config.path).replace(' again', '')}.",
+            "homeserver's config (Synapse: homeserver.yaml; the file is readable by you only, "
+            "so a homeserver running as another user needs read access), restart the "
+            f"homeserver, then {startup.start_again(self.config.path).replace(' again', '')}.",
             flush=True,
         )
 

@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if not reg_path.exists():
         config.generate_registration()
         try:
+            startup.private_file(reg_path)
             config.save()
         except (ConfigFileError, OSError) as e:
             _say(f"Could not write the registration: {e}")
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(
             f"Generated the appservice registration {shown}",
             f"(its tokens were also written to {config_path}).",
-            "Add it to your homeserver, e.g. for Synapse in homeserver.yaml:",
+            "Add it to your homeserver (it is readable by its owner only; a homeserver running",
+            "as another user needs read access), e.g. for Synapse in homeserver.yaml:",
             "  app_service_config_files:",
             f"    - {shown}"
             + (

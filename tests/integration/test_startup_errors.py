@@ -315,6 +315,7 @@ def test_generate_prints_the_next_step(tmp_path: Path) -> None:
     assert run.code == 0 and "Traceback" not in run.out, run.out
     registration = tmp_path / "registration-generated.yaml"
     assert f"Wrote the registration {registration}" in run.out
+    assert registration.stat().st_mode & 0o777 == 0o600  # it holds the appservice tokens
     assert "add it to app_service_config_files" in run.out and "restart the homeserver" in run.out
     assert not (tmp_path / "registration.yaml").exists()
 
