@@ -164,11 +164,9 @@ class MSNBridge(Bridge):
 
     def prepare_bridge(self) -> None:
         super().prepare_bridge()
-        User.init_cls(self)
-        puppet_init = Puppet.init_cls(self)
-        if puppet_init is not None:
-            self.add_startup_actions(puppet_init)
-        Portal.init_cls(self)
+        User.init_cls(self, self.config)
+        Puppet.init_cls(self, self.config)
+        Portal.init_cls(self, self.config)
 
     async def wait_for_homeserver(self) -> None:
         """Called by :meth:`MatrixHandler.wait_for_connection` once the appservice listens."""
@@ -228,7 +226,7 @@ class MSNBridge(Bridge):
         self.log.debug("Starting %d logged-in users", len(users))
         for user in users:
             try:
-                await user.ensure_started()
+                user.ensure_started()
             except Exception:
                 self.log.exception("Failed to start %s", user.mxid)
 
@@ -239,9 +237,8 @@ class MSNBridge(Bridge):
         await super().stop()
 
     async def _stop_msn(self) -> None:
-        presence = getattr(Puppet, "presence", None)
-        if presence is not None:
-            presence.stop()
+        if Puppet.presence is not None:
+            Puppet.presence.stop()
         SpaceManager.stop_all()
         await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
 
@@ -261,7 +258,7 @@ class MSNBridge(Bridge):
         return await Puppet.get_by_custom_mxid(user_id)
 
     def is_bridge_ghost(self, user_id: UserID) -> bool:
-        return Puppet.is_ghost_mxid(user_id)
+        return Puppet.ghost_ids.is_ghost(user_id)
 
     async def count_logged_in_users(self) -> int:
         return len(await bridge_db.User.all_logged_in())

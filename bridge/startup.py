@@ -248,7 +248,7 @@ def check_can_save(config: Config, no_update: bool) -> None:
         raise StartupError(
             f"bridge.credential_key is empty and the generated key cannot be saved ({reason}); "
             "stored passwords would be unreadable after a restart. Put a key from "
-            f"`{python_command()} -m bridge.secrets` in bridge.credential_key (or in "
+            f"`{python_command()} -m bridge.credentials` in bridge.credential_key (or in "
             "BRIDGE_BRIDGE_CREDENTIAL_KEY).",
             EXIT_CONFIG_FILE,
         )
