@@ -8,10 +8,16 @@ import logging
 from mautrix.types import EventID
 
 from bridge.msnp.errors import MSNPException
-from bridge.msnp.events import Lists
 from bridge.texts import describe_login_error
 
-from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
+from .common import (
+    SECTION_AUTH,
+    CommandEvent,
+    command_handler,
+    contact_count,
+    contacts_text,
+    parse_passport,
+)
 
 __all__ = ["login", "logout", "ping", "reconnect"]
 
@@ -67,6 +73,10 @@ async def login(evt: CommandEvent) -> EventID | None:
         )
     if len(evt.args) > 1:
         await _redact_password(evt)
+    other = _other_account(evt, passport)
+    if other:
+        return await evt.reply(other)
+    if len(evt.args) > 1:
         body = _password_from(evt)
         # everything after "login <e-mail> "
         parts = body.split(" ", 2)
@@ -98,8 +108,22 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
     return await _do_login(evt, status["passport"], password)
 
 
+def _other_account(evt: CommandEvent, passport: str) -> str | None:
+    """Switching accounts goes through ``logout`` (which deletes the stored password)."""
+    current = evt.sender.passport
+    if current and current != passport:
+        return (
+            f"You are logged in to MSN as **{current}**. To use **{passport}** instead, send "
+            "`$cmdprefix+sp logout` first."
+        )
+    return None
+
+
 async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     user = evt.sender
+    other = _other_account(evt, passport)
+    if other:
+        return await evt.reply(other)
     if user.connected and user.passport == passport:
         return await evt.reply(f"You are already logged in as **{passport}**.")
     await evt.reply(f"Logging in to MSN as **{passport}**...")
@@ -112,10 +136,10 @@ async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
             log.exception("Unexpected error during login of %s", user.mxid)
         return await evt.reply(describe_login_error(e))
     name = result.friendly_name or passport
-    count = len(user.client.contacts) if user.client else 0
+    count = contact_count(user.client) if user.client else 0
+    shown = f"**{name}** ({passport})" if name.lower() != passport else f"**{passport}**"
     return await evt.reply(
-        f"Logged in as **{name}** ({passport}) with MSNP{result.protocol}; "
-        f"{count} contact{'s' if count != 1 else ''}."
+        f"Logged in as {shown} with MSNP{result.protocol}; {contacts_text(count)}."
     )
 
 
@@ -160,14 +184,12 @@ async def ping(evt: CommandEvent) -> EventID:
     server = evt.config["msn.server"]
     client = user.client
     if user.connected and client is not None:
-        # the contact list as people know it: the forward list (not allow/reverse-only entries)
-        count = sum(1 for c in client.contacts.values() if c.lists & Lists.FORWARD)
         since = _since(user.connected_since) if user.connected_since else "unknown"
         name = client.friendly_name or user.passport
+        shown = f"**{name}** ({user.passport})" if name.lower() != user.passport else f"**{name}**"
         return await evt.reply(
-            f"Connected as **{name}** ({user.passport}) to `{server}` with "
-            f"MSNP{client.protocol}; {count} contact{'s' if count != 1 else ''}; "
-            f"connected since {since}."
+            f"Connected as {shown} to `{server}` with MSNP{client.protocol}; "
+            f"{contacts_text(contact_count(client))}; connected since {since}."
         )
     state = user.state_description()
     return await evt.reply(f"Logged in as **{user.passport}** but not connected: {state}.")

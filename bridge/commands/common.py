@@ -19,6 +19,7 @@ from bridge.config import Config
 from bridge.ids import normalize_passport
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPError, MSNPException
+from bridge.msnp.events import Lists
 from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.texts import NOT_CONNECTED, command_failure
@@ -31,6 +32,8 @@ __all__ = [
     "CommandEvent",
     "ask_msn",
     "command_handler",
+    "contact_count",
+    "contacts_text",
     "parse_passport",
 ]
 
@@ -61,6 +64,16 @@ def command_handler(**kwargs: Any) -> Callable[[Handler], CommandHandler]:
     """mautrix's ``@command_handler`` for handlers that take this bridge's :class:`CommandEvent`
     (which the processor creates, so the narrower type holds)."""
     return cast(Callable[[Handler], CommandHandler], mautrix_command_handler(**kwargs))
+
+
+def contact_count(client: MSNClient) -> int:
+    """How many contacts the user has, as people count them: the forward list (not people who
+    only added the user, or who are only allowed or blocked). ``login`` and ``ping`` say it."""
+    return sum(1 for contact in client.contacts.values() if contact.lists & Lists.FORWARD)
+
+
+def contacts_text(count: int) -> str:
+    return f"{count} contact{'s' if count != 1 else ''}"
 
 
 def parse_passport(arg: str) -> str | None:
