@@ -13,7 +13,14 @@ from mautrix.types import EventID, EventType, Format, MessageType, TextMessageEv
 from bridge.msnp.events import Lists
 from bridge.password_login import Outcome, password_login
 
-from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
+from .common import (
+    SECTION_AUTH,
+    CommandEvent,
+    command_handler,
+    contact_count,
+    contacts_text,
+    parse_passport,
+)
 
 __all__ = ["login", "logout", "ping", "reconnect"]
 
@@ -74,6 +81,10 @@ async def login(evt: CommandEvent) -> EventID | None:
         )
     if len(evt.args) > 1:
         await _redact_password(evt)
+    other = _other_account(evt, passport)
+    if other:
+        return await evt.reply(other)
+    if len(evt.args) > 1:
         body = _password_from(evt)
         # everything after "login <e-mail> "
         parts = body.split(" ", 2)
@@ -105,19 +116,37 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
     return await _do_login(evt, status["passport"], password)
 
 
+def _other_account(evt: CommandEvent, passport: str) -> str | None:
+    """Switching accounts goes through ``logout`` (which deletes the stored password): the
+    reply to a login as another address (see :class:`Outcome.OTHER_ACCOUNT`), asked before the
+    password is."""
+    current = evt.sender.passport
+    if current and current != passport:
+        return (
+            f"You are logged in to MSN as **{current}**. To use **{passport}** instead, send "
+            "`$cmdprefix+sp logout` first."
+        )
+    return None
+
+
 async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     user = evt.sender
+    other = _other_account(evt, passport)
+    if other:
+        return await evt.reply(other)
     if not (user.connected and user.passport == passport):
         await evt.reply(f"Logging in to MSN as **{passport}**...")
     outcome = await password_login(user, passport, password)
+    if outcome.outcome is Outcome.OTHER_ACCOUNT:  # another login finished meanwhile
+        return await evt.reply(_other_account(evt, passport) or outcome.error)
     if outcome.outcome is Outcome.ALREADY:
         return await evt.reply(f"You are already logged in as **{passport}**.")
     if not outcome.logged_in:
         return await evt.reply(outcome.error)
-    count = outcome.contacts
+    name = outcome.friendly_name
+    shown = f"**{name}** ({passport})" if name.lower() != passport else f"**{passport}**"
     return await evt.reply(
-        f"Logged in as **{outcome.friendly_name}** ({passport}) with MSNP{outcome.protocol}; "
-        f"{count} contact{'s' if count != 1 else ''}."
+        f"Logged in as {shown} with MSNP{outcome.protocol}; {contacts_text(outcome.contacts)}."
     )
 
 
@@ -190,14 +219,12 @@ async def ping(evt: CommandEvent) -> EventID:
     server = evt.config["msn.server"]
     client = user.client
     if user.connected and client is not None:
-        # the contact list as people know it: the forward list (not allow/reverse-only entries)
-        count = sum(1 for c in client.contacts.values() if c.lists & Lists.FORWARD)
         since = _since(user.connected_since) if user.connected_since else "unknown"
         name = client.friendly_name or user.passport
+        shown = f"**{name}** ({user.passport})" if name.lower() != user.passport else f"**{name}**"
         return await evt.reply(
-            f"Connected as **{name}** ({user.passport}) to `{server}` with "
-            f"MSNP{client.protocol}; {count} contact{'s' if count != 1 else ''}; "
-            f"connected since {since}."
+            f"Connected as {shown} to `{server}` with MSNP{client.protocol}; "
+            f"{contacts_text(contact_count(client))}; connected since {since}."
         )
     state = user.state_description()
     return await evt.reply(f"Logged in as **{user.passport}** but not connected: {state}.")

@@ -16,9 +16,11 @@ from mautrix.bridge.commands import (
 from mautrix.types import EventID
 
 from bridge.config import Config
+from bridge.contact_book import friend_count
 from bridge.ids import normalize_passport
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPError, MSNPException
+from bridge.msnp.events import Lists
 from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.texts import NOT_CONNECTED, command_failure
@@ -34,6 +36,8 @@ __all__ = [
     "CommandEvent",
     "ask_msn",
     "command_handler",
+    "contact_count",
+    "contacts_text",
     "parse_passport",
 ]
 
@@ -65,6 +69,15 @@ def command_handler(**kwargs: Any) -> Callable[[Handler], CommandHandler]:
     """mautrix's ``@command_handler`` for handlers that take this bridge's :class:`CommandEvent`
     (which the processor creates, so the narrower type holds)."""
     return cast(Callable[[Handler], CommandHandler], mautrix_command_handler(**kwargs))
+
+
+def contact_count(client: MSNClient) -> int:
+    """The user's contact count as ``login`` and ``ping`` say it (see :func:`friend_count`)."""
+    return friend_count(client.contacts.values())
+
+
+def contacts_text(count: int) -> str:
+    return f"{count} contact{'s' if count != 1 else ''}"
 
 
 def parse_passport(arg: str) -> str | None:
