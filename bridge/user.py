@@ -1,11 +1,16 @@
 """A Matrix user of the bridge: the cache of users, mautrix's BaseUser API, notices to the
 management room, and the wiring of the user's MSN session, contact book and spaces (which
 MSN event goes where).
+
+A message from MSN reaches a room only if the user's privacy settings let its sender write
+(:meth:`ContactBook.may_write`); multi-party conversations are given their rooms by
+:class:`bridge.group_chats.GroupChats`, which never makes one before a message arrives.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, TypeVar
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from mautrix.bridge import BasePuppet, BaseUser
@@ -17,7 +22,9 @@ from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from bridge.config import Config
 from bridge.contact_book import ContactBook
 from bridge.db.user import User as DBUser
+from bridge.group_chats import GroupChats
 from bridge.ids import normalize_passport
+from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.events import (
     ContactAdded,
@@ -35,8 +42,8 @@ from bridge.msnp.events import (
     TextMessageReceived,
     TypingReceived,
 )
-from bridge.portal import Portal, is_group_key
-from bridge.portal.from_msn import MSNToMatrix
+from bridge.portal import Portal
+from bridge.portal.from_msn import MSNToMatrix, is_silent
 from bridge.puppet import Puppet
 from bridge.session import MSNSession
 from bridge.spaces import SpaceManager
@@ -78,11 +85,25 @@ class User(BaseUser):
         self.relay_whitelisted, self.is_whitelisted, self.is_admin, self.permission_level = (
             self.config.get_permissions(self.mxid)
         )
+        limits = Limits.from_config(self.config)
         self.session = MSNSession(self, self.config, self.log)
         self.spaces = SpaceManager(row, self.az, self.config["homeserver.domain"], self.log)
         self.contacts = ContactBook(
-            self.mxid, self.log, spaces=self.spaces, notify=self.send_bridge_notice
+            self.mxid,
+            self.log,
+            spaces=self.spaces,
+            notify=self.send_bridge_notice,
+            added_notice_interval=limits.added_notice_interval,
         )
+        self.groups = GroupChats(
+            self.mxid,
+            lambda: self.passport,
+            limits,
+            lambda text, html: self.send_bridge_notice(text, html=html),
+            self.log,
+        )
+        #: MSN messages not shown because the user's privacy settings keep their sender out
+        self.hidden_messages = 0
         self._route_events()
 
     # region class setup and lookup
@@ -230,31 +251,77 @@ class User(BaseUser):
     def _to_portal(
         self, handle: Callable[[MSNToMatrix, User, M], Awaitable[object]], *, create: bool = True
     ) -> Callable[[M], Awaitable[None]]:
-        """A handler that passes a message event to the portal of its conversation."""
+        """A handler that passes a message event to the portal of its conversation; with
+        ``create`` (messages, not typing) the portal and its room are made when needed."""
 
         async def route(evt: M) -> None:
             if not evt.conversation:
                 # e.g. Escargot's "MSG Hotmail" mail notification on the NS: no conversation
                 self.log.debug("Ignoring a message outside any conversation")
                 return
-            portal = await Portal.get_by_key(self.mxid, evt.conversation, create=create)
+            if not create:
+                key = self.groups.portal_key(evt.conversation)
+                portal = await Portal.get_by_key(self.mxid, key, create=False)
+            elif is_silent(evt) or not self._may_write(evt.sender):
+                return
+            else:
+                name = getattr(evt, "sender_name", "") or self._name_of(evt.sender)
+                target = await self.groups.route(
+                    evt.conversation, evt.sender, evt.participants, name
+                )
+                portal = await Portal.get_by_key(self.mxid, target.conv_key, create=True)
+                if portal is not None and target.participants:
+                    await portal.remember_participants(target.participants)
             if portal:
                 await handle(portal.from_msn, self, evt)
 
         return route
 
+    def _may_write(self, sender: str) -> bool:
+        client = self.client
+        allow_unlisted = client.privacy_allow_unlisted if client is not None else None
+        if self.contacts.may_write(sender, allow_unlisted):
+            return True
+        self.hidden_messages += 1
+        self.log.debug("Not showing a message from %s, whom the privacy settings keep out", sender)
+        return False
+
+    def _name_of(self, passport: str) -> str:
+        entry = self.contacts.get(passport)
+        return entry.display_name if entry is not None else passport
+
+    def may_have_ghost(self, passport: str) -> bool:
+        """Whether ``passport`` may get a ghost without having written (see ContactBook)."""
+        return self.contacts.on_lists(passport)
+
+    def msn_conversation(self, conv_key: str) -> str:
+        """The MSN library's key for the portal ``conv_key`` (see GroupChats.library_key)."""
+        return self.groups.library_key(conv_key)
+
+    @property
+    def counters(self) -> Counter[str]:
+        """The limits this user's MSN events met: the session's queue, group rooms refused,
+        hidden messages, coalesced notices (see the README's "Limits"); a snapshot."""
+        counts = self.session.counters
+        counts["group_messages_redirected"] = self.groups.redirected
+        counts["messages_hidden"] = self.hidden_messages
+        counts["added_notices_coalesced"] = self.contacts.added_notices.coalesced
+        return counts
+
     async def _on_switchboard_joined(self, evt: SwitchboardJoined) -> None:
-        puppet = await Puppet.get_by_passport(evt.passport)
+        puppet = await Puppet.get_by_passport(
+            evt.passport, create=self.may_have_ghost(evt.passport)
+        )
         if puppet and evt.friendly_name:
             await puppet.update_info(evt.friendly_name)
-        if not is_group_key(evt.conversation):
-            return
-        portal = await Portal.get_by_key(self.mxid, evt.conversation, create=True)
-        if portal:
+        key = self.groups.portal_key(evt.conversation)
+        portal = await Portal.get_by_key(self.mxid, key, create=False)
+        if portal and not portal.is_direct:
             await portal.from_msn.handle_joined(self, evt)
 
     async def _on_switchboard_left(self, evt: SwitchboardLeft) -> None:
-        portal = await Portal.get_by_key(self.mxid, evt.conversation, create=False)
+        key = self.groups.portal_key(evt.conversation)
+        portal = await Portal.get_by_key(self.mxid, key, create=False)
         if portal and not portal.is_direct:
             await portal.from_msn.handle_left(self, evt)
 

@@ -16,6 +16,7 @@ upgrade_table = UpgradeTable(
     log=logging.getLogger("mau.db.upgrade"),
 )
 
+from . import v05_group_participants  # noqa: E402
 from . import v01_initial, v02_double_puppet  # noqa: E402  (register in order)
 
-__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet"]
+__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet", "v05_group_participants"]
