@@ -2,9 +2,9 @@
 who added the user, and at most one per interval however many people (or one hostile server)
 keep adding.
 
-The first addition after a quiet time is announced :data:`GATHER_SECONDS` later, together with
-everyone who added the user meanwhile; later ones wait until ``interval`` seconds have passed
-since the last notice. At most :data:`MAX_LISTED` people are named in one notice; the rest are
+A burst is announced once it has been quiet for :data:`GATHER_SECONDS` (but no later than
+:data:`MAX_GATHER_SECONDS` after it began), together with everyone who added the user
+meanwhile; the next notice waits until ``interval`` seconds have passed since the last one. At most :data:`MAX_LISTED` people are named in one notice; the rest are
 counted. The text (:func:`bridge.texts.added_you`) quotes the names, which their owners chose.
 """
 
@@ -17,10 +17,12 @@ import logging
 from bridge import texts
 from bridge.presence_limiter import MONOTONIC, Clock
 
-__all__ = ["GATHER_SECONDS", "MAX_LISTED", "AddedNotices"]
+__all__ = ["GATHER_SECONDS", "MAX_GATHER_SECONDS", "MAX_LISTED", "AddedNotices"]
 
-#: How long the first addition of a burst waits for the others.
+#: A burst is over when nobody was added for this long.
 GATHER_SECONDS = 2.0
+#: ... or when it began this long ago.
+MAX_GATHER_SECONDS = 30.0
 #: People named in one notice; beyond, they are counted.
 MAX_LISTED = 20
 
@@ -44,12 +46,14 @@ class AddedNotices:
         self._people: dict[str, str] = {}  # passport -> name, at most MAX_LISTED
         self._more = 0
         self._next_at = 0.0  # when the next notice may go out
+        self._last_added = 0.0
         self._task: asyncio.Task[None] | None = None
         #: additions that went into a notice with others instead of a notice of their own
         self.coalesced = 0
 
     def add(self, passport: str, name: str) -> None:
         """``passport`` (named ``name`` by themselves) added the user."""
+        self._last_added = self._clock.now()
         if passport in self._people:
             self._people[passport] = name
             return
@@ -63,8 +67,13 @@ class AddedNotices:
             self._task = asyncio.create_task(self._send_when_due(), name="msn-added-notices")
 
     async def _send_when_due(self) -> None:
-        now = self._clock.now()
-        await self._clock.sleep(max(GATHER_SECONDS, self._next_at - now))
+        began = self._clock.now()
+        while True:
+            quiet_at = min(self._last_added + GATHER_SECONDS, began + MAX_GATHER_SECONDS)
+            wait = max(quiet_at, self._next_at) - self._clock.now()
+            if wait <= 0:
+                break
+            await self._clock.sleep(wait)
         people, more = list(self._people.items()), self._more
         self._people, self._more = {}, 0
         self._next_at = self._clock.now() + self.interval
