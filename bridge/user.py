@@ -1,17 +1,12 @@
 """A Matrix user of the bridge: the cache of users, mautrix's BaseUser API, notices to the
-management room, and the wiring of the user's MSN session, contact book and spaces (which
-MSN event goes where).
-
-A message from MSN reaches a room only if the user's privacy settings let its sender write
-(:meth:`ContactBook.may_write`); multi-party conversations are given their rooms by
-:class:`bridge.group_chats.GroupChats`, which never makes one before a message arrives.
+management room, and the wiring of the user's MSN session, contact book, group chats and
+spaces (which MSN event goes where is :mod:`bridge.event_routes`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from collections import Counter
-from collections.abc import Awaitable, Callable
 
 from mautrix.bridge import BasePuppet, BaseUser
 from mautrix.errors import IntentError, MForbidden
@@ -22,28 +17,12 @@ from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from bridge.config import Config
 from bridge.contact_book import ContactBook
 from bridge.db.user import User as DBUser
+from bridge.event_routes import EventRoutes
 from bridge.group_chats import GroupChats
 from bridge.ids import normalize_passport
 from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
-from bridge.msnp.events import (
-    ContactAdded,
-    ContactRemoved,
-    GroupChanged,
-    ListSynced,
-    LoggedIn,
-    NudgeReceived,
-    OtherMessageReceived,
-    PersonalMessageChanged,
-    PresenceChanged,
-    SwitchboardClosed,
-    SwitchboardJoined,
-    SwitchboardLeft,
-    TextMessageReceived,
-    TypingReceived,
-)
 from bridge.portal import Portal
-from bridge.portal.from_msn import MSNToMatrix, is_silent
 from bridge.puppet import Puppet
 from bridge.session import MSNSession
 from bridge.spaces import SpaceManager
@@ -52,9 +31,6 @@ if TYPE_CHECKING:
     from mautrix.bridge import Bridge
 
 __all__ = ["PrivateChat", "User"]
-
-#: The events that happen in a conversation, and so go to its portal.
-M = TypeVar("M", TextMessageReceived, NudgeReceived, OtherMessageReceived, TypingReceived)
 
 
 class PrivateChat(NamedTuple):
@@ -102,9 +78,7 @@ class User(BaseUser):
             lambda text, html: self.send_bridge_notice(text, html=html),
             self.log,
         )
-        #: MSN messages not shown because the user's privacy settings keep their sender out
-        self.hidden_messages = 0
-        self._route_events()
+        self.routes = EventRoutes(self)
 
     # region class setup and lookup
 
@@ -229,66 +203,7 @@ class User(BaseUser):
         await self.contacts.mark_offline(keep=others)
 
     # endregion
-    # region where each MSN event goes
-
-    def _route_events(self) -> None:
-        on = self.session.on
-        on(TextMessageReceived, self._to_portal(MSNToMatrix.handle_text))
-        on(NudgeReceived, self._to_portal(MSNToMatrix.handle_nudge))
-        on(OtherMessageReceived, self._to_portal(MSNToMatrix.handle_other))
-        on(TypingReceived, self._to_portal(MSNToMatrix.handle_typing, create=False))
-        on(SwitchboardJoined, self._on_switchboard_joined)
-        on(SwitchboardLeft, self._on_switchboard_left)
-        on(SwitchboardClosed, self._on_switchboard_closed)
-        on(LoggedIn, self._on_logged_in)
-        on(ListSynced, self.contacts.on_list_synced)
-        on(ContactAdded, self.contacts.on_contact_added)
-        on(ContactRemoved, self.contacts.on_contact_removed)
-        on(GroupChanged, self.contacts.on_group_changed)
-        on(PresenceChanged, self.contacts.on_presence)
-        on(PersonalMessageChanged, self.contacts.on_personal_message)
-
-    def _to_portal(
-        self, handle: Callable[[MSNToMatrix, User, M], Awaitable[object]], *, create: bool = True
-    ) -> Callable[[M], Awaitable[None]]:
-        """A handler that passes a message event to the portal of its conversation; with
-        ``create`` (messages, not typing) the portal and its room are made when needed."""
-
-        async def route(evt: M) -> None:
-            if not evt.conversation:
-                # e.g. Escargot's "MSG Hotmail" mail notification on the NS: no conversation
-                self.log.debug("Ignoring a message outside any conversation")
-                return
-            if not create:
-                key = self.groups.portal_key(evt.conversation)
-                portal = await Portal.get_by_key(self.mxid, key, create=False)
-            elif is_silent(evt) or not self._may_write(evt.sender):
-                return
-            else:
-                name = getattr(evt, "sender_name", "") or self._name_of(evt.sender)
-                target = await self.groups.route(
-                    evt.conversation, evt.sender, evt.participants, name
-                )
-                portal = await Portal.get_by_key(self.mxid, target.conv_key, create=True)
-                if portal is not None and target.participants:
-                    await portal.remember_participants(target.participants)
-            if portal:
-                await handle(portal.from_msn, self, evt)
-
-        return route
-
-    def _may_write(self, sender: str) -> bool:
-        client = self.client
-        allow_unlisted = client.privacy_allow_unlisted if client is not None else None
-        if self.contacts.may_write(sender, allow_unlisted):
-            return True
-        self.hidden_messages += 1
-        self.log.debug("Not showing a message from %s, whom the privacy settings keep out", sender)
-        return False
-
-    def _name_of(self, passport: str) -> str:
-        entry = self.contacts.get(passport)
-        return entry.display_name if entry is not None else passport
+    # region limits and what the portals ask
 
     def may_have_ghost(self, passport: str) -> bool:
         """Whether ``passport`` may get a ghost without having written (see ContactBook)."""
@@ -300,36 +215,13 @@ class User(BaseUser):
 
     @property
     def counters(self) -> Counter[str]:
-        """The limits this user's MSN events met: the session's queue, group rooms refused,
-        hidden messages, coalesced notices (see the README's "Limits"); a snapshot."""
+        """The limits this user's MSN events met: the session's queue, group chats sent to
+        direct chats, hidden messages, coalesced notices (see the README's "Limits")."""
         counts = self.session.counters
         counts["group_messages_redirected"] = self.groups.redirected
-        counts["messages_hidden"] = self.hidden_messages
+        counts["messages_hidden"] = self.routes.hidden_messages
         counts["added_notices_coalesced"] = self.contacts.added_notices.coalesced
         return counts
-
-    async def _on_switchboard_joined(self, evt: SwitchboardJoined) -> None:
-        puppet = await Puppet.get_by_passport(
-            evt.passport, create=self.may_have_ghost(evt.passport)
-        )
-        if puppet and evt.friendly_name:
-            await puppet.update_info(evt.friendly_name)
-        key = self.groups.portal_key(evt.conversation)
-        portal = await Portal.get_by_key(self.mxid, key, create=False)
-        if portal and not portal.is_direct:
-            await portal.from_msn.handle_joined(self, evt)
-
-    async def _on_switchboard_left(self, evt: SwitchboardLeft) -> None:
-        key = self.groups.portal_key(evt.conversation)
-        portal = await Portal.get_by_key(self.mxid, key, create=False)
-        if portal and not portal.is_direct:
-            await portal.from_msn.handle_left(self, evt)
-
-    async def _on_switchboard_closed(self, evt: SwitchboardClosed) -> None:
-        self.log.debug("Switchboard %s closed", evt.conversation)
-
-    async def _on_logged_in(self, evt: LoggedIn) -> None:
-        self.log.debug("Logged in as %s with MSNP%d", evt.passport, evt.protocol)
 
     # endregion
     # region mautrix BaseUser API

@@ -341,16 +341,14 @@ class Portal(BasePortal):
                 await self.az.intent.ensure_joined(room_id)
             except Exception:
                 self.log.warning("Bridge bot failed to join the encrypted DM", exc_info=True)
-        if not self.is_direct:
-            # the contacts' ghosts; a stranger's joins when they write (see ContactBook)
-            for passport in participants:
-                if user.may_have_ghost(passport):
-                    await self.ensure_ghost_joined(passport)
         if self.is_direct:
             try:
                 await user.update_direct_chats({intent.mxid: [room_id]})
             except Exception:
                 self.log.debug("Failed to update m.direct", exc_info=True)
+        # the contacts' ghosts join a group room; a stranger's when they write (ContactBook)
+        for passport in filter(user.may_have_ghost, participants):
+            await self.ensure_ghost_joined(passport)
         await self.add_to_space(user)
         return room_id
 
