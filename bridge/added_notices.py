@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import asyncio
 import logging
 
-from bridge import texts
+from bridge import metrics, texts
 from bridge.presence_limiter import MONOTONIC, Clock
 
 __all__ = ["GATHER_SECONDS", "MAX_GATHER_SECONDS", "MAX_LISTED", "AddedNotices"]
@@ -59,6 +59,7 @@ class AddedNotices:
             return
         if self._people or self._more:
             self.coalesced += 1
+            metrics.limited("added_notices_coalesced")
         if len(self._people) < MAX_LISTED:
             self._people[passport] = name
         else:

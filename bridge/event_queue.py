@@ -16,7 +16,8 @@ Policy (the README's "Limits" table says the same):
 * An event that is no longer wanted (it comes from a client the session has replaced or
   closed, see ``wanted``) is dropped at once, so a closing client never waits for room.
 
-Each drop is counted in :attr:`EventQueue.counts` and logged once per burst.
+Each drop is counted in :attr:`EventQueue.counts` (and the ``msn_limited_total`` metric) and
+logged once per burst.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import asyncio
 import logging
 import time
 
+from bridge import metrics
 from bridge.msnp.events import Event, PersonalMessageChanged, PresenceChanged, TypingReceived
 
 __all__ = ["EventQueue"]
@@ -107,6 +109,7 @@ class EventQueue(Generic[T]):
             if len(self._slots) < self.limit:
                 break
             self.counts["backpressure_waits"] += 1
+            metrics.limited("backpressure_waits")
             self._room.clear()
             await self._room.wait()
         slot = _Slot(item, event, key)
@@ -140,6 +143,7 @@ class EventQueue(Generic[T]):
 
     def _dropped(self, kind: str, what: str) -> None:
         self.counts[kind] += 1
+        metrics.limited(kind)
         now = time.monotonic()
         last = self._last_drop.get(kind)
         self._last_drop[kind] = now

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Awaitable, Callable
 
+from bridge import metrics
 from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
@@ -104,6 +105,7 @@ class EventRoutes:
         if self.user.contacts.may_write(sender, allow_unlisted):
             return True
         self.hidden_messages += 1
+        metrics.limited("messages_hidden")
         self.log.debug("Not showing a message from %s: the privacy settings keep them out", sender)
         return False
 

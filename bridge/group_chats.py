@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 import logging
 
-from bridge import texts
+from bridge import metrics, texts
 from bridge.db.portal import Portal as DBPortal, participant_set
 from bridge.limits import Limits
 from bridge.msnp.bounded import BoundedDict
@@ -100,7 +100,7 @@ class GroupChats:
         if known is not None:
             return Route(known, group)
         if key in self._to_direct:
-            self.redirected += 1
+            self._redirect()
             return Route(sender)
         if await DBPortal.get_by_key(self.owner, key) is not None:
             self._bind(key, key)
@@ -114,7 +114,7 @@ class GroupChats:
             return Route(found.conv_key, group)
         if not self._may_open(sender):
             self._to_direct[key] = True
-            self.redirected += 1
+            self._redirect()
             await self._over_limit(sender, sender_name)
             return Route(sender)
         self._bind(key, key)
@@ -126,6 +126,10 @@ class GroupChats:
         if not is_group_key(key):
             return key.lower()
         return self._portal_of.get(key) or key
+
+    def _redirect(self) -> None:
+        self.redirected += 1
+        metrics.limited("group_messages_redirected")
 
     def _bind(self, key: str, conv_key: str) -> None:
         self._portal_of[key] = conv_key

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from prometheus_client import REGISTRY
+
 from bridge.event_queue import EventQueue
 from bridge.msnp.events import (
     Event,
@@ -51,7 +53,12 @@ async def test_a_full_queue_makes_the_producer_wait_and_loses_nothing() -> None:
     assert queue.peak == 4
 
 
+def limited(kind: str) -> float:
+    return REGISTRY.get_sample_value("msn_limited_total", {"kind": kind}) or 0.0
+
+
 async def test_typing_is_dropped_only_while_the_handlers_are_behind() -> None:
+    dropped_before = limited("typing_dropped")
     queue = make(10)
     typing = TypingReceived("bob@x.com", "bob@x.com", ())
     assert await queue.put(typing, typing)  # nearly empty: kept
@@ -59,6 +66,7 @@ async def test_typing_is_dropped_only_while_the_handlers_are_behind() -> None:
         await queue.put(text(i), text(i))
     assert await queue.put(typing, typing) is False  # half full: dropped, not waited for
     assert queue.counts["typing_dropped"] == 1 and len(queue) == 5
+    assert limited("typing_dropped") == dropped_before + 1  # the metric counts it too
 
 
 async def test_presence_churn_of_one_contact_is_merged_in_place() -> None:
