@@ -102,6 +102,10 @@ class User(BaseUser):
         if row is None:
             if not create:
                 return None
+            if not cls.config.get_permissions(mxid).relay:
+                # Someone the bridge only refuses (any Matrix user anywhere can write to the
+                # bot): answered, but neither stored nor kept in memory.
+                return cls(DBUser(mxid=mxid))
             row = DBUser(mxid=mxid)
             await row.insert()
         return cls._cached(row)
