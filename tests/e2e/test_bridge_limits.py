@@ -284,3 +284,39 @@ async def test_a_name_changed_200_times_reaches_matrix_a_few_times(stack: Stack)
     assert renames()[-1] == final
     assert stack.config["bridge"]["limits"]["display_name_interval"] == 5
     _assert_no_new_errors(stack, log_mark)
+
+
+async def test_messages_from_people_the_privacy_settings_keep_out_are_not_shown(
+    stack: Stack,
+) -> None:
+    from tests.msn_server import BL
+
+    log_mark = stack.bridge.log_mark()
+    pair = stack.new_pair()
+    blocked = stack.unique("mallory") + "@example.com"
+    stranger = stack.unique("stranger") + "@example.com"
+    for passport in (blocked, stranger):
+        stack.msn.add_account(passport, "pw", "Someone")
+    stack.msn.add_contact(pair.passport, blocked, lists=BL)
+    stack.msn.account(pair.passport).blp = "BL"  # people on no list may not write either
+    user, _ = await stack.logged_in(pair)
+    bob = await RawAccount.login(stack, pair.contact, pair.contact_password)
+    others = [await RawAccount.login(stack, p, "pw") for p in (blocked, stranger)]
+    for other in others:
+        other.answer_rings()
+    before = _rooms(user)
+
+    sb = await bob.group(pair.passport, blocked, stranger)
+    await sb.send_text("visible 1")
+    room = await _new_room(user, before)
+    await user.join(room)
+    await user.wait_for_message(room, "visible 1", sender=pair.contact_ghost, timeout=20)
+    for other in others:
+        await other.switchboards[-1].send_text(f"hidden from {other.passport}")
+    await sb.send_text("visible 2")
+    await user.wait_for_message(room, "visible 2", sender=pair.contact_ghost, timeout=20)
+    bodies = [e["content"].get("body") for e in _since(user, room, 0, "m.room.message")]
+    assert bodies == ["visible 1", "visible 2"]
+    for passport in (blocked, stranger):
+        assert not await _ghost_exists(stack, stack.ghost_mxid(passport))
+    _assert_no_new_errors(stack, log_mark)
