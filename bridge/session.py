@@ -2,7 +2,8 @@
 reconnect take the same path, through the bridge-wide login gate), retries with backoff, tells
 the user once per incident, reports the bridge state, and passes the client's events to its
 :class:`~bridge.session_events.SessionEvents` (in order, to the handlers registered for their
-type; what contacts sent stored until handled).
+type, in a bounded queue that makes the client wait when the handlers fall behind; what
+contacts sent stored until handled).
 
 An incident starts when the connection drops or a connect attempt fails, and ends once a new
 session has stayed up for ``bridge.reconnect.stable_after`` seconds: the user gets one notice
@@ -13,6 +14,7 @@ backoff starts again from its initial delay only then.
 from __future__ import annotations
 
 from typing import Protocol, TypeVar
+from collections import Counter
 from collections.abc import Awaitable, Callable
 import asyncio
 import time
@@ -22,10 +24,11 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import texts
+from bridge import metrics, texts
 from bridge.config import Config
 from bridge.db.incoming import Incoming
 from bridge.db.user import User as DBUser
+from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
 from bridge.msnp.events import Disconnected, DisconnectReason, Event
@@ -85,7 +88,11 @@ class MSNSession:
         self._connect_task: asyncio.Task[None] | None = None
         self._login_lock = asyncio.Lock()
         self.events = SessionEvents(
-            owner.mxid, log, current=lambda: self.client, on_disconnected=self._on_disconnected
+            owner.mxid,
+            log,
+            limit=Limits.from_config(config).event_queue,
+            current=lambda: self.client,
+            on_disconnected=self._on_disconnected,
         )
         self._state: BridgeStateEvent | None = None
         self._state_error: str | None = None
@@ -98,6 +105,11 @@ class MSNSession:
     @property
     def connected(self) -> bool:
         return bool(self.client and self._ready and self.client.connected)
+
+    @property
+    def counters(self) -> Counter[str]:
+        """What the event queue dropped, merged or waited for; see :class:`SessionEvents`."""
+        return self.events.counters
 
     @property
     def friendly_name(self) -> str | None:
@@ -145,12 +157,13 @@ class MSNSession:
         credentials. Call it with the login lock held."""
         await self._close_client()
         client = self._make_client()
-        self.client = client
+        self._set_client(client)
         try:
             async with self.gate.turn(interactive=interactive):
-                result = await client.login(passport, password, ticket=ticket)
+                with metrics.login_timer("login" if new_login else "reconnect"):
+                    result = await client.login(passport, password, ticket=ticket)
         except BaseException:
-            self.client = None
+            self._set_client(None)
             await _close_quietly(client)
             raise
         row = self.row
@@ -188,8 +201,12 @@ class MSNSession:
         if task and not task.done() and task is not asyncio.current_task():
             task.cancel()
 
+    def _set_client(self, client: MSNClient | None) -> None:
+        self.client = client
+        self.events.wake()  # events of the old client waiting for room are not wanted now
+
     def _went_offline(self) -> None:
-        self.client = None
+        self._set_client(None)
         self._ready = False
         self.connected_since = None
         self.online.clear()
@@ -265,6 +282,7 @@ class MSNSession:
                     # awaited reply arrives at the same moment (asyncio.wait_for, Python 3.11).
                     self.log.debug("Connect attempt ended by a stop or a new login: %s", e)
                     return
+                metrics.reconnect_attempt(success=False)
                 if is_auth_failure(e):
                     self.log.warning("Stored MSN credentials were rejected: %s", e)
                     await self._push_state(
@@ -281,6 +299,7 @@ class MSNSession:
                         BridgeStateEvent.UNKNOWN_ERROR, texts.STATE_UNKNOWN_ERROR, type(e).__name__
                     )
             else:
+                metrics.reconnect_attempt(success=True)
                 return
             await asyncio.sleep(wait)
 
@@ -320,6 +339,7 @@ class MSNSession:
         if client is not self.client or evt.reason == DisconnectReason.CLIENT:
             return
         self.log.info("Disconnected from MSN: %s %s", evt.reason.value, evt.detail)
+        metrics.disconnected(evt.reason.name.lower())
         self._went_offline()
         if evt.reason == DisconnectReason.OTHER_LOCATION:
             await self.owner.mark_contacts_offline()

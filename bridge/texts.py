@@ -1,11 +1,16 @@
 """Every sentence the bridge says to a user about a failure: failed logins, lost connections,
-bridge-state errors, refused commands and undelivered messages.
+bridge-state errors, refused commands and undelivered messages; and the notices about what
+contacts did (added the user, opened too many group chats), which quote the contacts' names.
 
 Nothing here has side effects; the callers decide where a text goes (a notice, a command reply,
 a message status event). No text ever contains a password or a ticket.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+import html as html_lib
+import unicodedata
 
 from mautrix.types import MessageStatusReason
 from mautrix.util.bridge_state import BridgeState
@@ -15,6 +20,7 @@ from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
     ErrorCode,
+    MD5LoginRefused,
     MSNPError,
     MSNPException,
     ProtocolError,
@@ -35,6 +41,7 @@ __all__ = [
     "STATE_OTHER_LOCATION",
     "STATE_UNKNOWN_ERROR",
     "SendFailure",
+    "added_you",
     "command_failure",
     "connect_failed",
     "credentials_lost",
@@ -42,9 +49,11 @@ __all__ = [
     "describe_send_error",
     "disconnect_reason",
     "disconnected",
+    "group_rooms_limited",
     "not_connected_state",
     "queue_expired",
     "queue_full",
+    "quoted",
     "sent_uncertain",
 ]
 
@@ -93,6 +102,12 @@ CREDENTIALS_REJECTED = (
 
 def describe_login_error(err: BaseException) -> str:
     """A readable sentence for a failed login (never includes the password)."""
+    if isinstance(err, MD5LoginRefused):
+        return (
+            "The MSN server only speaks MSNP2-7, whose login would send your password as an "
+            "MD5 hash that anyone on the network path can crack; the bridge refused. An admin "
+            "can allow it with msn.allow_md5_login (not recommended)."
+        )
     if isinstance(err, ProtocolRefused):
         return (
             "The MSN server refused every protocol version the bridge offered "
@@ -187,14 +202,28 @@ def command_failure(error: MSNPException, action: str) -> str:
 # region messages from Matrix
 
 
-class SendFailure(Exception):
-    """A Matrix event that could not be bridged, with a readable reason."""
+_KIND_OF_REASON = {
+    MessageStatusReason.NO_PERMISSION: "no_permission",
+    MessageStatusReason.UNSUPPORTED: "unsupported",
+}
 
-    def __init__(self, message: str, reason: MessageStatusReason, retriable: bool = False) -> None:
+
+class SendFailure(Exception):
+    """A Matrix event that could not be bridged, with a readable reason; ``kind`` is the
+    reason's label in the metrics (one of :data:`bridge.metrics.SEND_FAILURE_REASONS`)."""
+
+    def __init__(
+        self,
+        message: str,
+        reason: MessageStatusReason,
+        retriable: bool = False,
+        kind: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason
         self.retriable = retriable
+        self.kind = kind or _KIND_OF_REASON.get(reason, "error")
 
 
 def describe_send_error(err: BaseException, contact: str) -> SendFailure:
@@ -202,27 +231,34 @@ def describe_send_error(err: BaseException, contact: str) -> SendFailure:
     if isinstance(err, SendFailure):
         return err
     if isinstance(err, MSNPError) and err.code == ErrorCode.NOT_ONLINE:
-        return SendFailure(f"{contact} is offline", MessageStatusReason.NETWORK_ERROR)
+        return SendFailure(
+            f"{contact} is offline", MessageStatusReason.NETWORK_ERROR, kind="offline"
+        )
     if isinstance(err, DeliveryFailed):
         return SendFailure(
-            f"MSN reported that {contact} did not receive it", MessageStatusReason.NETWORK_ERROR
+            f"MSN reported that {contact} did not receive it",
+            MessageStatusReason.NETWORK_ERROR,
+            kind="not_delivered",
         )
     if isinstance(err, TransactionTimeout):
         return SendFailure(
             f"no delivery confirmation from MSN for the message to {contact}",
             MessageStatusReason.NETWORK_ERROR,
             retriable=True,
+            kind="timeout",
         )
     if isinstance(err, MSNPError):
         return SendFailure(
             f"the MSN server refused it ({err.code}: {err.text})",
             MessageStatusReason.NETWORK_ERROR,
+            kind="refused",
         )
     if isinstance(err, ConnectionClosed | ConnectionError | OSError):
         return SendFailure(
             "the bridge is not connected to MSN right now",
             MessageStatusReason.NETWORK_ERROR,
             retriable=True,
+            kind="not_connected",
         )
     if isinstance(err, MSNPException):
         return SendFailure(f"MSN error: {err}", MessageStatusReason.NETWORK_ERROR)
@@ -235,7 +271,9 @@ def queue_expired(timeout: float, last_error: str) -> SendFailure:
     """A queued message that could not be sent in time (``last_error``: the last obstacle)."""
     why = f": {last_error}" if last_error else ""
     return SendFailure(
-        f"it could not be sent within {timeout:g} seconds{why}", MessageStatusReason.NETWORK_ERROR
+        f"it could not be sent within {timeout:g} seconds{why}",
+        MessageStatusReason.NETWORK_ERROR,
+        kind="not_connected",
     )
 
 
@@ -244,6 +282,7 @@ def queue_full(limit: int) -> SendFailure:
         f"{limit} messages are already waiting to be sent in this conversation",
         MessageStatusReason.NETWORK_ERROR,
         retriable=True,
+        kind="queue_full",
     )
 
 
@@ -254,7 +293,99 @@ def sent_uncertain(err: BaseException) -> SendFailure:
         "the connection to MSN broke before MSN confirmed this message, so it may or may not "
         f"have arrived ({detail}); it is not sent again, to avoid sending it twice",
         MessageStatusReason.NETWORK_ERROR,
+        kind="uncertain",
     )
+
+
+# endregion
+
+
+# region notices about what contacts did (their names are theirs: quoted, never first)
+
+#: A quoted name is cut after this many characters.
+QUOTED_NAME_LENGTH = 64
+_QUOTES = str.maketrans({"\u201c": "'", "\u201d": "'", '"': "'"})
+
+
+def quoted(name: str) -> tuple[str, str]:
+    """``name`` (chosen by a contact, so by anyone) for the middle of a notice: one line
+    without control or formatting characters (no line breaks, no right-to-left overrides),
+    at most :data:`QUOTED_NAME_LENGTH` characters, between quotation marks it cannot close;
+    as plain text and as HTML (escaped)."""
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in name
+        if unicodedata.category(ch)[0] != "C" or ch.isspace()
+    )
+    text = " ".join(text.translate(_QUOTES).split())
+    if len(text) > QUOTED_NAME_LENGTH:
+        text = text[: QUOTED_NAME_LENGTH - 1].rstrip() + "\u2026"
+    return f"\u201c{text}\u201d", f"\u201c{html_lib.escape(text)}\u201d"
+
+
+def _address(passport: str) -> tuple[str, str]:
+    text = quoted(passport)[0][1:-1]
+    return text, html_lib.escape(text)
+
+
+def added_you(people: Sequence[tuple[str, str]], more: int = 0) -> tuple[str, str]:
+    """The notice that ``people`` (passport, name) and ``more`` others added the user to their
+    contact list; plain text and HTML."""
+    plain: list[str] = []
+    rich: list[str] = []
+    for passport, name in people:
+        name_text, name_html = quoted(name or passport)
+        addr_text, addr_html = _address(passport)
+        plain.append(f"{name_text} ({addr_text})")
+        rich.append(f"{name_html} (<code>{addr_html}</code>)")
+    listed_text, listed_html = ", ".join(plain), ", ".join(rich)
+    if more:
+        listed_text += f" and {more} more"
+        listed_html += f" and {more} more"
+    single = len(people) == 1 and not more
+    head = (
+        "Someone added you to their MSN contact list: "
+        if single
+        else "New people added you to their MSN contact list: "
+    )
+    if single:
+        addr_text, addr_html = _address(people[0][0])
+        tail_text = f". Use `add {addr_text}` to add them back."
+        tail_html = f". Use <code>add {addr_html}</code> to add them back."
+    else:
+        tail_text = ". Use `add EMAIL` to add someone back."
+        tail_html = ". Use <code>add EMAIL</code> to add someone back."
+    return head + listed_text + tail_text, head + listed_html + tail_html
+
+
+def group_rooms_limited(passport: str, name: str, limit: int, window: float) -> tuple[str, str]:
+    """The notice that the contact ``passport`` opened more group chat rooms than allowed."""
+    name_text, name_html = quoted(name or passport)
+    addr_text, addr_html = _address(passport)
+    per = f"{limit} per {_duration(window)}"
+    text = (
+        "A contact started more new group chats than the bridge opens rooms for "
+        f"({per}): {name_text} ({addr_text}). Until that eases, messages in their new group "
+        "chats are shown in your direct chat with whoever wrote them (replies there go to "
+        "that person only)."
+    )
+    rich = (
+        "A contact started more new group chats than the bridge opens rooms for "
+        f"({per}): {name_html} (<code>{addr_html}</code>). Until that eases, messages in "
+        "their new group chats are shown in your direct chat with whoever wrote them "
+        "(replies there go to that person only)."
+    )
+    return text, rich
+
+
+def _duration(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        hours = int(seconds // 3600)
+        return "hour" if hours == 1 else f"{hours} hours"
+    if seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{seconds:g} seconds"
 
 
 # endregion

@@ -20,7 +20,7 @@ from mautrix.types import (
 )
 from mautrix.util import background_task
 
-from bridge import formatter
+from bridge import formatter, metrics
 from bridge.db.message import Message as DBMessage
 from bridge.db.model import next_seq
 from bridge.db.outgoing import Outgoing as DBOutgoing
@@ -82,8 +82,9 @@ class MatrixToMSN:
         room_id = self.portal.mxid
         if not room_id:
             return
+        arrived_at = time.monotonic()
         async with self._send_lock:
-            await self._accept(user, message, event_id, room_id)
+            await self._accept(user, message, event_id, room_id, arrived_at)
 
     async def resume(self, user: PortalOwner) -> None:
         """Take the stored queue back after a restart (also done before the first new message
@@ -102,7 +103,12 @@ class MatrixToMSN:
             self.outbox.resume(items)
 
     async def _accept(
-        self, user: PortalOwner, message: MessageEventContent, event_id: EventID, room_id: RoomID
+        self,
+        user: PortalOwner,
+        message: MessageEventContent,
+        event_id: EventID,
+        room_id: RoomID,
+        arrived_at: float,
     ) -> None:
         portal = self.portal
         msgtype = getattr(message, "msgtype", None)
@@ -141,6 +147,7 @@ class MatrixToMSN:
                 await record.insert()
                 await item.insert()
             self.sender.owner = user
+            self.sender.arrived[event_id] = arrived_at  # for the latency metric
             await self.outbox.put(item)
             self.stop_typing()
             return
@@ -151,6 +158,7 @@ class MatrixToMSN:
         except Exception as e:
             failure = describe_send_error(e, portal.conv_key)
             self.log.warning("Unexpected error taking %s from Matrix", event_id, exc_info=True)
+        metrics.send_failed(metrics.MATRIX_TO_MSN, failure.kind)
         if user.mxid == portal.owner:
             try:
                 await self._record(room_id, event_id, user, "failed").insert()
@@ -298,7 +306,7 @@ class MatrixToMSN:
             if client is None or not user.connected:
                 return
             try:
-                await client.send_typing(self.portal.conv_key)
+                await client.send_typing(user.msn_conversation(self.portal.conv_key))
             except Exception as e:
                 self.log.debug("Failed to send typing notification: %s", e)
                 return

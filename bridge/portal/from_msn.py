@@ -9,7 +9,7 @@ from mautrix.appservice import IntentAPI
 from mautrix.errors import IntentError, MForbidden
 from mautrix.types import JSON, EventID, MessageType, TextMessageEventContent
 
-from bridge import formatter
+from bridge import formatter, metrics
 from bridge.db.message import Message as DBMessage
 from bridge.msnp.events import (
     NudgeReceived,
@@ -23,7 +23,7 @@ from bridge.puppet import Puppet
 
 from .interfaces import PortalOwner, PortalRoom
 
-__all__ = ["TYPING_TIMEOUT_MS", "MSNToMatrix"]
+__all__ = ["TYPING_TIMEOUT_MS", "MSNToMatrix", "is_silent"]
 
 #: MSN clients repeat the typing notification every few seconds while typing.
 TYPING_TIMEOUT_MS = 5000
@@ -38,8 +38,20 @@ _CONTENT_TYPE_NAMES = {
     "text/x-clientcaps": "client capability information",
     "text/x-keepalive": "a keep-alive",
 }
-#: Content types that carry nothing for a person to read; not worth a notice.
+#: Content types that carry nothing for a person to read; not worth a notice (nor a room).
 _SILENT_CONTENT_TYPES = frozenset({"text/x-clientcaps", "text/x-keepalive"})
+
+
+def is_silent(evt: object) -> bool:
+    """Whether a message event carries nothing to show (client capabilities, keep-alives):
+    it is not bridged, and so never makes a room."""
+    if not isinstance(evt, OtherMessageReceived):
+        return False
+    return _content_type(evt) in _SILENT_CONTENT_TYPES
+
+
+def _content_type(evt: OtherMessageReceived) -> str:
+    return (evt.content_type or "").split(";", 1)[0].strip().lower()
 
 
 class MSNToMatrix:
@@ -74,6 +86,13 @@ class MSNToMatrix:
         except Exception:
             portal.log.warning("Failed to record incoming message %s", event_id, exc_info=True)
 
+    async def _room_ready(self, user: PortalOwner) -> bool:
+        """Make sure the room exists for a message; a failure counts as a lost message."""
+        if await self.portal.ensure_room(user):
+            return True
+        metrics.send_failed(metrics.MSN_TO_MATRIX, "matrix_error")
+        return False
+
     async def _send_from(
         self, user: PortalOwner, puppet: Puppet, content: TextMessageEventContent, sender: str
     ) -> EventID | None:
@@ -87,25 +106,28 @@ class MSNToMatrix:
             except (IntentError, MForbidden) as e:
                 if attempt == 2:
                     portal.log.warning("Failed to send message from %s to Matrix: %s", sender, e)
+                    metrics.send_failed(metrics.MSN_TO_MATRIX, "matrix_error")
                     return None
                 portal.log.info(
                     "Cannot send to %s any more (%s): opening a new room", portal.mxid, e
                 )
                 await portal.cleanup_and_forget("The MSN conversation moved to a new room")
-                if not await portal.ensure_room(user):
+                if not await self._room_ready(user):
                     return None
                 if not portal.is_direct:
                     await portal.ensure_ghost_joined(sender)
                 continue
             except Exception:
                 portal.log.exception("Failed to send message from %s to Matrix", sender)
+                metrics.send_failed(metrics.MSN_TO_MATRIX, "error")
                 return None
+            metrics.message_bridged(metrics.MSN_TO_MATRIX, metrics.arrival())
             await self._record_incoming(event_id, sender)
             return event_id
         return None
 
     async def handle_text(self, user: PortalOwner, evt: TextMessageReceived) -> EventID | None:
-        if not await self.portal.ensure_room(user):
+        if not await self._room_ready(user):
             return None
         puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
@@ -129,7 +151,7 @@ class MSNToMatrix:
             self.portal.log.debug("Failed to set typing for %s", evt.sender, exc_info=True)
 
     async def handle_nudge(self, user: PortalOwner, evt: NudgeReceived) -> EventID | None:
-        if not await self.portal.ensure_room(user):
+        if not await self._room_ready(user):
             return None
         puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
@@ -139,10 +161,10 @@ class MSNToMatrix:
         return await self._send_from(user, puppet, content, evt.sender)
 
     async def handle_other(self, user: PortalOwner, evt: OtherMessageReceived) -> EventID | None:
-        ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
+        ctype = _content_type(evt)
         if ctype in _SILENT_CONTENT_TYPES:
             return None
-        if not await self.portal.ensure_room(user):
+        if not await self._room_ready(user):
             return None
         puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
@@ -156,15 +178,16 @@ class MSNToMatrix:
         return await self._send_from(user, puppet, content, evt.sender)
 
     async def handle_joined(self, user: PortalOwner, evt: SwitchboardJoined) -> None:
-        """A participant joined a multi-party switchboard: make the room and the ghost join."""
+        """A participant joined a multi-party switchboard whose room exists: the ghosts of the
+        participants join it (a room is made only by a message; a stranger's ghost joins when
+        they write)."""
         portal = self.portal
-        if not await portal.ensure_room(user):
+        if not portal.mxid:
             return
-        for passport in evt.participants:
-            if passport != user.passport:
-                await portal.ensure_ghost_joined(passport)
-        if evt.passport != user.passport:
-            await portal.ensure_ghost_joined(evt.passport)
+        own = (user.passport or "").lower()
+        for passport in dict.fromkeys(p.lower() for p in (*evt.participants, evt.passport)):
+            if passport != own:
+                await portal.ensure_ghost_joined(passport, create=user.may_have_ghost(passport))
 
     async def handle_left(self, user: PortalOwner, evt: SwitchboardLeft) -> None:
         room_id = self.portal.mxid

@@ -13,7 +13,7 @@ import json
 
 from mautrix.types import EventID, MessageStatusReason, MessageType, RoomID
 
-from bridge import texts
+from bridge import metrics, texts
 from bridge.db.message import Message as DBMessage
 from bridge.db.outgoing import Outgoing
 from bridge.msnp.client import MSNClient
@@ -58,6 +58,8 @@ class MSNSender:
         self.log = portal.log
         #: the portal's owner, known once they wrote in the room (or the queue was resumed)
         self.owner: PortalOwner | None = None
+        #: when each message queued by this process arrived from Matrix (monotonic)
+        self.arrived: dict[str, float] = {}
         self._never = asyncio.Event()
 
     def condition(self) -> Condition:
@@ -70,7 +72,7 @@ class MSNSender:
         client = user.client if user is not None else None
         if user is None or client is None or not user.connected:
             raise RetryLater("the bridge is not connected to MSN")
-        conv_key = self.portal.conv_key
+        conv_key = user.msn_conversation(self.portal.conv_key)
         fmt = decode_format(item.format)
         parts = text_parts(item.text, fmt)
         if item.parts_sent < len(parts):
@@ -97,7 +99,7 @@ class MSNSender:
         """Open the conversation (re-invite a group's people); nothing is written yet."""
         try:
             if not self.portal.is_direct and not client.participants(conv_key):
-                await self._restore_group(client)
+                await self._restore_group(client, conv_key)
             await client.open_conversation(conv_key)
         except TransactionTimeout as e:  # (a TimeoutError, so an OSError: first)
             raise SendFailure(
@@ -109,19 +111,22 @@ class MSNSender:
         except MSNPException as e:
             raise texts.describe_send_error(e, await self._contact_name()) from e
 
-    async def _restore_group(self, client: MSNClient) -> None:
-        """A group room from an earlier MSN session: its ghosts are the people to invite."""
+    async def _restore_group(self, client: MSNClient, conversation: str) -> None:
+        """A group room from an earlier MSN session: its stored participants (or else its
+        ghosts) are the people to invite."""
         portal = self.portal
         assert portal.mxid
-        members = await portal.main_intent.get_room_members(portal.mxid)
-        passports = [p for p in map(Puppet.ghost_ids.passport, members) if p]
+        passports = portal.participants
+        if not passports:
+            members = await portal.main_intent.get_room_members(portal.mxid)
+            passports = [p for p in map(Puppet.ghost_ids.passport, members) if p]
         if not passports:
             raise SendFailure(
                 "nobody from MSN is left in this group conversation",
                 MessageStatusReason.UNSUPPORTED,
             )
-        self.log.debug("Restoring group conversation %s with %s", portal.conv_key, passports)
-        client.restore_group(portal.conv_key, passports)
+        self.log.debug("Restoring group conversation %s with %s", conversation, passports)
+        client.restore_group(conversation, passports)
 
     async def _contact_name(self) -> str:
         portal = self.portal
@@ -133,8 +138,12 @@ class MSNSender:
     # region reporting
 
     async def report(self, item: Outgoing, failure: SendFailure | None) -> None:
+        arrived_at = self.arrived.pop(item.event_id, None)
         if failure is not None:
             self.log.info("Message %s not delivered: %s", item.event_id, failure.message)
+            metrics.send_failed(metrics.MATRIX_TO_MSN, failure.kind)
+        else:
+            metrics.message_bridged(metrics.MATRIX_TO_MSN, arrived_at)
         record = DBMessage(
             room_id=item.room_id, mxid=item.event_id, owner=item.owner, conv_key=item.conv_key
         )

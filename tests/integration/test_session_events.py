@@ -75,7 +75,7 @@ async def test_a_stop_keeps_the_backlog_and_the_next_start_hands_it_on_first(
     async with running_server() as server:
         current: list[MSNClient] = []
         events = SessionEvents(
-            OWNER, LOG, current=lambda: current[0], on_disconnected=on_disconnected
+            OWNER, LOG, limit=200, current=lambda: current[0], on_disconnected=on_disconnected
         )
         events.on(TextMessageReceived, slow_handler)
         alice = MSNClient(client_config(server, 12), events.handler_for(lambda: current[0]))
@@ -109,7 +109,9 @@ async def test_a_stop_keeps_the_backlog_and_the_next_start_hands_it_on_first(
         if len(after_restart) == 5:
             done.set()
 
-    again = SessionEvents(OWNER, LOG, current=lambda: None, on_disconnected=on_disconnected)
+    again = SessionEvents(
+        OWNER, LOG, limit=200, current=lambda: None, on_disconnected=on_disconnected
+    )
     again.on(TextMessageReceived, handler)
     again.replay(rows)
     await again.handler_for(lambda: None)(  # type: ignore[arg-type]
@@ -142,7 +144,7 @@ async def test_a_disconnection_is_handled_ahead_of_a_backlog(db: Database) -> No
     async with running_server() as server:
         current: list[MSNClient] = []
         events = SessionEvents(
-            OWNER, LOG, current=lambda: current[0], on_disconnected=on_disconnected
+            OWNER, LOG, limit=200, current=lambda: current[0], on_disconnected=on_disconnected
         )
         events.on(TextMessageReceived, slow_handler)
         alice = MSNClient(client_config(server, 12), events.handler_for(lambda: current[0]))

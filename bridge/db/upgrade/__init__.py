@@ -17,6 +17,17 @@ upgrade_table = UpgradeTable(
 )
 
 # registered in the order imported (one statement, so sorting imports cannot reorder them)
-from . import v01_initial, v02_double_puppet, v04_message_queues  # noqa: E402
+from . import (  # noqa: E402
+    v01_initial,
+    v02_double_puppet,
+    v05_group_participants,
+    v06_message_queues,
+)
 
-__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet", "v04_message_queues"]
+__all__ = [
+    "upgrade_table",
+    "v01_initial",
+    "v02_double_puppet",
+    "v05_group_participants",
+    "v06_message_queues",
+]

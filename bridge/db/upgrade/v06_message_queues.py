@@ -1,4 +1,4 @@
-"""v4: the message queues: ``outgoing`` (Matrix messages waiting for, or in the middle of,
+"""v6: the message queues: ``outgoing`` (Matrix messages waiting for, or in the middle of,
 delivery to MSN) and ``incoming`` (MSN messages received and not yet handed to Matrix)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from . import upgrade_table
 
 
 @upgrade_table.register(description="Outgoing and incoming message queues")
-async def upgrade_v4(conn: Connection) -> None:
+async def upgrade_v6(conn: Connection) -> None:
     await conn.execute("""
         CREATE TABLE outgoing (
             room_id    TEXT NOT NULL,
