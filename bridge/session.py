@@ -142,6 +142,7 @@ class MSNSession:
         async with self._login_lock:
             self._cancel_connect_task()
             self._backoff.reset()
+            self._incident = False  # the command's own reply says how it went
             return await self._open(passport, password, None, new_login=True, interactive=True)
 
     async def _open(
@@ -343,7 +344,9 @@ class MSNSession:
         self._went_offline()
         if evt.reason == DisconnectReason.OTHER_LOCATION:
             await self.owner.mark_contacts_offline()
-            self._incident = False  # not a lost connection: nothing reconnects by itself
+            # told now; nothing reconnects by itself, but once `reconnect` brought the session
+            # back (and it stayed up), the user hears that it is back
+            self._incident = True
             await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_OTHER_LOCATION)
             await self.owner.send_bridge_notice(texts.OTHER_LOCATION)
             return
