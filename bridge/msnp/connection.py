@@ -221,6 +221,11 @@ class Connection:
         finally:
             self._pending.pop(trid, None)
 
+    def awaits(self, trid: int | None, name: str) -> bool:
+        """Whether a ``name`` transaction with ``trid`` is still waiting for its reply."""
+        pending = self._pending.get(trid) if trid is not None else None
+        return pending is not None and pending[2] == name
+
     def _dispatch(self, command: Command) -> None:
         if command.trid is not None and command.trid in self._pending:
             future, expect, sent = self._pending[command.trid]

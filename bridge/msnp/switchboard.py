@@ -194,8 +194,9 @@ class Switchboard:
                     self, cmd.args[0], name, parse_message(cmd.payload or b"")
                 )
         elif cmd.name == "IRO":
-            # IRO trid i n passport name [caps]
-            if len(cmd.args) >= 4:
+            # IRO trid i n passport name [caps]: who was there when we answered; only while
+            # our ANS waits for its reply (a stray IRO later would add a phantom participant)
+            if len(cmd.args) >= 4 and self.conn.awaits(cmd.trid, "ANS"):
                 self._join(cmd.args[2], decode_arg(cmd.args[3]))
         elif cmd.name == "JOI":
             if cmd.args:

@@ -800,6 +800,19 @@ def decoded(message: Message) -> str:
     ],
 )
 @example(version=5, iro=[("bob@example.com", "Bob")], traffic=[])
+# an IRO after the ANS reply made "%zz" a participant: bob's BYE left the switchboard open and
+# the MSG after it became a third event where two were due (IRO answers ANS, nothing else)
+@example(
+    version=12,
+    iro=[("bob@example.com", "Bob")],
+    traffic=[
+        cmd("MSG", "bob@example.com", "Bob", payload=b"Content-Type: text/plain\r\n\r\none"),
+        cmd("IRO", 0, 1, 1, "%zz", "Zed"),
+        cmd("MSG", "bob@example.com", "Bob", payload=b"Content-Type: text/plain\r\n\r\ntwo"),
+        cmd("BYE", "bob@example.com"),
+        cmd("MSG", "bob@example.com", "Bob", payload=b"Content-Type: text/plain\r\n\r\nlate"),
+    ],
+)
 def test_switchboard_traffic(
     version: int, iro: list[tuple[str, str]], traffic: list[bytes]
 ) -> None:
