@@ -11,11 +11,11 @@ from enum import Enum
 import logging
 
 from bridge.contact_book import friend_count
-from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import (
     ConnectionClosed,
     MSNPError,
     MSNPException,
+    ProtocolRefused,
     TransactionTimeout,
     is_auth_failure,
 )

@@ -10,15 +10,16 @@ from __future__ import annotations
 from mautrix.types import MessageStatusReason
 from mautrix.util.bridge_state import BridgeState
 
-from bridge.msnp.client import DeliveryFailed, ProtocolRefused
 from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
+    DeliveryFailed,
     ErrorCode,
     MD5LoginRefused,
     MSNPError,
     MSNPException,
     ProtocolError,
+    ProtocolRefused,
     TransactionTimeout,
     is_auth_failure,
 )

@@ -8,9 +8,17 @@ import asyncio
 import logging
 import sys
 
-from .client import ClientConfig, DeliveryFailed, MSNClient, ProtocolRefused
+from .client import ClientConfig, MSNClient
 from .connection import TRACE
-from .errors import AuthError, ConnectionClosed, MSNPError, MSNPException, TransactionTimeout
+from .errors import (
+    AuthError,
+    ConnectionClosed,
+    DeliveryFailed,
+    MSNPError,
+    MSNPException,
+    ProtocolRefused,
+    TransactionTimeout,
+)
 from .events import Event, Lists
 
 EXIT_OK: Final = 0

@@ -34,13 +34,15 @@ from .admission import SwitchboardHosts, SwitchboardLimits
 from .auth import passport_ticket
 from .bounded import BoundedDict, KeyedLocks
 from .burst import Tally
-from .connection import DeliveryFailed, ProtocolRefused, UnknownConversation
 from .errors import (
     ConnectionClosed,
+    DeliveryFailed,
     MSNPError,
     MSNPException,
-    ProtocolError,
+    ProtocolRefused,
+    RemoteProtocolError,
     TransactionTimeout,
+    UnknownConversation,
 )
 from .events import (
     Contact,
@@ -455,7 +457,7 @@ class MSNClient:
         try:
             host, port, cookie = await self._ns.request_switchboard()
             if not self._sb_host_allowed(host, "XFR SB"):
-                raise ProtocolError(
+                raise RemoteProtocolError(
                     f"the server handed out a switchboard on {host}, which is not its own host "
                     "(add it to switchboard_hosts if that is right)"
                 )

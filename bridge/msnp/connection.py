@@ -20,21 +20,14 @@ from .codec import Command, Parser, Role, encode
 from .errors import (
     ConnectionClosed,
     MSNPError,
-    MSNPException,
     ProtocolError,
-    ProtocolRefused,
+    RemoteProtocolError,
     TransactionTimeout,
 )
 from .events import DisconnectReason
 from .flow import ReadGate
 
-__all__ = [
-    "TRACE",
-    "Connection",
-    "DeliveryFailed",
-    "ProtocolRefused",
-    "parse_address",
-]
+__all__ = ["TRACE", "Connection", "parse_address"]
 
 #: Log level of the wire log (below DEBUG).
 TRACE: Final = 5
@@ -48,17 +41,6 @@ wire_log = logging.getLogger("msnp.wire")
 
 CommandHandler = Callable[[Command], None]
 CloseHandler = Callable[[DisconnectReason, str], None]
-
-
-class DeliveryFailed(MSNPException):
-    """The switchboard answered a message with ``NAK``."""
-
-
-class UnknownConversation(MSNPException, ValueError):
-    """A group conversation key this client has never seen (e.g. from before a reconnect).
-
-    :meth:`MSNClient.restore_group` makes such a key usable again.
-    """
 
 
 def parse_address(address: str, default_port: int = 1863) -> tuple[str, int]:
@@ -75,7 +57,7 @@ def parse_address(address: str, default_port: int = 1863) -> tuple[str, int]:
         or " " in host
         or not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535)
     ):
-        raise ProtocolError(f"bad server address {address!r}")
+        raise RemoteProtocolError(f"bad server address {address!r}")
     return host, int(port)
 
 

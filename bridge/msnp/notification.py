@@ -13,7 +13,15 @@ from .auth import md5_response
 from .burst import Tally
 from .codec import Command, decode_arg, encode_arg
 from .connection import Connection, parse_address
-from .errors import AuthError, ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
+from .errors import (
+    AuthError,
+    ConnectionClosed,
+    MSNPError,
+    ProtocolError,
+    RemoteProtocolError,
+    TicketRejected,
+    TransactionTimeout,
+)
 from .events import (
     Contact,
     ContactAdded,
@@ -71,10 +79,6 @@ class Ring:
     cookie: str
     passport: str
     friendly_name: str
-
-
-class _TicketRejected(Exception):
-    pass
 
 
 @dataclass(slots=True)
@@ -167,11 +171,11 @@ class NotificationSession:
         if ticket is not None:
             try:
                 return await self._login_once(passport, password, ticket, fetch_ticket)
-            except _TicketRejected:
+            except TicketRejected as e:
                 log.info("stored Passport ticket for %s rejected; logging in again", passport)
                 if password is None:
-                    raise AuthError(
-                        "the Passport ticket was rejected and no password is known", 911
+                    raise TicketRejected(
+                        "the Passport ticket was rejected and no password is known", e.code
                     ) from None
         return await self._login_once(passport, password, None, fetch_ticket)
 
@@ -206,7 +210,7 @@ class NotificationSession:
             log.debug("redirected from %s:%s to %s", host, port, redirect)
             await conn.close()
             host, port = parse_address(redirect)
-        raise ProtocolError(f"more than {MAX_REDIRECTS} XFR NS redirects")
+        raise RemoteProtocolError(f"more than {MAX_REDIRECTS} XFR NS redirects")
 
     def _new_connection(self) -> Connection:
         return Connection(
@@ -304,24 +308,26 @@ class NotificationSession:
         except MSNPError as e:
             if e.code in (911, 928):
                 if given:
-                    raise _TicketRejected from e
+                    raise TicketRejected("the server rejected the Passport ticket", e.code) from e
                 raise AuthError("the server rejected the Passport ticket", e.code) from e
             raise
         except ConnectionClosed:
             if given:
-                raise _TicketRejected from None
+                raise TicketRejected(
+                    "the server closed the connection after the Passport ticket", 911
+                ) from None
             raise
         self._usr_ok(reply)
         return None, ticket
 
     def _redirect(self, reply: Command) -> str:
         if reply.arg(0) != "NS" or not reply.arg(1):
-            raise ProtocolError(f"unexpected transfer {reply!r} during login")
+            raise RemoteProtocolError(f"unexpected transfer {reply!r} during login")
         return reply.arg(1)
 
     def _usr_ok(self, reply: Command) -> None:
         if reply.arg(0) != "OK":
-            raise ProtocolError(f"unexpected USR reply {reply!r}")
+            raise RemoteProtocolError(f"unexpected USR reply {reply!r}")
         self.passport = reply.arg(1) or self.passport
         if (self.protocol or 0) < 10 and len(reply.args) >= 3:
             self.friendly_name = decode_arg(reply.arg(2))
@@ -843,7 +849,7 @@ class NotificationSession:
                         guid = token[2:]
             if group is not None and list_ is Lists.FORWARD:
                 if guid is None:
-                    raise ProtocolError("the server gave the new contact no GUID")
+                    raise RemoteProtocolError("the server gave the new contact no GUID")
                 await conn.transaction("ADC", (code, f"C={guid}", group))
         contact = self._contact(passport, friendly_name)
         contact.lists |= list_
@@ -880,7 +886,7 @@ class NotificationSession:
         reply = await conn.transaction("ADG", args)
         group = self._parse_adg(reply)
         if group is None:
-            raise ProtocolError(f"unexpected ADG reply {reply!r}")
+            raise RemoteProtocolError(f"unexpected ADG reply {reply!r}")
         self.groups[group.id] = group
         return group
 
@@ -910,6 +916,6 @@ class NotificationSession:
         conn = self._live()
         reply = await conn.transaction("XFR", ("SB",))
         if reply.arg(0) != "SB" or len(reply.args) < 4:
-            raise ProtocolError(f"unexpected XFR reply {reply!r}")
+            raise RemoteProtocolError(f"unexpected XFR reply {reply!r}")
         host, port = parse_address(reply.args[1])
         return host, port, reply.args[3]

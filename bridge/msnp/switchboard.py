@@ -9,8 +9,14 @@ import time
 
 from .burst import Tally
 from .codec import Command, decode_arg
-from .connection import Connection, DeliveryFailed
-from .errors import ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
+from .connection import Connection
+from .errors import (
+    ConnectionClosed,
+    DeliveryFailed,
+    MSNPError,
+    RemoteProtocolError,
+    TransactionTimeout,
+)
 from .events import DisconnectReason, MessageFormat
 from .flow import ReadGate
 from .message import MAX_MSG_PAYLOAD, Message, build_nudge, build_typing, parse_message, split_text
@@ -97,7 +103,7 @@ class Switchboard:
         try:
             reply = await self.conn.transaction("USR", (self.own_passport, cookie))
             if reply.arg(0) != "OK":
-                raise ProtocolError(f"unexpected switchboard USR reply {reply!r}")
+                raise RemoteProtocolError(f"unexpected switchboard USR reply {reply!r}")
             self.conn.stage = "SB"
         except BaseException:
             await self.conn.close()

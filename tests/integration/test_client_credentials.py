@@ -22,9 +22,9 @@ from cryptography.x509.oid import NameOID
 import aiohttp
 import pytest
 
-from bridge.msnp.auth import PassportUnavailable, passport_ticket
+from bridge.msnp.auth import passport_ticket
 from bridge.msnp.client import ClientConfig, MSNClient
-from bridge.msnp.errors import MD5LoginRefused
+from bridge.msnp.errors import MD5LoginRefused, PassportUnavailable
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import Recorder
 

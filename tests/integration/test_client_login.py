@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from bridge.msnp.client import MSNClient, ProtocolRefused
-from bridge.msnp.errors import AuthError, ConnectionClosed
+from bridge.msnp.client import MSNClient
+from bridge.msnp.errors import AuthError, ConnectionClosed, ProtocolRefused
 from bridge.msnp.events import Lists, ListSynced, LoggedIn, PresenceChanged, Status
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import Recorder, client_config, logged_in

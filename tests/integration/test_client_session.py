@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from bridge.msnp.client import GROUP_PREFIX, DeliveryFailed, MSNClient, UnknownConversation
-from bridge.msnp.errors import MSNPError
+from bridge.msnp.client import GROUP_PREFIX, MSNClient
+from bridge.msnp.errors import DeliveryFailed, MSNPError, UnknownConversation
 from bridge.msnp.events import (
     MessageFormat,
     NudgeReceived,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from mautrix.types import PresenceState
 import pytest
 
-from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
     MD5LoginRefused,
     MSNPError,
+    ProtocolRefused,
     TransactionTimeout,
 )
 from bridge.msnp.events import Status
