@@ -14,7 +14,7 @@ from bridge.config_doc import OptionError
 from bridge.config_file import UserFileConfig
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
 from bridge.ids import GhostIDs
-from bridge.msnp.client import ClientConfig
+from bridge.msnp.config import ClientConfig
 from bridge.web import settings as web_settings
 
 __all__ = ["PERMISSION_LEVELS", "Config", "OptionError", "Permissions", "base_config_path"]

@@ -24,17 +24,14 @@ from bridge.db.contact import (
 )
 from bridge.msnp.client import MSNClient
 from bridge.msnp.events import (
-    Contact,
     ContactAdded,
     ContactRemoved,
-    Group,
     GroupChanged,
-    Lists,
     ListSynced,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
 )
+from bridge.msnp.values import Contact, Group, Lists, Status
 from bridge.puppet import Puppet, normalize_friendly_name
 
 __all__ = ["GHOST_SYNC_CONCURRENCY", "ContactBook", "ContactEntry"]

@@ -12,7 +12,7 @@ from mautrix.util.async_getter_lock import async_getter_lock
 from bridge.config import Config
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.ids import GhostIDs
-from bridge.msnp.events import Status
+from bridge.msnp.values import Status
 from bridge.presence_limiter import PresenceLimiter
 
 if TYPE_CHECKING:

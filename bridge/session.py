@@ -20,7 +20,8 @@ from bridge.config import Config
 from bridge.db.user import User as DBUser
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
-from bridge.msnp.events import Disconnected, DisconnectReason, Event
+from bridge.msnp.events import Disconnected, Event
+from bridge.msnp.values import DisconnectReason
 
 __all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
 

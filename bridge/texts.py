@@ -23,7 +23,7 @@ from bridge.msnp.errors import (
     TransactionTimeout,
     is_auth_failure,
 )
-from bridge.msnp.events import DisconnectReason
+from bridge.msnp.values import DisconnectReason
 
 __all__ = [
     "CREDENTIALS_REJECTED",

@@ -8,7 +8,7 @@ from mautrix.types import EventID
 
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ErrorCode, MSNPError
-from bridge.msnp.events import Lists
+from bridge.msnp.values import Lists
 from bridge.portal import Portal
 from bridge.texts import NOT_CONNECTED
 from bridge.user import User

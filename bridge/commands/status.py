@@ -5,7 +5,7 @@ from __future__ import annotations
 from mautrix.types import EventID
 
 from bridge.msnp.client import MSNClient
-from bridge.msnp.events import Status
+from bridge.msnp.values import Status
 
 from .common import SECTION_PRESENCE, CommandEvent, ask_msn, command_handler
 

@@ -8,7 +8,8 @@ import asyncio
 import logging
 import sys
 
-from .client import ClientConfig, MSNClient
+from .client import MSNClient
+from .config import ClientConfig
 from .connection import TRACE
 from .errors import (
     AuthError,
@@ -19,7 +20,8 @@ from .errors import (
     ProtocolRefused,
     TransactionTimeout,
 )
-from .events import Event, Lists
+from .events import Event
+from .values import Lists
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1

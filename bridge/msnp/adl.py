@@ -21,8 +21,8 @@ from urllib.parse import unquote
 from .addressbook import AddressBook
 from .endpoints import NetworkId
 from .errors import LocalProtocolError, RemoteProtocolError
-from .events import Lists
 from .sharing import MemberKind, Memberships
+from .values import Lists
 from .xmlsafe import attr, parse_xml
 
 __all__ = [

@@ -16,24 +16,22 @@ import sys
 import threading
 import time
 
-from .client import ClientConfig, MSNClient
+from .client import MSNClient
+from .config import ClientConfig
 from .errors import MSNPException
 from .events import (
-    Contact,
     Disconnected,
-    DisconnectReason,
     Event,
-    Lists,
     NudgeReceived,
     OtherMessageReceived,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
     SwitchboardJoined,
     SwitchboardLeft,
     TextMessageReceived,
     TypingReceived,
 )
+from .values import Contact, DisconnectReason, Lists, Status
 
 __all__ = ["HELP", "STATUS_NAMES", "ChatApp", "run"]
 

@@ -24,8 +24,8 @@ from .errors import (
     RemoteProtocolError,
     TransactionTimeout,
 )
-from .events import DisconnectReason
 from .flow import ReadGate
+from .values import DisconnectReason
 
 __all__ = ["TRACE", "Connection", "parse_address"]
 

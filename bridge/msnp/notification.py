@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 import asyncio
@@ -12,6 +12,7 @@ from . import challenge as challenge_mod
 from .auth import md5_response
 from .burst import Tally
 from .codec import Command, decode_arg, encode_arg
+from .config import ClientConfig
 from .connection import Connection, parse_address
 from .errors import (
     AuthError,
@@ -23,29 +24,22 @@ from .errors import (
     TransactionTimeout,
 )
 from .events import (
-    Contact,
     ContactAdded,
     ContactRemoved,
     Disconnected,
-    DisconnectReason,
     Event,
-    Group,
     GroupChanged,
-    Lists,
     ListSynced,
     LoggedIn,
     OtherMessageReceived,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
 )
 from .flow import ReadGate, reply_in_time
 from .message import PROFILE, parse_message
 from .ubx import build_user_data, parse_user_data
+from .values import Contact, DisconnectReason, Group, Lists, Status
 from .versions import chosen_version, offered_versions
-
-if TYPE_CHECKING:
-    from .client import ClientConfig
 
 __all__ = ["MAX_REDIRECTS", "NotificationSession", "Ring"]
 
@@ -55,9 +49,6 @@ MAX_REDIRECTS = 3
 _ALL_LISTS = ("FL", "AL", "BL", "RL")
 #: NS ``MSG`` payloads (profile, mail notifications) larger than this are dropped unread.
 MAX_NS_MESSAGE: Final = 64 * 1024
-#: Real clients send a few hundred bytes of personal-message XML (a 129-character PSM, the
-#: media string, a machine GUID); larger ``UBX`` payloads are dropped unread.
-MAX_UBX_PAYLOAD: Final = 8 * 1024
 #: Contact groups kept; MSN servers allowed a few dozen.
 MAX_GROUPS: Final = 1000
 #: Groups kept per contact, and the longest friendly name / MSN object kept (MSN allowed 129

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 import asyncio
 import logging
 import time
 
 from .burst import Tally
 from .codec import Command, decode_arg
+from .config import ClientConfig
 from .connection import Connection
 from .errors import (
     ConnectionClosed,
@@ -17,12 +18,9 @@ from .errors import (
     RemoteProtocolError,
     TransactionTimeout,
 )
-from .events import DisconnectReason, MessageFormat
 from .flow import ReadGate
 from .message import MAX_MSG_PAYLOAD, Message, build_nudge, build_typing, parse_message, split_text
-
-if TYPE_CHECKING:
-    from .client import ClientConfig
+from .values import DisconnectReason, MessageFormat
 
 __all__ = ["Switchboard", "SwitchboardListener"]
 

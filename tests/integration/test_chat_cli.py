@@ -8,12 +8,8 @@ import sys
 
 import pytest
 
-from bridge.msnp.events import (
-    NudgeReceived,
-    PresenceChanged,
-    Status,
-    TextMessageReceived,
-)
+from bridge.msnp.events import NudgeReceived, PresenceChanged, TextMessageReceived
+from bridge.msnp.values import Status
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import logged_in

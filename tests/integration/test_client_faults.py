@@ -12,13 +12,10 @@ from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
     Disconnected,
-    DisconnectReason,
-    Group,
     GroupChanged,
-    Lists,
     PresenceChanged,
-    Status,
 )
+from bridge.msnp.values import DisconnectReason, Group, Lists, Status
 from tests.msn_server import AL, BL, FL
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import logged_in, wait_until

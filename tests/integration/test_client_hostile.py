@@ -22,11 +22,11 @@ from bridge.msnp.events import (
     Disconnected,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
     SwitchboardJoined,
     TextMessageReceived,
     TypingReceived,
 )
+from bridge.msnp.values import Status
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
 from tests.msn_server.rawclient import RawClient, login_twn

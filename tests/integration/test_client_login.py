@@ -9,7 +9,8 @@ import pytest
 
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import AuthError, ConnectionClosed, ProtocolRefused
-from bridge.msnp.events import Lists, ListSynced, LoggedIn, PresenceChanged, Status
+from bridge.msnp.events import ListSynced, LoggedIn, PresenceChanged
+from bridge.msnp.values import Lists, Status
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import Recorder, client_config, logged_in
 

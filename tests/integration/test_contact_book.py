@@ -19,17 +19,14 @@ from bridge.db.contact import (
 )
 from bridge.db.user import User as DBUser
 from bridge.msnp.events import (
-    Contact,
     ContactAdded,
     ContactRemoved,
-    Group,
     GroupChanged,
-    Lists,
     ListSynced,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
 )
+from bridge.msnp.values import Contact, Group, Lists, Status
 
 OWNER = "@alice:hs.test"
 FL, AL, BL, RL = Lists.FORWARD, Lists.ALLOW, Lists.BLOCK, Lists.REVERSE

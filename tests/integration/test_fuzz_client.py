@@ -32,9 +32,7 @@ from bridge.msnp.codec import SERVER_PAYLOAD_COMMANDS, Command, Parser, Role
 from bridge.msnp.errors import ConnectionClosed, MSNPException, ProtocolError
 from bridge.msnp.events import (
     Disconnected,
-    DisconnectReason,
     Event,
-    MessageFormat,
     NudgeReceived,
     OtherMessageReceived,
     SwitchboardClosed,
@@ -49,6 +47,7 @@ from bridge.msnp.message import (
     parse_message,
     split_text,
 )
+from bridge.msnp.values import DisconnectReason, MessageFormat
 from tests.support.client_fixtures import Recorder
 
 pytestmark = pytest.mark.timeout(120)

@@ -18,7 +18,8 @@ import pytest
 from bridge import texts
 from bridge.config import Config, base_config_path
 from bridge.db.user import User as DBUser
-from bridge.msnp.events import DisconnectReason, ListSynced, LoggedIn
+from bridge.msnp.events import ListSynced, LoggedIn
+from bridge.msnp.values import DisconnectReason
 from bridge.session import MSNSession
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server

@@ -13,7 +13,7 @@ from bridge.msnp.errors import (
     ProtocolRefused,
     TransactionTimeout,
 )
-from bridge.msnp.events import Status
+from bridge.msnp.values import Status
 from bridge.puppet import normalize_friendly_name, presence_for
 from bridge.texts import describe_login_error, describe_send_error
 
