@@ -16,9 +16,9 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 __all__ = [
-    "OptionError",
     "ConfigFileError",
     "KeyPath",
+    "OptionError",
     "display_path",
     "nearest_key",
     "parse_document",

@@ -10,7 +10,6 @@ import logging
 
 from mautrix.types import EventID, EventType, Format, MessageType, TextMessageEventContent
 
-from bridge.msnp.values import Lists
 from bridge.password_login import Outcome, password_login
 
 from .common import (

@@ -20,7 +20,6 @@ from bridge.contact_book import friend_count
 from bridge.ids import normalize_passport
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPError, MSNPException
-from bridge.msnp.values import Lists
 from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.texts import NOT_CONNECTED, command_failure
