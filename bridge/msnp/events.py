@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # The value types lived here before values.py; code written against that layout still finds them.
@@ -49,8 +50,11 @@ class LoggedIn(Event):
 
 @dataclass(frozen=True, slots=True)
 class ListSynced(Event):
-    contacts: dict[str, Contact]
-    groups: dict[str, Group]
+    """The whole list once downloaded at login: read-only mappings of frozen values (contacts
+    by lower-cased passport, groups by id), a snapshot that later changes leave alone."""
+
+    contacts: Mapping[str, Contact]
+    groups: Mapping[str, Group]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ connection ended."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 
 __all__ = ["Contact", "DisconnectReason", "Group", "Lists", "MessageFormat", "Status"]
@@ -71,7 +71,7 @@ _LIST_CODES = {
 }
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Group:
     """A contact group: ``id`` is the numeric id (MSNP2-9) or the GUID (MSNP10+)."""
 
@@ -79,13 +79,16 @@ class Group:
     name: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Contact:
+    """One person on the user's lists, as the server last reported them (a frozen value: a
+    change makes a new one). ``groups`` are group ids; ``guid`` is known from MSNP10 on."""
+
     passport: str
     friendly_name: str
     lists: Lists = Lists.NONE
     guid: str | None = None
-    groups: list[str] = field(default_factory=list)
+    groups: tuple[str, ...] = ()
     status: Status = Status.OFFLINE
     capabilities: int = 0
     msn_object: str | None = None

@@ -362,7 +362,7 @@ async def test_idle_switchboard_is_closed_to_make_room() -> None:
                 await carol_rec.wait(TextMessageReceived, text="to carol")
                 assert list(client.conversations()) == [CAROL]
                 assert client.counters["switchboards_evicted"] == 1
-                assert len(client._locks) == 0  # no lock kept per conversation ever used
+                assert len(client._pool._locks) == 0  # no lock kept per conversation ever used
                 await client.send_text(BOB, "again")  # re-opened on demand
                 await bob_rec.wait(TextMessageReceived, text="again")
         finally:

@@ -831,7 +831,7 @@ def test_switchboard_traffic(
                 await asyncio.wait_for(server.sb_done.wait(), 5)
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + 5
-                while client._all_sbs or client._tasks:  # the switchboard winds down
+                while client._pool.busy:  # the switchboard winds down
                     assert loop.time() < deadline, "the switchboard did not close"
                     await asyncio.sleep(0.01)
                 assert client.conversations() == {}
