@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bridge.msnp.client import MSNClient
@@ -77,7 +75,7 @@ async def test_keepalive_timeout_when_server_stalls() -> None:
         client, rec = await logged_in(
             server, "alice@example.com", 9, keepalive_interval=0.2, keepalive_timeout=0.4
         )
-        await asyncio.sleep(0.7)  # a few PNG/QNG rounds succeed
+        await wait_until(lambda: server.counters["png"] >= 3)  # PNG/QNG rounds succeed
         assert client.connected and not rec.of(Disconnected)
         server.stall("alice@example.com", 3.0)
         event = await rec.wait(Disconnected, timeout=3)
@@ -100,7 +98,7 @@ async def test_challenges_are_answered(protocol: int) -> None:
     async with running_server(challenge_interval=0.1, challenge_timeout=1.0) as server:
         client, rec = await logged_in(server, "alice@example.com", protocol)
         try:
-            await asyncio.sleep(1.5)
+            await wait_until(lambda: server.counters["challenges_answered"] >= 3)
             assert client.connected and not rec.of(Disconnected)
             assert server.online("alice@example.com") == "NLN"
         finally:
