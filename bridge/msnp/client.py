@@ -1,12 +1,11 @@
-"""The :class:`MSNClient` facade: one MSN account, its notification session, its switchboard
-pool, and the one task that hands their events to the handler.
+"""The :class:`MSNClient` facade: one MSN account's session, switchboards and event dispatch.
 
-Events go to the handler in order from one dispatcher task, so a handler may call back into
-the client (e.g. answer a message) without blocking the connection. ``login`` can return
-before the handler has seen the login events. The user's own list changes (``add_contact``,
-``block``, ``add_group`` ...) are reported like the server's pushes, with
-:class:`~.events.ContactAdded`, :class:`~.events.ContactRemoved` and
-:class:`~.events.GroupChanged`, once the server confirmed them.
+Events go to the handler in order from one dispatcher task, so a handler may call back into the
+client (e.g. answer a message) without blocking the connection. ``login`` can return before the
+handler has seen the login events. The user's own list changes (``add_contact``, ``block``,
+``add_group`` ...) are reported like the server's pushes, with :class:`~.events.ContactAdded`,
+:class:`~.events.ContactRemoved` and :class:`~.events.GroupChanged`, once the server confirmed
+them.
 
 Conversations and their keys are the pool's (:mod:`.pool`). Limits (see :class:`ClientConfig`):
 the event queue applies back-pressure (:mod:`.flow`); switchboards are bounded per account and
@@ -32,9 +31,9 @@ from .errors import DeliveryFailed, ProtocolRefused, UnknownConversation
 from .events import Disconnected, Event
 from .flow import EventQueue
 from .login import Credentials
-from .notification import NotificationSession, Ring
+from .notification import NotificationSession
 from .pool import GROUP_PREFIX, SwitchboardPool
-from .values import Contact, DisconnectReason, Group, Lists, MessageFormat, Status
+from .values import Contact, DisconnectReason, Group, Lists, MessageFormat, Ring, Status
 
 __all__ = [
     "GROUP_PREFIX",

@@ -76,7 +76,8 @@ class PersonalMessageChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class ContactAdded(Event):
-    """A contact was put on one of our lists (``list_ == REVERSE``: someone added us)."""
+    """A contact was put on one of our lists (``list_ == REVERSE``: someone added us), or into
+    ``group``: pushed by the server, or the user's own change once the server confirmed it."""
 
     passport: str
     list_: Lists
@@ -87,6 +88,9 @@ class ContactAdded(Event):
 
 @dataclass(frozen=True, slots=True)
 class ContactRemoved(Event):
+    """A contact left one of our lists, or only ``group`` (pushed, or the user's own change
+    once confirmed). Off the forward list, a contact is in no group any more."""
+
     passport: str
     list_: Lists
     group: str | None = None
@@ -94,6 +98,9 @@ class ContactRemoved(Event):
 
 @dataclass(frozen=True, slots=True)
 class GroupChanged(Event):
+    """A group was created or renamed, or ``removed`` (pushed, or the user's own change once
+    confirmed); a removed group's members left it."""
+
     group: Group
     removed: bool = False
 

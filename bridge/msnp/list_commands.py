@@ -1,9 +1,9 @@
-"""Reading what an MSNP2-12 notification server sends about the list, the groups and presence
-(``LST``, ``LSG``, ``ADD``, ``ADC``, ``REM``, ``ADG``, ``RMG``, ``REG``, ``ILN``, ``NLN``,
-``FLN``, ``UBX``, ``BLP``, ``GTC``, ``PRP``, ``BPR``) into a :class:`~.roster.Roster`, sans-IO.
+"""Reads what an MSNP2-12 notification server sends about the list and presence into a roster.
 
-:func:`receive` takes one command and returns the events it makes; the shapes depend on the
-roster's negotiated ``version``.
+The commands are ``LST``, ``LSG``, ``ADD``, ``ADC``, ``REM``, ``ADG``, ``RMG``, ``REG``,
+``ILN``, ``NLN``, ``FLN``, ``UBX``, ``BLP``, ``GTC``, ``PRP`` and ``BPR``. :func:`receive` takes
+one (sans-IO) and returns the events it makes; the shapes depend on the roster's negotiated
+``version``.
 """
 
 from __future__ import annotations

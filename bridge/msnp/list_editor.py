@@ -1,8 +1,8 @@
-"""The user's own list changes over MSNP2-12 (``ADD``/``ADC``/``REM``, ``ADG``/``RMG``/``REG``,
-``BLP``): each one is sent, and once the server confirms it the roster applies it and its event
-goes out, as if the server had pushed it.
+"""The user's own list changes over MSNP2-12, applied and reported once the server confirms them.
 
-The MSNP13+ address book (ABService and ``ADL``/``RML``) will offer the same calls.
+Each change (``ADD``/``ADC``/``REM``, ``ADG``/``RMG``/``REG``, ``BLP``) is sent; once the server
+confirms it, the roster applies it and its event goes out, as if the server had pushed it. The
+MSNP13+ address book (ABService and ``ADL``/``RML``) will offer the same calls.
 """
 
 from __future__ import annotations

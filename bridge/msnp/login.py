@@ -1,11 +1,12 @@
-"""Logging in to the notification server: ``VER``/``CVR``, ``USR`` with the method the version
-asks for, ``XFR NS`` redirects, and a stored Passport ticket tried before the password.
+"""Logging in to the notification server: version negotiation, authentication and redirects.
 
-The way a version authenticates is an :data:`Authenticator` chosen by :func:`authenticator_for`:
-MSNP2-7 answer an MD5 challenge (only with ``allow_md5_login``, see :mod:`.versions`), MSNP8-12
-send a Passport 1.4 ticket (TWN). Later versions plug in there: MSNP13-14 send a TWN ticket
-that the RST token service issued, MSNP15+ answer ``USR SSO`` with the MBI key response
-(:mod:`.sso` has both); until they are wired, those versions are refused before ``VER``.
+``VER``/``CVR``, then ``USR`` with the method the version asks for, following ``XFR NS``
+redirects; a stored Passport ticket is tried before the password. The way a version
+authenticates is an :data:`Authenticator` chosen by :func:`authenticator_for`: MSNP2-7 answer an
+MD5 challenge (only with ``allow_md5_login``, see :mod:`.versions`), MSNP8-12 send a Passport
+1.4 ticket (TWN). Later versions plug in there: MSNP13-14 send a TWN ticket that the RST token
+service issued, MSNP15+ answer ``USR SSO`` with the MBI key response (:mod:`.sso` has both);
+until they are wired, those versions are refused before ``VER``.
 """
 
 from __future__ import annotations

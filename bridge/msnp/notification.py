@@ -1,15 +1,15 @@
-"""The notification server (DS/NS) session: it logs in, downloads the list, keeps the connection
-alive and answers challenges, hands invitations on, and changes the user's own presence.
+"""The notification server (DS/NS) session: login, list download, keepalive and own presence.
 
-Logging in is :mod:`.login`'s job, the list and presence :mod:`.roster`'s (this session feeds it
-the commands and emits what it returns), the user's list changes :mod:`.list_editor`'s.
+It also answers challenges and hands switchboard invitations on. Logging in is :mod:`.login`'s
+job; the list and presence live in a :mod:`.roster`, which :mod:`.list_commands` feeds with the
+server's commands (this session emits the events that returns) and :mod:`.list_editor` with the
+user's own changes.
 """
 
 from __future__ import annotations
 
 from typing import Final
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 import asyncio
 import logging
 
@@ -26,9 +26,9 @@ from .login import Credentials, TicketFetcher, log_in
 from .message import PROFILE, parse_message
 from .roster import Roster
 from .ubx import build_user_data
-from .values import DisconnectReason, Status
+from .values import DisconnectReason, Ring, Status
 
-__all__ = ["MAX_NS_MESSAGE", "NotificationSession", "Ring"]
+__all__ = ["MAX_NS_MESSAGE", "NotificationSession"]
 
 log = logging.getLogger("msnp.ns")
 
@@ -36,18 +36,6 @@ log = logging.getLogger("msnp.ns")
 _ALL_LISTS: Final = frozenset({"FL", "AL", "BL", "RL"})
 #: NS ``MSG`` payloads (profile, mail notifications) larger than this are dropped unread.
 MAX_NS_MESSAGE: Final = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Ring:
-    """A switchboard invitation (``RNG``)."""
-
-    session_id: str
-    host: str
-    port: int
-    cookie: str
-    passport: str
-    friendly_name: str
 
 
 class NotificationSession:

@@ -1,15 +1,15 @@
-"""The switchboard pool of one client: it opens, answers, re-uses, replaces and evicts
-switchboards, keys them by conversation, and turns what they report into events.
+"""The switchboard pool of one client: switchboards opened, answered, re-used and evicted.
 
-Conversations are keyed: a one-to-one switchboard by the contact's lower-cased passport; once
-a second other participant joins, the switchboard gets a ``group:<hex>`` key (announced in
-:class:`~.events.SwitchboardJoined`). Closed switchboards are re-opened on demand, group ones
-by inviting the remembered participants again. A newer one-to-one switchboard with the same
-contact replaces the older one, which is closed once nothing is being sent on it.
+It keys them by conversation and turns what they report into events. Conversations are keyed: a
+one-to-one switchboard by the contact's lower-cased passport; once a second other participant
+joins, the switchboard gets a ``group:<hex>`` key (announced in
+:class:`~.events.SwitchboardJoined`). Closed switchboards are re-opened on demand, group ones by
+inviting the remembered participants again. A newer one-to-one switchboard with the same contact
+replaces the older one, which is closed once nothing is being sent on it.
 
 Switchboards are bounded per account and per inviter and used only on the server's host
-(:mod:`.admission`); messages split into parts (``Message-ID``/``Chunks``/``Chunk``) are
-joined (:mod:`.multipacket`) before they become events.
+(:mod:`.admission`); messages split into parts (``Message-ID``/``Chunks``/``Chunk``) are joined
+(:mod:`.multipacket`) before they become events.
 """
 
 from __future__ import annotations
@@ -47,9 +47,8 @@ from .events import (
 from .flow import ReadGate
 from .message import TYPING, TEXT_PLAIN, Message, is_nudge
 from .multipacket import MultiPacketReassembler
-from .notification import Ring
 from .switchboard import Switchboard
-from .values import DisconnectReason
+from .values import DisconnectReason, Ring
 
 __all__ = ["GROUP_PREFIX", "MAX_REMEMBERED_GROUPS", "NotificationServer", "SwitchboardPool"]
 

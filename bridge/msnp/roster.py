@@ -1,10 +1,9 @@
-"""The contact list, groups, presence and list settings of one session, kept sans-IO: changes
-in, immutable state and events out.
+"""The contact list, groups, presence and list settings of one session, kept sans-IO.
 
-Whatever reports a change calls the value methods: :mod:`.list_commands` for what an MSNP2-12
-notification server sends, :mod:`.list_editor` once the server confirmed one of the user's own
-changes, and the MSNP13+ address book (ABFindAll, ``ADL``) can feed the same calls. Each returns
-the event to hand on.
+Changes go in, immutable state and events come out. Whatever reports a change calls the value
+methods: :mod:`.list_commands` for what an MSNP2-12 notification server sends,
+:mod:`.list_editor` once the server confirmed one of the user's own changes, and the MSNP13+
+address book (ABFindAll, ``ADL``) can feed the same calls. Each returns the event to hand on.
 
 Contacts are frozen :class:`~.values.Contact` values: a change replaces the entry, so whatever
 was handed out (``ListSynced``, :attr:`Roster.contacts`) never changes under its holder. What

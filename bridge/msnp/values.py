@@ -1,12 +1,12 @@
 """The library's value types: presence, list membership, contacts, groups, text formats, why a
-connection ended."""
+connection ended, switchboard invitations."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 
-__all__ = ["Contact", "DisconnectReason", "Group", "Lists", "MessageFormat", "Status"]
+__all__ = ["Contact", "DisconnectReason", "Group", "Lists", "MessageFormat", "Ring", "Status"]
 
 
 class Status(StrEnum):
@@ -131,3 +131,15 @@ class DisconnectReason(StrEnum):
     KEEPALIVE_TIMEOUT = "timeout"  # no answer to PNG in time
     PROTOCOL_ERROR = "protocol"  # the server sent something we cannot parse
     CLIENT = "client"  # we closed it
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """A switchboard invitation (``RNG``)."""
+
+    session_id: str
+    host: str
+    port: int
+    cookie: str
+    passport: str
+    friendly_name: str
