@@ -2,7 +2,7 @@
 
 The commands are ``LST``, ``LSG``, ``ADD``, ``ADC``, ``REM``, ``ADG``, ``RMG``, ``REG``,
 ``ILN``, ``NLN``, ``FLN``, ``UBX``, ``BLP``, ``GTC``, ``PRP`` and ``BPR``. :func:`receive` takes
-one (sans-IO) and returns the events it makes; the shapes depend on the roster's negotiated
+one (sans-IO) and returns the event it makes, if any; the shapes depend on the roster's negotiated
 ``version``.
 """
 
@@ -27,13 +27,10 @@ def handles(name: str) -> bool:
     return name in _READERS
 
 
-def receive(roster: Roster, cmd: Command) -> list[Event]:
-    """Apply one command the server sent; returns the events it makes (often none)."""
+def receive(roster: Roster, cmd: Command) -> Event | None:
+    """Apply one command the server sent; returns the event it makes (often none)."""
     reader = _READERS.get(cmd.name)
-    if reader is None:
-        return []
-    event = reader(roster, cmd)
-    return [] if event is None else [event]
+    return None if reader is None else reader(roster, cmd)
 
 
 def parse_adg(version: int, cmd: Command) -> Group | None:
@@ -52,11 +49,12 @@ def parse_adg(version: int, cmd: Command) -> Group | None:
     return None
 
 
+_STATUSES: Final = {status.value: status for status in Status}
+
+
 def _status(code: str) -> Status:
-    try:
-        return Status(code.upper())
-    except ValueError:
-        return Status.ONLINE
+    """An unknown status reads as online (the contact is there)."""
+    return _STATUSES.get(code.upper(), Status.ONLINE)
 
 
 def _int(value: str, default: int = 0) -> int:
@@ -268,14 +266,9 @@ def _presence(roster: Roster, args: tuple[str, ...], *, initial: bool) -> Event 
     msn_object = None
     if len(args) >= 5 and args[4] != "0":
         msn_object = decode_arg(args[4])[:MAX_MSN_OBJECT]
-    return roster.presence(
-        args[1],
-        _status(args[0]),
-        _name(args[2]) if len(args) >= 3 else None,
-        capabilities=_int(args[3]) if len(args) >= 4 else 0,
-        msn_object=msn_object,
-        initial=initial,
-    )
+    name = _name(args[2]) if len(args) >= 3 else None
+    caps = _int(args[3]) if len(args) >= 4 else 0
+    return roster.presence(args[1], _status(args[0]), name, caps, msn_object, initial)
 
 
 def _fln(roster: Roster, cmd: Command) -> Event | None:

@@ -181,7 +181,8 @@ class NotificationSession:
 
     def _on_command(self, cmd: Command) -> None:
         if list_commands.handles(cmd.name):
-            for event in list_commands.receive(self.roster, cmd):
+            event = list_commands.receive(self.roster, cmd)
+            if event is not None:
                 self.emit(event)
             if self._syncing is not None and cmd.name in ("LST", "LSG"):
                 self._syncing.set()

@@ -149,15 +149,26 @@ class Roster:
         """A contact as a list download (``LST``, or the address book) gives it: on ``lists``
         (with ``merge``: on those too, as MSNP2-7 list each list apart), in ``groups`` (None:
         the groups known stay)."""
-        contact = self._contact(passport, name[:MAX_NAME])
-        self._keep(
-            replace(
-                contact,
-                lists=contact.lists | lists if merge else lists,
-                guid=guid or contact.guid,
-                groups=contact.groups if groups is None else groups[:MAX_CONTACT_GROUPS],
+        c = self._contacts.get(passport.lower())
+        name = name[:MAX_NAME]
+        if groups is not None:
+            groups = groups[:MAX_CONTACT_GROUPS]
+        if c is None:
+            contact = Contact(passport, name or passport, lists, guid, groups or ())
+        else:
+            contact = Contact(
+                c.passport,
+                name,
+                c.lists | lists if merge else lists,
+                guid or c.guid,
+                c.groups if groups is None else groups,
+                c.status,
+                c.capabilities,
+                c.msn_object,
+                c.personal_message,
+                c.current_media,
             )
-        )
+        self._keep(contact)
         self.last_listed = passport
 
     def set_phone(self, passport: str | None, kind: str, number: str) -> None:
@@ -237,28 +248,34 @@ class Roster:
         passport: str,
         status: Status,
         name: str | None,
-        *,
         capabilities: int = 0,
         msn_object: str | None = None,
         initial: bool = False,
+        *,
         keep_details: bool = False,
     ) -> PresenceChanged:
         """A contact's status (``keep_details``: only the status changed, as with ``FLN``).
         Presence adds nobody to the list: only list commands do."""
-        contact = self.get(passport)
-        if contact is not None:
-            passport = contact.passport
+        key = passport.lower()
+        c = self._contacts.get(key)
+        if c is not None:
+            # the commonest change of all (thousands at a login): built positionally, which
+            # costs a third of dataclasses.replace
+            passport = c.passport
             if keep_details:
-                contact = replace(contact, status=status)
-            else:
-                contact = replace(
-                    contact,
-                    friendly_name=contact.friendly_name if name is None else name,
-                    status=status,
-                    capabilities=capabilities,
-                    msn_object=msn_object,
-                )
-            self._contacts[passport.lower()] = contact
+                name, capabilities, msn_object = None, c.capabilities, c.msn_object
+            self._contacts[key] = Contact(
+                passport,
+                c.friendly_name if name is None else name,
+                c.lists,
+                c.guid,
+                c.groups,
+                status,
+                capabilities,
+                msn_object,
+                c.personal_message,
+                c.current_media,
+            )
         if keep_details:
             return PresenceChanged(passport, status, None)
         return PresenceChanged(passport, status, name, capabilities, msn_object, initial=initial)
@@ -266,11 +283,21 @@ class Roster:
     def personal_message(
         self, passport: str, text: str, current_media: str = ""
     ) -> PersonalMessageChanged:
-        contact = self.get(passport)
-        if contact is not None:
-            passport = contact.passport
-            self._contacts[passport.lower()] = replace(
-                contact, personal_message=text, current_media=current_media
+        key = passport.lower()
+        c = self._contacts.get(key)
+        if c is not None:
+            passport = c.passport
+            self._contacts[key] = Contact(
+                passport,
+                c.friendly_name,
+                c.lists,
+                c.guid,
+                c.groups,
+                c.status,
+                c.capabilities,
+                c.msn_object,
+                text,
+                current_media,
             )
         return PersonalMessageChanged(passport, text, current_media)
 

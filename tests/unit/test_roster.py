@@ -42,7 +42,9 @@ def feed(roster: Roster, *lines: bytes) -> list[Event]:
         parser.feed(line if line.endswith(b"\r\n") or b"\r\n" in line else line + b"\r\n")
         for command in parser:
             assert list_commands.handles(command.name), command
-            events += list_commands.receive(roster, command)
+            event = list_commands.receive(roster, command)
+            if event is not None:
+                events.append(event)
     return events
 
 
