@@ -24,7 +24,6 @@ import logging
 
 import aiohttp
 
-from .auth import passport_ticket
 from .burst import Tally
 from .config import ClientConfig
 from .errors import DeliveryFailed, ProtocolRefused, UnknownConversation
@@ -32,6 +31,7 @@ from .events import Disconnected, Event
 from .flow import EventQueue
 from .login import Credentials
 from .notification import NotificationSession
+from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
 from .values import Contact, DisconnectReason, Group, Lists, MessageFormat, Ring, Status
 
@@ -76,8 +76,7 @@ class MSNClient:
     ) -> None:
         self.config = config
         self.handler = handler
-        self._http = http
-        self._own_http: aiohttp.ClientSession | None = None
+        self._web = PassportServices(config, http)
         self._tally = Tally(log)
         self._events = EventQueue(config.max_pending_events, self._tally)
         self._ns = NotificationSession(
@@ -169,24 +168,6 @@ class MSNClient:
 
     # ------------------------------------------------------------------ login
 
-    async def _fetch_ticket(self, passport: str, password: str, challenge: str) -> str:
-        http = self._http
-        if http is None:
-            if self._own_http is None:
-                self._own_http = aiohttp.ClientSession()
-            http = self._own_http
-        return await passport_ticket(
-            http,
-            passport,
-            password,
-            challenge,
-            passport_url=self.config.passport_url,
-            nexus_url=self.config.nexus_url,
-            force_scheme=self.config.force_scheme,
-            verify_tls=self.config.verify_tls,
-            timeout=self.config.transaction_timeout,
-        )
-
     async def login(
         self, passport: str, password: str | None, *, ticket: str | None = None
     ) -> LoginResult:
@@ -202,22 +183,15 @@ class MSNClient:
         if bad or not self.config.protocols:
             raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-12")
         try:
-            used = await self._ns.login(
-                Credentials(passport, password, ticket), self._fetch_ticket
-            )
+            used = await self._ns.login(Credentials(passport, password, ticket), self._web)
         except BaseException:
             self._dead = True
-            await self._close_http()
+            await self._web.close()
             if self._dispatcher is not None:
                 self._events.put(_STOP)
             raise
         ns = self._ns
         return LoginResult(ns.passport, ns.friendly_name, ns.version, used, ns.profile)
-
-    async def _close_http(self) -> None:
-        if self._own_http is not None:
-            await self._own_http.close()
-            self._own_http = None
 
     async def close(self) -> None:
         """Sign out and close every connection; emits ``Disconnected(CLIENT)``."""
@@ -243,13 +217,13 @@ class MSNClient:
                     await asyncio.wait_for(asyncio.shield(dispatcher), 10)
                 except TimeoutError:
                     dispatcher.cancel()
-        await self._close_http()
+        await self._web.close()
 
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
         self._dead = True
         self._pool.abort()
-        if self._own_http is not None:
-            task = asyncio.create_task(self._close_http())
+        if self._web.owns_session:
+            task = asyncio.create_task(self._web.close())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

@@ -11,7 +11,7 @@ until they are wired, those versions are refused before ``VER``.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 import logging
@@ -37,7 +37,7 @@ __all__ = [
     "Authenticated",
     "Authenticator",
     "Credentials",
-    "TicketFetcher",
+    "PassportService",
     "authenticator_for",
     "log_in",
 ]
@@ -48,8 +48,14 @@ MAX_REDIRECTS: Final = 3
 #: The last version that sends a Passport 1.4 ticket fetched with the challenge (TWN).
 LAST_TWEENER_VERSION: Final = 12
 
-#: ``(passport, password, challenge) -> ticket``: the Passport 1.4 login (:mod:`.auth`).
-TicketFetcher = Callable[[str, str, str], Awaitable[str]]
+
+class PassportService(Protocol):
+    """The Passport web services a login calls (:class:`~.passport.PassportServices`); the
+    MSNP13+ authenticators will add the RST token request here."""
+
+    async def tweener_ticket(self, passport: str, password: str, challenge: str) -> str:
+        """The Passport 1.4 login: the ticket for ``USR TWN S``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +97,7 @@ class _Accepted:
 #: One way of answering ``USR`` for a version: returns the server's ``USR OK`` (with the ticket
 #: used) or an ``XFR NS`` redirect.
 Authenticator = Callable[
-    [Connection, int, Credentials, TicketFetcher], Awaitable["_Accepted | _Redirect"]
+    [Connection, int, Credentials, PassportService], Awaitable["_Accepted | _Redirect"]
 ]
 
 
@@ -99,7 +105,7 @@ async def log_in(
     config: ClientConfig,
     credentials: Credentials,
     connect: Callable[[], Connection],
-    fetch_ticket: TicketFetcher,
+    services: PassportService,
     on_version: Callable[[int], None],
 ) -> Authenticated:
     """Connect (following redirects) and authenticate; a rejected stored ticket is followed by
@@ -112,7 +118,7 @@ async def log_in(
     offered_versions(config.protocols, config.allow_md5_login)  # raises if none is left
     if credentials.ticket is not None:
         try:
-            return await _connect(config, credentials, connect, fetch_ticket, on_version)
+            return await _connect(config, credentials, connect, services, on_version)
         except TicketRejected as e:
             log.info(
                 "stored Passport ticket for %s rejected; logging in again", credentials.passport
@@ -122,14 +128,14 @@ async def log_in(
                     "the Passport ticket was rejected and no password is known", e.code
                 ) from None
             credentials = Credentials(credentials.passport, credentials.password)
-    return await _connect(config, credentials, connect, fetch_ticket, on_version)
+    return await _connect(config, credentials, connect, services, on_version)
 
 
 async def _connect(
     config: ClientConfig,
     credentials: Credentials,
     connect: Callable[[], Connection],
-    fetch_ticket: TicketFetcher,
+    services: PassportService,
     on_version: Callable[[int], None],
 ) -> Authenticated:
     host, port = parse_address(config.server)
@@ -140,7 +146,7 @@ async def _connect(
             version = await _negotiate(conn, config, credentials.passport)
             on_version(version)
             conn.stage = "USR"
-            outcome = await authenticator_for(version)(conn, version, credentials, fetch_ticket)
+            outcome = await authenticator_for(version)(conn, version, credentials, services)
         except BaseException:
             await conn.close()
             raise
@@ -205,7 +211,7 @@ def _redirect(reply: Command) -> _Redirect:
 
 
 async def _md5(
-    conn: Connection, version: int, credentials: Credentials, fetch_ticket: TicketFetcher
+    conn: Connection, version: int, credentials: Credentials, services: PassportService
 ) -> _Accepted | _Redirect:
     log.info("logging in with MD5 (MSNP%s), as allowed by allow_md5_login", version)
     conn.stage = "INF"
@@ -231,7 +237,7 @@ async def _md5(
 
 
 async def _tweener(
-    conn: Connection, version: int, credentials: Credentials, fetch_ticket: TicketFetcher
+    conn: Connection, version: int, credentials: Credentials, services: PassportService
 ) -> _Accepted | _Redirect:
     passport, password, ticket = credentials.passport, credentials.password, credentials.ticket
     reply = await conn.transaction("USR", ("TWN", "I", passport), expect=("USR", "XFR"))
@@ -243,7 +249,7 @@ async def _tweener(
         if password is None:
             raise AuthError("a password or a Passport ticket is needed to log in")
         conn.stage = "Passport"
-        ticket = await fetch_ticket(passport, password, challenge)
+        ticket = await services.tweener_ticket(passport, password, challenge)
         if conn.closed:
             raise ConnectionClosed("Passport", "the server closed the connection")
         conn.stage = "USR"

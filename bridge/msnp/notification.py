@@ -22,7 +22,7 @@ from .errors import ConnectionClosed, MSNPError, RemoteProtocolError, Transactio
 from .events import Disconnected, Event, LoggedIn, OtherMessageReceived
 from .flow import ReadGate, reply_in_time
 from .list_editor import ListEditor
-from .login import Credentials, TicketFetcher, log_in
+from .login import Credentials, PassportService, log_in
 from .message import PROFILE, parse_message
 from .roster import Roster
 from .ubx import build_user_data
@@ -90,14 +90,12 @@ class NotificationSession:
 
     # ------------------------------------------------------------------ login
 
-    async def login(self, credentials: Credentials, fetch_ticket: TicketFetcher) -> str | None:
+    async def login(self, credentials: Credentials, services: PassportService) -> str | None:
         """Log in, download the list and go online; returns the Passport ticket used (if any).
-
-        ``fetch_ticket(passport, password, challenge)`` performs the Passport 1.4 login.
-        """
+        ``services`` are the Passport web services the login may call."""
         self.passport = credentials.passport
         auth = await log_in(
-            self.config, credentials, self._new_connection, fetch_ticket, self._negotiated
+            self.config, credentials, self._new_connection, services, self._negotiated
         )
         self.conn = auth.conn
         self.server_hosts = (auth.host, auth.conn.peer_ip)
