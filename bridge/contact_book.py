@@ -6,18 +6,25 @@ The book is the only owner of this state on the bridge side: it copies what the 
 reports (the library's contacts are frozen values; the book keeps entries of its own), so each
 change is applied exactly once. The user's own changes (`add`, `remove`) come back as the same
 events as the server's pushes, once the server confirmed them.
+
+It is also the one home of the rule who gets a ghost (:meth:`ContactBook.on_lists`): the
+contacts on the user's forward, allow, reverse or pending list, never any address that merely
+appears in a presence line or a switchboard. Someone on none of them (a stranger in a group
+chat, say) gets a ghost only when they send a message that the user's privacy settings let
+through (:meth:`ContactBook.may_write`).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 import asyncio
 import logging
 
 from mautrix.util import background_task
 
+from bridge.added_notices import AddedNotices
 from bridge.db.contact import (
     Contact as DBContact,
     ContactGroup as DBContactGroup,
@@ -33,14 +40,17 @@ from bridge.msnp.events import (
     PresenceChanged,
 )
 from bridge.msnp.values import Contact, Group, Lists, Status
+from bridge.presence_limiter import MONOTONIC, Clock
 from bridge.puppet import Puppet, normalize_friendly_name
 
-__all__ = ["GHOST_SYNC_CONCURRENCY", "ContactBook", "ContactEntry"]
+__all__ = ["GHOST_LISTS", "GHOST_SYNC_CONCURRENCY", "MAX_CONTACTS", "ContactBook", "ContactEntry"]
 
 #: How many contacts' ghosts are synced (registered, named) at the same time after a login.
 GHOST_SYNC_CONCURRENCY = 8
-#: Contacts on these lists get a ghost at login (not those only on the block or pending list).
-_GHOST_LISTS = Lists.FORWARD | Lists.REVERSE | Lists.ALLOW
+#: Contacts on these lists have a ghost (not those only on the block list, nor strangers).
+GHOST_LISTS = Lists.FORWARD | Lists.ALLOW | Lists.REVERSE | Lists.PENDING
+#: Contacts the book keeps (as the MSN library does; MSN allowed 1,000 on the forward list).
+MAX_CONTACTS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +106,10 @@ class Ghosts(Protocol):
     async def __call__(self, passport: str, *, create: bool = True) -> Ghost | None: ...
 
 
+class Notify(Protocol):
+    async def __call__(self, text: str, *, html: str | None = None) -> object: ...
+
+
 class GroupSpaces(Protocol):
     """The user's group spaces (:class:`bridge.spaces.SpaceManager`)."""
 
@@ -117,14 +131,20 @@ class ContactBook:
         log: logging.Logger,
         *,
         spaces: GroupSpaces,
-        notify: Callable[[str], Awaitable[object]],
+        notify: Notify,
         ghosts: Ghosts | None = None,
+        added_notice_interval: float = 60.0,
+        max_contacts: int = MAX_CONTACTS,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self.owner = owner
         self.log = log
         self._spaces = spaces
-        self._notify = notify
         self._ghosts = ghosts or _puppet
+        self._max_contacts = max_contacts
+        self.added_notices = AddedNotices(
+            lambda text, html: notify(text, html=html), added_notice_interval, log, clock
+        )
         self._contacts: dict[str, ContactEntry] = {}
         self._groups: dict[str, str] = {}  # group id -> name
         self._sync_task: asyncio.Task[None] | None = None
@@ -147,6 +167,24 @@ class ContactBook:
     def __len__(self) -> int:
         return len(self._contacts)
 
+    def on_lists(self, passport: str) -> bool:
+        """Whether ``passport`` is on one of the lists whose members have a ghost."""
+        entry = self._contacts.get(passport.lower())
+        return bool(entry and entry.lists & GHOST_LISTS)
+
+    def may_write(self, passport: str, allow_unlisted: bool | None) -> bool:
+        """Whether a message from ``passport`` is shown to the user (and gets them a ghost),
+        by MSN's own privacy rule: someone on the allow list may, someone on the block list
+        may not, anyone else if the user allows people not on their lists (``BLP AL``, MSN's
+        default, assumed while the server has not said)."""
+        entry = self._contacts.get(passport.lower())
+        lists = entry.lists if entry else Lists.NONE
+        if lists & Lists.ALLOW:
+            return True
+        if lists & Lists.BLOCK:
+            return False
+        return allow_unlisted is not False
+
     # endregion
     # region events from the client
 
@@ -160,7 +198,13 @@ class ContactBook:
 
     async def on_contact_added(self, evt: ContactAdded) -> None:
         passport = evt.passport.lower()
-        entry = self._contacts.get(passport) or ContactEntry(
+        entry = self._contacts.get(passport)
+        if entry is None and len(self._contacts) >= self._max_contacts:
+            self.log.warning(
+                "More than %d contacts: %s is not kept", self._max_contacts, evt.passport
+            )
+            return
+        entry = entry or ContactEntry(
             passport=passport, friendly_name=evt.friendly_name or passport
         )
         groups = entry.groups
@@ -173,15 +217,12 @@ class ContactBook:
         await self._store()
         if evt.group or evt.list_ == Lists.FORWARD:
             self._spaces.schedule_sync()
-        ghost = await self._ghosts(passport)
+        ghost = await self._ghosts(passport, create=bool(entry.lists & GHOST_LISTS))
         if ghost and evt.friendly_name:
             await ghost.update_info(evt.friendly_name)
         if evt.list_ == Lists.REVERSE and not entry.lists & Lists.FORWARD:
             name = normalize_friendly_name(evt.friendly_name) or passport
-            await self._notify(
-                f"{name} ({passport}) added you to their MSN contact list. "
-                f"Use `add {passport}` to add them back."
-            )
+            self.added_notices.add(passport, name)
 
     async def on_contact_removed(self, evt: ContactRemoved) -> None:
         passport = evt.passport.lower()
@@ -217,7 +258,7 @@ class ContactBook:
 
     async def on_presence(self, evt: PresenceChanged) -> None:
         passport = evt.passport.lower()
-        ghost = await self._ghosts(passport)
+        ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
         entry = self._contacts.get(passport)
@@ -230,7 +271,7 @@ class ContactBook:
 
     async def on_personal_message(self, evt: PersonalMessageChanged) -> None:
         passport = evt.passport.lower()
-        ghost = await self._ghosts(passport)
+        ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
         entry = self._contacts.get(passport)
@@ -298,7 +339,7 @@ class ContactBook:
         work on one ghost is serialized by the puppet's own locks. Cancelling this coroutine
         cancels every worker.
         """
-        todo = iter([p for p, e in self._contacts.items() if e.lists & _GHOST_LISTS])
+        todo = iter([p for p, e in self._contacts.items() if e.lists & GHOST_LISTS])
 
         async def worker() -> None:
             # The workers share one iterator: each takes the next contact when it is free.
@@ -314,7 +355,7 @@ class ContactBook:
 
     async def _sync_ghost(self, passport: str) -> None:
         entry = self._contacts.get(passport)
-        ghost = await self._ghosts(passport) if entry else None
+        ghost = await self._ghosts(passport) if entry and entry.lists & GHOST_LISTS else None
         if entry is None or ghost is None:
             return
         await ghost.update_info(entry.friendly_name or None)
@@ -341,6 +382,7 @@ class ContactBook:
 
     def clear(self) -> None:
         self.stop()
+        self.added_notices.stop()
         self._contacts = {}
         self._groups = {}
 

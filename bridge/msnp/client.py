@@ -135,7 +135,8 @@ class MSNClient:
 
     @property
     def privacy_allow_unlisted(self) -> bool | None:
-        """``BLP``: whether people on no list may see and talk to the user (None: not known)."""
+        """Whether people on neither the allow nor the block list may contact the user
+        (``BLP AL``), as the server said; None before it did."""
         return self._ns.roster.privacy_allow_unlisted
 
     @property
