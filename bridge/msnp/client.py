@@ -187,6 +187,7 @@ class MSNClient:
             used = await self._ns.login(Credentials(passport, password, ticket), self._web)
         except BaseException:
             self._dead = True
+            self._pool.closed = True
             await self._web.close()
             if self._dispatcher is not None:
                 self._events.put(_STOP)
