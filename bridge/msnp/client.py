@@ -91,7 +91,7 @@ class MSNClient:
             config, self._ns, self._emit, gate=self._events.gate, tally=self._tally
         )
         self._dispatcher: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         self._dead = False
         self._closing = False
 
@@ -209,7 +209,7 @@ class MSNClient:
         self._dead = True
         self._pool.closed = True
         self._pool.cancel_tasks()
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
         dispatcher = self._dispatcher
         if dispatcher is not None and not dispatcher.done():
@@ -226,6 +226,8 @@ class MSNClient:
         self._pool.abort()
         if self._web.owns_session:
             task = asyncio.create_task(self._web.close())
+            if self._tasks is None:
+                self._tasks = set()
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

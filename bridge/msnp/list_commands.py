@@ -91,15 +91,15 @@ def _lst(roster: Roster, cmd: Command) -> Event | None:
     if roster.version < 8:
         # LST trid FL ser i n passport name [groups]: one line per contact and list
         code = args[0].upper() if args else ""
+        try:
+            list_ = Lists.from_code(code)
+        except KeyError:
+            list_ = Lists.NONE
         if len(args) >= 6:
-            try:
-                list_ = Lists.from_code(code)
-            except KeyError:
-                list_ = Lists.NONE
             groups = _group_ids(args[6]) if code == "FL" and len(args) >= 7 else None
             roster.list_contact(args[4], _name(args[5]), list_, groups=groups, merge=True)
         if len(args) >= 4 and (args[2] == args[3] or args[3] == "0"):
-            roster.lists_complete.add(code)
+            roster.lists_complete |= list_
         return None
     if roster.version < 10:
         # LST passport name lists [groups]

@@ -26,14 +26,14 @@ from .login import Credentials, PassportService, log_in
 from .message import PROFILE, parse_message
 from .roster import Roster
 from .ubx import build_user_data
-from .values import DisconnectReason, Ring, Status
+from .values import DisconnectReason, Lists, Ring, Status
 
 __all__ = ["MAX_NS_MESSAGE", "NotificationSession"]
 
 log = logging.getLogger("msnp.ns")
 
-#: The list codes a complete MSNP2-7 ``SYN`` sends (then the download is complete).
-_ALL_LISTS: Final = frozenset({"FL", "AL", "BL", "RL"})
+#: The lists a complete MSNP2-7 ``SYN`` sends (then the download is complete).
+_ALL_LISTS: Final = Lists.FORWARD | Lists.ALLOW | Lists.BLOCK | Lists.REVERSE
 #: NS ``MSG`` payloads (profile, mail notifications) larger than this are dropped unread.
 MAX_NS_MESSAGE: Final = 64 * 1024
 
@@ -158,7 +158,7 @@ class NotificationSession:
 
         def done() -> bool:
             if self.version < 8:
-                return roster.lists_complete >= _ALL_LISTS
+                return roster.lists_complete & _ALL_LISTS == _ALL_LISTS
             return roster.listed >= contacts and roster.groups_listed >= groups
 
         loop = asyncio.get_running_loop()

@@ -18,6 +18,8 @@ class PassportServices:
     """Passport for one client: over ``http`` when given, else over a session of its own, made
     on first use and closed by :meth:`close`."""
 
+    __slots__ = ("_http", "_own", "config")
+
     def __init__(self, config: ClientConfig, http: aiohttp.ClientSession | None = None) -> None:
         self.config = config
         self._http = http

@@ -80,6 +80,23 @@ def normalize(conversation: str) -> str:
 class SwitchboardPool:
     """The switchboards of one client (see the module documentation)."""
 
+    __slots__ = (
+        "_all",
+        "_emit",
+        "_gate",
+        "_hosts",
+        "_limits",
+        "_locks",
+        "_ns",
+        "_parts",
+        "_remembered",
+        "_sbs",
+        "_tally",
+        "_tasks",
+        "closed",
+        "config",
+    )
+
     def __init__(
         self,
         config: ClientConfig,
@@ -104,7 +121,7 @@ class SwitchboardPool:
             config.max_switchboards, config.max_switchboards_per_inviter
         )
         self._parts: MultiPacketReassembler | None = None  # made with the first split message
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         #: no switchboard is opened or answered any more (the session ended)
         self.closed = False
 
@@ -239,11 +256,13 @@ class SwitchboardPool:
             sb.conn.abort(DisconnectReason.CLIENT, "the notification session ended")
 
     def cancel_tasks(self) -> None:
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

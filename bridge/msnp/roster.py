@@ -67,10 +67,9 @@ class Roster:
         "groups_listed",
         "last_listed",
         "listed",
+        "_phones",
         "lists_complete",
         "own_name",
-        "own_phones",
-        "phones",
         "privacy_allow_unlisted",
         "reverse_prompt",
         "tally",
@@ -91,14 +90,13 @@ class Roster:
         self.privacy_allow_unlisted: bool | None = None
         #: ``GTC``: whether the user wants to be asked when someone adds them (A) or not (N)
         self.reverse_prompt: bool | None = None
-        #: ``BPR``: phone numbers by lower-cased passport (only contacts that have some)
-        self.phones: dict[str, dict[str, str]] = {}
-        #: ``PRP``: the user's own phone numbers
-        self.own_phones: dict[str, str] = {}
+        #: ``BPR``/``PRP``: phone numbers by lower-cased passport ("" the user's own), made when
+        #: the first arrives (only contacts that have some)
+        self._phones: dict[str, dict[str, str]] | None = None
         #: list download progress: ``LST`` lines (MSNP8+), ``LSG`` lines, complete lists (<8)
         self.listed = 0
         self.groups_listed = 0
-        self.lists_complete: set[str] = set()
+        self.lists_complete = Lists.NONE
         #: the contact the last list line was about (``BPR`` lines that follow belong to it)
         self.last_listed = ""
 
@@ -171,24 +169,26 @@ class Roster:
         self._keep(contact)
         self.last_listed = passport
 
+    def phones(self, passport: str | None = None) -> Mapping[str, str]:
+        """The phone numbers (``PHH``, ``MOB`` ...) of a contact, or of the user (None)."""
+        numbers = self._phones.get(_phone_key(passport)) if self._phones else None
+        return MappingProxyType(numbers or {})
+
     def set_phone(self, passport: str | None, kind: str, number: str) -> None:
         """A phone number of a contact on the list (None: of the user); an empty one is gone."""
-        if kind not in PHONE_TYPES:
+        if kind not in PHONE_TYPES or (passport is not None and self.get(passport) is None):
             return
-        if passport is None:
-            numbers = self.own_phones
-        else:
-            contact = self.get(passport)
-            if contact is None:
-                return
-            numbers = self.phones.setdefault(contact.passport.lower(), {})
+        key = _phone_key(passport)
+        phones = self._phones if self._phones is not None else {}
+        numbers = phones.setdefault(key, {})
         number = number[:MAX_NAME]
         if number:
             numbers[kind] = number
         else:
             numbers.pop(kind, None)
-        if passport is not None and not numbers:
-            self.phones.pop(passport.lower(), None)
+        if not numbers:
+            del phones[key]
+        self._phones = phones or None
 
     def added(
         self,
@@ -336,3 +336,7 @@ class Roster:
             return False
         self._groups[group.id] = group
         return True
+
+
+def _phone_key(passport: str | None) -> str:
+    return "" if passport is None else passport.lower()

@@ -58,6 +58,7 @@ class Row:
     groups: dict[str, Group] | None = None
     state: dict[str, Any] = field(default_factory=dict)
     before: list[bytes] = field(default_factory=list)
+    phones: dict[str | None, dict[str, str]] = field(default_factory=dict)
 
 
 def ubx(passport: str, xml: bytes) -> bytes:
@@ -88,7 +89,7 @@ ROWS = [
         },
         groups={"0": Group("0", "Other Contacts"), "1": Group("1", "Friends")},
         state={
-            "lists_complete": {"FL", "AL", "BL", "RL"},
+            "lists_complete": FL | AL | BL | RL,
             "privacy_allow_unlisted": False,
             "reverse_prompt": True,
             "groups_listed": 2,
@@ -189,8 +190,12 @@ ROWS = [
             "groups_listed": 2,
             "reverse_prompt": False,
             "privacy_allow_unlisted": True,
-            "own_phones": {"PHH": "555 123"},
-            "phones": {BOB: {"PHH": "555 0101", "MOB": "Y", "PHW": "555 0202"}},
+        },
+        phones={
+            None: {"PHH": "555 123"},
+            BOB: {"PHH": "555 0101", "MOB": "Y", "PHW": "555 0202"},
+            CAROL: {},
+            "nobody@example.com": {},
         },
     ),
     Row(
@@ -283,6 +288,8 @@ def test_rows(row: Row) -> None:
         assert dict(roster.groups) == row.groups
     for name, value in row.state.items():
         assert getattr(roster, name) == value, name
+    for passport, numbers in row.phones.items():
+        assert roster.phones(passport) == numbers, passport
 
 
 def test_handled_commands() -> None:
