@@ -81,21 +81,9 @@ class SwitchboardPool:
     """The switchboards of one client (see the module documentation)."""
 
     __slots__ = (
-        "_all",
-        "_emit",
-        "_gate",
-        "_hosts",
-        "_limits",
-        "_locks",
-        "_ns",
-        "_parts",
-        "_remembered",
-        "_sbs",
-        "_tally",
-        "_tasks",
-        "closed",
-        "config",
-    )
+        "_all", "_emit", "_gate", "_hosts", "_limits", "_locks", "_ns", "_parts", "_remembered",
+        "_sbs", "_tally", "_tasks", "closed", "config",
+    )  # fmt: skip
 
     def __init__(
         self,

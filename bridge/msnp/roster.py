@@ -61,20 +61,10 @@ class Roster:
     """
 
     __slots__ = (
-        "_contacts",
-        "_groups",
-        "_max_contacts",
-        "_phones",
-        "groups_listed",
-        "last_listed",
-        "listed",
-        "lists_complete",
-        "own_name",
-        "privacy_allow_unlisted",
-        "reverse_prompt",
-        "tally",
-        "version",
-    )
+        "_contacts", "_groups", "_max_contacts", "_phones", "groups_listed", "last_listed",
+        "listed", "lists_complete", "own_name", "privacy_allow_unlisted", "reverse_prompt",
+        "tally", "version",
+    )  # fmt: skip
 
     def __init__(
         self, version: int = 0, *, max_contacts: int = 5000, tally: Tally | None = None
