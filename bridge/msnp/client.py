@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import asyncio
 import logging
 import secrets
@@ -97,8 +97,8 @@ class LoginResult:
     passport: str
     friendly_name: str
     protocol: int
-    ticket: str | None
-    profile: dict[str, str]
+    ticket: str | None = field(repr=False)  # secrets stay out of logs and error messages
+    profile: dict[str, str] = field(repr=False)  # (its MSPAuth holds the ticket)
 
 
 _STOP: Final = object()
