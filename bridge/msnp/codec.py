@@ -27,8 +27,8 @@ from .errors import LocalProtocolError, ProtocolError
 __all__ = [
     "DEFAULT_MAX_LINE",
     "DEFAULT_MAX_PAYLOAD",
-    "Command",
     "REDACTED",
+    "Command",
     "Parser",
     "Role",
     "decode_arg",
