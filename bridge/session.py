@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar, cast
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 import asyncio
 import time
 
@@ -15,7 +16,7 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import texts
+from bridge import own_presence, texts
 from bridge.config import Config
 from bridge.db.user import User as DBUser
 from bridge.msnp.client import LoginResult, MSNClient
@@ -100,7 +101,11 @@ class MSNSession:
                     self._drain_events(), name=f"msn-events-{self.owner.mxid}"
                 )
 
-        client = MSNClient(self.config.client_config(), enqueue)
+        # the user's chosen status is the first one the server sees (Appear Offline stays so)
+        config = replace(
+            self.config.client_config(), initial_status=own_presence.chosen_status(self.row)
+        )
+        client = MSNClient(config, enqueue)
         return client
 
     async def _drain_events(self) -> None:
@@ -156,6 +161,7 @@ class MSNSession:
             row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
         row.protocol = result.protocol
         await self.owner.save()
+        await own_presence.reapply(client, row, self.log)
         self._ready = True
         self.connected_since = time.time()
         await self._push_state(BridgeStateEvent.CONNECTED)

@@ -7,6 +7,8 @@ a message status event). No text ever contains a password or a ticket.
 
 from __future__ import annotations
 
+import re
+
 from mautrix.types import MessageStatusReason
 from mautrix.util.bridge_state import BridgeState
 
@@ -42,9 +44,25 @@ __all__ = [
     "describe_send_error",
     "disconnect_reason",
     "disconnected",
+    "md",
     "not_connected_state",
 ]
 
+# region text from elsewhere in Markdown replies
+
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+_WHITE_SPACE = re.compile(r"\s+")
+
+
+def md(text: object) -> str:
+    """``text`` (a contact's name, a server's error text, what the user typed) for a bot reply,
+    which is rendered as Markdown: shown literally, on one line. Without it, ``*x*``,
+    ``[x](https://...)`` or ``&lt;`` in a name or an error would format the reply or add a
+    link."""
+    return _MD_SPECIAL.sub(r"\\\1", _WHITE_SPACE.sub(" ", str(text)).strip())
+
+
+# endregion
 # region bridge states (the error codes mautrix shows through its status endpoint)
 
 STATE_OTHER_LOCATION = "msn-other-location"
@@ -140,9 +158,9 @@ def credentials_lost(passport: str | None) -> str:
 def not_connected_state(
     connecting: bool, state_error: str | None, last_message: str | None, bad_credentials: bool
 ) -> str:
-    """What `ping` says about a logged-in user who is not connected."""
+    """What `ping` says (Markdown) about a logged-in user who is not connected."""
     if connecting:
-        detail = f" (last error: {last_message})" if last_message else ""
+        detail = f" (last error: {md(last_message)})" if last_message else ""
         return f"connecting{detail}"
     if bad_credentials:
         if state_error == STATE_OTHER_LOCATION:
@@ -154,7 +172,7 @@ def not_connected_state(
             )
         return "the stored credentials were rejected; use `login` to log in again"
     if last_message:
-        return f"disconnected ({last_message}); use `reconnect` to retry"
+        return f"disconnected ({md(last_message)}); use `reconnect` to retry"
     return "disconnected; use `reconnect` to connect"
 
 
@@ -165,10 +183,11 @@ NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping
 
 
 def command_failure(error: MSNPException, action: str) -> str:
-    """The reply when an MSN operation failed; ``action`` completes "to ...", e.g. "add x"."""
+    """The reply (Markdown) when an MSN operation failed; ``action`` completes "to ...", e.g.
+    "add x"."""
     if isinstance(error, MSNPError):
-        return f"MSN refused to {action}: {error.text}."
-    return f"Failed to {action}: {error}."
+        return f"MSN refused to {md(action)}: {md(error.text)}."
+    return f"Failed to {md(action)}: {md(error)}."
 
 
 # endregion

@@ -7,9 +7,10 @@ import logging
 
 from mautrix.types import EventID
 
+from bridge import own_presence
 from bridge.msnp.errors import MSNPException
-from bridge.msnp.events import Lists
-from bridge.texts import describe_login_error
+from bridge.msnp.events import Lists, Status
+from bridge.texts import describe_login_error, md
 
 from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
 
@@ -81,7 +82,7 @@ async def login(evt: CommandEvent) -> EventID | None:
         "passport": passport,
     }
     return await evt.reply(
-        f"Please send the password of **{passport}** as your next message. The bot deletes it "
+        f"Please send the password of **{md(passport)}** as your next message. The bot deletes it "
         "from the room right away. Send `$cmdprefix+sp cancel` to cancel."
     )
 
@@ -101,8 +102,8 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
 async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     user = evt.sender
     if user.connected and user.passport == passport:
-        return await evt.reply(f"You are already logged in as **{passport}**.")
-    await evt.reply(f"Logging in to MSN as **{passport}**...")
+        return await evt.reply(f"You are already logged in as **{md(passport)}**.")
+    await evt.reply(f"Logging in to MSN as **{md(passport)}**...")
     try:
         result = await user.login(passport, password)
     except Exception as e:
@@ -110,12 +111,14 @@ async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
             log.info("Login of %s as %s failed: %s", user.mxid, passport, type(e).__name__)
         else:
             log.exception("Unexpected error during login of %s", user.mxid)
-        return await evt.reply(describe_login_error(e))
+        return await evt.reply(md(describe_login_error(e)))
     name = result.friendly_name or passport
     count = len(user.client.contacts) if user.client else 0
+    chosen = own_presence.chosen_status(user.row)
+    note = "" if chosen is Status.ONLINE else f" Your status is **{chosen.label}**, as you chose."
     return await evt.reply(
-        f"Logged in as **{name}** ({passport}) with MSNP{result.protocol}; "
-        f"{count} contact{'s' if count != 1 else ''}."
+        f"Logged in as **{md(name)}** ({md(passport)}) with MSNP{result.protocol}; "
+        f"{count} contact{'s' if count != 1 else ''}.{note}"
     )
 
 
@@ -128,7 +131,7 @@ async def logout(evt: CommandEvent) -> EventID:
     user = evt.sender
     passport = user.passport
     await user.logout()
-    return await evt.reply(f"Logged out of **{passport}**. Your stored password was deleted.")
+    return await evt.reply(f"Logged out of **{md(passport)}**. Your stored password was deleted.")
 
 
 @command_handler(
@@ -165,9 +168,9 @@ async def ping(evt: CommandEvent) -> EventID:
         since = _since(user.connected_since) if user.connected_since else "unknown"
         name = client.friendly_name or user.passport
         return await evt.reply(
-            f"Connected as **{name}** ({user.passport}) to `{server}` with "
+            f"Connected as **{md(name)}** ({md(user.passport)}) to `{server}` with "
             f"MSNP{client.protocol}; {count} contact{'s' if count != 1 else ''}; "
             f"connected since {since}."
         )
     state = user.state_description()
-    return await evt.reply(f"Logged in as **{user.passport}** but not connected: {state}.")
+    return await evt.reply(f"Logged in as **{md(user.passport)}** but not connected: {state}.")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from mautrix.types import EventID
 
 from bridge.msnp.client import MSNClient
@@ -11,7 +9,7 @@ from bridge.msnp.errors import ErrorCode, MSNPError
 from bridge.msnp.events import Lists
 from bridge.portal import Portal
 from bridge.puppet import Puppet
-from bridge.texts import NOT_CONNECTED
+from bridge.texts import NOT_CONNECTED, md
 from bridge.user import User
 
 from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
@@ -25,11 +23,6 @@ async def _refresh_contacts(user: User, passport: str) -> None:
         await user.sync(changed=passport)
     except Exception:
         user.log.warning("Failed to store the contact list after a change", exc_info=True)
-
-
-def _md(text: str) -> str:
-    """Escape Markdown in a contact-provided string."""
-    return re.sub(r"([\\`*_{}\[\]()#+!<>|~])", r"\\\1", text)
 
 
 @command_handler(
@@ -48,9 +41,9 @@ async def contacts(evt: CommandEvent) -> EventID:
     for passport, contact in sorted(book.contacts.items()):
         if not contact.lists & Lists.FORWARD:
             continue
-        line = f"* **{_md(contact.display_name)}** ({_md(passport)}) - {contact.status.label}"
+        line = f"* **{md(contact.display_name)}** ({md(passport)}) - {contact.status.label}"
         if contact.personal_message:
-            line += f" - _{_md(contact.personal_message)}_"
+            line += f" - _{md(contact.personal_message)}_"
         if contact.lists & Lists.BLOCK:
             line += " (blocked)"
         groups = [book.groups[g] for g in contact.groups if g in book.groups]
@@ -60,7 +53,7 @@ async def contacts(evt: CommandEvent) -> EventID:
         return await evt.reply("Your MSN forward list is empty.")
     sections = []
     for group in sorted(by_group, key=lambda g: (g == "No group", g.lower())):
-        sections.append(f"#### {_md(group)}\n" + "\n".join(by_group[group]))
+        sections.append(f"#### {md(group)}\n" + "\n".join(by_group[group]))
     return await evt.reply("\n\n".join(sections))
 
 
@@ -86,10 +79,10 @@ async def pm(evt: CommandEvent) -> EventID:
     assert portal is not None
     room_id = await portal.ensure_room(user)
     if not room_id:
-        return await evt.reply(f"Failed to create a room for {passport}.")
+        return await evt.reply(f"Failed to create a room for {md(passport)}.")
     note = "" if contact else " (not on your contact list: they may not receive messages)"
     return await evt.reply(
-        f"Private chat with [{_md(puppet.display_text)}](https://matrix.to/#/{room_id}): "
+        f"Private chat with [{md(puppet.display_text)}](https://matrix.to/#/{room_id}): "
         f"you have been invited{note}."
     )
 
@@ -128,9 +121,9 @@ async def add(evt: CommandEvent) -> EventID:
                 if e.code != ErrorCode.ALREADY_THERE:
                     raise
         await _refresh_contacts(evt.sender, passport)
-        return f"Added {passport} to your contact list."
+        return f"Added {md(passport)} to your contact list."
 
-    already = f"{passport} is already on your contact list."
+    already = f"{md(passport)} is already on your contact list."
     return await ask_msn(evt, f"add {passport}", request, {ErrorCode.ALREADY_THERE: already})
 
 
@@ -148,9 +141,9 @@ async def remove(evt: CommandEvent) -> EventID:
     async def request(client: MSNClient) -> str:
         await client.remove_contact(passport, Lists.FORWARD)
         await _refresh_contacts(evt.sender, passport)
-        return f"Removed {passport} from your contact list."
+        return f"Removed {md(passport)} from your contact list."
 
-    not_there = f"{passport} is not on your contact list."
+    not_there = f"{md(passport)} is not on your contact list."
     return await ask_msn(evt, f"remove {passport}", request, {ErrorCode.NOT_ON_LIST: not_there})
 
 

@@ -38,6 +38,10 @@ class User(Model, table="user", primary_key=("mxid",)):
     protocol: int | None = None  # MSNP version of the last successful login
     management_room: str | None = None
     space_room: str | None = None
+    # v3: what the user chose to show MSN contacts (bridge.own_presence); None = no choice
+    chosen_status: str | None = None  # an MSN status code, HDN for Appear Offline
+    chosen_personal_message: str | None = None  # "" = chosen to be empty
+    chosen_friendly_name: str | None = None
     credentials_lost: bool = field(default=False, compare=False, metadata={"column": False})
 
     def __setattr__(self, name: str, value: Any) -> None:

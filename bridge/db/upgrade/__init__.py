@@ -16,6 +16,6 @@ upgrade_table = UpgradeTable(
     log=logging.getLogger("mau.db.upgrade"),
 )
 
-from . import v01_initial, v02_double_puppet  # noqa: E402  (register in order)
+from . import v01_initial, v02_double_puppet, v03_chosen_presence  # noqa: E402  (in order)
 
-__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet"]
+__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet", "v03_chosen_presence"]
