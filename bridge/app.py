@@ -13,8 +13,10 @@ import tomllib
 from mautrix.bridge import Bridge
 from mautrix.types import RoomID, UserID
 from mautrix.util.config import yaml
+from yarl import URL
 
-from bridge import db as bridge_db
+from bridge import db as bridge_db, log_redaction, private_files
+from bridge.commands.auth import awaiting_password
 from bridge.config import Config, base_config_path
 from bridge.credentials import InvalidCredentialKey
 from bridge.matrix import MatrixHandler
@@ -37,6 +39,10 @@ def package_version() -> str:
             return str(tomllib.load(stream)["project"]["version"]) + "+source"
     except (OSError, KeyError, tomllib.TOMLDecodeError):
         return "0.0.0+unknown"
+
+
+def _awaiting_password(sender: str, room_id: str) -> bool:
+    return awaiting_password(User.by_mxid.get(UserID(sender)), room_id)
 
 
 class MSNBridge(Bridge):
@@ -73,6 +79,11 @@ class MSNBridge(Bridge):
             )
             sys.exit(11)
 
+    def prepare_log(self) -> None:
+        super().prepare_log()
+        # before anything is received: mautrix logs received events (TRACE) and failed commands
+        log_redaction.install(self.config["bridge.command_prefix"], awaiting=_awaiting_password)
+
     def _credential_key_saved(self) -> bool:
         try:
             with open(self.config.path) as stream:
@@ -82,6 +93,7 @@ class MSNBridge(Bridge):
             return False
 
     def prepare_db(self) -> None:
+        self._protect_files()
         super().prepare_db()
         try:
             cipher = self.config.credential_cipher()
@@ -89,6 +101,22 @@ class MSNBridge(Bridge):
             self.log.fatal("Configuration error: %s", e)
             sys.exit(11)
         bridge_db.init(self.db, cipher)
+
+    def _protect_files(self) -> None:
+        """The config, the registration and a SQLite database are for the bridge's eyes only
+        (mode 0600): a new database is created so, an existing file is fixed (see
+        :mod:`bridge.private_files`)."""
+        private_files.make_private(self.config.path, "The configuration file", self.log)
+        if self.config.registration_path:
+            private_files.make_private(
+                self.config.registration_path, "The appservice registration", self.log
+            )
+        url = URL(str(self.config["appservice.database"]))
+        if url.scheme in ("sqlite", "sqlite3") and url.path not in ("", ":memory:"):
+            if private_files.create_private(url.path):
+                self.log.debug("Created the SQLite database %s with mode 0600", url.path)
+            for path in private_files.sqlite_files(url.path):
+                private_files.make_private(path, "The SQLite database file", self.log)
 
     def prepare_bridge(self) -> None:
         super().prepare_bridge()

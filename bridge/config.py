@@ -9,6 +9,7 @@ import re
 from mautrix.bridge.config import BaseBridgeConfig
 from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenDefault
 
+from bridge import private_files
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
 from bridge.ids import GhostIDs
 from bridge.msnp.client import ClientConfig
@@ -176,6 +177,17 @@ class Config(BaseBridgeConfig):
             "users": [{"exclusive": True, "regex": self.ghost_ids.namespace_regex}],
             "aliases": [],
         }
+
+    def save(self) -> None:
+        """Save the config (mautrix writes it through a new file of mode 0600) and the
+        registration, which holds the appservice tokens, with mode 0600 too."""
+        registration, self._registration = self._registration, None
+        try:
+            super().save()
+        finally:
+            self._registration = registration
+        if registration and self.registration_path:
+            private_files.write_yaml(self.registration_path, registration)
 
     def generate_registration(self) -> None:
         """Make new tokens and the registration; the bridge needs ephemeral events."""

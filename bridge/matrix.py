@@ -23,6 +23,7 @@ from mautrix.types import (
     UserID,
 )
 
+from bridge import log_redaction
 from bridge.commands import CommandProcessor
 from bridge.config import Config
 from bridge.portal import Portal
@@ -52,6 +53,7 @@ class MatrixHandler(BaseMatrixHandler):
 
     async def handle_message(self, evt: MessageEvent, was_encrypted: bool = False) -> None:
         """Refuse commands from users without bridge permission with a notice (not silence)."""
+        log_redaction.note_event(evt)  # before mautrix logs the content (TRACE)
         user = await User.get_by_mxid(evt.sender)
         if user is not None and not user.is_whitelisted:
             portal = await Portal.get_by_mxid(evt.room_id)

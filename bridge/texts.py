@@ -46,6 +46,7 @@ __all__ = [
     "disconnected",
     "md",
     "not_connected_state",
+    "portal_owner_only",
 ]
 
 # region text from elsewhere in Markdown replies
@@ -180,6 +181,15 @@ def not_connected_state(
 # region commands
 
 NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
+
+
+def portal_owner_only(command: str) -> str:
+    """The reply when someone else than the portal's owner (or an admin) runs a command that
+    acts on the portal; ``command`` is the command's registered name."""
+    return (
+        f"Only the owner of this conversation or a bridge administrator can use "
+        f"`{command}` in this room."
+    )
 
 
 def command_failure(error: MSNPException, action: str) -> str:

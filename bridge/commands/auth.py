@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 
+from mautrix.bridge import BaseUser
 from mautrix.types import EventID
 
 from bridge import own_presence
@@ -14,7 +15,7 @@ from bridge.texts import describe_login_error, md
 
 from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
 
-__all__ = ["login", "logout", "ping", "reconnect"]
+__all__ = ["awaiting_password", "login", "logout", "ping", "reconnect"]
 
 log = logging.getLogger("mau.commands.auth")
 
@@ -85,6 +86,15 @@ async def login(evt: CommandEvent) -> EventID | None:
         f"Please send the password of **{md(passport)}** as your next message. The bot deletes it "
         "from the room right away. Send `$cmdprefix+sp cancel` to cancel."
     )
+
+
+def awaiting_password(user: BaseUser | None, room_id: str) -> bool:
+    """Whether the bot asked ``user`` for their password in ``room_id`` (so their next message
+    there holds it; see :mod:`bridge.log_redaction`)."""
+    status = user.command_status if user is not None else None
+    if not status:
+        return False
+    return status.get("next") is enter_password and status.get("room_id") == room_id
 
 
 async def enter_password(evt: CommandEvent) -> EventID | None:

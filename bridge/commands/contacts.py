@@ -149,6 +149,7 @@ async def remove(evt: CommandEvent) -> EventID:
 
 @command_handler(
     needs_auth=True,
+    portal_owner_only=True,
     help_section=SECTION_CONTACTS,
     help_text="Send a nudge to the MSN contact(s) of this portal room.",
 )

@@ -1,0 +1,70 @@
+"""Files that hold secrets are readable and writable by the bridge's own user only (0600).
+
+They are: the configuration (``bridge.credential_key``, the appservice tokens), the generated
+registration (``as_token``, ``hs_token``) and the SQLite database (encrypted passwords and
+tickets, and everything else the bridge stores). A new one is created with mode 0600; an
+existing one that other users may read is made 0600 with a warning (or, when that is not
+possible, only the warning).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from pathlib import Path
+import logging
+import os
+import stat
+
+from mautrix.util.config import yaml
+
+__all__ = ["PRIVATE_MODE", "create_private", "make_private", "sqlite_files", "write_yaml"]
+
+PRIVATE_MODE = 0o600
+_OPEN_TO_OTHERS = stat.S_IRWXG | stat.S_IRWXO
+
+
+def create_private(path: str | os.PathLike[str]) -> bool:
+    """Create ``path`` empty with mode 0600 unless it exists; returns whether it was created."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def make_private(path: str | os.PathLike[str], what: str, log: logging.Logger) -> None:
+    """If ``path`` exists and others may read or write it, make it 0600 and say so."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    if not mode & _OPEN_TO_OTHERS:
+        return
+    try:
+        os.chmod(path, mode & ~_OPEN_TO_OTHERS | stat.S_IRUSR | stat.S_IWUSR)
+    except OSError as e:
+        log.warning(
+            "%s %s can be read by other users (mode %04o) and could not be made private (%s): "
+            "run chmod 600 on it",
+            what,
+            path,
+            mode,
+            e,
+        )
+        return
+    log.warning("%s %s could be read by other users (mode %04o); it is now 0600", what, path, mode)
+
+
+def write_yaml(path: str | os.PathLike[str], data: Any) -> None:
+    """Write ``data`` as YAML to ``path``, which ends up with mode 0600 (new or not)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
+    with os.fdopen(fd, "w") as stream:
+        os.fchmod(fd, PRIVATE_MODE)  # an existing file keeps its mode through O_CREAT
+        yaml.dump(data, stream)
+
+
+def sqlite_files(database: str | os.PathLike[str]) -> list[Path]:
+    """The SQLite database and the journal files SQLite keeps beside it."""
+    path = Path(database)
+    return [path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
