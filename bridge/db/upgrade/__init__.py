@@ -16,6 +16,17 @@ upgrade_table = UpgradeTable(
     log=logging.getLogger("mau.db.upgrade"),
 )
 
-from . import v01_initial, v02_double_puppet, v03_chosen_presence  # noqa: E402  (in order)
+from . import (  # noqa: E402  (register in order)
+    v01_initial,
+    v02_double_puppet,
+    v03_chosen_presence,
+    v04_encrypted_tokens,
+)
 
-__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet", "v03_chosen_presence"]
+__all__ = [
+    "upgrade_table",
+    "v01_initial",
+    "v02_double_puppet",
+    "v03_chosen_presence",
+    "v04_encrypted_tokens",
+]
