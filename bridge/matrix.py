@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mautrix.bridge import BaseMatrixHandler
-from mautrix.errors import MatrixConnectionError
+from mautrix.errors import IntentError, MatrixConnectionError
 from mautrix.types import (
     BeeperMessageStatusEventContent,
     EventID,
@@ -82,6 +82,10 @@ class MatrixHandler(BaseMatrixHandler):
             except MatrixConnectionError as e:
                 # e.g. the bridge is stopping and its HTTP session is already closed
                 self.log.warning("Could not send the status of %s: %s", evt.event_id, e)
+            except IntentError as e:
+                # the bot is not in the room and may not join it (e.g. `unbridge` just made
+                # a DM portal an ordinary room)
+                self.log.debug("Could not send the status of %s: %s", evt.event_id, e)
             return
         if not self.config.get("bridge.message_status_events", False):
             return

@@ -1,11 +1,13 @@
-"""``login``, ``logout``, ``reconnect`` and ``ping``."""
+"""``login``, ``login-matrix``, ``logout``, ``reconnect`` and ``ping``."""
 
 from __future__ import annotations
 
+from typing import Any
 import datetime
 import logging
 
 from mautrix.bridge import BaseUser
+from mautrix.bridge.commands.login_matrix import login_matrix as mautrix_login_matrix
 from mautrix.types import EventID
 
 from bridge import own_presence
@@ -15,20 +17,21 @@ from bridge.texts import describe_login_error, md
 
 from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
 
-__all__ = ["awaiting_password", "login", "logout", "ping", "reconnect"]
+__all__ = ["awaiting_password", "login", "login_matrix", "logout", "ping", "reconnect"]
 
 log = logging.getLogger("mau.commands.auth")
 
 
-async def _redact_password(evt: CommandEvent) -> None:
-    """Redact the message that holds a password; ask the user to do it if the bot cannot."""
+async def _redact_password(evt: CommandEvent, what: str = "password") -> None:
+    """Redact the message that holds a password (or another secret, ``what``); ask the user
+    to do it if the bot cannot."""
     intent = evt.az.intent if evt.has_bridge_bot else evt.main_intent
     try:
-        await intent.redact(evt.room_id, evt.event_id, reason="Message contained a password")
+        await intent.redact(evt.room_id, evt.event_id, reason=f"Message contained a {what}")
     except Exception as e:
-        log.warning("Could not redact a password message in %s: %s", evt.room_id, e)
+        log.warning("Could not redact a %s message in %s: %s", what, evt.room_id, e)
         await evt.reply(
-            "I could not delete your message containing the password (the bot needs the power "
+            f"I could not delete your message containing the {what} (the bot needs the power "
             "to remove messages in this room). Please delete it yourself."
         )
 
@@ -130,6 +133,24 @@ async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
         f"Logged in as **{md(name)}** ({md(passport)}) with MSNP{result.protocol}; "
         f"{count} contact{'s' if count != 1 else ''}.{note}"
     )
+
+
+@command_handler(
+    needs_auth=True,
+    management_only=True,
+    name="login-matrix",
+    help_section=SECTION_AUTH,
+    help_text=(
+        "Enable double puppeting with your Matrix access token (stored encrypted; the bot "
+        "deletes your message right away)."
+    ),
+    help_args="<_access token_>",
+)
+async def login_matrix(evt: CommandEvent) -> Any:
+    """mautrix's ``login-matrix``, but the message with the access token is deleted first."""
+    if evt.args:
+        await _redact_password(evt, "Matrix access token")
+    return await mautrix_login_matrix(evt)
 
 
 @command_handler(
