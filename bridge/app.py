@@ -109,7 +109,10 @@ class MSNBridge(Bridge):
         private_files.make_private(self.config.path, "The configuration file", self.log)
         if self.config.registration_path:
             private_files.make_private(
-                self.config.registration_path, "The appservice registration", self.log
+                self.config.registration_path,
+                "The appservice registration",
+                self.log,
+                keep_group=True,
             )
         url = URL(str(self.config["appservice.database"]))
         if url.scheme in ("sqlite", "sqlite3") and url.path not in ("", ":memory:"):

@@ -4,7 +4,8 @@ They are: the configuration (``bridge.credential_key``, the appservice tokens), 
 registration (``as_token``, ``hs_token``) and the SQLite database (encrypted passwords and
 tickets, and everything else the bridge stores). A new one is created with mode 0600; an
 existing one that other users may read is made 0600 with a warning (or, when that is not
-possible, only the warning).
+possible, only the warning). The registration keeps its group's access (a homeserver running
+as another user may read it through its group); others lose theirs.
 """
 
 from __future__ import annotations
@@ -33,27 +34,39 @@ def create_private(path: str | os.PathLike[str]) -> bool:
     return True
 
 
-def make_private(path: str | os.PathLike[str], what: str, log: logging.Logger) -> None:
-    """If ``path`` exists and others may read or write it, make it 0600 and say so."""
+def make_private(
+    path: str | os.PathLike[str], what: str, log: logging.Logger, *, keep_group: bool = False
+) -> None:
+    """If others may read or write ``path`` (and its group, unless ``keep_group``: the
+    registration may be shared with the homeserver's group), take that away and say so."""
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         return
-    if not mode & _OPEN_TO_OTHERS:
+    taken = mode & (stat.S_IRWXO if keep_group else _OPEN_TO_OTHERS)
+    if not taken:
         return
+    new_mode = mode & ~taken | stat.S_IRUSR | stat.S_IWUSR
     try:
-        os.chmod(path, mode & ~_OPEN_TO_OTHERS | stat.S_IRUSR | stat.S_IWUSR)
+        os.chmod(path, new_mode)
     except OSError as e:
         log.warning(
-            "%s %s can be read by other users (mode %04o) and could not be made private (%s): "
-            "run chmod 600 on it",
+            "%s %s can be read by other users (mode %04o) and its mode could not be changed "
+            "(%s): run chmod %s on it",
             what,
             path,
             mode,
             e,
+            "o-rwx" if keep_group else "600",
         )
         return
-    log.warning("%s %s could be read by other users (mode %04o); it is now 0600", what, path, mode)
+    log.warning(
+        "%s %s could be read by other users (mode %04o); it is now %04o",
+        what,
+        path,
+        mode,
+        new_mode,
+    )
 
 
 def write_yaml(path: str | os.PathLike[str], data: Any) -> None:

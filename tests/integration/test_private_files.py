@@ -108,14 +108,16 @@ def test_existing_readable_files_are_fixed_with_a_warning(
     (tmp_path / "bridge.db-shm").chmod(0o600)
     with caplog.at_level(logging.WARNING, logger="mau.test.files"):
         _bridge(tmp_path)._protect_files()
-    for name in (
-        "config.yaml",
-        "registration.yaml",
-        "bridge.db",
-        "bridge.db-wal",
-        "bridge.db-shm",
-    ):
+    for name in ("config.yaml", "bridge.db", "bridge.db-wal", "bridge.db-shm"):
         assert mode(tmp_path / name) == 0o600, name
+    # the registration may be shared with the homeserver's group: only the others lose access
+    assert mode(tmp_path / "registration.yaml") == 0o660
     warned = " ".join(r.getMessage() for r in caplog.records)
     assert warned.count("could be read by other users") == 4  # not for the private -shm
     assert "registration.yaml" in warned and "bridge.db-wal" in warned
+
+    # a registration shared with the group only is left as it is
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mau.test.files"):
+        _bridge(tmp_path)._protect_files()
+    assert mode(tmp_path / "registration.yaml") == 0o660 and not caplog.records
