@@ -17,6 +17,7 @@ from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
 from bridge import own_presence, texts
+from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.user import User as DBUser
 from bridge.msnp.client import LoginResult, MSNClient
@@ -83,7 +84,7 @@ class MSNSession:
     @property
     def friendly_name(self) -> str | None:
         """The user's own MSN name while connected."""
-        return self.client.friendly_name if self.client and self._ready else None
+        return clean_line(self.client.friendly_name) if self.client and self._ready else None
 
     # region events
 

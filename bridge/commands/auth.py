@@ -125,7 +125,7 @@ async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
         else:
             log.exception("Unexpected error during login of %s", user.mxid)
         return await evt.reply(md(describe_login_error(e)))
-    name = result.friendly_name or passport
+    name = user.session.friendly_name or passport
     count = len(user.client.contacts) if user.client else 0
     chosen = own_presence.chosen_status(user.row)
     note = "" if chosen is Status.ONLINE else f" Your status is **{chosen.label}**, as you chose."
@@ -197,7 +197,7 @@ async def ping(evt: CommandEvent) -> EventID:
         # the contact list as people know it: the forward list (not allow/reverse-only entries)
         count = sum(1 for c in client.contacts.values() if c.lists & Lists.FORWARD)
         since = _since(user.connected_since) if user.connected_since else "unknown"
-        name = client.friendly_name or user.passport
+        name = user.session.friendly_name or user.passport
         return await evt.reply(
             f"Connected as **{md(name)}** ({md(user.passport)}) to `{server}` with "
             f"MSNP{client.protocol}; {count} contact{'s' if count != 1 else ''}; "
