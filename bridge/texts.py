@@ -51,7 +51,10 @@ __all__ = [
 
 # region text from elsewhere in Markdown replies
 
-_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+# What formats inline Markdown (CommonMark, as mautrix renders replies), and what formats a
+# line by how it starts; "@" and "." elsewhere stay as they are (e-mail addresses stay readable).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!<>|~&])")
+_MD_LINE_START = re.compile(r"^(\d+)([.)])|^([-=])")
 _WHITE_SPACE = re.compile(r"\s+")
 
 
@@ -60,7 +63,8 @@ def md(text: object) -> str:
     which is rendered as Markdown: shown literally, on one line. Without it, ``*x*``,
     ``[x](https://...)`` or ``&lt;`` in a name or an error would format the reply or add a
     link."""
-    return _MD_SPECIAL.sub(r"\\\1", _WHITE_SPACE.sub(" ", str(text)).strip())
+    line = _MD_SPECIAL.sub(r"\\\1", _WHITE_SPACE.sub(" ", str(text)).strip())
+    return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", line)
 
 
 # endregion
