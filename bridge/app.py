@@ -15,7 +15,7 @@ from mautrix.types import RoomID, UserID
 from mautrix.util.config import yaml
 from yarl import URL
 
-from bridge import db as bridge_db, log_redaction, private_files
+from bridge import db as bridge_db, log_redaction, metrics, private_files
 from bridge.commands.auth import awaiting_password
 from bridge.config import Config, base_config_path
 from bridge.credentials import InvalidCredentialKey
@@ -24,6 +24,7 @@ from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.spaces import SpaceManager
 from bridge.user import User
+from bridge.web.frontends import WebFrontends
 
 __all__ = ["MSNBridge", "package_version"]
 
@@ -45,6 +46,15 @@ def _awaiting_password(sender: str, room_id: str) -> bool:
     return awaiting_password(User.by_mxid.get(UserID(sender)), room_id)
 
 
+def _session_gauges() -> list[tuple[bool, int]]:
+    """(connected, open switchboards) of each logged-in user, for :mod:`bridge.metrics`."""
+    return [
+        (user.connected, len(user.client.conversations()) if user.client else 0)
+        for user in User.by_mxid.values()
+        if user.passport
+    ]
+
+
 class MSNBridge(Bridge):
     name = "matrix-msn"
     module = "bridge"
@@ -59,6 +69,8 @@ class MSNBridge(Bridge):
 
     config: Config
     matrix: MatrixHandler
+    web: WebFrontends
+    metrics_server: metrics.MetricsServer | None = None
 
     @property
     def base_config_path(self) -> str:
@@ -126,8 +138,13 @@ class MSNBridge(Bridge):
         User.init_cls(self, self.config)
         Puppet.init_cls(self, self.config)
         Portal.init_cls(self, self.config)
+        self.web = WebFrontends.for_bridge(self)
+
+    def start_prometheus(self) -> None:
+        """Not mautrix's threaded server: :mod:`bridge.metrics` serves on the event loop."""
 
     async def start(self) -> None:
+        self.metrics_server = await metrics.serve_from_config(self.config, _session_gauges)
         # Startup actions run after the database and the appservice are up.
         self.add_startup_actions(self._start_users())
         await super().start()
@@ -157,6 +174,8 @@ class MSNBridge(Bridge):
             Puppet.presence.stop()
         SpaceManager.stop_all()
         await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await super().stop()
 
     # endregion

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 from pathlib import Path
+import logging
 import re
 
 from mautrix.bridge.config import BaseBridgeConfig
@@ -13,6 +14,7 @@ from bridge import private_files
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
 from bridge.ids import GhostIDs
 from bridge.msnp.client import ClientConfig
+from bridge.web import settings as web_settings
 
 __all__ = ["PERMISSION_LEVELS", "Config", "Permissions", "base_config_path"]
 
@@ -20,6 +22,10 @@ PLACEHOLDER_TOKEN = "This value is generated when generating the registration"
 #: Permission levels, lowest first.
 PERMISSION_LEVELS = ("none", "relay", "user", "admin")
 _SERVER_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$")
+#: MSNP versions below this log in with MD5 (see msn.allow_md5_login).
+FIRST_TWEENER_VERSION = 8
+
+log = logging.getLogger("mau.config")
 
 
 def base_config_path() -> str:
@@ -47,6 +53,7 @@ class Config(BaseBridgeConfig):
     """config.yaml: mautrix's standard sections plus ``bridge.*`` and ``msn.*`` options."""
 
     generated_credential_key: bool = False
+    _warned_security: bool = False
 
     # region validation
 
@@ -103,8 +110,19 @@ class Config(BaseBridgeConfig):
                 "msn.protocol_min/protocol_max",
                 f"Need 2 <= protocol_min <= protocol_max <= 12, got {low!r} and {high!r}.",
             )
+        if high < FIRST_TWEENER_VERSION and not self["msn.allow_md5_login"]:
+            raise ConfigValueError(
+                "msn.protocol_max",
+                f"MSNP{high} logs in with MD5: set msn.allow_md5_login to true to use it.",
+            )
+        for key in ("msn.max_switchboards", "msn.max_switchboards_per_inviter"):
+            if not isinstance(self[key], int) or self[key] < 1:
+                raise ConfigValueError(key, "It must be a positive integer.")
+        if not isinstance(self["msn.switchboard_hosts"] or [], list):
+            raise ConfigValueError("msn.switchboard_hosts", "It must be a list of hosts.")
         if self["msn.force_scheme"] not in (None, "http", "https"):
             raise ConfigValueError("msn.force_scheme", "Use http, https or null.")
+        web_settings.WebSettings.from_config(self)
         if self["bridge.credential_key"]:
             try:
                 CredentialCipher(self["bridge.credential_key"])
@@ -145,6 +163,7 @@ class Config(BaseBridgeConfig):
         copy("msn.server")
         copy("msn.protocol_min")
         copy("msn.protocol_max")
+        copy("msn.allow_md5_login")
         copy("msn.passport_url")
         copy("msn.nexus_url")
         copy("msn.force_scheme")
@@ -162,10 +181,29 @@ class Config(BaseBridgeConfig):
         copy("msn.transaction_timeout")
         copy("msn.switchboard_join_timeout")
         copy("msn.ack_timeout")
+        copy("msn.max_switchboards")
+        copy("msn.max_switchboards_per_inviter")
+        copy("msn.switchboard_hosts")
+
+        self._update_web(helper)
 
         if not base["bridge.credential_key"] and not self.env.get("BRIDGE_CREDENTIAL_KEY"):
             base["bridge.credential_key"] = generate_key()
             self.generated_credential_key = True
+
+    def _update_web(self, helper: ConfigUpdateHelper) -> None:
+        """The keys of :mod:`bridge.web`; a provisioning secret of "generate" is generated."""
+        copy, _, base = helper
+        copy("appservice.public.enabled")
+        copy("appservice.public.prefix")
+        copy("appservice.public.external")
+        copy("bridge.provisioning.enabled")
+        copy("bridge.provisioning.prefix")
+        copy("bridge.provisioning.shared_secret")
+        copy("bridge.login_page.enabled")
+        copy("bridge.login_page.link_lifetime")
+        if base["bridge.provisioning.shared_secret"] == web_settings.GENERATE:
+            base["bridge.provisioning.shared_secret"] = web_settings.new_shared_secret()
 
     # endregion
     # region registration
@@ -233,9 +271,17 @@ class Config(BaseBridgeConfig):
         """The :class:`bridge.msnp.client.ClientConfig` for the ``msn.*`` options."""
         version = self["msn.client_version"] or {}
         low, high = int(self["msn.protocol_min"]), int(self["msn.protocol_max"])
+        allow_md5 = bool(self["msn.allow_md5_login"])
+        if not allow_md5:
+            low = max(low, FIRST_TWEENER_VERSION)
+        self._warn_insecure_login(allow_md5 and low < FIRST_TWEENER_VERSION)
         return ClientConfig(
             server=str(self["msn.server"]),
             protocols=tuple(range(high, low - 1, -1)),
+            allow_md5_login=allow_md5,
+            max_switchboards=int(self["msn.max_switchboards"]),
+            max_switchboards_per_inviter=int(self["msn.max_switchboards_per_inviter"]),
+            switchboard_hosts=tuple(str(h) for h in self["msn.switchboard_hosts"] or ()),
             passport_url=self["msn.passport_url"] or None,
             nexus_url=self["msn.nexus_url"] or None,
             force_scheme=self["msn.force_scheme"] or None,
@@ -254,5 +300,32 @@ class Config(BaseBridgeConfig):
             switchboard_join_timeout=float(self["msn.switchboard_join_timeout"]),
             ack_timeout=float(self["msn.ack_timeout"]),
         )
+
+    def _warn_insecure_login(self, md5: bool) -> None:
+        """Log, once, what exposes passwords: plain-http Passport URLs and MD5 logins."""
+        if self._warned_security:
+            return
+        self._warned_security = True
+        forced_http = self["msn.force_scheme"] == "http"
+        plain = [
+            key
+            for key in ("msn.passport_url", "msn.nexus_url")
+            if self[key] and (forced_http or str(self[key]).lower().startswith("http:"))
+        ]
+        if plain:
+            log.warning(
+                "%s use plain http: MSN passwords cross the network unencrypted",
+                " and ".join(plain),
+            )
+        if md5:
+            log.warning(
+                "msn.allow_md5_login is on: MSNP2-7 logins send md5(salt + password), which "
+                "anyone who sees the connection can try password guesses against"
+            )
+        elif int(self["msn.protocol_min"]) < FIRST_TWEENER_VERSION:
+            log.info(
+                "msn.protocol_min is %s, but MSNP2-7 are offered only with msn.allow_md5_login",
+                self["msn.protocol_min"],
+            )
 
     # endregion

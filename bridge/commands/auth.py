@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+from html import escape
 import datetime
+import json
 import logging
 
 from mautrix.bridge import BaseUser
 from mautrix.bridge.commands.login_matrix import login_matrix as mautrix_login_matrix
-from mautrix.types import EventID
+from mautrix.types import EventID, EventType, Format, MessageType, TextMessageEventContent
 
 from bridge import own_presence
-from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import Lists, Status
-from bridge.texts import describe_login_error, md
+from bridge.password_login import Outcome, password_login
+from bridge.texts import md
 
 from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
 
@@ -49,10 +51,10 @@ def _password_from(evt: CommandEvent) -> str:
     needs_auth=False,
     help_section=SECTION_AUTH,
     help_text=(
-        "Log in to MSN. Without the password, the bot asks for it and deletes your reply "
-        "right away."
+        "Log in to MSN. Without the password, the bot sends a link to the web login page (when "
+        "the bridge has one) or asks for the password and deletes your reply right away."
     ),
-    help_args="<_e-mail_> [_password_]",
+    help_args="[_e-mail_] [_password_]",
 )
 async def login(evt: CommandEvent) -> EventID | None:
     if not evt.is_management:
@@ -62,6 +64,11 @@ async def login(evt: CommandEvent) -> EventID | None:
             "For your password's sake, `login` only works in a private chat with the bridge bot."
         )
     passport = parse_passport(evt.args[0]) if evt.args else None
+    if len(evt.args) < 2 and (passport is not None or not evt.args):
+        # No password in the message: the web login page, when there is one.
+        sent = await _send_login_link(evt, passport)
+        if sent is not None:
+            return sent
     if passport is None:
         if evt.args:
             # The message may contain a password: do not leave it in the room.
@@ -114,24 +121,47 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
 
 async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     user = evt.sender
-    if user.connected and user.passport == passport:
+    if not (user.connected and user.passport == passport):
+        await evt.reply(f"Logging in to MSN as **{md(passport)}**...")
+    outcome = await password_login(user, passport, password)
+    if outcome.outcome is Outcome.ALREADY:
         return await evt.reply(f"You are already logged in as **{md(passport)}**.")
-    await evt.reply(f"Logging in to MSN as **{md(passport)}**...")
-    try:
-        result = await user.login(passport, password)
-    except Exception as e:
-        if isinstance(e, MSNPException | OSError | TimeoutError):
-            log.info("Login of %s as %s failed: %s", user.mxid, passport, type(e).__name__)
-        else:
-            log.exception("Unexpected error during login of %s", user.mxid)
-        return await evt.reply(md(describe_login_error(e)))
-    name = user.session.friendly_name or passport
-    count = len(user.client.contacts) if user.client else 0
+    if not outcome.logged_in:
+        return await evt.reply(md(outcome.error))
+    count = outcome.contacts
     chosen = own_presence.chosen_status(user.row)
     note = "" if chosen is Status.ONLINE else f" Your status is **{chosen.label}**, as you chose."
     return await evt.reply(
-        f"Logged in as **{md(name)}** ({md(passport)}) with MSNP{result.protocol}; "
-        f"{count} contact{'s' if count != 1 else ''}.{note}"
+        f"Logged in as **{md(outcome.friendly_name)}** ({md(passport)}) with "
+        f"MSNP{outcome.protocol}; {count} contact{'s' if count != 1 else ''}.{note}"
+    )
+
+
+async def _send_login_link(evt: CommandEvent, passport: str | None) -> EventID | None:
+    """Answer with a one-time link to the web login page, if it is enabled. The link's token
+    stays out of the bridge's log."""
+    link = evt.bridge.web.login_link(evt.sender.mxid, passport)
+    if link is None:
+        return None
+    minutes = max(1, round(evt.bridge.web.link_lifetime / 60))
+    rest = (
+        f"It works for one login and expires in {minutes} minute{'s' if minutes != 1 else ''}. "
+        "Your password goes from that page straight to the bridge, never through Matrix. "
+        "Do not share the link."
+    )
+    intro = "Open this link in your browser to log in to MSN:"
+    content = TextMessageEventContent(
+        msgtype=MessageType.NOTICE,
+        body=f"{intro} {link}\n\n{rest}",
+        format=Format.HTML,
+        formatted_body=(
+            f'<p>{intro} <a href="{escape(link)}">{escape(link)}</a></p><p>{escape(rest)}</p>'
+        ),
+    )
+    # As bytes, mautrix logs the request as "<N bytes>" instead of its content.
+    raw = json.dumps(content.serialize()).encode()
+    return await evt.az.intent.send_message_event(
+        evt.room_id, EventType.ROOM_MESSAGE, cast(Any, raw)
     )
 
 

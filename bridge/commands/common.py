@@ -3,7 +3,7 @@ parsing, and the skeleton of a command that asks MSN for something (:func:`ask_m
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from collections.abc import Awaitable, Callable, Mapping
 import re
 
@@ -23,6 +23,9 @@ from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.texts import NOT_CONNECTED, command_failure
 from bridge.user import User
+
+if TYPE_CHECKING:
+    from bridge.app import MSNBridge
 
 __all__ = [
     "SECTION_AUTH",
@@ -52,6 +55,7 @@ class CommandEvent(BaseCommandEvent):
     sender: User
     portal: Portal | None
     config: Config
+    bridge: MSNBridge
 
 
 Handler = Callable[[CommandEvent], Awaitable[Any]]

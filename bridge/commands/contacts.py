@@ -8,13 +8,14 @@ from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ErrorCode, MSNPError
 from bridge.msnp.events import Lists
 from bridge.portal import Portal
-from bridge.puppet import Puppet
 from bridge.texts import NOT_CONNECTED, md
 from bridge.user import User
 
 from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
 
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
+
+_NOT_ON_LIST = " (not on your contact list: they may not receive messages)"
 
 
 async def _refresh_contacts(user: User, passport: str) -> None:
@@ -70,20 +71,13 @@ async def pm(evt: CommandEvent) -> EventID:
         return await evt.reply("**Usage:** `$cmdprefix+sp pm <e-mail>`")
     if passport == user.passport:
         return await evt.reply("You cannot open a chat with yourself.")
-    puppet = await Puppet.get_by_passport(passport)
-    assert puppet is not None
-    contact = user.contacts.get(passport)
-    if contact is not None and contact.friendly_name:
-        await puppet.update_info(contact.friendly_name)
-    portal = await Portal.get_by_key(user.mxid, passport)
-    assert portal is not None
-    room_id = await portal.ensure_room(user)
-    if not room_id:
+    chat = await user.open_private_chat(passport)
+    if not chat.room_id:
         return await evt.reply(f"Failed to create a room for {md(passport)}.")
-    note = "" if contact else " (not on your contact list: they may not receive messages)"
+    note = "" if chat.on_contact_list else _NOT_ON_LIST
     return await evt.reply(
-        f"Private chat with [{md(puppet.display_text)}](https://matrix.to/#/{room_id}): "
-        f"you have been invited{note}."
+        f"Private chat with [{md(chat.puppet.display_text)}](https://matrix.to/#/"
+        f"{chat.room_id}): you have been invited{note}."
     )
 
 

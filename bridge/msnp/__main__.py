@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
         auth.add_argument("--nexus-url", help="Passport nexus URL (MSNP8+; finds the login URL)")
         p.add_argument("--force-scheme", choices=("http", "https"), help="rewrite Passport URLs")
         p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+        p.add_argument(
+            "--allow-md5-login",
+            action="store_true",
+            help="also offer MSNP2-7, whose MD5 login exposes the password to offline guessing",
+        )
         p.add_argument("--timeout", type=float, default=20.0, help="seconds per step (default 20)")
         p.add_argument("-v", "--verbose", action="count", default=0, help="-v debug, -vv wire")
         if name == "send":
@@ -122,6 +127,7 @@ async def _run(args: argparse.Namespace, password: str) -> int:
         nexus_url=args.nexus_url,
         force_scheme=args.force_scheme,
         verify_tls=not args.insecure,
+        allow_md5_login=args.allow_md5_login,
         connect_timeout=args.timeout,
         transaction_timeout=args.timeout,
         switchboard_join_timeout=args.timeout,

@@ -7,24 +7,41 @@ before the handler has seen the login events.
 Conversations are keyed: a one-to-one switchboard by the contact's lower-cased passport; once
 a second other participant joins, the switchboard gets a ``group:<hex>`` key (announced in
 :class:`SwitchboardJoined`). Closed switchboards are re-opened on demand, group ones by
-inviting the remembered participants again.
+inviting the remembered participants again. A newer one-to-one switchboard with the same
+contact replaces the older one, which is closed once nothing is being sent on it.
+
+Limits (see :class:`ClientConfig`): the event queue applies back-pressure (:mod:`.flow`);
+switchboards are bounded per account and per inviter and used only on the server's host
+(:mod:`.admission`); what was refused or dropped is counted in :attr:`MSNClient.counters`.
 """
 
 from __future__ import annotations
 
 from typing import Final
-from collections.abc import Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 import asyncio
 import logging
 import secrets
+import time
 
 import aiohttp
 
 from . import codec
+from .admission import SwitchboardHosts, SwitchboardLimits
 from .auth import passport_ticket
+from .bounded import BoundedDict, KeyedLocks
+from .burst import Tally
 from .connection import DeliveryFailed, ProtocolRefused, UnknownConversation
-from .errors import ConnectionClosed, MSNPError, MSNPException, TransactionTimeout
+from .errors import (
+    ConnectionClosed,
+    MSNPError,
+    MSNPException,
+    ProtocolError,
+    TransactionTimeout,
+)
 from .events import (
     Contact,
     Disconnected,
@@ -42,8 +59,9 @@ from .events import (
     TextMessageReceived,
     TypingReceived,
 )
-from .message import TYPING, TEXT_PLAIN, Message, is_nudge
-from .notification import NotificationSession, Ring
+from .flow import EventQueue
+from .message import TYPING, MAX_MSG_PAYLOAD, TEXT_PLAIN, Message, is_nudge
+from .notification import MAX_UBX_PAYLOAD, NotificationSession, Ring
 from .switchboard import Switchboard
 
 __all__ = [
@@ -60,6 +78,9 @@ __all__ = [
 log = logging.getLogger("msnp.client")
 
 GROUP_PREFIX: Final = "group:"
+#: Group conversations whose participants are remembered for re-opening (least recently used
+#: ones are forgotten; the bridge restores them with :meth:`MSNClient.restore_group`).
+MAX_REMEMBERED_GROUPS: Final = 256
 
 EventHandler = Callable[[Event], Awaitable[None]]
 
@@ -90,6 +111,23 @@ class ClientConfig:
     initial_status: Status = Status.ONLINE
     max_line: int = codec.DEFAULT_MAX_LINE
     max_payload: int = codec.DEFAULT_MAX_PAYLOAD
+    #: Log in with MSNP2-7 (MD5: ``md5(salt + password)`` on the wire, which lets anyone who
+    #: sees the connection test password guesses offline). Off: only MSNP8+ is offered.
+    allow_md5_login: bool = False
+    #: Switchboards open at once (outgoing and answered); invitations beyond are refused.
+    max_switchboards: int = 50
+    #: Invitations answered at once from one inviter.
+    max_switchboards_per_inviter: int = 4
+    #: Hosts, IP addresses or networks (``10.0.0.0/8``) where switchboards may be besides the
+    #: notification server's own host.
+    switchboard_hosts: tuple[str, ...] = ()
+    #: Events waiting for the handler before the connections stop reading (back-pressure).
+    max_pending_events: int = 1000
+    #: ``UBX`` (personal message) and switchboard ``MSG`` payloads above these are dropped.
+    max_ubx_payload: int = MAX_UBX_PAYLOAD
+    max_switchboard_payload: int = MAX_MSG_PAYLOAD
+    #: Contacts kept from the server's lists (MSN allowed 1,000 on the forward list).
+    max_contacts: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +156,25 @@ class MSNClient:
         self.handler = handler
         self._http = http
         self._own_http: aiohttp.ClientSession | None = None
+        self._tally = Tally(log)
+        self._events = EventQueue(config.max_pending_events, self._tally)
         self._ns = NotificationSession(
-            config, self._emit, on_ring=self._on_ring, on_disconnect=self._on_disconnect
+            config,
+            self._emit,
+            on_ring=self._on_ring,
+            on_disconnect=self._on_disconnect,
+            gate=self._events.gate,
+            tally=self._tally,
         )
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._dispatcher: asyncio.Task[None] | None = None
         self._sbs: dict[str, Switchboard] = {}
         self._all_sbs: set[Switchboard] = set()
-        self._remembered: dict[str, tuple[str, ...]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._remembered: BoundedDict[str, tuple[str, ...]] = BoundedDict(MAX_REMEMBERED_GROUPS)
+        self._locks = KeyedLocks()
+        self._sb_hosts = SwitchboardHosts(config.switchboard_hosts)
+        self._sb_limits = SwitchboardLimits(
+            config.max_switchboards, config.max_switchboards_per_inviter
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._dead = False
         self._closing = False
@@ -166,16 +214,24 @@ class MSNClient:
     def groups(self) -> dict[str, Group]:
         return self._ns.groups
 
+    @property
+    def counters(self) -> Counter[str]:
+        """What was refused or dropped (``rings_refused``, ``payloads_dropped``,
+        ``typing_dropped``, ...) and ``events_queued_peak``; a snapshot."""
+        counts = Counter(self._tally.counts)
+        counts["events_queued_peak"] = self._events.peak
+        return counts
+
     # ----------------------------------------------------------- event queue
 
     def _emit(self, event: Event) -> None:
         if self._dispatcher is None:
             self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
-        self._queue.put_nowait(event)
+        self._events.put(event)
 
     async def _dispatch(self) -> None:
         while True:
-            item = await self._queue.get()
+            item = await self._events.get()
             if item is _STOP:
                 return
             assert isinstance(item, Event)
@@ -225,7 +281,7 @@ class MSNClient:
             self._dead = True
             await self._close_http()
             if self._dispatcher is not None:
-                self._queue.put_nowait(_STOP)
+                self._events.put(_STOP)
             raise
         assert self._ns.protocol is not None
         return LoginResult(
@@ -252,12 +308,14 @@ class MSNClient:
         self._dead = True
         for task in list(self._tasks):
             task.cancel()
-        if self._dispatcher is not None and not self._dispatcher.done():
-            self._queue.put_nowait(_STOP)
-            try:
-                await asyncio.wait_for(asyncio.shield(self._dispatcher), 10)
-            except TimeoutError:
-                self._dispatcher.cancel()
+        dispatcher = self._dispatcher
+        if dispatcher is not None and not dispatcher.done():
+            self._events.put(_STOP)
+            if dispatcher is not asyncio.current_task():  # called from the handler: no wait
+                try:
+                    await asyncio.wait_for(asyncio.shield(dispatcher), 10)
+                except TimeoutError:
+                    dispatcher.cancel()
         await self._close_http()
 
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
@@ -328,47 +386,79 @@ class MSNClient:
     def _normalize(conversation: str) -> str:
         return conversation if conversation.startswith(GROUP_PREFIX) else conversation.lower()
 
-    def _lock(self, key: str) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        return lock
-
-    async def _switchboard_for(self, conversation: str) -> Switchboard:
+    @asynccontextmanager
+    async def _using(self, conversation: str) -> AsyncIterator[Switchboard]:
+        """The conversation's switchboard (opened and its participants called if needed),
+        marked busy while the caller uses it: eviction and replacement wait for that."""
         key = self._normalize(conversation)
-        async with self._lock(key):
+        async with self._locks.hold(key):
             sb = self._sbs.get(key)
-            if sb is not None and not sb.closed and sb.members:
-                return sb
-            if key.startswith(GROUP_PREFIX):
-                targets = self._remembered.get(key, ())
-                if not targets:
-                    raise UnknownConversation(f"unknown group conversation {conversation!r}")
+            if sb is None or sb.closed or not sb.members:
+                sb = await self._prepare(key, conversation, sb)
             else:
-                if "@" not in key:
-                    raise ValueError(f"not a passport or group key: {conversation!r}")
-                targets = (key,)
-            if sb is None or sb.closed:
-                sb = await self._open_switchboard(key)
-            errors: list[MSNPException] = []
-            for target in targets:
-                try:
-                    await sb.call(target)
-                except (MSNPError, TransactionTimeout, ConnectionClosed) as e:
-                    errors.append(e)
-            if not sb.members:
-                await sb.leave()
-                raise errors[0] if errors else ConnectionClosed("CAL", "nobody joined")
-            return sb
+                sb.busy += 1
+        try:
+            yield sb
+        finally:
+            await self._release(sb)
+
+    async def _release(self, sb: Switchboard) -> None:
+        sb.busy -= 1
+        sb.last_active = time.monotonic()
+        if sb.retired and not sb.busy:
+            await sb.leave()
+
+    async def _prepare(self, key: str, conversation: str, sb: Switchboard | None) -> Switchboard:
+        """Open (or re-use) a switchboard for ``key`` and call its participants; returns it
+        busy."""
+        if key.startswith(GROUP_PREFIX):
+            targets = self._remembered.get(key, ()) or ()
+            if not targets:
+                raise UnknownConversation(f"unknown group conversation {conversation!r}")
+        else:
+            if "@" not in key:
+                raise ValueError(f"not a passport or group key: {conversation!r}")
+            targets = (key,)
+        if sb is None or sb.closed:
+            sb = await self._open_switchboard(key)  # busy from its creation on
+        else:
+            sb.busy += 1
+        errors: list[MSNPException] = []
+        for target in targets:
+            try:
+                await sb.call(target)
+            except (MSNPError, TransactionTimeout, ConnectionClosed) as e:
+                errors.append(e)
+        if not sb.members:
+            sb.busy -= 1
+            await sb.leave()
+            raise errors[0] if errors else ConnectionClosed("CAL", "nobody joined")
+        return sb
+
+    def _new_switchboard(self, key: str) -> Switchboard:
+        sb = Switchboard(
+            self.config, self._ns.passport, self, key, gate=self._events.gate, tally=self._tally
+        )
+        self._all_sbs.add(sb)
+        return sb
+
+    def _sb_host_allowed(self, host: str, what: str, inviter: str = "") -> bool:
+        return self._sb_hosts.check(host, self._ns.server_hosts, self._tally, what, inviter)
 
     async def _open_switchboard(self, key: str) -> Switchboard:
         if self._dead:
             raise ConnectionClosed("session", "the client is disconnected")
-        host, port, cookie = await self._ns.request_switchboard()
-        sb = Switchboard(self.config, self._ns.passport, self, key)
-        self._all_sbs.add(sb)
+        await self._sb_limits.make_room(self._all_sbs, self._tally)
+        sb = self._new_switchboard(key)  # counted from now on: no two opens race past the limit
+        sb.busy += 1  # and not a candidate for eviction while it is set up
         self._sbs[key] = sb
         try:
+            host, port, cookie = await self._ns.request_switchboard()
+            if not self._sb_host_allowed(host, "XFR SB"):
+                raise ProtocolError(
+                    f"the server handed out a switchboard on {host}, which is not its own host "
+                    "(add it to switchboard_hosts if that is right)"
+                )
             await sb.connect_outgoing(host, port, cookie)
         except BaseException:
             self._forget(sb)
@@ -385,22 +475,22 @@ class MSNClient:
         """
         if not text:
             raise ValueError("cannot send an empty message")
-        sb = await self._switchboard_for(conversation)
-        await sb.send_text(text, fmt)
+        async with self._using(conversation) as sb:
+            await sb.send_text(text, fmt)
 
     async def send_typing(self, conversation: str) -> None:
-        sb = await self._switchboard_for(conversation)
-        await sb.send_typing()
+        async with self._using(conversation) as sb:
+            await sb.send_typing()
 
     async def send_nudge(self, conversation: str) -> None:
-        sb = await self._switchboard_for(conversation)
-        await sb.send_nudge()
+        async with self._using(conversation) as sb:
+            await sb.send_nudge()
 
     async def invite(self, conversation: str, passport: str) -> str:
         """Bring ``passport`` into the conversation; returns its (possibly new) key."""
-        sb = await self._switchboard_for(conversation)
-        await sb.call(passport)
-        return sb.key
+        async with self._using(conversation) as sb:
+            await sb.call(passport)
+            return sb.key
 
     async def leave(self, conversation: str) -> None:
         key = self._normalize(conversation)
@@ -427,7 +517,7 @@ class MSNClient:
         if sb is not None and not sb.closed and sb.members:
             return sb.participants
         if key.startswith(GROUP_PREFIX):
-            return self._remembered.get(key, ())
+            return self._remembered.get(key, ()) or ()
         return (key,)
 
     def conversations(self) -> dict[str, tuple[str, ...]]:
@@ -437,17 +527,20 @@ class MSNClient:
     # ------------------------------------------------------- incoming (SB)
 
     def _on_ring(self, ring: Ring) -> None:
-        if self._dead:
+        """Answer an invitation, unless its host or the limits forbid: refused rings cost no
+        socket and no task."""
+        if self._dead or not self._sb_host_allowed(ring.host, "an invitation", ring.passport):
             return
-        task = asyncio.create_task(self._answer(ring))
+        if not self._sb_limits.admit_ring(ring.passport, self._all_sbs, self._tally):
+            return
+        sb = self._new_switchboard("")
+        sb.answering = True
+        sb.inviter = ring.passport
+        task = asyncio.create_task(self._answer(sb, ring))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, ring: Ring) -> None:
-        sb = Switchboard(self.config, self._ns.passport, self, "")
-        sb.answering = True
-        sb.inviter = ring.passport
-        self._all_sbs.add(sb)
+    async def _answer(self, sb: Switchboard, ring: Ring) -> None:
         try:
             await sb.connect_incoming(ring.host, ring.port, ring.cookie, ring.session_id)
         except (OSError, MSNPException) as e:
@@ -473,10 +566,25 @@ class MSNClient:
         else:
             key = sb.inviter.lower()
         sb.key = key
-        self._sbs[key] = sb
+        self._replace(key, sb)
         for passport, name in list(sb.members.values()):
             self._emit(SwitchboardJoined(key, passport, name, sb.participants))
         return key
+
+    def _replace(self, key: str, sb: Switchboard) -> None:
+        """Make ``sb`` the switchboard of ``key``; an older open one is retired: closed now,
+        or once the send in progress on it is done."""
+        old = self._sbs.get(key)
+        self._sbs[key] = sb
+        if old is None or old is sb or old.closed:
+            return
+        log.debug("a newer switchboard replaces the one of %s", key)
+        self._tally.counts["switchboards_replaced"] += 1
+        old.retired = True
+        if not old.busy:
+            task = asyncio.create_task(old.leave())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _forget(self, sb: Switchboard) -> None:
         self._all_sbs.discard(sb)
@@ -506,6 +614,7 @@ class MSNClient:
 
     def sb_message(self, sb: Switchboard, sender: str, sender_name: str, message: Message) -> None:
         key = self._ensure_key(sb)
+        sb.last_active = time.monotonic()
         participants = sb.participants
         ctype = message.content_type
         if ctype == TEXT_PLAIN:

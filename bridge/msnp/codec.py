@@ -12,12 +12,18 @@ In a :class:`Command` that length is not kept in ``args``: ``payload`` holds the
 Whether the first argument is a transaction id depends on who sent the line and, for a
 few list commands, on the protocol version; the parser therefore knows its ``role`` (the
 side it parses *for*) and can be told the negotiated ``version``.
+
+Sizes are capped twice: a payload announced above ``max_payload`` (or a line above
+``max_line``) breaks the stream (:class:`ProtocolError`); a payload above its command's entry
+in ``payload_limits`` is skipped unread — the command comes out with ``payload=None`` and
+``dropped`` set to the number of bytes discarded — so that one oversized message does not end
+the session.
 """
 
 from __future__ import annotations
 
 from typing import Final
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import quote, unquote
@@ -83,6 +89,8 @@ class Command:
     trid: int | None = None
     args: tuple[str, ...] = ()
     payload: bytes | None = None
+    #: payload bytes skipped unread because they exceeded the command's size limit
+    dropped: int = 0
 
     @property
     def is_error(self) -> bool:
@@ -105,6 +113,8 @@ class Command:
         parts.extend(loggable_args(self))
         if self.payload is not None:
             parts.append(f"+{len(self.payload)} bytes")
+        if self.dropped:
+            parts.append(f"({self.dropped} bytes dropped)")
         return f"<Command {' '.join(parts)}>"
 
 
@@ -194,11 +204,15 @@ class Parser:
         version: int | None = None,
         max_line: int = DEFAULT_MAX_LINE,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
+        payload_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.role = role
         self.version = version
         self.max_line = max_line
         self.max_payload = max_payload
+        #: per-command caps below ``max_payload``: larger payloads are skipped, not buffered
+        self.payload_limits: Mapping[str, int] = dict(payload_limits or {})
+        self._skip = 0
         self._buf = bytearray()
         self._pending: tuple[str, int | None, tuple[str, ...], int] | None = None
         self._error: ProtocolError | None = None
@@ -216,6 +230,10 @@ class Parser:
             # re-raising the same instance would keep growing its traceback (and the frames it
             # references) on every call: start it afresh each time
             raise self._error.with_traceback(None)
+        if self._skip and not self._buf:
+            skipped = min(self._skip, len(data))
+            self._skip -= skipped
+            data = data[skipped:]
         self._buf += data
 
     def __iter__(self) -> Iterator[Command]:
@@ -226,11 +244,18 @@ class Parser:
         self._error = ProtocolError(message)
         self._buf.clear()
         self._pending = None
+        self._skip = 0
         return self._error
 
     def next_command(self) -> Command | None:
         if self._error is not None:
             raise self._error.with_traceback(None)
+        if self._skip:
+            skipped = min(self._skip, len(self._buf))
+            del self._buf[:skipped]
+            self._skip -= skipped
+            if self._skip:
+                return None
         while self._pending is None:
             end = self._buf.find(b"\n", 0, self.max_line + 2)
             if end < 0:
@@ -295,6 +320,10 @@ class Parser:
         if self._has_trid(name, rest):
             trid = int(rest.pop(0))
         if is_payload:
+            limit = self.payload_limits.get(name)
+            if limit is not None and length > limit:
+                self._skip = length
+                return Command(name, trid, tuple(rest), None, dropped=length)
             self._pending = (name, trid, tuple(rest), length)
             return None
         return Command(name, trid, tuple(rest))

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape as xml_escape
 import asyncio
-import html
 import logging
-import re
 
 from . import challenge as challenge_mod
 from .auth import md5_response
+from .burst import Tally
 from .codec import Command, decode_arg, encode_arg
-from .connection import Connection, ProtocolRefused, parse_address
+from .connection import Connection, parse_address
 from .errors import AuthError, ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
 from .events import (
     Contact,
@@ -33,7 +31,10 @@ from .events import (
     PresenceChanged,
     Status,
 )
+from .flow import ReadGate, reply_in_time
 from .message import PROFILE, parse_message
+from .ubx import build_user_data, parse_user_data
+from .versions import chosen_version, offered_versions
 
 if TYPE_CHECKING:
     from .client import ClientConfig
@@ -44,6 +45,18 @@ log = logging.getLogger("msnp.ns")
 
 MAX_REDIRECTS = 3
 _ALL_LISTS = ("FL", "AL", "BL", "RL")
+#: NS ``MSG`` payloads (profile, mail notifications) larger than this are dropped unread.
+MAX_NS_MESSAGE: Final = 64 * 1024
+#: Real clients send a few hundred bytes of personal-message XML (a 129-character PSM, the
+#: media string, a machine GUID); larger ``UBX`` payloads are dropped unread.
+MAX_UBX_PAYLOAD: Final = 8 * 1024
+#: Contact groups kept; MSN servers allowed a few dozen.
+MAX_GROUPS: Final = 1000
+#: Groups kept per contact, and the longest friendly name / MSN object kept (MSN allowed 129
+#: characters of name): a contact costs bounded memory whatever the server sends.
+MAX_CONTACT_GROUPS: Final = 32
+MAX_NAME: Final = 1024
+MAX_MSN_OBJECT: Final = 4096
 
 TicketFetcher = Callable[[str], Awaitable[str]]
 
@@ -86,9 +99,9 @@ def _int(value: str, default: int = 0) -> int:
         return default
 
 
-def _xml_field(xml: str, tag: str) -> str:
-    match = re.search(rf"<{tag}\s*>(.*?)</{tag}\s*>", xml, re.DOTALL | re.IGNORECASE)
-    return html.unescape(match.group(1)) if match else ""
+def _group_ids(text: str) -> list[str]:
+    """The group ids of a comma-separated list, without repeats, at most MAX_CONTACT_GROUPS."""
+    return list(dict.fromkeys(g for g in text.split(",") if g))[:MAX_CONTACT_GROUPS]
 
 
 class NotificationSession:
@@ -106,8 +119,12 @@ class NotificationSession:
         *,
         on_ring: Callable[[Ring], None],
         on_disconnect: Callable[[DisconnectReason, str], None],
+        gate: ReadGate | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.config = config
+        self.gate = gate
+        self.tally = tally if tally is not None else Tally(log)
         self.emit = emit
         self.on_ring = on_ring
         self.on_disconnect = on_disconnect
@@ -122,6 +139,8 @@ class NotificationSession:
         self.profile: dict[str, str] = {}
         self.privacy_allow_unlisted: bool | None = None
         self.logged_in = False
+        #: the NS's host as we connected to it (after redirects) and the address reached
+        self.server_hosts: tuple[str, ...] = ()
         self._sync: _SyncState | None = None
         self._out_reason: DisconnectReason | None = None
         self._out_detail = ""
@@ -163,11 +182,13 @@ class NotificationSession:
         ticket: str | None,
         fetch_ticket: Callable[[str, str, str], Awaitable[str]],
     ) -> str | None:
+        offered_versions(self.config.protocols, self.config.allow_md5_login)  # raises if none
         host, port = parse_address(self.config.server)
         for _ in range(MAX_REDIRECTS + 1):
             conn = self._new_connection()
             self.conn = conn
             await conn.open(host, port, self.config.connect_timeout)
+            self.server_hosts = (host, conn.peer_ip)
             try:
                 redirect, used = await self._handshake(
                     conn, passport, password, ticket, fetch_ticket
@@ -195,6 +216,9 @@ class NotificationSession:
             transaction_timeout=self.config.transaction_timeout,
             max_line=self.config.max_line,
             max_payload=self.config.max_payload,
+            payload_limits={"UBX": self.config.max_ubx_payload, "MSG": MAX_NS_MESSAGE},
+            gate=self.gate,
+            tally=self.tally,
         )
 
     async def _handshake(
@@ -207,17 +231,10 @@ class NotificationSession:
     ) -> tuple[str | None, str | None]:
         """VER/CVR/USR; returns (redirect address or None, ticket used)."""
         conn.stage = "VER"
-        offered = [f"MSNP{v}" for v in self.config.protocols]
-        reply = await conn.transaction("VER", (*offered, "CVR0"))
-        versions = [a for a in reply.args if a.upper().startswith("MSNP")]
-        if not versions:
-            raise ProtocolRefused(
-                "the server supports none of the offered protocol versions "
-                f"({', '.join(offered)})"
-            )
-        version = _int(versions[0][4:], -1)
-        if version not in self.config.protocols:
-            raise ProtocolRefused(f"the server chose {versions[0]}, which we did not offer")
+        configured, allow_md5 = self.config.protocols, self.config.allow_md5_login
+        offered = offered_versions(configured, allow_md5)
+        reply = await conn.transaction("VER", (*(f"MSNP{v}" for v in offered), "CVR0"))
+        version = chosen_version(reply.args, offered, configured, allow_md5)
         self.protocol = version
         conn.version = version
         if version >= 8:
@@ -242,6 +259,7 @@ class NotificationSession:
         return await self._auth_twn(conn, passport, password, ticket, fetch_ticket)
 
     async def _auth_md5(self, conn: Connection, passport: str, password: str | None) -> str | None:
+        log.info("logging in with MD5 (MSNP%s), as allowed by allow_md5_login", self.protocol)
         conn.stage = "INF"
         await conn.transaction("INF")
         conn.stage = "USR"
@@ -369,11 +387,23 @@ class NotificationSession:
             self._sync.progress.set()
 
     def _contact(self, passport: str, name: str | None = None) -> Contact:
+        """The contact ``passport`` from a list command, created when new (up to
+        ``max_contacts``; beyond that a contact is reported but not kept)."""
         key = passport.lower()
         contact = self.contacts.get(key)
+        if name is not None:
+            name = name[:MAX_NAME]
         if contact is None:
             contact = Contact(passport=passport, friendly_name=name or passport)
-            self.contacts[key] = contact
+            if len(self.contacts) < self.config.max_contacts:
+                self.contacts[key] = contact
+            else:
+                self.tally.hit(
+                    "contacts_not_kept",
+                    "more than %d contacts: %s and later ones are not kept",
+                    self.config.max_contacts,
+                    passport,
+                )
         elif name is not None:
             contact.friendly_name = name
         return contact
@@ -391,7 +421,7 @@ class NotificationSession:
                 except KeyError:
                     pass
                 if list_code == "FL" and len(args) >= 7:
-                    contact.groups = [g for g in args[6].split(",") if g]
+                    contact.groups = _group_ids(args[6])
             complete = len(args) >= 4 and (args[2] == args[3] or args[3] == "0")
             if complete and self._sync is not None:
                 self._sync.lists_done.add(list_code)
@@ -400,7 +430,7 @@ class NotificationSession:
             if len(args) >= 3:
                 contact = self._contact(args[0], decode_arg(args[1]))
                 contact.lists = Lists(_int(args[2]) & 0x1F)
-                contact.groups = [g for g in args[3].split(",") if g] if len(args) >= 4 else []
+                contact.groups = _group_ids(args[3]) if len(args) >= 4 else []
             if self._sync is not None:
                 self._sync.contacts_seen += 1
         else:
@@ -418,7 +448,7 @@ class NotificationSession:
                 contact.guid = fields.get("C") or contact.guid
                 contact.lists = Lists(_int(rest[0]) & 0x1F) if rest else Lists.NONE
                 groups = [t for t in rest[1:] if "-" in t]
-                contact.groups = [g for g in groups[-1].split(",") if g] if groups else []
+                contact.groups = _group_ids(groups[-1]) if groups else []
             if self._sync is not None:
                 self._sync.contacts_seen += 1
         self._progress()
@@ -429,15 +459,25 @@ class NotificationSession:
         if version < 8:
             # LSG trid ser i n id name 0
             if len(args) >= 5:
-                self.groups[args[3]] = Group(args[3], decode_arg(args[4]))
+                self._set_group(Group(args[3], decode_arg(args[4])))
         elif version < 10:
             if len(args) >= 2:
-                self.groups[args[0]] = Group(args[0], decode_arg(args[1]))
+                self._set_group(Group(args[0], decode_arg(args[1])))
         elif len(args) >= 2:
-            self.groups[args[1]] = Group(args[1], decode_arg(args[0]))
+            self._set_group(Group(args[1], decode_arg(args[0])))
         if self._sync is not None:
             self._sync.groups_seen += 1
         self._progress()
+
+    def _set_group(self, group: Group) -> bool:
+        """Keep ``group`` (False: a new group beyond :data:`MAX_GROUPS`, not kept)."""
+        if group.id not in self.groups and len(self.groups) >= MAX_GROUPS:
+            self.tally.hit(
+                "groups_not_kept", "more than %d groups: %s not kept", MAX_GROUPS, group.id
+            )
+            return False
+        self.groups[group.id] = group
+        return True
 
     def _cmd_BLP(self, cmd: Command) -> None:
         if cmd.args:
@@ -461,32 +501,55 @@ class NotificationSession:
         if len(args) < 2:
             return
         status = _status(args[0])
-        name = decode_arg(args[2]) if len(args) >= 3 else None
+        name = decode_arg(args[2])[:MAX_NAME] if len(args) >= 3 else None
         caps = _int(args[3]) if len(args) >= 4 else 0
-        msnobj = decode_arg(args[4]) if len(args) >= 5 and args[4] != "0" else None
-        contact = self._contact(args[1], name)
-        contact.status = status
-        contact.capabilities = caps
-        contact.msn_object = msnobj
-        self.emit(PresenceChanged(contact.passport, status, name, caps, msnobj, initial=initial))
+        msnobj = (
+            decode_arg(args[4])[:MAX_MSN_OBJECT] if len(args) >= 5 and args[4] != "0" else None
+        )
+        # presence lines do not add contacts: only list commands (LST/ADD/ADC) do
+        passport = args[1]
+        contact = self.contacts.get(passport.lower())
+        if contact is not None:
+            if name is not None:
+                contact.friendly_name = name
+            contact.status = status
+            contact.capabilities = caps
+            contact.msn_object = msnobj
+            passport = contact.passport
+        self.emit(PresenceChanged(passport, status, name, caps, msnobj, initial=initial))
 
     def _cmd_FLN(self, cmd: Command) -> None:
         if not cmd.args:
             return
-        contact = self._contact(cmd.args[0])
-        contact.status = Status.OFFLINE
-        self.emit(PresenceChanged(contact.passport, Status.OFFLINE, None))
+        passport = cmd.args[0]
+        contact = self.contacts.get(passport.lower())
+        if contact is not None:
+            contact.status = Status.OFFLINE
+            passport = contact.passport
+        self.emit(PresenceChanged(passport, Status.OFFLINE, None))
 
     def _cmd_UBX(self, cmd: Command) -> None:
         if not cmd.args:
             return
-        xml = (cmd.payload or b"").decode("utf-8", errors="replace")
-        psm = _xml_field(xml, "PSM")
-        media = _xml_field(xml, "CurrentMedia")
-        contact = self._contact(cmd.args[0])
-        contact.personal_message = psm
-        contact.current_media = media
-        self.emit(PersonalMessageChanged(contact.passport, psm, media))
+        try:
+            data = parse_user_data(cmd.payload or b"")
+        except ProtocolError as e:
+            self.tally.hit(
+                "ubx_unreadable",
+                "personal message of %s not read: %s",
+                cmd.args[0],
+                e,
+                level=logging.INFO,
+            )
+            return
+        psm, media = data.personal_message, data.current_media
+        passport = cmd.args[0]
+        contact = self.contacts.get(passport.lower())
+        if contact is not None:
+            contact.personal_message = psm
+            contact.current_media = media
+            passport = contact.passport
+        self.emit(PersonalMessageChanged(passport, psm, media))
 
     def _cmd_MSG(self, cmd: Command) -> None:
         message = parse_message(cmd.payload or b"")
@@ -618,8 +681,7 @@ class NotificationSession:
 
     def _cmd_ADG(self, cmd: Command) -> None:
         group = self._parse_adg(cmd)
-        if group is not None:
-            self.groups[group.id] = group
+        if group is not None and self._set_group(group):
             self.emit(GroupChanged(group))
 
     def _cmd_RMG(self, cmd: Command) -> None:
@@ -671,14 +733,14 @@ class NotificationSession:
         assert conn is not None
         while not conn.closed:
             await asyncio.sleep(self._keepalive_interval)
+            if self.gate is not None:
+                await self.gate.wait()  # no ping while we are not reading
             self._qng.clear()
             try:
                 await conn.send(Command("PNG"))
             except ConnectionClosed:
                 return
-            try:
-                await asyncio.wait_for(self._qng.wait(), self.config.keepalive_timeout)
-            except TimeoutError:
+            if not await reply_in_time(self._qng, self.config.keepalive_timeout, self.gate):
                 conn.abort(
                     DisconnectReason.KEEPALIVE_TIMEOUT,
                     f"no answer to PNG within {self.config.keepalive_timeout:g} s",
@@ -753,11 +815,8 @@ class NotificationSession:
         if (self.protocol or 0) < 11:
             self.personal_message = text
             return
-        xml = (
-            f"<Data><PSM>{xml_escape(text)}</PSM>"
-            f"<CurrentMedia>{xml_escape(current_media)}</CurrentMedia></Data>"
-        )
-        await conn.transaction("UUX", (), xml.encode("utf-8"))
+        payload = build_user_data(text, current_media, protocol=self.protocol or 11)
+        await conn.transaction("UUX", (), payload)
         self.personal_message = text
 
     async def add_contact(

@@ -352,7 +352,14 @@ class Stack:
 
     SERVER_NAME = "msn.test"
 
-    def __init__(self, workdir: Path, backend: str, pg: Any = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        backend: str,
+        pg: Any = None,
+        configure: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """``configure`` may change the bridge config (the parsed YAML) before it is written."""
         if backend not in ("sqlite", "postgres"):
             raise ValueError(f"unknown backend {backend!r}")
         if backend == "postgres" and pg is None:
@@ -360,6 +367,7 @@ class Stack:
         self.workdir = workdir
         self.backend = backend
         self.pg = pg
+        self.configure = configure
         self.db_url = ""
         self.msn: Any = None
         # The port is fixed now: the bridge config names it before Synapse starts.
@@ -505,6 +513,8 @@ class Stack:
             },
             "root": {"level": "DEBUG", "handlers": ["console"]},
         }
+        if self.configure is not None:
+            self.configure(config)
         with open(self.config_path, "w") as f:
             yaml.dump(config, f)
 
