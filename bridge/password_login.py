@@ -11,6 +11,7 @@ from enum import Enum
 import logging
 
 from bridge.clean_text import clean_line
+from bridge.contact_book import friend_count
 from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import (
     ConnectionClosed,
@@ -32,6 +33,7 @@ log = logging.getLogger("mau.login")
 class Outcome(Enum):
     LOGGED_IN = "logged_in"
     ALREADY = "already_logged_in"  # connected with this address already; nothing was done
+    OTHER_ACCOUNT = "other_account"  # logged in with another address: ``logout`` comes first
     REFUSED = "refused"  # wrong address or password, or the account was refused
     UNREACHABLE = "unreachable"  # the MSN server could not be reached or did not answer
     ERROR = "error"  # anything else (a protocol mismatch, a bug)
@@ -67,11 +69,19 @@ def classify(err: BaseException) -> Outcome:
 
 
 def _contact_count(user: User) -> int:
-    return len(user.client.contacts) if user.client else 0
+    return friend_count(user.client.contacts.values()) if user.client else 0
 
 
 async def password_login(user: User, passport: str, password: str) -> LoginOutcome:
     """Log ``user`` in as ``passport`` (already validated and lower-cased)."""
+    current = user.passport
+    if current and current != passport:
+        # Switching accounts goes through ``logout``, which deletes the stored password.
+        return LoginOutcome(
+            Outcome.OTHER_ACCOUNT,
+            passport,
+            error=f"You are logged in to MSN as {current}: log out first to use {passport}.",
+        )
     client = user.client
     if user.connected and user.passport == passport and client is not None:
         return LoginOutcome(

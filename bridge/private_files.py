@@ -18,7 +18,14 @@ import stat
 
 from mautrix.util.config import yaml
 
-__all__ = ["PRIVATE_MODE", "create_private", "make_private", "sqlite_files", "write_yaml"]
+__all__ = [
+    "PRIVATE_MODE",
+    "create_private",
+    "make_private",
+    "prepare_private",
+    "sqlite_files",
+    "write_yaml",
+]
 
 PRIVATE_MODE = 0o600
 _OPEN_TO_OTHERS = stat.S_IRWXG | stat.S_IRWXO
@@ -69,11 +76,20 @@ def make_private(
     )
 
 
+def prepare_private(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` (or narrow an existing one) readable by its owner only, before secrets
+    are written into it (an unwritable path fails here, before anything else is written)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)  # an existing file keeps its mode through O_CREAT
+    finally:
+        os.close(fd)
+
+
 def write_yaml(path: str | os.PathLike[str], data: Any) -> None:
     """Write ``data`` as YAML to ``path``, which ends up with mode 0600 (new or not)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
-    with os.fdopen(fd, "w") as stream:
-        os.fchmod(fd, PRIVATE_MODE)  # an existing file keeps its mode through O_CREAT
+    prepare_private(path)
+    with open(path, "w") as stream:
         yaml.dump(data, stream)
 
 

@@ -9,7 +9,12 @@
 #
 # Chromium and its WebDriver (Debian's chromium and chromium-driver) drive the web login page in
 # a real headless browser (tests/e2e/test_web.py); they are installed with apt when missing.
+#
+#   --synapse-only          install only Synapse (what `make demo` needs)
 set -euo pipefail
+
+SYNAPSE_ONLY=0
+[ "${1:-}" = "--synapse-only" ] && SYNAPSE_ONLY=1
 
 HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
 VENV="${MSN_TEST_SYNAPSE_VENV:-$HOME/.cache/matrix-msn/synapse-venv}"
@@ -39,7 +44,9 @@ print(synapse.__version__)' 2>/dev/null)"
 }
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-if have_postgres; then
+if [ "$SYNAPSE_ONLY" -eq 1 ]; then
+	:
+elif have_postgres; then
 	step "PostgreSQL: found $(ls -d "$PG_ROOT"/*/bin | head -n 1)"
 elif is_root && command -v apt-get >/dev/null 2>&1; then
 	step "PostgreSQL: apt-get update"

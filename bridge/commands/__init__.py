@@ -1,5 +1,6 @@
 """Bot commands (``help`` lists them): the processor that runs them; the commands themselves
-are in :mod:`.auth` (login and the connection), :mod:`.contacts` and :mod:`.status`."""
+are in :mod:`.auth` (login and the connection), :mod:`.contacts`, :mod:`.status` and
+:mod:`.meta` (``help`` and ``version``)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from bridge.portal import Portal
 from bridge.texts import portal_owner_only
 from bridge.user import User
 
-from . import access, auth, contacts, status
+from . import access, auth, contacts, meta, status
 from .common import CommandEvent
 
 if TYPE_CHECKING:
     from mautrix.bridge import BasePortal, BaseUser, Bridge
 
-__all__ = ["CommandProcessor", "access", "auth", "contacts", "status"]
+__all__ = ["CommandProcessor", "access", "auth", "contacts", "meta", "status"]
 
 
 class CommandProcessor(BaseCommandProcessor):

@@ -13,11 +13,18 @@ from mautrix.bridge.commands.login_matrix import login_matrix as mautrix_login_m
 from mautrix.types import EventID, EventType, Format, MessageType, TextMessageEventContent
 
 from bridge import own_presence
-from bridge.msnp.events import Lists, Status
+from bridge.msnp.events import Status
 from bridge.password_login import Outcome, password_login
 from bridge.texts import md
 
-from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
+from .common import (
+    SECTION_AUTH,
+    CommandEvent,
+    command_handler,
+    contact_count,
+    contacts_text,
+    parse_passport,
+)
 
 __all__ = ["awaiting_password", "login", "login_matrix", "logout", "ping", "reconnect"]
 
@@ -79,6 +86,10 @@ async def login(evt: CommandEvent) -> EventID | None:
         )
     if len(evt.args) > 1:
         await _redact_password(evt)
+    other = _other_account(evt, passport)
+    if other:
+        return await evt.reply(other)
+    if len(evt.args) > 1:
         body = _password_from(evt)
         # everything after "login <e-mail> "
         parts = body.split(" ", 2)
@@ -119,21 +130,42 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
     return await _do_login(evt, status["passport"], password)
 
 
+def _other_account(evt: CommandEvent, passport: str) -> str | None:
+    """Switching accounts goes through ``logout`` (which deletes the stored password): the
+    reply to a login as another address (see :class:`Outcome.OTHER_ACCOUNT`), asked before the
+    password is."""
+    current = evt.sender.passport
+    if current and current != passport:
+        return (
+            f"You are logged in to MSN as **{md(current)}**. To use **{md(passport)}** instead, "
+            "send `$cmdprefix+sp logout` first."
+        )
+    return None
+
+
 async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     user = evt.sender
+    other = _other_account(evt, passport)
+    if other:
+        return await evt.reply(other)
     if not (user.connected and user.passport == passport):
         await evt.reply(f"Logging in to MSN as **{md(passport)}**...")
     outcome = await password_login(user, passport, password)
+    if outcome.outcome is Outcome.OTHER_ACCOUNT:  # another login finished meanwhile
+        return await evt.reply(_other_account(evt, passport) or outcome.error)
     if outcome.outcome is Outcome.ALREADY:
         return await evt.reply(f"You are already logged in as **{md(passport)}**.")
     if not outcome.logged_in:
         return await evt.reply(md(outcome.error))
-    count = outcome.contacts
+    name = outcome.friendly_name
+    shown = (
+        f"**{md(name)}** ({md(passport)})" if name.lower() != passport else f"**{md(passport)}**"
+    )
     chosen = own_presence.chosen_status(user.row)
     note = "" if chosen is Status.ONLINE else f" Your status is **{chosen.label}**, as you chose."
     return await evt.reply(
-        f"Logged in as **{md(outcome.friendly_name)}** ({md(passport)}) with "
-        f"MSNP{outcome.protocol}; {count} contact{'s' if count != 1 else ''}.{note}"
+        f"Logged in as {shown} with MSNP{outcome.protocol}; {contacts_text(outcome.contacts)}."
+        f"{note}"
     )
 
 
@@ -224,14 +256,16 @@ async def ping(evt: CommandEvent) -> EventID:
     server = evt.config["msn.server"]
     client = user.client
     if user.connected and client is not None:
-        # the contact list as people know it: the forward list (not allow/reverse-only entries)
-        count = sum(1 for c in client.contacts.values() if c.lists & Lists.FORWARD)
         since = _since(user.connected_since) if user.connected_since else "unknown"
         name = user.session.friendly_name or user.passport
+        shown = (
+            f"**{md(name)}** ({md(user.passport)})"
+            if name.lower() != user.passport
+            else f"**{md(name)}**"
+        )
         return await evt.reply(
-            f"Connected as **{md(name)}** ({md(user.passport)}) to `{server}` with "
-            f"MSNP{client.protocol}; {count} contact{'s' if count != 1 else ''}; "
-            f"connected since {since}."
+            f"Connected as {shown} to `{server}` with MSNP{client.protocol}; "
+            f"{contacts_text(contact_count(client))}; connected since {since}."
         )
     state = user.state_description()
     return await evt.reply(f"Logged in as **{md(user.passport)}** but not connected: {state}.")

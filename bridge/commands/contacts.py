@@ -42,7 +42,11 @@ async def contacts(evt: CommandEvent) -> EventID:
     for passport, contact in sorted(book.contacts.items()):
         if not contact.lists & Lists.FORWARD:
             continue
-        line = f"* **{md(contact.display_name)}** ({md(passport)}) - {contact.status.label}"
+        name = contact.display_name
+        line = f"* **{md(name)}**"
+        if name.lower() != passport:  # a contact without a friendly name is shown once
+            line += f" ({md(passport)})"
+        line += f" - {contact.status.label}"
         if contact.personal_message:
             line += f" - _{md(contact.personal_message)}_"
         if contact.lists & Lists.BLOCK:
@@ -51,7 +55,7 @@ async def contacts(evt: CommandEvent) -> EventID:
         for group in groups or ["No group"]:
             by_group.setdefault(group, []).append(line)
     if not by_group:
-        return await evt.reply("Your MSN forward list is empty.")
+        return await evt.reply("Your MSN contact list is empty.")
     sections = []
     for group in sorted(by_group, key=lambda g: (g == "No group", g.lower())):
         sections.append(f"#### {md(group)}\n" + "\n".join(by_group[group]))
@@ -145,12 +149,14 @@ async def remove(evt: CommandEvent) -> EventID:
     needs_auth=True,
     portal_owner_only=True,
     help_section=SECTION_CONTACTS,
-    help_text="Send a nudge to the MSN contact(s) of this portal room.",
+    help_text="Send a nudge, in a chat with an MSN contact.",
 )
 async def nudge(evt: CommandEvent) -> EventID:
     portal = evt.portal
     if not isinstance(portal, Portal):
-        return await evt.reply("Use `$cmdprefix nudge` in a portal room.")
+        return await evt.reply(
+            "Send `$cmdprefix+sp nudge` in a chat with an MSN contact to nudge them."
+        )
     if portal.owner != evt.sender.mxid:
         return await evt.reply("Only the owner of this conversation can send nudges.")
 

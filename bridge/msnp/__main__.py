@@ -22,10 +22,10 @@ EXIT_NOT_DELIVERED: Final = 5
 
 EPILOG = """\
 exit status:
-  0  success (send: the message was acknowledged by the switchboard)
+  0  success (send: the message was acknowledged by the switchboard; chat: /quit)
   1  other error (protocol error, server error code, bad arguments)
   2  wrong e-mail address or password (or rejected ticket)
-  3  server or Passport service unreachable, or the connection was lost
+  3  server or Passport service unreachable, or the connection was lost (chat too)
   4  the server supports none of the requested protocol versions
   5  send: the message was not delivered (contact offline, NAK or no ACK in time)
 
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("check", "log in, print the protocol version, contacts, groups and presence"),
         ("send", "log in and send one message; succeeds only when it was delivered"),
+        ("chat", "log in and chat in the terminal (/help inside lists the commands)"),
     ):
         p = sub.add_parser(
             name,
@@ -137,6 +138,10 @@ async def _run(args: argparse.Namespace, password: str) -> int:
     async def handler(event: Event) -> None:
         logging.getLogger("msnp.cli").debug("event %r", event)
 
+    if args.command == "chat":
+        from .chat import run as chat
+
+        return await chat(config, args.email, password)
     client = MSNClient(config, handler)
     try:
         result = await client.login(args.email, password)

@@ -37,6 +37,7 @@ _CORS = {
 }
 _LOGIN_STATUS = {
     Outcome.ALREADY: (409, e.ALREADY_LOGGED_IN),
+    Outcome.OTHER_ACCOUNT: (409, e.OTHER_ACCOUNT),
     Outcome.REFUSED: (403, e.LOGIN_REFUSED),
     Outcome.UNREACHABLE: (502, e.MSN_UNREACHABLE),
     Outcome.ERROR: (500, e.MSN_ERROR),

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import re
 import secrets
 
-from mautrix.util.config import ConfigValueError
 from yarl import URL
+
+from bridge.config_doc import OptionError
 
 __all__ = ["GENERATE", "WebSettings", "new_shared_secret"]
 
@@ -31,7 +32,7 @@ def new_shared_secret() -> str:
 def _prefix(key: str, value: Any) -> str:
     text = str(value or "").rstrip("/")
     if not _PREFIX.match(text):
-        raise ConfigValueError(key, f"{value!r} is not a path like /public")
+        raise OptionError(key, f"{value!r} is not a path like /public")
     return text
 
 
@@ -49,7 +50,7 @@ class WebSettings:
 
     @classmethod
     def from_config(cls, config: Any) -> WebSettings:
-        """Read and check the options; raises :class:`ConfigValueError` naming the key."""
+        """Read and check the options; raises :class:`OptionError` naming the key."""
         public = config["appservice.public"] or {}
         public_enabled = bool(public.get("enabled"))
         public_prefix = _prefix("appservice.public.prefix", public.get("prefix") or "/public")
@@ -57,7 +58,7 @@ class WebSettings:
         if external is not None:
             url = URL(str(external))
             if url.scheme not in ("http", "https") or not url.host:
-                raise ConfigValueError(
+                raise OptionError(
                     "appservice.public.external", f"{external!r} is not an http(s) URL"
                 )
             external = str(external).rstrip("/")
@@ -69,7 +70,7 @@ class WebSettings:
         )
         secret = str(prov.get("shared_secret") or "")
         if prov_enabled and (secret == GENERATE or len(secret) < MIN_SECRET):
-            raise ConfigValueError(
+            raise OptionError(
                 "bridge.provisioning.shared_secret",
                 f'Use "{GENERATE}" (the bridge then saves a random one) or at least '
                 f"{MIN_SECRET} characters.",
@@ -83,18 +84,18 @@ class WebSettings:
         else:
             login_page = bool(page_setting)
             if login_page and not has_public_url:
-                raise ConfigValueError(
+                raise OptionError(
                     "bridge.login_page.enabled",
                     "The login page needs appservice.public.enabled: true and "
                     "appservice.public.external (the URL people's browsers open).",
                 )
         lifetime = page.get("link_lifetime", 600)
         if not isinstance(lifetime, int | float) or not 30 <= lifetime <= 86400:
-            raise ConfigValueError(
+            raise OptionError(
                 "bridge.login_page.link_lifetime", "Use a number of seconds from 30 to 86400."
             )
         if public_prefix == prov_prefix:
-            raise ConfigValueError(
+            raise OptionError(
                 "appservice.public.prefix", "It must differ from bridge.provisioning.prefix."
             )
         return cls(

@@ -143,16 +143,9 @@ class BridgeProcess:
         return self.proc is not None and self.proc.poll() is None
 
     async def start(self, timeout: float = 60.0) -> None:
-        # Under load Synapse sometimes fails the appservice ping at start-up (a 502 from its
-        # side, "AlreadyCalled"); mautrix then exits with 16. That is the homeserver's flake,
-        # not the bridge's: try once more, and fail on anything else.
-        try:
-            await self._start_once(timeout)
-        except BridgeStartError as e:
-            if "exited with code 16" not in str(e) or "AlreadyCalled" not in str(e):
-                raise
-            print("bridge start hit Synapse's ping flake; starting again", file=sys.stderr)
-            await self._start_once(timeout)
+        # Synapse's spurious start-up ping failure (502, AlreadyCalledError) is retried by the
+        # bridge itself (bridge/homeserver.py), so a start that fails here is a real failure.
+        await self._start_once(timeout)
 
     async def _start_once(self, timeout: float) -> None:
         self.starts += 1

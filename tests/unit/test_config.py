@@ -43,6 +43,7 @@ def usable(tmp_path: Path, **changes: Any) -> Config:
     data["homeserver"]["domain"] = "hs.test"
     data["appservice"]["as_token"] = "as-token"
     data["appservice"]["hs_token"] = "hs-token"
+    data["msn"]["passport_url"] = "http://127.0.0.1:8081/login"
     for key, value in changes.items():
         node = data
         *parents, last = key.split(".")
@@ -167,6 +168,7 @@ def test_placeholders_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigValueError, match=r"homeserver\.domain"):
         config.check_default_values()
     data["homeserver"]["domain"] = "hs.test"
+    data["msn"]["passport_url"] = "http://127.0.0.1:8081/login"
     config = make_config(tmp_path, data)
     with pytest.raises(ConfigValueError, match=r"as_token.*generate the registration"):
         config.check_default_values()
