@@ -25,6 +25,7 @@ from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.spaces import SpaceManager
 from bridge.startup import StartupError
+from bridge.state_store import StateStore
 from bridge.user import User
 from bridge.web.frontends import WebFrontends
 
@@ -76,6 +77,7 @@ class MSNBridge(Bridge):
     config_class = Config
     matrix_class = MatrixHandler
     upgrade_table = bridge_db.upgrade_table
+    state_store_class = StateStore
 
     config: Config
     matrix: MatrixHandler
