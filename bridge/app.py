@@ -185,16 +185,13 @@ class MSNBridge(Bridge):
         ) from e
 
     def _protect_files(self) -> None:
-        """The config, the registration and a SQLite database are for the bridge's eyes only
-        (mode 0600): a new database is created so, an existing file is fixed (see
+        """The config, the registration and a SQLite database are not for every user's eyes: a
+        new database is created 0600, an existing file others can read is fixed (see
         :mod:`bridge.private_files`)."""
         private_files.make_private(self.config.path, "The configuration file", self.log)
         if self.config.registration_path:
             private_files.make_private(
-                self.config.registration_path,
-                "The appservice registration",
-                self.log,
-                keep_group=True,
+                self.config.registration_path, "The appservice registration", self.log
             )
         url = URL(str(self.config["appservice.database"]))
         if url.scheme in ("sqlite", "sqlite3") and url.path not in ("", ":memory:"):

@@ -261,8 +261,10 @@ class Config(BaseBridgeConfig, UserFileConfig):
         }
 
     def save(self) -> None:
-        """Save the config (a new file is created 0600) and the registration, which holds the
-        appservice tokens, with mode 0600 (see :mod:`bridge.private_files`)."""
+        """Save the config and the registration, which hold the appservice tokens (and the
+        config the credential key): a new file is created 0600, an existing one every user can
+        read loses that access first (see :mod:`bridge.private_files`)."""
+        private_files.make_private(self.path, "The configuration file", log)
         registration, self._registration = self._registration, None
         try:
             super().save()

@@ -3,9 +3,9 @@
 They are: the configuration (``bridge.credential_key``, the appservice tokens), the generated
 registration (``as_token``, ``hs_token``) and the SQLite database (encrypted passwords and
 tickets, and everything else the bridge stores). A new one is created with mode 0600; an
-existing one that other users may read is made 0600 with a warning (or, when that is not
-possible, only the warning). The registration keeps its group's access (a homeserver running
-as another user may read it through its group); others lose theirs.
+existing one that every user may read loses that access, with a warning (or, when that is not
+possible, only the warning). Group access is the admin's choice and stays: a homeserver running
+as another user may read the registration through its group.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ __all__ = [
 ]
 
 PRIVATE_MODE = 0o600
-_OPEN_TO_OTHERS = stat.S_IRWXG | stat.S_IRWXO
 
 
 def create_private(path: str | os.PathLike[str]) -> bool:
@@ -41,34 +40,31 @@ def create_private(path: str | os.PathLike[str]) -> bool:
     return True
 
 
-def make_private(
-    path: str | os.PathLike[str], what: str, log: logging.Logger, *, keep_group: bool = False
-) -> None:
-    """If others may read or write ``path`` (and its group, unless ``keep_group``: the
-    registration may be shared with the homeserver's group), take that away and say so."""
+def make_private(path: str | os.PathLike[str], what: str, log: logging.Logger) -> None:
+    """If every user may read or write ``path``, take that away and say so (its group keeps
+    what the admin gave it: e.g. a homeserver running as another user reads the registration
+    through its group)."""
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         return
-    taken = mode & (stat.S_IRWXO if keep_group else _OPEN_TO_OTHERS)
-    if not taken:
+    if not mode & stat.S_IRWXO:
         return
-    new_mode = mode & ~taken | stat.S_IRUSR | stat.S_IWUSR
+    new_mode = mode & ~stat.S_IRWXO | stat.S_IRUSR | stat.S_IWUSR
     try:
         os.chmod(path, new_mode)
     except OSError as e:
         log.warning(
-            "%s %s can be read by other users (mode %04o) and its mode could not be changed "
-            "(%s): run chmod %s on it",
+            "%s %s can be read by every user (mode %04o) and its mode could not be changed "
+            "(%s): run chmod o-rwx on it",
             what,
             path,
             mode,
             e,
-            "o-rwx" if keep_group else "600",
         )
         return
     log.warning(
-        "%s %s could be read by other users (mode %04o); it is now %04o",
+        "%s %s could be read by every user (mode %04o); it is now %04o",
         what,
         path,
         mode,

@@ -1,6 +1,6 @@
-"""Files with secrets are the bridge's own (mode 0600): the config (credential key, tokens),
+"""Files with secrets are the bridge's own (created 0600): the config (credential key, tokens),
 the generated registration (as_token, hs_token) and the SQLite database; an existing one that
-others could read is fixed, with a warning."""
+every user could read is fixed, with a warning."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def write_config(path: Path, database: str = "sqlite:bridge.db") -> None:
     data["homeserver"]["address"] = "http://127.0.0.1:8008"
     data["homeserver"]["domain"] = "hs.test"
     data["appservice"]["database"] = database
+    data["msn"]["passport_url"] = "http://127.0.0.1:8081/login"
     with open(path, "w") as stream:
         yaml.dump(data, stream)
     path.chmod(0o644)  # as an editor or `cp` leaves it
@@ -62,7 +63,7 @@ def test_generated_registration_and_config_are_private(tmp_path: Path) -> None:
     with open(config) as stream:
         assert yaml.load(stream)["bridge"]["credential_key"]  # generated into the config
     assert mode(registration) == 0o600
-    assert mode(config) == 0o600
+    assert mode(config) == 0o640  # written with the tokens: every user lost access (not the group)
     # generated again over a world-readable one: private again
     registration.chmod(0o644)
     generate(tmp_path)
@@ -101,6 +102,7 @@ def test_existing_readable_files_are_fixed_with_a_warning(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     write_config(tmp_path / "config.yaml")
+    (tmp_path / "config.yaml").chmod(0o644)
     for name in ("registration.yaml", "bridge.db", "bridge.db-wal"):
         (tmp_path / name).write_text("")
         (tmp_path / name).chmod(0o664)
@@ -108,15 +110,17 @@ def test_existing_readable_files_are_fixed_with_a_warning(
     (tmp_path / "bridge.db-shm").chmod(0o600)
     with caplog.at_level(logging.WARNING, logger="mau.test.files"):
         _bridge(tmp_path)._protect_files()
-    for name in ("config.yaml", "bridge.db", "bridge.db-wal", "bridge.db-shm"):
-        assert mode(tmp_path / name) == 0o600, name
-    # the registration may be shared with the homeserver's group: only the others lose access
-    assert mode(tmp_path / "registration.yaml") == 0o660
+    # every user loses access; the group keeps what the admin gave it (a homeserver running as
+    # another user reads the registration through its group)
+    assert mode(tmp_path / "config.yaml") == 0o640
+    for name in ("registration.yaml", "bridge.db", "bridge.db-wal"):
+        assert mode(tmp_path / name) == 0o660, name
+    assert mode(tmp_path / "bridge.db-shm") == 0o600
     warned = " ".join(r.getMessage() for r in caplog.records)
-    assert warned.count("could be read by other users") == 4  # not for the private -shm
+    assert warned.count("could be read by every user") == 4  # not for the private -shm
     assert "registration.yaml" in warned and "bridge.db-wal" in warned
 
-    # a registration shared with the group only is left as it is
+    # files no longer open to everyone are left as they are, without a warning
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="mau.test.files"):
         _bridge(tmp_path)._protect_files()
