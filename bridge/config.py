@@ -264,7 +264,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
         """Save the config and the registration, which hold the appservice tokens (and the
         config the credential key): a new file is created 0600, an existing one every user can
         read loses that access first (see :mod:`bridge.private_files`)."""
-        private_files.make_private(self.path, "The configuration file", log)
+        private_files.make_private(self.path, "The configuration file", private_files.log)
         registration, self._registration = self._registration, None
         try:
             super().save()

@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 PRIVATE_MODE = 0o600
+#: Where the warnings about files others can read go (callers may pass their own logger).
+log = logging.getLogger("mau.files")
 
 
 def create_private(path: str | os.PathLike[str]) -> bool:

@@ -64,4 +64,12 @@ class CommandProcessor(BaseCommandProcessor):
         owner = portal.owner if portal is not None else None
         if not access.may_run(handler, evt.sender.mxid, evt.sender.is_admin, owner):
             return evt.reply(portal_owner_only(getattr(handler, "name", evt.command)))
+        if getattr(handler, "name", None) == "login-matrix" and evt.args:
+            return self._redacted_first(handler, evt)
         return handler(evt)
+
+    @staticmethod
+    async def _redacted_first(handler: Callable[[Any], Awaitable[Any]], evt: CommandEvent) -> Any:
+        """mautrix's ``login-matrix`` leaves the access token in the room: delete it first."""
+        await auth.redact_secret(evt, "Matrix access token")
+        return await handler(evt)

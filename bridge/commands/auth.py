@@ -1,4 +1,4 @@
-"""``login``, ``login-matrix``, ``logout``, ``reconnect`` and ``ping``."""
+"""``login``, ``logout``, ``reconnect`` and ``ping``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import logging
 
 from mautrix.bridge import BaseUser
-from mautrix.bridge.commands.login_matrix import login_matrix as mautrix_login_matrix
 from mautrix.types import EventID, EventType, Format, MessageType, TextMessageEventContent
 
 from bridge import own_presence
@@ -26,12 +25,19 @@ from .common import (
     parse_passport,
 )
 
-__all__ = ["awaiting_password", "login", "login_matrix", "logout", "ping", "reconnect"]
+__all__ = [
+    "awaiting_password",
+    "login",
+    "logout",
+    "ping",
+    "reconnect",
+    "redact_secret",
+]
 
 log = logging.getLogger("mau.commands.auth")
 
 
-async def _redact_password(evt: CommandEvent, what: str = "password") -> None:
+async def redact_secret(evt: CommandEvent, what: str = "password") -> None:
     """Redact the message that holds a password (or another secret, ``what``); ask the user
     to do it if the bot cannot."""
     intent = evt.az.intent if evt.has_bridge_bot else evt.main_intent
@@ -66,7 +72,7 @@ def _password_from(evt: CommandEvent) -> str:
 async def login(evt: CommandEvent) -> EventID | None:
     if not evt.is_management:
         if len(evt.args) > 1:
-            await _redact_password(evt)
+            await redact_secret(evt)
         return await evt.reply(
             "For your password's sake, `login` only works in a private chat with the bridge bot."
         )
@@ -79,13 +85,13 @@ async def login(evt: CommandEvent) -> EventID | None:
     if passport is None:
         if evt.args:
             # The message may contain a password: do not leave it in the room.
-            await _redact_password(evt)
+            await redact_secret(evt)
         return await evt.reply(
             "**Usage:** `$cmdprefix+sp login <e-mail> [password]` (an e-mail address of at "
             "most 129 characters)"
         )
     if len(evt.args) > 1:
-        await _redact_password(evt)
+        await redact_secret(evt)
     other = _other_account(evt, passport)
     if other:
         return await evt.reply(other)
@@ -123,7 +129,7 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
     if status.get("room_id") != evt.room_id:
         return None
     evt.sender.command_status = None
-    await _redact_password(evt)
+    await redact_secret(evt)
     password = _password_from(evt)
     if not password:
         return await evt.reply("The password was empty. Send `login <e-mail>` to start again.")
@@ -195,24 +201,6 @@ async def _send_login_link(evt: CommandEvent, passport: str | None) -> EventID |
     return await evt.az.intent.send_message_event(
         evt.room_id, EventType.ROOM_MESSAGE, cast(Any, raw)
     )
-
-
-@command_handler(
-    needs_auth=True,
-    management_only=True,
-    name="login-matrix",
-    help_section=SECTION_AUTH,
-    help_text=(
-        "Enable double puppeting with your Matrix access token (stored encrypted; the bot "
-        "deletes your message right away)."
-    ),
-    help_args="<_access token_>",
-)
-async def login_matrix(evt: CommandEvent) -> Any:
-    """mautrix's ``login-matrix``, but the message with the access token is deleted first."""
-    if evt.args:
-        await _redact_password(evt, "Matrix access token")
-    return await mautrix_login_matrix(evt)
 
 
 @command_handler(
