@@ -15,6 +15,7 @@ from bridge.config_doc import OptionError
 from bridge.config_file import UserFileConfig
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
 from bridge.ids import GhostIDs
+from bridge.limits import Limits
 from bridge.msnp.client import ClientConfig
 from bridge.web import settings as web_settings
 
@@ -160,6 +161,11 @@ class Config(BaseBridgeConfig, UserFileConfig):
                 found.append(OptionError(key, "It must be a positive integer."))
         if not isinstance(self["msn.switchboard_hosts"] or [], list):
             found.append(OptionError("msn.switchboard_hosts", "It must be a list of hosts."))
+        try:
+            Limits.from_config(self)
+        except ValueError as e:
+            key, _, message = str(e).partition(": ")
+            found.append(OptionError(key, message[:1].upper() + message[1:] + "."))
         if self["msn.force_scheme"] not in (None, "http", "https"):
             found.append(OptionError("msn.force_scheme", "Use http, https or null."))
         try:
@@ -196,6 +202,14 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.presence.max_per_second")
         copy("bridge.reconnect.initial_delay")
         copy("bridge.reconnect.max_delay")
+        for key in (
+            "event_queue",
+            "group_rooms_per_contact",
+            "group_rooms_window",
+            "display_name_interval",
+            "added_notice_interval",
+        ):
+            copy(f"bridge.limits.{key}")
         copy("bridge.message_status_events")
         copy("bridge.delivery_error_notices")
         copy("bridge.sync_direct_chat_list")

@@ -5,18 +5,25 @@ the contacts' ghosts and the group spaces.
 The book is the only owner of this state on the bridge side: it copies what the library
 reports (never keeping or changing the library's own ``Contact`` objects), so each change is
 applied exactly once.
+
+It is also the one home of the rule who gets a ghost (:meth:`ContactBook.on_lists`): the
+contacts on the user's forward, allow, reverse or pending list, never any address that merely
+appears in a presence line or a switchboard. Someone on none of them (a stranger in a group
+chat, say) gets a ghost only when they send a message that the user's privacy settings let
+through (:meth:`ContactBook.may_write`).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 import asyncio
 import logging
 
 from mautrix.util import background_task
 
+from bridge.added_notices import AddedNotices
 from bridge.clean_text import clean_line
 from bridge.db.contact import (
     Contact as DBContact,
@@ -36,14 +43,17 @@ from bridge.msnp.events import (
     PresenceChanged,
     Status,
 )
+from bridge.presence_limiter import MONOTONIC, Clock
 from bridge.puppet import Puppet
 
-__all__ = ["GHOST_SYNC_CONCURRENCY", "ContactBook", "ContactEntry"]
+__all__ = ["GHOST_LISTS", "GHOST_SYNC_CONCURRENCY", "MAX_CONTACTS", "ContactBook", "ContactEntry"]
 
 #: How many contacts' ghosts are synced (registered, named) at the same time after a login.
 GHOST_SYNC_CONCURRENCY = 8
-#: Contacts on these lists get a ghost at login (not those only on the block or pending list).
-_GHOST_LISTS = Lists.FORWARD | Lists.REVERSE | Lists.ALLOW
+#: Contacts on these lists have a ghost (not those only on the block list, nor strangers).
+GHOST_LISTS = Lists.FORWARD | Lists.ALLOW | Lists.REVERSE | Lists.PENDING
+#: Contacts the book keeps (as the MSN library does; MSN allowed 1,000 on the forward list).
+MAX_CONTACTS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,10 @@ class Ghosts(Protocol):
     async def __call__(self, passport: str, *, create: bool = True) -> Ghost | None: ...
 
 
+class Notify(Protocol):
+    async def __call__(self, text: str, *, html: str | None = None) -> object: ...
+
+
 class GroupSpaces(Protocol):
     """The user's group spaces (:class:`bridge.spaces.SpaceManager`)."""
 
@@ -120,14 +134,20 @@ class ContactBook:
         log: logging.Logger,
         *,
         spaces: GroupSpaces,
-        notify: Callable[[str], Awaitable[object]],
+        notify: Notify,
         ghosts: Ghosts | None = None,
+        added_notice_interval: float = 60.0,
+        max_contacts: int = MAX_CONTACTS,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self.owner = owner
         self.log = log
         self._spaces = spaces
-        self._notify = notify
         self._ghosts = ghosts or _puppet
+        self._max_contacts = max_contacts
+        self.added_notices = AddedNotices(
+            lambda text, html: notify(text, html=html), added_notice_interval, log, clock
+        )
         self._contacts: dict[str, ContactEntry] = {}
         self._groups: dict[str, str] = {}  # group id -> name
         self._sync_task: asyncio.Task[None] | None = None
@@ -150,6 +170,24 @@ class ContactBook:
     def __len__(self) -> int:
         return len(self._contacts)
 
+    def on_lists(self, passport: str) -> bool:
+        """Whether ``passport`` is on one of the lists whose members have a ghost."""
+        entry = self._contacts.get(passport.lower())
+        return bool(entry and entry.lists & GHOST_LISTS)
+
+    def may_write(self, passport: str, allow_unlisted: bool | None) -> bool:
+        """Whether a message from ``passport`` is shown to the user (and gets them a ghost),
+        by MSN's own privacy rule: someone on the allow list may, someone on the block list
+        may not, anyone else if the user allows people not on their lists (``BLP AL``, MSN's
+        default, assumed while the server has not said)."""
+        entry = self._contacts.get(passport.lower())
+        lists = entry.lists if entry else Lists.NONE
+        if lists & Lists.ALLOW:
+            return True
+        if lists & Lists.BLOCK:
+            return False
+        return allow_unlisted is not False
+
     # endregion
     # region events from the client
 
@@ -164,9 +202,13 @@ class ContactBook:
     async def on_contact_added(self, evt: ContactAdded) -> None:
         passport = evt.passport.lower()
         name = clean_line(evt.friendly_name)
-        entry = self._contacts.get(passport) or ContactEntry(
-            passport=passport, friendly_name=name or passport
-        )
+        entry = self._contacts.get(passport)
+        if entry is None and len(self._contacts) >= self._max_contacts:
+            self.log.warning(
+                "More than %d contacts: %s is not kept", self._max_contacts, evt.passport
+            )
+            return
+        entry = entry or ContactEntry(passport=passport, friendly_name=name or passport)
         groups = entry.groups
         if evt.group and evt.group not in groups:
             groups = (*groups, evt.group)
@@ -177,14 +219,11 @@ class ContactBook:
         await self._store()
         if evt.group or evt.list_ == Lists.FORWARD:
             self._spaces.schedule_sync()
-        ghost = await self._ghosts(passport)
+        ghost = await self._ghosts(passport, create=bool(entry.lists & GHOST_LISTS))
         if ghost and name:
             await ghost.update_info(name)
         if evt.list_ == Lists.REVERSE and not entry.lists & Lists.FORWARD:
-            await self._notify(
-                f"{name or passport} ({passport}) added you to their MSN contact list. "
-                f"Use `add {passport}` to add them back."
-            )
+            self.added_notices.add(passport, name or passport)
 
     async def on_contact_removed(self, evt: ContactRemoved) -> None:
         passport = evt.passport.lower()
@@ -218,7 +257,7 @@ class ContactBook:
 
     async def on_presence(self, evt: PresenceChanged) -> None:
         passport = evt.passport.lower()
-        ghost = await self._ghosts(passport)
+        ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
         name = clean_line(evt.friendly_name)
@@ -233,7 +272,7 @@ class ContactBook:
 
     async def on_personal_message(self, evt: PersonalMessageChanged) -> None:
         passport = evt.passport.lower()
-        ghost = await self._ghosts(passport)
+        ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
         psm = clean_line(evt.personal_message)
@@ -314,7 +353,7 @@ class ContactBook:
         work on one ghost is serialized by the puppet's own locks. Cancelling this coroutine
         cancels every worker.
         """
-        todo = iter([p for p, e in self._contacts.items() if e.lists & _GHOST_LISTS])
+        todo = iter([p for p, e in self._contacts.items() if e.lists & GHOST_LISTS])
 
         async def worker() -> None:
             # The workers share one iterator: each takes the next contact when it is free.
@@ -330,7 +369,7 @@ class ContactBook:
 
     async def _sync_ghost(self, passport: str) -> None:
         entry = self._contacts.get(passport)
-        ghost = await self._ghosts(passport) if entry else None
+        ghost = await self._ghosts(passport) if entry and entry.lists & GHOST_LISTS else None
         if entry is None or ghost is None:
             return
         await ghost.update_info(entry.friendly_name or None)
@@ -357,6 +396,7 @@ class ContactBook:
 
     def clear(self) -> None:
         self.stop()
+        self.added_notices.stop()
         self._contacts = {}
         self._groups = {}
 

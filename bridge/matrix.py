@@ -191,7 +191,10 @@ class MatrixHandler(BaseMatrixHandler):
             return
         previous = self._typing.get(room_id, set())
         current = {uid for uid in now_typing if not self.bridge.is_bridge_ghost(uid)}
-        self._typing[room_id] = current
+        if current:
+            self._typing[room_id] = current
+        else:  # nobody typing: no entry (one per room would stay forever)
+            self._typing.pop(room_id, None)
         for user_id in current ^ previous:
             if user_id != portal.owner:
                 continue

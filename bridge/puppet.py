@@ -13,8 +13,10 @@ from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.ids import GhostIDs
+from bridge.limits import Limits
 from bridge.msnp.events import Status
 from bridge.presence_limiter import PresenceLimiter
+from bridge.throttle import LatestWins
 
 if TYPE_CHECKING:
     from mautrix.bridge import Bridge
@@ -46,6 +48,8 @@ class Puppet(BasePuppet):
     ghost_ids: ClassVar[GhostIDs]
     displayname_template: ClassVar[str]
     presence: ClassVar[PresenceLimiter[str, tuple[PresenceState, str | None]] | None] = None
+    #: seconds between two display name changes of one ghost (bridge.limits)
+    name_interval: ClassVar[float] = Limits().display_name_interval
 
     by_passport: ClassVar[dict[str, Puppet]] = {}
 
@@ -71,6 +75,13 @@ class Puppet(BasePuppet):
         # One registration at a time: the name sync and the presence sender may both be the
         # first to touch a new ghost.
         self._register_lock = asyncio.Lock()
+        # Name churn (a contact renaming themselves a thousand times a minute) reaches the
+        # homeserver at most once per interval; the last name always does.
+        self._names: LatestWins[str | None] = LatestWins(
+            self._apply_name,
+            self.name_interval,
+            on_error=lambda e: self.log.warning("Failed to update the name: %s", e),
+        )
 
     # region class setup and lookup
 
@@ -82,6 +93,7 @@ class Puppet(BasePuppet):
         cls.az = bridge.az
         cls.ghost_ids = config.ghost_ids
         cls.displayname_template = config["bridge.displayname_template"]
+        cls.name_interval = Limits.from_config(config).display_name_interval
         pres = config["bridge.presence"] or {}
         if pres.get("enabled", True):
             cls.presence = PresenceLimiter(
@@ -188,9 +200,22 @@ class Puppet(BasePuppet):
             self.log.warning("Failed to store the ghost's name or presence", exc_info=True)
 
     async def update_info(self, friendly_name: str | None = None, *, force: bool = False) -> bool:
-        """Update the stored name and the ghost's displayname. Returns whether it changed."""
+        """Update the stored name and the ghost's displayname. Returns whether it changed now:
+        a change (or a retry of a failed one) soon after the previous one is applied later
+        (``bridge.limits.display_name_interval``), the latest name winning."""
+        if force:
+            async with self._info_lock:
+                return await self._update_info(friendly_name, force)
+        name = self.row.friendly_name
+        if friendly_name is not None:
+            name = clean_line(friendly_name)
+        if name != self.row.friendly_name or not self.row.name_set or self._names.holding:
+            return await self._names.set(name)
+        return False
+
+    async def _apply_name(self, name: str | None) -> None:
         async with self._info_lock:
-            return await self._update_info(friendly_name, force)
+            await self._update_info(name, False)
 
     async def _update_info(self, friendly_name: str | None, force: bool) -> bool:
         changed = False

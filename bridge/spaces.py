@@ -56,6 +56,10 @@ class SpaceManager:
         self._children: dict[RoomID, set[RoomID]] = {}
         self._names: dict[RoomID, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # schedule_sync: groups removed since the last sync, and whether another is due
+        self._removed: dict[str, DBContactGroup] = {}
+        self._sync_due = False
+        self._syncer: asyncio.Task[None] | None = None
 
     @property
     def _bot(self) -> IntentAPI:
@@ -118,13 +122,27 @@ class SpaceManager:
     # --- public entry points --------------------------------------------------------------
 
     def schedule_sync(self, removed: Iterable[DBContactGroup] = ()) -> None:
-        """Run :meth:`sync` in the background (MSN event handling does not wait for it)."""
-        removed = list(removed)
-        task = background_task.create(self.sync(removed), name=f"msn-spaces-{self.owner}")
+        """Run :meth:`sync` in the background (MSN event handling does not wait for it).
+
+        Requests are merged: one background task per user, which syncs again once if more
+        requests came while it ran, however many list changes the server sends."""
+        for group in removed:
+            self._removed[group.group_id] = group
+        self._sync_due = True
+        if self._syncer is not None and not self._syncer.done():
+            return
+        task = background_task.create(self._sync_while_due(), name=f"msn-spaces-{self.owner}")
+        self._syncer = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self.all_tasks.add(task)
         task.add_done_callback(self.all_tasks.discard)
+
+    async def _sync_while_due(self) -> None:
+        while self._sync_due:
+            self._sync_due = False
+            removed, self._removed = list(self._removed.values()), {}
+            await self.sync(removed)
 
     def stop(self) -> None:
         """Cancel running background syncs (bridge shutdown; the next start syncs again)."""

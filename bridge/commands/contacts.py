@@ -161,7 +161,7 @@ async def nudge(evt: CommandEvent) -> EventID:
         return await evt.reply("Only the owner of this conversation can send nudges.")
 
     async def request(client: MSNClient) -> str:
-        await client.send_nudge(portal.conv_key)
+        await client.send_nudge(evt.sender.msn_conversation(portal.conv_key))
         return "Nudge sent."
 
     offline = "Nudge not delivered: the contact is offline."

@@ -206,6 +206,12 @@ class MSNClient:
         return self._ns.personal_message
 
     @property
+    def privacy_allow_unlisted(self) -> bool | None:
+        """Whether people on neither the allow nor the block list may contact the user
+        (``BLP AL``), as the server said; None before it did."""
+        return self._ns.privacy_allow_unlisted
+
+    @property
     def contacts(self) -> dict[str, Contact]:
         """Contacts by lower-cased passport (live objects, updated as the server reports)."""
         return self._ns.contacts

@@ -120,7 +120,6 @@ async def test_wrong_password_and_end_of_input() -> None:
             await term.expect("contacts: 0, online: 0")
             term.type("hello?")
             await term.expect("! no conversation open")
-            term.send_eof()  # Ctrl-D signs out
-            assert await term.wait() == 0
+            assert await term.end_input() == 0  # Ctrl-D signs out
         finally:
             await term.close()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 import asyncio
 import contextlib
+import gc
 import logging
 
 from mautrix.types import EventID, UserID
@@ -20,11 +21,12 @@ from bridge.config import Config, base_config_path
 from bridge.db.user import User as DBUser
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPError
-from bridge.msnp.events import DisconnectReason, ListSynced, LoggedIn, Status
+from bridge.msnp.events import DisconnectReason, ListSynced, LoggedIn, PresenceChanged, Status
 from bridge.session import MSNSession
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import PASSWORDS, Recorder, client_config
+from tests.support.harness import poll
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example-config.yaml"
 ALICE, ALICE_PASSWORD = "alice@example.com", "alice123"
@@ -267,4 +269,57 @@ async def test_a_choice_made_offline_waits_and_a_refused_one_is_not_kept(
             await own_presence.choose(row, owner.save, session.client, friendly_name="€" * 129)
         assert row.chosen_friendly_name == "Ally" and server.account(ALICE).name == "Ally"
     finally:
+        await session.stop()
+
+
+def _events_in_memory(kind: type) -> int:
+    return sum(1 for obj in gc.get_objects() if type(obj) is kind)
+
+
+async def test_a_flood_waits_at_the_server_not_in_the_bridge(server: MSNServer) -> None:
+    # While the handlers are stuck, 20,000 presence lines for different addresses must not
+    # pile up in the bridge: its queue fills, then the client's, then the client stops
+    # reading (the rest waits in socket buffers and the server). Nothing is dropped: once the
+    # handlers go on, every event arrives, in order.
+    config = make_config(server.server_address, server.passport_url)
+    config["bridge.limits.event_queue"] = 50
+    session, _ = make_session(config, DBUser(mxid="@alice:hs"))
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def on_presence(evt: PresenceChanged) -> None:
+        await release.wait()
+        if evt.passport.endswith("@flood.example"):
+            seen.append(evt.passport)
+
+    session.on(PresenceChanged, on_presence)
+    count = 20_000
+    try:
+        await session.login(ALICE, ALICE_PASSWORD)
+        client = session.client
+        assert client is not None
+        before = _events_in_memory(PresenceChanged)
+        flood = b"".join(b"NLN NLN p%d@flood.example P%d 0\r\n" % (i, i) for i in range(count))
+        await server.send_raw(ALICE, flood)
+
+        async def client_queue_full() -> bool:
+            limit = client.config.max_pending_events
+            return client.counters["events_queued_peak"] >= limit
+
+        await poll(client_queue_full, 15, "the MSN client's own queue to fill (back-pressure)")
+        waiting = _events_in_memory(PresenceChanged) - before
+        assert waiting <= client.config.max_pending_events + 50 + 10, waiting
+        assert session.counters["events_waiting"] <= 50
+        assert session.counters["backpressure_waits"] >= 1
+
+        release.set()
+
+        async def all_seen() -> bool:
+            return len(seen) >= count
+
+        await poll(all_seen, 60, f"all {count} presence events handled")
+        assert seen == [f"p{i}@flood.example" for i in range(count)]
+        assert session.counters["typing_dropped"] == 0
+    finally:
+        release.set()
         await session.stop()

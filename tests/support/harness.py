@@ -485,6 +485,8 @@ class Stack:
             br["reconnect"]["initial_delay"] = 0.5
             br["reconnect"]["max_delay"] = 2
         with contextlib.suppress(KeyError, TypeError):
+            br["limits"]["display_name_interval"] = 5  # tests of name churn wait less
+        with contextlib.suppress(KeyError, TypeError):
             br["encryption"]["allow"] = False
             br["encryption"]["default"] = False
         config["logging"] = {

@@ -21,6 +21,7 @@ from . import (  # noqa: E402  (register in order)
     v02_double_puppet,
     v03_chosen_presence,
     v04_encrypted_tokens,
+    v05_group_participants,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "v02_double_puppet",
     "v03_chosen_presence",
     "v04_encrypted_tokens",
+    "v05_group_participants",
 ]
