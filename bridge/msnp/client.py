@@ -57,8 +57,8 @@ class LoginResult:
     passport: str
     friendly_name: str
     protocol: int
-    ticket: str | None = field(repr=False)
-    profile: dict[str, str]
+    ticket: str | None = field(repr=False)  # secrets stay out of logs and error messages
+    profile: dict[str, str] = field(repr=False)  # (its MSPAuth holds the ticket)
 
 
 _STOP: Final = object()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # The value types lived here before values.py; code written against that layout still finds them.
 from .values import (
@@ -45,7 +45,8 @@ class LoggedIn(Event):
     passport: str
     friendly_name: str
     protocol: int
-    profile: dict[str, str]
+    #: the server's profile message; its MSPAuth holds the ticket, so it is not in the repr
+    profile: dict[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,8 +77,8 @@ class Authenticated:
     #: the account as the server spells it, and its friendly name when ``USR`` gives it (<10)
     passport: str
     friendly_name: str | None
-    #: the Passport ticket that was accepted (None for MD5)
-    ticket: str | None
+    #: the Passport ticket that was accepted (None for MD5); not in the repr
+    ticket: str | None = field(repr=False)
     #: the host name the connection went to (after redirects)
     host: str
 
@@ -91,7 +91,7 @@ class _Redirect:
 @dataclass(frozen=True, slots=True)
 class _Accepted:
     reply: Command
-    ticket: str | None
+    ticket: str | None = field(repr=False)
 
 
 #: One way of answering ``USR`` for a version: returns the server's ``USR OK`` (with the ticket

@@ -3,7 +3,7 @@ connection ended, switchboard invitations."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntFlag, StrEnum
 
 __all__ = ["Contact", "DisconnectReason", "Group", "Lists", "MessageFormat", "Ring", "Status"]
@@ -140,6 +140,6 @@ class Ring:
     session_id: str
     host: str
     port: int
-    cookie: str
+    cookie: str = field(repr=False)
     passport: str
     friendly_name: str
