@@ -223,7 +223,9 @@ class ChatApp:
         elif isinstance(event, NudgeReceived):
             bell = "\a" if self.term.interactive else ""
             self.term.say(f"[{now}] * {self._name(event.sender)} sent you a nudge!{bell}")
-        elif isinstance(event, OtherMessageReceived):
+        elif isinstance(event, OtherMessageReceived) and event.conversation:
+            # messages outside a conversation are the server's (e.g. Escargot's "MSG Hotmail"
+            # mail notification after login): not something a contact sent
             self.term.say(
                 f"[{now}] * {self._name(event.sender)} sent something this client cannot show "
                 f"({event.content_type})"
