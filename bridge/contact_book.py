@@ -3,8 +3,9 @@ events applied to the bridge's own immutable entries, stored in the database, an
 the contacts' ghosts and the group spaces.
 
 The book is the only owner of this state on the bridge side: it copies what the library
-reports (never keeping or changing the library's own ``Contact`` objects), so each change is
-applied exactly once.
+reports (the library's contacts are frozen values; the book keeps entries of its own), so each
+change is applied exactly once. The user's own changes (`add`, `remove`) come back as the same
+events as the server's pushes, once the server confirmed them.
 
 It is also the one home of the rule who gets a ghost (:meth:`ContactBook.on_lists`): the
 contacts on the user's forward, allow, reverse or pending list, never any address that merely
@@ -24,6 +25,7 @@ import logging
 from mautrix.util import background_task
 
 from bridge.added_notices import AddedNotices
+from bridge.clean_text import clean_line
 from bridge.db.contact import (
     Contact as DBContact,
     ContactGroup as DBContactGroup,
@@ -31,19 +33,16 @@ from bridge.db.contact import (
 )
 from bridge.msnp.client import MSNClient
 from bridge.msnp.events import (
-    Contact,
     ContactAdded,
     ContactRemoved,
-    Group,
     GroupChanged,
-    Lists,
     ListSynced,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
 )
+from bridge.msnp.values import Contact, Group, Lists, Status
 from bridge.presence_limiter import MONOTONIC, Clock
-from bridge.puppet import Puppet, normalize_friendly_name
+from bridge.puppet import Puppet
 
 __all__ = ["GHOST_LISTS", "GHOST_SYNC_CONCURRENCY", "MAX_CONTACTS", "ContactBook", "ContactEntry"]
 
@@ -69,20 +68,20 @@ class ContactEntry:
 
     @classmethod
     def of(cls, contact: Contact) -> ContactEntry:
-        """A snapshot of the library's (mutable) contact."""
+        """A snapshot of the library's (mutable) contact, its texts cleaned."""
         return cls(
             passport=contact.passport.lower(),
-            friendly_name=contact.friendly_name,
+            friendly_name=clean_line(contact.friendly_name),
             lists=contact.lists,
             guid=contact.guid,
             groups=tuple(contact.groups),
             status=contact.status,
-            personal_message=contact.personal_message,
+            personal_message=clean_line(contact.personal_message),
         )
 
     @property
     def display_name(self) -> str:
-        return normalize_friendly_name(self.friendly_name) or self.passport
+        return self.friendly_name or self.passport
 
 
 def friend_count(contacts: Iterable[Contact | ContactEntry]) -> int:
@@ -200,15 +199,14 @@ class ContactBook:
 
     async def on_contact_added(self, evt: ContactAdded) -> None:
         passport = evt.passport.lower()
+        name = clean_line(evt.friendly_name)
         entry = self._contacts.get(passport)
         if entry is None and len(self._contacts) >= self._max_contacts:
             self.log.warning(
                 "More than %d contacts: %s is not kept", self._max_contacts, evt.passport
             )
             return
-        entry = entry or ContactEntry(
-            passport=passport, friendly_name=evt.friendly_name or passport
-        )
+        entry = entry or ContactEntry(passport=passport, friendly_name=name or passport)
         groups = entry.groups
         if evt.group and evt.group not in groups:
             groups = (*groups, evt.group)
@@ -220,11 +218,10 @@ class ContactBook:
         if evt.group or evt.list_ == Lists.FORWARD:
             self._spaces.schedule_sync()
         ghost = await self._ghosts(passport, create=bool(entry.lists & GHOST_LISTS))
-        if ghost and evt.friendly_name:
-            await ghost.update_info(evt.friendly_name)
+        if ghost and name:
+            await ghost.update_info(name)
         if evt.list_ == Lists.REVERSE and not entry.lists & Lists.FORWARD:
-            name = normalize_friendly_name(evt.friendly_name) or passport
-            self.added_notices.add(passport, name)
+            self.added_notices.add(passport, name or passport)
 
     async def on_contact_removed(self, evt: ContactRemoved) -> None:
         passport = evt.passport.lower()
@@ -234,7 +231,9 @@ class ContactBook:
         if evt.group:
             entry = replace(entry, groups=tuple(g for g in entry.groups if g != evt.group))
         else:
-            entry = replace(entry, lists=entry.lists & ~evt.list_)
+            # off the forward list, a contact is in no group any more (as in the library)
+            groups = () if evt.list_ & Lists.FORWARD else entry.groups
+            entry = replace(entry, lists=entry.lists & ~evt.list_, groups=groups)
         if entry.lists:
             self._contacts[passport] = entry
         else:
@@ -252,7 +251,7 @@ class ContactBook:
                     groups = tuple(g for g in entry.groups if g != group_id)
                     self._contacts[passport] = replace(entry, groups=groups)
         else:
-            self._groups[group_id] = evt.group.name
+            self._groups[group_id] = clean_line(evt.group.name)
         removed = await self._store()
         self._spaces.schedule_sync(removed)
 
@@ -261,12 +260,14 @@ class ContactBook:
         ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
+        name = clean_line(evt.friendly_name)
         entry = self._contacts.get(passport)
         if entry:
-            name = evt.friendly_name or entry.friendly_name
-            self._contacts[passport] = replace(entry, status=evt.status, friendly_name=name)
-        if evt.friendly_name:
-            await ghost.update_info(evt.friendly_name)
+            self._contacts[passport] = replace(
+                entry, status=evt.status, friendly_name=name or entry.friendly_name
+            )
+        if name:
+            await ghost.update_info(name)
         await ghost.update_presence(evt.status)
 
     async def on_personal_message(self, evt: PersonalMessageChanged) -> None:
@@ -274,36 +275,41 @@ class ContactBook:
         ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
+        psm = clean_line(evt.personal_message)
         entry = self._contacts.get(passport)
         if entry:
-            self._contacts[passport] = replace(entry, personal_message=evt.personal_message)
-        await ghost.update_presence(personal_message=evt.personal_message)
+            self._contacts[passport] = replace(entry, personal_message=psm)
+        await ghost.update_presence(personal_message=psm)
 
     # endregion
     # region re-reading the client's list
 
-    async def reload(self, client: MSNClient, changed: str | None = None) -> int:
-        """Copy the live client's list (after the user changed it, or for `sync`), store it
-        and bring the spaces in line; the ghosts of every contact are synced, or with
-        ``changed`` only that contact's. Returns the number of contacts."""
+    async def reload(self, client: MSNClient) -> int:
+        """Copy the client's list (the `sync` command), store it, sync every contact's ghost
+        and bring the spaces in line. Returns the number of contacts."""
         self._replace(client.contacts.values(), client.groups)
         removed = await self._store()
-        if changed is None:
-            await self.sync_ghosts()
-        else:
-            await self._sync_ghost(changed.lower())
+        await self.sync_ghosts()
         await self._spaces.sync(removed)
         return len(self._contacts)
 
     def _replace(self, contacts: Iterable[Contact], groups: Mapping[str, Group]) -> None:
         self._contacts = {c.passport.lower(): ContactEntry.of(c) for c in contacts}
-        self._groups = {gid: group.name for gid, group in groups.items()}
+        self._groups = {gid: clean_line(group.name) for gid, group in groups.items()}
 
     # endregion
     # region storing
 
     async def _store(self) -> list[DBContactGroup]:
-        """Store the book; returns the group rows that were deleted."""
+        """Store the book; returns the group rows that were deleted. A failure is logged, never
+        raised: the book in memory stays right and the event that changed it goes on."""
+        try:
+            return await self._write()
+        except Exception:
+            self.log.warning("Failed to store the contact list", exc_info=True)
+            return []
+
+    async def _write(self) -> list[DBContactGroup]:
         owner = self.owner
         await DBContact.replace_for_owner(
             owner,

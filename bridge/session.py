@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Protocol, TypeVar
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 import asyncio
 import time
 
@@ -24,14 +25,16 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import metrics, texts
+from bridge import metrics, own_presence, texts
+from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.incoming import Incoming
 from bridge.db.user import User as DBUser
 from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
-from bridge.msnp.events import Disconnected, DisconnectReason, Event
+from bridge.msnp.events import Disconnected, Event
+from bridge.msnp.values import DisconnectReason
 from bridge.reconnect import Backoff, LoginGate
 from bridge.session_events import SessionEvents
 
@@ -114,7 +117,7 @@ class MSNSession:
     @property
     def friendly_name(self) -> str | None:
         """The user's own MSN name while connected."""
-        return self.client.friendly_name if self.client and self._ready else None
+        return clean_line(self.client.friendly_name) if self.client and self._ready else None
 
     # region events
 
@@ -128,7 +131,11 @@ class MSNSession:
 
     def _make_client(self) -> MSNClient:
         client: MSNClient
-        client = MSNClient(self.config.client_config(), self.events.handler_for(lambda: client))
+        # the user's chosen status is the first one the server sees (Appear Offline stays so)
+        config = replace(
+            self.config.client_config(), initial_status=own_presence.chosen_status(self.row)
+        )
+        client = MSNClient(config, self.events.handler_for(lambda: client))
         return client
 
     # endregion
@@ -175,6 +182,7 @@ class MSNSession:
             row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
         row.protocol = result.protocol
         await self.owner.save()
+        await own_presence.reapply(client, row, self.log)
         self._ready = True
         self.connected_since = time.time()
         self.online.set()

@@ -14,6 +14,7 @@ from mautrix.types import EventID, RoomID, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 
+from bridge import own_presence
 from bridge.config import Config
 from bridge.contact_book import ContactBook
 from bridge.db.user import User as DBUser
@@ -191,6 +192,7 @@ class User(BaseUser):
         row = self.row
         row.passport = row.password = row.ticket = None
         row.ticket_expiry = None
+        own_presence.forget_account_texts(row)
         await self.save()
         self.contacts.clear()
 
@@ -200,13 +202,13 @@ class User(BaseUser):
         self.contacts.stop()
         await self.session.stop()
 
-    async def sync(self, changed: str | None = None) -> int:
+    async def sync(self) -> int:
         """Re-read the live session's contact list into the contact book (see
         :meth:`ContactBook.reload`); raises :class:`ConnectionError` when not connected."""
         client = self.client
         if client is None or not self.connected:
             raise ConnectionError("not connected")
-        return await self.contacts.reload(client, changed)
+        return await self.contacts.reload(client)
 
     async def mark_contacts_offline(self) -> None:
         """Show this user's contacts offline unless another connected user also has them."""

@@ -5,11 +5,12 @@ group spaces."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 import asyncio
 import logging
 
 from mautrix.util.async_db import Database
+import pytest
 
 from bridge.added_notices import GATHER_SECONDS, MAX_LISTED
 from bridge.contact_book import ContactBook, ContactEntry
@@ -20,17 +21,14 @@ from bridge.db.contact import (
 )
 from bridge.db.user import User as DBUser
 from bridge.msnp.events import (
-    Contact,
     ContactAdded,
     ContactRemoved,
-    Group,
     GroupChanged,
-    Lists,
     ListSynced,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
 )
+from bridge.msnp.values import Contact, Group, Lists, Status
 from tests.support.clock import VirtualClock
 
 OWNER = "@alice:hs.test"
@@ -151,11 +149,11 @@ def sample_list() -> ListSynced:
                 "Bob",
                 FL | AL | RL,
                 guid="g-bob",
-                groups=["1"],
+                groups=("1",),
                 status=Status.AWAY,
                 personal_message="out",
             ),
-            "carol@example.com": Contact("carol@example.com", "Carol", FL | AL, groups=["1", "2"]),
+            "carol@example.com": Contact("carol@example.com", "Carol", FL | AL, groups=("1", "2")),
             "dave@example.com": Contact("dave@example.com", "Dave", RL),
             "eve@example.com": Contact("eve@example.com", "Eve", BL),
         },
@@ -236,9 +234,10 @@ async def test_presence_changes_the_books_entry_not_the_librarys(db: Database) -
         "Bobby",
         "in a meeting",
     )
-    # the library's object is its own: the book neither changed nor kept it
+    # the library's value is its own: the book neither changed nor kept it, and it is frozen
     assert (library_bob.status, library_bob.friendly_name) == (Status.AWAY, "Bob")
-    library_bob.status = Status.ONLINE
+    with pytest.raises(FrozenInstanceError):
+        library_bob.status = Status.ONLINE  # type: ignore[misc]
     assert book.get("bob@example.com") == entry
     bob = ghosts.ghosts["bob@example.com"]
     assert bob.names[-1] == "Bobby"
@@ -273,7 +272,7 @@ async def test_added_removed_and_groups(db: Database) -> None:
         "Someone added you to their MSN contact list: \u201cZoe Z\u201d (zoe@example.com). "
         "Use `add zoe@example.com` to add them back."
     ]
-    assert ghosts.ghosts["zoe@example.com"].names == ["Zoe  Z"]
+    assert ghosts.ghosts["zoe@example.com"].names == ["Zoe Z"]
     assert spaces.scheduled == []  # the reverse list has no space
     # we add them to the forward list, into group 2
     await book.on_contact_added(ContactAdded("zoe@example.com", FL, "Zoe", "g-zoe", group="2"))
@@ -305,7 +304,34 @@ async def test_added_removed_and_groups(db: Database) -> None:
     assert spaces.scheduled == [["2"]]
 
 
-async def test_reload_after_a_change_syncs_only_that_ghost(db: Database) -> None:
+async def test_the_users_own_add_and_remove_touch_only_that_contact(db: Database) -> None:
+    # `add` and `remove` no longer re-read the whole list: the client reports the user's own
+    # change with the event a server push would make, and only that contact is touched
+    book, ghosts, spaces, notices = await make_book()
+    await book.on_list_synced(sample_list())
+    await ghosts.wait_named(3)
+    before = {p: len(g.names) for p, g in ghosts.ghosts.items()}
+    spaces.scheduled.clear()
+
+    await book.on_contact_added(ContactAdded("New@Example.com", FL, "Newbie", "g-new"))
+    await book.on_contact_added(ContactAdded("new@example.com", AL, "Newbie", "g-new"))
+    assert (await stored())[0]["new@example.com"] == int(FL | AL)
+    assert ghosts.ghosts["new@example.com"].names == ["Newbie", "Newbie"]
+    assert {p: len(g.names) for p, g in ghosts.ghosts.items() if p in before} == before
+    assert spaces.scheduled == [[]]  # the forward list changed: the spaces follow
+    assert notices == [] and len(book) == 5
+
+    # removed from the forward list: in no group any more, the spaces follow again
+    await book.on_contact_removed(ContactRemoved("carol@example.com", FL))
+    contacts, _, members = await stored()
+    assert contacts["carol@example.com"] == int(AL)
+    assert {m for m in members if m[1] == "carol@example.com"} == set()
+    assert book.get("carol@example.com").groups == ()  # type: ignore[union-attr]
+    assert spaces.scheduled == [[], []]
+    assert {p: len(g.names) for p, g in ghosts.ghosts.items() if p in before} == before
+
+
+async def test_sync_rereads_the_whole_list(db: Database) -> None:
     book, ghosts, spaces, _ = await make_book()
     await book.on_list_synced(sample_list())
     await ghosts.wait_named(3)
@@ -314,16 +340,13 @@ async def test_reload_after_a_change_syncs_only_that_ghost(db: Database) -> None
     live = sample_list()
     contacts = dict(live.contacts)
     contacts["new@example.com"] = Contact("new@example.com", "Newbie", FL | AL)
-    count = await book.reload(FakeClient(contacts, live.groups), changed="New@Example.com")  # type: ignore[arg-type]
+    count = await book.reload(FakeClient(contacts, dict(live.groups)))  # type: ignore[arg-type]
 
     assert count == 5
     assert (await stored())[0]["new@example.com"] == int(FL | AL)
     assert ghosts.ghosts["new@example.com"].names == ["Newbie"]
-    assert {p: len(g.names) for p, g in ghosts.ghosts.items() if p in before} == before
     assert spaces.synced == [[]]
-
     # `sync` re-reads everything: every ghost is named again
-    await book.reload(FakeClient(contacts, live.groups))  # type: ignore[arg-type]
     assert all(len(ghosts.ghosts[p].names) == n + 1 for p, n in before.items())
 
 
@@ -338,6 +361,72 @@ async def test_mark_offline_keeps_contacts_of_other_sessions(db: Database) -> No
     assert ghosts.ghosts["bob@example.com"].status == Status.OFFLINE
     assert ghosts.ghosts["carol@example.com"].status == Status.ONLINE
     assert "eve@example.com" not in ghosts.ghosts  # no ghost is created to show it offline
+
+
+async def test_control_characters_never_reach_the_database_or_the_ghosts(db: Database) -> None:
+    # PostgreSQL refuses NUL in a text column: before names were cleaned, a contact or group
+    # named "Evil%00..." made every save of the list fail
+    clock = VirtualClock()
+    book, ghosts, _, notices = await make_book(clock)
+    await book.on_list_synced(
+        ListSynced(
+            contacts={
+                "evil@example.com": Contact(
+                    "evil@example.com",
+                    "Evil\x00Bob\r\n\u202e",
+                    FL | AL,
+                    groups=["1"],
+                    status=Status.ONLINE,
+                    personal_message="psm\x00 with\nbreaks\x1b",
+                )
+            },
+            groups={"1": Group("1", "Evil\x00Group\x07")},
+        )
+    )
+    assert (await stored())[1] == {"1": "EvilGroup"}
+    assert book.groups == {"1": "EvilGroup"}
+    await ghosts.wait_named(1)
+    evil = ghosts.ghosts["evil@example.com"]
+    assert evil.names == ["EvilBob"]
+    assert evil.presence == [(Status.ONLINE, "psm with breaks")]
+
+    await book.on_group_changed(GroupChanged(Group("2", "New\x00\tGroup")))
+    await book.on_presence(PresenceChanged("evil@example.com", Status.BUSY, "Still\x00Evil"))
+    await book.on_personal_message(PersonalMessageChanged("evil@example.com", "a\x00b"))
+    await book.on_contact_added(ContactAdded("zed@example.com", RL, "Zed\x00\u2066Z"))
+    assert (await stored())[1] == {"1": "EvilGroup", "2": "New Group"}
+    entry = book.get("evil@example.com")
+    assert entry is not None
+    assert (entry.friendly_name, entry.personal_message) == ("StillEvil", "ab")
+    assert evil.names[-1] == "StillEvil" and evil.presence[-1] == (None, "ab")
+    assert ghosts.ghosts["zed@example.com"].names == ["ZedZ"]
+    await clock.advance(GATHER_SECONDS)
+    assert "\u201cZedZ\u201d (zed@example.com)" in notices[-1]
+
+
+async def test_a_failed_save_does_not_stop_the_event(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = VirtualClock()
+    book, ghosts, spaces, notices = await make_book(clock)
+
+    async def broken(*args: object) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(DBContact, "replace_for_owner", broken)
+    # the list is applied in memory and the ghosts are synced, although nothing was stored
+    await book.on_list_synced(sample_list())
+    assert await ghosts.wait_named(3) == {
+        "bob@example.com",
+        "carol@example.com",
+        "dave@example.com",
+    }
+    assert spaces.scheduled == [[]]
+    await book.on_contact_added(ContactAdded("zoe@example.com", RL, "Zoe"))
+    assert book.get("zoe@example.com") is not None
+    assert ghosts.ghosts["zoe@example.com"].names == ["Zoe"]
+    await clock.advance(GATHER_SECONDS)
+    assert notices and "\u201cZoe\u201d (zoe@example.com)" in notices[-1]
 
 
 async def test_added_you_notices_come_one_per_burst_and_quote_the_names(db: Database) -> None:

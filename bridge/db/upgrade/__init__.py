@@ -20,6 +20,8 @@ upgrade_table = UpgradeTable(
 from . import (  # noqa: E402
     v01_initial,
     v02_double_puppet,
+    v03_chosen_presence,
+    v04_encrypted_tokens,
     v05_group_participants,
     v06_message_queues,
 )
@@ -28,6 +30,8 @@ __all__ = [
     "upgrade_table",
     "v01_initial",
     "v02_double_puppet",
+    "v03_chosen_presence",
+    "v04_encrypted_tokens",
     "v05_group_participants",
     "v06_message_queues",
 ]
