@@ -310,7 +310,9 @@ class Connection:
         self._shutdown(reason, detail)
         if self._writer is not None:
             try:
-                await asyncio.wait_for(self._writer.wait_closed(), 2)
+                # shielded: a timeout (or a cancelled caller) must not cancel the stream's one
+                # close future, which another caller of close() may be waiting on too
+                await asyncio.wait_for(asyncio.shield(self._writer.wait_closed()), 2)
             except (OSError, TimeoutError, RuntimeError):
                 pass
 
