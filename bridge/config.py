@@ -171,6 +171,16 @@ class Config(BaseBridgeConfig, UserFileConfig):
             web_settings.WebSettings.from_config(self)
         except OptionError as e:
             found.append(e)
+        if not self["bridge.encryption.allow"]:
+            for key in ("default", "require"):
+                if self[f"bridge.encryption.{key}"]:
+                    found.append(
+                        OptionError(
+                            f"bridge.encryption.{key}",
+                            "It needs bridge.encryption.allow: true (the bridge cannot "
+                            "encrypt without it).",
+                        )
+                    )
         if self["bridge.credential_key"]:
             try:
                 CredentialCipher(self["bridge.credential_key"])
@@ -282,6 +292,10 @@ class Config(BaseBridgeConfig, UserFileConfig):
         self._registration["receive_ephemeral"] = True
         self._registration["de.sorunome.msc2409.push_ephemeral"] = True
         self._registration["rate_limited"] = False
+        if self["bridge.encryption.allow"] and self["bridge.encryption.appservice"]:
+            # MSC3202: device lists and one-time key counts in the transactions (with
+            # MSC2409's to-device events, which push_ephemeral above asks for).
+            self._registration["org.matrix.msc3202"] = True
 
     # endregion
     # region helpers

@@ -31,6 +31,7 @@ from bridge.msnp.events import DisconnectReason
 
 __all__ = [
     "CREDENTIALS_REJECTED",
+    "ENCRYPTION_NOT_ALLOWED",
     "NOT_CONNECTED",
     "OTHER_LOCATION",
     "RECONNECTED",
@@ -51,6 +52,7 @@ __all__ = [
     "disconnected",
     "group_rooms_limited",
     "not_connected_state",
+    "not_decrypted",
     "quoted",
 ]
 
@@ -253,6 +255,28 @@ def describe_send_error(err: BaseException, contact: str) -> SendFailure:
     return SendFailure(
         f"unexpected error ({type(err).__name__})", MessageStatusReason.GENERIC_ERROR
     )
+
+
+def not_decrypted(reason: str, wait_seconds: int | None = None) -> str:
+    """The notice about a message from Matrix the bridge cannot decrypt (``reason``: why, e.g.
+    mautrix's "the bridge hasn't received the decryption keys"); while it still waits for the
+    keys, ``wait_seconds`` says how long."""
+    if wait_seconds:
+        return (
+            f"The bridge cannot decrypt your message yet ({reason}), so it has not been sent to "
+            f"MSN. The bridge waits up to {wait_seconds} seconds for the keys."
+        )
+    return (
+        f"Your message was not sent to MSN: the bridge could not decrypt it ({reason}). Send it "
+        "again; if this keeps happening, your Matrix client is not sharing its keys with the "
+        "bridge's device."
+    )
+
+
+ENCRYPTION_NOT_ALLOWED = (
+    "Your message was not sent to MSN: it is encrypted, and this bridge is not configured for "
+    "encryption (bridge.encryption.allow)."
+)
 
 
 # endregion
