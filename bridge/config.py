@@ -10,6 +10,7 @@ import re
 from mautrix.bridge.config import BaseBridgeConfig
 from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenDefault
 
+from bridge import private_files
 from bridge.config_doc import OptionError
 from bridge.config_file import UserFileConfig
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
@@ -282,6 +283,19 @@ class Config(BaseBridgeConfig, UserFileConfig):
             "users": [{"exclusive": True, "regex": self.ghost_ids.namespace_regex}],
             "aliases": [],
         }
+
+    def save(self) -> None:
+        """Save the config and the registration, which hold the appservice tokens (and the
+        config the credential key): a new file is created 0600, an existing one every user can
+        read loses that access first (see :mod:`bridge.private_files`)."""
+        private_files.make_private(self.path, "The configuration file", private_files.log)
+        registration, self._registration = self._registration, None
+        try:
+            super().save()
+        finally:
+            self._registration = registration
+        if registration and self.registration_path:
+            private_files.write_yaml(self.registration_path, registration)
 
     def generate_registration(self) -> None:
         """Make new tokens and the registration; the bridge needs ephemeral events."""

@@ -24,6 +24,7 @@ import logging
 from mautrix.util import background_task
 
 from bridge.added_notices import AddedNotices
+from bridge.clean_text import clean_line
 from bridge.db.contact import (
     Contact as DBContact,
     ContactGroup as DBContactGroup,
@@ -43,7 +44,7 @@ from bridge.msnp.events import (
     Status,
 )
 from bridge.presence_limiter import MONOTONIC, Clock
-from bridge.puppet import Puppet, normalize_friendly_name
+from bridge.puppet import Puppet
 
 __all__ = ["GHOST_LISTS", "GHOST_SYNC_CONCURRENCY", "MAX_CONTACTS", "ContactBook", "ContactEntry"]
 
@@ -69,20 +70,20 @@ class ContactEntry:
 
     @classmethod
     def of(cls, contact: Contact) -> ContactEntry:
-        """A snapshot of the library's (mutable) contact."""
+        """A snapshot of the library's (mutable) contact, its texts cleaned."""
         return cls(
             passport=contact.passport.lower(),
-            friendly_name=contact.friendly_name,
+            friendly_name=clean_line(contact.friendly_name),
             lists=contact.lists,
             guid=contact.guid,
             groups=tuple(contact.groups),
             status=contact.status,
-            personal_message=contact.personal_message,
+            personal_message=clean_line(contact.personal_message),
         )
 
     @property
     def display_name(self) -> str:
-        return normalize_friendly_name(self.friendly_name) or self.passport
+        return self.friendly_name or self.passport
 
 
 def friend_count(contacts: Iterable[Contact | ContactEntry]) -> int:
@@ -200,15 +201,14 @@ class ContactBook:
 
     async def on_contact_added(self, evt: ContactAdded) -> None:
         passport = evt.passport.lower()
+        name = clean_line(evt.friendly_name)
         entry = self._contacts.get(passport)
         if entry is None and len(self._contacts) >= self._max_contacts:
             self.log.warning(
                 "More than %d contacts: %s is not kept", self._max_contacts, evt.passport
             )
             return
-        entry = entry or ContactEntry(
-            passport=passport, friendly_name=evt.friendly_name or passport
-        )
+        entry = entry or ContactEntry(passport=passport, friendly_name=name or passport)
         groups = entry.groups
         if evt.group and evt.group not in groups:
             groups = (*groups, evt.group)
@@ -220,11 +220,10 @@ class ContactBook:
         if evt.group or evt.list_ == Lists.FORWARD:
             self._spaces.schedule_sync()
         ghost = await self._ghosts(passport, create=bool(entry.lists & GHOST_LISTS))
-        if ghost and evt.friendly_name:
-            await ghost.update_info(evt.friendly_name)
+        if ghost and name:
+            await ghost.update_info(name)
         if evt.list_ == Lists.REVERSE and not entry.lists & Lists.FORWARD:
-            name = normalize_friendly_name(evt.friendly_name) or passport
-            self.added_notices.add(passport, name)
+            self.added_notices.add(passport, name or passport)
 
     async def on_contact_removed(self, evt: ContactRemoved) -> None:
         passport = evt.passport.lower()
@@ -252,7 +251,7 @@ class ContactBook:
                     groups = tuple(g for g in entry.groups if g != group_id)
                     self._contacts[passport] = replace(entry, groups=groups)
         else:
-            self._groups[group_id] = evt.group.name
+            self._groups[group_id] = clean_line(evt.group.name)
         removed = await self._store()
         self._spaces.schedule_sync(removed)
 
@@ -261,12 +260,14 @@ class ContactBook:
         ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
+        name = clean_line(evt.friendly_name)
         entry = self._contacts.get(passport)
         if entry:
-            name = evt.friendly_name or entry.friendly_name
-            self._contacts[passport] = replace(entry, status=evt.status, friendly_name=name)
-        if evt.friendly_name:
-            await ghost.update_info(evt.friendly_name)
+            self._contacts[passport] = replace(
+                entry, status=evt.status, friendly_name=name or entry.friendly_name
+            )
+        if name:
+            await ghost.update_info(name)
         await ghost.update_presence(evt.status)
 
     async def on_personal_message(self, evt: PersonalMessageChanged) -> None:
@@ -274,10 +275,11 @@ class ContactBook:
         ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
+        psm = clean_line(evt.personal_message)
         entry = self._contacts.get(passport)
         if entry:
-            self._contacts[passport] = replace(entry, personal_message=evt.personal_message)
-        await ghost.update_presence(personal_message=evt.personal_message)
+            self._contacts[passport] = replace(entry, personal_message=psm)
+        await ghost.update_presence(personal_message=psm)
 
     # endregion
     # region re-reading the client's list
@@ -297,13 +299,21 @@ class ContactBook:
 
     def _replace(self, contacts: Iterable[Contact], groups: Mapping[str, Group]) -> None:
         self._contacts = {c.passport.lower(): ContactEntry.of(c) for c in contacts}
-        self._groups = {gid: group.name for gid, group in groups.items()}
+        self._groups = {gid: clean_line(group.name) for gid, group in groups.items()}
 
     # endregion
     # region storing
 
     async def _store(self) -> list[DBContactGroup]:
-        """Store the book; returns the group rows that were deleted."""
+        """Store the book; returns the group rows that were deleted. A failure is logged, never
+        raised: the book in memory stays right and the event that changed it goes on."""
+        try:
+            return await self._write()
+        except Exception:
+            self.log.warning("Failed to store the contact list", exc_info=True)
+            return []
+
+    async def _write(self) -> list[DBContactGroup]:
         owner = self.owner
         await DBContact.replace_for_owner(
             owner,

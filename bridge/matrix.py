@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mautrix.bridge import BaseMatrixHandler
-from mautrix.errors import DecryptionError, MatrixConnectionError
+from mautrix.errors import DecryptionError, IntentError, MatrixConnectionError
 from mautrix.types import (
     BeeperMessageStatusEventContent,
     EventID,
@@ -26,7 +26,7 @@ from mautrix.types import (
 )
 from mautrix.util.message_send_checkpoint import MessageSendCheckpointStep
 
-from bridge import encryption, texts
+from bridge import encryption, log_redaction, texts
 from bridge.commands import CommandProcessor
 from bridge.config import Config
 from bridge.portal import Portal
@@ -67,6 +67,7 @@ class MatrixHandler(BaseMatrixHandler):
 
     async def handle_message(self, evt: MessageEvent, was_encrypted: bool = False) -> None:
         """Refuse commands from users without bridge permission with a notice (not silence)."""
+        log_redaction.note_event(evt)  # before mautrix logs the content (TRACE)
         user = await User.get_by_mxid(evt.sender)
         if user is not None and not user.is_whitelisted:
             portal = await Portal.get_by_mxid(evt.room_id)
@@ -95,6 +96,10 @@ class MatrixHandler(BaseMatrixHandler):
             except MatrixConnectionError as e:
                 # e.g. the bridge is stopping and its HTTP session is already closed
                 self.log.warning("Could not send the status of %s: %s", evt.event_id, e)
+            except IntentError as e:
+                # the bot is not in the room and may not join it (e.g. `unbridge` just made
+                # a DM portal an ordinary room)
+                self.log.debug("Could not send the status of %s: %s", evt.event_id, e)
             return
         if not self.config.get("bridge.message_status_events", False):
             return

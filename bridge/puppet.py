@@ -9,6 +9,7 @@ from mautrix.bridge import BasePuppet
 from mautrix.types import PresenceState, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 
+from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.ids import GhostIDs
@@ -23,14 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["Puppet", "presence_for"]
 
 
-def normalize_friendly_name(name: str | None) -> str:
-    """A friendly name for display. The MSN library already URL-decodes names off the wire,
-    so this only normalises whitespace (no second decoding: ``%41`` may be literal text)."""
-    if not name:
-        return ""
-    return " ".join(name.split())
-
-
 def presence_for(
     status: Status | str | None, personal_message: str = ""
 ) -> tuple[PresenceState, str | None]:
@@ -39,7 +32,7 @@ def presence_for(
         st = Status(status) if status else Status.OFFLINE
     except ValueError:
         st = Status.OFFLINE
-    psm = personal_message.strip() or None
+    psm = clean_line(personal_message) or None
     if st == Status.ONLINE:
         return PresenceState.ONLINE, psm
     if st in (Status.OFFLINE, Status.HIDDEN):
@@ -160,7 +153,8 @@ class Puppet(BasePuppet):
 
     @property
     def friendly_name(self) -> str:
-        return self.row.friendly_name or ""
+        # (cleaned again: rows stored by older versions may hold control characters)
+        return clean_line(self.row.friendly_name)
 
     @property
     def is_registered(self) -> bool:
@@ -197,6 +191,14 @@ class Puppet(BasePuppet):
         self.row.access_token = self.access_token
         await self.row.update()
 
+    async def _store(self) -> None:
+        """Save a name or presence change. A failure is logged, never raised: the change stays
+        in memory and the event that carried it (a message, say) is still bridged."""
+        try:
+            await self.save()
+        except Exception:
+            self.log.warning("Failed to store the ghost's name or presence", exc_info=True)
+
     async def update_info(self, friendly_name: str | None = None, *, force: bool = False) -> bool:
         """Update the stored name and the ghost's displayname. Returns whether it changed now:
         a change (or a retry of a failed one) soon after the previous one is applied later
@@ -206,7 +208,7 @@ class Puppet(BasePuppet):
                 return await self._update_info(friendly_name, force)
         name = self.row.friendly_name
         if friendly_name is not None:
-            name = normalize_friendly_name(friendly_name)
+            name = clean_line(friendly_name)
         if name != self.row.friendly_name or not self.row.name_set or self._names.holding:
             return await self._names.set(name)
         return False
@@ -218,7 +220,8 @@ class Puppet(BasePuppet):
     async def _update_info(self, friendly_name: str | None, force: bool) -> bool:
         changed = False
         if friendly_name is not None:
-            name = normalize_friendly_name(friendly_name)
+            # (The library already URL-decoded the name: no second decoding, "%41" may be text.)
+            name = clean_line(friendly_name)
             if name != self.row.friendly_name:
                 self.row.friendly_name = name
                 self.row.name_set = False
@@ -237,7 +240,7 @@ class Puppet(BasePuppet):
                 self.row.name_set = False
             changed = True
         if changed:
-            await self.save()
+            await self._store()
         return changed
 
     async def ensure_ghost_registered(self) -> bool:
@@ -266,11 +269,13 @@ class Puppet(BasePuppet):
         if status is not None and status.value != self.row.status:
             self.row.status = status.value
             dirty = True
-        if personal_message is not None and personal_message != (self.row.personal_message or ""):
-            self.row.personal_message = personal_message
-            dirty = True
+        if personal_message is not None:
+            personal_message = clean_line(personal_message)
+            if personal_message != (self.row.personal_message or ""):
+                self.row.personal_message = personal_message
+                dirty = True
         if dirty:
-            await self.save()
+            await self._store()
         target = presence_for(self.row.status, self.row.personal_message or "")
         self._target_presence = target
         if dirty or target != self.sent_presence:

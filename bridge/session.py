@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol, TypeVar, cast
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 import asyncio
 import time
 
@@ -20,7 +21,8 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import metrics, texts
+from bridge import metrics, own_presence, texts
+from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.user import User as DBUser
 from bridge.event_queue import EventQueue
@@ -103,7 +105,7 @@ class MSNSession:
     @property
     def friendly_name(self) -> str | None:
         """The user's own MSN name while connected."""
-        return self.client.friendly_name if self.client and self._ready else None
+        return clean_line(self.client.friendly_name) if self.client and self._ready else None
 
     # region events
 
@@ -123,7 +125,11 @@ class MSNSession:
             )
             self._ensure_event_worker()
 
-        client = MSNClient(self.config.client_config(), enqueue)
+        # the user's chosen status is the first one the server sees (Appear Offline stays so)
+        config = replace(
+            self.config.client_config(), initial_status=own_presence.chosen_status(self.row)
+        )
+        client = MSNClient(config, enqueue)
         return client
 
     def _ensure_event_worker(self) -> None:
@@ -187,6 +193,7 @@ class MSNSession:
             row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
         row.protocol = result.protocol
         await self.owner.save()
+        await own_presence.reapply(client, row, self.log)
         self._ready = True
         self.connected_since = time.time()
         await self._push_state(BridgeStateEvent.CONNECTED)

@@ -25,6 +25,7 @@ from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import EventType, RoomID
 from mautrix.util import background_task
 
+from bridge.clean_text import clean_line
 from bridge.db.contact import (
     ContactGroup as DBContactGroup,
     ContactGroupMember as DBContactGroupMember,
@@ -199,7 +200,8 @@ class SpaceManager:
         """Group id -> sub-space: created, (re)named and linked under ``root`` as needed."""
         spaces: dict[str, RoomID] = {}
         for group in await DBContactGroup.all_for_owner(self.owner):
-            name = group.name or "Unnamed group"
+            # (rows stored before names were cleaned may still hold control characters)
+            name = clean_line(group.name) or "Unnamed group"
             if not group.space_room:
                 room_id = await self._create_space(name, f"MSN contact group {name}", root)
                 if room_id is None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import html as html_lib
+import re
 import unicodedata
 
 from mautrix.types import MessageStatusReason
 from mautrix.util.bridge_state import BridgeState
 
+from bridge.clean_text import clean_line
 from bridge.msnp.client import DeliveryFailed, ProtocolRefused
 from bridge.msnp.errors import (
     AuthError,
@@ -51,11 +53,32 @@ __all__ = [
     "disconnect_reason",
     "disconnected",
     "group_rooms_limited",
+    "md",
     "not_connected_state",
     "not_decrypted",
+    "portal_owner_only",
     "quoted",
 ]
 
+# region text from elsewhere in Markdown replies
+
+# What formats inline Markdown (CommonMark, as mautrix renders replies), and what formats a
+# line by how it starts; "@" and "." elsewhere stay as they are (e-mail addresses stay readable).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!<>|~&])")
+_MD_LINE_START = re.compile(r"^(\d+)([.)])|^([-=])")
+_WHITE_SPACE = re.compile(r"\s+")
+
+
+def md(text: object) -> str:
+    """``text`` (a contact's name, a server's error text, what the user typed) for a bot reply,
+    which is rendered as Markdown: shown literally, on one line. Without it, ``*x*``,
+    ``[x](https://...)`` or ``&lt;`` in a name or an error would format the reply or add a
+    link."""
+    line = _MD_SPECIAL.sub(r"\\\1", _WHITE_SPACE.sub(" ", str(text)).strip())
+    return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", line)
+
+
+# endregion
 # region bridge states (the error codes mautrix shows through its status endpoint)
 
 STATE_OTHER_LOCATION = "msn-other-location"
@@ -157,9 +180,9 @@ def credentials_lost(passport: str | None) -> str:
 def not_connected_state(
     connecting: bool, state_error: str | None, last_message: str | None, bad_credentials: bool
 ) -> str:
-    """What `ping` says about a logged-in user who is not connected."""
+    """What `ping` says (Markdown) about a logged-in user who is not connected."""
     if connecting:
-        detail = f" (last error: {last_message})" if last_message else ""
+        detail = f" (last error: {md(last_message)})" if last_message else ""
         return f"connecting{detail}"
     if bad_credentials:
         if state_error == STATE_OTHER_LOCATION:
@@ -171,7 +194,7 @@ def not_connected_state(
             )
         return "the stored credentials were rejected; use `login` to log in again"
     if last_message:
-        return f"disconnected ({last_message}); use `reconnect` to retry"
+        return f"disconnected ({md(last_message)}); use `reconnect` to retry"
     return "disconnected; use `reconnect` to connect"
 
 
@@ -181,11 +204,21 @@ def not_connected_state(
 NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
 
 
+def portal_owner_only(command: str) -> str:
+    """The reply when someone else than the portal's owner (or an admin) runs a command that
+    acts on the portal; ``command`` is the command's registered name."""
+    return (
+        f"Only the owner of this conversation or a bridge administrator can use "
+        f"`{command}` in this room."
+    )
+
+
 def command_failure(error: MSNPException, action: str) -> str:
-    """The reply when an MSN operation failed; ``action`` completes "to ...", e.g. "add x"."""
+    """The reply (Markdown) when an MSN operation failed; ``action`` completes "to ...", e.g.
+    "add x"."""
     if isinstance(error, MSNPError):
-        return f"MSN refused to {action}: {error.text}."
-    return f"Failed to {action}: {error}."
+        return f"MSN refused to {md(action)}: {md(error.text)}."
+    return f"Failed to {md(action)}: {md(error)}."
 
 
 # endregion
@@ -294,10 +327,9 @@ def quoted(name: str) -> tuple[str, str]:
     without control or formatting characters (no line breaks, no right-to-left overrides),
     at most :data:`QUOTED_NAME_LENGTH` characters, between quotation marks it cannot close;
     as plain text and as HTML (escaped)."""
+    # the names rule (bridge.clean_text), then stricter for a quote: no format characters at all
     text = "".join(
-        " " if ch.isspace() else ch
-        for ch in name
-        if unicodedata.category(ch)[0] != "C" or ch.isspace()
+        ch for ch in clean_line(name, max_length=len(name)) if unicodedata.category(ch)[0] != "C"
     )
     text = " ".join(text.translate(_QUOTES).split())
     if len(text) > QUOTED_NAME_LENGTH:

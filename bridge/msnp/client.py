@@ -21,7 +21,7 @@ from typing import Final
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import asyncio
 import logging
 import secrets
@@ -135,8 +135,8 @@ class LoginResult:
     passport: str
     friendly_name: str
     protocol: int
-    ticket: str | None
-    profile: dict[str, str]
+    ticket: str | None = field(repr=False)  # secrets stay out of logs and error messages
+    profile: dict[str, str] = field(repr=False)  # (its MSPAuth holds the ticket)
 
 
 _STOP: Final = object()

@@ -33,12 +33,14 @@ from .errors import LocalProtocolError, ProtocolError
 __all__ = [
     "DEFAULT_MAX_LINE",
     "DEFAULT_MAX_PAYLOAD",
+    "REDACTED",
     "Command",
     "Parser",
     "Role",
     "decode_arg",
     "encode",
     "encode_arg",
+    "loggable_args",
 ]
 
 DEFAULT_MAX_LINE: Final = 16 * 1024
@@ -104,15 +106,41 @@ class Command:
 
     def __repr__(self) -> str:
         # The trid is marked so that "ACK trid=4" and "QNG 4" (an argument) look different.
+        # Secrets are left out, so that no log line or error message can carry one.
         parts = [self.name]
         if self.trid is not None:
             parts.append(f"trid={self.trid}")
-        parts.extend(self.args)
+        parts.extend(loggable_args(self))
         if self.payload is not None:
             parts.append(f"+{len(self.payload)} bytes")
         if self.dropped:
             parts.append(f"({self.dropped} bytes dropped)")
         return f"<Command {' '.join(parts)}>"
+
+
+#: Authentication methods whose ``USR method S|A secret...`` carries a hash or a ticket.
+_AUTH_METHODS: Final = frozenset({"MD5", "TWN", "SSO", "SHA"})
+REDACTED: Final = "<redacted>"
+
+
+def loggable_args(command: Command) -> tuple[str, ...]:
+    """``command.args`` without secrets: the password hash, Passport ticket and MBI answer of
+    ``USR``, switchboard cookies (``USR``/``ANS`` on a switchboard, ``XFR``/``RNG`` after
+    ``CKI``). Payloads are never shown in full anyway."""
+    args = list(command.args)
+    if command.name == "USR" and len(args) >= 2 and args[0] != "OK":
+        if args[0].upper() in _AUTH_METHODS:
+            if args[1] in ("S", "A") and len(args) > 2:
+                args[2:] = [REDACTED]
+        else:
+            args[1] = REDACTED  # USR trid passport cookie (switchboard)
+    elif command.name == "ANS" and len(args) >= 2:
+        args[1] = REDACTED  # ANS trid passport cookie session-id
+    elif command.name in ("XFR", "RNG") and "CKI" in args:
+        i = args.index("CKI")
+        if i + 1 < len(args):
+            args[i + 1] = REDACTED
+    return tuple(args)
 
 
 def encode_arg(value: str) -> str:

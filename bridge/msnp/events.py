@@ -162,7 +162,8 @@ class LoggedIn(Event):
     passport: str
     friendly_name: str
     protocol: int
-    profile: dict[str, str]
+    #: the server's profile message; its MSPAuth holds the ticket, so it is not in the repr
+    profile: dict[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,7 +68,7 @@ class Ring:
     session_id: str
     host: str
     port: int
-    cookie: str
+    cookie: str = field(repr=False)
     passport: str
     friendly_name: str
 

@@ -21,10 +21,11 @@ from mautrix.types import (
 from mautrix.util import background_task
 
 from bridge import formatter, metrics
+from bridge.clean_text import clean_line
 from bridge.db.message import Message as DBMessage
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPException
-from bridge.puppet import Puppet, normalize_friendly_name
+from bridge.puppet import Puppet
 from bridge.texts import SendFailure, describe_send_error
 
 from .interfaces import PortalOwner, PortalRoom
@@ -171,7 +172,7 @@ class MatrixToMSN:
     async def _sender_name(self, user: PortalOwner) -> str:
         client = user.client
         if client is not None and client.friendly_name:
-            return normalize_friendly_name(client.friendly_name)
+            return clean_line(client.friendly_name)
         room_id = self.portal.mxid
         assert room_id
         try:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from mautrix.util.async_db import Database
+import pytest
 
 from bridge.added_notices import GATHER_SECONDS, MAX_LISTED
 from bridge.contact_book import ContactBook, ContactEntry
@@ -273,7 +274,7 @@ async def test_added_removed_and_groups(db: Database) -> None:
         "Someone added you to their MSN contact list: \u201cZoe Z\u201d (zoe@example.com). "
         "Use `add zoe@example.com` to add them back."
     ]
-    assert ghosts.ghosts["zoe@example.com"].names == ["Zoe  Z"]
+    assert ghosts.ghosts["zoe@example.com"].names == ["Zoe Z"]
     assert spaces.scheduled == []  # the reverse list has no space
     # we add them to the forward list, into group 2
     await book.on_contact_added(ContactAdded("zoe@example.com", FL, "Zoe", "g-zoe", group="2"))
@@ -338,6 +339,72 @@ async def test_mark_offline_keeps_contacts_of_other_sessions(db: Database) -> No
     assert ghosts.ghosts["bob@example.com"].status == Status.OFFLINE
     assert ghosts.ghosts["carol@example.com"].status == Status.ONLINE
     assert "eve@example.com" not in ghosts.ghosts  # no ghost is created to show it offline
+
+
+async def test_control_characters_never_reach_the_database_or_the_ghosts(db: Database) -> None:
+    # PostgreSQL refuses NUL in a text column: before names were cleaned, a contact or group
+    # named "Evil%00..." made every save of the list fail
+    clock = VirtualClock()
+    book, ghosts, _, notices = await make_book(clock)
+    await book.on_list_synced(
+        ListSynced(
+            contacts={
+                "evil@example.com": Contact(
+                    "evil@example.com",
+                    "Evil\x00Bob\r\n\u202e",
+                    FL | AL,
+                    groups=["1"],
+                    status=Status.ONLINE,
+                    personal_message="psm\x00 with\nbreaks\x1b",
+                )
+            },
+            groups={"1": Group("1", "Evil\x00Group\x07")},
+        )
+    )
+    assert (await stored())[1] == {"1": "EvilGroup"}
+    assert book.groups == {"1": "EvilGroup"}
+    await ghosts.wait_named(1)
+    evil = ghosts.ghosts["evil@example.com"]
+    assert evil.names == ["EvilBob"]
+    assert evil.presence == [(Status.ONLINE, "psm with breaks")]
+
+    await book.on_group_changed(GroupChanged(Group("2", "New\x00\tGroup")))
+    await book.on_presence(PresenceChanged("evil@example.com", Status.BUSY, "Still\x00Evil"))
+    await book.on_personal_message(PersonalMessageChanged("evil@example.com", "a\x00b"))
+    await book.on_contact_added(ContactAdded("zed@example.com", RL, "Zed\x00\u2066Z"))
+    assert (await stored())[1] == {"1": "EvilGroup", "2": "New Group"}
+    entry = book.get("evil@example.com")
+    assert entry is not None
+    assert (entry.friendly_name, entry.personal_message) == ("StillEvil", "ab")
+    assert evil.names[-1] == "StillEvil" and evil.presence[-1] == (None, "ab")
+    assert ghosts.ghosts["zed@example.com"].names == ["ZedZ"]
+    await clock.advance(GATHER_SECONDS)
+    assert "\u201cZedZ\u201d (zed@example.com)" in notices[-1]
+
+
+async def test_a_failed_save_does_not_stop_the_event(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = VirtualClock()
+    book, ghosts, spaces, notices = await make_book(clock)
+
+    async def broken(*args: object) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(DBContact, "replace_for_owner", broken)
+    # the list is applied in memory and the ghosts are synced, although nothing was stored
+    await book.on_list_synced(sample_list())
+    assert await ghosts.wait_named(3) == {
+        "bob@example.com",
+        "carol@example.com",
+        "dave@example.com",
+    }
+    assert spaces.scheduled == [[]]
+    await book.on_contact_added(ContactAdded("zoe@example.com", RL, "Zoe"))
+    assert book.get("zoe@example.com") is not None
+    assert ghosts.ghosts["zoe@example.com"].names == ["Zoe"]
+    await clock.advance(GATHER_SECONDS)
+    assert notices and "\u201cZoe\u201d (zoe@example.com)" in notices[-1]
 
 
 async def test_added_you_notices_come_one_per_burst_and_quote_the_names(db: Database) -> None:

@@ -16,17 +16,22 @@ from mautrix.util.bridge_state import BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 import pytest
 
-from bridge import texts
+from bridge import own_presence, texts
 from bridge.config import Config, base_config_path
 from bridge.db.user import User as DBUser
-from bridge.msnp.events import DisconnectReason, ListSynced, LoggedIn, PresenceChanged
+from bridge.msnp.client import MSNClient
+from bridge.msnp.errors import MSNPError
+from bridge.msnp.events import DisconnectReason, ListSynced, LoggedIn, PresenceChanged, Status
 from bridge.session import MSNSession
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
+from tests.support.client_fixtures import PASSWORDS, Recorder, client_config
 from tests.support.harness import poll
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example-config.yaml"
 ALICE, ALICE_PASSWORD = "alice@example.com", "alice123"
+BOB = "bob@example.com"
+BOB_PASSWORD = PASSWORDS[BOB]
 
 
 class RecordingOwner:
@@ -202,6 +207,69 @@ SESSIONS = 10
 
 def _tasks_named(prefix: str) -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith(prefix)]
+
+
+async def test_the_chosen_status_name_and_message_survive_reconnects(server: MSNServer) -> None:
+    # Bob watches Alice. Alice chose Appear Offline, a name and a personal message: every
+    # connection starts hidden (its first CHG is HDN, so Bob is never told she is online)
+    # and puts back the name and message when the server's differ.
+    bob = MSNClient(client_config(server, 12), Recorder())
+    await bob.login(BOB, BOB_PASSWORD)
+    row = DBUser(
+        mxid="@alice:hs",
+        passport=ALICE,
+        password=ALICE_PASSWORD,
+        chosen_status=Status.HIDDEN.value,
+        chosen_friendly_name="Alice, chosen",
+        chosen_personal_message="gone fishing",
+    )
+    session, owner = make_session(make_config(server.server_address, server.passport_url), row)
+    try:
+        session.ensure_started()
+        await owner.wait_for(lambda: session.connected)
+        assert server.online(ALICE) == "HDN"
+        assert server.account(ALICE).name == "Alice, chosen"
+        assert b"gone fishing" in server.account(ALICE).psm
+
+        # changed elsewhere meanwhile; the connection drops; the bridge connects again
+        server.account(ALICE).name, server.account(ALICE).psm = "Changed elsewhere", b""
+        await server.drop(ALICE)
+        await owner.wait_for(lambda: texts.RECONNECTED in owner.notices)
+        assert server.online(ALICE) == "HDN"
+        assert server.account(ALICE).name == "Alice, chosen"
+        assert b"gone fishing" in server.account(ALICE).psm
+        assert server.shown_as(ALICE) == []  # nobody was ever told she was online
+
+        # a new choice is applied at once and kept (Bob sees this one)
+        assert await own_presence.choose(row, owner.save, session.client, status=Status.BUSY)
+        assert server.online(ALICE) == "BSY" and row.chosen_status == "BSY"
+        assert server.shown_as(ALICE, to=BOB) == ["BSY"]
+    finally:
+        await session.stop()
+        await bob.close()
+
+
+async def test_a_choice_made_offline_waits_and_a_refused_one_is_not_kept(
+    server: MSNServer,
+) -> None:
+    row = DBUser(mxid="@alice:hs", passport=ALICE, password=ALICE_PASSWORD)
+    session, owner = make_session(make_config(server.server_address, server.passport_url), row)
+    try:
+        # not connected: stored, applied at the next connection
+        assert not await own_presence.choose(row, owner.save, None, status=Status.AWAY)
+        assert row.chosen_status == "AWY" and owner.saves == 1
+        session.ensure_started()
+        await owner.wait_for(lambda: session.connected)
+        assert server.online(ALICE) == "AWY"
+        assert server.shown_as(ALICE) == []  # Bob is offline: nobody to tell
+
+        # MSN refuses a name longer than it allows: the earlier choice stays
+        assert await own_presence.choose(row, owner.save, session.client, friendly_name="Ally")
+        with pytest.raises(MSNPError):
+            await own_presence.choose(row, owner.save, session.client, friendly_name="€" * 129)
+        assert row.chosen_friendly_name == "Ally" and server.account(ALICE).name == "Ally"
+    finally:
+        await session.stop()
 
 
 def _events_in_memory(kind: type) -> int:

@@ -19,7 +19,16 @@ upgrade_table = UpgradeTable(
 from . import (  # noqa: E402  (register in order)
     v01_initial,
     v02_double_puppet,
+    v03_chosen_presence,
+    v04_encrypted_tokens,
     v05_group_participants,
 )
 
-__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet", "v05_group_participants"]
+__all__ = [
+    "upgrade_table",
+    "v01_initial",
+    "v02_double_puppet",
+    "v03_chosen_presence",
+    "v04_encrypted_tokens",
+    "v05_group_participants",
+]
