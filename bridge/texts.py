@@ -34,6 +34,7 @@ from bridge.msnp.events import DisconnectReason
 __all__ = [
     "CREDENTIALS_REJECTED",
     "ENCRYPTION_NOT_ALLOWED",
+    "LEFT_ON_MSN",
     "NOT_CONNECTED",
     "OTHER_LOCATION",
     "RECONNECTED",
@@ -58,6 +59,7 @@ __all__ = [
     "not_decrypted",
     "portal_owner_only",
     "quoted",
+    "wrote_elsewhere",
 ]
 
 # region text from elsewhere in Markdown replies
@@ -305,6 +307,14 @@ def not_decrypted(reason: str, wait_seconds: int | None = None) -> str:
         "bridge's device."
     )
 
+
+def wrote_elsewhere(text: str) -> str:
+    """The notice showing what the user wrote from their own MSN client (echoed to the bridge
+    at MSNP16+) when the bridge cannot post it as their Matrix account (no double puppeting)."""
+    return f"You wrote from Messenger: {text}"
+
+
+LEFT_ON_MSN = "You left this conversation on MSN."
 
 ENCRYPTION_NOT_ALLOWED = (
     "Your message was not sent to MSN: it is encrypted, and this bridge is not configured for "
