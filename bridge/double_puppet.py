@@ -65,10 +65,12 @@ async def intent_of(owner: Any) -> IntentAPI | None:
     return puppet.intent
 
 
-async def enable(owner: Any) -> bool:
-    """Double puppeting for ``owner`` with the configured method for their server (at MSN
-    login); True if it is on now. A token given with ``login-matrix`` is kept."""
-    puppet = await own_puppet(owner)
+async def enable(owner: Any, passport: str | None = None) -> bool:
+    """Double puppeting for ``owner`` (logged in to MSN as ``passport``, by default their
+    stored address) with the configured method for their server; True if it is on now. A
+    token given with ``login-matrix`` is kept."""
+    passport = passport or getattr(owner, "passport", None)
+    puppet = await Puppet.get_by_passport(passport) if passport else None
     if puppet is None:
         return False
     if puppet.is_real_user and puppet.custom_mxid == owner.mxid:

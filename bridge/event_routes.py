@@ -142,4 +142,4 @@ class EventRoutes:
         self.log.debug("Logged in as %s with MSNP%d", evt.passport, evt.protocol)
         # the configured double puppeting (if any) for this user; in the background, as it
         # asks the homeserver
-        background_task.create(double_puppet.enable(self.user))
+        background_task.create(double_puppet.enable(self.user, evt.passport))
