@@ -16,7 +16,7 @@ from bridge.config_file import UserFileConfig
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
 from bridge.ids import GhostIDs
 from bridge.limits import Limits
-from bridge.msnp.client import ClientConfig
+from bridge.msnp.config import ClientConfig
 from bridge.web import settings as web_settings
 
 __all__ = ["PERMISSION_LEVELS", "Config", "OptionError", "Permissions", "base_config_path"]

@@ -3,8 +3,9 @@ events applied to the bridge's own immutable entries, stored in the database, an
 the contacts' ghosts and the group spaces.
 
 The book is the only owner of this state on the bridge side: it copies what the library
-reports (never keeping or changing the library's own ``Contact`` objects), so each change is
-applied exactly once.
+reports (the library's contacts are frozen values; the book keeps entries of its own), so each
+change is applied exactly once. The user's own changes (`add`, `remove`) come back as the same
+events as the server's pushes, once the server confirmed them.
 
 It is also the one home of the rule who gets a ghost (:meth:`ContactBook.on_lists`): the
 contacts on the user's forward, allow, reverse or pending list, never any address that merely
@@ -32,17 +33,14 @@ from bridge.db.contact import (
 )
 from bridge.msnp.client import MSNClient
 from bridge.msnp.events import (
-    Contact,
     ContactAdded,
     ContactRemoved,
-    Group,
     GroupChanged,
-    Lists,
     ListSynced,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
 )
+from bridge.msnp.values import Contact, Group, Lists, Status
 from bridge.presence_limiter import MONOTONIC, Clock
 from bridge.puppet import Puppet
 
@@ -233,7 +231,9 @@ class ContactBook:
         if evt.group:
             entry = replace(entry, groups=tuple(g for g in entry.groups if g != evt.group))
         else:
-            entry = replace(entry, lists=entry.lists & ~evt.list_)
+            # off the forward list, a contact is in no group any more (as in the library)
+            groups = () if evt.list_ & Lists.FORWARD else entry.groups
+            entry = replace(entry, lists=entry.lists & ~evt.list_, groups=groups)
         if entry.lists:
             self._contacts[passport] = entry
         else:
@@ -284,16 +284,12 @@ class ContactBook:
     # endregion
     # region re-reading the client's list
 
-    async def reload(self, client: MSNClient, changed: str | None = None) -> int:
-        """Copy the live client's list (after the user changed it, or for `sync`), store it
-        and bring the spaces in line; the ghosts of every contact are synced, or with
-        ``changed`` only that contact's. Returns the number of contacts."""
+    async def reload(self, client: MSNClient) -> int:
+        """Copy the client's list (the `sync` command), store it, sync every contact's ghost
+        and bring the spaces in line. Returns the number of contacts."""
         self._replace(client.contacts.values(), client.groups)
         removed = await self._store()
-        if changed is None:
-            await self.sync_ghosts()
-        else:
-            await self._sync_ghost(changed.lower())
+        await self.sync_ghosts()
         await self._spaces.sync(removed)
         return len(self._contacts)
 

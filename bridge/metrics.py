@@ -21,7 +21,7 @@ import time
 from aiohttp import web
 from mautrix.util.opt_prometheus import Counter, Histogram
 
-from bridge.msnp.events import DisconnectReason
+from bridge.msnp.values import DisconnectReason
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector, CollectorRegistry

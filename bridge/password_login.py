@@ -12,11 +12,11 @@ import logging
 
 from bridge.clean_text import clean_line
 from bridge.contact_book import friend_count
-from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import (
     ConnectionClosed,
     MSNPError,
     MSNPException,
+    ProtocolRefused,
     TransactionTimeout,
     is_auth_failure,
 )

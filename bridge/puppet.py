@@ -14,7 +14,7 @@ from bridge.config import Config
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.ids import GhostIDs
 from bridge.limits import Limits
-from bridge.msnp.events import Status
+from bridge.msnp.values import Status
 from bridge.presence_limiter import PresenceLimiter
 from bridge.throttle import LatestWins
 

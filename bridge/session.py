@@ -29,7 +29,8 @@ from bridge.event_queue import EventQueue
 from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
-from bridge.msnp.events import Disconnected, DisconnectReason, Event
+from bridge.msnp.events import Disconnected, Event
+from bridge.msnp.values import DisconnectReason
 
 __all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
 

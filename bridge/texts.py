@@ -17,19 +17,20 @@ from mautrix.types import MessageStatusReason
 from mautrix.util.bridge_state import BridgeState
 
 from bridge.clean_text import clean_line
-from bridge.msnp.client import DeliveryFailed, ProtocolRefused
 from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
+    DeliveryFailed,
     ErrorCode,
     MD5LoginRefused,
     MSNPError,
     MSNPException,
     ProtocolError,
+    ProtocolRefused,
     TransactionTimeout,
     is_auth_failure,
 )
-from bridge.msnp.events import DisconnectReason
+from bridge.msnp.values import DisconnectReason
 
 __all__ = [
     "CREDENTIALS_REJECTED",

@@ -193,13 +193,13 @@ class User(BaseUser):
         self.contacts.stop()
         await self.session.stop()
 
-    async def sync(self, changed: str | None = None) -> int:
+    async def sync(self) -> int:
         """Re-read the live session's contact list into the contact book (see
         :meth:`ContactBook.reload`); raises :class:`ConnectionError` when not connected."""
         client = self.client
         if client is None or not self.connected:
             raise ConnectionError("not connected")
-        return await self.contacts.reload(client, changed)
+        return await self.contacts.reload(client)
 
     async def mark_contacts_offline(self) -> None:
         """Show this user's contacts offline unless another connected user also has them."""

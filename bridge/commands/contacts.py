@@ -6,24 +6,15 @@ from mautrix.types import EventID
 
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ErrorCode, MSNPError
-from bridge.msnp.events import Lists
+from bridge.msnp.values import Lists
 from bridge.portal import Portal
 from bridge.texts import NOT_CONNECTED, md
-from bridge.user import User
 
 from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
 
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
 
 _NOT_ON_LIST = " (not on your contact list: they may not receive messages)"
-
-
-async def _refresh_contacts(user: User, passport: str) -> None:
-    """The library emits no event for the user's own list changes: copy its list now."""
-    try:
-        await user.sync(changed=passport)
-    except Exception:
-        user.log.warning("Failed to store the contact list after a change", exc_info=True)
 
 
 @command_handler(
@@ -118,7 +109,7 @@ async def add(evt: CommandEvent) -> EventID:
             except MSNPError as e:
                 if e.code != ErrorCode.ALREADY_THERE:
                     raise
-        await _refresh_contacts(evt.sender, passport)
+        # the contact book applies the client's ContactAdded events (list, ghost, spaces)
         return f"Added {md(passport)} to your contact list."
 
     already = f"{md(passport)} is already on your contact list."
@@ -137,8 +128,7 @@ async def remove(evt: CommandEvent) -> EventID:
         return await evt.reply("**Usage:** `$cmdprefix+sp remove <e-mail>`")
 
     async def request(client: MSNClient) -> str:
-        await client.remove_contact(passport, Lists.FORWARD)
-        await _refresh_contacts(evt.sender, passport)
+        await client.remove_contact(passport, Lists.FORWARD)  # then ContactRemoved
         return f"Removed {md(passport)} from your contact list."
 
     not_there = f"{md(passport)} is not on your contact list."

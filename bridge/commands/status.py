@@ -9,7 +9,7 @@ from mautrix.types import EventID
 
 from bridge import own_presence
 from bridge.msnp.errors import MSNPException
-from bridge.msnp.events import Status
+from bridge.msnp.values import Status
 from bridge.texts import command_failure, md
 
 from .common import SECTION_PRESENCE, CommandEvent, command_handler

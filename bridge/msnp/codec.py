@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import quote, unquote
 
-from .errors import LocalProtocolError, ProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "DEFAULT_MAX_LINE",
@@ -215,7 +215,7 @@ class Parser:
         self._skip = 0
         self._buf = bytearray()
         self._pending: tuple[str, int | None, tuple[str, ...], int] | None = None
-        self._error: ProtocolError | None = None
+        self._error: RemoteProtocolError | None = None
         self._payload_commands = (
             SERVER_PAYLOAD_COMMANDS if role is Role.CLIENT else CLIENT_PAYLOAD_COMMANDS
         )
@@ -240,8 +240,8 @@ class Parser:
         while (command := self.next_command()) is not None:
             yield command
 
-    def _fail(self, message: str) -> ProtocolError:
-        self._error = ProtocolError(message)
+    def _fail(self, message: str) -> RemoteProtocolError:
+        self._error = RemoteProtocolError(message)
         self._buf.clear()
         self._pending = None
         self._skip = 0

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bridge.msnp.events import (
-    NudgeReceived,
-    Status,
-    TextMessageReceived,
-    TypingReceived,
-)
+from bridge.msnp.events import NudgeReceived, TextMessageReceived, TypingReceived
+from bridge.msnp.values import Status
 from tests.support.harness import Stack, poll
 
 

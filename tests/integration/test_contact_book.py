@@ -5,7 +5,7 @@ group spaces."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 import asyncio
 import logging
 
@@ -21,17 +21,14 @@ from bridge.db.contact import (
 )
 from bridge.db.user import User as DBUser
 from bridge.msnp.events import (
-    Contact,
     ContactAdded,
     ContactRemoved,
-    Group,
     GroupChanged,
-    Lists,
     ListSynced,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
 )
+from bridge.msnp.values import Contact, Group, Lists, Status
 from tests.support.clock import VirtualClock
 
 OWNER = "@alice:hs.test"
@@ -152,11 +149,11 @@ def sample_list() -> ListSynced:
                 "Bob",
                 FL | AL | RL,
                 guid="g-bob",
-                groups=["1"],
+                groups=("1",),
                 status=Status.AWAY,
                 personal_message="out",
             ),
-            "carol@example.com": Contact("carol@example.com", "Carol", FL | AL, groups=["1", "2"]),
+            "carol@example.com": Contact("carol@example.com", "Carol", FL | AL, groups=("1", "2")),
             "dave@example.com": Contact("dave@example.com", "Dave", RL),
             "eve@example.com": Contact("eve@example.com", "Eve", BL),
         },
@@ -237,9 +234,10 @@ async def test_presence_changes_the_books_entry_not_the_librarys(db: Database) -
         "Bobby",
         "in a meeting",
     )
-    # the library's object is its own: the book neither changed nor kept it
+    # the library's value is its own: the book neither changed nor kept it, and it is frozen
     assert (library_bob.status, library_bob.friendly_name) == (Status.AWAY, "Bob")
-    library_bob.status = Status.ONLINE
+    with pytest.raises(FrozenInstanceError):
+        library_bob.status = Status.ONLINE  # type: ignore[misc]
     assert book.get("bob@example.com") == entry
     bob = ghosts.ghosts["bob@example.com"]
     assert bob.names[-1] == "Bobby"
@@ -306,7 +304,34 @@ async def test_added_removed_and_groups(db: Database) -> None:
     assert spaces.scheduled == [["2"]]
 
 
-async def test_reload_after_a_change_syncs_only_that_ghost(db: Database) -> None:
+async def test_the_users_own_add_and_remove_touch_only_that_contact(db: Database) -> None:
+    # `add` and `remove` no longer re-read the whole list: the client reports the user's own
+    # change with the event a server push would make, and only that contact is touched
+    book, ghosts, spaces, notices = await make_book()
+    await book.on_list_synced(sample_list())
+    await ghosts.wait_named(3)
+    before = {p: len(g.names) for p, g in ghosts.ghosts.items()}
+    spaces.scheduled.clear()
+
+    await book.on_contact_added(ContactAdded("New@Example.com", FL, "Newbie", "g-new"))
+    await book.on_contact_added(ContactAdded("new@example.com", AL, "Newbie", "g-new"))
+    assert (await stored())[0]["new@example.com"] == int(FL | AL)
+    assert ghosts.ghosts["new@example.com"].names == ["Newbie", "Newbie"]
+    assert {p: len(g.names) for p, g in ghosts.ghosts.items() if p in before} == before
+    assert spaces.scheduled == [[]]  # the forward list changed: the spaces follow
+    assert notices == [] and len(book) == 5
+
+    # removed from the forward list: in no group any more, the spaces follow again
+    await book.on_contact_removed(ContactRemoved("carol@example.com", FL))
+    contacts, _, members = await stored()
+    assert contacts["carol@example.com"] == int(AL)
+    assert {m for m in members if m[1] == "carol@example.com"} == set()
+    assert book.get("carol@example.com").groups == ()  # type: ignore[union-attr]
+    assert spaces.scheduled == [[], []]
+    assert {p: len(g.names) for p, g in ghosts.ghosts.items() if p in before} == before
+
+
+async def test_sync_rereads_the_whole_list(db: Database) -> None:
     book, ghosts, spaces, _ = await make_book()
     await book.on_list_synced(sample_list())
     await ghosts.wait_named(3)
@@ -315,16 +340,13 @@ async def test_reload_after_a_change_syncs_only_that_ghost(db: Database) -> None
     live = sample_list()
     contacts = dict(live.contacts)
     contacts["new@example.com"] = Contact("new@example.com", "Newbie", FL | AL)
-    count = await book.reload(FakeClient(contacts, live.groups), changed="New@Example.com")  # type: ignore[arg-type]
+    count = await book.reload(FakeClient(contacts, dict(live.groups)))  # type: ignore[arg-type]
 
     assert count == 5
     assert (await stored())[0]["new@example.com"] == int(FL | AL)
     assert ghosts.ghosts["new@example.com"].names == ["Newbie"]
-    assert {p: len(g.names) for p, g in ghosts.ghosts.items() if p in before} == before
     assert spaces.synced == [[]]
-
     # `sync` re-reads everything: every ghost is named again
-    await book.reload(FakeClient(contacts, live.groups))  # type: ignore[arg-type]
     assert all(len(ghosts.ghosts[p].names) == n + 1 for p, n in before.items())
 
 

@@ -21,7 +21,8 @@ from bridge.config import Config, base_config_path
 from bridge.db.user import User as DBUser
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPError
-from bridge.msnp.events import DisconnectReason, ListSynced, LoggedIn, PresenceChanged, Status
+from bridge.msnp.events import ListSynced, LoggedIn, PresenceChanged
+from bridge.msnp.values import DisconnectReason, Status
 from bridge.session import MSNSession
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server

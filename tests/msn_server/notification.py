@@ -345,6 +345,7 @@ class NotificationConnection:
         answer = (command.payload or b"").decode("ascii", errors="replace")
         if challenge.verify(self.pending_challenge, command.arg(0), answer, protocol=self.v):
             self.pending_challenge = None
+            self.server.counters["challenges_answered"] += 1
             self.send("QRY", command.trid)
             return
         self.error(540, command.trid)
@@ -352,6 +353,7 @@ class NotificationConnection:
 
     # keepalive / logout -----------------------------------------------------------------
     async def cmd_png(self, command: ClientCommand) -> None:
+        self.server.counters["png"] += 1
         self.send("QNG", self.server.config.qng_seconds if self.v >= 9 else None)
 
     async def cmd_out(self, command: ClientCommand) -> None:

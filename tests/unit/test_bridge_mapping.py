@@ -5,15 +5,15 @@ from __future__ import annotations
 from mautrix.types import PresenceState
 import pytest
 
-from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
     MD5LoginRefused,
     MSNPError,
+    ProtocolRefused,
     TransactionTimeout,
 )
-from bridge.msnp.events import Status
+from bridge.msnp.values import Status
 from bridge.puppet import presence_for
 from bridge.texts import describe_login_error, describe_send_error
 
