@@ -19,13 +19,22 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Awaitable, Callable
 
 from mautrix.crypto import StateStore
-from mautrix.types import EncryptionAlgorithm, RoomEncryptionStateEventContent, RoomID, UserID
+from mautrix.types import (
+    EncryptionAlgorithm,
+    EventContent,
+    EventID,
+    EventType,
+    RoomEncryptionStateEventContent,
+    RoomID,
+    UserID,
+)
 from mautrix.util.async_db import Database
 
 if TYPE_CHECKING:
+    from mautrix.appservice import IntentAPI
     from mautrix.bridge.e2ee import EncryptionManager
 
-__all__ = ["CryptoStateStore", "install"]
+__all__ = ["CryptoStateStore", "encrypt_bot_messages", "install"]
 
 
 #: The bridge's portal lookup; a portal has ``encrypted`` and ``get_encryption_state_event_json``.
@@ -96,3 +105,23 @@ def install(e2ee: EncryptionManager, db: Database, get_portal: GetPortal) -> Cry
     e2ee.state_store = store
     e2ee.crypto.state_store = store
     return store
+
+
+def encrypt_bot_messages(intent: IntentAPI, e2ee: EncryptionManager) -> None:
+    """The bot's messages in an encrypted room go encrypted: mautrix-python encrypts only what
+    a portal sends, so without this its replies in an encrypted chat with the bot (the results
+    of ``login``, ``list``, …) would reach the homeserver in clear. Message status events stay
+    in clear, as clients read them so."""
+    send = intent.send_message_event
+
+    async def send_message_event(
+        room_id: RoomID, event_type: EventType, content: EventContent, **kwargs: Any
+    ) -> EventID:
+        if event_type == EventType.ROOM_MESSAGE and await e2ee.state_store.is_encrypted(room_id):
+            clear: Any = content  # an event content is Serializable; mautrix's union says less
+            kind, encrypted = await e2ee.encrypt(room_id, event_type, clear)
+            sealed: Any = encrypted
+            return await send(room_id, kind, sealed, **kwargs)
+        return await send(room_id, event_type, content, **kwargs)
+
+    intent.send_message_event = send_message_event  # type: ignore[method-assign]

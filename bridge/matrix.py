@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mautrix.bridge import BaseMatrixHandler
+from mautrix.bridge.matrix import UnencryptedMessageError
 from mautrix.errors import DecryptionError, IntentError, MatrixConnectionError
 from mautrix.types import (
     BeeperMessageStatusEventContent,
@@ -53,6 +54,13 @@ class MatrixHandler(BaseMatrixHandler):
         self._typing: dict[RoomID, set[UserID]] = {}
         if self.e2ee is not None:
             encryption.install(self.e2ee, bridge.db, bridge.get_portal)
+
+    async def init_encryption(self) -> None:
+        """mautrix's, then the bot's messages in encrypted rooms go encrypted (the bot's
+        intent exists once the appservice has started)."""
+        await super().init_encryption()
+        if self.e2ee is not None:
+            encryption.encrypt_bot_messages(self.az.intent, self.e2ee)
 
     async def wait_for_connection(self) -> None:
         """The start-up checks against the homeserver, with errors that say what to fix
@@ -143,11 +151,12 @@ class MatrixHandler(BaseMatrixHandler):
         )
         event_id: EventID | None = None
         if self.config.get("bridge.delivery_error_notices", True):
-            text = (
-                texts.ENCRYPTION_NOT_ALLOWED
-                if self.e2ee is None
-                else texts.not_decrypted(reason, None if is_final else wait_for)
-            )
+            if self.e2ee is None:
+                text = texts.ENCRYPTION_NOT_ALLOWED
+            elif isinstance(err, UnencryptedMessageError):
+                text = texts.ENCRYPTION_REQUIRED
+            else:
+                text = texts.not_decrypted(reason, None if is_final else wait_for)
             content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
             if edit:
                 content.set_edit(edit)

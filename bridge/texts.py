@@ -35,6 +35,7 @@ from bridge.msnp.values import DisconnectReason
 __all__ = [
     "CREDENTIALS_REJECTED",
     "ENCRYPTION_NOT_ALLOWED",
+    "ENCRYPTION_REQUIRED",
     "LEFT_ON_MSN",
     "NOT_CONNECTED",
     "OTHER_LOCATION",
@@ -316,6 +317,11 @@ def wrote_elsewhere(text: str) -> str:
 
 
 LEFT_ON_MSN = "You left this conversation on MSN."
+
+ENCRYPTION_REQUIRED = (
+    "Your message was not sent to MSN: it is not encrypted, and this bridge accepts only "
+    "encrypted messages (bridge.encryption.require). Send it again from a client that encrypts."
+)
 
 ENCRYPTION_NOT_ALLOWED = (
     "Your message was not sent to MSN: it is encrypted, and this bridge is not configured for "

@@ -244,3 +244,62 @@ async def test_new_device_of_the_user_gets_the_keys_of_later_messages(
     got = await second.wait_for_decrypted(room, text, sender=pair.contact_ghost, timeout=30)  # type: ignore[arg-type]
     assert got["encrypted"]
     await user.wait_for_decrypted(room, text, sender=pair.contact_ghost)  # type: ignore[arg-type]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def require_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """A stack with ``bridge.encryption.require`` on as well (bot syncing, SQLite)."""
+    if synapse_python() is None:
+        pytest.fail("Synapse is not installed: run tests/install-test-deps.sh", pytrace=False)
+
+    def configure(config: dict[str, Any]) -> None:
+        _configure(False)(config)
+        config["bridge"]["encryption"]["require"] = True
+
+    stack = Stack(tmp_path_factory.mktemp("e2e-e2be-require"), "sqlite", configure=configure)
+    try:
+        await stack.start()
+    except BaseException:
+        print(stack.failure_report())
+        await stack.stop()
+        raise
+    try:
+        yield stack
+    finally:
+        await stack.stop()
+
+
+async def test_with_require_an_unencrypted_message_is_refused(
+    require_stack: Stack, clients: list[EncryptedMatrixClient]
+) -> None:
+    stack = require_stack
+    pair = stack.new_pair()
+    user = await encrypted_user(stack, clients, pair.localpart, pair.password)
+    # the chat with the bot must be encrypted too: the login goes encrypted
+    mgmt = await user.create_encrypted_dm(stack.bot_mxid)  # type: ignore[arg-type]
+    await user.wait_for_membership(mgmt, stack.bot_mxid, "join", timeout=20)
+    mark = user.mark(mgmt)
+    await user.send_encrypted_text(mgmt, f"login {pair.passport} {pair.password}")
+    # the bot's answers there are encrypted too (mautrix-python encrypts only portals')
+    await user.wait_for_decrypted(
+        mgmt, re.compile("Logged in as"), sender=stack.bot_mxid, after=mark, timeout=30
+    )
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    room = await encrypted_dm(stack, user, pair)
+    mark = user.mark(room)  # type: ignore[arg-type]
+    bob_mark = bob.mark()
+
+    plain = await user.send_text(room, "sent in clear")  # type: ignore[arg-type]
+    notice = await user.wait_for_decrypted(
+        room, re.compile("it is not encrypted"), after=mark, timeout=30  # type: ignore[arg-type]
+    )
+    assert "bridge.encryption.require" in notice["content"]["body"]
+    status = await user.wait_for_send_status(room, plain, timeout=30)  # type: ignore[arg-type]
+    assert status["content"]["status"] == "FAIL_RETRIABLE"
+
+    # the next, encrypted message goes through; the clear one never reached MSN
+    await user.send_encrypted_text(room, "sent encrypted")  # type: ignore[arg-type]
+    await bob.wait_for_type(
+        TextMessageReceived, lambda e: e.text == "sent encrypted", after=bob_mark
+    )
+    assert Stack.texts_after(bob, bob_mark) == ["sent encrypted"]
