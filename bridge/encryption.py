@@ -6,11 +6,11 @@ assumes the mautrix portal table (a ``portal`` with ``mxid`` and ``encrypted``).
 portals by ``(owner, conv_key)`` with the room in ``room_id``, so :class:`CryptoStateStore`
 answers them from our ``portal`` table and mautrix's room-state cache (``mx_room_state``,
 ``mx_user_profile``), and :func:`install` puts it in place of mautrix's. No migration is needed.
+:func:`encrypt_bot_messages` encrypts what the bot itself says in encrypted rooms.
 
-Encrypted media: mautrix's ``encrypt_attachment`` / ``decrypt_attachment`` (installed with the
-``e2be`` extra) are what the media path uses in an encrypted portal (:attr:`Portal.encrypted`):
-upload the ciphertext and send the ``file`` (an ``EncryptedFile``) instead of ``url``; download
-``file.url`` and decrypt it with ``file``'s key, IV and hash.
+Encrypted media is not bridged yet: an encrypted attachment from Matrix (``file`` instead of
+``url``) fails with a clear status (:mod:`bridge.portal.from_matrix`); the media path, when it
+lands, has mautrix's ``encrypt_attachment`` / ``decrypt_attachment`` (the ``e2be`` extra).
 """
 
 from __future__ import annotations
