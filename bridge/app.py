@@ -316,8 +316,8 @@ class MSNBridge(Bridge):
         # A message being written to MSN is finished (or it would fail for good at the next
         # start); the rest of the queues stays stored.
         await outbox.stop_all(float(self.config["msn.ack_timeout"]) + 5)
-        SpaceManager.stop_all()
         await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
+        SpaceManager.stop_all()  # after the sessions: their last handled events may start syncs
         if self.metrics_server is not None:
             await self.metrics_server.stop()
 

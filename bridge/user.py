@@ -198,10 +198,11 @@ class User(BaseUser):
         self.contacts.clear()
 
     async def stop(self) -> None:
-        """Close the session without forgetting anything (bridge shutdown)."""
+        """Close the session without forgetting anything (bridge shutdown). The session goes
+        first: the event it finishes handling may still start space and contact work."""
+        await self.session.stop()
         self.spaces.stop()
         self.contacts.stop()
-        await self.session.stop()
 
     async def sync(self) -> int:
         """Re-read the live session's contact list into the contact book (see
