@@ -70,6 +70,7 @@ class User(BaseUser):
             self.log,
             spaces=self.spaces,
             notify=self.send_bridge_notice,
+            asks=lambda: self.client.reverse_prompt if self.client else None,
             added_notice_interval=limits.added_notice_interval,
         )
         self.groups = GroupChats(

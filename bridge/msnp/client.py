@@ -140,6 +140,12 @@ class MSNClient:
         return self._ns.roster.privacy_allow_unlisted
 
     @property
+    def reverse_prompt(self) -> bool | None:
+        """Whether the user wants to be asked when someone adds them (``GTC A``), as the
+        server said; None before it did."""
+        return self._ns.roster.reverse_prompt
+
+    @property
     def counters(self) -> Counter[str]:
         """What was refused or dropped (``rings_refused``, ``payloads_dropped``,
         ``typing_dropped``, ...) and ``events_queued_peak``; a snapshot."""
@@ -283,6 +289,9 @@ class MSNClient:
 
     async def set_privacy(self, allow_unlisted: bool) -> None:
         await self._ns.lists.set_privacy(allow_unlisted)
+
+    async def set_reverse_prompt(self, ask: bool) -> None:
+        await self._ns.lists.set_reverse_prompt(ask)
 
     # -------------------------------------------------------- conversations
 
