@@ -10,6 +10,7 @@ from mautrix.types import (
     BeeperMessageStatusEventContent,
     EventID,
     EventType,
+    Membership,
     MessageEvent,
     MessageStatus,
     MessageStatusReason,
@@ -19,6 +20,7 @@ from mautrix.types import (
     RelationType,
     RoomID,
     SingleReceiptEventContent,
+    StateEvent,
     TypingEvent,
     UserID,
 )
@@ -27,6 +29,7 @@ from bridge import log_redaction
 from bridge.commands import CommandProcessor
 from bridge.config import Config
 from bridge.portal import Portal
+from bridge.portal.group_start import take_over_room
 from bridge.user import User
 
 if TYPE_CHECKING:
@@ -131,6 +134,29 @@ class MatrixHandler(BaseMatrixHandler):
         has_two, bot_in_room = await self._is_direct_chat(room_id)
         if has_two and bot_in_room and isinstance(inviter, User) and not inviter.management_room:
             await inviter.set_management_room(room_id)
+
+    async def handle_puppet_group_invite(
+        self,
+        room_id: RoomID,
+        puppet: Any,
+        invited_by: Any,
+        evt: StateEvent,
+        members: list[UserID],
+    ) -> None:
+        """The user made a room with contacts' ghosts: it becomes a group conversation
+        (:mod:`bridge.portal.group_start`), with the bridge bot in it."""
+        intent = puppet.default_mxid_intent
+        if not isinstance(invited_by, User) or not invited_by.connected:
+            await intent.leave_room(room_id, reason="Log in to MSN to start group chats.")
+            return
+        everyone = await intent.get_room_members(room_id, (Membership.JOIN, Membership.INVITE))
+        if self.az.bot_mxid not in everyone:
+            try:
+                await intent.invite_user(room_id, self.az.bot_mxid)
+                await self.az.intent.join_room(room_id)
+            except Exception:
+                self.log.warning("The bridge bot could not join %s", room_id, exc_info=True)
+        await take_over_room(invited_by, room_id, everyone)
 
     # endregion
     # region membership

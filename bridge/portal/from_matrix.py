@@ -120,7 +120,10 @@ class MatrixToMSN:
             conversation = user.msn_conversation(portal.conv_key)
             if not portal.is_direct and not client.participants(conversation):
                 await self._restore_group(client, conversation)
+            reopened = not portal.is_direct and conversation not in client.conversations()
             await client.send_text(conversation, text, fmt)
+            if reopened:
+                await self._tell_unreached(client, conversation)
         except asyncio.CancelledError:
             raise
         except SendFailure as e:
@@ -159,6 +162,18 @@ class MatrixToMSN:
             )
         self.log.debug("Restoring group conversation %s with %s", conversation, passports)
         client.restore_group(conversation, passports)
+
+    async def _tell_unreached(self, client: MSNClient, conversation: str) -> None:
+        """After the group conversation was opened again: say who did not come (offline, or
+        refused the call)."""
+        joined = {p.lower() for p in client.participants(conversation)}
+        missing = [p for p in self.portal.participants if p not in joined]
+        if missing:
+            names = ", ".join(missing)
+            await self.portal.send_portal_notice(
+                f"Could not reach {names}: they are offline or did not answer. The message went "
+                "to the others."
+            )
 
     async def _contact_name(self) -> str:
         portal = self.portal
