@@ -212,6 +212,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
             copy(f"bridge.limits.{key}")
         copy("bridge.message_status_events")
         copy("bridge.delivery_error_notices")
+        copy("bridge.reactions_as_text")
         copy("bridge.sync_direct_chat_list")
         copy("bridge.federate_rooms")
         copy("bridge.private_chat_portal_meta")

@@ -8,6 +8,7 @@ from mautrix.bridge import BaseMatrixHandler
 from mautrix.errors import IntentError, MatrixConnectionError
 from mautrix.types import (
     BeeperMessageStatusEventContent,
+    Event,
     EventID,
     EventType,
     Membership,
@@ -30,6 +31,7 @@ from bridge.commands import CommandProcessor
 from bridge.config import Config
 from bridge.portal import Portal
 from bridge.portal.group_start import take_over_room
+from bridge.portal.other_events import handle_other_event
 from bridge.user import User
 
 if TYPE_CHECKING:
@@ -157,6 +159,20 @@ class MatrixHandler(BaseMatrixHandler):
             except Exception:
                 self.log.warning("The bridge bot could not join %s", room_id, exc_info=True)
         await take_over_room(invited_by, room_id, everyone)
+
+    # endregion
+    # region events other than messages
+
+    async def handle_event(self, evt: Event) -> None:
+        """Reactions, redactions and the rest, from a portal's owner: an MSN text or a failed
+        send status (:mod:`bridge.portal.other_events`)."""
+        room_id = getattr(evt, "room_id", None)
+        portal = await Portal.get_by_mxid(room_id) if room_id else None
+        if portal is None or getattr(evt, "sender", None) != portal.owner:
+            return
+        user = await User.get_by_mxid(portal.owner, create=False)
+        if user is not None:
+            await handle_other_event(portal, user, evt)
 
     # endregion
     # region membership
