@@ -213,6 +213,8 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.message_status_events")
         copy("bridge.delivery_error_notices")
         copy("bridge.reactions_as_text")
+        copy("bridge.relay.enabled")
+        copy_dict("bridge.relay.message_formats")
         copy("bridge.sync_direct_chat_list")
         copy("bridge.federate_rooms")
         copy("bridge.private_chat_portal_meta")

@@ -79,6 +79,13 @@ class MatrixHandler(BaseMatrixHandler):
                     return
         await super().handle_message(evt, was_encrypted=was_encrypted)
 
+    async def allow_bridging_message(  # type: ignore[override]  # mautrix: a staticmethod
+        self, user: Any, portal: Any
+    ) -> bool:
+        """Anyone allowed to relay reaches the portal, which relays or refuses them with a
+        failed send status (mautrix would drop the message silently)."""
+        return bool(user.relay_whitelisted)
+
     async def _send_mss(
         self,
         evt: Any,

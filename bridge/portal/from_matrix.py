@@ -90,10 +90,7 @@ class MatrixToMSN:
                 self.log.debug("Ignoring duplicate Matrix event %s", event_id)
                 return
             if user.mxid != portal.owner:
-                raise SendFailure(
-                    "only the Matrix user who owns this MSN conversation can send here",
-                    MessageStatusReason.NO_PERMISSION,
-                )
+                user = await self._relay(user, message)
             record = DBMessage(
                 room_id=room_id,
                 mxid=event_id,
@@ -162,6 +159,19 @@ class MatrixToMSN:
             )
         self.log.debug("Restoring group conversation %s with %s", conversation, passports)
         client.restore_group(conversation, passports)
+
+    async def _relay(self, sender: Any, message: MessageEventContent) -> PortalOwner:
+        """Relay mode: the owner relays the others' messages (``set-relay``), named by
+        ``bridge.relay.message_formats``; else the message is refused."""
+        portal = self.portal
+        relay = await portal.get_relay_user() if portal.has_relay else None
+        if not isinstance(relay, PortalOwner) or relay.mxid != portal.owner:
+            why = "only the Matrix user who owns this MSN conversation can send here"
+            if portal.config["bridge.relay.enabled"]:
+                why += " (unless they turn on relaying with `set-relay`)"
+            raise SendFailure(why, MessageStatusReason.NO_PERMISSION)
+        await portal.apply_relay_message_format(sender, message)
+        return relay
 
     async def _tell_unreached(self, client: MSNClient, conversation: str) -> None:
         """After the group conversation was opened again: say who did not come (offline, or
