@@ -33,7 +33,16 @@ from .login import Credentials
 from .notification import NotificationSession
 from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
-from .values import Contact, DisconnectReason, Group, Lists, MessageFormat, Ring, Status
+from .values import (
+    Contact,
+    DisconnectReason,
+    Group,
+    ListCache,
+    Lists,
+    MessageFormat,
+    Ring,
+    Status,
+)
 
 __all__ = [
     "GROUP_PREFIX",
@@ -176,11 +185,18 @@ class MSNClient:
     # ------------------------------------------------------------------ login
 
     async def login(
-        self, passport: str, password: str | None, *, ticket: str | None = None
+        self,
+        passport: str,
+        password: str | None,
+        *,
+        ticket: str | None = None,
+        cache: ListCache | None = None,
     ) -> LoginResult:
         """Connect, authenticate, download the contact list and go online.
 
         ``ticket`` is a Passport ticket from an earlier login, tried before the password.
+        ``cache`` is the list kept from an earlier session (MSNP8-12): when the server says it
+        is current, it is not downloaded again (:class:`ListSynced` says ``from_cache``).
         Raises :class:`AuthError`, :class:`ConnectionClosed`, :class:`MSNPError`,
         :class:`ProtocolRefused` or :class:`OSError` (server unreachable).
         """
@@ -190,7 +206,7 @@ class MSNClient:
         if bad or not self.config.protocols:
             raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-12")
         try:
-            used = await self._ns.login(Credentials(passport, password, ticket), self._web)
+            used = await self._ns.login(Credentials(passport, password, ticket), self._web, cache)
         except BaseException:
             self._dead = True
             self._pool.closed = True
