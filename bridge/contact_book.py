@@ -150,6 +150,8 @@ class ContactBook:
         self._contacts: dict[str, ContactEntry] = {}
         self._groups: dict[str, str] = {}  # group id -> name
         self._sync_task: asyncio.Task[None] | None = None
+        #: whether the book's last write to the database succeeded
+        self.stored = False
 
     # region reading
 
@@ -332,10 +334,13 @@ class ContactBook:
         """Store the book; returns the group rows that were deleted. A failure is logged, never
         raised: the book in memory stays right and the event that changed it goes on."""
         try:
-            return await self._write()
+            removed = await self._write()
         except Exception:
             self.log.warning("Failed to store the contact list", exc_info=True)
+            self.stored = False
             return []
+        self.stored = True
+        return removed
 
     async def _write(self) -> list[DBContactGroup]:
         owner = self.owner

@@ -10,7 +10,7 @@ from mautrix.util.async_db import Database
 
 from bridge.credentials import CredentialCipher
 
-from .contact import Contact, ContactGroup, ContactGroupMember
+from .contact import Contact, ContactGroup, ContactGroupMember, ContactListVersion
 from .message import Message
 from .model import Model
 from .portal import Portal
@@ -23,6 +23,7 @@ __all__ = [
     "Contact",
     "ContactGroup",
     "ContactGroupMember",
+    "ContactListVersion",
     "Message",
     "Model",
     "Portal",
@@ -38,6 +39,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Contact,
     ContactGroup,
     ContactGroupMember,
+    ContactListVersion,
     Portal,
     Message,
 )

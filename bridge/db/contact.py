@@ -9,7 +9,7 @@ from mautrix.util.async_db.connection import LoggingConnection
 
 from .model import Model, quote
 
-__all__ = ["Contact", "ContactGroup", "ContactGroupMember", "store_list"]
+__all__ = ["Contact", "ContactGroup", "ContactGroupMember", "ContactListVersion", "store_list"]
 
 _OWNER = quote("owner")
 
@@ -39,6 +39,30 @@ class Contact(Model, table="contact", primary_key=("owner", "passport")):
             await conn.execute(f"DELETE FROM {quote(cls._table)} WHERE {_OWNER}=$1", owner)
             if rows:
                 await conn.executemany(cls._sql().insert, [c._values() for c in rows])
+
+
+@dataclass
+class ContactListVersion(Model, table="contact_list_version", primary_key=("owner",)):
+    """The server's version of the list the contact tables hold (bridge.list_cache)."""
+
+    owner: str
+    protocol: int
+    version: str
+    allow_unlisted: bool | None = None  # BLP AL then
+    reverse_prompt: bool | None = None  # GTC A then
+
+    @classmethod
+    async def get(cls, owner: str) -> ContactListVersion | None:
+        return await cls._get_one(f"{_OWNER}=$1", owner)
+
+    async def store(self) -> None:
+        """Insert or replace the row of ``owner``."""
+        await self.db.execute(f"DELETE FROM {quote(self._table)} WHERE {_OWNER}=$1", self.owner)
+        await self.insert()
+
+    @classmethod
+    async def forget(cls, owner: str) -> None:
+        await cls.db.execute(f"DELETE FROM {quote(cls._table)} WHERE {_OWNER}=$1", owner)
 
 
 @dataclass

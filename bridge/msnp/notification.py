@@ -155,7 +155,10 @@ class NotificationSession:
         if current:
             assert cache is not None
             self.roster.seed(cache)  # the server sends no list: it is the one we kept
-        else:
+            log.debug("contact list version %s is current: the kept list is used", version)
+        elif cache is not None:
+            log.debug("contact list changed since version %s: downloaded", cache.version)
+        if not current:
             await self._wait_sync(self._syncing, reply)
         self._syncing = None
         self.logged_in = True

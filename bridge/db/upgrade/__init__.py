@@ -22,7 +22,7 @@ from . import (  # noqa: E402  (register in order)
     v03_chosen_presence,
     v04_encrypted_tokens,
     v05_group_participants,
-    v10_contact_requests,
+    v10_contact_lists,
 )
 
 __all__ = [
@@ -32,5 +32,5 @@ __all__ = [
     "v03_chosen_presence",
     "v04_encrypted_tokens",
     "v05_group_participants",
-    "v10_contact_requests",
+    "v10_contact_lists",
 ]
