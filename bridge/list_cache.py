@@ -10,6 +10,8 @@ of a list the tables hold or older (then the server sends the whole list again).
 
 from __future__ import annotations
 
+import logging
+
 from bridge.db.contact import (
     Contact as DBContact,
     ContactGroup,
@@ -23,11 +25,22 @@ from bridge.msnp.values import Contact, Group, ListCache, Lists
 
 __all__ = ["forget", "load", "remember"]
 
+log = logging.getLogger("mau.list_cache")
+
 
 async def load(row: DBUser, passport: str) -> ListCache | None:
-    """The kept list of ``row``'s account ``passport`` (None: none, or another account's)."""
+    """The kept list of ``row``'s account ``passport`` (None: none, another account's, or it
+    could not be read: then the list is downloaded, as without a cache)."""
     if row.passport != passport:
         return None
+    try:
+        return await _read(row)
+    except Exception:
+        log.warning("Failed to read the kept contact list of %s", row.mxid, exc_info=True)
+        return None
+
+
+async def _read(row: DBUser) -> ListCache | None:
     kept_version = await ContactListVersion.get(row.mxid)
     if kept_version is None:
         return None
