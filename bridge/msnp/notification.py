@@ -92,14 +92,10 @@ class NotificationSession:
     # ------------------------------------------------------------------ login
 
     async def login(
-        self,
-        credentials: Credentials,
-        services: PassportService,
-        cache: ListCache | None = None,
+        self, credentials: Credentials, services: PassportService, cache: ListCache | None
     ) -> str | None:
-        """Log in, download the list (unless ``cache`` is current) and go online; returns the
-        Passport ticket used (if any). ``services`` are the Passport web services the login may
-        call."""
+        """Log in, download the list (unless ``cache`` is current), go online; returns the
+        Passport ticket used (if any). ``services``: the Passport web services it may call."""
         self.passport = credentials.passport
         self._cache = cache
         auth = await log_in(
@@ -140,25 +136,20 @@ class NotificationSession:
     async def _after_auth(self, conn: Connection) -> None:
         conn.stage = "SYN"
         self._syncing = asyncio.Event()
+        width = 2 if self.version >= 10 else 1
         cache = self._cache
-        if cache is not None and (cache.protocol != self.version or self.version < 8):
-            cache = None  # a version means something else in another protocol
-        syn_args: tuple[str, ...] = ("0", "0") if self.version >= 10 else ("0",)
-        if cache is not None and len(cache.version.split()) == len(syn_args):
-            syn_args = tuple(cache.version.split())
-        else:
-            cache = None
-        reply = await conn.transaction("SYN", syn_args)
-        width = len(syn_args)
+        if cache and (cache.protocol != self.version or len(cache.version.split()) != width):
+            cache = None  # (a version means something else in another protocol)
+        syn = tuple(cache.version.split()) if cache else ("0",) * width
+        reply = await conn.transaction("SYN", syn)
         version = " ".join(reply.args[:width]) if self.version >= 8 else ""
         current = cache is not None and len(reply.args) <= width and version == cache.version
-        if current:
-            assert cache is not None
+        log.debug(
+            "contact list: kept version %s, the server's %s", cache and cache.version, version
+        )
+        if cache is not None and current:
             self.roster.seed(cache)  # the server sends no list: it is the one we kept
-            log.debug("contact list version %s is current: the kept list is used", version)
-        elif cache is not None:
-            log.debug("contact list changed since version %s: downloaded", cache.version)
-        if not current:
+        else:
             await self._wait_sync(self._syncing, reply)
         self._syncing = None
         self.logged_in = True

@@ -25,7 +25,9 @@ async def test_a_reconnect_uses_the_kept_list_until_it_changes(stack: Stack) -> 
     mark = stack.bridge.log_mark()
     await stack.command(user, mgmt, "reconnect", "Reconnecting")
     await poll(
-        lambda: _logged(stack, mark, f"contact list version {version} is current"),
+        lambda: _logged(
+            stack, mark, f"contact list: kept version {version}, the server's {version}"
+        ),
         30,
         "the kept list used",
     )
@@ -41,7 +43,7 @@ async def test_a_reconnect_uses_the_kept_list_until_it_changes(stack: Stack) -> 
     mark = stack.bridge.log_mark()
     await stack.command(user, mgmt, "reconnect", "Reconnecting")
     await poll(
-        lambda: _logged(stack, mark, f"contact list changed since version {version}"),
+        lambda: _logged(stack, mark, f"contact list: kept version {version}, the server's 2"),
         30,
         "the list downloaded again",
     )
@@ -55,7 +57,7 @@ async def test_a_reconnect_uses_the_kept_list_until_it_changes(stack: Stack) -> 
     # a restart logs in with the kept list too
     await stack.restart_bridge()
     await poll(
-        lambda: _logged(stack, 0, f"contact list version {newer} is current"),
+        lambda: _logged(stack, 0, f"contact list: kept version {newer}, the server's {newer}"),
         60,
         "the kept list used after a restart",
     )
