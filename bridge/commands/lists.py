@@ -207,7 +207,11 @@ async def group_delete(evt: CommandEvent) -> EventID:
     async def request(client: MSNClient) -> str:
         for contact in list(client.contacts.values()):
             if gid in contact.groups:  # MSN refuses to delete a group that is not empty
-                await client.remove_contact(contact.passport, Lists.FORWARD, group=gid)
+                try:
+                    await client.remove_contact(contact.passport, Lists.FORWARD, group=gid)
+                except MSNPError as e:  # (Escargot: 216 for someone it put there itself)
+                    if e.code not in (ErrorCode.NOT_ON_LIST, ErrorCode.USER_NOT_IN_GROUP):
+                        raise
         await client.remove_group(gid)
         return f"Deleted the group **{md(name)}**."
 
