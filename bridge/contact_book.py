@@ -17,20 +17,17 @@ through (:meth:`ContactBook.may_write`).
 from __future__ import annotations
 
 from typing import Protocol
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Set
 from dataclasses import dataclass, replace
 import asyncio
 import logging
 
 from mautrix.util import background_task
 
+from bridge import friend_requests
 from bridge.added_notices import AddedNotices
 from bridge.clean_text import clean_line
-from bridge.db.contact import (
-    Contact as DBContact,
-    ContactGroup as DBContactGroup,
-    ContactGroupMember as DBContactGroupMember,
-)
+from bridge.db.contact import Contact as DBContact, ContactGroup as DBContactGroup, store_list
 from bridge.msnp.client import MSNClient
 from bridge.msnp.events import (
     ContactAdded,
@@ -65,6 +62,8 @@ class ContactEntry:
     groups: tuple[str, ...] = ()
     status: Status = Status.OFFLINE
     personal_message: str = ""
+    #: the user was told this person added them (see :mod:`bridge.friend_requests`)
+    request_announced: bool = False
 
     @classmethod
     def of(cls, contact: Contact) -> ContactEntry:
@@ -134,6 +133,7 @@ class ContactBook:
         spaces: GroupSpaces,
         notify: Notify,
         ghosts: Ghosts | None = None,
+        asks: Callable[[], bool | None] = lambda: None,
         added_notice_interval: float = 60.0,
         max_contacts: int = MAX_CONTACTS,
         clock: Clock = MONOTONIC,
@@ -142,6 +142,7 @@ class ContactBook:
         self.log = log
         self._spaces = spaces
         self._ghosts = ghosts or _puppet
+        self._asks = asks  # GTC: False when the user does not want to hear of new requests
         self._max_contacts = max_contacts
         self.added_notices = AddedNotices(
             lambda text, html: notify(text, html=html), added_notice_interval, log, clock
@@ -149,6 +150,8 @@ class ContactBook:
         self._contacts: dict[str, ContactEntry] = {}
         self._groups: dict[str, str] = {}  # group id -> name
         self._sync_task: asyncio.Task[None] | None = None
+        #: whether the book's last write to the database succeeded
+        self.stored = False
 
     # region reading
 
@@ -191,7 +194,9 @@ class ContactBook:
 
     async def on_list_synced(self, evt: ListSynced) -> None:
         """The whole list at login: store it, then sync spaces and ghosts in the background."""
-        self._replace(evt.contacts.values(), evt.groups)
+        told = await friend_requests.announced(self.owner)
+        self._replace(evt.contacts.values(), evt.groups, told)
+        self._announce(list(self._contacts))
         removed = await self._store()
         self._spaces.schedule_sync(removed)
         self.stop()
@@ -220,8 +225,8 @@ class ContactBook:
         ghost = await self._ghosts(passport, create=bool(entry.lists & GHOST_LISTS))
         if ghost and name:
             await ghost.update_info(name)
-        if evt.list_ == Lists.REVERSE and not entry.lists & Lists.FORWARD:
-            self.added_notices.add(passport, name or passport)
+        if self._announce([passport]):
+            await self._store()
 
     async def on_contact_removed(self, evt: ContactRemoved) -> None:
         passport = evt.passport.lower()
@@ -234,6 +239,8 @@ class ContactBook:
             # off the forward list, a contact is in no group any more (as in the library)
             groups = () if evt.list_ & Lists.FORWARD else entry.groups
             entry = replace(entry, lists=entry.lists & ~evt.list_, groups=groups)
+            if evt.list_ & Lists.REVERSE:  # adding the user again is a new request
+                entry = replace(entry, request_announced=False)
         if entry.lists:
             self._contacts[passport] = entry
         else:
@@ -287,15 +294,38 @@ class ContactBook:
     async def reload(self, client: MSNClient) -> int:
         """Copy the client's list (the `sync` command), store it, sync every contact's ghost
         and bring the spaces in line. Returns the number of contacts."""
-        self._replace(client.contacts.values(), client.groups)
+        told = {p for p, e in self._contacts.items() if e.request_announced}
+        self._replace(client.contacts.values(), client.groups, told)
         removed = await self._store()
         await self.sync_ghosts()
         await self._spaces.sync(removed)
         return len(self._contacts)
 
-    def _replace(self, contacts: Iterable[Contact], groups: Mapping[str, Group]) -> None:
-        self._contacts = {c.passport.lower(): ContactEntry.of(c) for c in contacts}
+    def _replace(
+        self,
+        contacts: Iterable[Contact],
+        groups: Mapping[str, Group],
+        told: Set[str] = frozenset(),
+    ) -> None:
+        entries = (ContactEntry.of(c) for c in contacts)
+        self._contacts = {
+            e.passport: replace(e, request_announced=e.passport in told) for e in entries
+        }
         self._groups = {gid: clean_line(group.name) for gid, group in groups.items()}
+
+    def _announce(self, passports: Iterable[str]) -> bool:
+        """Tell the user (in one notice per burst) of the open friend requests among
+        ``passports`` they were not told of; False if there was none."""
+        if self._asks() is False:
+            return False
+        told = False
+        for passport in passports:
+            entry = self._contacts.get(passport)
+            if entry and friend_requests.is_open(entry.lists) and not entry.request_announced:
+                self.added_notices.add(passport, entry.friendly_name or passport)
+                self._contacts[passport] = replace(entry, request_announced=True)
+                told = True
+        return told
 
     # endregion
     # region storing
@@ -304,40 +334,22 @@ class ContactBook:
         """Store the book; returns the group rows that were deleted. A failure is logged, never
         raised: the book in memory stays right and the event that changed it goes on."""
         try:
-            return await self._write()
+            removed = await self._write()
         except Exception:
             self.log.warning("Failed to store the contact list", exc_info=True)
+            self.stored = False
             return []
+        self.stored = True
+        return removed
 
     async def _write(self) -> list[DBContactGroup]:
         owner = self.owner
-        await DBContact.replace_for_owner(
-            owner,
-            (
-                DBContact(owner=owner, passport=passport, guid=c.guid, lists=int(c.lists))
-                for passport, c in self._contacts.items()
-            ),
+        rows = (
+            DBContact(owner, passport, c.guid, int(c.lists), c.request_announced)
+            for passport, c in self._contacts.items()
         )
-        old_groups = {g.group_id: g for g in await DBContactGroup.all_for_owner(owner)}
-        for gid, name in self._groups.items():
-            row = old_groups.pop(gid, None)
-            if row is None:
-                await DBContactGroup(owner=owner, group_id=gid, name=name).insert()
-            elif row.name != name:
-                row.name = name
-                await row.update()
-        for row in old_groups.values():
-            await row.delete()
-        await DBContactGroupMember.replace_for_owner(
-            owner,
-            (
-                (gid, passport)
-                for passport, entry in self._contacts.items()
-                for gid in entry.groups
-                if gid in self._groups
-            ),
-        )
-        return list(old_groups.values())
+        members = ((g, p) for p, e in self._contacts.items() for g in e.groups)
+        return await store_list(owner, rows, self._groups, members)
 
     # endregion
     # region ghosts

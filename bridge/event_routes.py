@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from mautrix.util import background_task
 
-from bridge import double_puppet, metrics
+from bridge import double_puppet, list_cache, metrics
 from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
@@ -64,7 +64,7 @@ class EventRoutes:
         on(SwitchboardClosed, self._on_switchboard_closed)
         on(LoggedIn, self._on_logged_in)
         contacts = user.contacts
-        on(ListSynced, contacts.on_list_synced)
+        on(ListSynced, self._on_list_synced)
         on(ContactAdded, contacts.on_contact_added)
         on(ContactRemoved, contacts.on_contact_removed)
         on(GroupChanged, contacts.on_group_changed)
@@ -134,6 +134,28 @@ class EventRoutes:
         portal = await Portal.get_by_key(self.user.mxid, key, create=False)
         if portal and not portal.is_direct:
             await portal.from_msn.handle_left(self.user, evt)
+
+    async def _on_list_synced(self, evt: ListSynced) -> None:
+        """The whole list: the book stores it, then its version is kept with it
+        (:mod:`bridge.list_cache`)."""
+        user = self.user
+        await user.contacts.on_list_synced(evt)
+        client = user.client
+        if client is not None and user.contacts.stored and client.protocol is not None:
+            try:
+                await list_cache.remember(
+                    user.mxid,
+                    client.protocol,
+                    evt,
+                    client.privacy_allow_unlisted,
+                    client.reverse_prompt,
+                )
+            except Exception:
+                self.log.warning("Failed to store the contact list version", exc_info=True)
+            else:
+                self.log.debug("Kept the contact list of version %s", evt.version)
+        else:
+            self.log.debug("Contact list version %s not kept", evt.version)
 
     async def _on_switchboard_closed(self, evt: SwitchboardClosed) -> None:
         self.log.debug("Switchboard %s closed", evt.conversation)

@@ -9,8 +9,10 @@ from mautrix.bridge.matrix import UnencryptedMessageError
 from mautrix.errors import DecryptionError, IntentError, MatrixConnectionError
 from mautrix.types import (
     BeeperMessageStatusEventContent,
+    Event,
     EventID,
     EventType,
+    Membership,
     MessageEvent,
     MessageStatus,
     MessageStatusReason,
@@ -21,6 +23,7 @@ from mautrix.types import (
     RelationType,
     RoomID,
     SingleReceiptEventContent,
+    StateEvent,
     TextMessageEventContent,
     TypingEvent,
     UserID,
@@ -31,6 +34,8 @@ from bridge import encryption, log_redaction, texts
 from bridge.commands import CommandProcessor
 from bridge.config import Config
 from bridge.portal import Portal
+from bridge.portal.group_start import take_over_room
+from bridge.portal.other_events import handle_other_event
 from bridge.user import User
 
 if TYPE_CHECKING:
@@ -86,6 +91,13 @@ class MatrixHandler(BaseMatrixHandler):
                     await self._refuse(evt.room_id)
                     return
         await super().handle_message(evt, was_encrypted=was_encrypted)
+
+    async def allow_bridging_message(  # type: ignore[override]  # mautrix: a staticmethod
+        self, user: Any, portal: Any
+    ) -> bool:
+        """Anyone allowed to relay reaches the portal, which relays or refuses them with a
+        failed send status (mautrix would drop the message silently)."""
+        return bool(user.relay_whitelisted)
 
     async def _send_mss(
         self,
@@ -191,6 +203,43 @@ class MatrixHandler(BaseMatrixHandler):
         has_two, bot_in_room = await self._is_direct_chat(room_id)
         if has_two and bot_in_room and isinstance(inviter, User) and not inviter.management_room:
             await inviter.set_management_room(room_id)
+
+    async def handle_puppet_group_invite(
+        self,
+        room_id: RoomID,
+        puppet: Any,
+        invited_by: Any,
+        evt: StateEvent,
+        members: list[UserID],
+    ) -> None:
+        """The user made a room with contacts' ghosts: it becomes a group conversation
+        (:mod:`bridge.portal.group_start`), with the bridge bot in it."""
+        intent = puppet.default_mxid_intent
+        if not isinstance(invited_by, User) or not invited_by.connected:
+            await intent.leave_room(room_id, reason="Log in to MSN to start group chats.")
+            return
+        everyone = await intent.get_room_members(room_id, (Membership.JOIN, Membership.INVITE))
+        if self.az.bot_mxid not in everyone:
+            try:
+                await intent.invite_user(room_id, self.az.bot_mxid)
+                await self.az.intent.join_room(room_id)
+            except Exception:
+                self.log.warning("The bridge bot could not join %s", room_id, exc_info=True)
+        await take_over_room(invited_by, room_id, everyone)
+
+    # endregion
+    # region events other than messages
+
+    async def handle_event(self, evt: Event) -> None:
+        """Reactions, redactions and the rest, from a portal's owner: an MSN text or a failed
+        send status (:mod:`bridge.portal.other_events`)."""
+        room_id = getattr(evt, "room_id", None)
+        portal = await Portal.get_by_mxid(room_id) if room_id else None
+        if portal is None or getattr(evt, "sender", None) != portal.owner:
+            return
+        user = await User.get_by_mxid(portal.owner, create=False)
+        if user is not None:
+            await handle_other_event(portal, user, evt)
 
     # endregion
     # region membership

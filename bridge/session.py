@@ -25,7 +25,7 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import metrics, own_presence, texts
+from bridge import list_cache, metrics, own_presence, texts
 from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.incoming import Incoming
@@ -169,7 +169,8 @@ class MSNSession:
         try:
             async with self.gate.turn(interactive=interactive):
                 with metrics.login_timer("login" if new_login else "reconnect"):
-                    result = await client.login(passport, password, ticket=ticket)
+                    cache = await list_cache.load(self.row, passport)
+                    result = await client.login(passport, password, ticket=ticket, cache=cache)
         except BaseException:
             self._set_client(None)
             await _close_quietly(client)

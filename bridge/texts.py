@@ -229,11 +229,37 @@ def portal_owner_only(command: str) -> str:
     )
 
 
+#: Why MSN refused a change to the lists, in the user's words (the one table of these texts).
+REFUSALS = {
+    ErrorCode.INVALID_USER: "there is no MSN account with that address",
+    ErrorCode.INVALID_USERNAME: "that is not a valid MSN address",
+    ErrorCode.INVALID_PASSPORT: "that is not a valid MSN address",
+    ErrorCode.LIST_FULL: "that list is full",
+    ErrorCode.ALREADY_THERE: "they are already there",
+    ErrorCode.NOT_ON_LIST: "they are not on that list",
+    ErrorCode.ALREADY_IN_OPPOSITE_LIST: "nobody can be allowed and blocked at once",
+    ErrorCode.TOO_MANY_GROUPS: "you have as many groups as MSN allows",
+    ErrorCode.GROUP_LIMIT: "you have as many groups as MSN allows",
+    ErrorCode.INVALID_GROUP: "that group does not exist (any more)",
+    ErrorCode.USER_NOT_IN_GROUP: "they are not in that group",
+    ErrorCode.GROUP_NOT_EMPTY: "the group is not empty: move its contacts out first",
+    ErrorCode.GROUP_NOT_EMPTY_OR_INVALID: "the group is not empty or does not exist",
+    ErrorCode.GROUP_NAME_TOO_LONG: "the group name is too long",
+    ErrorCode.INVALID_GROUP_NAME: "MSN does not accept that group name",
+    ErrorCode.GROUP_ZERO: "the first group cannot be renamed or deleted",
+    ErrorCode.GROUP_ALREADY_EXISTS: "there is already a group with that name",
+    ErrorCode.CANNOT_RENAME: "that group cannot be renamed",
+    ErrorCode.CHANGING_TOO_FAST: "too many changes in a short time: try again in a minute",
+    ErrorCode.NOT_ALLOWED_WHEN_OFFLINE: "not while your status is Appear Offline",
+}
+
+
 def command_failure(error: MSNPException, action: str) -> str:
     """The reply (Markdown) when an MSN operation failed; ``action`` completes "to ...", e.g.
     "add x"."""
     if isinstance(error, MSNPError):
-        return f"MSN refused to {md(action)}: {md(error.text)}."
+        why = REFUSALS.get(error.code, error.text)  # type: ignore[call-overload]
+        return f"MSN refused to {md(action)}: {md(why)} (error {error.code})."
     return f"Failed to {md(action)}: {md(error)}."
 
 
@@ -421,13 +447,14 @@ def added_you(people: Sequence[tuple[str, str]], more: int = 0) -> tuple[str, st
         if single
         else "New people added you to their MSN contact list: "
     )
-    if single:
-        addr_text, addr_html = _address(people[0][0])
-        tail_text = f". Use `add {addr_text}` to add them back."
-        tail_html = f". Use <code>add {addr_html}</code> to add them back."
-    else:
-        tail_text = ". Use `add EMAIL` to add someone back."
-        tail_html = ". Use <code>add EMAIL</code> to add someone back."
+    who_text, who_html = _address(people[0][0]) if single else ("EMAIL", "EMAIL")
+    tail_text = f". Answer with `accept {who_text}`, `decline {who_text}` or `block {who_text}`"
+    tail_html = (
+        f". Answer with <code>accept {who_html}</code>, <code>decline {who_html}</code> or "
+        f"<code>block {who_html}</code>"
+    )
+    tail_text += "; `requests` lists them all." if more else "."
+    tail_html += "; <code>requests</code> lists them all." if more else "."
     return head + listed_text + tail_text, head + listed_html + tail_html
 
 

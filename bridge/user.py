@@ -14,7 +14,7 @@ from mautrix.types import EventID, RoomID, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 
-from bridge import double_puppet, own_presence
+from bridge import double_puppet, list_cache, own_presence
 from bridge.config import Config
 from bridge.contact_book import ContactBook
 from bridge.db.user import User as DBUser
@@ -75,6 +75,7 @@ class User(BaseUser):
             self.log,
             spaces=self.spaces,
             notify=self.send_bridge_notice,
+            asks=lambda: self.client.reverse_prompt if self.client else None,
             added_notice_interval=limits.added_notice_interval,
         )
         self.groups = GroupChats(
@@ -194,6 +195,7 @@ class User(BaseUser):
         row.passport = row.password = row.ticket = None
         row.ticket_expiry = None
         own_presence.forget_account_texts(row)
+        await list_cache.forget(self.mxid)  # (the kept list is the old account's)
         await self.save()
         self.contacts.clear()
 

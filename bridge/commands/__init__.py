@@ -1,5 +1,5 @@
 """Bot commands (``help`` lists them): the processor that runs them; the commands themselves
-are in :mod:`.auth` (login and the connection), :mod:`.contacts`, :mod:`.status` and
+are in :mod:`.auth` (login and the connection), :mod:`.contacts`, :mod:`.lists`, :mod:`.requests`, :mod:`.status` and
 :mod:`.meta` (``help`` and ``version``)."""
 
 from __future__ import annotations
@@ -14,13 +14,22 @@ from bridge.portal import Portal
 from bridge.texts import portal_owner_only
 from bridge.user import User
 
-from . import access, auth, contacts, meta, status
+from . import access, auth, contacts, lists, meta, requests, status
 from .common import CommandEvent
 
 if TYPE_CHECKING:
     from mautrix.bridge import BasePortal, BaseUser, Bridge
 
-__all__ = ["CommandProcessor", "access", "auth", "contacts", "meta", "status"]
+__all__ = [
+    "CommandProcessor",
+    "access",
+    "auth",
+    "contacts",
+    "lists",
+    "meta",
+    "requests",
+    "status",
+]
 
 
 class CommandProcessor(BaseCommandProcessor):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from mautrix.types import EventID
 
 from bridge.msnp.client import MSNClient
-from bridge.msnp.errors import ErrorCode, MSNPError
+from bridge.msnp.errors import ErrorCode
 from bridge.msnp.values import Lists
 from bridge.portal import Portal
 from bridge.texts import NOT_CONNECTED, md
 
 from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
+from .lists import add_to_list, find_group, words
 
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
 
@@ -92,25 +93,26 @@ async def sync(evt: CommandEvent) -> EventID:
 @command_handler(
     needs_auth=True,
     help_section=SECTION_CONTACTS,
-    help_text="Add someone to your MSN contact list.",
-    help_args="<_e-mail_>",
+    help_text="Add someone to your MSN contact list (into a group).",
+    help_args="<_e-mail_> [_group_]",
 )
 async def add(evt: CommandEvent) -> EventID:
-    passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
+    parts = words(evt)
+    passport = parse_passport(parts[0]) if parts else None
     if passport is None:
-        return await evt.reply("**Usage:** `$cmdprefix+sp add <e-mail>`")
+        return await evt.reply("**Usage:** `$cmdprefix+sp add <e-mail> [group]`")
+    group_name = " ".join(parts[1:])
+    group = find_group(evt.sender.contacts.groups, group_name) if group_name else None
+    if group_name and group is None:
+        return await evt.reply(
+            f"You have no group called **{md(group_name)}** (`group-create` makes one)."
+        )
 
     async def request(client: MSNClient) -> str:
-        await client.add_contact(passport, Lists.FORWARD)
-        contact = client.contacts.get(passport)
-        if contact is None or not contact.lists & Lists.ALLOW:
-            try:
-                await client.add_contact(passport, Lists.ALLOW)
-            except MSNPError as e:
-                if e.code != ErrorCode.ALREADY_THERE:
-                    raise
         # the contact book applies the client's ContactAdded events (list, ghost, spaces)
-        return f"Added {md(passport)} to your contact list."
+        await add_to_list(client, passport, group)
+        where = f" in **{md(group_name)}**" if group else ""
+        return f"Added {md(passport)} to your contact list{where}."
 
     already = f"{md(passport)} is already on your contact list."
     return await ask_msn(evt, f"add {passport}", request, {ErrorCode.ALREADY_THERE: already})

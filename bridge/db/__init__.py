@@ -10,7 +10,7 @@ from mautrix.util.async_db import Database
 
 from bridge.credentials import CredentialCipher
 
-from .contact import Contact, ContactGroup, ContactGroupMember
+from .contact import Contact, ContactGroup, ContactGroupMember, ContactListVersion
 from .incoming import Incoming
 from .message import Message
 from .model import Model
@@ -25,6 +25,7 @@ __all__ = [
     "Contact",
     "ContactGroup",
     "ContactGroupMember",
+    "ContactListVersion",
     "Incoming",
     "Message",
     "Model",
@@ -42,6 +43,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Contact,
     ContactGroup,
     ContactGroupMember,
+    ContactListVersion,
     Portal,
     Message,
     Outgoing,

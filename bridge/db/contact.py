@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mautrix.util.async_db.connection import LoggingConnection
 
 from .model import Model, quote
 
-__all__ = ["Contact", "ContactGroup", "ContactGroupMember"]
+__all__ = ["Contact", "ContactGroup", "ContactGroupMember", "ContactListVersion", "store_list"]
 
 _OWNER = quote("owner")
 
@@ -20,6 +20,8 @@ class Contact(Model, table="contact", primary_key=("owner", "passport")):
     passport: str  # lower case
     guid: str | None = None  # contact GUID (MSNP10+)
     lists: int = 0  # bitmask of bridge.msnp.events.Lists
+    #: the user was told that this person added them (while their request is open)
+    request_announced: bool = False
 
     @classmethod
     async def all_for_owner(cls, owner: str) -> list[Contact]:
@@ -37,6 +39,30 @@ class Contact(Model, table="contact", primary_key=("owner", "passport")):
             await conn.execute(f"DELETE FROM {quote(cls._table)} WHERE {_OWNER}=$1", owner)
             if rows:
                 await conn.executemany(cls._sql().insert, [c._values() for c in rows])
+
+
+@dataclass
+class ContactListVersion(Model, table="contact_list_version", primary_key=("owner",)):
+    """The server's version of the list the contact tables hold (bridge.list_cache)."""
+
+    owner: str
+    protocol: int
+    version: str
+    allow_unlisted: bool | None = None  # BLP AL then
+    reverse_prompt: bool | None = None  # GTC A then
+
+    @classmethod
+    async def get(cls, owner: str) -> ContactListVersion | None:
+        return await cls._get_one(f"{_OWNER}=$1", owner)
+
+    async def store(self) -> None:
+        """Insert or replace the row of ``owner``."""
+        await self.db.execute(f"DELETE FROM {quote(self._table)} WHERE {_OWNER}=$1", self.owner)
+        await self.insert()
+
+    @classmethod
+    async def forget(cls, owner: str) -> None:
+        await cls.db.execute(f"DELETE FROM {quote(cls._table)} WHERE {_OWNER}=$1", owner)
 
 
 @dataclass
@@ -87,3 +113,27 @@ class ContactGroupMember(
                 await conn.executemany(
                     cls._sql().insert, [(owner, group_id, passport) for group_id, passport in rows]
                 )
+
+
+async def store_list(
+    owner: str,
+    contacts: Iterable[Contact],
+    groups: Mapping[str, str],
+    members: Iterable[tuple[str, str]],
+) -> list[ContactGroup]:
+    """Make ``contacts``, ``groups`` (names by id) and ``members`` (group id, passport; those
+    of unknown groups are left out) the whole list of ``owner``; returns the group rows that
+    were deleted (their spaces go)."""
+    await Contact.replace_for_owner(owner, contacts)
+    old_groups = {g.group_id: g for g in await ContactGroup.all_for_owner(owner)}
+    for gid, name in groups.items():
+        row = old_groups.pop(gid, None)
+        if row is None:
+            await ContactGroup(owner=owner, group_id=gid, name=name).insert()
+        elif row.name != name:
+            row.name = name
+            await row.update()
+    for row in old_groups.values():
+        await row.delete()
+    await ContactGroupMember.replace_for_owner(owner, ((g, p) for g, p in members if g in groups))
+    return list(old_groups.values())

@@ -33,7 +33,16 @@ from .login import Credentials
 from .notification import NotificationSession
 from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
-from .values import Contact, DisconnectReason, Group, Lists, MessageFormat, Ring, Status
+from .values import (
+    Contact,
+    DisconnectReason,
+    Group,
+    ListCache,
+    Lists,
+    MessageFormat,
+    Ring,
+    Status,
+)
 
 __all__ = [
     "GROUP_PREFIX",
@@ -140,6 +149,12 @@ class MSNClient:
         return self._ns.roster.privacy_allow_unlisted
 
     @property
+    def reverse_prompt(self) -> bool | None:
+        """Whether the user wants to be asked when someone adds them (``GTC A``), as the
+        server said; None before it did."""
+        return self._ns.roster.reverse_prompt
+
+    @property
     def counters(self) -> Counter[str]:
         """What was refused or dropped (``rings_refused``, ``payloads_dropped``,
         ``typing_dropped``, ...) and ``events_queued_peak``; a snapshot."""
@@ -168,11 +183,18 @@ class MSNClient:
     # ------------------------------------------------------------------ login
 
     async def login(
-        self, passport: str, password: str | None, *, ticket: str | None = None
+        self,
+        passport: str,
+        password: str | None,
+        *,
+        ticket: str | None = None,
+        cache: ListCache | None = None,
     ) -> LoginResult:
         """Connect, authenticate, download the contact list and go online.
 
         ``ticket`` is a Passport ticket from an earlier login, tried before the password.
+        ``cache`` is the list kept from an earlier session (MSNP8-12): when the server says it
+        is current, it is not downloaded again (:class:`ListSynced` says ``from_cache``).
         Raises :class:`AuthError`, :class:`ConnectionClosed`, :class:`MSNPError`,
         :class:`ProtocolRefused` or :class:`OSError` (server unreachable).
         """
@@ -182,7 +204,7 @@ class MSNClient:
         if bad or not self.config.protocols:
             raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-12")
         try:
-            used = await self._ns.login(Credentials(passport, password, ticket), self._web)
+            used = await self._ns.login(Credentials(passport, password, ticket), self._web, cache)
         except BaseException:
             self._dead = True
             self._pool.closed = True
@@ -291,6 +313,9 @@ class MSNClient:
 
     async def set_privacy(self, allow_unlisted: bool) -> None:
         await self._ns.lists.set_privacy(allow_unlisted)
+
+    async def set_reverse_prompt(self, ask: bool) -> None:
+        await self._ns.lists.set_reverse_prompt(ask)
 
     # -------------------------------------------------------- conversations
 

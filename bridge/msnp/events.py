@@ -56,6 +56,10 @@ class ListSynced(Event):
 
     contacts: Mapping[str, Contact]
     groups: Mapping[str, Group]
+    #: the list version the server gave (MSNP8-12; "" before), to keep for :class:`ListCache`
+    version: str = ""
+    #: True when the server said the cached list given to the login is current (no download)
+    from_cache: bool = False
 
 
 @dataclass(frozen=True, slots=True)

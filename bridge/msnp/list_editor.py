@@ -1,6 +1,6 @@
 """The user's own list changes over MSNP2-12, applied and reported once the server confirms them.
 
-Each change (``ADD``/``ADC``/``REM``, ``ADG``/``RMG``/``REG``, ``BLP``) is sent; once the server
+Each change (``ADD``/``ADC``/``REM``, ``ADG``/``RMG``/``REG``, ``BLP``, ``GTC``) is sent; once the server
 confirms it, the roster applies it and its event goes out, as if the server had pushed it. The
 MSNP13+ address book (ABService and ``ADL``/``RML``) will offer the same calls.
 """
@@ -145,3 +145,9 @@ class ListEditor:
         conn = self._live()
         await conn.transaction("BLP", ("AL" if allow_unlisted else "BL",))
         self.roster.privacy_allow_unlisted = allow_unlisted
+
+    async def set_reverse_prompt(self, ask: bool) -> None:
+        """``GTC``: whether the user wants to be asked when someone adds them."""
+        conn = self._live()
+        await conn.transaction("GTC", ("A" if ask else "N",))
+        self.roster.reverse_prompt = ask

@@ -26,7 +26,7 @@ from .login import Credentials, PassportService, log_in
 from .message import PROFILE, parse_message
 from .roster import Roster
 from .ubx import build_user_data
-from .values import DisconnectReason, Lists, Ring, Status
+from .values import DisconnectReason, ListCache, Lists, Ring, Status
 
 __all__ = ["MAX_NS_MESSAGE", "NotificationSession"]
 
@@ -75,6 +75,7 @@ class NotificationSession:
         #: the NS's host as we connected to it (after redirects) and the address reached
         self.server_hosts: tuple[str, ...] = ()
         self._syncing: asyncio.Event | None = None
+        self._cache: ListCache | None = None  # the list kept from an earlier session
         self._out_reason: DisconnectReason | None = None
         self._out_detail = ""
         self._keepalive_task: asyncio.Task[None] | None = None
@@ -90,10 +91,13 @@ class NotificationSession:
 
     # ------------------------------------------------------------------ login
 
-    async def login(self, credentials: Credentials, services: PassportService) -> str | None:
-        """Log in, download the list and go online; returns the Passport ticket used (if any).
-        ``services`` are the Passport web services the login may call."""
+    async def login(
+        self, credentials: Credentials, services: PassportService, cache: ListCache | None
+    ) -> str | None:
+        """Log in, download the list (unless ``cache`` is current), go online; returns the
+        Passport ticket used (if any). ``services``: the Passport web services it may call."""
         self.passport = credentials.passport
+        self._cache = cache
         auth = await log_in(
             self.config, credentials, self._new_connection, services, self._negotiated
         )
@@ -132,13 +136,26 @@ class NotificationSession:
     async def _after_auth(self, conn: Connection) -> None:
         conn.stage = "SYN"
         self._syncing = asyncio.Event()
-        reply = await conn.transaction("SYN", ("0", "0") if self.version >= 10 else ("0",))
-        await self._wait_sync(self._syncing, reply)
+        width = 2 if self.version >= 10 else 1
+        cache = self._cache
+        if cache and (cache.protocol != self.version or len(cache.version.split()) != width):
+            cache = None  # (a version means something else in another protocol)
+        syn = tuple(cache.version.split()) if cache else ("0",) * width
+        reply = await conn.transaction("SYN", syn)
+        version = " ".join(reply.args[:width]) if self.version >= 8 else ""
+        current = cache is not None and len(reply.args) <= width and version == cache.version
+        log.debug(
+            "contact list: kept version %s, the server's %s", cache and cache.version, version
+        )
+        if cache is not None and current:
+            self.roster.seed(cache)  # the server sends no list: it is the one we kept
+        else:
+            await self._wait_sync(self._syncing, reply)
         self._syncing = None
         self.logged_in = True
         profile = dict(self.profile)
         self.emit(LoggedIn(self.passport, self.friendly_name, self.version, profile))
-        self.emit(self.roster.snapshot())
+        self.emit(self.roster.snapshot(version, current))
         conn.stage = "CHG"
         await self._chg(self.config.initial_status)
         conn.stage = "session"

@@ -28,7 +28,7 @@ from .events import (
     PersonalMessageChanged,
     PresenceChanged,
 )
-from .values import Contact, Group, Lists, Status
+from .values import Contact, Group, ListCache, Lists, Status
 
 __all__ = [
     "MAX_CONTACT_GROUPS",
@@ -116,11 +116,30 @@ class Roster:
                 return contact
         return None
 
-    def snapshot(self) -> ListSynced:
+    def snapshot(self, version: str = "", from_cache: bool = False) -> ListSynced:
         """The whole list as an event: copies of the mappings, holding the frozen values."""
         return ListSynced(
-            MappingProxyType(dict(self._contacts)), MappingProxyType(dict(self._groups))
+            MappingProxyType(dict(self._contacts)),
+            MappingProxyType(dict(self._groups)),
+            version,
+            from_cache,
         )
+
+    def seed(self, cache: ListCache) -> None:
+        """Take a kept list as the session's (the server said it is current), within the
+        roster's bounds."""
+        for group in list(cache.groups.values())[: self._max_contacts]:
+            self.group_set(group)
+        for contact in list(cache.contacts.values())[: self._max_contacts]:
+            self.list_contact(
+                contact.passport,
+                contact.friendly_name,
+                contact.lists,
+                guid=contact.guid,
+                groups=tuple(contact.groups),
+            )
+        self.privacy_allow_unlisted = cache.allow_unlisted
+        self.reverse_prompt = cache.reverse_prompt
 
     # ------------------------------------------------------------------ values
 

@@ -3,10 +3,20 @@ connection ended, switchboard invitations."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntFlag, StrEnum
 
-__all__ = ["Contact", "DisconnectReason", "Group", "Lists", "MessageFormat", "Ring", "Status"]
+__all__ = [
+    "Contact",
+    "DisconnectReason",
+    "Group",
+    "ListCache",
+    "Lists",
+    "MessageFormat",
+    "Ring",
+    "Status",
+]
 
 
 class Status(StrEnum):
@@ -143,3 +153,17 @@ class Ring:
     cookie: str = field(repr=False)
     passport: str
     friendly_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListCache:
+    """A contact list kept from an earlier session, to log in with (MSNP8-12): ``SYN`` sends
+    its ``version`` (that of :class:`ListSynced`); when the server says it is current, the list
+    is not downloaded again and these contacts, groups and settings are the session's."""
+
+    version: str
+    protocol: int
+    contacts: Mapping[str, Contact]
+    groups: Mapping[str, Group]
+    allow_unlisted: bool | None = None
+    reverse_prompt: bool | None = None

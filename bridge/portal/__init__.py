@@ -200,9 +200,12 @@ class Portal(BasePortal):
                 self.log.debug("Failed to update bridge info", exc_info=True)
 
     async def handle_matrix_invite(self, invited_by: Any, puppet: Any) -> None:
-        if self.is_direct:
-            raise RejectMatrixInvite("You can't invite additional users to private chats.")
-        raise RejectMatrixInvite("Inviting MSN contacts to group chats is not supported yet.")
+        """A ghost invited: called into the conversation (:mod:`.group_start`)."""
+        if getattr(invited_by, "mxid", None) != self.owner:
+            raise RejectMatrixInvite("Only the owner of this conversation can invite contacts.")
+        from .group_start import invite_into  # (it uses this module)
+
+        await invite_into(self, invited_by, puppet)
 
     async def prepare_remote_dm(self, room_id: RoomID, invited_by: Any, puppet: Any) -> str:
         name = puppet.display_text if isinstance(puppet, Puppet) else str(puppet.mxid)

@@ -119,10 +119,7 @@ class MatrixToMSN:
                 self.log.debug("Ignoring duplicate Matrix event %s", event_id)
                 return
             if user.mxid != portal.owner:
-                raise SendFailure(
-                    "only the Matrix user who owns this MSN conversation can send here",
-                    MessageStatusReason.NO_PERMISSION,
-                )
+                user = await self._relay(user, message)
             await self._resume(user)
             text, fmt = await self._convert_matrix_message(user, message)
             if not text.strip():
@@ -181,6 +178,19 @@ class MatrixToMSN:
             status=status,
             timestamp=now or int(time.time() * 1000),
         )
+
+    async def _relay(self, sender: Any, message: MessageEventContent) -> PortalOwner:
+        """Relay mode: the owner relays the others' messages (``set-relay``), named by
+        ``bridge.relay.message_formats``; else the message is refused."""
+        portal = self.portal
+        relay = await portal.get_relay_user() if portal.has_relay else None
+        if not isinstance(relay, PortalOwner) or relay.mxid != portal.owner:
+            why = "only the Matrix user who owns this MSN conversation can send here"
+            if portal.config["bridge.relay.enabled"]:
+                why += " (unless they turn on relaying with `set-relay`)"
+            raise SendFailure(why, MessageStatusReason.NO_PERMISSION)
+        await portal.apply_relay_message_format(sender, message)
+        return relay
 
     async def _sender_name(self, user: PortalOwner) -> str:
         client = user.client

@@ -280,6 +280,6 @@ class MSNToMatrix:
         if puppet is None:
             return
         try:
-            await puppet.default_mxid_intent.leave_room(room_id)
+            await puppet.default_mxid_intent.leave_room(room_id, reason="Left the MSN chat")
         except Exception:
             self.portal.log.debug("Ghost of %s failed to leave", evt.passport, exc_info=True)

@@ -100,7 +100,10 @@ class MSNSender:
         try:
             if not self.portal.is_direct and not client.participants(conv_key):
                 await self._restore_group(client, conv_key)
+            reopened = not self.portal.is_direct and conv_key not in client.conversations()
             await client.open_conversation(conv_key)
+            if reopened:
+                await self._tell_unreached(client, conv_key)
         except TransactionTimeout as e:  # (a TimeoutError, so an OSError: first)
             raise SendFailure(
                 f"{await self._contact_name()} did not join the conversation in time",
@@ -127,6 +130,18 @@ class MSNSender:
             )
         self.log.debug("Restoring group conversation %s with %s", conversation, passports)
         client.restore_group(conversation, passports)
+
+    async def _tell_unreached(self, client: MSNClient, conversation: str) -> None:
+        """After the group conversation was opened again: say who did not come (offline, or
+        refused the call)."""
+        joined = {p.lower() for p in client.participants(conversation)}
+        missing = [p for p in self.portal.participants if p not in joined]
+        if missing:
+            names = ", ".join(missing)
+            await self.portal.send_portal_notice(
+                f"Could not reach {names}: they are offline or did not answer. The message went "
+                "to the others."
+            )
 
     async def _contact_name(self) -> str:
         portal = self.portal

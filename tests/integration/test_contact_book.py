@@ -265,12 +265,13 @@ async def test_added_removed_and_groups(db: Database) -> None:
     await ghosts.wait_named(3)
     spaces.scheduled.clear()
 
-    # someone added us: a notice (after the burst) suggests adding them back
+    # someone added us: one notice (after the burst) with Dave, who added us while we were away
     await book.on_contact_added(ContactAdded("Zoe@Example.com", RL, "Zoe  Z"))
     await clock.advance(GATHER_SECONDS)
     assert notices == [
-        "Someone added you to their MSN contact list: \u201cZoe Z\u201d (zoe@example.com). "
-        "Use `add zoe@example.com` to add them back."
+        "New people added you to their MSN contact list: \u201cDave\u201d (dave@example.com), "
+        "\u201cZoe Z\u201d (zoe@example.com). Answer with `accept EMAIL`, `decline EMAIL` or "
+        "`block EMAIL`."
     ]
     assert ghosts.ghosts["zoe@example.com"].names == ["Zoe Z"]
     assert spaces.scheduled == []  # the reverse list has no space
@@ -450,10 +451,11 @@ async def test_added_you_notices_come_one_per_burst_and_quote_the_names(db: Data
     )
     assert "\n" not in text and "\u202e" not in text
     assert html is not None and "<a " not in html and "&lt;a href=" in html
-    listed = [f"fan{i}@example.com" for i in range(MAX_LISTED - 1)]
+    # with Dave, who added the user while they were away (announced at login)
+    listed = ["dave@example.com"] + [f"fan{i}@example.com" for i in range(MAX_LISTED - 2)]
     assert all(f"({p})" in text for p in listed)
-    assert f"and {50 - MAX_LISTED} more" in text
-    assert book.added_notices.coalesced == 49
+    assert f"and {51 - MAX_LISTED} more" in text
+    assert book.added_notices.coalesced == 50
 
     # more during the interval: one more notice, only when the interval has passed
     for i in range(3):

@@ -376,6 +376,10 @@ class NotificationConnection:
             self.error(502, trid)  # the contact list lives in the address book (SOAP)
             return
         if v >= 10:
+            stamp = syn_timestamp(account.changed_at)
+            if command.args[:2] == (stamp, stamp):  # the client's cached list is current
+                self.send("SYN", trid, stamp, stamp)
+                return
             self._syn_10(trid, account)
             return
         client_ser = command.arg(0)

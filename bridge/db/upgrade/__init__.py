@@ -24,6 +24,7 @@ from . import (  # noqa: E402
     v04_encrypted_tokens,
     v05_group_participants,
     v06_message_queues,
+    v07_contact_lists,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "v04_encrypted_tokens",
     "v05_group_participants",
     "v06_message_queues",
+    "v07_contact_lists",
 ]
