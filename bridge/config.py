@@ -216,6 +216,9 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.federate_rooms")
         copy("bridge.private_chat_portal_meta")
         copy("bridge.public_media_url")
+        copy("bridge.p2p.ghost_avatars")
+        copy("bridge.p2p.max_incoming_file")
+        copy("bridge.p2p.max_outgoing_file")
         copy_dict("bridge.permissions")
 
         copy("msn.server")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Awaitable, Callable
 
 from bridge import metrics
+from bridge.ghost_avatars import GhostAvatars
 from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
@@ -66,7 +67,10 @@ class EventRoutes:
         on(ContactAdded, contacts.on_contact_added)
         on(ContactRemoved, contacts.on_contact_removed)
         on(GroupChanged, contacts.on_group_changed)
-        on(PresenceChanged, contacts.on_presence)
+        self.avatars = GhostAvatars(
+            lambda: user.client, self.log, enabled=bool(user.config["bridge.p2p.ghost_avatars"])
+        )
+        on(PresenceChanged, self._on_presence)
         on(PersonalMessageChanged, contacts.on_personal_message)
 
     def _to_portal(
@@ -98,6 +102,10 @@ class EventRoutes:
                 await handle(portal.from_msn, user, evt)
 
         return route
+
+    async def _on_presence(self, evt: PresenceChanged) -> None:
+        await self.user.contacts.on_presence(evt)
+        await self.avatars.on_presence(evt)
 
     def _may_write(self, sender: str) -> bool:
         client = self.user.client

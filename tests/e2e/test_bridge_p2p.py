@@ -1,0 +1,98 @@
+"""Pictures and files over MSN P2P, end to end: tests/p2p_peer (an independent MSNSLP client)
+on tests/msn_server, the bridge, Synapse and the database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+import os
+import struct
+import zlib
+
+from mautrix.types import ContentURI
+import pytest_asyncio
+
+from tests.p2p_peer import DEFAULT_CAPS, P2PPeer, wire
+from tests.support.harness import Pair, Stack, poll
+
+
+def png(width: int = 24, height: int = 24) -> bytes:
+    """A valid PNG of random pixels (a different picture each call)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\0" + os.urandom(width * 3) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def peers(stack: Stack) -> AsyncIterator[list[P2PPeer]]:
+    made: list[P2PPeer] = []
+    yield made
+    for peer in made:
+        await peer.close()
+
+
+async def login_peer(stack: Stack, pair: Pair, peers: list[P2PPeer], **kw: object) -> P2PPeer:
+    peer = await P2PPeer.login(
+        stack.msn.ns_address, stack.msn.passport_url, pair.contact, pair.contact_password,
+        **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+    peers.append(peer)
+    return peer
+
+
+async def ghost_avatar(stack: Stack, ghost: str, not_: str | None = None) -> str:
+    """The ghost's avatar URL once it is set (and differs from ``not_``)."""
+
+    async def probe() -> str | None:
+        status, data = await stack.as_request(
+            "GET", f"/_matrix/client/v3/profile/{ghost}/avatar_url"
+        )
+        url = data.get("avatar_url") if status == 200 else None
+        return str(url) if url and url != not_ else None
+
+    return await poll(probe, 30, f"the avatar of {ghost}")
+
+
+async def test_display_picture_becomes_the_ghost_avatar_once(
+    stack: Stack, peers: list[P2PPeer]
+) -> None:
+    pair = stack.new_pair()
+    user, _ = await stack.logged_in(pair)
+    picture = png()
+    bob = await login_peer(stack, pair, peers, picture=picture)
+    sha1d = wire.sha1_b64(picture)
+    ghost = pair.contact_ghost
+
+    first = await ghost_avatar(stack, ghost)
+    assert await user.api.download_media(ContentURI(first)) == picture
+    assert bob.fetches[sha1d] == 1
+    assert await stack.db_values(
+        f"SELECT avatar_sha1d FROM puppet WHERE passport='{pair.contact}'"
+    ) == [sha1d]
+
+    # the same picture again (a status change, then the ILN of a restart): not fetched again
+    assert bob.ns is not None and bob.picture_msnobj is not None
+    await bob.ns.client.cmd("CHG", "BSY", DEFAULT_CAPS, quote(bob.picture_msnobj, safe=""))
+
+    async def busy() -> bool:
+        return await stack.ghost_presence(ghost) == "unavailable"
+
+    await poll(busy, 20, "the ghost busy")
+    await stack.restart_bridge()
+    await stack.wait_msn_online(pair.passport)
+    # a new picture is fetched, and only then: the unchanged one was never asked for again
+    new_picture = png()
+    await bob.set_picture(new_picture)
+    second = await ghost_avatar(stack, ghost, not_=first)
+    assert await user.api.download_media(ContentURI(second)) == new_picture
+    assert bob.fetches[sha1d] == 1 and bob.fetches[wire.sha1_b64(new_picture)] == 1
