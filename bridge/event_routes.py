@@ -19,6 +19,7 @@ from bridge.ghost_avatars import GhostAvatars
 from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
+    FileOffered,
     GroupChanged,
     ListSynced,
     LoggedIn,
@@ -34,6 +35,7 @@ from bridge.msnp.events import (
 )
 from bridge.portal import Portal
 from bridge.portal.from_msn import MSNToMatrix, is_silent
+from bridge.portal.incoming_files import handle_file_offer
 from bridge.puppet import Puppet
 
 if TYPE_CHECKING:
@@ -42,7 +44,9 @@ if TYPE_CHECKING:
 __all__ = ["EventRoutes"]
 
 #: The events that happen in a conversation, and so go to its portal.
-M = TypeVar("M", TextMessageReceived, NudgeReceived, OtherMessageReceived, TypingReceived)
+M = TypeVar(
+    "M", TextMessageReceived, NudgeReceived, OtherMessageReceived, TypingReceived, FileOffered
+)
 
 
 class EventRoutes:
@@ -58,6 +62,7 @@ class EventRoutes:
         on(NudgeReceived, self._to_portal(MSNToMatrix.handle_nudge))
         on(OtherMessageReceived, self._to_portal(MSNToMatrix.handle_other))
         on(TypingReceived, self._to_portal(MSNToMatrix.handle_typing, create=False))
+        on(FileOffered, self._answered(self._to_portal(handle_file_offer)))
         on(SwitchboardJoined, self._on_switchboard_joined)
         on(SwitchboardLeft, self._on_switchboard_left)
         on(SwitchboardClosed, self._on_switchboard_closed)
@@ -102,6 +107,22 @@ class EventRoutes:
                 await handle(portal.from_msn, user, evt)
 
         return route
+
+    @staticmethod
+    def _answered(
+        route: Callable[[FileOffered], Awaitable[None]],
+    ) -> Callable[[FileOffered], Awaitable[None]]:
+        """A file offer that was not routed (privacy, no room, an error) is declined at once,
+        not left waiting until it expires."""
+
+        async def answer(evt: FileOffered) -> None:
+            try:
+                await route(evt)
+            finally:
+                if evt.offer.open:
+                    evt.offer.decline()
+
+        return answer
 
     async def _on_presence(self, evt: PresenceChanged) -> None:
         await self.user.contacts.on_presence(evt)

@@ -392,4 +392,5 @@ class MSNClient:
         return self._own_objects.get(obj.sha1d)
 
     def _on_file_offer(self, offer: FileOffer) -> None:
-        self._emit(FileOffered(offer.passport.lower(), offer.passport, offer))
+        key = offer.passport.lower()
+        self._emit(FileOffered(key, offer.passport, offer, (key,)))

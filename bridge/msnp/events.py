@@ -156,6 +156,7 @@ class FileOffered(Event):
     conversation: str
     sender: str
     offer: FileOffer = field(repr=False)
+    participants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

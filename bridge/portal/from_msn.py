@@ -7,7 +7,13 @@ import uuid
 
 from mautrix.appservice import IntentAPI
 from mautrix.errors import IntentError, MForbidden
-from mautrix.types import JSON, EventID, MessageType, TextMessageEventContent
+from mautrix.types import (
+    JSON,
+    EventID,
+    MessageEventContent,
+    MessageType,
+    TextMessageEventContent,
+)
 
 from bridge import formatter, metrics
 from bridge.db.message import Message as DBMessage
@@ -94,7 +100,7 @@ class MSNToMatrix:
         return False
 
     async def _send_from(
-        self, user: PortalOwner, puppet: Puppet, content: TextMessageEventContent, sender: str
+        self, user: PortalOwner, puppet: Puppet, content: MessageEventContent, sender: str
     ) -> EventID | None:
         """Send as the contact's ghost. If the room is dead (the ghost left or was kicked, the
         room was shut down), the portal gets a fresh room and the message is sent there."""
@@ -125,6 +131,29 @@ class MSNToMatrix:
             await self._record_incoming(event_id, sender)
             return event_id
         return None
+
+    # what other MSN -> Matrix handlers (bridge.portal.incoming_files) use
+
+    async def room_ready(self, user: PortalOwner) -> bool:
+        return await self._room_ready(user)
+
+    async def sender_puppet(self, passport: str) -> Puppet | None:
+        return await self._sender_puppet(passport)
+
+    async def send_as(
+        self, user: PortalOwner, puppet: Puppet, content: MessageEventContent, sender: str
+    ) -> EventID | None:
+        return await self._send_from(user, puppet, content, sender)
+
+    async def send_notice(self, user: PortalOwner, sender: str, text: str) -> EventID | None:
+        """A notice from ``sender``'s ghost (the room is made if needed)."""
+        if not await self._room_ready(user):
+            return None
+        puppet = await self._sender_puppet(sender)
+        if puppet is None:
+            return None
+        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+        return await self._send_from(user, puppet, content, sender)
 
     async def handle_text(self, user: PortalOwner, evt: TextMessageReceived) -> EventID | None:
         if not await self._room_ready(user):

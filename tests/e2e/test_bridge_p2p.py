@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from urllib.parse import quote
+import hashlib
 import os
+import re
 import struct
 import zlib
 
@@ -14,6 +16,7 @@ import pytest_asyncio
 
 from tests.p2p_peer import DEFAULT_CAPS, P2PPeer, wire
 from tests.support.harness import Pair, Stack, poll
+from tests.support.synapse import MatrixTestClient
 
 
 def png(width: int = 24, height: int = 24) -> bytes:
@@ -96,3 +99,50 @@ async def test_display_picture_becomes_the_ghost_avatar_once(
     second = await ghost_avatar(stack, ghost, not_=first)
     assert await user.api.download_media(ContentURI(second)) == new_picture
     assert bob.fetches[sha1d] == 1 and bob.fetches[wire.sha1_b64(new_picture)] == 1
+
+
+async def dm_with(stack: Stack, pair: Pair, user: MatrixTestClient, bob: P2PPeer) -> str:
+    """Bob opens a switchboard with the user and writes: the DM room, joined."""
+    assert bob.ns is not None
+    await bob.ns.open_switchboard(pair.passport)
+    await bob.send_text(pair.passport, "here it comes")
+    room = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
+    await user.join(room)
+    await user.wait_for_message(room, "here it comes", sender=pair.contact_ghost, timeout=20)
+    return room
+
+
+async def test_files_from_msn_arrive_whole_or_are_declined_with_a_notice(
+    stack: Stack, peers: list[P2PPeer]
+) -> None:
+    pair = stack.new_pair()
+    user, _ = await stack.logged_in(pair)
+    bob = await login_peer(stack, pair, peers)
+    room = await dm_with(stack, pair, user, bob)
+    ghost = pair.contact_ghost
+
+    data = b"%PDF-1.4\n" + os.urandom(3 * 1024 * 1024)
+    mark = user.mark(room)
+    assert await bob.send_file(pair.passport, "report.pdf", data, timeout=60) == "done"
+    evt = await user.wait_for_message(room, "report.pdf", sender=ghost, after=mark, timeout=60)
+    content = evt["content"]
+    assert content["msgtype"] == "m.file"
+    assert content["info"] == {"mimetype": "application/pdf", "size": len(data)}
+    downloaded = await user.api.download_media(ContentURI(content["url"]))
+    assert hashlib.sha256(downloaded).digest() == hashlib.sha256(data).digest()
+
+    limit = stack.config["bridge"]["p2p"]["max_incoming_file"]
+    mark = user.mark(room)
+    assert await bob.send_file(pair.passport, "huge.iso", bytes(limit + 1)) == "declined"
+    notice = await user.wait_for_message(
+        room, re.compile("huge.iso"), sender=ghost, after=mark, timeout=20
+    )
+    assert notice["content"]["msgtype"] == "m.notice"
+    assert "larger than the bridge accepts" in notice["content"]["body"]
+
+    picture = png()
+    mark = user.mark(room)
+    assert await bob.send_file(pair.passport, "holiday", picture) == "done"
+    evt = await user.wait_for_message(room, "holiday", sender=ghost, after=mark, timeout=20)
+    assert evt["content"]["msgtype"] == "m.image"
+    assert evt["content"]["info"]["mimetype"] == "image/png"
