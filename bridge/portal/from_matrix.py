@@ -29,6 +29,7 @@ from bridge.puppet import Puppet
 from bridge.texts import SendFailure, describe_send_error
 
 from .interfaces import PortalOwner, PortalRoom
+from .outgoing_files import FileSender, p2p_target
 from .send_status import send_status
 
 __all__ = ["TYPING_REPEAT_SECONDS", "MatrixToMSN"]
@@ -106,6 +107,14 @@ class MatrixToMSN:
                 timestamp=int(time.time() * 1000),
             )
             await record.insert()
+            target = p2p_target(portal, user, message)
+            if target is not None and isinstance(message, MediaMessageEventContent):
+                # offered over P2P in the background; its answer becomes the send status
+                deliver = FileSender(portal, user, target).deliver(
+                    message, event_id, record, arrived_at, await self._contact_name()
+                )
+                background_task.create(deliver, name=f"msn-file-out-{event_id}")
+                return
             text, fmt = await self._convert_matrix_message(user, message)
             if not text.strip():
                 raise SendFailure("the message is empty", MessageStatusReason.UNSUPPORTED)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from urllib.parse import quote
+import asyncio
 import hashlib
 import os
 import re
 import struct
 import zlib
 
-from mautrix.types import ContentURI
+from mautrix.types import ContentURI, RoomID
 import pytest_asyncio
 
 from tests.p2p_peer import DEFAULT_CAPS, P2PPeer, wire
@@ -146,3 +147,55 @@ async def test_files_from_msn_arrive_whole_or_are_declined_with_a_notice(
     evt = await user.wait_for_message(room, "holiday", sender=ghost, after=mark, timeout=20)
     assert evt["content"]["msgtype"] == "m.image"
     assert evt["content"]["info"]["mimetype"] == "image/png"
+
+
+async def send_file(user: MatrixTestClient, room: str, name: str, data: bytes) -> str:
+    mxc = await user.api.upload_media(data, mime_type="application/octet-stream", filename=name)
+    content = {"msgtype": "m.file", "body": name, "url": mxc, "info": {"size": len(data)}}
+    return await user.send_content(RoomID(room), content)
+
+
+async def test_files_from_matrix_are_offered_over_p2p_with_send_status(
+    stack: Stack, peers: list[P2PPeer]
+) -> None:
+    pair = stack.new_pair()
+    user, _ = await stack.logged_in(pair)
+    bob = await login_peer(stack, pair, peers)
+    room = await dm_with(stack, pair, user, bob)
+
+    data = os.urandom(3 * 1024 * 1024)
+    event_id = await send_file(user, room, "holiday.zip", data)
+    received = await asyncio.wait_for(bob.received.get(), 60)
+    assert (received.sender, received.name, received.size) == (
+        pair.passport,
+        "holiday.zip",
+        len(data),
+    )
+    assert hashlib.sha256(received.data).digest() == hashlib.sha256(data).digest()
+    await user.wait_for_send_status(RoomID(room), event_id, "SUCCESS", timeout=30)
+
+    bob.file_policy = "decline"
+    event_id = await send_file(user, room, "no.txt", b"not wanted")
+    status = await user.wait_for_send_status(RoomID(room), event_id, "FAIL_PERMANENT", timeout=30)
+    assert "declined the file" in status["content"]["error"]
+
+    bob.file_policy = "ignore"
+    event_id = await send_file(user, room, "later.txt", b"nobody answers")
+    status = await user.wait_for_send_status(RoomID(room), event_id, "FAIL_PERMANENT", timeout=30)
+    assert "did not accept the file in time" in status["content"]["error"]
+    assert [name for _, name, _ in bob.offers] == ["holiday.zip", "no.txt", "later.txt"]
+
+
+async def test_a_contact_without_p2p_gets_a_link(stack: Stack, peers: list[P2PPeer]) -> None:
+    pair = stack.new_pair()
+    user, _ = await stack.logged_in(pair)
+    old_client = await login_peer(stack, pair, peers, caps=0)  # e.g. MSN Messenger 5
+    room = await dm_with(stack, pair, user, old_client)
+
+    event_id = await send_file(user, room, "photo.jpg", b"\xff\xd8\xff" + os.urandom(100))
+    await user.wait_for_send_status(RoomID(room), event_id, "SUCCESS", timeout=30)
+    body = b""
+    while not body.startswith(b"Sent a file"):
+        _, _, body = await asyncio.wait_for(old_client.messages.get(), 20)
+    assert b"photo.jpg" in body and b"/_matrix/media/v3/download/" in body
+    assert old_client.offers == []
