@@ -218,6 +218,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.private_chat_portal_meta")
         copy("bridge.public_media_url")
         copy("bridge.p2p.ghost_avatars")
+        copy("bridge.p2p.own_avatar")
         copy("bridge.p2p.max_incoming_file")
         copy("bridge.p2p.max_outgoing_file")
         copy("bridge.p2p.offer_timeout")

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Awaitable, Callable
 
+from mautrix.util import background_task
+
 from bridge import metrics
 from bridge.ghost_avatars import GhostAvatars
 from bridge.msnp.events import (
@@ -33,6 +35,7 @@ from bridge.msnp.events import (
     TextMessageReceived,
     TypingReceived,
 )
+from bridge.own_avatar import OwnAvatar
 from bridge.portal import Portal
 from bridge.portal.from_msn import MSNToMatrix, is_silent
 from bridge.portal.incoming_files import handle_file_offer
@@ -76,6 +79,11 @@ class EventRoutes:
             lambda: user.client, self.log, enabled=bool(user.config["bridge.p2p.ghost_avatars"])
         )
         on(PresenceChanged, self._on_presence)
+        self.own_avatar = (
+            OwnAvatar(user.mxid, user.az.intent, self.log)
+            if user.config["bridge.p2p.own_avatar"]
+            else None
+        )
         on(PersonalMessageChanged, contacts.on_personal_message)
 
     def _to_portal(
@@ -165,3 +173,11 @@ class EventRoutes:
 
     async def _on_logged_in(self, evt: LoggedIn) -> None:
         self.log.debug("Logged in as %s with MSNP%d", evt.passport, evt.protocol)
+        self.own_avatar_changed()
+
+    def own_avatar_changed(self) -> None:
+        """Announce the user's Matrix avatar as their display picture (after a login, or
+        when it changed)."""
+        client = self.user.client
+        if self.own_avatar is not None and client is not None:
+            background_task.create(self.own_avatar.apply(client), name="msn-own-avatar")

@@ -65,6 +65,8 @@ class LoginResult:
 
 
 _STOP: Final = object()
+#: Our own MSN objects served at once (the display picture and a few emoticons).
+MAX_OWN_OBJECTS: Final = 16
 
 
 class MSNClient:
@@ -383,7 +385,18 @@ class MSNClient:
     def own_object(self, data: bytes, obj_type: int = MSNObjectType.DISPLAY_PICTURE) -> MSNObject:
         """Describe ``data`` as one of our MSN objects and serve it to contacts who ask."""
         obj = build_msnobject(self.passport, data, obj_type)
+        if len(self._own_objects) >= MAX_OWN_OBJECTS:
+            del self._own_objects[next(iter(self._own_objects))]
         self._own_objects[obj.sha1d] = data
+        return obj
+
+    async def set_display_picture(self, data: bytes | None) -> MSNObject | None:
+        """Show ``data`` (a PNG, 96x96 is what clients display) as our display picture, or
+        none; contacts fetch it over P2P. Sent with ``CHG`` now if connected (MSNP9+), and
+        with every later status change."""
+        self._own_objects.clear()
+        obj = self.own_object(data) if data else None
+        await self._ns.set_msn_object(obj.xml if obj is not None else None)
         return obj
 
     async def _provide_object(self, obj: MSNObject, requester: str) -> bytes | None:

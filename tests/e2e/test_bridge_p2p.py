@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 import asyncio
 import hashlib
+import io
 import os
 import re
 import struct
 import zlib
 
 from mautrix.types import ContentURI, RoomID
+from PIL import Image
 import pytest_asyncio
 
 from tests.p2p_peer import DEFAULT_CAPS, P2PPeer, wire
@@ -199,3 +201,28 @@ async def test_a_contact_without_p2p_gets_a_link(stack: Stack, peers: list[P2PPe
         _, _, body = await asyncio.wait_for(old_client.messages.get(), 20)
     assert b"photo.jpg" in body and b"/_matrix/media/v3/download/" in body
     assert old_client.offers == []
+
+
+async def test_the_users_matrix_avatar_is_their_display_picture(
+    stack: Stack, peers: list[P2PPeer]
+) -> None:
+    pair = stack.new_pair()
+    user, _ = await stack.logged_in(pair)
+    bob = await login_peer(stack, pair, peers)
+    assert bob.ns is not None
+    me = pair.passport.lower()
+    await bob.ns.wait_for(lambda: me in bob.ns.presence)  # type: ignore[union-attr]
+    assert not bob.ns.presence[me].msnobj  # no Matrix avatar yet: no picture
+
+    avatar = png(200, 120)
+    await user.api.set_avatar_url(await user.api.upload_media(avatar, mime_type="image/png"))
+    await bob.ns.wait_for(lambda: bool(bob.ns.presence[me].msnobj), 20)  # type: ignore[union-attr]
+    msnobj = bob.ns.presence[me].msnobj
+    assert wire.msnobj_attr(msnobj, "Creator").lower() == me
+    assert wire.msnobj_attr(msnobj, "Type") == "3"
+
+    await bob.ns.open_switchboard(pair.passport)
+    picture = await bob.fetch_object(pair.passport, msnobj)
+    assert picture is not None and wire.sha1_b64(picture) == wire.msnobj_attr(msnobj, "SHA1D")
+    with Image.open(io.BytesIO(picture)) as image:
+        assert (image.format, image.size) == ("PNG", (96, 96))
