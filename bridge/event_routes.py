@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Awaitable, Callable
 
+from mautrix.types import EventID
 from mautrix.util import background_task
 
 from bridge import metrics
+from bridge.emoticons import EMOTICON_TYPES, Emoticons
 from bridge.ghost_avatars import GhostAvatars
 from bridge.msnp.events import (
     ContactAdded,
@@ -61,9 +63,10 @@ class EventRoutes:
         #: messages not shown because the user's privacy settings keep their sender out
         self.hidden_messages = 0
         on = user.session.on
-        on(TextMessageReceived, self._to_portal(MSNToMatrix.handle_text))
+        self.emoticons = Emoticons(lambda: user.client, self.log)
+        on(TextMessageReceived, self._to_portal(self._handle_text))
         on(NudgeReceived, self._to_portal(MSNToMatrix.handle_nudge))
-        on(OtherMessageReceived, self._to_portal(MSNToMatrix.handle_other))
+        on(OtherMessageReceived, self._on_other(self._to_portal(MSNToMatrix.handle_other)))
         on(TypingReceived, self._to_portal(MSNToMatrix.handle_typing, create=False))
         on(FileOffered, self._answered(self._to_portal(handle_file_offer)))
         on(SwitchboardJoined, self._on_switchboard_joined)
@@ -115,6 +118,27 @@ class EventRoutes:
                 await handle(portal.from_msn, user, evt)
 
         return route
+
+    async def _handle_text(
+        self, from_msn: MSNToMatrix, user: User, evt: TextMessageReceived
+    ) -> EventID | None:
+        return await from_msn.handle_text(user, evt, self.emoticons)
+
+    def _on_other(
+        self, route: Callable[[OtherMessageReceived], Awaitable[None]]
+    ) -> Callable[[OtherMessageReceived], Awaitable[None]]:
+        """Custom emoticon announcements are kept for the text that follows them; other
+        messages go to their portal."""
+
+        async def other(evt: OtherMessageReceived) -> None:
+            ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
+            if ctype in EMOTICON_TYPES:
+                if self._may_write(evt.sender):
+                    self.emoticons.announce(evt)
+                return
+            await route(evt)
+
+        return other
 
     @staticmethod
     def _answered(

@@ -35,9 +35,10 @@ class ClientConfig:
     client_version: str = "7.0.0816"
     client_lib: str = "MSMSGS"
     #: MSN client capability flags sent in CHG (MSNP8+): MSNC1 (P2P over the switchboard:
-    #: MSN objects and files, :mod:`.p2p_session`) | multi-packet messages (:mod:`.multipacket`),
-    #: what this library honours; nothing more, or clients send what it cannot read.
-    capabilities: int = 0x10000020
+    #: MSN objects and files, :mod:`.p2p_session`) | multi-packet messages (:mod:`.multipacket`)
+    #: | ink as GIF (an ``image/gif`` message, shown by the bridge): what is honoured; nothing
+    #: more, or clients send what cannot be read.
+    capabilities: int = 0x10000024
     keepalive_interval: float = 45.0
     keepalive_timeout: float = 30.0
     connect_timeout: float = 15.0

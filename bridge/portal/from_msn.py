@@ -10,6 +10,8 @@ from mautrix.errors import IntentError, MForbidden
 from mautrix.types import (
     JSON,
     EventID,
+    ImageInfo,
+    MediaMessageEventContent,
     MessageEventContent,
     MessageType,
     TextMessageEventContent,
@@ -17,6 +19,7 @@ from mautrix.types import (
 
 from bridge import formatter, metrics
 from bridge.db.message import Message as DBMessage
+from bridge.emoticons import Emoticons, datacast_notice, decode_ink, inline
 from bridge.msnp.events import (
     NudgeReceived,
     OtherMessageReceived,
@@ -42,6 +45,8 @@ _CONTENT_TYPE_NAMES = {
     "text/x-mms-animemoticon": "animated emoticon definitions",
     "text/x-msnmsgr-datacast": "a datacast (wink, voice clip or similar)",
     "text/x-clientcaps": "client capability information",
+    "application/x-ms-ink": "handwriting (ink in ISF)",
+    "image/gif": "handwriting (ink)",
     "text/x-keepalive": "a keep-alive",
 }
 #: Content types that carry nothing for a person to read; not worth a notice (nor a room).
@@ -155,7 +160,9 @@ class MSNToMatrix:
         content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
         return await self._send_from(user, puppet, content, sender)
 
-    async def handle_text(self, user: PortalOwner, evt: TextMessageReceived) -> EventID | None:
+    async def handle_text(
+        self, user: PortalOwner, evt: TextMessageReceived, emoticons: Emoticons | None = None
+    ) -> EventID | None:
         if not await self._room_ready(user):
             return None
         puppet = await self._sender_puppet(evt.sender)
@@ -164,6 +171,8 @@ class MSNToMatrix:
         if evt.sender_name:
             await puppet.update_info(evt.sender_name)
         raw = formatter.msn_to_matrix(evt.text, evt.format)
+        if emoticons is not None:
+            raw = inline(raw, await emoticons.images_for(evt, puppet.default_mxid_intent))
         content = TextMessageEventContent.deserialize(JSON(raw))
         return await self._send_from(user, puppet, content, evt.sender)
 
@@ -198,12 +207,21 @@ class MSNToMatrix:
         puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
             return None
-        what = _CONTENT_TYPE_NAMES.get(ctype)
-        desc = f"{what} ({ctype})" if what else f"a message of type {ctype or 'unknown'}"
-        content = TextMessageEventContent(
-            msgtype=MessageType.NOTICE,
-            body=f"Sent {desc}, which the bridge cannot show in Matrix.",
-        )
+        ink = decode_ink(evt) if ctype == "image/gif" else None
+        if ink is not None:
+            intent = puppet.intent if self.portal.is_direct else puppet.default_mxid_intent
+            mxc = await intent.upload_media(ink, mime_type="image/gif", filename="ink.gif")
+            media = MediaMessageEventContent(
+                msgtype=MessageType.IMAGE, body="ink.gif", url=mxc,
+                info=ImageInfo(mimetype="image/gif", size=len(ink)),
+            )  # fmt: skip
+            return await self._send_from(user, puppet, media, evt.sender)
+        body = datacast_notice(evt) if ctype == "text/x-msnmsgr-datacast" else None
+        if body is None:
+            what = _CONTENT_TYPE_NAMES.get(ctype)
+            desc = f"{what} ({ctype})" if what else f"a message of type {ctype or 'unknown'}"
+            body = f"Sent {desc}, which the bridge cannot show in Matrix."
+        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=body)
         return await self._send_from(user, puppet, content, evt.sender)
 
     async def handle_joined(self, user: PortalOwner, evt: SwitchboardJoined) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 import asyncio
+import base64
 import hashlib
 import io
 import os
@@ -226,3 +227,54 @@ async def test_the_users_matrix_avatar_is_their_display_picture(
     assert picture is not None and wire.sha1_b64(picture) == wire.msnobj_attr(msnobj, "SHA1D")
     with Image.open(io.BytesIO(picture)) as image:
         assert (image.format, image.size) == ("PNG", (96, 96))
+
+
+def gif() -> bytes:
+    out = io.BytesIO()
+    Image.new("P", (40, 20), 3).save(out, "GIF")
+    return out.getvalue()
+
+
+async def test_emoticons_inline_ink_as_image_and_one_notice_per_wink(
+    stack: Stack, peers: list[P2PPeer]
+) -> None:
+    pair = stack.new_pair()
+    user, _ = await stack.logged_in(pair)
+    bob = await login_peer(stack, pair, peers)
+    room = RoomID(await dm_with(stack, pair, user, bob))
+    ghost = pair.contact_ghost
+
+    cat = png(19, 19)
+    for text in ("look (cat)!", "again (cat) & (cat)"):
+        mark = user.mark(room)
+        await bob.send_emoticons(pair.passport, text, {"(cat)": cat})
+        evt = await user.wait_for_message(room, text, sender=ghost, after=mark, timeout=30)
+        html = evt["content"]["formatted_body"]
+        images = re.findall(r'<img src="(mxc://[^"]+)" alt="\(cat\)"', html)
+        assert len(images) == text.count("(cat)")
+        assert evt["content"]["body"] == text and ("&" not in text or "&amp;" in html)
+        assert await user.api.download_media(ContentURI(images[0])) == cat
+    assert bob.fetches[wire.sha1_b64(cat)] == 1  # the second time from the bridge's memory
+
+    sb = await bob.wait_switchboard_with(pair.passport)
+    ink = gif()
+    mark = user.mark(room)
+    head = b"MIME-Version: 1.0\r\nContent-Type: image/gif\r\n\r\nbase64:"
+    assert await sb.send(head + base64.b64encode(ink), "A")
+    evt = await user.wait_for_message(room, "ink.gif", sender=ghost, after=mark, timeout=20)
+    assert evt["content"]["msgtype"] == "m.image"
+    assert await user.api.download_media(ContentURI(evt["content"]["url"])) == ink
+
+    wink = (
+        b"MIME-Version: 1.0\r\nContent-Type: text/x-msnmsgr-datacast\r\n\r\nID: 2\r\nData: x\r\n"
+    )
+    mark = user.mark(room)
+    assert await sb.send(wink, "A")
+    await bob.send_text(pair.passport, "after the wink")
+    await user.wait_for_message(room, "after the wink", sender=ghost, after=mark, timeout=20)
+    bodies = [
+        e["content"].get("body")
+        for e in user.timeline[room][mark:]
+        if e.get("type") == "m.room.message" and e.get("sender") == ghost
+    ]
+    assert bodies == ["Sent a wink, which the bridge cannot show in Matrix.", "after the wink"]

@@ -29,10 +29,14 @@ async def test_pictures_both_ways_and_a_file_offer_event() -> None:
             server.ns_address, server.passport_url, BOB, "bob123", picture=picture
         )
         try:
-            # what the library advertises is what it honours: MSNC1 (P2P) and multi-packet
+            # what is advertised is what is honoured: MSNC1 (P2P), multi-packet, GIF ink
             await peer.ns.wait_for(lambda: ALICE in peer.ns.presence)  # type: ignore[union-attr]
             caps = peer.ns.presence[ALICE].caps  # type: ignore[union-attr]
-            assert caps == ClientCapabilities.MSNC1 | ClientCapabilities.MULTI_PACKET
+            assert caps == (
+                ClientCapabilities.MSNC1
+                | ClientCapabilities.MULTI_PACKET
+                | ClientCapabilities.INK_GIF
+            )
             assert supports_p2p(caps)
 
             assert peer.picture_msnobj is not None
