@@ -102,7 +102,7 @@ class Emoticons:
         if client is None:
             return None
         try:
-            data = await client.fetch_object(sender, obj)
+            data = await client.p2p.fetch_object(sender, obj)
         except MSNPException as e:
             self.log.info("Could not fetch an emoticon of %s: %s", sender, e)
             return None

@@ -87,6 +87,8 @@ class EventRoutes:
             if user.config["bridge.p2p.own_avatar"]
             else None
         )
+        if self.own_avatar is not None:
+            user.session.before_login = self.own_avatar.before_login
         on(PersonalMessageChanged, contacts.on_personal_message)
 
     def _to_portal(

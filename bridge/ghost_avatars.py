@@ -107,7 +107,7 @@ class GhostAvatars:
                 self.unchanged += 1
                 return
             try:
-                data = await client.fetch_object(passport, obj)
+                data = await client.p2p.fetch_object(passport, obj)
             except P2PError as e:
                 self._fail(obj, "%s's display picture could not be fetched: %s", passport, e)
                 return

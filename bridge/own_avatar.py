@@ -29,6 +29,8 @@ SIDE: Final = 96
 MAX_DOWNLOAD: Final = 16 * 1024 * 1024
 #: Largest avatar decoded, in pixels (a small file may claim huge dimensions).
 MAX_PIXELS: Final = 40_000_000
+#: The longest a login waits for the picture of its first CHG, in seconds.
+LOGIN_WAIT: Final = 5.0
 
 
 def to_display_picture(data: bytes) -> bytes:
@@ -62,6 +64,17 @@ class OwnAvatar:
         self._announced: tuple[MSNClient, ContentURI | None] | None = None
         self._lock = asyncio.Lock()
 
+    async def before_login(self, client: MSNClient) -> None:
+        """Give a new client the picture for its first ``CHG`` (within
+        :data:`LOGIN_WAIT` seconds; later, :meth:`apply` announces it after the login)."""
+        try:
+            async with asyncio.timeout(LOGIN_WAIT):
+                await self.apply(client)
+        except TimeoutError:
+            self.log.info("The Matrix avatar was not ready for the login; it follows later")
+        except Exception:
+            self.log.exception("Failed to prepare the display picture")
+
     async def apply(self, client: MSNClient) -> None:
         """Announce the user's current Matrix avatar on ``client`` (none: no picture)."""
         async with self._lock:
@@ -90,10 +103,8 @@ class OwnAvatar:
                 self.log.warning("Could not download the Matrix avatar %s: %s", mxc, e)
                 return
             self._made_from, self._picture = mxc, picture
-        if not client.connected:
-            return
         try:
-            await client.set_display_picture(picture)
+            await client.p2p.set_display_picture(picture)
         except MSNPException as e:
             self.log.warning("Could not announce the display picture: %s", e)
             return

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 from collections import Counter
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 import asyncio
 import logging
@@ -26,14 +26,12 @@ import aiohttp
 
 from .burst import Tally
 from .config import ClientConfig
-from .errors import ConnectionClosed, DeliveryFailed, ProtocolRefused, UnknownConversation
-from .events import Disconnected, Event, FileOffered
+from .errors import DeliveryFailed, ProtocolRefused, UnknownConversation
+from .events import Disconnected, Event
 from .flow import EventQueue
 from .login import Credentials
-from .msnobject import MSNObject, MSNObjectType, build_msnobject
 from .notification import NotificationSession
-from .p2p_files import FileOffer
-from .p2p_session import P2PManager
+from .p2p_client import ClientP2P
 from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
 from .values import Contact, DisconnectReason, Group, Lists, MessageFormat, Ring, Status
@@ -65,8 +63,6 @@ class LoginResult:
 
 
 _STOP: Final = object()
-#: Our own MSN objects served at once (the display picture and a few emoticons).
-MAX_OWN_OBJECTS: Final = 16
 
 
 class MSNClient:
@@ -97,10 +93,8 @@ class MSNClient:
         )
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
-        #: P2P over the switchboards (made at login, when the passport is known)
-        self.p2p: P2PManager | None = None
-        #: our own MSN objects (display picture) by SHA1D, served to contacts who ask
-        self._own_objects: dict[str, bytes] = {}
+        #: pictures, emoticons and files over P2P (:mod:`.p2p_client`)
+        self.p2p = ClientP2P(config, self._ns, self._pool, self._emit)
         self._dead = False
         self._closing = False
 
@@ -154,8 +148,8 @@ class MSNClient:
         ``typing_dropped``, ...) and ``events_queued_peak``; a snapshot."""
         counts = Counter(self._tally.counts)
         counts["events_queued_peak"] = self._events.peak
-        if self.p2p is not None:
-            counts.update({f"p2p_{k}": v for k, v in self.p2p.stats.items()})
+        if self.p2p.manager is not None:
+            counts.update({f"p2p_{k}": v for k, v in self.p2p.manager.stats.items()})
         return counts
 
     # ----------------------------------------------------------- event queue
@@ -194,12 +188,7 @@ class MSNClient:
         bad = [v for v in self.config.protocols if not 2 <= v <= 12]
         if bad or not self.config.protocols:
             raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-12")
-        self.p2p = self._pool.p2p = P2PManager(
-            passport,
-            limits=self.config.p2p,
-            object_provider=self._provide_object,
-            on_file_offer=self._on_file_offer,
-        )
+        self.p2p.start(passport)
         try:
             used = await self._ns.login(Credentials(passport, password, ticket), self._web)
         except BaseException:
@@ -210,7 +199,6 @@ class MSNClient:
                 self._events.put(_STOP)
             raise
         ns = self._ns
-        self.p2p.own_passport = ns.passport
         return LoginResult(ns.passport, ns.friendly_name, ns.version, used, ns.profile)
 
     async def close(self) -> None:
@@ -227,8 +215,7 @@ class MSNClient:
         self._dead = True
         self._pool.closed = True
         self._pool.cancel_tasks()
-        if self.p2p is not None:
-            await self.p2p.close()
+        await self.p2p.close()
         for task in list(self._tasks or ()):
             task.cancel()
         dispatcher = self._dispatcher
@@ -244,8 +231,7 @@ class MSNClient:
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
         self._dead = True
         self._pool.abort()
-        if self.p2p is not None:
-            self._spawn(self.p2p.close())
+        self._spawn(self.p2p.close())
         if self._web.owns_session:
             self._spawn(self._web.close())
 
@@ -352,58 +338,3 @@ class MSNClient:
     def conversations(self) -> dict[str, tuple[str, ...]]:
         """Open switchboard conversations and their participants."""
         return self._pool.conversations()
-
-    # ------------------------------------------------------------------ P2P
-
-    def _live_p2p(self) -> P2PManager:
-        if self.p2p is None or not self.connected:
-            raise ConnectionClosed("session", "not connected")
-        return self.p2p
-
-    async def fetch_object(self, passport: str, obj: MSNObject) -> bytes:
-        """A contact's MSN object (display picture, emoticon) over P2P, checked against its
-        SHA1D; a switchboard with them is opened when needed.
-
-        Raises the errors of :meth:`P2PManager.fetch_object` and of opening a switchboard.
-        """
-        p2p = self._live_p2p()
-        async with self._pool.using(passport) as sb:
-            return await p2p.fetch_object(sb, passport, obj)
-
-    async def send_file(
-        self, passport: str, filename: str, size: int, data: AsyncIterable[bytes]
-    ) -> None:
-        """Offer a file to a contact over P2P and stream ``data`` once they accept.
-
-        Raises :class:`TransferDeclined`, :class:`TransferTimeout`, :class:`TransferFailed` or
-        the errors of opening a switchboard.
-        """
-        p2p = self._live_p2p()
-        async with self._pool.using(passport) as sb:
-            await p2p.send_file(sb, passport, filename, size, data)
-
-    def own_object(self, data: bytes, obj_type: int = MSNObjectType.DISPLAY_PICTURE) -> MSNObject:
-        """Describe ``data`` as one of our MSN objects and serve it to contacts who ask."""
-        obj = build_msnobject(self.passport, data, obj_type)
-        if len(self._own_objects) >= MAX_OWN_OBJECTS:
-            del self._own_objects[next(iter(self._own_objects))]
-        self._own_objects[obj.sha1d] = data
-        return obj
-
-    async def set_display_picture(self, data: bytes | None) -> MSNObject | None:
-        """Show ``data`` (a PNG, 96x96 is what clients display) as our display picture, or
-        none; contacts fetch it over P2P. Sent with ``CHG`` now if connected (MSNP9+), and
-        with every later status change."""
-        self._own_objects.clear()
-        obj = self.own_object(data) if data else None
-        await self._ns.set_msn_object(obj.xml if obj is not None else None)
-        return obj
-
-    async def _provide_object(self, obj: MSNObject, requester: str) -> bytes | None:
-        if obj.creator.lower() != self.passport.lower():
-            return None
-        return self._own_objects.get(obj.sha1d)
-
-    def _on_file_offer(self, offer: FileOffer) -> None:
-        key = offer.passport.lower()
-        self._emit(FileOffered(key, offer.passport, offer, (key,)))

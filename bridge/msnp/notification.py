@@ -351,6 +351,8 @@ class NotificationSession:
 
     async def set_msn_object(self, xml: str | None) -> None:
         """Our display picture's MSN object, announced now (if online) and with every CHG."""
+        if xml == self.msn_object:
+            return
         self.msn_object = xml
         if self.logged_in and self.status is not Status.OFFLINE and self.version >= 9:
             await self._chg(self.status)

@@ -140,7 +140,7 @@ class FileSender:
                     Reason.UNSUPPORTED,
                 )
             chunks = response.content.iter_chunked(DOWNLOAD_PIECE)
-            await client.send_file(self.passport, name, size, chunks)
+            await client.p2p.send_file(self.passport, name, size, chunks)
         self.portal.log.debug(
             "Sent %s (%d bytes) to %s in %.1f s", name, size, contact, time.monotonic() - started
         )

@@ -41,10 +41,10 @@ async def test_pictures_both_ways_and_a_file_offer_event() -> None:
 
             assert peer.picture_msnobj is not None
             obj = parse_msnobject(peer.picture_msnobj)
-            assert await alice.fetch_object(BOB, obj) == picture  # opens the switchboard
+            assert await alice.p2p.fetch_object(BOB, obj) == picture  # opens the switchboard
             assert sum(peer.fetches.values()) == 1
 
-            ours = alice.own_object(b"alice's picture")
+            ours = alice.p2p.own_object(b"alice's picture")
             assert await peer.fetch_object(ALICE, ours.xml) == b"alice's picture"
 
             sending = asyncio.create_task(peer.send_file(ALICE, "notes.txt", b"hello there"))
