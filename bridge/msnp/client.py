@@ -318,6 +318,19 @@ class MSNClient:
         async with self._pool.using(conversation) as sb:
             await sb.send_nudge()
 
+    async def cancel_invitation(self, conversation: str, cookie: str) -> None:
+        """Decline a ``text/x-msmsgsinvite`` invitation (an MSNFTP file transfer of MSN
+        Messenger 4-5, ...): ``Invitation-Command: CANCEL``, ``Cancel-Code: REJECT``."""
+        if not (cookie.isascii() and cookie.isdigit() and len(cookie) <= 10):
+            raise ValueError(f"not an invitation cookie: {cookie[:20]!r}")
+        payload = (
+            "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+            f"Invitation-Command: CANCEL\r\nInvitation-Cookie: {cookie}\r\n"
+            "Cancel-Code: REJECT\r\n\r\n"
+        ).encode()
+        async with self._pool.using(conversation) as sb:
+            await sb.send_payload(payload, "N")
+
     async def invite(self, conversation: str, passport: str) -> str:
         """Bring ``passport`` into the conversation; returns its (possibly new) key."""
         async with self._pool.using(conversation) as sb:

@@ -30,6 +30,7 @@ from bridge.msnp.events import (
 )
 from bridge.puppet import Puppet
 
+from .incoming_files import handle_msnftp_invitation
 from .interfaces import PortalOwner, PortalRoom
 
 __all__ = ["TYPING_TIMEOUT_MS", "MSNToMatrix", "is_silent"]
@@ -206,6 +207,8 @@ class MSNToMatrix:
             return None
         puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
+            return None
+        if ctype == "text/x-msmsgsinvite" and await handle_msnftp_invitation(self, user, evt):
             return None
         ink = decode_ink(evt) if ctype == "image/gif" else None
         if ink is not None:

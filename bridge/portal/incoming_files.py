@@ -17,15 +17,18 @@ from mautrix.types import FileInfo, MediaMessageEventContent, MessageType
 from mautrix.util import background_task
 
 from bridge.media_types import SNIFF_BYTES, message_type, sniff
-from bridge.msnp.errors import P2PError
-from bridge.msnp.events import FileOffered
+from bridge.msnp.errors import MSNPException, P2PError
+from bridge.msnp.events import FileOffered, OtherMessageReceived
 from bridge.msnp.p2p_files import IncomingFile
 
 if TYPE_CHECKING:
     from .from_msn import MSNToMatrix
     from .interfaces import PortalOwner
 
-__all__ = ["UPLOAD_PIECE", "handle_file_offer", "human_size"]
+__all__ = ["UPLOAD_PIECE", "handle_file_offer", "handle_msnftp_invitation", "human_size"]
+
+#: The Application-GUID of MSNFTP file transfers (``text/x-msmsgsinvite``, MSN Messenger 4-5).
+MSNFTP_GUID: Final = "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"
 
 #: Bytes gathered before they are handed to the upload.
 UPLOAD_PIECE: Final = 64 * 1024
@@ -122,3 +125,36 @@ async def _pieces(head: bytes, incoming: IncomingFile) -> AsyncIterator[bytes]:
             piece.clear()
     if piece:
         yield bytes(piece)
+
+
+async def handle_msnftp_invitation(
+    from_msn: MSNToMatrix, user: PortalOwner, evt: OtherMessageReceived
+) -> bool:
+    """An MSN Messenger 4-5 file transfer (MSNFTP): the bridge does not connect to the
+    sender's computer, so the invitation is declined and a notice says what was offered.
+    Returns whether ``evt`` was such an invitation (other invitation messages: False)."""
+    fields: dict[str, str] = {}
+    for line in evt.body[:4096].decode("utf-8", errors="replace").splitlines():
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    if fields.get("application-guid", "").upper() != MSNFTP_GUID:
+        return False
+    if fields.get("invitation-command", "").upper() != "INVITE":
+        return True  # the sender's own CANCEL (or an ACCEPT): nothing to show
+    name = fields.get("application-file", "")[:255] or "a file"
+    size = fields.get("application-filesize", "")
+    what = f'"{name}" ({human_size(int(size))})' if size.isdigit() else f'"{name}"'
+    client = user.client
+    if client is not None:
+        try:
+            await client.cancel_invitation(evt.conversation, fields.get("invitation-cookie", ""))
+        except (ValueError, MSNPException) as e:
+            from_msn.portal.log.info("Could not decline the MSNFTP invitation: %s", e)
+    await from_msn.send_notice(
+        user,
+        evt.sender,
+        f"Offered the file {what} with the file transfer of MSN Messenger 4-5, which "
+        "connects to their computer directly; the bridge does not, so it was declined. "
+        "Sent from MSN Messenger 6 or later (or another client with P2P), it arrives here.",
+    )
+    return True

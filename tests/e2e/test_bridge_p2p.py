@@ -278,3 +278,33 @@ async def test_emoticons_inline_ink_as_image_and_one_notice_per_wink(
         if e.get("type") == "m.room.message" and e.get("sender") == ghost
     ]
     assert bodies == ["Sent a wink, which the bridge cannot show in Matrix.", "after the wink"]
+
+
+async def test_an_msn_4_file_transfer_is_declined_with_a_notice(
+    stack: Stack, peers: list[P2PPeer]
+) -> None:
+    pair = stack.new_pair()
+    user, _ = await stack.logged_in(pair)
+    bob = await login_peer(stack, pair, peers)
+    room = RoomID(await dm_with(stack, pair, user, bob))
+    sb = await bob.wait_switchboard_with(pair.passport)
+    invite = (
+        b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+        b"Application-Name: File Transfer\r\n"
+        b"Application-GUID: {5D3E02AB-6190-11d3-BBBB-00C04F795683}\r\n"
+        b"Invitation-Command: INVITE\r\nInvitation-Cookie: 4711\r\n"
+        b"Application-File: old.doc\r\nApplication-FileSize: 2048\r\n\r\n"
+    )
+    mark = user.mark(room)
+    assert await sb.send(invite, "N")
+    notice = await user.wait_for_message(
+        room, re.compile("old.doc"), sender=pair.contact_ghost, after=mark, timeout=20
+    )
+    assert notice["content"]["msgtype"] == "m.notice"
+    assert "MSN Messenger 6" in notice["content"]["body"]
+    sender, headers, body = await asyncio.wait_for(bob.messages.get(), 20)
+    while b"Invitation-Command" not in body:
+        sender, headers, body = await asyncio.wait_for(bob.messages.get(), 20)
+    assert sender.lower() == pair.passport.lower()
+    assert headers["content-type"].startswith("text/x-msmsgsinvite")
+    assert b"Invitation-Command: CANCEL" in body and b"Invitation-Cookie: 4711" in body
