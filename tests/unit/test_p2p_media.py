@@ -77,3 +77,35 @@ def test_avatar_claiming_huge_dimensions_is_refused_before_decoding() -> None:
     )
     with pytest.raises(ValueError, match="pixels"):
         to_display_picture(head + chunk + b"\0\0\0\0IEND\xaeB`\x82")
+
+
+def test_emoticons_inline_escaped_longest_first() -> None:
+    from bridge.emoticons import inline
+
+    images = {"(c)": "mxc://x/c", "(cat)": "mxc://x/cat"}
+    out = inline({"msgtype": "m.text", "body": "<b> (cat) & (c)"}, images)
+    assert out["body"] == "<b> (cat) & (c)"
+    assert out["formatted_body"] == (
+        '&lt;b&gt; <img src="mxc://x/cat" alt="(cat)" title="(cat)" height="19"> &amp; '
+        '<img src="mxc://x/c" alt="(c)" title="(c)" height="19">'
+    )
+    assert inline({"body": "none"}, {}) == {"body": "none"}
+
+
+def test_ink_and_datacasts() -> None:
+    import base64
+
+    from bridge.emoticons import datacast_notice, decode_ink
+    from bridge.msnp.events import OtherMessageReceived
+
+    def evt(ctype: str, body: bytes) -> OtherMessageReceived:
+        return OtherMessageReceived("bob@x", "bob@x", ctype, {}, body, ("bob@x",))
+
+    gif = b"GIF89a" + bytes(20)
+    assert decode_ink(evt("image/gif", b"base64:" + base64.b64encode(gif))) == gif
+    assert decode_ink(evt("image/gif", b"base64:" + base64.b64encode(b"not a gif"))) is None
+    assert decode_ink(evt("image/gif", b"base64:" + b"A" * 600_000)) is None  # too large
+    assert datacast_notice(evt("text/x-msnmsgr-datacast", b"ID: 3\r\nData: x\r\n")) == (
+        "Sent a voice clip, which the bridge cannot show in Matrix."
+    )
+    assert datacast_notice(evt("text/x-msnmsgr-datacast", b"ID: 99\r\n")) is None
