@@ -16,7 +16,15 @@ from mautrix.bridge import Bridge
 from mautrix.types import RoomID, UserID
 from yarl import URL
 
-from bridge import db as bridge_db, homeserver, log_redaction, metrics, private_files, startup
+from bridge import (
+    db as bridge_db,
+    double_puppet,
+    homeserver,
+    log_redaction,
+    metrics,
+    private_files,
+    startup,
+)
 from bridge.commands.auth import awaiting_password
 from bridge.config import Config, base_config_path
 from bridge.config_doc import ConfigFileError, reason
@@ -204,6 +212,7 @@ class MSNBridge(Bridge):
         super().prepare_bridge()
         User.init_cls(self, self.config)
         Puppet.init_cls(self, self.config)
+        double_puppet.configure(self.config)
         Portal.init_cls(self, self.config)
         self.web = WebFrontends.for_bridge(self)
 
@@ -265,6 +274,7 @@ class MSNBridge(Bridge):
         await super().system_exit()
 
     async def _start_users(self) -> None:
+        await double_puppet.start_all()
         users = await User.all_logged_in()
         self.log.debug("Starting %d logged-in users", len(users))
         for user in users:

@@ -173,11 +173,40 @@ class Config(BaseBridgeConfig, UserFileConfig):
             web_settings.WebSettings.from_config(self)
         except OptionError as e:
             found.append(e)
+        if not self["bridge.encryption.allow"]:
+            for key in ("default", "require"):
+                if self[f"bridge.encryption.{key}"]:
+                    found.append(
+                        OptionError(
+                            f"bridge.encryption.{key}",
+                            "It needs bridge.encryption.allow: true (the bridge cannot "
+                            "encrypt without it).",
+                        )
+                    )
+        found += self._double_puppet_problems()
         if self["bridge.credential_key"]:
             try:
                 CredentialCipher(self["bridge.credential_key"])
             except InvalidCredentialKey as e:
                 found.append(OptionError("bridge.credential_key", str(e)))
+        return found
+
+    def _double_puppet_problems(self) -> list[OptionError]:
+        found = []
+        for key in ("bridge.login_shared_secret_map", "bridge.double_puppet_server_map"):
+            value = self[key] or {}
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                found.append(OptionError(key, "It must map server names to text."))
+        for server, url in (self["bridge.double_puppet_server_map"] or {}).items():
+            if isinstance(url, str) and not re.match(r"^https?://[^/\s]+", url):
+                found.append(
+                    OptionError(
+                        f"bridge.double_puppet_server_map[{server!r}]",
+                        f"{url!r} is not an http:// or https:// URL.",
+                    )
+                )
         return found
 
     # endregion
@@ -214,6 +243,9 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.message_status_events")
         copy("bridge.delivery_error_notices")
         copy("bridge.sync_direct_chat_list")
+        copy_dict("bridge.login_shared_secret_map")
+        copy_dict("bridge.double_puppet_server_map")
+        copy("bridge.double_puppet_allow_discovery")
         copy("bridge.federate_rooms")
         copy("bridge.private_chat_portal_meta")
         copy("bridge.public_media_url")
@@ -302,6 +334,10 @@ class Config(BaseBridgeConfig, UserFileConfig):
         self._registration["receive_ephemeral"] = True
         self._registration["de.sorunome.msc2409.push_ephemeral"] = True
         self._registration["rate_limited"] = False
+        if self["bridge.encryption.allow"] and self["bridge.encryption.appservice"]:
+            # MSC3202: device lists and one-time key counts in the transactions (with
+            # MSC2409's to-device events, which push_ephemeral above asks for).
+            self._registration["org.matrix.msc3202"] = True
 
     # endregion
     # region helpers

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from mautrix.types import EventID
 from mautrix.util import background_task
 
-from bridge import metrics
+from bridge import double_puppet, metrics
 from bridge.emoticons import EMOTICON_TYPES, Emoticons
 from bridge.ghost_avatars import GhostAvatars
 from bridge.msnp.events import (
@@ -163,6 +163,8 @@ class EventRoutes:
         await self.avatars.on_presence(evt)
 
     def _may_write(self, sender: str) -> bool:
+        if sender.lower() == (self.user.passport or "").lower():
+            return True  # the user themselves, from another MSN client (MSNP16+)
         client = self.user.client
         allow_unlisted = client.privacy_allow_unlisted if client is not None else None
         if self.user.contacts.may_write(sender, allow_unlisted):
@@ -199,6 +201,9 @@ class EventRoutes:
 
     async def _on_logged_in(self, evt: LoggedIn) -> None:
         self.log.debug("Logged in as %s with MSNP%d", evt.passport, evt.protocol)
+        # the configured double puppeting (if any) for this user; in the background, as it
+        # asks the homeserver
+        background_task.create(double_puppet.enable(self.user, evt.passport))
         self.own_avatar_changed()
 
     def own_avatar_changed(self) -> None:

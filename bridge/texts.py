@@ -34,6 +34,9 @@ from bridge.msnp.values import DisconnectReason
 
 __all__ = [
     "CREDENTIALS_REJECTED",
+    "ENCRYPTION_NOT_ALLOWED",
+    "ENCRYPTION_REQUIRED",
+    "LEFT_ON_MSN",
     "NOT_CONNECTED",
     "OTHER_LOCATION",
     "RECONNECTED",
@@ -55,8 +58,10 @@ __all__ = [
     "group_rooms_limited",
     "md",
     "not_connected_state",
+    "not_decrypted",
     "portal_owner_only",
     "quoted",
+    "wrote_elsewhere",
 ]
 
 # region text from elsewhere in Markdown replies
@@ -287,6 +292,41 @@ def describe_send_error(err: BaseException, contact: str) -> SendFailure:
     return SendFailure(
         f"unexpected error ({type(err).__name__})", MessageStatusReason.GENERIC_ERROR
     )
+
+
+def not_decrypted(reason: str, wait_seconds: int | None = None) -> str:
+    """The notice about a message from Matrix the bridge cannot decrypt (``reason``: why, e.g.
+    mautrix's "the bridge hasn't received the decryption keys"); while it still waits for the
+    keys, ``wait_seconds`` says how long."""
+    if wait_seconds:
+        return (
+            f"The bridge cannot decrypt your message yet ({reason}), so it has not been sent to "
+            f"MSN. The bridge waits up to {wait_seconds} seconds for the keys."
+        )
+    return (
+        f"Your message was not sent to MSN: the bridge could not decrypt it ({reason}). Send it "
+        "again; if this keeps happening, your Matrix client is not sharing its keys with the "
+        "bridge's device."
+    )
+
+
+def wrote_elsewhere(text: str) -> str:
+    """The notice showing what the user wrote from their own MSN client (echoed to the bridge
+    at MSNP16+) when the bridge cannot post it as their Matrix account (no double puppeting)."""
+    return f"You wrote from Messenger: {text}"
+
+
+LEFT_ON_MSN = "You left this conversation on MSN."
+
+ENCRYPTION_REQUIRED = (
+    "Your message was not sent to MSN: it is not encrypted, and this bridge accepts only "
+    "encrypted messages (bridge.encryption.require). Send it again from a client that encrypts."
+)
+
+ENCRYPTION_NOT_ALLOWED = (
+    "Your message was not sent to MSN: it is encrypted, and this bridge is not configured for "
+    "encryption (bridge.encryption.allow)."
+)
 
 
 # endregion

@@ -14,7 +14,7 @@ from mautrix.types import EventID, RoomID, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 
-from bridge import own_presence
+from bridge import double_puppet, own_presence
 from bridge.config import Config
 from bridge.contact_book import ContactBook
 from bridge.db.user import User as DBUser
@@ -172,6 +172,7 @@ class User(BaseUser):
     async def logout(self) -> None:
         """Close the session, forget the credentials and tell the status endpoint."""
         passport = self.passport
+        await double_puppet.disable(self)
         await self.session.logout()
         # Nothing of the old session may keep running: ghost and space syncs.
         self.spaces.stop()

@@ -63,6 +63,15 @@ async def handle_file_offer(from_msn: MSNToMatrix, user: PortalOwner, evt: FileO
     if not await from_msn.room_ready(user):
         offer.decline()
         return
+    if portal.encrypted:  # media would reach the homeserver unencrypted: not bridged yet
+        offer.decline()
+        await from_msn.send_notice(
+            user,
+            evt.sender,
+            f'Offered the file "{offer.filename}" ({human_size(offer.size)}); files are not '
+            "bridged into encrypted rooms yet, so it was declined.",
+        )
+        return
     incoming = offer.accept()
     background_task.create(
         _receive(from_msn, user, evt.sender, incoming), name=f"msn-file-{offer.call_id}"
@@ -81,7 +90,7 @@ async def _receive(
     try:
         head = await _head(incoming)
         mime = sniff(head, name)
-        intent = puppet.intent if portal.is_direct else puppet.default_mxid_intent
+        intent = puppet.default_mxid_intent  # the ghost (never a double puppet)
         mxc = await intent.upload_media(
             _pieces(head, incoming), mime_type=mime, filename=name, size=size
         )

@@ -375,6 +375,8 @@ class Stack:
         self.registration: dict[str, Any] = {}
         self._counter = itertools.count(1)
         self._closers: list[Any] = []
+        #: more appservice registrations for Synapse (e.g. the double-puppet one)
+        self.extra_registrations: list[Path] = []
 
     # --- setup / teardown -------------------------------------------------------------------
 
@@ -393,7 +395,7 @@ class Stack:
         yaml = YAML(typ="safe")
         self.registration = yaml.load(self.registration_path.read_text())
         self.config = yaml.load(self.config_path.read_text())
-        self.synapse.app_service_config_files = [self.registration_path]
+        self.synapse.app_service_config_files = [self.registration_path, *self.extra_registrations]
         await self.synapse.start()
         await self.bridge.start()
 

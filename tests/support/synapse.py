@@ -107,6 +107,8 @@ class SynapseServer:
     macaroon_secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
     form_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     start_seconds: float = 0.0
+    #: merged into homeserver.yaml last (e.g. ``experimental_features``)
+    extra_config: dict[str, Any] = field(default_factory=dict)
     _proc: subprocess.Popen[bytes] | None = None
     _own_workdir: bool = False
 
@@ -223,6 +225,7 @@ class SynapseServer:
             "rc_reports": HIGH_RATE,
             "rc_room_creation": HIGH_RATE,
         }
+        config.update(self.extra_config)
         path = wd / "homeserver.yaml"
         path.write_text(_yaml_dump(config))
         return path
