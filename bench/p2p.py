@@ -39,7 +39,7 @@ ALICE, BOB = "alice@example.com", "bob@example.com"
 MB = 1024 * 1024
 
 
-def frame(data: bytes, offset: int) -> bytes:
+def file_frame(data: bytes, offset: int) -> bytes:
     """One P2P file-data frame of ``data`` (what a sending client puts in one MSG)."""
     piece = data[offset : offset + wire.CHUNK]
     flags = wire.FLAG_FILE_DATA
@@ -63,7 +63,7 @@ async def raw_relay(server: object, data: bytes) -> float:
     try:
         assert peer.ns is not None
         sb = await peer.ns.open_switchboard(ALICE)
-        frames = [frame(data, offset) for offset in range(0, len(data), wire.CHUNK)]
+        frames = [file_frame(data, offset) for offset in range(0, len(data), wire.CHUNK)]
         expected = sum(len(f) for f in frames)
         started = time.perf_counter()
         for frame in frames:
