@@ -17,6 +17,7 @@ from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_
 from bridge.ids import GhostIDs
 from bridge.limits import Limits
 from bridge.msnp.config import ClientConfig
+from bridge.msnp.p2p_transfer import P2PLimits
 from bridge.web import settings as web_settings
 
 __all__ = ["PERMISSION_LEVELS", "Config", "OptionError", "Permissions", "base_config_path"]
@@ -292,6 +293,11 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.federate_rooms")
         copy("bridge.private_chat_portal_meta")
         copy("bridge.public_media_url")
+        copy("bridge.p2p.ghost_avatars")
+        copy("bridge.p2p.own_avatar")
+        copy("bridge.p2p.max_incoming_file")
+        copy("bridge.p2p.max_outgoing_file")
+        copy("bridge.p2p.offer_timeout")
         copy_dict("bridge.permissions")
 
         copy("msn.server")
@@ -439,6 +445,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
             transaction_timeout=float(self["msn.transaction_timeout"]),
             switchboard_join_timeout=float(self["msn.switchboard_join_timeout"]),
             ack_timeout=float(self["msn.ack_timeout"]),
+            p2p=P2PLimits(file_invite_timeout=float(self["bridge.p2p.offer_timeout"])),
         )
 
     def _warn_insecure_login(self, md5: bool) -> None:

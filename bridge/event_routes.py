@@ -14,12 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Awaitable, Callable
 
+from mautrix.types import EventID
 from mautrix.util import background_task
 
 from bridge import double_puppet, list_cache, metrics
+from bridge.emoticons import EMOTICON_TYPES, Emoticons
+from bridge.ghost_avatars import GhostAvatars
 from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
+    FileOffered,
     GroupChanged,
     ListSynced,
     LoggedIn,
@@ -33,8 +37,10 @@ from bridge.msnp.events import (
     TextMessageReceived,
     TypingReceived,
 )
+from bridge.own_avatar import OwnAvatar
 from bridge.portal import Portal
 from bridge.portal.from_msn import MSNToMatrix, is_silent
+from bridge.portal.incoming_files import handle_file_offer
 from bridge.puppet import Puppet
 
 if TYPE_CHECKING:
@@ -43,7 +49,9 @@ if TYPE_CHECKING:
 __all__ = ["EventRoutes"]
 
 #: The events that happen in a conversation, and so go to its portal.
-M = TypeVar("M", TextMessageReceived, NudgeReceived, OtherMessageReceived, TypingReceived)
+M = TypeVar(
+    "M", TextMessageReceived, NudgeReceived, OtherMessageReceived, TypingReceived, FileOffered
+)
 
 
 class EventRoutes:
@@ -55,10 +63,12 @@ class EventRoutes:
         #: messages not shown because the user's privacy settings keep their sender out
         self.hidden_messages = 0
         on = user.session.on
-        on(TextMessageReceived, self._to_portal(MSNToMatrix.handle_text))
+        self.emoticons = Emoticons(lambda: user.client, self.log)
+        on(TextMessageReceived, self._to_portal(self._handle_text))
         on(NudgeReceived, self._to_portal(MSNToMatrix.handle_nudge))
-        on(OtherMessageReceived, self._to_portal(MSNToMatrix.handle_other))
+        on(OtherMessageReceived, self._on_other(self._to_portal(MSNToMatrix.handle_other)))
         on(TypingReceived, self._to_portal(MSNToMatrix.handle_typing, create=False))
+        on(FileOffered, self._answered(self._to_portal(handle_file_offer)))
         on(SwitchboardJoined, self._on_switchboard_joined)
         on(SwitchboardLeft, self._on_switchboard_left)
         on(SwitchboardClosed, self._on_switchboard_closed)
@@ -68,7 +78,17 @@ class EventRoutes:
         on(ContactAdded, contacts.on_contact_added)
         on(ContactRemoved, contacts.on_contact_removed)
         on(GroupChanged, contacts.on_group_changed)
-        on(PresenceChanged, contacts.on_presence)
+        self.avatars = GhostAvatars(
+            lambda: user.client, self.log, enabled=bool(user.config["bridge.p2p.ghost_avatars"])
+        )
+        on(PresenceChanged, self._on_presence)
+        self.own_avatar = (
+            OwnAvatar(user.mxid, user.az.intent, self.log)
+            if user.config["bridge.p2p.own_avatar"]
+            else None
+        )
+        if self.own_avatar is not None:
+            user.session.before_login = self.own_avatar.before_login
         on(PersonalMessageChanged, contacts.on_personal_message)
 
     def _to_portal(
@@ -100,6 +120,47 @@ class EventRoutes:
                 await handle(portal.from_msn, user, evt)
 
         return route
+
+    async def _handle_text(
+        self, from_msn: MSNToMatrix, user: User, evt: TextMessageReceived
+    ) -> EventID | None:
+        return await from_msn.handle_text(user, evt, self.emoticons)
+
+    def _on_other(
+        self, route: Callable[[OtherMessageReceived], Awaitable[None]]
+    ) -> Callable[[OtherMessageReceived], Awaitable[None]]:
+        """Custom emoticon announcements are kept for the text that follows them; other
+        messages go to their portal."""
+
+        async def other(evt: OtherMessageReceived) -> None:
+            ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
+            if ctype in EMOTICON_TYPES:
+                if self._may_write(evt.sender):
+                    self.emoticons.announce(evt)
+                return
+            await route(evt)
+
+        return other
+
+    @staticmethod
+    def _answered(
+        route: Callable[[FileOffered], Awaitable[None]],
+    ) -> Callable[[FileOffered], Awaitable[None]]:
+        """A file offer that was not routed (privacy, no room, an error) is declined at once,
+        not left waiting until it expires."""
+
+        async def answer(evt: FileOffered) -> None:
+            try:
+                await route(evt)
+            finally:
+                if evt.offer.open:
+                    evt.offer.decline()
+
+        return answer
+
+    async def _on_presence(self, evt: PresenceChanged) -> None:
+        await self.user.contacts.on_presence(evt)
+        await self.avatars.on_presence(evt)
 
     def _may_write(self, sender: str) -> bool:
         if sender.lower() == (self.user.passport or "").lower():
@@ -165,3 +226,11 @@ class EventRoutes:
         # the configured double puppeting (if any) for this user; in the background, as it
         # asks the homeserver
         background_task.create(double_puppet.enable(self.user, evt.passport))
+        self.own_avatar_changed()
+
+    def own_avatar_changed(self) -> None:
+        """Announce the user's Matrix avatar as their display picture (after a login, or
+        when it changed)."""
+        client = self.user.client
+        if self.own_avatar is not None and client is not None:
+            background_task.create(self.own_avatar.apply(client), name="msn-own-avatar")

@@ -13,6 +13,7 @@ from mautrix.types import (
     EventID,
     EventType,
     Membership,
+    MemberStateEventContent,
     MessageEvent,
     MessageStatus,
     MessageStatusReason,
@@ -310,6 +311,21 @@ class MatrixHandler(BaseMatrixHandler):
             user = await User.get_by_mxid(user_id, create=False)
             if user is not None:
                 await portal.from_matrix.handle_typing(user, user_id in current)
+
+    async def handle_member_info_change(
+        self,
+        room_id: RoomID,
+        user_id: UserID,
+        content: MemberStateEventContent,
+        prev_content: MemberStateEventContent,
+        event_id: EventID,
+    ) -> None:
+        """A bridge user's new Matrix avatar becomes their MSN display picture."""
+        if content.avatar_url == prev_content.avatar_url:
+            return
+        user = await User.get_by_mxid(user_id, create=False)
+        if user is not None:
+            user.routes.own_avatar_changed()
 
     async def handle_presence(self, evt: PresenceEvent) -> None:
         # MSN status is chosen explicitly with the `status` command; Matrix presence of the

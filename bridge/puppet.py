@@ -75,6 +75,8 @@ class Puppet(BasePuppet):
         # One registration at a time: the name sync and the presence sender may both be the
         # first to touch a new ghost.
         self._register_lock = asyncio.Lock()
+        #: one display picture fetch at a time for this ghost (bridge.ghost_avatars)
+        self.avatar_lock = asyncio.Lock()
         # Name churn (a contact renaming themselves a thousand times a minute) reaches the
         # homeserver at most once per interval; the last name always does.
         self._names: LatestWins[str | None] = LatestWins(
@@ -298,6 +300,26 @@ class Puppet(BasePuppet):
     async def send_presence_now(self, state: PresenceState, message: str | None) -> None:
         await self.ensure_ghost_registered()
         await self.default_mxid_intent.set_presence(state, message, ignore_cache=True)
+
+    # endregion
+    # region avatar
+
+    @property
+    def avatar_sha1d(self) -> str | None:
+        """The SHA1D of the MSN display picture the ghost's avatar shows (None: none yet)."""
+        return self.row.avatar_sha1d
+
+    async def set_avatar(self, data: bytes, mime: str, sha1d: str) -> None:
+        """Upload ``data`` (the contact's display picture) and make it the ghost's avatar;
+        remembered by ``sha1d`` so the same picture is never uploaded again."""
+        await self.ensure_ghost_registered()
+        intent = self.default_mxid_intent
+        ext = mime.split("/", 1)[1] if "/" in mime else "bin"
+        mxc = await intent.upload_media(data, mime_type=mime, filename=f"avatar.{ext}")
+        await intent.set_avatar_url(mxc)
+        self.row.avatar_url = mxc
+        self.row.avatar_sha1d = sha1d
+        await self._store()
 
     # endregion
 

@@ -100,6 +100,8 @@ class MSNSession:
         self._state: BridgeStateEvent | None = None
         self._state_error: str | None = None
         self._state_message: str | None = None
+        #: awaited with each new client before it logs in (never raises)
+        self.before_login: Callable[[MSNClient], Awaitable[None]] | None = None
 
     @property
     def row(self) -> DBUser:
@@ -166,6 +168,8 @@ class MSNSession:
         await self._close_client()
         client = self._make_client()
         self._set_client(client)
+        if self.before_login is not None:
+            await self.before_login(client)  # e.g. the display picture of the first CHG
         try:
             async with self.gate.turn(interactive=interactive):
                 with metrics.login_timer("login" if new_login else "reconnect"):

@@ -35,6 +35,8 @@ class Puppet(EncryptedModel, table="puppet", primary_key=("passport",)):
     access_token: str | None = field(default=None, repr=False)
     next_batch: str | None = None
     base_url: str | None = None
+    # v8: SHA1D of the MSN display picture behind avatar_url
+    avatar_sha1d: str | None = None
 
     def _on_undecryptable(self, columns: list[str]) -> None:
         log.warning(

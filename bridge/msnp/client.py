@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 import asyncio
 import logging
@@ -31,6 +31,7 @@ from .events import Disconnected, Event
 from .flow import EventQueue
 from .login import Credentials
 from .notification import NotificationSession
+from .p2p_client import ClientP2P
 from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
 from .values import (
@@ -101,6 +102,8 @@ class MSNClient:
         )
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
+        #: pictures, emoticons and files over P2P (:mod:`.p2p_client`)
+        self.p2p = ClientP2P(config, self._ns, self._pool, self._emit)
         self._dead = False
         self._closing = False
 
@@ -160,6 +163,8 @@ class MSNClient:
         ``typing_dropped``, ...) and ``events_queued_peak``; a snapshot."""
         counts = Counter(self._tally.counts)
         counts["events_queued_peak"] = self._events.peak
+        if self.p2p.manager is not None:
+            counts.update({f"p2p_{k}": v for k, v in self.p2p.manager.stats.items()})
         return counts
 
     # ----------------------------------------------------------- event queue
@@ -203,6 +208,7 @@ class MSNClient:
         bad = [v for v in self.config.protocols if not 2 <= v <= 12]
         if bad or not self.config.protocols:
             raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-12")
+        self.p2p.start(passport)
         try:
             used = await self._ns.login(Credentials(passport, password, ticket), self._web, cache)
         except BaseException:
@@ -229,6 +235,7 @@ class MSNClient:
         self._dead = True
         self._pool.closed = True
         self._pool.cancel_tasks()
+        await self.p2p.close()
         for task in list(self._tasks or ()):
             task.cancel()
         dispatcher = self._dispatcher
@@ -244,7 +251,11 @@ class MSNClient:
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
         self._dead = True
         self._pool.closed = True  # no switchboard is opened or answered any more
-        task = asyncio.create_task(self._wind_down())
+        self._spawn(self._wind_down())
+        self._spawn(self.p2p.close())
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(coro)
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(task)
@@ -346,6 +357,19 @@ class MSNClient:
     async def send_nudge(self, conversation: str) -> None:
         async with self._pool.using(conversation) as sb:
             await sb.send_nudge()
+
+    async def cancel_invitation(self, conversation: str, cookie: str) -> None:
+        """Decline a ``text/x-msmsgsinvite`` invitation (an MSNFTP file transfer of MSN
+        Messenger 4-5, ...): ``Invitation-Command: CANCEL``, ``Cancel-Code: REJECT``."""
+        if not (cookie.isascii() and cookie.isdigit() and len(cookie) <= 10):
+            raise ValueError(f"not an invitation cookie: {cookie[:20]!r}")
+        payload = (
+            "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+            f"Invitation-Command: CANCEL\r\nInvitation-Cookie: {cookie}\r\n"
+            "Cancel-Code: REJECT\r\n\r\n"
+        ).encode()
+        async with self._pool.using(conversation) as sb:
+            await sb.send_payload(payload, "N")
 
     async def invite(self, conversation: str, passport: str) -> str:
         """Bring ``passport`` into the conversation; returns its (possibly new) key."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Final
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import codec
 from .message import MAX_MSG_PAYLOAD
+from .p2p_transfer import P2PLimits
 from .values import Status
 
 __all__ = ["MAX_UBX_PAYLOAD", "ClientConfig"]
@@ -33,8 +34,11 @@ class ClientConfig:
     client_name: str = "MSNMSGR"
     client_version: str = "7.0.0816"
     client_lib: str = "MSMSGS"
-    #: MSN client capability flags sent in CHG (MSNP8+): MSNC1 | multi-packet messaging.
-    capabilities: int = 0x50000020
+    #: MSN client capability flags sent in CHG (MSNP8+): MSNC1 (P2P over the switchboard:
+    #: MSN objects and files, :mod:`.p2p_session`) | multi-packet messages (:mod:`.multipacket`)
+    #: | ink as GIF (an ``image/gif`` message, shown by the bridge): what is honoured; nothing
+    #: more, or clients send what cannot be read.
+    capabilities: int = 0x10000024
     keepalive_interval: float = 45.0
     keepalive_timeout: float = 30.0
     connect_timeout: float = 15.0
@@ -61,3 +65,5 @@ class ClientConfig:
     max_switchboard_payload: int = MAX_MSG_PAYLOAD
     #: Contacts kept from the server's lists (MSN allowed 1,000 on the forward list).
     max_contacts: int = 5000
+    #: P2P sessions, sizes, buffers and timeouts (display pictures, emoticons, files).
+    p2p: P2PLimits = field(default_factory=P2PLimits)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # The value types lived here before values.py; code written against that layout still finds them.
+if TYPE_CHECKING:
+    from .p2p_files import FileOffer
+
 from .values import (
     Contact as Contact,
     DisconnectReason as DisconnectReason,
@@ -20,6 +24,7 @@ __all__ = [
     "ContactRemoved",
     "Disconnected",
     "Event",
+    "FileOffered",
     "GroupChanged",
     "ListSynced",
     "LoggedIn",
@@ -144,6 +149,18 @@ class OtherMessageReceived(Event):
     headers: dict[str, str]
     body: bytes
     participants: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileOffered(Event):
+    """A contact offers a file over P2P: answer ``offer`` (``accept()`` streams the data,
+    ``decline()``); an offer nobody answers is declined after ``P2PLimits.file_invite_timeout``.
+    ``conversation`` is the sender's one-to-one conversation."""
+
+    conversation: str
+    sender: str
+    offer: FileOffer = field(repr=False)
+    participants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,8 @@ class NotificationSession:
         self.passport = ""
         self.status = Status.OFFLINE
         self.personal_message = ""
+        #: our display picture's MSN object, announced with every CHG (MSNP9+)
+        self.msn_object: str | None = None
         self.roster = Roster(max_contacts=config.max_contacts, tally=self.tally)
         self.lists = ListEditor(self.roster, self._live, emit)
         self.profile: dict[str, str] = {}
@@ -352,11 +354,25 @@ class NotificationSession:
     async def _chg(self, status: Status) -> None:
         conn = self.conn
         assert conn is not None
-        args: tuple[str, ...] = (status.value,)
-        if self.version >= 8:
-            args = (status.value, str(self.config.capabilities))
-        await conn.transaction("CHG", args)
-        self.status = status
+        while True:
+            picture = self.msn_object if self.version >= 9 else None
+            args: tuple[str, ...] = (status.value,)
+            if self.version >= 8:
+                args = (status.value, str(self.config.capabilities))
+            if picture:
+                args = (*args, encode_arg(picture))
+            await conn.transaction("CHG", args)
+            self.status = status
+            if picture == (self.msn_object if self.version >= 9 else None):
+                return  # (else the picture changed while this CHG was under way: again)
+
+    async def set_msn_object(self, xml: str | None) -> None:
+        """Our display picture's MSN object, announced now (if online) and with every CHG."""
+        if xml == self.msn_object:
+            return
+        self.msn_object = xml
+        if self.logged_in and self.status is not Status.OFFLINE and self.version >= 9:
+            await self._chg(self.status)
 
     async def set_status(self, status: Status) -> None:
         if status is Status.OFFLINE:

@@ -24,7 +24,7 @@ from .errors import P2PError, P2PProtocolError, TransferFailed
 from .msnobject import MSNObject, parse_msnobject, sha1d_of
 from .p2p import AppID, P2PFlags
 from .p2p_transfer import P2PLimits, Session
-from .p2p_transport import DataComplete, DataReceived, SessionAborted
+from .p2p_transport import AckReceived, DataComplete, DataReceived, SessionAborted
 
 __all__ = ["ObjectProvider", "answer_fetch", "fetch", "object_from_context", "serve"]
 
@@ -88,6 +88,7 @@ async def serve(
     """Answer a fetch of ours: 200 OK, data preparation, the data; wait for the ACKs."""
     peer = session.peer
     peer.answer(invite, 200, "OK", session.session_id)
+    session.invite = None  # answered: a BYE from now on is the end of the transfer
     prep = await session.send_message(
         bytes(4), session_id=session.session_id, app_id=AppID.MSN_OBJECT
     )
@@ -102,7 +103,16 @@ async def serve(
     finally:
         for task in inflight:
             task.cancel()
-    await session.wait_ack(stream.identifier, stall_timeout)
+    # the ACK of the data, or the receiver's BYE once it has everything (it may overtake the
+    # ACK: clients send both at once)
+    while True:
+        item = await session.inbox.next(stall_timeout)
+        if isinstance(item, AckReceived) and item.acked_identifier == stream.identifier:
+            return
+        if isinstance(item, slp.SLPMessage) and item.method == "BYE":
+            return
+        if isinstance(item, SessionAborted):
+            raise TransferFailed(f"session aborted: {item.reason}")
 
 
 async def answer_fetch(

@@ -47,6 +47,8 @@ from .events import (
 from .flow import ReadGate
 from .message import TYPING, TEXT_PLAIN, Message, is_nudge
 from .multipacket import MultiPacketReassembler
+from .p2p import CONTENT_TYPE as P2P_CONTENT_TYPE
+from .p2p_session import P2PManager
 from .switchboard import Switchboard
 from .values import Ring
 
@@ -82,7 +84,7 @@ class SwitchboardPool:
 
     __slots__ = (
         "_all", "_emit", "_gate", "_hosts", "_limits", "_locks", "_ns", "_parts", "_remembered",
-        "_sbs", "_tally", "_tasks", "closed", "config",
+        "_sbs", "_tally", "_tasks", "closed", "config", "p2p",
     )  # fmt: skip
 
     def __init__(
@@ -112,6 +114,8 @@ class SwitchboardPool:
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         #: no switchboard is opened or answered any more (the session ended)
         self.closed = False
+        #: receives the P2P (MSNSLP) messages of every switchboard, set by the client
+        self.p2p: P2PManager | None = None
 
     @property
     def busy(self) -> bool:
@@ -358,7 +362,9 @@ class SwitchboardPool:
         key = self._ensure_key(sb)
         participants = sb.participants
         ctype = message.content_type
-        if ctype == TEXT_PLAIN:
+        if ctype == P2P_CONTENT_TYPE and self.p2p is not None:
+            self.p2p.feed(sb, sender, message)  # never raises, never closes the switchboard
+        elif ctype == TEXT_PLAIN:
             self._emit(
                 TextMessageReceived(
                     key, sender, sender_name, message.text, message.format, participants
@@ -400,5 +406,7 @@ class SwitchboardPool:
     def sb_closed(self, sb: Switchboard) -> None:
         was_current = bool(sb.key) and self._sbs.get(sb.key) is sb
         self._forget(sb)
+        if self.p2p is not None:
+            self.p2p.link_closed(sb)
         if was_current and not self.closed:
             self._emit(SwitchboardClosed(sb.key))

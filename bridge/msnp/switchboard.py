@@ -170,6 +170,10 @@ class Switchboard:
         if reply.name == "NAK":
             raise DeliveryFailed("the switchboard could not deliver the message (NAK)")
 
+    async def send_p2p(self, payload: bytes) -> None:
+        """One P2P ``MSG`` (mode ``D``, as servers require for P2P); returns on its ``ACK``."""
+        await self.send_payload(payload, "D")
+
     async def send_text(self, text: str, fmt: MessageFormat | None = None) -> None:
         for payload in split_text(text, fmt):
             await self.send_payload(payload, "A")

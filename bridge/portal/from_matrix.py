@@ -30,6 +30,7 @@ from bridge.texts import SendFailure, describe_send_error, queue_full
 
 from .interfaces import PortalOwner, PortalRoom
 from .outbox import Outbox
+from .outgoing_files import FileSender, p2p_target
 from .send_status import send_status
 from .sender import MSNSender, encode_format
 
@@ -121,6 +122,16 @@ class MatrixToMSN:
             if user.mxid != portal.owner:
                 user = await self._relay(user, message)
             await self._resume(user)
+            target = p2p_target(portal, user, message)
+            if target is not None and isinstance(message, MediaMessageEventContent):
+                # offered over P2P in the background; its answer becomes the send status
+                record = self._record(room_id, event_id, user, "pending")
+                await record.insert()
+                deliver = FileSender(portal, user, target).deliver(
+                    message, event_id, record, arrived_at, await self.sender.contact_name()
+                )
+                background_task.create(deliver, name=f"msn-file-out-{event_id}")
+                return
             text, fmt = await self._convert_matrix_message(user, message)
             if not text.strip():
                 raise SendFailure("the message is empty", MessageStatusReason.UNSUPPORTED)

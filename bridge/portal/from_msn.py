@@ -10,6 +10,8 @@ from mautrix.errors import IntentError, MForbidden
 from mautrix.types import (
     JSON,
     EventID,
+    ImageInfo,
+    MediaMessageEventContent,
     MessageEventContent,
     MessageType,
     TextMessageEventContent,
@@ -17,6 +19,7 @@ from mautrix.types import (
 
 from bridge import double_puppet, formatter, metrics, texts
 from bridge.db.message import Message as DBMessage
+from bridge.emoticons import Emoticons, datacast_notice, decode_ink, inline
 from bridge.msnp.events import (
     NudgeReceived,
     OtherMessageReceived,
@@ -27,6 +30,7 @@ from bridge.msnp.events import (
 )
 from bridge.puppet import Puppet
 
+from .incoming_files import handle_msnftp_invitation
 from .interfaces import PortalOwner, PortalRoom
 
 __all__ = ["TYPING_TIMEOUT_MS", "MSNToMatrix", "is_silent"]
@@ -42,6 +46,8 @@ _CONTENT_TYPE_NAMES = {
     "text/x-mms-animemoticon": "animated emoticon definitions",
     "text/x-msnmsgr-datacast": "a datacast (wink, voice clip or similar)",
     "text/x-clientcaps": "client capability information",
+    "application/x-ms-ink": "handwriting (ink in ISF)",
+    "image/gif": "handwriting (ink)",
     "text/x-keepalive": "a keep-alive",
 }
 #: Content types that carry nothing for a person to read; not worth a notice (nor a room).
@@ -104,7 +110,7 @@ class MSNToMatrix:
         return False
 
     async def _send_from(
-        self, user: PortalOwner, puppet: Puppet, content: TextMessageEventContent, sender: str
+        self, user: PortalOwner, puppet: Puppet, content: MessageEventContent, sender: str
     ) -> EventID | None:
         """Send as the contact's ghost. If the room is dead (the ghost left or was kicked, the
         room was shut down), the portal gets a fresh room and the message is sent there."""
@@ -142,7 +148,7 @@ class MSNToMatrix:
         self,
         user: PortalOwner,
         sender: str,
-        content: TextMessageEventContent,
+        content: MessageEventContent,
         sender_name: str = "",
     ) -> EventID | None:
         """Post ``content`` from ``sender``: as the contact's ghost, or through
@@ -215,10 +221,42 @@ class MSNToMatrix:
 
     # endregion
 
-    async def handle_text(self, user: PortalOwner, evt: TextMessageReceived) -> EventID | None:
+    # region what other MSN -> Matrix handlers (bridge.portal.incoming_files) use
+
+    async def room_ready(self, user: PortalOwner) -> bool:
+        return await self._room_ready(user)
+
+    async def sender_puppet(self, passport: str) -> Puppet | None:
+        return await self._sender_puppet(passport)
+
+    async def send_as(
+        self, user: PortalOwner, puppet: Puppet, content: MessageEventContent, sender: str
+    ) -> EventID | None:
+        return await self._send_from(user, puppet, content, sender)
+
+    async def send_notice(self, user: PortalOwner, sender: str, text: str) -> EventID | None:
+        """A notice from ``sender``'s ghost (the room is made if needed)."""
+        if not await self._room_ready(user):
+            return None
+        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+        return await self._deliver(user, sender, content)
+
+    # endregion
+
+    async def handle_text(
+        self, user: PortalOwner, evt: TextMessageReceived, emoticons: Emoticons | None = None
+    ) -> EventID | None:
         if not await self._room_ready(user):
             return None
         raw = formatter.msn_to_matrix(evt.text, evt.format)
+        if (
+            emoticons is not None
+            and not self.portal.encrypted
+            and not _same(evt.sender, user.passport)
+        ):
+            puppet = await self._sender_puppet(evt.sender)
+            if puppet is not None:
+                raw = inline(raw, await emoticons.images_for(evt, puppet.default_mxid_intent))
         content = TextMessageEventContent.deserialize(JSON(raw))
         return await self._deliver(user, evt.sender, content, evt.sender_name)
 
@@ -248,12 +286,28 @@ class MSNToMatrix:
             return None
         if not await self._room_ready(user):
             return None
-        what = _CONTENT_TYPE_NAMES.get(ctype)
-        desc = f"{what} ({ctype})" if what else f"a message of type {ctype or 'unknown'}"
-        content = TextMessageEventContent(
-            msgtype=MessageType.NOTICE,
-            body=f"Sent {desc}, which the bridge cannot show in Matrix.",
-        )
+        if ctype == "text/x-msmsgsinvite" and await handle_msnftp_invitation(self, user, evt):
+            return None
+        # (no media into encrypted rooms yet: it would reach the homeserver unencrypted)
+        ink = decode_ink(evt) if ctype == "image/gif" and not self.portal.encrypted else None
+        if ink is not None:
+            puppet = await self._sender_puppet(evt.sender)
+            if puppet is None:
+                return None
+            mxc = await puppet.default_mxid_intent.upload_media(
+                ink, mime_type="image/gif", filename="ink.gif"
+            )
+            media = MediaMessageEventContent(
+                msgtype=MessageType.IMAGE, body="ink.gif", url=mxc,
+                info=ImageInfo(mimetype="image/gif", size=len(ink)),
+            )  # fmt: skip
+            return await self._deliver(user, evt.sender, media)
+        body = datacast_notice(evt) if ctype == "text/x-msnmsgr-datacast" else None
+        if body is None:
+            what = _CONTENT_TYPE_NAMES.get(ctype)
+            desc = f"{what} ({ctype})" if what else f"a message of type {ctype or 'unknown'}"
+            body = f"Sent {desc}, which the bridge cannot show in Matrix."
+        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=body)
         return await self._deliver(user, evt.sender, content)
 
     async def handle_joined(self, user: PortalOwner, evt: SwitchboardJoined) -> None:

@@ -92,7 +92,7 @@ class MSNSender:
             except MSNPException as e:
                 # NAK or an error reply: MSN says it was not delivered
                 await item.set_progress("queued", index)
-                raise texts.describe_send_error(e, await self._contact_name()) from e
+                raise texts.describe_send_error(e, await self.contact_name()) from e
             await item.set_progress("queued", index + 1)
 
     async def _open(self, client: MSNClient, conv_key: str) -> None:
@@ -106,13 +106,13 @@ class MSNSender:
                 await self._tell_unreached(client, conv_key)
         except TransactionTimeout as e:  # (a TimeoutError, so an OSError: first)
             raise SendFailure(
-                f"{await self._contact_name()} did not join the conversation in time",
+                f"{await self.contact_name()} did not join the conversation in time",
                 MessageStatusReason.NETWORK_ERROR,
             ) from e
         except (ConnectionClosed, OSError) as e:
             raise RetryLater(f"the conversation could not be opened ({e})") from e
         except MSNPException as e:
-            raise texts.describe_send_error(e, await self._contact_name()) from e
+            raise texts.describe_send_error(e, await self.contact_name()) from e
 
     async def _restore_group(self, client: MSNClient, conversation: str) -> None:
         """A group room from an earlier MSN session: its stored participants (or else its
@@ -143,7 +143,7 @@ class MSNSender:
                 "to the others."
             )
 
-    async def _contact_name(self) -> str:
+    async def contact_name(self) -> str:
         portal = self.portal
         if portal.is_direct:
             puppet = await portal.get_dm_puppet()

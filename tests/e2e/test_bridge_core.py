@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.msnp.events import NudgeReceived, TextMessageReceived, TypingReceived
+from bridge.msnp.events import FileOffered, NudgeReceived, TextMessageReceived, TypingReceived
 from bridge.msnp.values import Status
 from tests.support.harness import Stack, poll
 
@@ -237,7 +237,7 @@ async def test_switchboard_turning_into_a_group_gets_a_group_room(stack: Stack) 
     assert status["content"]["status"] == "SUCCESS"
 
 
-async def test_replies_edits_and_media_fall_back_to_text(stack: Stack) -> None:
+async def test_replies_and_edits_fall_back_to_text_media_cross_over_p2p(stack: Stack) -> None:
     pair = stack.new_pair()
     user, _ = await stack.logged_in(pair)
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
@@ -276,13 +276,14 @@ async def test_replies_edits_and_media_fall_back_to_text(stack: Stack) -> None:
     edit = await bob.wait_for_type(TextMessageReceived, after=mark)
     assert edit.text == "* typo"
 
+    # bob's client speaks P2P: the image is offered as a file (the link fallback for clients
+    # without P2P is in test_bridge_p2p.py)
     mark = bob.mark()
-    event_id = await user.send_content(
-        room,
-        {"msgtype": "m.image", "body": "cat.png", "url": "mxc://msn.test/somemediaid"},
-    )
-    media = await bob.wait_for_type(TextMessageReceived, after=mark)
-    assert "/_matrix/media/v3/download/msn.test/somemediaid" in media.text
-    assert "cat.png" in media.text
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    mxc = await user.api.upload_media(picture, mime_type="image/png", filename="cat.png")
+    event_id = await user.send_content(room, {"msgtype": "m.image", "body": "cat.png", "url": mxc})
+    offered = await bob.wait_for_type(FileOffered, after=mark)
+    assert (offered.offer.filename, offered.offer.size) == ("cat.png", len(picture))
+    assert b"".join([chunk async for chunk in offered.offer.accept()]) == picture
     status = await user.wait_for_send_status(room, event_id)
     assert status["content"]["status"] == "SUCCESS"

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from urllib.parse import quote
 import asyncio
 import base64
 import logging
@@ -100,6 +101,14 @@ class P2PPeer:
             peer._on_message,
         )  # fmt: skip
         return peer
+
+    async def set_picture(self, picture: bytes, caps: int = DEFAULT_CAPS) -> str:
+        """Show a new display picture (``CHG`` with its MSN object); returns the descriptor."""
+        assert self.ns is not None
+        self.picture_msnobj = wire.make_msnobj(self.email, picture, 3)
+        self.objects[wire.sha1_b64(picture)] = picture
+        await self.ns.client.cmd("CHG", "NLN", caps, quote(self.picture_msnobj, safe=""))
+        return self.picture_msnobj
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -494,6 +494,9 @@ class Stack:
         with contextlib.suppress(KeyError, TypeError):
             br["limits"]["display_name_interval"] = 5  # tests of name churn wait less
         with contextlib.suppress(KeyError, TypeError):
+            br["p2p"]["max_incoming_file"] = 4 * 1024 * 1024  # a 3 MB file passes, 5 MB do not
+            br["p2p"]["offer_timeout"] = 5  # unanswered file offers time out soon
+        with contextlib.suppress(KeyError, TypeError):
             br["encryption"]["allow"] = False
             br["encryption"]["default"] = False
         config["logging"] = {

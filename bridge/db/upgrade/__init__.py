@@ -25,6 +25,7 @@ from . import (  # noqa: E402
     v05_group_participants,
     v06_message_queues,
     v07_contact_lists,
+    v08_avatar_sha1d,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "v05_group_participants",
     "v06_message_queues",
     "v07_contact_lists",
+    "v08_avatar_sha1d",
 ]

@@ -1,0 +1,130 @@
+"""The user's Matrix avatar as their MSN display picture: a 96x96 PNG that contacts fetch over
+P2P, announced after every login (``bridge.p2p.own_avatar``).
+
+The avatar is downloaded with the appservice's credentials (at most :data:`MAX_DOWNLOAD`
+bytes), checked to be a picture of at most :data:`MAX_PIXELS` pixels before it is decoded, and
+converted off the event loop; the result is kept for the avatar's ``mxc://`` URI, so a reconnect
+does not convert it again.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from io import BytesIO
+import asyncio
+
+from mautrix.appservice import IntentAPI
+from mautrix.types import ContentURI, UserID
+from mautrix.util.logging import TraceLogger
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from bridge.msnp.client import MSNClient
+from bridge.msnp.errors import MSNPException
+
+__all__ = ["MAX_DOWNLOAD", "MAX_PIXELS", "SIDE", "OwnAvatar", "to_display_picture"]
+
+#: MSN clients show display pictures at 96x96.
+SIDE: Final = 96
+#: Largest avatar downloaded, in bytes.
+MAX_DOWNLOAD: Final = 16 * 1024 * 1024
+#: Largest avatar decoded, in pixels (a small file may claim huge dimensions).
+MAX_PIXELS: Final = 40_000_000
+#: The longest a login waits for the picture of its first CHG, in seconds.
+LOGIN_WAIT: Final = 5.0
+
+
+def to_display_picture(data: bytes) -> bytes:
+    """``data`` (any picture Pillow reads) cropped to a square and scaled to a 96x96 PNG.
+
+    Raises :class:`ValueError` for what is not a picture or is too large.
+    """
+    try:
+        with Image.open(BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ValueError(f"the avatar has {image.width}x{image.height} pixels")
+            image.seek(0)  # the first frame of an animation
+            square = ImageOps.fit(image.convert("RGBA"), (SIDE, SIDE), Image.Resampling.LANCZOS)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        raise ValueError(f"the avatar is not a picture Pillow can read: {e}") from e
+    out = BytesIO()
+    square.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+class OwnAvatar:
+    """One user's display picture, made from their Matrix avatar."""
+
+    def __init__(self, mxid: UserID, intent: IntentAPI, log: TraceLogger) -> None:
+        self.mxid = mxid
+        self.intent = intent
+        self.log = log.getChild("own_avatar")
+        self._made_from: ContentURI | None = None
+        self._picture: bytes | None = None
+        #: the client and avatar last announced (an avatar change arrives once per room)
+        self._announced: tuple[MSNClient, ContentURI | None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def before_login(self, client: MSNClient) -> None:
+        """Give a new client the picture for its first ``CHG`` (within
+        :data:`LOGIN_WAIT` seconds; later, :meth:`apply` announces it after the login)."""
+        try:
+            async with asyncio.timeout(LOGIN_WAIT):
+                await self.apply(client)
+        except TimeoutError:
+            self.log.info("The Matrix avatar was not ready for the login; it follows later")
+        except Exception:
+            self.log.exception("Failed to prepare the display picture")
+
+    async def apply(self, client: MSNClient) -> None:
+        """Announce the user's current Matrix avatar on ``client`` (none: no picture)."""
+        async with self._lock:
+            await self._apply(client)
+
+    async def _apply(self, client: MSNClient) -> None:
+        try:
+            mxc = await self.intent.get_avatar_url(self.mxid)
+        except Exception as e:
+            self.log.warning("Could not read the avatar of %s: %s", self.mxid, e)
+            return
+        if self._announced == (client, mxc or None):
+            return
+        if not mxc:
+            picture = None
+        elif mxc == self._made_from:
+            picture = self._picture
+        else:
+            try:
+                data = await self._download(mxc)
+                picture = await asyncio.to_thread(to_display_picture, data)
+            except ValueError as e:
+                self.log.info("Not using the Matrix avatar as display picture: %s", e)
+                return
+            except Exception as e:
+                self.log.warning("Could not download the Matrix avatar %s: %s", mxc, e)
+                return
+            self._made_from, self._picture = mxc, picture
+        try:
+            await client.p2p.set_display_picture(picture)
+        except MSNPException as e:
+            self.log.warning("Could not announce the display picture: %s", e)
+            return
+        self._announced = (client, mxc or None)
+
+    async def _download(self, mxc: ContentURI) -> bytes:
+        api = self.intent.api
+        url = api.get_download_url(mxc, authenticated=True)
+        params = {"allow_redirect": "true"}
+        if api.as_user_id:
+            params["user_id"] = api.as_user_id
+        headers = {"Authorization": f"Bearer {api.token}"}
+        async with api.session.get(url, params=params, headers=headers) as response:
+            if response.status != 200:
+                raise OSError(f"HTTP {response.status}")
+            if (response.content_length or 0) > MAX_DOWNLOAD:
+                raise ValueError(f"the avatar is larger than {MAX_DOWNLOAD} bytes")
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                data += chunk
+                if len(data) > MAX_DOWNLOAD:
+                    raise ValueError(f"the avatar is larger than {MAX_DOWNLOAD} bytes")
+            return bytes(data)
