@@ -24,8 +24,10 @@ import logging
 
 import aiohttp
 
+from .ab_login import AbCache
 from .burst import Tally
 from .config import ClientConfig
+from .endpoints import format_guid, new_machine_guid
 from .errors import DeliveryFailed, ProtocolRefused, UnknownConversation
 from .events import Disconnected, Event
 from .flow import EventQueue
@@ -111,6 +113,16 @@ class MSNClient:
         return self._ns.passport
 
     @property
+    def ab_cache(self) -> AbCache | None:
+        """MSNP13+: the address book as this login fetched it; pass it to the next login."""
+        return self._ns.ab_cache
+
+    @property
+    def machine_guid(self) -> str | None:
+        """The machine GUID this client logs in with (MSNP16+ names the endpoint by it)."""
+        return self._ns.machine_guid
+
+    @property
     def friendly_name(self) -> str:
         return self._ns.friendly_name
 
@@ -170,21 +182,34 @@ class MSNClient:
     # ------------------------------------------------------------------ login
 
     async def login(
-        self, passport: str, password: str | None, *, ticket: str | None = None
+        self,
+        passport: str,
+        password: str | None,
+        *,
+        ticket: str | None = None,
+        machine_guid: str | None = None,
+        ab_cache: AbCache | None = None,
     ) -> LoginResult:
         """Connect, authenticate, download the contact list and go online.
 
         ``ticket`` is a Passport ticket from an earlier login, tried before the password.
+        ``machine_guid`` names this endpoint at MSNP16+ (keep one per account; None: a fresh
+        one); ``ab_cache`` is :attr:`ab_cache` of an earlier MSNP13+ login (only changes are
+        fetched).
         Raises :class:`AuthError`, :class:`ConnectionClosed`, :class:`MSNPError`,
         :class:`ProtocolRefused` or :class:`OSError` (server unreachable).
         """
         if self._ns.logged_in or self._dead:
             raise RuntimeError("this client has already logged in; create a new one")
-        bad = [v for v in self.config.protocols if not 2 <= v <= 12]
+        bad = [v for v in self.config.protocols if not 2 <= v <= 18]
         if bad or not self.config.protocols:
-            raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-12")
+            raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-18")
+        self._ns.ab_cache = ab_cache
+        guid = format_guid(machine_guid) if machine_guid else new_machine_guid()
         try:
-            used = await self._ns.login(Credentials(passport, password, ticket), self._web)
+            used = await self._ns.login(
+                Credentials(passport, password, ticket, machine_guid=guid), self._web
+            )
         except BaseException:
             self._dead = True
             self._pool.closed = True

@@ -259,29 +259,57 @@ def _nln(roster: Roster, cmd: Command) -> Event | None:
     return _presence(roster, cmd.args, initial=False)
 
 
+def _person(roster: Roster, args: tuple[str, ...], at: int) -> tuple[str, ...] | None:
+    """``args`` with the address at ``at`` in the MSNP2-13 form: MSNP14-17 put the network id
+    after it (dropped), MSNP18 writes ``1:email`` (the prefix dropped). None for what is not
+    a Windows Live person (circle members ``;via=``, other networks)."""
+    if roster.version < 14 or len(args) <= at:
+        return args
+    address = args[at]
+    if roster.version >= 18:
+        network, colon, email = address.partition(":")
+        if not colon or network != "1" or ";" in email:
+            return None
+        return (*args[:at], email, *args[at + 1 :])
+    if len(args) > at + 1:
+        if args[at + 1] != "1":
+            return None
+        return (*args[: at + 1], *args[at + 2 :])
+    return args
+
+
 def _presence(roster: Roster, args: tuple[str, ...], *, initial: bool) -> Event | None:
     # ILN trid status passport name [caps [msnobj]] / NLN status passport name [caps ...]
+    # (MSNP14+: see _person; MSNP16+: caps as "caps:capsex")
+    person = _person(roster, args, 1)
+    if person is None:
+        return None
+    args = person
     if len(args) < 2:
         return None
     msn_object = None
     if len(args) >= 5 and args[4] != "0":
         msn_object = decode_arg(args[4])[:MAX_MSN_OBJECT]
     name = _name(args[2]) if len(args) >= 3 else None
-    caps = _int(args[3]) if len(args) >= 4 else 0
+    caps = _int(args[3].partition(":")[0]) if len(args) >= 4 else 0
     return roster.presence(args[1], _status(args[0]), name, caps, msn_object, initial)
 
 
 def _fln(roster: Roster, cmd: Command) -> Event | None:
-    # FLN passport
-    if not cmd.args:
+    # FLN passport (MSNP14+: see _person)
+    args = _person(roster, cmd.args, 0)
+    if not args:
         return None
-    return roster.presence(cmd.args[0], Status.OFFLINE, None, keep_details=True)
+    return roster.presence(args[0], Status.OFFLINE, None, keep_details=True)
 
 
 def _ubx(roster: Roster, cmd: Command) -> Event | None:
-    # UBX passport [network] length + personal-message XML
-    if not cmd.args:
+    # UBX passport [network] length + personal-message XML (MSNP18: UBX 1:passport length)
+    args = _person(roster, cmd.args, 0) if roster.version >= 18 else cmd.args
+    if not args:
         return None
+    if args is not cmd.args:
+        cmd = Command(cmd.name, cmd.trid, args, cmd.payload)
     try:
         data = parse_user_data(cmd.payload or b"")
     except RemoteProtocolError as e:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import asyncio
 import logging
 
-from . import challenge as challenge_mod, list_commands
+from . import ab_login, challenge as challenge_mod, list_commands, list_sync
 from .burst import Tally
 from .codec import Command, decode_arg, encode_arg
 from .config import ClientConfig
@@ -22,18 +22,17 @@ from .errors import ConnectionClosed, MSNPError, RemoteProtocolError, Transactio
 from .events import Disconnected, Event, LoggedIn, OtherMessageReceived
 from .flow import ReadGate, reply_in_time
 from .list_editor import ListEditor
-from .login import Credentials, PassportService, log_in
+from .login import FIRST_MPOP_VERSION, Credentials, PassportService, log_in
 from .message import PROFILE, parse_message
 from .roster import Roster
-from .ubx import build_user_data
-from .values import DisconnectReason, Lists, Ring, Status
+from .sso import SecurityTokens
+from .ubx import build_endpoint_data, build_private_endpoint_data, build_user_data
+from .values import DisconnectReason, Ring, Status
 
 __all__ = ["MAX_NS_MESSAGE", "NotificationSession"]
 
 log = logging.getLogger("msnp.ns")
 
-#: The lists a complete MSNP2-7 ``SYN`` sends (then the download is complete).
-_ALL_LISTS: Final = Lists.FORWARD | Lists.ALLOW | Lists.BLOCK | Lists.REVERSE
 #: NS ``MSG`` payloads (profile, mail notifications) larger than this are dropped unread.
 MAX_NS_MESSAGE: Final = 64 * 1024
 
@@ -82,6 +81,20 @@ class NotificationSession:
         self._keepalive_interval = config.keepalive_interval
         self._tasks: set[asyncio.Task[None]] = set()
         self._disconnected = False
+        #: MSNP13+: the address-book cache of the previous login (in), of this one (out)
+        self.ab_cache: ab_login.AbCache | None = None
+        #: MSNP16+: this endpoint's machine GUID and the name the user's other endpoints see
+        self.machine_guid: str | None = None
+        self.endpoint_name = "Matrix bridge"
+        self._web: PassportService | None = None
+        self._tokens: SecurityTokens | None = None
+
+    @property
+    def endpoint_address(self) -> str:
+        """How this endpoint names itself on a switchboard (MSNP16+: ``passport;{guid}``)."""
+        if self.version >= FIRST_MPOP_VERSION and self.machine_guid:
+            return f"{self.passport};{self.machine_guid}"
+        return self.passport
 
     @property
     def friendly_name(self) -> str:
@@ -94,12 +107,15 @@ class NotificationSession:
         """Log in, download the list and go online; returns the Passport ticket used (if any).
         ``services`` are the Passport web services the login may call."""
         self.passport = credentials.passport
+        self.machine_guid = credentials.machine_guid
+        self._web = services
         auth = await log_in(
             self.config, credentials, self._new_connection, services, self._negotiated
         )
         self.conn = auth.conn
         self.server_hosts = (auth.host, auth.conn.peer_ip)
         self.passport = auth.passport
+        self._tokens = auth.tokens
         if auth.friendly_name is not None:
             self.roster.own_name = auth.friendly_name
         try:
@@ -130,50 +146,44 @@ class NotificationSession:
         self.roster.version = version
 
     async def _after_auth(self, conn: Connection) -> None:
-        conn.stage = "SYN"
-        self._syncing = asyncio.Event()
-        reply = await conn.transaction("SYN", ("0", "0") if self.version >= 10 else ("0",))
-        await self._wait_sync(self._syncing, reply)
-        self._syncing = None
+        initial: list[bytes] = []
+        if self.version >= 13:
+            conn.stage = "address book"
+            if self._web is None or self._tokens is None:
+                raise RemoteProtocolError("no address-book ticket after the MSNP13+ login")
+            self.ab_cache, initial = await ab_login.login_lists(
+                self.roster, self._web, self.config, self._tokens, self.ab_cache
+            )
+            if conn.closed:
+                raise ConnectionClosed("address book", "the server closed the connection")
+        else:
+            conn.stage = "SYN"
+            self._syncing = asyncio.Event()
+            reply = await conn.transaction("SYN", ("0", "0") if self.version >= 10 else ("0",))
+            await list_sync.wait_for_lists(
+                self.roster,
+                reply,
+                self._syncing,
+                self.config.transaction_timeout,
+                lambda: self.conn is None or self.conn.closed,
+            )
+            self._syncing = None
         self.logged_in = True
         profile = dict(self.profile)
         self.emit(LoggedIn(self.passport, self.friendly_name, self.version, profile))
         self.emit(self.roster.snapshot())
+        if initial:
+            conn.stage = "ADL"
+            for payload in initial:
+                await conn.transaction("ADL", (), payload)
         conn.stage = "CHG"
         await self._chg(self.config.initial_status)
+        if self.version >= FIRST_MPOP_VERSION:
+            conn.stage = "UUX"
+            await conn.transaction("UUX", (), build_endpoint_data(self.config.capabilities))
+            await conn.transaction("UUX", (), build_private_endpoint_data(self.endpoint_name))
         conn.stage = "session"
         self._start_keepalive()
-
-    async def _wait_sync(self, progress: asyncio.Event, reply: Command) -> None:
-        """Until the whole list the ``SYN`` reply announced has arrived."""
-        roster = self.roster
-        if self.version < 8:
-            if reply.arg(0) == "0" and len(reply.args) == 1:
-                return  # unchanged list version: nothing follows
-            contacts = groups = 0
-        else:
-            if len(reply.args) < 3:
-                return
-            contacts, groups = _int(reply.args[-2]), _int(reply.args[-1])
-
-        def done() -> bool:
-            if self.version < 8:
-                return roster.lists_complete & _ALL_LISTS == _ALL_LISTS
-            return roster.listed >= contacts and roster.groups_listed >= groups
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.transaction_timeout
-        while not done():
-            progress.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TransactionTimeout("the contact list (SYN) did not arrive completely")
-            try:
-                await asyncio.wait_for(progress.wait(), remaining)
-            except TimeoutError:
-                continue
-            if self.conn is None or self.conn.closed:
-                raise ConnectionClosed("SYN", "connection closed during the list download")
 
     # -------------------------------------------------------------- commands
 
@@ -336,7 +346,9 @@ class NotificationSession:
         conn = self.conn
         assert conn is not None
         args: tuple[str, ...] = (status.value,)
-        if self.version >= 8:
+        if self.version >= FIRST_MPOP_VERSION:
+            args = (status.value, f"{self.config.capabilities}:0")
+        elif self.version >= 8:
             args = (status.value, str(self.config.capabilities))
         await conn.transaction("CHG", args)
         self.status = status
@@ -361,7 +373,8 @@ class NotificationSession:
         if self.version < 11:
             self.personal_message = text
             return
-        payload = build_user_data(text, current_media, protocol=self.version)
+        guid = self.machine_guid if self.version >= 13 else None
+        payload = build_user_data(text, current_media, guid, protocol=self.version)
         await conn.transaction("UUX", (), payload)
         self.personal_message = text
 

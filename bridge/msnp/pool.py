@@ -69,6 +69,9 @@ class NotificationServer(Protocol):
     @property
     def server_hosts(self) -> tuple[str, ...]: ...
 
+    @property
+    def endpoint_address(self) -> str: ...
+
     async def request_switchboard(self) -> tuple[str, int, str]: ...
 
 
@@ -173,6 +176,7 @@ class SwitchboardPool:
         sb = Switchboard(
             self.config, self._ns.passport, self, key, gate=self._gate, tally=self._tally
         )
+        sb.login_name = self._ns.endpoint_address
         self._all.add(sb)
         return sb
 
