@@ -43,9 +43,10 @@ __all__ = [
 
 log = logging.getLogger("msnp.ab")
 
-#: Answers from this size on are parsed off the event loop (an 8000-contact ABFindAll is
-#: about 4 MB and takes over 100 ms to parse; 250 contacts are 130 KB, a few ms).
-THREAD_PARSE_BYTES: Final = 256 * 1024
+#: Answers from this size on are parsed off the event loop: bench/msnp13_parsers.py measured
+#: an ABFindAll of 250 contacts (279 KB) at 58 ms and one of 4000 (4.4 MB) at 1 s on this
+#: (shared, 2-core) machine, about 1.1 KB and 0.25 ms per contact; 128 KB is ~25 ms.
+THREAD_PARSE_BYTES: Final = 128 * 1024
 
 T = TypeVar("T")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.msnp.client import MSNClient
+from bridge.msnp.ab_login import fetch_lists
+from bridge.msnp.ab_store import dump_cache, load_cache
+from bridge.msnp.client import ClientConfig, MSNClient
 from bridge.msnp.errors import AuthError
 from bridge.msnp.events import (
     ListSynced,
@@ -14,7 +16,11 @@ from bridge.msnp.events import (
     PresenceChanged,
     TextMessageReceived,
 )
+from bridge.msnp.passport import PassportServices, service_urls
+from bridge.msnp.soap import SoapRequest
+from bridge.msnp.sso import CONTACTS, TokenRequest
 from bridge.msnp.values import Lists, Status
+from tests.msn_server import AL, FL, MSNServer
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import Recorder, client_config, logged_in
 
@@ -111,3 +117,85 @@ async def test_two_endpoints_of_one_account_both_stay_on() -> None:
         finally:
             await second.close()
             await first.close()
+
+
+class _Recording:
+    """The client's web-service poster, recording what was asked and answered."""
+
+    def __init__(self, inner: PassportServices) -> None:
+        self.inner = inner
+        self.sent: list[bytes] = []
+        self.answers: list[bytes] = []
+
+    async def post(self, url: str, request: SoapRequest) -> bytes:
+        self.sent.append(request.body)
+        answer = await self.inner.post(url, request)
+        self.answers.append(answer)
+        return answer
+
+
+async def _tokens(server: MSNServer, config: ClientConfig) -> tuple[PassportServices, str]:
+    web = PassportServices(config)
+    tokens = await web.security_tokens(
+        "alice@example.com", "alice123", [TokenRequest(CONTACTS, "MBI")]
+    )
+    return web, tokens.ticket(CONTACTS)
+
+
+async def test_a_login_with_the_cache_fetches_only_the_changes() -> None:
+    async with running_server() as server:
+        config = client_config(server, 18)
+        first = MSNClient(config, Recorder())
+        await first.login("alice@example.com", "alice123")
+        cache = first.ab_cache
+        await first.close()
+        assert cache is not None
+        stored = dump_cache(cache)
+        server.add_contact("alice@example.com", "dave@example.com", lists=FL | AL)
+        web, ticket = await _tokens(server, config)
+        try:
+            recording = _Recording(web)
+            _, ab_base = service_urls(config)
+            fetched = await fetch_lists(recording, ab_base, ticket, load_cache(stored))
+        finally:
+            await web.close()
+        assert all(b"<deltasOnly>true</deltasOnly>" in body for body in recording.sent)
+        assert len(recording.sent) == 2
+        # the delta names the new contact, not the unchanged ones
+        assert b"dave@example.com" in recording.answers[1]
+        assert b"carol@example.com" not in recording.answers[1]
+        emails = {c.email for c in fetched.book.contacts}
+        assert emails == {"bob@example.com", "carol@example.com", "dave@example.com"}
+        second_rec = Recorder()
+        second = MSNClient(config, second_rec)
+        await second.login("alice@example.com", "alice123", ab_cache=load_cache(stored))
+        try:
+            assert set(second.contacts) >= {"bob@example.com", "dave@example.com"}
+            assert second.contacts["dave@example.com"].lists & Lists.FORWARD
+        finally:
+            await second.close()
+
+
+async def test_full_sync_required_fetches_everything() -> None:
+    async with running_server(escargot_mode=True) as server:
+        config = client_config(server, 18)
+        first = MSNClient(config, Recorder())
+        await first.login("alice@example.com", "alice123")
+        assert first.ab_cache is not None
+        stored = dump_cache(first.ab_cache)
+        web, ticket = await _tokens(server, config)  # escargot_mode: alice must be signed in
+        try:
+            recording = _Recording(web)
+            _, ab_base = service_urls(config)
+            fetched = await fetch_lists(recording, ab_base, ticket, load_cache(stored))
+        finally:
+            await web.close()
+            await first.close()
+        # the delta request was refused (FullSyncRequired), then both lists came whole
+        assert b"<deltasOnly>true</deltasOnly>" in recording.sent[0]
+        assert len(recording.sent) == 3 and len(recording.answers) == 2
+        assert all(b"<deltasOnly>true</deltasOnly>" not in body for body in recording.sent[1:])
+        assert {c.email for c in fetched.book.contacts} == {
+            "bob@example.com",
+            "carol@example.com",
+        }
