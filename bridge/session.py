@@ -21,7 +21,7 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import metrics, own_presence, texts
+from bridge import endpoint_state, metrics, own_presence, texts
 from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.user import User as DBUser
@@ -181,7 +181,8 @@ class MSNSession:
         self._set_client(client)
         try:
             with metrics.login_timer("login" if new_login else "reconnect"):
-                result = await client.login(passport, password, ticket=ticket)
+                kept = await endpoint_state.stored(self.row, passport)
+                result = await client.login(passport, password, ticket=ticket, **kept)
         except BaseException:
             self._set_client(None)
             await _close_quietly(client)
@@ -193,6 +194,7 @@ class MSNSession:
             row.ticket = result.ticket
             row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
         row.protocol = result.protocol
+        await endpoint_state.remember(row, client)
         await self.owner.save()
         await own_presence.reapply(client, row, self.log)
         self._ready = True

@@ -22,6 +22,7 @@ from . import (  # noqa: E402  (register in order)
     v03_chosen_presence,
     v04_encrypted_tokens,
     v05_group_participants,
+    v09_msnp13_endpoint,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "v03_chosen_presence",
     "v04_encrypted_tokens",
     "v05_group_participants",
+    "v09_msnp13_endpoint",
 ]
