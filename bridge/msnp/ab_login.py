@@ -20,11 +20,15 @@ import asyncio
 import logging
 
 from . import addressbook, sharing
+from .ab_editor import AbListEditor
 from .abch import FULL_SYNC_REQUIRED
 from .addressbook import AddressBook
 from .adl import ListEntry, build_ml, list_entries
 from .config import ClientConfig
+from .connection import Connection
 from .errors import SoapFault
+from .events import Event
+from .login import PassportService
 from .passport import service_urls
 from .roster import Roster
 from .sharing import Memberships
@@ -153,14 +157,18 @@ def fill_roster(roster: Roster, cache: AbCache) -> list[ListEntry]:
 
 async def login_lists(
     roster: Roster,
-    web: WebPoster,
+    web: PassportService,
     config: ClientConfig,
     tokens: SecurityTokens,
     cache: AbCache | None,
-) -> tuple[AbCache, list[bytes]]:
-    """Fetch the lists into ``roster``; the new cache and the initial ``ADL`` payloads
-    (``<ml l="1"></ml>`` for an empty list)."""
+    live: Callable[[], Connection],
+    emit: Callable[[Event], None],
+) -> tuple[AbCache, list[bytes], AbListEditor]:
+    """Fetch the lists into ``roster``: the new cache, the initial ``ADL`` payloads (``<ml
+    l="1"></ml>`` for an empty list) and the editor of the user's changes."""
     _, ab_base = service_urls(config)
-    fetched = await fetch_lists(web, ab_base, tokens.ticket(CONTACTS), cache)
+    ticket = tokens.ticket(CONTACTS)
+    fetched = await fetch_lists(web, ab_base, ticket, cache)
     entries = fill_roster(roster, fetched)
-    return fetched, build_ml(entries, initial=True) or [b'<ml l="1"></ml>']
+    initial = build_ml(entries, initial=True) or [b'<ml l="1"></ml>']
+    return fetched, initial, AbListEditor(roster, live, emit, web, ab_base, ticket)

@@ -12,8 +12,9 @@ from typing import Final
 from collections.abc import Callable
 import logging
 
+from .adl import parse_ml
 from .codec import Command, decode_arg
-from .errors import RemoteProtocolError
+from .errors import ProtocolError, RemoteProtocolError
 from .events import Event
 from .roster import MAX_CONTACT_GROUPS, MAX_MSN_OBJECT, MAX_NAME, Roster
 from .ubx import parse_user_data
@@ -324,7 +325,41 @@ def _ubx(roster: Roster, cmd: Command) -> Event | None:
     return roster.personal_message(cmd.args[0], data.personal_message, data.current_media)
 
 
+def _ml_push(roster: Roster, cmd: Command, *, add: bool) -> Event | None:
+    # MSNP13+: "ADL 0 <len>" / "RML 0 <len>" with <ml>: someone added us (l=8 reverse, 16
+    # pending) or took us off, or another endpoint of ours changed a list; replies to our own
+    # ADL/RML are the transactions' (they never come here)
+    if roster.version < 13 or not cmd.payload:
+        return None
+    try:
+        entries = parse_ml(cmd.payload)
+    except ProtocolError as e:
+        roster.tally.hit("ml_unreadable", "list push not read: %s", e, level=logging.INFO)
+        return None
+    first: Event | None = None
+    for entry in entries:
+        for bit in (Lists.FORWARD, Lists.ALLOW, Lists.BLOCK, Lists.REVERSE, Lists.PENDING):
+            if not entry.lists & bit:
+                continue
+            if add:
+                event: Event = roster.added(entry.email, bit, said=entry.friendly_name)
+            else:
+                event = roster.removed(entry.email, bit)
+            first = first or event
+    return first
+
+
+def _adl(roster: Roster, cmd: Command) -> Event | None:
+    return _ml_push(roster, cmd, add=True)
+
+
+def _rml(roster: Roster, cmd: Command) -> Event | None:
+    return _ml_push(roster, cmd, add=False)
+
+
 _READERS: Final[dict[str, Callable[[Roster, Command], Event | None]]] = {
+    "ADL": _adl,
+    "RML": _rml,
     "LST": _lst,
     "LSG": _lsg,
     "ADD": _add,

@@ -151,8 +151,14 @@ class NotificationSession:
             conn.stage = "address book"
             if self._web is None or self._tokens is None:
                 raise RemoteProtocolError("no address-book ticket after the MSNP13+ login")
-            self.ab_cache, initial = await ab_login.login_lists(
-                self.roster, self._web, self.config, self._tokens, self.ab_cache
+            self.ab_cache, initial, self.lists = await ab_login.login_lists(
+                self.roster,
+                self._web,
+                self.config,
+                self._tokens,
+                self.ab_cache,
+                self._live,
+                self.emit,
             )
             if conn.closed:
                 raise ConnectionClosed("address book", "the server closed the connection")

@@ -10,6 +10,7 @@ from bridge.msnp.ab_store import dump_cache, load_cache
 from bridge.msnp.client import ClientConfig, MSNClient
 from bridge.msnp.errors import AuthError
 from bridge.msnp.events import (
+    ContactAdded,
     ListSynced,
     LoggedIn,
     PersonalMessageChanged,
@@ -20,7 +21,7 @@ from bridge.msnp.passport import PassportServices, service_urls
 from bridge.msnp.soap import SoapRequest
 from bridge.msnp.sso import CONTACTS, TokenRequest
 from bridge.msnp.values import Lists, Status
-from tests.msn_server import AL, FL, MSNServer
+from tests.msn_server import AL, BL, FL, MSNServer
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import Recorder, client_config, logged_in
 
@@ -199,3 +200,52 @@ async def test_full_sync_required_fetches_everything() -> None:
             "bob@example.com",
             "carol@example.com",
         }
+
+
+@pytest.mark.parametrize("protocol", [13, 18])
+async def test_list_changes_go_through_the_address_book(protocol: int) -> None:
+    async with running_server() as server:
+        dave, dave_rec = await logged_in(server, "dave@example.com", protocol)
+        alice, rec = await logged_in(server, "alice@example.com", protocol)
+        try:
+            ab_calls, sharing_calls = (
+                server.counters["http_abservice"],
+                server.counters["http_sharing"],
+            )
+            group = await alice.add_group("Work")
+            work = server.account("alice@example.com").group_by_id(group.id)
+            assert work is not None and work.name == "Work"
+            await alice.add_contact("dave@example.com", group=group.id, friendly_name="Dave")
+            account = server.account("alice@example.com")
+            entry = account.contacts["dave@example.com"]
+            assert entry.lists & (FL | AL) == FL | AL and work.number in entry.groups
+            assert alice.contacts["dave@example.com"].guid
+            assert group.id in alice.contacts["dave@example.com"].groups
+            # dave hears of it from the server (ADL push, reverse list)
+            pushed = await dave_rec.wait(ContactAdded, passport="alice@example.com")
+            assert pushed.list_ is Lists.REVERSE
+            await rec.wait(ContactAdded, passport="dave@example.com", list_=Lists.FORWARD)
+
+            await alice.rename_group(group.id, "Office")
+            assert work.name == "Office"
+            await alice.block("bob@example.com")
+            bob_entry = server.account("alice@example.com").contacts["bob@example.com"]
+            assert bob_entry.lists & BL and not bob_entry.lists & AL
+            assert alice.contacts["bob@example.com"].lists & Lists.BLOCK
+            await alice.unblock("bob@example.com")
+            bob_entry = server.account("alice@example.com").contacts["bob@example.com"]
+            assert bob_entry.lists & AL and not bob_entry.lists & BL
+
+            await alice.remove_contact("dave@example.com")
+            assert not server.account("alice@example.com").on("dave@example.com", FL)
+            assert not alice.contacts["dave@example.com"].lists & Lists.FORWARD
+            await alice.remove_group(group.id)
+            assert server.account("alice@example.com").group_by_id(group.id) is None
+            assert group.id not in alice.groups
+            # ABGroupAdd, ABContactAdd, ABGroupContactAdd, ABGroupUpdate, ABContactDelete,
+            # ABGroupDelete; DeleteMember/AddMember twice for block and unblock
+            assert server.counters["http_abservice"] - ab_calls == 6
+            assert server.counters["http_sharing"] - sharing_calls == 4
+        finally:
+            await alice.close()
+            await dave.close()

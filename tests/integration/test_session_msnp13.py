@@ -76,7 +76,7 @@ async def test_the_users_messenger_stays_signed_in_when_the_bridge_signs_in() ->
         await messenger.login(ALICE, ALICE_PASSWORD, machine_guid=OWN_MESSENGER)
         config = make_config(server.server_address, server.passport_url)
         config["msn.protocol_max"] = 18
-        session, owner = make_session(config, DBUser(mxid="@alice:hs"))
+        session, _ = make_session(config, DBUser(mxid="@alice:hs"))
         try:
             await session.login(ALICE, ALICE_PASSWORD)
             # a round trip on the Messenger's connection: an OUT OTH would have ended it
