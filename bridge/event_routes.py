@@ -100,6 +100,8 @@ class EventRoutes:
         return route
 
     def _may_write(self, sender: str) -> bool:
+        if sender.lower() == (self.user.passport or "").lower():
+            return True  # the user, from their own Messenger (another MSNP16+ endpoint)
         client = self.user.client
         allow_unlisted = client.privacy_allow_unlisted if client is not None else None
         if self.user.contacts.may_write(sender, allow_unlisted):

@@ -380,3 +380,8 @@ def _duration(seconds: float) -> str:
 
 
 # endregion
+
+
+#: What the user wrote to a contact from their own Messenger (another MSNP16+ endpoint of the
+#: account), shown in the contact's room when double puppeting is off.
+WROTE_FROM_MESSENGER = "you wrote from Messenger: "

@@ -280,12 +280,18 @@ class SwitchboardPool:
             self._forget(sb)
             return
         sb.answering = False
+        if not sb.members and self._own(sb.inviter):
+            return  # our other endpoint rang us in (MPOP): the key waits for the contact
         if sb.closed and not sb.key:
             # closed right after ANS, before anything was announced: announce nothing (a
             # SwitchboardJoined now would never be followed by SwitchboardClosed)
             self._forget(sb)
             return
         self._ensure_key(sb)
+
+    def _own(self, passport: str) -> bool:
+        """Whether ``passport`` is the user's own (another endpoint of theirs at MSNP16+)."""
+        return passport.lower() == self._ns.passport.lower()
 
     def _ensure_key(self, sb: Switchboard) -> str:
         if sb.key:
@@ -352,6 +358,8 @@ class SwitchboardPool:
             if whole is None:
                 return  # a part: kept until the last one arrives
             message = whole
+        if not sb.key and not sb.members and self._own(sb.inviter):
+            return  # said to nobody yet in a session our other endpoint opened
         key = self._ensure_key(sb)
         participants = sb.participants
         ctype = message.content_type

@@ -9,7 +9,7 @@ from mautrix.appservice import IntentAPI
 from mautrix.errors import IntentError, MForbidden
 from mautrix.types import JSON, EventID, MessageType, TextMessageEventContent
 
-from bridge import formatter, metrics
+from bridge import formatter, metrics, texts
 from bridge.db.message import Message as DBMessage
 from bridge.msnp.events import (
     NudgeReceived,
@@ -129,6 +129,8 @@ class MSNToMatrix:
     async def handle_text(self, user: PortalOwner, evt: TextMessageReceived) -> EventID | None:
         if not await self._room_ready(user):
             return None
+        if _is_own(user, evt.sender):
+            return await self._own_text(evt)
         puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
             return None
@@ -138,9 +140,34 @@ class MSNToMatrix:
         content = TextMessageEventContent.deserialize(JSON(raw))
         return await self._send_from(user, puppet, content, evt.sender)
 
+    async def _own_text(self, evt: TextMessageReceived) -> EventID | None:
+        """What the user wrote from their own Messenger (MSNP16+): as the user with double
+        puppeting, else as a notice saying so."""
+        portal = self.portal
+        puppet = await Puppet.get_by_passport(evt.sender, create=False)
+        if puppet is not None and puppet.custom_mxid:
+            intent = puppet.intent
+            raw = formatter.msn_to_matrix(evt.text, evt.format)
+            content = TextMessageEventContent.deserialize(JSON(raw))
+        else:
+            intent = portal.main_intent
+            content = TextMessageEventContent(
+                msgtype=MessageType.NOTICE, body=texts.WROTE_FROM_MESSENGER + evt.text
+            )
+        try:
+            event_id = await portal.send_message(intent, content)
+        except Exception:
+            portal.log.warning(
+                "Failed to bridge what the user wrote from Messenger", exc_info=True
+            )
+            metrics.send_failed(metrics.MSN_TO_MATRIX, "matrix_error")
+            return None
+        await self._record_incoming(event_id, evt.sender)
+        return event_id
+
     async def handle_typing(self, user: PortalOwner, evt: TypingReceived) -> None:
         room_id = self.portal.mxid
-        if not room_id:
+        if not room_id or _is_own(user, evt.sender):
             return
         puppet = await Puppet.get_by_passport(evt.sender, create=False)
         if puppet is None:
@@ -200,3 +227,8 @@ class MSNToMatrix:
             await puppet.default_mxid_intent.leave_room(room_id)
         except Exception:
             self.portal.log.debug("Ghost of %s failed to leave", evt.passport, exc_info=True)
+
+
+def _is_own(user: PortalOwner, passport: str) -> bool:
+    """Whether ``passport`` is the user's own account (another of their endpoints)."""
+    return bool(user.passport) and passport.lower() == (user.passport or "").lower()

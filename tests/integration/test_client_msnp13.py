@@ -23,12 +23,15 @@ from bridge.msnp.sso import CONTACTS, TokenRequest
 from bridge.msnp.values import Lists, Status
 from tests.msn_server import AL, BL, FL, MSNServer
 from tests.msn_server.fixtures import running_server
+from tests.msn_server.msnp13_helpers import sign_in
+from tests.msn_server.rawclient import RawClient
 from tests.support.client_fixtures import Recorder, client_config, logged_in
 
 pytestmark = pytest.mark.timeout(60)
 
 GUID_A = "{11111111-2222-3333-4444-555555555555}"
 GUID_B = "{66666666-7777-8888-9999-AAAAAAAAAAAA}"
+TEXT = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
 
 
 @pytest.mark.parametrize("protocol", range(13, 19))
@@ -249,3 +252,45 @@ async def test_list_changes_go_through_the_address_book(protocol: int) -> None:
         finally:
             await alice.close()
             await dave.close()
+
+
+async def test_what_the_user_writes_from_their_messenger_reaches_the_bridge_endpoint() -> None:
+    """The user's Messenger (a raw MSNP18 client, GUID A) calls its own address, which rings
+    the bridge's endpoint in, then calls bob: the bridge sees both sides of the chat, keyed
+    by bob."""
+    async with running_server() as server:
+        messenger = await sign_in(server, "alice@example.com", 18, guid=GUID_A)
+        bridge_rec = Recorder()
+        bridge = MSNClient(client_config(server, 18), bridge_rec)
+        await bridge.login("alice@example.com", "alice123", machine_guid=GUID_B)
+        bob, _ = await logged_in(server, "bob@example.com", 18)
+        try:
+            async with messenger:
+                t = await messenger.cmd("XFR", "SB")
+                xfr = await messenger.expect(f"XFR {t}")
+                sb = await RawClient.connect(xfr.tokens[3])
+                async with sb:
+                    t = await sb.cmd("USR", f"alice@example.com;{GUID_A}", xfr.tokens[5])
+                    await sb.expect(f"USR {t}")
+                    t = await sb.cmd("CAL", "alice@example.com")
+                    await sb.expect(f"CAL {t}")
+                    while (
+                        not (await sb.read())
+                        .line.lower()
+                        .startswith(f"joi alice@example.com;{GUID_B.lower()} ")
+                    ):
+                        pass  # until the bridge's endpoint answered
+                    t = await sb.cmd("CAL", "bob@example.com")
+                    await sb.expect(f"CAL {t}")
+                    await sb.expect("JOI bob@example.com")
+                    await sb.cmd("MSG", "N", payload=TEXT + b"hi bob, from my Messenger")
+                    mine = await bridge_rec.wait(TextMessageReceived, sender="alice@example.com")
+                    assert mine.conversation == "bob@example.com"
+                    assert mine.text == "hi bob, from my Messenger"
+                    await bob.send_text("alice@example.com", "hi alice")
+                    theirs = await bridge_rec.wait(TextMessageReceived, sender="bob@example.com")
+                    assert theirs.conversation == "bob@example.com" and theirs.text == "hi alice"
+                    assert (await sb.expect("MSG bob@example.com")).payload.endswith(b"hi alice")
+        finally:
+            await bridge.close()
+            await bob.close()
