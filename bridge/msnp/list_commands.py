@@ -263,10 +263,15 @@ def _nln(roster: Roster, cmd: Command) -> Event | None:
 def _person(roster: Roster, args: tuple[str, ...], at: int) -> tuple[str, ...] | None:
     """``args`` with the address at ``at`` in the MSNP2-13 form: MSNP14-17 put the network id
     after it (dropped), MSNP18 writes ``1:email`` (the prefix dropped). None for what is not
-    a Windows Live person (circle members ``;via=``, other networks)."""
+    a Windows Live person (circle members ``;via=``, other networks) and for the user's own
+    account."""
     if roster.version < 14 or len(args) <= at:
         return args
     address = args[at]
+    own = roster.own_passport.lower()
+    bare = address.partition(":")[2] if roster.version >= 18 else address
+    if own and roster.version >= 16 and bare.lower() == own:
+        return None  # our own account, as every MSNP16+ endpoint of it hears
     if roster.version >= 18:
         network, colon, email = address.partition(":")
         if not colon or network != "1" or ";" in email:
@@ -306,7 +311,7 @@ def _fln(roster: Roster, cmd: Command) -> Event | None:
 
 def _ubx(roster: Roster, cmd: Command) -> Event | None:
     # UBX passport [network] length + personal-message XML (MSNP18: UBX 1:passport length)
-    args = _person(roster, cmd.args, 0) if roster.version >= 18 else cmd.args
+    args = _person(roster, cmd.args, 0) if roster.version >= 14 else cmd.args
     if not args:
         return None
     if args is not cmd.args:

@@ -106,7 +106,7 @@ class NotificationSession:
     async def login(self, credentials: Credentials, services: PassportService) -> str | None:
         """Log in, download the list and go online; returns the Passport ticket used (if any).
         ``services`` are the Passport web services the login may call."""
-        self.passport = credentials.passport
+        self.passport = self.roster.own_passport = credentials.passport
         self.machine_guid = credentials.machine_guid
         self._web = services
         auth = await log_in(
@@ -114,7 +114,7 @@ class NotificationSession:
         )
         self.conn = auth.conn
         self.server_hosts = (auth.host, auth.conn.peer_ip)
-        self.passport = auth.passport
+        self.passport = self.roster.own_passport = auth.passport
         self._tokens = auth.tokens
         if auth.friendly_name is not None:
             self.roster.own_name = auth.friendly_name

@@ -294,3 +294,34 @@ async def test_what_the_user_writes_from_their_messenger_reaches_the_bridge_endp
         finally:
             await bridge.close()
             await bob.close()
+
+
+@pytest.mark.parametrize("protocol", [16, 18])
+async def test_the_own_accounts_presence_is_not_a_contacts(protocol: int) -> None:
+    """MSNP16+ servers tell every endpoint of the account its own NLN and UBX (Escargot
+    does): that is no contact's presence."""
+    async with running_server() as server:
+        first = MSNClient(client_config(server, protocol), Recorder())
+        await first.login("alice@example.com", "alice123", machine_guid=GUID_A)
+        rec = Recorder()
+        second = MSNClient(client_config(server, protocol), rec)
+        await second.login("alice@example.com", "alice123", machine_guid=GUID_B)
+        bob, _ = await logged_in(server, "bob@example.com", protocol)
+        try:
+            await first.set_status(Status.AWAY)
+            await first.set_personal_message("mine")
+            await bob.set_personal_message("bob's")
+            await rec.wait(
+                PersonalMessageChanged, passport="bob@example.com", personal_message="bob's"
+            )
+            own = [
+                e
+                for e in rec.events
+                if isinstance(e, PresenceChanged | PersonalMessageChanged)
+                and e.passport == "alice@example.com"
+            ]
+            assert own == []
+        finally:
+            await bob.close()
+            await second.close()
+            await first.close()
