@@ -29,19 +29,22 @@ from .connection import Connection
 from .errors import SoapFault
 from .events import Event
 from .login import PassportService
+from .oim_inbox import OimInbox
 from .passport import service_urls
 from .roster import Roster
 from .sharing import Memberships
 from .soap import SoapRequest
-from .sso import CONTACTS, SecurityTokens
+from .sso import CONTACTS, MESSENGER_TICKET, SecurityTokens
 from .values import Group, Lists
 
 __all__ = [
     "THREAD_PARSE_BYTES",
     "AbCache",
+    "OimInbox",
     "WebPoster",
     "fetch_lists",
     "fill_roster",
+    "inbox_for",
     "login_lists",
 ]
 
@@ -172,3 +175,18 @@ async def login_lists(
     entries = fill_roster(roster, fetched)
     initial = build_ml(entries, initial=True) or [b'<ml l="1"></ml>']
     return fetched, initial, AbListEditor(roster, live, emit, web, ab_base, ticket)
+
+
+def inbox_for(
+    config: ClientConfig,
+    tokens: SecurityTokens,
+    web: PassportService,
+    emit: Callable[[Event], None],
+) -> OimInbox | None:
+    """The offline-message inbox of a login (None without a messenger.msn.com ticket); the
+    RSI service is beside the address book (``/rsi/rsi.asmx``)."""
+    token = tokens.get(MESSENGER_TICKET)
+    if token is None or not token.token:
+        return None
+    _, ab_base = service_urls(config)
+    return OimInbox(web, ab_base + "/rsi/rsi.asmx", token.token, emit)

@@ -24,15 +24,16 @@ import logging
 
 import aiohttp
 
-from .ab_login import AbCache
+from .ab_login import AbCache, OimInbox, inbox_for
 from .burst import Tally
 from .config import ClientConfig
 from .endpoints import format_guid, new_machine_guid
-from .errors import DeliveryFailed, ProtocolRefused, UnknownConversation
-from .events import Disconnected, Event
+from .errors import DeliveryFailed, MSNPException, ProtocolRefused, UnknownConversation
+from .events import Disconnected, Event, OtherMessageReceived
 from .flow import EventQueue
 from .login import Credentials
 from .notification import NotificationSession
+from .oim import MAIL_DATA_TYPES, parse_mail_data
 from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
 from .values import Contact, DisconnectReason, Group, Lists, MessageFormat, Ring, Status
@@ -96,6 +97,7 @@ class MSNClient:
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         self._dead = False
         self._closing = False
+        self._inbox: OimInbox | None = None  # MSNP13+, made at the first notice
 
     # ---------------------------------------------------------------- state
 
@@ -162,6 +164,13 @@ class MSNClient:
     # ----------------------------------------------------------- event queue
 
     def _emit(self, event: Event) -> None:
+        if (
+            isinstance(event, OtherMessageReceived)
+            and not event.conversation
+            and event.content_type in MAIL_DATA_TYPES
+        ):
+            self._offline_messages_announced(event)
+            return
         if self._dispatcher is None:
             self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
         self._events.put(event)
@@ -236,6 +245,8 @@ class MSNClient:
         self._pool.cancel_tasks()
         for task in list(self._tasks or ()):
             task.cancel()
+        if self._inbox is not None:
+            self._inbox.close()
         dispatcher = self._dispatcher
         if dispatcher is not None and not dispatcher.done():
             self._events.put(_STOP)
@@ -249,6 +260,8 @@ class MSNClient:
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
         self._dead = True
         self._pool.abort()
+        if self._inbox is not None:
+            self._inbox.close()
         if self._web.owns_session:
             task = asyncio.create_task(self._web.close())
             if self._tasks is None:
@@ -259,6 +272,32 @@ class MSNClient:
     def _on_ring(self, ring: Ring) -> None:
         if not self._dead:
             self._pool.on_ring(ring)
+
+    # ------------------------------------------------------- offline messages
+
+    def _offline_messages_announced(self, event: OtherMessageReceived) -> None:
+        inbox = self._oim_inbox()
+        lines = event.body.decode("utf-8", "replace").splitlines()
+        field = next((x for x in lines if x.lower().startswith("mail-data:")), ":")
+        try:
+            mail_data = parse_mail_data(field.partition(":")[2])
+        except MSNPException as e:
+            log.warning("unreadable offline-message notice: %s", e)
+            return
+        if inbox is not None:
+            inbox.announced(mail_data)
+
+    def _oim_inbox(self) -> OimInbox | None:
+        if self._inbox is None and self._ns.tokens is not None and not self._dead:
+            self._inbox = inbox_for(self.config, self._ns.tokens, self._web, self._emit)
+        return self._inbox
+
+    async def delete_offline_messages(self, message_ids: Iterable[str]) -> None:
+        """Remove delivered offline messages from the server (MSNP13+; raises
+        :class:`~.errors.ServiceError` when the service refuses)."""
+        inbox = self._oim_inbox()
+        if inbox is not None:
+            await inbox.delete(message_ids)
 
     # --------------------------------------------------------------- NS ops
 

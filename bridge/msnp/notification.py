@@ -87,7 +87,7 @@ class NotificationSession:
         self.machine_guid: str | None = None
         self.endpoint_name = "Matrix bridge"
         self._web: PassportService | None = None
-        self._tokens: SecurityTokens | None = None
+        self.tokens: SecurityTokens | None = None  # MSNP13+: tickets of the web services
 
     @property
     def endpoint_address(self) -> str:
@@ -115,7 +115,7 @@ class NotificationSession:
         self.conn = auth.conn
         self.server_hosts = (auth.host, auth.conn.peer_ip)
         self.passport = self.roster.own_passport = auth.passport
-        self._tokens = auth.tokens
+        self.tokens = auth.tokens
         if auth.friendly_name is not None:
             self.roster.own_name = auth.friendly_name
         try:
@@ -149,13 +149,13 @@ class NotificationSession:
         initial: list[bytes] = []
         if self.version >= 13:
             conn.stage = "address book"
-            if self._web is None or self._tokens is None:
+            if self._web is None or self.tokens is None:
                 raise RemoteProtocolError("no address-book ticket after the MSNP13+ login")
             self.ab_cache, initial, self.lists = await ab_login.login_lists(
                 self.roster,
                 self._web,
                 self.config,
-                self._tokens,
+                self.tokens,
                 self.ab_cache,
                 self._live,
                 self.emit,

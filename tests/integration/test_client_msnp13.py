@@ -13,6 +13,7 @@ from bridge.msnp.events import (
     ContactAdded,
     ListSynced,
     LoggedIn,
+    OfflineMessageReceived,
     PersonalMessageChanged,
     PresenceChanged,
     TextMessageReceived,
@@ -325,3 +326,38 @@ async def test_the_own_accounts_presence_is_not_a_contacts(protocol: int) -> Non
             await bob.close()
             await second.close()
             await first.close()
+
+
+@pytest.mark.parametrize("protocol", [13, 18])
+async def test_offline_messages_in_order_with_their_times_deleted_when_asked(
+    protocol: int,
+) -> None:
+    async with running_server() as server:
+        run = "{5F2E0C4A-0C5B-4D3E-9A1B-2B3C4D5E6F70}"
+        # filed out of order: the second of bob's run first
+        server.store_oim(
+            "bob@example.com", "alice@example.com", "two", received=1e9 + 5, run_id=run, seq=2
+        )
+        server.store_oim("bob@example.com", "alice@example.com", "one", received=1e9, run_id=run)
+        server.store_oim("carol@example.com", "alice@example.com", "later", received=1e9 + 60)
+        client, rec = await logged_in(server, "alice@example.com", protocol)
+        try:
+            await rec.wait(OfflineMessageReceived, text="later")  # the last, as ordered
+            got = rec.of(OfflineMessageReceived)
+            assert [(m.sender, m.text) for m in got] == [
+                ("bob@example.com", "one"),
+                ("bob@example.com", "two"),
+                ("carol@example.com", "later"),
+            ]
+            assert got[0].sent == 1e9 and got[2].sent == 1e9 + 60
+            assert len(server.oims["alice@example.com"]) == 3  # nothing deleted yet
+            await client.delete_offline_messages([got[0].message_id, got[1].message_id])
+            assert [m.text for m in server.oims["alice@example.com"]] == ["later"]
+
+            # one arriving while online is announced and fetched at once
+            server.store_oim("bob@example.com", "alice@example.com", "while online")
+            fresh = await rec.wait(OfflineMessageReceived, text="while online")
+            assert fresh.sender == "bob@example.com"
+            assert len(rec.of(OfflineMessageReceived)) == 4  # the older ones not again
+        finally:
+            await client.close()
