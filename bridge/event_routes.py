@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Awaitable, Callable
 
 from bridge import metrics
+from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
@@ -22,6 +23,7 @@ from bridge.msnp.events import (
     ListSynced,
     LoggedIn,
     NudgeReceived,
+    OfflineMessageReceived,
     OtherMessageReceived,
     PersonalMessageChanged,
     PresenceChanged,
@@ -57,6 +59,7 @@ class EventRoutes:
         on(NudgeReceived, self._to_portal(MSNToMatrix.handle_nudge))
         on(OtherMessageReceived, self._to_portal(MSNToMatrix.handle_other))
         on(TypingReceived, self._to_portal(MSNToMatrix.handle_typing, create=False))
+        on(OfflineMessageReceived, self._on_offline_message)
         on(SwitchboardJoined, self._on_switchboard_joined)
         on(SwitchboardLeft, self._on_switchboard_left)
         on(SwitchboardClosed, self._on_switchboard_closed)
@@ -98,6 +101,22 @@ class EventRoutes:
                 await handle(portal.from_msn, user, evt)
 
         return route
+
+    async def _on_offline_message(self, evt: OfflineMessageReceived) -> None:
+        """Bridged into the sender's room with its original time, then deleted on the server
+        (only once Matrix accepted it: otherwise it is fetched again at the next login)."""
+        user = self.user
+        if self._may_write(evt.sender):
+            portal = await Portal.get_by_key(user.mxid, evt.sender.lower(), create=True)
+            if portal is None or await portal.from_msn.handle_offline(user, evt) is None:
+                return
+        client = user.client
+        if client is None:
+            return
+        try:
+            await client.delete_offline_messages([evt.message_id])
+        except MSNPException as e:
+            self.log.warning("Offline message %s not deleted on the server: %s", evt.message_id, e)
 
     def _may_write(self, sender: str) -> bool:
         if sender.lower() == (self.user.passport or "").lower():

@@ -13,6 +13,7 @@ from bridge import formatter, metrics, texts
 from bridge.db.message import Message as DBMessage
 from bridge.msnp.events import (
     NudgeReceived,
+    OfflineMessageReceived,
     OtherMessageReceived,
     SwitchboardJoined,
     SwitchboardLeft,
@@ -94,7 +95,12 @@ class MSNToMatrix:
         return False
 
     async def _send_from(
-        self, user: PortalOwner, puppet: Puppet, content: TextMessageEventContent, sender: str
+        self,
+        user: PortalOwner,
+        puppet: Puppet,
+        content: TextMessageEventContent,
+        sender: str,
+        timestamp: int | None = None,
     ) -> EventID | None:
         """Send as the contact's ghost. If the room is dead (the ghost left or was kicked, the
         room was shut down), the portal gets a fresh room and the message is sent there."""
@@ -102,7 +108,7 @@ class MSNToMatrix:
         for attempt in (1, 2):
             intent: IntentAPI = puppet.intent if portal.is_direct else puppet.default_mxid_intent
             try:
-                event_id = await portal.send_message(intent, content)
+                event_id = await portal.send_message(intent, content, timestamp=timestamp)
             except (IntentError, MForbidden) as e:
                 if attempt == 2:
                     portal.log.warning("Failed to send message from %s to Matrix: %s", sender, e)
@@ -164,6 +170,19 @@ class MSNToMatrix:
             return None
         await self._record_incoming(event_id, evt.sender)
         return event_id
+
+    async def handle_offline(
+        self, user: PortalOwner, evt: OfflineMessageReceived
+    ) -> EventID | None:
+        """An offline message (MSNP13+), dated when the server received it."""
+        if not await self._room_ready(user):
+            return None
+        puppet = await self._sender_puppet(evt.sender)
+        if puppet is None:
+            return None
+        content = TextMessageEventContent(msgtype=MessageType.TEXT, body=evt.text)
+        when = int(evt.sent * 1000) if evt.sent is not None else None
+        return await self._send_from(user, puppet, content, evt.sender, when)
 
     async def handle_typing(self, user: PortalOwner, evt: TypingReceived) -> None:
         room_id = self.portal.mxid

@@ -19,7 +19,7 @@ from bridge.msnp.events import TextMessageReceived
 from tests.msn_server import MSNServer
 from tests.msn_server.msnp13_helpers import GUID_A, caps_for, initial_ml
 from tests.msn_server.rawclient import RawClient, login_sso
-from tests.support.harness import MSNPeer, Stack
+from tests.support.harness import MSNPeer, Stack, poll
 from tests.support.synapse import synapse_python
 
 TEXT = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
@@ -120,3 +120,31 @@ async def test_msnp18_chat_both_ways_beside_the_users_messenger(stack: Stack) ->
             assert len(msn.endpoints[pair.passport]) == 2
         finally:
             await bob.close()
+
+
+async def test_offline_messages_bridged_in_order_with_their_times_then_deleted(
+    stack: Stack,
+) -> None:
+    pair = stack.new_pair()
+    msn = stack.msn
+    sent = 1_700_000_000  # an afternoon in November 2023
+    run = "{1A2B3C4D-0000-4000-8000-000000000001}"
+    msn.store_oim(pair.contact, pair.passport, "second", received=sent + 30, run_id=run, seq=2)
+    msn.store_oim(pair.contact, pair.passport, "first", received=sent, run_id=run, seq=1)
+    user, _ = await stack.logged_in(pair)
+    room = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
+    await user.join(room)
+    second = await user.wait_for_message(room, "second", sender=pair.contact_ghost, timeout=20)
+    messages = [
+        e
+        for e in user.timeline.get(room, [])
+        if e.get("type") == "m.room.message" and e.get("sender") == pair.contact_ghost
+    ]
+    assert [e["content"]["body"] for e in messages] == ["first", "second"]
+    assert messages[0]["origin_server_ts"] == sent * 1000
+    assert second["origin_server_ts"] == (sent + 30) * 1000
+
+    async def deleted() -> bool:
+        return not msn.oims.get(pair.passport)
+
+    await poll(deleted, 10, "the offline messages deleted on the server")
