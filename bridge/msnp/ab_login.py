@@ -30,6 +30,7 @@ from .errors import SoapFault
 from .events import Event
 from .login import PassportService
 from .oim_inbox import OimInbox
+from .oim_outbox import OimOutbox
 from .passport import service_urls
 from .roster import Roster
 from .sharing import Memberships
@@ -41,11 +42,13 @@ __all__ = [
     "THREAD_PARSE_BYTES",
     "AbCache",
     "OimInbox",
+    "OimOutbox",
     "WebPoster",
     "fetch_lists",
     "fill_roster",
     "inbox_for",
     "login_lists",
+    "outbox_for",
 ]
 
 log = logging.getLogger("msnp.ab")
@@ -190,3 +193,25 @@ def inbox_for(
         return None
     _, ab_base = service_urls(config)
     return OimInbox(web, ab_base + "/rsi/rsi.asmx", token.token, emit)
+
+
+class _Session(Protocol):
+    @property
+    def tokens(self) -> SecurityTokens | None: ...
+    @property
+    def passport(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+
+def outbox_for(config: ClientConfig, ns: _Session, web: PassportService) -> OimOutbox | None:
+    """The offline-message sender of a login (None below MSNP13 or without a ticket for it);
+    the OIM service is beside the address book (``/OimWS/oim.asmx``)."""
+    tokens = ns.tokens
+    if tokens is None or ns.version < 13:
+        return None
+    token = tokens.get("messengersecure.live.com") or tokens.get(MESSENGER_TICKET)
+    if token is None or not token.token:
+        return None
+    _, ab_base = service_urls(config)
+    return OimOutbox(web, ab_base + "/OimWS/oim.asmx", token.token, ns.passport, ns.version)

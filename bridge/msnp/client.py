@@ -24,16 +24,22 @@ import logging
 
 import aiohttp
 
-from .ab_login import AbCache, OimInbox, inbox_for
+from .ab_login import AbCache, OimInbox, OimOutbox, inbox_for, outbox_for
 from .burst import Tally
 from .config import ClientConfig
 from .endpoints import format_guid, new_machine_guid
-from .errors import DeliveryFailed, MSNPException, ProtocolRefused, UnknownConversation
+from .errors import (
+    DeliveryFailed,
+    ErrorCode,
+    MSNPError,
+    ProtocolRefused,
+    UnknownConversation,
+)
 from .events import Disconnected, Event, OtherMessageReceived
 from .flow import EventQueue
 from .login import Credentials
 from .notification import NotificationSession
-from .oim import MAIL_DATA_TYPES, parse_mail_data
+from .oim import MAIL_DATA_TYPES
 from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
 from .values import Contact, DisconnectReason, Group, Lists, MessageFormat, Ring, Status
@@ -98,6 +104,7 @@ class MSNClient:
         self._dead = False
         self._closing = False
         self._inbox: OimInbox | None = None  # MSNP13+, made at the first notice
+        self._outbox: OimOutbox | None = None  # MSNP13+, made at the first offline message
 
     # ---------------------------------------------------------------- state
 
@@ -277,20 +284,19 @@ class MSNClient:
 
     def _offline_messages_announced(self, event: OtherMessageReceived) -> None:
         inbox = self._oim_inbox()
-        lines = event.body.decode("utf-8", "replace").splitlines()
-        field = next((x for x in lines if x.lower().startswith("mail-data:")), ":")
-        try:
-            mail_data = parse_mail_data(field.partition(":")[2])
-        except MSNPException as e:
-            log.warning("unreadable offline-message notice: %s", e)
-            return
         if inbox is not None:
-            inbox.announced(mail_data)
+            inbox.announced_in(event.body)
 
     def _oim_inbox(self) -> OimInbox | None:
         if self._inbox is None and self._ns.tokens is not None and not self._dead:
             self._inbox = inbox_for(self.config, self._ns.tokens, self._web, self._emit)
         return self._inbox
+
+    @property
+    def _oim_outbox(self) -> OimOutbox | None:
+        if self._outbox is None and self._ns.tokens is not None:
+            self._outbox = outbox_for(self.config, self._ns, self._web)
+        return self._outbox
 
     async def delete_offline_messages(self, message_ids: Iterable[str]) -> None:
         """Remove delivered offline messages from the server (MSNP13+; raises
@@ -355,13 +361,20 @@ class MSNClient:
     ) -> None:
         """Send text (split into several messages when longer than one MSG allows).
 
-        Raises MSNPError(217) when the contact is offline, DeliveryFailed on NAK and
-        TransactionTimeout when no ACK arrives in ``ack_timeout``.
+        Raises MSNPError(217) when the contact is offline (at MSNP13+ the text is then stored
+        as an offline message instead, and only a refusal of that raises ServiceError),
+        DeliveryFailed on NAK and TransactionTimeout when no ACK arrives in ``ack_timeout``.
         """
         if not text:
             raise ValueError("cannot send an empty message")
-        async with self._pool.using(conversation) as sb:
-            await sb.send_text(text, fmt)
+        try:
+            async with self._pool.using(conversation) as sb:
+                await sb.send_text(text, fmt)
+        except MSNPError as e:
+            outbox = self._oim_outbox if e.code == ErrorCode.NOT_ONLINE else None
+            if outbox is None or conversation.startswith(GROUP_PREFIX):
+                raise
+            await outbox.send(conversation, self.friendly_name, text)
 
     async def send_typing(self, conversation: str) -> None:
         async with self._pool.using(conversation) as sb:

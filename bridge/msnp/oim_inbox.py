@@ -47,6 +47,17 @@ class OimInbox:
         self._lock = asyncio.Lock()  # one batch at a time: they are reported in order
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def announced_in(self, body: bytes) -> None:
+        """The body of the server's mail-data notice: fetch what it lists."""
+        lines = body.decode("utf-8", "replace").splitlines()
+        field = next((x for x in lines if x.lower().startswith("mail-data:")), ":")
+        try:
+            mail_data = oim.parse_mail_data(field.partition(":")[2])
+        except MSNPException as e:
+            log.warning("unreadable offline-message notice: %s", e)
+            return
+        self.announced(mail_data)
+
     def announced(self, mail_data: MailData) -> None:
         """The server listed waiting messages: fetch them in the background."""
 

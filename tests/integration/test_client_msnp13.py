@@ -8,7 +8,7 @@ import pytest
 from bridge.msnp.ab_login import fetch_lists
 from bridge.msnp.ab_store import dump_cache, load_cache
 from bridge.msnp.client import ClientConfig, MSNClient
-from bridge.msnp.errors import AuthError
+from bridge.msnp.errors import AuthError, MSNPError
 from bridge.msnp.events import (
     ContactAdded,
     ListSynced,
@@ -361,3 +361,38 @@ async def test_offline_messages_in_order_with_their_times_deleted_when_asked(
             assert len(rec.of(OfflineMessageReceived)) == 4  # the older ones not again
         finally:
             await client.close()
+
+
+@pytest.mark.parametrize("protocol", [13, 18])
+async def test_text_to_an_offline_contact_becomes_an_offline_message(protocol: int) -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", protocol)
+        try:
+            # bob is offline: the lock-key challenge is answered, the text stored
+            await alice.send_text("bob@example.com", "see you tomorrow")
+            await alice.send_text("bob@example.com", "x" * 5000)  # split in two
+            stored = server.oims["bob@example.com"]
+            assert [m.sender for m in stored] == ["alice@example.com"] * 3
+            assert stored[0].text == "see you tomorrow"
+            assert stored[1].text + stored[2].text == "x" * 5000
+            assert [m.seq for m in stored] == [1, 2, 3]
+            assert len({m.run_id for m in stored}) == 1
+        finally:
+            await alice.close()
+        # bob logs in and gets them, in order
+        bob, rec = await logged_in(server, "bob@example.com", protocol)
+        try:
+            await rec.wait(OfflineMessageReceived, text="see you tomorrow")
+        finally:
+            await bob.close()
+
+
+async def test_text_to_an_offline_contact_below_msnp13_is_still_refused() -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", 12)
+        try:
+            with pytest.raises(MSNPError) as info:
+                await alice.send_text("bob@example.com", "hello?")
+            assert info.value.code == 217
+        finally:
+            await alice.close()
