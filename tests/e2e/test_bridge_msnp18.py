@@ -148,3 +148,28 @@ async def test_offline_messages_bridged_in_order_with_their_times_then_deleted(
         return not msn.oims.get(pair.passport)
 
     await poll(deleted, 10, "the offline messages deleted on the server")
+
+
+async def test_a_message_to_an_offline_contact_becomes_an_offline_message(stack: Stack) -> None:
+    pair = stack.new_pair()
+    msn = stack.msn
+    user, _ = await stack.logged_in(pair)
+    bob = MSNPeer(
+        replace(stack.client_config(), protocols=(18,)), pair.contact, pair.contact_password
+    )
+    await bob.login()
+    room, _ = await stack.open_dm(pair, user, bob, "bye for now")
+    await bob.close()
+
+    async def bob_offline() -> bool:
+        return msn.online(pair.contact) is None
+
+    await poll(bob_offline, 10, "bob offline")
+    await user.send_text(room, "read this when you are back")
+
+    async def stored() -> bool:
+        return any(m.text == "read this when you are back" for m in msn.oims.get(pair.contact, []))
+
+    await poll(stored, 20, "the offline message stored for bob")
+    (oim,) = msn.oims[pair.contact]
+    assert oim.sender == pair.passport
