@@ -313,9 +313,10 @@ class MSNClient:
     async def set_friendly_name(self, name: str) -> None:
         await self._ns.set_friendly_name(name)
 
-    async def set_personal_message(self, text: str) -> None:
-        """``UUX`` at MSNP11+; below that there is no personal message (no-op)."""
-        await self._ns.set_personal_message(text)
+    async def set_personal_message(self, text: str, current_media: str = "") -> None:
+        """``UUX`` at MSNP11+ (with the media string, e.g. ``\\0Music\\01\\0{0}\\0Song\\0``,
+        and from MSNP13 the machine GUID); below MSNP11 there is no personal message (no-op)."""
+        await self._ns.set_personal_message(text, current_media)
 
     async def add_contact(
         self,

@@ -396,3 +396,26 @@ async def test_text_to_an_offline_contact_below_msnp13_is_still_refused() -> Non
             assert info.value.code == 217
         finally:
             await alice.close()
+
+
+@pytest.mark.parametrize("protocol", [13, 16, 18])
+async def test_personal_message_with_current_media_both_ways(protocol: int) -> None:
+    media = "\\0Music\\01\\0{0} - {1}\\0Song\\0Artist\\0"
+    async with running_server() as server:
+        alice, rec = await logged_in(server, "alice@example.com", protocol)
+        bob, _ = await logged_in(server, "bob@example.com", protocol)
+        try:
+            await bob.set_personal_message("listening", media)
+            account = server.account("bob@example.com")
+            assert account.psm_text == "listening" and account.current_media == media
+            got = await rec.wait(
+                PersonalMessageChanged, passport="bob@example.com", personal_message="listening"
+            )
+            assert got.current_media == media
+            # the endpoint is named by the machine GUID of its login (MSNP16+)
+            (endpoint,) = server.endpoints["bob@example.com"]
+            if protocol >= 16:
+                assert endpoint.machine_guid == (bob.machine_guid or "").lower()
+        finally:
+            await bob.close()
+            await alice.close()
