@@ -18,10 +18,10 @@ import time
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from msnp13_parsers import find_all_answer  # noqa: E402
+from msnp13_parsers import find_all_answer
 
-from bridge.msnp.ab_login import THREAD_PARSE_BYTES, _parse  # noqa: E402
-from bridge.msnp.addressbook import parse_find_all  # noqa: E402
+from bridge.msnp.ab_login import THREAD_PARSE_BYTES, _parse
+from bridge.msnp.addressbook import parse_find_all
 
 
 async def worst_stall(work: Callable[[], Awaitable[object]]) -> tuple[float, float]:
@@ -52,10 +52,10 @@ async def main() -> None:
     for contacts in (250, 1000, 2000, 4000):
         data = find_all_answer(contacts)
 
-        async def inline() -> object:
+        async def inline(data: bytes = data) -> object:
             return parse_find_all(data)
 
-        async def ab_login() -> object:
+        async def ab_login(data: bytes = data) -> object:
             return await _parse(data, parse_find_all)
 
         base = min([await worst_stall(inline) for _ in range(3)])
