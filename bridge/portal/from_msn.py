@@ -181,7 +181,8 @@ class MSNToMatrix:
         if puppet is None:
             return None
         content = TextMessageEventContent(msgtype=MessageType.TEXT, body=evt.text)
-        when = int(evt.sent * 1000) if evt.sent is not None else None
+        # the server's time, never later than now (a wrong clock must not date it ahead)
+        when = int(min(evt.sent, time.time()) * 1000) if evt.sent is not None else None
         return await self._send_from(user, puppet, content, evt.sender, when)
 
     async def handle_typing(self, user: PortalOwner, evt: TypingReceived) -> None:
