@@ -419,3 +419,18 @@ async def test_personal_message_with_current_media_both_ways(protocol: int) -> N
         finally:
             await bob.close()
             await alice.close()
+
+
+async def test_tickets_and_the_password_stay_out_of_the_wire_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with running_server() as server:
+        with caplog.at_level(1):
+            client, _ = await logged_in(server, "alice@example.com", 18)
+            await client.close()
+    # the client's loggers only (the in-process test server logs its own side)
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("msnp"))
+    assert "USR" in text and "SSO" in text  # the wire log was on
+    assert "alice123" not in text
+    assert "t=" not in text and "&p=" not in text
+    assert "HAAAAAEAAAAD" not in text  # the start of every MBI answer blob
