@@ -24,7 +24,7 @@ import logging
 
 import aiohttp
 
-from .ab_login import AbCache, OimInbox, OimOutbox, inbox_for, outbox_for
+from .ab_login import AbCache
 from .burst import Tally
 from .config import ClientConfig
 from .endpoints import format_guid, new_machine_guid
@@ -35,11 +35,11 @@ from .errors import (
     ProtocolRefused,
     UnknownConversation,
 )
-from .events import Disconnected, Event, OtherMessageReceived
+from .events import Disconnected, Event
 from .flow import EventQueue
 from .login import Credentials
 from .notification import NotificationSession
-from .oim import MAIL_DATA_TYPES
+from .offline import OfflineMessages
 from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
 from .values import Contact, DisconnectReason, Group, Lists, MessageFormat, Ring, Status
@@ -103,8 +103,7 @@ class MSNClient:
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         self._dead = False
         self._closing = False
-        self._inbox: OimInbox | None = None  # MSNP13+, made at the first notice
-        self._outbox: OimOutbox | None = None  # MSNP13+, made at the first offline message
+        self._oim = OfflineMessages(config, self._ns, self._web, self._emit)  # MSNP13+
 
     # ---------------------------------------------------------------- state
 
@@ -171,13 +170,8 @@ class MSNClient:
     # ----------------------------------------------------------- event queue
 
     def _emit(self, event: Event) -> None:
-        if (
-            isinstance(event, OtherMessageReceived)
-            and not event.conversation
-            and event.content_type in MAIL_DATA_TYPES
-        ):
-            self._offline_messages_announced(event)
-            return
+        if self._oim.intercept(event):
+            return  # the server's offline-message notice: fetched, then reported
         if self._dispatcher is None:
             self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
         self._events.put(event)
@@ -192,8 +186,6 @@ class MSNClient:
                 await self.handler(item)
             except Exception:
                 log.exception("event handler failed on %r", item)
-            if isinstance(item, Disconnected):
-                return
 
     # ------------------------------------------------------------------ login
 
@@ -252,8 +244,7 @@ class MSNClient:
         self._pool.cancel_tasks()
         for task in list(self._tasks or ()):
             task.cancel()
-        if self._inbox is not None:
-            self._inbox.close()
+        self._oim.close()
         dispatcher = self._dispatcher
         if dispatcher is not None and not dispatcher.done():
             self._events.put(_STOP)
@@ -266,15 +257,24 @@ class MSNClient:
 
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
         self._dead = True
-        self._pool.abort()
-        if self._inbox is not None:
-            self._inbox.close()
-        if self._web.owns_session:
-            task = asyncio.create_task(self._web.close())
-            if self._tasks is None:
-                self._tasks = set()
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._pool.closed = True  # no switchboard is opened or answered any more
+        self._oim.close()
+        task = asyncio.create_task(self._wind_down())
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wind_down(self) -> None:
+        """The notification session ended. Switchboards live on at the server without it: the
+        acknowledgements of messages in flight are awaited, and what contacts send meanwhile
+        is still emitted, before each is left; then the dispatcher stops."""
+        try:
+            await self._pool.wind_down(self.config.ack_timeout)
+            if self._web.owns_session:
+                await self._web.close()
+        finally:
+            self._events.put(_STOP)
 
     def _on_ring(self, ring: Ring) -> None:
         if not self._dead:
@@ -282,28 +282,10 @@ class MSNClient:
 
     # ------------------------------------------------------- offline messages
 
-    def _offline_messages_announced(self, event: OtherMessageReceived) -> None:
-        inbox = self._oim_inbox()
-        if inbox is not None:
-            inbox.announced_in(event.body)
-
-    def _oim_inbox(self) -> OimInbox | None:
-        if self._inbox is None and self._ns.tokens is not None and not self._dead:
-            self._inbox = inbox_for(self.config, self._ns.tokens, self._web, self._emit)
-        return self._inbox
-
-    @property
-    def _oim_outbox(self) -> OimOutbox | None:
-        if self._outbox is None and self._ns.tokens is not None:
-            self._outbox = outbox_for(self.config, self._ns, self._web)
-        return self._outbox
-
     async def delete_offline_messages(self, message_ids: Iterable[str]) -> None:
         """Remove delivered offline messages from the server (MSNP13+; raises
         :class:`~.errors.ServiceError` when the service refuses)."""
-        inbox = self._oim_inbox()
-        if inbox is not None:
-            await inbox.delete(message_ids)
+        await self._oim.delete(message_ids)
 
     # --------------------------------------------------------------- NS ops
 
@@ -357,6 +339,13 @@ class MSNClient:
 
     # -------------------------------------------------------- conversations
 
+    async def open_conversation(self, conversation: str) -> None:
+        """Make sure the conversation's switchboard is open and its participants joined
+        (re-opening it and calling them if needed) without sending anything, so a failure
+        here means nothing was sent. Raises what :meth:`send_text` raises."""
+        async with self._pool.using(conversation):
+            pass
+
     async def send_text(
         self, conversation: str, text: str, fmt: MessageFormat | None = None
     ) -> None:
@@ -372,7 +361,7 @@ class MSNClient:
             async with self._pool.using(conversation) as sb:
                 await sb.send_text(text, fmt)
         except MSNPError as e:
-            outbox = self._oim_outbox if e.code == ErrorCode.NOT_ONLINE else None
+            outbox = self._oim.outbox() if e.code == ErrorCode.NOT_ONLINE else None
             if outbox is None or conversation.startswith(GROUP_PREFIX):
                 raise
             await outbox.send(conversation, self.friendly_name, text)

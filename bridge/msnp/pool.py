@@ -48,7 +48,7 @@ from .flow import ReadGate
 from .message import TYPING, TEXT_PLAIN, Message, is_nudge
 from .multipacket import MultiPacketReassembler
 from .switchboard import Switchboard
-from .values import DisconnectReason, Ring
+from .values import Ring
 
 __all__ = ["GROUP_PREFIX", "MAX_REMEMBERED_GROUPS", "NotificationServer", "SwitchboardPool"]
 
@@ -64,13 +64,10 @@ class NotificationServer(Protocol):
     """What the pool asks of the notification session."""
 
     @property
-    def passport(self) -> str: ...
+    def endpoint_address(self) -> str: ...
 
     @property
     def server_hosts(self) -> tuple[str, ...]: ...
-
-    @property
-    def endpoint_address(self) -> str: ...
 
     async def request_switchboard(self) -> tuple[str, int, str]: ...
 
@@ -128,6 +125,8 @@ class SwitchboardPool:
         """The conversation's switchboard (opened and its participants called if needed),
         marked busy while the caller uses it: eviction and replacement wait for that."""
         key = normalize(conversation)
+        if self.closed:
+            raise ConnectionClosed("session", "the client is disconnected")
         async with self._locks.hold(key):
             sb = self._sbs.get(key)
             if sb is None or sb.closed or not sb.members:
@@ -174,9 +173,8 @@ class SwitchboardPool:
 
     def _new(self, key: str) -> Switchboard:
         sb = Switchboard(
-            self.config, self._ns.passport, self, key, gate=self._gate, tally=self._tally
+            self.config, self._ns.endpoint_address, self, key, gate=self._gate, tally=self._tally
         )
-        sb.login_name = self._ns.endpoint_address
         self._all.add(sb)
         return sb
 
@@ -218,7 +216,7 @@ class SwitchboardPool:
         key = normalize(conversation)
         if not key.startswith(GROUP_PREFIX):
             raise ValueError(f"not a group conversation key: {conversation!r}")
-        own = self._ns.passport.lower()
+        own = self._ns.endpoint_address.partition(";")[0].lower()
         members = tuple(sorted({p.lower() for p in participants if p.lower() != own}))
         if members and key not in self._remembered and key not in self._sbs:
             self._remembered[key] = members
@@ -238,14 +236,19 @@ class SwitchboardPool:
 
     async def close(self) -> None:
         """Leave every switchboard (the client signs out)."""
-        for sb in list(self._all):
+        await asyncio.gather(*(sb.leave() for sb in list(self._all)))
+
+    async def wind_down(self, timeout: float) -> None:
+        """The notification session ended: open nothing more; wait (at most ``timeout``
+        seconds) for the acknowledgements in flight on each switchboard, what contacts send
+        meanwhile still reported, then leave it."""
+        self.closed = True
+
+        async def settle_and_leave(sb: Switchboard) -> None:
+            await sb.conn.settle(timeout)
             await sb.leave()
 
-    def abort(self) -> None:
-        """Drop every switchboard at once (the notification session ended)."""
-        self.closed = True
-        for sb in list(self._all):
-            sb.conn.abort(DisconnectReason.CLIENT, "the notification session ended")
+        await asyncio.gather(*(settle_and_leave(sb) for sb in list(self._all)))
 
     def cancel_tasks(self) -> None:
         for task in list(self._tasks or ()):
@@ -280,7 +283,7 @@ class SwitchboardPool:
             self._forget(sb)
             return
         sb.answering = False
-        if not sb.members and self._own(sb.inviter):
+        if sb.rung_by_own_endpoint:
             return  # our other endpoint rang us in (MPOP): the key waits for the contact
         if sb.closed and not sb.key:
             # closed right after ANS, before anything was announced: announce nothing (a
@@ -288,10 +291,6 @@ class SwitchboardPool:
             self._forget(sb)
             return
         self._ensure_key(sb)
-
-    def _own(self, passport: str) -> bool:
-        """Whether ``passport`` is the user's own (another endpoint of theirs at MSNP16+)."""
-        return passport.lower() == self._ns.passport.lower()
 
     def _ensure_key(self, sb: Switchboard) -> str:
         if sb.key:
@@ -358,7 +357,7 @@ class SwitchboardPool:
             if whole is None:
                 return  # a part: kept until the last one arrives
             message = whole
-        if not sb.key and not sb.members and self._own(sb.inviter):
+        if not sb.key and sb.rung_by_own_endpoint:
             return  # said to nobody yet in a session our other endpoint opened
         key = self._ensure_key(sb)
         participants = sb.participants

@@ -57,9 +57,9 @@ class Switchboard:
     ) -> None:
         self.config = config
         self.tally = tally if tally is not None else Tally(log)
-        self.own_passport = own_passport
-        #: how USR/ANS name us: the passport, at MSNP16+ ``passport;{machine guid}``
+        #: how USR/ANS name us (``own_passport``): at MSNP16+ ``passport;{machine guid}``
         self.login_name = own_passport
+        self.own_passport = own_passport.partition(";")[0]
         self.listener = listener
         self.key = key
         #: lower-cased passport -> (passport, friendly name), without ourselves
@@ -95,6 +95,11 @@ class Switchboard:
     @property
     def participants(self) -> tuple[str, ...]:
         return tuple(sorted(p for p, _ in self.members.values()))
+
+    @property
+    def rung_by_own_endpoint(self) -> bool:
+        """Another endpoint of ours (MSNP16+) rang us in and no contact is here yet."""
+        return not self.members and self.inviter.lower() == self.own_passport.lower()
 
     async def connect_outgoing(self, host: str, port: int, cookie: str) -> None:
         """Connect to a switchboard handed out by ``XFR SB`` and authenticate (``USR``)."""
@@ -183,9 +188,12 @@ class Switchboard:
         await self.send_payload(build_nudge(), "N")
 
     async def leave(self) -> None:
+        """``OUT``, then read until the server closes (at most 2 s): a message it delivered
+        to us before it saw the ``OUT`` is still received."""
         if not self.conn.closed:
             try:
                 await asyncio.wait_for(self.conn.send(Command("OUT")), 2)
+                await asyncio.wait_for(self.conn.wait_closed(), 2)
             except (ConnectionClosed, TimeoutError):
                 pass
         await self.conn.close(DisconnectReason.CLIENT, "left the conversation")

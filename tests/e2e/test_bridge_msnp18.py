@@ -111,7 +111,7 @@ async def test_msnp18_chat_both_ways_beside_the_users_messenger(stack: Stack) ->
                 await sb.cmd("MSG", "N", payload=TEXT + b"typed in my Messenger")
                 await user.wait_for_message(
                     room,
-                    "you wrote from Messenger: typed in my Messenger",
+                    "You wrote from Messenger: typed in my Messenger",
                     sender=pair.contact_ghost,
                     msgtype="m.notice",
                     timeout=20,
