@@ -342,9 +342,22 @@ class MSNClient:
     async def open_conversation(self, conversation: str) -> None:
         """Make sure the conversation's switchboard is open and its participants joined
         (re-opening it and calling them if needed) without sending anything, so a failure
-        here means nothing was sent. Raises what :meth:`send_text` raises."""
-        async with self._pool.using(conversation):
-            pass
+        here means nothing was sent. Raises what :meth:`send_text` raises (not 217 at
+        MSNP13+, where :meth:`send_text` stores the text as an offline message)."""
+        try:
+            async with self._pool.using(conversation):
+                pass
+        except MSNPError as e:
+            if not self._offline_text_ok(e, conversation):
+                raise
+
+    def _offline_text_ok(self, error: MSNPError, conversation: str) -> bool:
+        """Whether text to ``conversation`` that failed with ``error`` goes as an OIM."""
+        return (
+            error.code == ErrorCode.NOT_ONLINE
+            and not conversation.startswith(GROUP_PREFIX)
+            and self._oim.outbox() is not None
+        )
 
     async def send_text(
         self, conversation: str, text: str, fmt: MessageFormat | None = None
@@ -361,8 +374,8 @@ class MSNClient:
             async with self._pool.using(conversation) as sb:
                 await sb.send_text(text, fmt)
         except MSNPError as e:
-            outbox = self._oim.outbox() if e.code == ErrorCode.NOT_ONLINE else None
-            if outbox is None or conversation.startswith(GROUP_PREFIX):
+            outbox = self._oim.outbox()
+            if outbox is None or not self._offline_text_ok(e, conversation):
                 raise
             await outbox.send(conversation, self.friendly_name, text)
 

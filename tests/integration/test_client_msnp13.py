@@ -368,7 +368,9 @@ async def test_text_to_an_offline_contact_becomes_an_offline_message(protocol: i
     async with running_server() as server:
         alice, _ = await logged_in(server, "alice@example.com", protocol)
         try:
-            # bob is offline: the lock-key challenge is answered, the text stored
+            # bob is offline: opening the conversation is no error (the text will be an
+            # OIM); the lock-key challenge is answered, the text stored
+            await alice.open_conversation("bob@example.com")
             await alice.send_text("bob@example.com", "see you tomorrow")
             await alice.send_text("bob@example.com", "x" * 5000)  # split in two
             stored = server.oims["bob@example.com"]
@@ -393,6 +395,9 @@ async def test_text_to_an_offline_contact_below_msnp13_is_still_refused() -> Non
         try:
             with pytest.raises(MSNPError) as info:
                 await alice.send_text("bob@example.com", "hello?")
+            assert info.value.code == 217
+            with pytest.raises(MSNPError) as info:
+                await alice.open_conversation("bob@example.com")
             assert info.value.code == 217
         finally:
             await alice.close()
