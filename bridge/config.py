@@ -133,14 +133,19 @@ class Config(BaseBridgeConfig, UserFileConfig):
                 OptionError("msn.server", f"{server!r} is not host:port (e.g. 127.0.0.1:1863).")
             )
         low, high = self["msn.protocol_min"], self["msn.protocol_max"]
-        if not (isinstance(low, int) and isinstance(high, int) and 2 <= low <= high <= 12):
+        if not (isinstance(low, int) and isinstance(high, int) and 2 <= low <= high <= 18):
             found.append(
                 OptionError(
                     "msn.protocol_min/protocol_max",
-                    f"Need 2 <= protocol_min <= protocol_max <= 12, got {low!r} and {high!r}.",
+                    f"Need 2 <= protocol_min <= protocol_max <= 18, got {low!r} and {high!r}.",
                 )
             )
-        elif high >= 8 and not self["msn.passport_url"] and not self["msn.nexus_url"]:
+        elif (
+            high >= 8
+            and not self["msn.passport_url"]
+            and not self["msn.nexus_url"]
+            and not (low >= 13 and self["msn.sso_url"])
+        ):
             found.append(
                 OptionError(
                     "msn.passport_url",
@@ -306,6 +311,8 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("msn.allow_md5_login")
         copy("msn.passport_url")
         copy("msn.nexus_url")
+        copy("msn.sso_url")
+        copy("msn.ab_url")
         copy("msn.force_scheme")
         copy("msn.verify_tls")
         copy("msn.client_version.locale")
@@ -430,6 +437,8 @@ class Config(BaseBridgeConfig, UserFileConfig):
             switchboard_hosts=tuple(str(h) for h in self["msn.switchboard_hosts"] or ()),
             passport_url=self["msn.passport_url"] or None,
             nexus_url=self["msn.nexus_url"] or None,
+            sso_url=self["msn.sso_url"] or None,
+            ab_url=self["msn.ab_url"] or None,
             force_scheme=self["msn.force_scheme"] or None,
             verify_tls=bool(self["msn.verify_tls"]),
             locale=str(version.get("locale", "0x0409")),
@@ -456,7 +465,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
         forced_http = self["msn.force_scheme"] == "http"
         plain = [
             key
-            for key in ("msn.passport_url", "msn.nexus_url")
+            for key in ("msn.passport_url", "msn.nexus_url", "msn.sso_url")
             if self[key] and (forced_http or str(self[key]).lower().startswith("http:"))
         ]
         if plain:

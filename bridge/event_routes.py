@@ -20,6 +20,7 @@ from mautrix.util import background_task
 from bridge import double_puppet, list_cache, metrics
 from bridge.emoticons import EMOTICON_TYPES, Emoticons
 from bridge.ghost_avatars import GhostAvatars
+from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
@@ -28,6 +29,7 @@ from bridge.msnp.events import (
     ListSynced,
     LoggedIn,
     NudgeReceived,
+    OfflineMessageReceived,
     OtherMessageReceived,
     PersonalMessageChanged,
     PresenceChanged,
@@ -69,6 +71,7 @@ class EventRoutes:
         on(OtherMessageReceived, self._on_other(self._to_portal(MSNToMatrix.handle_other)))
         on(TypingReceived, self._to_portal(MSNToMatrix.handle_typing, create=False))
         on(FileOffered, self._answered(self._to_portal(handle_file_offer)))
+        on(OfflineMessageReceived, self._on_offline_message)
         on(SwitchboardJoined, self._on_switchboard_joined)
         on(SwitchboardLeft, self._on_switchboard_left)
         on(SwitchboardClosed, self._on_switchboard_closed)
@@ -161,6 +164,22 @@ class EventRoutes:
     async def _on_presence(self, evt: PresenceChanged) -> None:
         await self.user.contacts.on_presence(evt)
         await self.avatars.on_presence(evt)
+
+    async def _on_offline_message(self, evt: OfflineMessageReceived) -> None:
+        """Bridged into the sender's room with its original time, then deleted on the server
+        (only once Matrix accepted it: otherwise it is fetched again at the next login)."""
+        user = self.user
+        if self._may_write(evt.sender):
+            portal = await Portal.get_by_key(user.mxid, evt.sender.lower(), create=True)
+            if portal is None or await portal.from_msn.handle_offline(user, evt) is None:
+                return
+        client = user.client
+        if client is None:
+            return
+        try:
+            await client.delete_offline_messages([evt.message_id])
+        except MSNPException as e:
+            self.log.warning("Offline message %s not deleted on the server: %s", evt.message_id, e)
 
     def _may_write(self, sender: str) -> bool:
         if sender.lower() == (self.user.passport or "").lower():

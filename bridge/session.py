@@ -25,7 +25,7 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import list_cache, metrics, own_presence, texts
+from bridge import endpoint_state, list_cache, metrics, own_presence, texts
 from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.incoming import Incoming
@@ -174,7 +174,10 @@ class MSNSession:
             async with self.gate.turn(interactive=interactive):
                 with metrics.login_timer("login" if new_login else "reconnect"):
                     cache = await list_cache.load(self.row, passport)
-                    result = await client.login(passport, password, ticket=ticket, cache=cache)
+                    kept = await endpoint_state.stored(self.row, passport)
+                    result = await client.login(
+                        passport, password, ticket=ticket, cache=cache, **kept
+                    )
         except BaseException:
             self._set_client(None)
             await _close_quietly(client)
@@ -186,6 +189,7 @@ class MSNSession:
             row.ticket = result.ticket
             row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
         row.protocol = result.protocol
+        await endpoint_state.remember(row, client)
         await self.owner.save()
         await own_presence.reapply(client, row, self.log)
         self._ready = True

@@ -194,6 +194,7 @@ class User(BaseUser):
         row = self.row
         row.passport = row.password = row.ticket = None
         row.ticket_expiry = None
+        row.ab_cache = None  # the contact list of the account signed out of
         own_presence.forget_account_texts(row)
         await list_cache.forget(self.mxid)  # (the kept list is the old account's)
         await self.save()

@@ -38,6 +38,10 @@ class User(EncryptedModel, table="user", primary_key=("mxid",)):
     chosen_status: str | None = None  # an MSN status code, HDN for Appear Offline
     chosen_personal_message: str | None = None  # "" = chosen to be empty
     chosen_friendly_name: str | None = None
+    # v9: the MSNP16+ endpoint's machine GUID (kept across logins) and the MSNP13+ address-book
+    # cache of the last login (JSON, bridge.msnp.ab_store), so the next fetches only deltas
+    machine_guid: str | None = None
+    ab_cache: str | None = field(default=None, repr=False)
     credentials_lost: bool = field(default=False, compare=False, metadata={"column": False})
 
     def _on_undecryptable(self, columns: list[str]) -> None:

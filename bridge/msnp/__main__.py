@@ -56,8 +56,8 @@ def _protocols(value: str) -> tuple[int, ...]:
                 versions.append(int(part))
         except ValueError:
             raise argparse.ArgumentTypeError(f"bad protocol version {value!r}") from None
-    if not versions or any(not 2 <= v <= 12 for v in versions):
-        raise argparse.ArgumentTypeError("protocol versions must be between MSNP2 and MSNP12")
+    if not versions or any(not 2 <= v <= 18 for v in versions):
+        raise argparse.ArgumentTypeError("protocol versions must be between MSNP2 and MSNP18")
     return tuple(versions)
 
 
@@ -87,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--protocol",
             type=_protocols,
-            default=(12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2),
-            help="protocol version(s): MSNP12, 7, 8-12 or 12,7 (default: MSNP12 down to 2)",
+            default=(18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2),
+            help="protocol version(s): MSNP18, 7, 8-18 or 18,12 (default: MSNP18 down to 2)",
         )
         auth = p.add_mutually_exclusive_group()
         auth.add_argument("--passport-url", help="Passport 1.4 login URL (MSNP8+)")

@@ -26,6 +26,10 @@ __all__ = [
     "MSNP10_CLIENT_KEY",
     "MSNP11_PRODUCT_ID",
     "MSNP11_PRODUCT_KEY",
+    "MSNP13_PRODUCT_ID",
+    "MSNP13_PRODUCT_KEY",
+    "MSNP15_PRODUCT_ID",
+    "MSNP15_PRODUCT_KEY",
     "answer",
     "client_id_for",
     "md5_answer",
@@ -41,6 +45,19 @@ MSNP10_CLIENT_KEY: Final = "VT6PX?UQTM4WM%YR"
 #: MSN Messenger 7.0 identity: the MSNP11 algorithm, valid for MSNP11 and MSNP12.
 MSNP11_PRODUCT_ID: Final = "PROD0090YUAUV{2B"
 MSNP11_PRODUCT_KEY: Final = "YMM8C_H7KCQ2S_KL"
+#: Windows Live Messenger 8.0-8.1 identity (MSNP13-14), same algorithm.
+MSNP13_PRODUCT_ID: Final = "PROD01065C%ZFN6F"
+MSNP13_PRODUCT_KEY: Final = "O4BG@C7BWLYQX?5G"
+#: Windows Live Messenger 8.5 and 2009 identity (MSNP15-18; also the OIM lock key's).
+MSNP15_PRODUCT_ID: Final = "PROD0113H11T8$X_"
+MSNP15_PRODUCT_KEY: Final = "RG@XY*28Q5QHS%Q5"
+
+#: (first protocol version, product id, product key) of the MSNP11 algorithm, newest first.
+_PRODUCTS: Final = (
+    (15, MSNP15_PRODUCT_ID, MSNP15_PRODUCT_KEY),
+    (13, MSNP13_PRODUCT_ID, MSNP13_PRODUCT_KEY),
+    (11, MSNP11_PRODUCT_ID, MSNP11_PRODUCT_KEY),
+)
 
 _MODULUS: Final = 0x7FFFFFFF
 _MULTIPLIER: Final = 0x0E79A9C1
@@ -83,8 +100,9 @@ def msnp11_answer(challenge: str, product_id: str, product_key: str) -> str:
 
 def client_id_for(protocol: int) -> str:
     """The client id sent in ``QRY`` for a negotiated protocol version."""
-    if protocol >= 11:
-        return MSNP11_PRODUCT_ID
+    for first, product_id, _ in _PRODUCTS:
+        if protocol >= first:
+            return product_id
     if protocol == 10:
         return MSNP10_CLIENT_ID
     return MSNP7_CLIENT_ID
@@ -98,8 +116,9 @@ def answer(challenge: str, protocol: int) -> tuple[str, str]:
     """
     if not (challenge.isascii() and challenge.isprintable()) or " " in challenge or not challenge:
         raise ValueError(f"invalid challenge {challenge[:40]!r}")
-    if protocol >= 11:
-        return MSNP11_PRODUCT_ID, msnp11_answer(challenge, MSNP11_PRODUCT_ID, MSNP11_PRODUCT_KEY)
+    for first, product_id, key in _PRODUCTS:
+        if protocol >= first:
+            return product_id, msnp11_answer(challenge, product_id, key)
     if protocol == 10:
         return MSNP10_CLIENT_ID, md5_answer(challenge, MSNP10_CLIENT_KEY)
     return MSNP7_CLIENT_ID, md5_answer(challenge, MSNP7_CLIENT_KEY)

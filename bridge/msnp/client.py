@@ -24,13 +24,22 @@ import logging
 
 import aiohttp
 
+from .ab_login import AbCache
 from .burst import Tally
 from .config import ClientConfig
-from .errors import DeliveryFailed, ProtocolRefused, UnknownConversation
+from .endpoints import format_guid, new_machine_guid
+from .errors import (
+    DeliveryFailed,
+    ErrorCode,
+    MSNPError,
+    ProtocolRefused,
+    UnknownConversation,
+)
 from .events import Disconnected, Event
 from .flow import EventQueue
 from .login import Credentials
 from .notification import NotificationSession
+from .offline import OfflineMessages
 from .p2p_client import ClientP2P
 from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
@@ -106,6 +115,7 @@ class MSNClient:
         self.p2p = ClientP2P(config, self._ns, self._pool, self._emit)
         self._dead = False
         self._closing = False
+        self._oim = OfflineMessages(config, self._ns, self._web, self._emit)  # MSNP13+
 
     # ---------------------------------------------------------------- state
 
@@ -121,6 +131,16 @@ class MSNClient:
     @property
     def passport(self) -> str:
         return self._ns.passport
+
+    @property
+    def ab_cache(self) -> AbCache | None:
+        """MSNP13+: the address book as this login fetched it; pass it to the next login."""
+        return self._ns.ab_cache
+
+    @property
+    def machine_guid(self) -> str | None:
+        """The machine GUID this client logs in with (MSNP16+ names the endpoint by it)."""
+        return self._ns.machine_guid
 
     @property
     def friendly_name(self) -> str:
@@ -170,6 +190,8 @@ class MSNClient:
     # ----------------------------------------------------------- event queue
 
     def _emit(self, event: Event) -> None:
+        if self._oim.intercept(event):
+            return  # the server's offline-message notice: fetched, then reported
         if self._dispatcher is None:
             self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
         self._events.put(event)
@@ -194,23 +216,32 @@ class MSNClient:
         *,
         ticket: str | None = None,
         cache: ListCache | None = None,
+        machine_guid: str | None = None,
+        ab_cache: AbCache | None = None,
     ) -> LoginResult:
         """Connect, authenticate, download the contact list and go online.
 
         ``ticket`` is a Passport ticket from an earlier login, tried before the password.
         ``cache`` is the list kept from an earlier session (MSNP8-12): when the server says it
         is current, it is not downloaded again (:class:`ListSynced` says ``from_cache``).
+        ``machine_guid`` names this endpoint at MSNP16+ (keep one per account; None: a fresh
+        one); ``ab_cache`` is :attr:`ab_cache` of an earlier MSNP13+ login (only changes are
+        fetched).
         Raises :class:`AuthError`, :class:`ConnectionClosed`, :class:`MSNPError`,
         :class:`ProtocolRefused` or :class:`OSError` (server unreachable).
         """
         if self._ns.logged_in or self._dead:
             raise RuntimeError("this client has already logged in; create a new one")
-        bad = [v for v in self.config.protocols if not 2 <= v <= 12]
+        bad = [v for v in self.config.protocols if not 2 <= v <= 18]
         if bad or not self.config.protocols:
-            raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-12")
+            raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-18")
         self.p2p.start(passport)
+        self._ns.ab_cache = ab_cache
+        guid = format_guid(machine_guid) if machine_guid else new_machine_guid()
         try:
-            used = await self._ns.login(Credentials(passport, password, ticket), self._web, cache)
+            used = await self._ns.login(
+                Credentials(passport, password, ticket, machine_guid=guid), self._web, cache
+            )
         except BaseException:
             self._dead = True
             self._pool.closed = True
@@ -238,6 +269,7 @@ class MSNClient:
         await self.p2p.close()
         for task in list(self._tasks or ()):
             task.cancel()
+        self._oim.close()
         dispatcher = self._dispatcher
         if dispatcher is not None and not dispatcher.done():
             self._events.put(_STOP)
@@ -251,6 +283,7 @@ class MSNClient:
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
         self._dead = True
         self._pool.closed = True  # no switchboard is opened or answered any more
+        self._oim.close()
         self._spawn(self._wind_down())
         self._spawn(self.p2p.close())
 
@@ -276,6 +309,13 @@ class MSNClient:
         if not self._dead:
             self._pool.on_ring(ring)
 
+    # ------------------------------------------------------- offline messages
+
+    async def delete_offline_messages(self, message_ids: Iterable[str]) -> None:
+        """Remove delivered offline messages from the server (MSNP13+; raises
+        :class:`~.errors.ServiceError` when the service refuses)."""
+        await self._oim.delete(message_ids)
+
     # --------------------------------------------------------------- NS ops
 
     async def set_status(self, status: Status) -> None:
@@ -284,9 +324,10 @@ class MSNClient:
     async def set_friendly_name(self, name: str) -> None:
         await self._ns.set_friendly_name(name)
 
-    async def set_personal_message(self, text: str) -> None:
-        """``UUX`` at MSNP11+; below that there is no personal message (no-op)."""
-        await self._ns.set_personal_message(text)
+    async def set_personal_message(self, text: str, current_media: str = "") -> None:
+        """``UUX`` at MSNP11+ (with the media string, e.g. ``\\0Music\\01\\0{0}\\0Song\\0``,
+        and from MSNP13 the machine GUID); below MSNP11 there is no personal message (no-op)."""
+        await self._ns.set_personal_message(text, current_media)
 
     async def add_contact(
         self,
@@ -333,22 +374,42 @@ class MSNClient:
     async def open_conversation(self, conversation: str) -> None:
         """Make sure the conversation's switchboard is open and its participants joined
         (re-opening it and calling them if needed) without sending anything, so a failure
-        here means nothing was sent. Raises what :meth:`send_text` raises."""
-        async with self._pool.using(conversation):
-            pass
+        here means nothing was sent. Raises what :meth:`send_text` raises (not 217 at
+        MSNP13+, where :meth:`send_text` stores the text as an offline message)."""
+        try:
+            async with self._pool.using(conversation):
+                pass
+        except MSNPError as e:
+            if not self._offline_text_ok(e, conversation):
+                raise
+
+    def _offline_text_ok(self, error: MSNPError, conversation: str) -> bool:
+        """Whether text to ``conversation`` that failed with ``error`` goes as an OIM."""
+        return (
+            error.code == ErrorCode.NOT_ONLINE
+            and not conversation.startswith(GROUP_PREFIX)
+            and self._oim.outbox() is not None
+        )
 
     async def send_text(
         self, conversation: str, text: str, fmt: MessageFormat | None = None
     ) -> None:
         """Send text (split into several messages when longer than one MSG allows).
 
-        Raises MSNPError(217) when the contact is offline, DeliveryFailed on NAK and
-        TransactionTimeout when no ACK arrives in ``ack_timeout``.
+        Raises MSNPError(217) when the contact is offline (at MSNP13+ the text is then stored
+        as an offline message instead, and only a refusal of that raises ServiceError),
+        DeliveryFailed on NAK and TransactionTimeout when no ACK arrives in ``ack_timeout``.
         """
         if not text:
             raise ValueError("cannot send an empty message")
-        async with self._pool.using(conversation) as sb:
-            await sb.send_text(text, fmt)
+        try:
+            async with self._pool.using(conversation) as sb:
+                await sb.send_text(text, fmt)
+        except MSNPError as e:
+            outbox = self._oim.outbox()
+            if outbox is None or not self._offline_text_ok(e, conversation):
+                raise
+            await outbox.send(conversation, self.friendly_name, text)
 
     async def send_typing(self, conversation: str) -> None:
         async with self._pool.using(conversation) as sb:

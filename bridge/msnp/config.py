@@ -25,6 +25,10 @@ class ClientConfig:
     protocols: tuple[int, ...] = (12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2)
     passport_url: str | None = None
     nexus_url: str | None = None
+    #: The RST token service of MSNP13+ logins and the address-book host (None: found beside
+    #: ``passport_url``/``nexus_url``, else Windows Live's; see :mod:`.passport`).
+    sso_url: str | None = None
+    ab_url: str | None = None
     force_scheme: str | None = None
     verify_tls: bool = True
     locale: str = "0x0409"

@@ -29,6 +29,7 @@ __all__ = [
     "ListSynced",
     "LoggedIn",
     "NudgeReceived",
+    "OfflineMessageReceived",
     "OtherMessageReceived",
     "PersonalMessageChanged",
     "PresenceChanged",
@@ -125,6 +126,19 @@ class TextMessageReceived(Event):
     text: str
     format: MessageFormat
     participants: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineMessageReceived(Event):
+    """An offline message (MSNP13+), reported in the order its sender wrote it; ``sent`` is
+    when the server received it (unix seconds, None when unknown). It stays on the server
+    until :meth:`~.client.MSNClient.delete_offline_messages` is called with its id."""
+
+    message_id: str
+    sender: str
+    sender_name: str
+    text: str
+    sent: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,9 @@ from typing import Final
 from collections.abc import Callable
 import logging
 
+from .adl import parse_ml
 from .codec import Command, decode_arg
-from .errors import RemoteProtocolError
+from .errors import ProtocolError, RemoteProtocolError
 from .events import Event
 from .roster import MAX_CONTACT_GROUPS, MAX_MSN_OBJECT, MAX_NAME, Roster
 from .ubx import parse_user_data
@@ -259,29 +260,62 @@ def _nln(roster: Roster, cmd: Command) -> Event | None:
     return _presence(roster, cmd.args, initial=False)
 
 
+def _person(roster: Roster, args: tuple[str, ...], at: int) -> tuple[str, ...] | None:
+    """``args`` with the address at ``at`` in the MSNP2-13 form: MSNP14-17 put the network id
+    after it (dropped), MSNP18 writes ``1:email`` (the prefix dropped). None for what is not
+    a Windows Live person (circle members ``;via=``, other networks) and for the user's own
+    account."""
+    if roster.version < 14 or len(args) <= at:
+        return args
+    address = args[at]
+    own = roster.own_passport.lower()
+    bare = address.partition(":")[2] if roster.version >= 18 else address
+    if own and roster.version >= 16 and bare.lower() == own:
+        return None  # our own account, as every MSNP16+ endpoint of it hears
+    if roster.version >= 18:
+        network, colon, email = address.partition(":")
+        if not colon or network != "1" or ";" in email:
+            return None
+        return (*args[:at], email, *args[at + 1 :])
+    if len(args) > at + 1:
+        if args[at + 1] != "1":
+            return None
+        return (*args[: at + 1], *args[at + 2 :])
+    return args
+
+
 def _presence(roster: Roster, args: tuple[str, ...], *, initial: bool) -> Event | None:
     # ILN trid status passport name [caps [msnobj]] / NLN status passport name [caps ...]
+    # (MSNP14+: see _person; MSNP16+: caps as "caps:capsex")
+    person = _person(roster, args, 1)
+    if person is None:
+        return None
+    args = person
     if len(args) < 2:
         return None
     msn_object = None
     if len(args) >= 5 and args[4] != "0":
         msn_object = decode_arg(args[4])[:MAX_MSN_OBJECT]
     name = _name(args[2]) if len(args) >= 3 else None
-    caps = _int(args[3]) if len(args) >= 4 else 0
+    caps = _int(args[3].partition(":")[0]) if len(args) >= 4 else 0
     return roster.presence(args[1], _status(args[0]), name, caps, msn_object, initial)
 
 
 def _fln(roster: Roster, cmd: Command) -> Event | None:
-    # FLN passport
-    if not cmd.args:
+    # FLN passport (MSNP14+: see _person)
+    args = _person(roster, cmd.args, 0)
+    if not args:
         return None
-    return roster.presence(cmd.args[0], Status.OFFLINE, None, keep_details=True)
+    return roster.presence(args[0], Status.OFFLINE, None, keep_details=True)
 
 
 def _ubx(roster: Roster, cmd: Command) -> Event | None:
-    # UBX passport [network] length + personal-message XML
-    if not cmd.args:
+    # UBX passport [network] length + personal-message XML (MSNP18: UBX 1:passport length)
+    args = _person(roster, cmd.args, 0) if roster.version >= 14 else cmd.args
+    if not args:
         return None
+    if args is not cmd.args:
+        cmd = Command(cmd.name, cmd.trid, args, cmd.payload)
     try:
         data = parse_user_data(cmd.payload or b"")
     except RemoteProtocolError as e:
@@ -296,7 +330,41 @@ def _ubx(roster: Roster, cmd: Command) -> Event | None:
     return roster.personal_message(cmd.args[0], data.personal_message, data.current_media)
 
 
+def _ml_push(roster: Roster, cmd: Command, *, add: bool) -> Event | None:
+    # MSNP13+: "ADL 0 <len>" / "RML 0 <len>" with <ml>: someone added us (l=8 reverse, 16
+    # pending) or took us off, or another endpoint of ours changed a list; replies to our own
+    # ADL/RML are the transactions' (they never come here)
+    if roster.version < 13 or not cmd.payload:
+        return None
+    try:
+        entries = parse_ml(cmd.payload)
+    except ProtocolError as e:
+        roster.tally.hit("ml_unreadable", "list push not read: %s", e, level=logging.INFO)
+        return None
+    first: Event | None = None
+    for entry in entries:
+        for bit in (Lists.FORWARD, Lists.ALLOW, Lists.BLOCK, Lists.REVERSE, Lists.PENDING):
+            if not entry.lists & bit:
+                continue
+            if add:
+                event: Event = roster.added(entry.email, bit, said=entry.friendly_name)
+            else:
+                event = roster.removed(entry.email, bit)
+            first = first or event
+    return first
+
+
+def _adl(roster: Roster, cmd: Command) -> Event | None:
+    return _ml_push(roster, cmd, add=True)
+
+
+def _rml(roster: Roster, cmd: Command) -> Event | None:
+    return _ml_push(roster, cmd, add=False)
+
+
 _READERS: Final[dict[str, Callable[[Roster, Command], Event | None]]] = {
+    "ADL": _adl,
+    "RML": _rml,
     "LST": _lst,
     "LSG": _lsg,
     "ADD": _add,

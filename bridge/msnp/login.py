@@ -4,15 +4,17 @@
 redirects; a stored Passport ticket is tried before the password. The way a version
 authenticates is an :data:`Authenticator` chosen by :func:`authenticator_for`: MSNP2-7 answer an
 MD5 challenge (only with ``allow_md5_login``, see :mod:`.versions`), MSNP8-12 send a Passport
-1.4 ticket (TWN). Later versions plug in there: MSNP13-14 send a TWN ticket that the RST token
-service issued, MSNP15+ answer ``USR SSO`` with the MBI key response (:mod:`.sso` has both);
-until they are wired, those versions are refused before ``VER``.
+1.4 ticket (TWN), MSNP13-14 send a TWN ticket that the RST token service issued, MSNP15+
+answer ``USR SSO`` with the MBI key response and (16+) the machine GUID naming this endpoint
+(:mod:`.sso` builds and reads both). MSNP13+ need the password (the tickets they get are not
+reusable on their own) and keep every ticket the token service issued in
+:attr:`Authenticated.tokens` for the web services (address book, offline messages).
 """
 
 from __future__ import annotations
 
 from typing import Final, Protocol
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 import logging
 
@@ -29,9 +31,22 @@ from .errors import (
     RemoteProtocolError,
     TicketRejected,
 )
+from .soap import SoapRequest
+from .sso import (
+    MESSENGER_CLEAR,
+    MESSENGER_TICKET,
+    SecurityTokens,
+    TokenRequest,
+    mbi_key_response,
+    parse_sso_challenge,
+    sso_token_requests,
+    twn_token_requests,
+)
 from .versions import FIRST_TWEENER_VERSION, chosen_version, offered_versions
 
 __all__ = [
+    "FIRST_MPOP_VERSION",
+    "FIRST_SSO_VERSION",
     "LAST_TWEENER_VERSION",
     "MAX_REDIRECTS",
     "Authenticated",
@@ -47,25 +62,41 @@ log = logging.getLogger("msnp.login")
 MAX_REDIRECTS: Final = 3
 #: The last version that sends a Passport 1.4 ticket fetched with the challenge (TWN).
 LAST_TWEENER_VERSION: Final = 12
+#: The first version that answers ``USR SSO`` (MSNP13-14 send an RST-issued TWN ticket).
+FIRST_SSO_VERSION: Final = 15
+#: The first version with several points of presence (the machine GUID names the endpoint).
+FIRST_MPOP_VERSION: Final = 16
 
 
 class PassportService(Protocol):
-    """The Passport web services a login calls (:class:`~.passport.PassportServices`); the
-    MSNP13+ authenticators will add the RST token request here."""
+    """The Passport web services a login calls (:class:`~.passport.PassportServices`)."""
 
     async def tweener_ticket(self, passport: str, password: str, challenge: str) -> str:
         """The Passport 1.4 login: the ticket for ``USR TWN S``."""
+        ...
+
+    async def security_tokens(
+        self, passport: str, password: str, requests: Sequence[TokenRequest]
+    ) -> SecurityTokens:
+        """The RST token request (MSNP13+)."""
+        ...
+
+    async def post(self, url: str, request: SoapRequest) -> bytes:
+        """One SOAP request to a web service (the address book)."""
         ...
 
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """Who logs in: the account and a password, a stored Passport ticket, or both (the ticket
-    is tried first, the password when the server refuses it). Secrets stay out of ``repr``."""
+    is tried first, the password when the server refuses it). Secrets stay out of ``repr``.
+    ``machine_guid`` (``{...}``) names this endpoint at MSNP16+: keep it per account, so every
+    login is the same endpoint (None: a fresh one per login)."""
 
     passport: str
     password: str | None = field(default=None, repr=False)
     ticket: str | None = field(default=None, repr=False)
+    machine_guid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +112,8 @@ class Authenticated:
     ticket: str | None = field(repr=False)
     #: the host name the connection went to (after redirects)
     host: str
+    #: MSNP13+: every ticket the token service issued (address book, OIMs); not in the repr
+    tokens: SecurityTokens | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +125,7 @@ class _Redirect:
 class _Accepted:
     reply: Command
     ticket: str | None = field(repr=False)
+    tokens: SecurityTokens | None = field(default=None, repr=False)
 
 
 #: One way of answering ``USR`` for a version: returns the server's ``USR OK`` (with the ticket
@@ -127,7 +161,9 @@ async def log_in(
                 raise TicketRejected(
                     "the Passport ticket was rejected and no password is known", e.code
                 ) from None
-            credentials = Credentials(credentials.passport, credentials.password)
+            credentials = Credentials(
+                credentials.passport, credentials.password, machine_guid=credentials.machine_guid
+            )
     return await _connect(config, credentials, connect, services, on_version)
 
 
@@ -159,7 +195,9 @@ async def _connect(
             if version < 10 and len(reply.args) >= 3:
                 name = decode_arg(reply.arg(2))
             passport = reply.arg(1) or credentials.passport
-            return Authenticated(conn, version, passport, name, outcome.ticket, host)
+            return Authenticated(
+                conn, version, passport, name, outcome.ticket, host, outcome.tokens
+            )
         log.debug("redirected from %s:%s to %s", host, port, outcome.address)
         await conn.close()
         host, port = parse_address(outcome.address)
@@ -194,14 +232,16 @@ async def _negotiate(conn: Connection, config: ClientConfig, passport: str) -> i
 
 
 def authenticator_for(version: int) -> Authenticator:
-    """How ``version`` answers ``USR`` (the place where MSNP13+ methods will be added)."""
+    """How ``version`` answers ``USR``."""
     if version < FIRST_TWEENER_VERSION:
         return _md5
     if version <= LAST_TWEENER_VERSION:
         return _tweener
-    # MSNP13-14: TWN with a ticket from the RST token service; MSNP15+: USR SSO with the MBI
-    # key response (sso.py). Not wired yet: the client offers no version above 12.
-    raise ProtocolRefused(f"MSNP{version} logins are not supported yet")
+    if version < FIRST_SSO_VERSION:
+        return _rst_tweener
+    if version <= 18:
+        return _sso
+    raise ProtocolRefused(f"MSNP{version} logins are not supported")
 
 
 def _redirect(reply: Command) -> _Redirect:
@@ -269,3 +309,79 @@ async def _tweener(
             ) from None
         raise
     return _Accepted(reply, ticket)
+
+
+def _password_for(version: int, credentials: Credentials) -> str:
+    if credentials.password is None:
+        raise AuthError(f"a password is needed to log in with MSNP{version} (Passport RST)")
+    return credentials.password
+
+
+async def _tokens(
+    conn: Connection,
+    credentials: Credentials,
+    password: str,
+    requests: Sequence[TokenRequest],
+    services: PassportService,
+) -> SecurityTokens:
+    conn.stage = "Passport"
+    tokens = await services.security_tokens(credentials.passport, password, requests)
+    if conn.closed:
+        raise ConnectionClosed("Passport", "the server closed the connection")
+    conn.stage = "USR"
+    return tokens
+
+
+def _refused(e: MSNPError) -> BaseException:
+    if e.code in (ErrorCode.AUTHENTICATION_FAILED, ErrorCode.BAD_TICKET):
+        return AuthError("the server rejected the Passport ticket", e.code)
+    return e
+
+
+async def _rst_tweener(
+    conn: Connection, version: int, credentials: Credentials, services: PassportService
+) -> _Accepted | _Redirect:
+    """MSNP13-14: ``USR TWN`` with the messenger.msn.com ticket of the RST token service."""
+    password = _password_for(version, credentials)
+    reply = await conn.transaction(
+        "USR", ("TWN", "I", credentials.passport), expect=("USR", "XFR")
+    )
+    if reply.name == "XFR":
+        return _redirect(reply)
+    tokens = await _tokens(conn, credentials, password, twn_token_requests(reply.arg(2)), services)
+    ticket = tokens.ticket(MESSENGER_TICKET)
+    try:
+        reply = await conn.transaction("USR", ("TWN", "S", ticket))
+    except MSNPError as e:
+        raise _refused(e) from e
+    return _Accepted(reply, ticket, tokens)
+
+
+async def _sso(
+    conn: Connection, version: int, credentials: Credentials, services: PassportService
+) -> _Accepted | _Redirect:
+    """MSNP15+: ``USR SSO I``, the server's policy and nonce, the RST tokens, then ``USR SSO
+    S`` with the messengerclear.live.com ticket, the MBI key answer and (16+) the GUID."""
+    password = _password_for(version, credentials)
+    reply = await conn.transaction(
+        "USR", ("SSO", "I", credentials.passport), expect=("USR", "XFR")
+    )
+    if reply.name == "XFR":
+        return _redirect(reply)
+    challenge = parse_sso_challenge(reply.args)
+    tokens = await _tokens(
+        conn, credentials, password, sso_token_requests(challenge.policy), services
+    )
+    clear = tokens.get(MESSENGER_CLEAR)
+    if clear is None or not clear.token or not clear.binary_secret:
+        raise RemoteProtocolError("Passport issued no messengerclear.live.com ticket and key")
+    args = ["SSO", "S", clear.token, mbi_key_response(clear.binary_secret, challenge.nonce)]
+    if version >= FIRST_MPOP_VERSION:
+        if credentials.machine_guid is None:
+            raise ValueError("MSNP16+ logins need a machine GUID")
+        args.append(credentials.machine_guid)
+    try:
+        reply = await conn.transaction("USR", tuple(args))
+    except MSNPError as e:
+        raise _refused(e) from e
+    return _Accepted(reply, None, tokens)

@@ -13,27 +13,27 @@ from collections.abc import Awaitable, Callable
 import asyncio
 import logging
 
-from . import challenge as challenge_mod, list_commands
+from . import ab_login, challenge as challenge_mod, list_commands, list_sync
 from .burst import Tally
 from .codec import Command, decode_arg, encode_arg
 from .config import ClientConfig
 from .connection import Connection, parse_address
 from .errors import ConnectionClosed, MSNPError, RemoteProtocolError, TransactionTimeout
 from .events import Disconnected, Event, LoggedIn, OtherMessageReceived
-from .flow import ReadGate, reply_in_time
+from .flow import ReadGate
+from .keepalive import Keepalive
 from .list_editor import ListEditor
-from .login import Credentials, PassportService, log_in
+from .login import FIRST_MPOP_VERSION, Credentials, PassportService, log_in
 from .message import PROFILE, parse_message
 from .roster import Roster
-from .ubx import build_user_data
-from .values import DisconnectReason, ListCache, Lists, Ring, Status
+from .sso import SecurityTokens
+from .ubx import build_endpoint_data, build_private_endpoint_data, build_user_data
+from .values import DisconnectReason, ListCache, Ring, Status
 
 __all__ = ["MAX_NS_MESSAGE", "NotificationSession"]
 
 log = logging.getLogger("msnp.ns")
 
-#: The lists a complete MSNP2-7 ``SYN`` sends (then the download is complete).
-_ALL_LISTS: Final = Lists.FORWARD | Lists.ALLOW | Lists.BLOCK | Lists.REVERSE
 #: NS ``MSG`` payloads (profile, mail notifications) larger than this are dropped unread.
 MAX_NS_MESSAGE: Final = 64 * 1024
 
@@ -80,11 +80,23 @@ class NotificationSession:
         self._cache: ListCache | None = None  # the list kept from an earlier session
         self._out_reason: DisconnectReason | None = None
         self._out_detail = ""
-        self._keepalive_task: asyncio.Task[None] | None = None
-        self._qng = asyncio.Event()
-        self._keepalive_interval = config.keepalive_interval
+        self._keepalive = Keepalive(config.keepalive_interval, config.keepalive_timeout)
         self._tasks: set[asyncio.Task[None]] = set()
         self._disconnected = False
+        #: MSNP13+: the address-book cache of the previous login (in), of this one (out)
+        self.ab_cache: ab_login.AbCache | None = None
+        #: MSNP16+: this endpoint's machine GUID and the name the user's other endpoints see
+        self.machine_guid: str | None = None
+        self.endpoint_name = "Matrix bridge"
+        self._web: PassportService | None = None
+        self.tokens: SecurityTokens | None = None  # MSNP13+: tickets of the web services
+
+    @property
+    def endpoint_address(self) -> str:
+        """How this endpoint names itself on a switchboard (MSNP16+: ``passport;{guid}``)."""
+        if self.version >= FIRST_MPOP_VERSION and self.machine_guid:
+            return f"{self.passport};{self.machine_guid}"
+        return self.passport
 
     @property
     def friendly_name(self) -> str:
@@ -96,16 +108,20 @@ class NotificationSession:
     async def login(
         self, credentials: Credentials, services: PassportService, cache: ListCache | None
     ) -> str | None:
-        """Log in, download the list (unless ``cache`` is current), go online; returns the
-        Passport ticket used (if any). ``services``: the Passport web services it may call."""
-        self.passport = credentials.passport
+        """Log in, download the list (MSNP2-12: unless ``cache`` is current; MSNP13+: from the
+        address book), go online; returns the Passport ticket used (if any). ``services``: the
+        Passport web services it may call."""
+        self.passport = self.roster.own_passport = credentials.passport
+        self.machine_guid = credentials.machine_guid
+        self._web = services
         self._cache = cache
         auth = await log_in(
             self.config, credentials, self._new_connection, services, self._negotiated
         )
         self.conn = auth.conn
         self.server_hosts = (auth.host, auth.conn.peer_ip)
-        self.passport = auth.passport
+        self.passport = self.roster.own_passport = auth.passport
+        self.tokens = auth.tokens
         if auth.friendly_name is not None:
             self.roster.own_name = auth.friendly_name
         try:
@@ -136,63 +152,56 @@ class NotificationSession:
         self.roster.version = version
 
     async def _after_auth(self, conn: Connection) -> None:
-        conn.stage = "SYN"
-        self._syncing = asyncio.Event()
-        width = 2 if self.version >= 10 else 1
-        cache = self._cache
-        if cache and (cache.protocol != self.version or len(cache.version.split()) != width):
-            cache = None  # (a version means something else in another protocol)
-        syn = tuple(cache.version.split()) if cache else ("0",) * width
-        reply = await conn.transaction("SYN", syn)
-        version = " ".join(reply.args[:width]) if self.version >= 8 else ""
-        current = cache is not None and len(reply.args) <= width and version == cache.version
-        log.debug(
-            "contact list: kept version %s, the server's %s", cache and cache.version, version
-        )
-        if cache is not None and current:
-            self.roster.seed(cache)  # the server sends no list: it is the one we kept
+        initial: list[bytes] = []
+        version, current = "", False
+        if self.version >= 13:
+            conn.stage = "address book"
+            if self._web is None or self.tokens is None:
+                raise RemoteProtocolError("no address-book ticket after the MSNP13+ login")
+            self.ab_cache, initial, self.lists = await ab_login.login_lists(
+                self.roster,
+                self._web,
+                self.config,
+                self.tokens,
+                self.ab_cache,
+                self._live,
+                self.emit,
+            )
+            if conn.closed:
+                raise ConnectionClosed("address book", "the server closed the connection")
         else:
-            await self._wait_sync(self._syncing, reply)
-        self._syncing = None
+            version, current = await self._syn(conn)
         self.logged_in = True
         profile = dict(self.profile)
         self.emit(LoggedIn(self.passport, self.friendly_name, self.version, profile))
         self.emit(self.roster.snapshot(version, current))
+        if initial:
+            conn.stage = "ADL"
+            for payload in initial:
+                await conn.transaction("ADL", (), payload)
         conn.stage = "CHG"
         await self._chg(self.config.initial_status)
+        if self.version >= FIRST_MPOP_VERSION:
+            conn.stage = "UUX"
+            await conn.transaction("UUX", (), build_endpoint_data(self.config.capabilities))
+            await conn.transaction("UUX", (), build_private_endpoint_data(self.endpoint_name))
         conn.stage = "session"
-        self._start_keepalive()
+        self._keepalive.start(conn, self.gate)
 
-    async def _wait_sync(self, progress: asyncio.Event, reply: Command) -> None:
-        """Until the whole list the ``SYN`` reply announced has arrived."""
-        roster = self.roster
-        if self.version < 8:
-            if reply.arg(0) == "0" and len(reply.args) == 1:
-                return  # unchanged list version: nothing follows
-            contacts = groups = 0
-        else:
-            if len(reply.args) < 3:
-                return
-            contacts, groups = _int(reply.args[-2]), _int(reply.args[-1])
-
-        def done() -> bool:
-            if self.version < 8:
-                return roster.lists_complete & _ALL_LISTS == _ALL_LISTS
-            return roster.listed >= contacts and roster.groups_listed >= groups
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.transaction_timeout
-        while not done():
-            progress.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TransactionTimeout("the contact list (SYN) did not arrive completely")
-            try:
-                await asyncio.wait_for(progress.wait(), remaining)
-            except TimeoutError:
-                continue
-            if self.conn is None or self.conn.closed:
-                raise ConnectionClosed("SYN", "connection closed during the list download")
+    async def _syn(self, conn: Connection) -> tuple[str, bool]:
+        conn.stage = "SYN"
+        self._syncing = asyncio.Event()
+        try:
+            return await list_sync.sync(
+                conn,
+                self.roster,
+                self._cache,
+                self._syncing,
+                self.config.transaction_timeout,
+                lambda: self.conn is None or self.conn.closed,
+            )
+        finally:
+            self._syncing = None
 
     # -------------------------------------------------------------- commands
 
@@ -245,13 +254,7 @@ class NotificationSession:
         self._spawn(conn.send(Command("QRY", trid, (client_id,), digest.encode("ascii"))))
 
     def _cmd_QNG(self, cmd: Command) -> None:
-        if cmd.args and self.version >= 9:
-            seconds = _int(cmd.args[0], 0)
-            if seconds > 0:
-                # compare as ints first: float() of a 400-digit number raises OverflowError
-                seconds = min(seconds, 86400)
-                self._keepalive_interval = min(self.config.keepalive_interval, float(seconds))
-        self._qng.set()
+        self._keepalive.on_qng(cmd, self.version)
 
     def _cmd_OUT(self, cmd: Command) -> None:
         code = cmd.arg(0).upper()
@@ -288,29 +291,7 @@ class NotificationSession:
             )
         )
 
-    # ------------------------------------------------------------ keepalive
-
-    def _start_keepalive(self) -> None:
-        self._keepalive_task = asyncio.create_task(self._keepalive(), name="msnp-keepalive")
-
-    async def _keepalive(self) -> None:
-        conn = self.conn
-        assert conn is not None
-        while not conn.closed:
-            await asyncio.sleep(self._keepalive_interval)
-            if self.gate is not None:
-                await self.gate.wait()  # no ping while we are not reading
-            self._qng.clear()
-            try:
-                await conn.send(Command("PNG"))
-            except ConnectionClosed:
-                return
-            if not await reply_in_time(self._qng, self.config.keepalive_timeout, self.gate):
-                conn.abort(
-                    DisconnectReason.KEEPALIVE_TIMEOUT,
-                    f"no answer to PNG within {self.config.keepalive_timeout:g} s",
-                )
-                return
+    # ------------------------------------------------------------ tasks, end
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -324,8 +305,7 @@ class NotificationSession:
         task.add_done_callback(self._tasks.discard)
 
     def _on_close(self, reason: DisconnectReason, detail: str) -> None:
-        if self._keepalive_task is not None and self._keepalive_task is not asyncio.current_task():
-            self._keepalive_task.cancel()
+        self._keepalive.stop()
         if not self.logged_in or self._disconnected:
             return
         self._disconnected = True
@@ -357,7 +337,9 @@ class NotificationSession:
         while True:
             picture = self.msn_object if self.version >= 9 else None
             args: tuple[str, ...] = (status.value,)
-            if self.version >= 8:
+            if self.version >= FIRST_MPOP_VERSION:
+                args = (status.value, f"{self.config.capabilities}:0")
+            elif self.version >= 8:
                 args = (status.value, str(self.config.capabilities))
             if picture:
                 args = (*args, encode_arg(picture))
@@ -394,7 +376,8 @@ class NotificationSession:
         if self.version < 11:
             self.personal_message = text
             return
-        payload = build_user_data(text, current_media, protocol=self.version)
+        guid = self.machine_guid if self.version >= 13 else None
+        payload = build_user_data(text, current_media, guid, protocol=self.version)
         await conn.transaction("UUX", (), payload)
         self.personal_message = text
 
@@ -406,13 +389,6 @@ class NotificationSession:
             raise RemoteProtocolError(f"unexpected XFR reply {reply!r}")
         host, port = parse_address(reply.args[1])
         return host, port, reply.args[3]
-
-
-def _int(value: str, default: int = 0) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        return default
 
 
 _HANDLERS: Final[dict[str, Callable[[NotificationSession, Command], None]]] = {

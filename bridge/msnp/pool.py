@@ -66,7 +66,7 @@ class NotificationServer(Protocol):
     """What the pool asks of the notification session."""
 
     @property
-    def passport(self) -> str: ...
+    def endpoint_address(self) -> str: ...
 
     @property
     def server_hosts(self) -> tuple[str, ...]: ...
@@ -177,7 +177,7 @@ class SwitchboardPool:
 
     def _new(self, key: str) -> Switchboard:
         sb = Switchboard(
-            self.config, self._ns.passport, self, key, gate=self._gate, tally=self._tally
+            self.config, self._ns.endpoint_address, self, key, gate=self._gate, tally=self._tally
         )
         self._all.add(sb)
         return sb
@@ -220,7 +220,7 @@ class SwitchboardPool:
         key = normalize(conversation)
         if not key.startswith(GROUP_PREFIX):
             raise ValueError(f"not a group conversation key: {conversation!r}")
-        own = self._ns.passport.lower()
+        own = self._ns.endpoint_address.partition(";")[0].lower()
         members = tuple(sorted({p.lower() for p in participants if p.lower() != own}))
         if members and key not in self._remembered and key not in self._sbs:
             self._remembered[key] = members
@@ -287,6 +287,8 @@ class SwitchboardPool:
             self._forget(sb)
             return
         sb.answering = False
+        if sb.rung_by_own_endpoint:
+            return  # our other endpoint rang us in (MPOP): the key waits for the contact
         if sb.closed and not sb.key:
             # closed right after ANS, before anything was announced: announce nothing (a
             # SwitchboardJoined now would never be followed by SwitchboardClosed)
@@ -359,6 +361,8 @@ class SwitchboardPool:
             if whole is None:
                 return  # a part: kept until the last one arrives
             message = whole
+        if not sb.key and sb.rung_by_own_endpoint:
+            return  # said to nobody yet in a session our other endpoint opened
         key = self._ensure_key(sb)
         participants = sb.participants
         ctype = message.content_type

@@ -62,7 +62,8 @@ class Roster:
 
     __slots__ = (
         "_contacts", "_groups", "_max_contacts", "_phones", "groups_listed", "last_listed",
-        "listed", "lists_complete", "own_name", "privacy_allow_unlisted", "reverse_prompt",
+        "listed", "lists_complete", "own_name", "own_passport", "privacy_allow_unlisted",
+        "reverse_prompt",
         "tally", "version",
     )  # fmt: skip
 
@@ -76,6 +77,9 @@ class Roster:
         self._groups: dict[str, Group] = {}
         #: the user's own friendly name as the server last reported or confirmed it
         self.own_name = ""
+        #: the user's own account: MSNP16+ servers report its presence to every endpoint of
+        #: it, which is not a contact's
+        self.own_passport = ""
         #: ``BLP``: whether people on no list may see the user and talk to them (AL) or not
         self.privacy_allow_unlisted: bool | None = None
         #: ``GTC``: whether the user wants to be asked when someone adds them (A) or not (N)

@@ -57,7 +57,9 @@ class Switchboard:
     ) -> None:
         self.config = config
         self.tally = tally if tally is not None else Tally(log)
-        self.own_passport = own_passport
+        #: how USR/ANS name us (``own_passport``): at MSNP16+ ``passport;{machine guid}``
+        self.login_name = own_passport
+        self.own_passport = own_passport.partition(";")[0]
         self.listener = listener
         self.key = key
         #: lower-cased passport -> (passport, friendly name), without ourselves
@@ -94,12 +96,17 @@ class Switchboard:
     def participants(self) -> tuple[str, ...]:
         return tuple(sorted(p for p, _ in self.members.values()))
 
+    @property
+    def rung_by_own_endpoint(self) -> bool:
+        """Another endpoint of ours (MSNP16+) rang us in and no contact is here yet."""
+        return not self.members and self.inviter.lower() == self.own_passport.lower()
+
     async def connect_outgoing(self, host: str, port: int, cookie: str) -> None:
         """Connect to a switchboard handed out by ``XFR SB`` and authenticate (``USR``)."""
         await self.conn.open(host, port, self.config.connect_timeout)
         self.conn.stage = "SB USR"
         try:
-            reply = await self.conn.transaction("USR", (self.own_passport, cookie))
+            reply = await self.conn.transaction("USR", (self.login_name, cookie))
             if reply.arg(0) != "OK":
                 raise RemoteProtocolError(f"unexpected switchboard USR reply {reply!r}")
             self.conn.stage = "SB"
@@ -113,7 +120,7 @@ class Switchboard:
         await self.conn.open(host, port, self.config.connect_timeout)
         self.conn.stage = "SB ANS"
         try:
-            await self.conn.transaction("ANS", (self.own_passport, cookie, session_id))
+            await self.conn.transaction("ANS", (self.login_name, cookie, session_id))
             self.conn.stage = "SB"
         except BaseException:
             await self.conn.close()
@@ -213,7 +220,8 @@ class Switchboard:
             if cmd.args:
                 self._join(cmd.args[0], decode_arg(cmd.arg(1, cmd.args[0])))
         elif cmd.name == "BYE":
-            if cmd.args:
+            # MSNP16+: "BYE email;{guid}" per endpoint, then "BYE email" after the last one
+            if cmd.args and ";" not in cmd.args[0]:
                 self._bye(cmd.args[0], cmd.arg(1) == "1")
         elif cmd.is_error:
             log.warning("switchboard error %s (trid %s)", cmd.name, cmd.trid)

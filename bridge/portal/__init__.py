@@ -248,8 +248,12 @@ class Portal(BasePortal):
         intent: IntentAPI,
         content: MessageEventContent,
         event_type: EventType = EventType.ROOM_MESSAGE,
+        timestamp: int | None = None,
     ) -> EventID:
-        """Send ``content`` to the room as ``intent`` (encrypted if the room is)."""
+        """Send ``content`` to the room as ``intent`` (encrypted if the room is), dated
+        ``timestamp`` (ms) when given (an offline message's original time)."""
+        if timestamp is not None:
+            return await self._send_message(intent, content, event_type, timestamp=timestamp)
         return await self._send_message(intent, content, event_type)
 
     async def send_portal_notice(self, text: str) -> EventID | None:

@@ -22,6 +22,7 @@ from bridge.db.message import Message as DBMessage
 from bridge.emoticons import Emoticons, datacast_notice, decode_ink, inline
 from bridge.msnp.events import (
     NudgeReceived,
+    OfflineMessageReceived,
     OtherMessageReceived,
     SwitchboardJoined,
     SwitchboardLeft,
@@ -110,7 +111,12 @@ class MSNToMatrix:
         return False
 
     async def _send_from(
-        self, user: PortalOwner, puppet: Puppet, content: MessageEventContent, sender: str
+        self,
+        user: PortalOwner,
+        puppet: Puppet,
+        content: MessageEventContent,
+        sender: str,
+        timestamp: int | None = None,
     ) -> EventID | None:
         """Send as the contact's ghost. If the room is dead (the ghost left or was kicked, the
         room was shut down), the portal gets a fresh room and the message is sent there."""
@@ -120,7 +126,7 @@ class MSNToMatrix:
             # double-puppets that MSN address: it is not in this user's rooms)
             intent: IntentAPI = puppet.default_mxid_intent
             try:
-                event_id = await portal.send_message(intent, content)
+                event_id = await portal.send_message(intent, content, timestamp=timestamp)
             except (IntentError, MForbidden) as e:
                 if attempt == 2:
                     portal.log.warning("Failed to send message from %s to Matrix: %s", sender, e)
@@ -259,6 +265,20 @@ class MSNToMatrix:
                 raw = inline(raw, await emoticons.images_for(evt, puppet.default_mxid_intent))
         content = TextMessageEventContent.deserialize(JSON(raw))
         return await self._deliver(user, evt.sender, content, evt.sender_name)
+
+    async def handle_offline(
+        self, user: PortalOwner, evt: OfflineMessageReceived
+    ) -> EventID | None:
+        """An offline message (MSNP13+), dated when the server received it."""
+        if not await self._room_ready(user):
+            return None
+        puppet = await self._sender_puppet(evt.sender)
+        if puppet is None:
+            return None
+        content = TextMessageEventContent(msgtype=MessageType.TEXT, body=evt.text)
+        # the server's time, never later than now (a wrong clock must not date it ahead)
+        when = int(min(evt.sent, time.time()) * 1000) if evt.sent is not None else None
+        return await self._send_from(user, puppet, content, evt.sender, when)
 
     async def handle_typing(self, user: PortalOwner, evt: TypingReceived) -> None:
         room_id = self.portal.mxid

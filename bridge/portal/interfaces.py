@@ -113,8 +113,10 @@ class PortalRoom(Protocol):
         intent: IntentAPI,
         content: MessageEventContent,
         event_type: EventType = EventType.ROOM_MESSAGE,
+        timestamp: int | None = None,
     ) -> EventID:
-        """Send ``content`` to the room as ``intent`` (encrypted if the room is)."""
+        """Send ``content`` to the room as ``intent`` (encrypted if the room is), dated
+        ``timestamp`` (ms) when given."""
         ...
 
     async def send_portal_notice(self, text: str) -> EventID | None: ...

@@ -83,11 +83,36 @@ async def test_check_twn_with_password_file(tmp_path: Path) -> None:
     assert "using MSNP12" in out and "Friends" in out
 
 
+@pytest.mark.parametrize("protocol", ["MSNP18", "MSNP15", "13"])
+async def test_check_msnp13_to_18(tmp_path: Path, protocol: str) -> None:
+    password_file = tmp_path / "pw"
+    password_file.write_text("alice123\n")
+    async with running_server() as server:
+        code, out, err = await run_cli(
+            "check",
+            "--server",
+            server.server_address,
+            "--email",
+            "alice@example.com",
+            "--password-file",
+            str(password_file),
+            "--protocol",
+            protocol,
+            "--passport-url",
+            server.passport_url,
+        )
+    assert code == 0, err
+    assert f"using MSNP{protocol.removeprefix('MSNP')}" in out
+    bob_line = next(line for line in out.splitlines() if "bob@example.com" in line)
+    assert "groups=Friends" in bob_line and "lists=FL,AL,RL" in bob_line
+
+
 @pytest.mark.parametrize(
-    ("protocol", "password", "expected"), [("7", "wrong", 2), ("12", "wrong", 2), ("2", "x", 4)]
+    ("protocol", "password", "expected"),
+    [("7", "wrong", 2), ("12", "wrong", 2), ("18", "wrong", 2), ("2", "x", 4)],
 )
 async def test_check_errors(protocol: str, password: str, expected: int) -> None:
-    async with running_server(protocols=range(3, 13)) as server:
+    async with running_server(protocols=range(3, 19)) as server:
         code, out, err = await run_cli(
             "check",
             "--server",
@@ -168,10 +193,29 @@ async def test_send_delivered_and_not_delivered() -> None:
                 "carol@example.com",
                 "--text",
                 "nobody home",
+                "--protocol",
+                "8-12",
                 stdin="alice123\n",
             )
             assert code == 5
             assert "217" in err
+            # from MSNP13 the text is stored as an offline message instead
+            code, _, err = await run_cli(
+                "send",
+                "--server",
+                server.server_address,
+                "--email",
+                "alice@example.com",
+                "--passport-url",
+                server.passport_url,
+                "--to",
+                "carol@example.com",
+                "--text",
+                "read me later",
+                stdin="alice123\n",
+            )
+            assert code == 0, err
+            assert [m.text for m in server.oims["carol@example.com"]] == ["read me later"]
         finally:
             await bob.close()
 

@@ -326,3 +326,28 @@ def test_switchboard_limits_reach_the_client(tmp_path: Path) -> None:
     assert (defaults.max_switchboards, defaults.max_switchboards_per_inviter) == (50, 4)
     with pytest.raises(ConfigValueError, match="max_switchboards"):
         usable(tmp_path, **{"msn.max_switchboards": 0}).check_default_values()
+
+
+def test_msnp13_to_18_options(tmp_path: Path) -> None:
+    with pytest.raises(ConfigValueError, match="protocol_max <= 18"):
+        usable(tmp_path, **{"msn.protocol_max": 19}).check_default_values()
+    config = usable(
+        tmp_path,
+        **{
+            "msn.protocol_min": 13,
+            "msn.protocol_max": 18,
+            "msn.passport_url": None,
+            "msn.sso_url": "http://127.0.0.1:8081/RST2.srf",
+            "msn.ab_url": "http://127.0.0.1:8081",
+        },
+    )
+    config.check_default_values()  # the token service alone is enough from MSNP13
+    cc = config.client_config()
+    assert cc.protocols == (18, 17, 16, 15, 14, 13)
+    assert cc.sso_url == "http://127.0.0.1:8081/RST2.srf" and cc.ab_url == "http://127.0.0.1:8081"
+    # below 13 the Tweener login still needs passport_url or nexus_url
+    with pytest.raises(ConfigValueError, match="passport_url"):
+        usable(
+            tmp_path,
+            **{"msn.protocol_min": 8, "msn.protocol_max": 18, "msn.passport_url": None},
+        ).check_default_values()

@@ -29,7 +29,17 @@ def test_msnp8_to_12_send_a_tweener_ticket(version: int) -> None:
     assert authenticator_for(version) is login._tweener
 
 
-@pytest.mark.parametrize("version", [13, 15, 18])
-def test_later_versions_are_not_wired_yet(version: int) -> None:
+@pytest.mark.parametrize("version", [13, 14])
+def test_msnp13_14_send_a_ticket_of_the_token_service(version: int) -> None:
+    assert authenticator_for(version) is login._rst_tweener
+
+
+@pytest.mark.parametrize("version", range(15, 19))
+def test_msnp15_to_18_answer_sso_with_the_mbi_key(version: int) -> None:
+    assert authenticator_for(version) is login._sso
+
+
+@pytest.mark.parametrize("version", [19, 21])
+def test_later_versions_are_refused(version: int) -> None:
     with pytest.raises(ProtocolRefused, match=f"MSNP{version}"):
         authenticator_for(version)

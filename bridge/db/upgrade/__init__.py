@@ -26,6 +26,7 @@ from . import (  # noqa: E402
     v06_message_queues,
     v07_contact_lists,
     v08_avatar_sha1d,
+    v09_msnp13_endpoint,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "v06_message_queues",
     "v07_contact_lists",
     "v08_avatar_sha1d",
+    "v09_msnp13_endpoint",
 ]

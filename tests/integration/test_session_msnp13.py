@@ -1,0 +1,88 @@
+"""A bridge user's session at MSNP18 against the MSN test server: the machine GUID and the
+address book are kept in the user's row, a reconnect is the same endpoint, and the user's own
+Messenger (another endpoint of the account) stays signed in throughout."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge import texts
+from bridge.db.user import User as DBUser
+from bridge.msnp.ab_store import load_cache
+from bridge.msnp.client import MSNClient
+from bridge.msnp.events import ListSynced
+from tests.integration.test_session import ALICE, ALICE_PASSWORD, make_config, make_session
+from tests.msn_server.fixtures import running_server
+from tests.support.client_fixtures import Recorder, client_config
+
+pytestmark = pytest.mark.timeout(60)
+
+OWN_MESSENGER = "{0A0A0A0A-1B1B-2C2C-3D3D-4E4E4E4E4E4E}"
+
+
+async def test_msnp18_session_keeps_its_endpoint_and_address_book() -> None:
+    async with running_server() as server:
+        messenger = MSNClient(client_config(server, 18), Recorder())
+        await messenger.login(ALICE, ALICE_PASSWORD, machine_guid=OWN_MESSENGER)
+        config = make_config(server.server_address, server.passport_url)
+        config["msn.protocol_max"] = 18
+        session, owner = make_session(config, DBUser(mxid="@alice:hs"))
+        lists: list[ListSynced] = []
+
+        async def on_list(evt: ListSynced) -> None:
+            lists.append(evt)
+
+        session.on(ListSynced, on_list)
+        try:
+            result = await session.login(ALICE, ALICE_PASSWORD)
+            row = owner.row
+            assert result.protocol == 18 and row.protocol == 18
+            assert row.ticket is None  # nothing reusable without the password at MSNP15+
+            assert row.machine_guid and row.machine_guid != OWN_MESSENGER
+            cache = load_cache(row.ab_cache)
+            assert cache is not None
+            assert {c.email for c in cache.book.contacts} == {
+                "bob@example.com",
+                "carol@example.com",
+            }
+            guids = {ep.machine_guid for ep in server.endpoints[ALICE]}
+            assert guids == {OWN_MESSENGER.lower(), row.machine_guid.lower()}
+            await owner.wait_for(lambda: len(lists) == 1)
+            assert set(lists[0].contacts) == {"bob@example.com", "carol@example.com"}
+
+            # a reconnect is the same endpoint, from the stored address book
+            first_guid = row.machine_guid
+            (bridge_ns,) = [
+                ep for ep in server.endpoints[ALICE] if ep.machine_guid == first_guid.lower()
+            ]
+            bridge_ns.conn.abort()  # the bridge's connection drops, the user's Messenger stays
+            await owner.wait_for(lambda: texts.RECONNECTED in owner.notices)
+            await owner.wait_for(lambda: len(lists) == 2)
+            assert set(lists[1].contacts) == {"bob@example.com", "carol@example.com"}
+            assert row.machine_guid == first_guid
+            bridge_endpoints = [
+                ep for ep in server.endpoints[ALICE] if ep.machine_guid == first_guid.lower()
+            ]
+            assert len(bridge_endpoints) == 1 and bridge_endpoints[0].ep_name == "Matrix bridge"
+            assert messenger.connected and len(server.endpoints[ALICE]) == 2
+        finally:
+            await session.stop()
+            await messenger.close()
+
+
+async def test_the_users_messenger_stays_signed_in_when_the_bridge_signs_in() -> None:
+    async with running_server() as server:
+        messenger = MSNClient(client_config(server, 18), Recorder())
+        await messenger.login(ALICE, ALICE_PASSWORD, machine_guid=OWN_MESSENGER)
+        config = make_config(server.server_address, server.passport_url)
+        config["msn.protocol_max"] = 18
+        session, _ = make_session(config, DBUser(mxid="@alice:hs"))
+        try:
+            await session.login(ALICE, ALICE_PASSWORD)
+            # a round trip on the Messenger's connection: an OUT OTH would have ended it
+            await messenger.set_personal_message("still here")
+            assert messenger.connected and session.connected
+            assert len(server.endpoints[ALICE]) == 2
+        finally:
+            await session.stop()
+            await messenger.close()
