@@ -30,7 +30,7 @@ lint: install
 	$(VENV)/bin/ruff check bridge tests bench
 	$(VENV)/bin/black --check bridge tests bench
 	$(VENV)/bin/isort --check-only bridge tests bench
-	$(VENV)/bin/mypy bridge/msnp
+	$(VENV)/bin/mypy bridge
 
 format: install
 	$(VENV)/bin/isort bridge tests bench

@@ -1,0 +1,1 @@
+"""matrix-msn: a puppeting bridge between Matrix and MSN Messenger (README: Architecture)."""

@@ -16,10 +16,10 @@ from mautrix.util.config import yaml
 
 from bridge import db as bridge_db
 from bridge.config import Config, base_config_path
+from bridge.credentials import InvalidCredentialKey
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal
 from bridge.puppet import Puppet
-from bridge.secrets import InvalidCredentialKey
 from bridge.spaces import SpaceManager
 from bridge.user import User
 
@@ -67,7 +67,7 @@ class MSNBridge(Bridge):
                 "bridge.credential_key was empty and the newly generated key could not be saved "
                 f"to {self.config.path} (read-only file, or --no-update). Stored passwords would "
                 "become unreadable after a restart, so the bridge will not start. Generate a key "
-                "with `python -m bridge.secrets` and put it in bridge.credential_key (or in the "
+                "with `python -m bridge.credentials` and put it in bridge.credential_key (or in the "
                 "BRIDGE_BRIDGE_CREDENTIAL_KEY environment variable).",
                 file=sys.stderr,
             )
@@ -92,11 +92,9 @@ class MSNBridge(Bridge):
 
     def prepare_bridge(self) -> None:
         super().prepare_bridge()
-        User.init_cls(self)
-        puppet_init = Puppet.init_cls(self)
-        if puppet_init is not None:
-            self.add_startup_actions(puppet_init)
-        Portal.init_cls(self)
+        User.init_cls(self, self.config)
+        Puppet.init_cls(self, self.config)
+        Portal.init_cls(self, self.config)
 
     async def start(self) -> None:
         # Startup actions run after the database and the appservice are up.
@@ -117,16 +115,15 @@ class MSNBridge(Bridge):
         self.log.debug("Starting %d logged-in users", len(users))
         for user in users:
             try:
-                await user.ensure_started()
+                user.ensure_started()
             except Exception:
                 self.log.exception("Failed to start %s", user.mxid)
 
     async def stop(self) -> None:
         # MSN sessions and background work go first: they use the appservice's HTTP session
         # and the database, which mautrix closes in super().stop().
-        presence = getattr(Puppet, "presence", None)
-        if presence is not None:
-            presence.stop()
+        if Puppet.presence is not None:
+            Puppet.presence.stop()
         SpaceManager.stop_all()
         await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
         await super().stop()
@@ -147,7 +144,7 @@ class MSNBridge(Bridge):
         return await Puppet.get_by_custom_mxid(user_id)
 
     def is_bridge_ghost(self, user_id: UserID) -> bool:
-        return Puppet.is_ghost_mxid(user_id)
+        return Puppet.ghost_ids.is_ghost(user_id)
 
     async def count_logged_in_users(self) -> int:
         return len(await bridge_db.User.all_logged_in())

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 from pathlib import Path
 import re
 
 from mautrix.bridge.config import BaseBridgeConfig
 from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenDefault
 
-from bridge import ids
-from bridge.secrets import CredentialCipher, InvalidCredentialKey, generate_key
-
-if TYPE_CHECKING:
-    from bridge.msnp.client import ClientConfig
+from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
+from bridge.ids import GhostIDs
+from bridge.msnp.client import ClientConfig
 
 __all__ = ["PERMISSION_LEVELS", "Config", "Permissions", "base_config_path"]
 
@@ -174,11 +172,8 @@ class Config(BaseBridgeConfig):
     @property
     def namespaces(self) -> dict[str, list[dict[str, Any]]]:
         """User namespace for the ghosts: ``@<template with escaped passport>:<domain>``."""
-        domain = self["homeserver.domain"]
-        prefix, suffix = self["bridge.username_template"].split("{userid}")
-        localpart = re.escape(prefix) + r"[a-z0-9._=/\-]+" + re.escape(suffix)
         return {
-            "users": [{"exclusive": True, "regex": f"@{localpart}:{re.escape(domain)}"}],
+            "users": [{"exclusive": True, "regex": self.ghost_ids.namespace_regex}],
             "aliases": [],
         }
 
@@ -217,20 +212,13 @@ class Config(BaseBridgeConfig):
             raise ConfigValueError("bridge.credential_key", "It is empty.")
         return CredentialCipher(key)
 
-    def ghost_mxid(self, passport: str) -> str:
-        return ids.ghost_mxid(
-            passport, self["bridge.username_template"], self["homeserver.domain"]
-        )
-
-    def passport_from_mxid(self, mxid: str) -> str | None:
-        return ids.passport_from_mxid(
-            mxid, self["bridge.username_template"], self["homeserver.domain"]
-        )
+    @property
+    def ghost_ids(self) -> GhostIDs:
+        """The ghosts' Matrix IDs (``bridge.username_template`` on ``homeserver.domain``)."""
+        return GhostIDs(self["bridge.username_template"], self["homeserver.domain"])
 
     def client_config(self) -> ClientConfig:
         """The :class:`bridge.msnp.client.ClientConfig` for the ``msn.*`` options."""
-        from bridge.msnp.client import ClientConfig
-
         version = self["msn.client_version"] or {}
         low, high = int(self["msn.protocol_min"]), int(self["msn.protocol_max"])
         return ClientConfig(

@@ -14,12 +14,16 @@ only ever contains characters Matrix allows in a localpart (``[a-z0-9._=-/]``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+import re
+
+from mautrix.types import UserID
+
 __all__ = [
+    "GhostIDs",
     "InvalidEscape",
     "escape_passport",
-    "ghost_mxid",
     "normalize_passport",
-    "passport_from_mxid",
     "unescape_passport",
 ]
 
@@ -81,28 +85,54 @@ def unescape_passport(escaped: str) -> str:
         raise InvalidEscape(f"escaped bytes are not UTF-8 in {escaped!r}") from e
 
 
-def _split_template(template: str) -> tuple[str, str]:
-    if template.count(_PLACEHOLDER) != 1:
-        raise ValueError(f"username template {template!r} must contain {_PLACEHOLDER} once")
-    prefix, suffix = template.split(_PLACEHOLDER)
-    return prefix, suffix
+@dataclass(frozen=True)
+class GhostIDs:
+    """The ghosts' Matrix IDs of one bridge: ``@<prefix><escaped passport><suffix>:<domain>``,
+    where ``bridge.username_template`` is ``<prefix>{userid}<suffix>``.
 
+    The one place that turns Passport addresses into ghost IDs and back; the registration's
+    user namespace (:attr:`namespace_regex`) is derived from the same parts.
+    """
 
-def ghost_mxid(passport: str, template: str, domain: str) -> str:
-    """The Matrix ID of the ghost for ``passport``, e.g. ``@msn_alice=40example.com:hs``."""
-    prefix, suffix = _split_template(template)
-    return f"@{prefix}{escape_passport(passport)}{suffix}:{domain}"
+    template: str
+    domain: str
 
+    def __post_init__(self) -> None:
+        if self.template.count(_PLACEHOLDER) != 1:
+            raise ValueError(
+                f"username template {self.template!r} must contain {_PLACEHOLDER} once"
+            )
 
-def passport_from_mxid(mxid: str, template: str, domain: str) -> str | None:
-    """The Passport address of a ghost's Matrix ID, or ``None`` if it is not one of ours."""
-    prefix, suffix = _split_template(template)
-    head = f"@{prefix}"
-    tail = f"{suffix}:{domain}"
-    if len(mxid) <= len(head) + len(tail) or not (mxid.startswith(head) and mxid.endswith(tail)):
-        return None
-    middle = mxid[len(head) : len(mxid) - len(tail)]
-    try:
-        return unescape_passport(middle)
-    except InvalidEscape:
-        return None
+    @property
+    def mxid_prefix(self) -> str:
+        """What every ghost ID starts with, e.g. ``@msn_``."""
+        return "@" + self.template.split(_PLACEHOLDER)[0]
+
+    @property
+    def mxid_suffix(self) -> str:
+        """What every ghost ID ends with, e.g. ``:example.com``."""
+        return self.template.split(_PLACEHOLDER)[1] + ":" + self.domain
+
+    @property
+    def namespace_regex(self) -> str:
+        """A regular expression matching every ghost ID (for the appservice registration)."""
+        return re.escape(self.mxid_prefix) + r"[a-z0-9._=/\-]+" + re.escape(self.mxid_suffix)
+
+    def mxid(self, passport: str) -> UserID:
+        """The ghost of ``passport``, e.g. ``@msn_alice=40example.com:example.com``."""
+        return UserID(f"{self.mxid_prefix}{escape_passport(passport)}{self.mxid_suffix}")
+
+    def passport(self, mxid: str) -> str | None:
+        """The Passport address of a ghost's Matrix ID, or ``None`` if it is not one of ours."""
+        head, tail = self.mxid_prefix, self.mxid_suffix
+        if len(mxid) <= len(head) + len(tail) or not (
+            mxid.startswith(head) and mxid.endswith(tail)
+        ):
+            return None
+        try:
+            return unescape_passport(mxid[len(head) : len(mxid) - len(tail)])
+        except InvalidEscape:
+            return None
+
+    def is_ghost(self, mxid: str) -> bool:
+        return self.passport(mxid) is not None

@@ -23,25 +23,27 @@ from mautrix.types import (
     UserID,
 )
 
+from bridge.commands import CommandProcessor
+from bridge.config import Config
 from bridge.portal import Portal
-from bridge.puppet import Puppet
 from bridge.user import User
 
 if TYPE_CHECKING:
-    from bridge.app import MSNBridge
+    from mautrix.bridge import Bridge
 
 __all__ = ["MatrixHandler"]
 
 
 class MatrixHandler(BaseMatrixHandler):
-    def __init__(self, bridge: MSNBridge, **kwargs: Any) -> None:
-        template = bridge.config["bridge.username_template"]
-        prefix, _, suffix = template.partition("{userid}")
-        self.user_id_prefix = f"@{prefix}"
-        self.user_id_suffix = f"{suffix}:{bridge.config['homeserver.domain']}"
-        if "command_processor" not in kwargs:
-            from bridge.commands import CommandProcessor
+    """Handles what mautrix does not: permission refusals, leaves, typing and presence."""
 
+    config: Config
+
+    def __init__(self, bridge: Bridge, **kwargs: Any) -> None:
+        assert isinstance(bridge.config, Config)
+        ghost_ids = bridge.config.ghost_ids
+        self.user_id_prefix, self.user_id_suffix = ghost_ids.mxid_prefix, ghost_ids.mxid_suffix
+        if "command_processor" not in kwargs:
             kwargs["command_processor"] = CommandProcessor(bridge=bridge)
         super().__init__(bridge=bridge, **kwargs)
         self._typing: dict[RoomID, set[UserID]] = {}
@@ -123,7 +125,8 @@ class MatrixHandler(BaseMatrixHandler):
         if portal is None:
             await self._management_room_left(room_id, user_id)
             return
-        await portal.handle_matrix_leave(user_id)
+        user = await User.get_by_mxid(user_id, create=False) if user_id == portal.owner else None
+        await portal.handle_matrix_leave(user_id, user)
 
     async def handle_kick(
         self, room_id: RoomID, user_id: UserID, kicked_by: UserID, reason: str, event_id: EventID
@@ -160,9 +163,9 @@ class MatrixHandler(BaseMatrixHandler):
     async def handle_ephemeral_event(
         self, evt: ReceiptEvent | PresenceEvent | TypingEvent
     ) -> None:
-        if evt.type == EventType.TYPING:
+        if isinstance(evt, TypingEvent):
             await self.handle_typing(evt.room_id, list(evt.content.user_ids))
-        elif evt.type == EventType.PRESENCE:
+        elif isinstance(evt, PresenceEvent):
             await self.handle_presence(evt)
         else:
             await super().handle_ephemeral_event(evt)
@@ -179,7 +182,7 @@ class MatrixHandler(BaseMatrixHandler):
                 continue
             user = await User.get_by_mxid(user_id, create=False)
             if user is not None:
-                await portal.handle_matrix_typing(user, user_id in current)
+                await portal.from_matrix.handle_typing(user, user_id in current)
 
     async def handle_presence(self, evt: PresenceEvent) -> None:
         # MSN status is chosen explicitly with the `status` command; Matrix presence of the
@@ -197,7 +200,3 @@ class MatrixHandler(BaseMatrixHandler):
         pass
 
     # endregion
-
-    @staticmethod
-    def is_ghost(user_id: UserID) -> bool:
-        return Puppet.is_ghost_mxid(user_id)

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
-from collections.abc import AsyncIterator
 import asyncio
 
 from mautrix.bridge import BasePuppet
 from mautrix.types import PresenceState, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 
-from bridge import ids
+from bridge.config import Config
 from bridge.db.puppet import Puppet as DBPuppet
+from bridge.ids import GhostIDs
 from bridge.msnp.events import Status
-from bridge.presence import PresenceLimiter
+from bridge.presence_limiter import PresenceLimiter
 
 if TYPE_CHECKING:
-    from bridge.app import MSNBridge
+    from mautrix.bridge import Bridge
 
 __all__ = ["Puppet", "presence_for"]
 
 
-def decode_friendly_name(name: str | None) -> str:
+def normalize_friendly_name(name: str | None) -> str:
     """A friendly name for display. The MSN library already URL-decodes names off the wire,
     so this only normalises whitespace (no second decoding: ``%41`` may be literal text)."""
     if not name:
@@ -47,14 +47,14 @@ def presence_for(
 
 
 class Puppet(BasePuppet):
-    bridge: ClassVar[MSNBridge]
-    hs_domain: ClassVar[str]
-    mxid_template: ClassVar[str]
+    """The ghost of one MSN account; it mirrors the account's name and presence."""
+
+    config: ClassVar[Config]
+    ghost_ids: ClassVar[GhostIDs]
     displayname_template: ClassVar[str]
     presence: ClassVar[PresenceLimiter[str, tuple[PresenceState, str | None]] | None] = None
 
     by_passport: ClassVar[dict[str, Puppet]] = {}
-    by_custom_mxid: ClassVar[dict[UserID, Puppet]] = {}  # type: ignore[assignment]
 
     passport: str
     row: DBPuppet
@@ -62,7 +62,7 @@ class Puppet(BasePuppet):
     def __init__(self, row: DBPuppet) -> None:
         self.row = row
         self.passport = row.passport
-        self.default_mxid = self.get_mxid_from_passport(self.passport)
+        self.default_mxid = self.ghost_ids.mxid(self.passport)
         self.default_mxid_intent = self.az.intent.user(self.default_mxid)
         self.custom_mxid = UserID(row.custom_mxid) if row.custom_mxid else None
         self.access_token = row.access_token
@@ -82,17 +82,14 @@ class Puppet(BasePuppet):
     # region class setup and lookup
 
     @classmethod
-    def init_cls(cls, bridge: MSNBridge) -> AsyncIterator[None] | None:
-        cls.bridge = bridge
-        cls.config = bridge.config
+    def init_cls(cls, bridge: Bridge, config: Config) -> None:
+        cls.config = config
         cls.loop = bridge.loop
         cls.mx = bridge.matrix
         cls.az = bridge.az
-        cls.hs_domain = bridge.config["homeserver.domain"]
-        template = bridge.config["bridge.username_template"]
-        cls.mxid_template = template
-        cls.displayname_template = bridge.config["bridge.displayname_template"]
-        pres = bridge.config["bridge.presence"] or {}
+        cls.ghost_ids = config.ghost_ids
+        cls.displayname_template = config["bridge.displayname_template"]
+        pres = config["bridge.presence"] or {}
         if pres.get("enabled", True):
             cls.presence = PresenceLimiter(
                 cls._send_presence,
@@ -103,46 +100,24 @@ class Puppet(BasePuppet):
             )
         else:
             cls.presence = None
-        return None
 
     @classmethod
-    def get_mxid_from_passport(cls, passport: str) -> UserID:
-        localpart = cls.mxid_template.format(userid=ids.escape_passport(passport))
-        return UserID(f"@{localpart}:{cls.hs_domain}")
-
-    @classmethod
-    def get_passport_from_mxid(cls, mxid: UserID) -> str | None:
-        prefix, _, suffix = cls.mxid_template.partition("{userid}")
-        prefix = f"@{prefix}"
-        suffix = f"{suffix}:{cls.hs_domain}"
-        if not (mxid.startswith(prefix) and mxid.endswith(suffix)):
-            return None
-        escaped = mxid[len(prefix) : len(mxid) - len(suffix)]
-        if not escaped:
-            return None
-        try:
-            return ids.unescape_passport(escaped)
-        except ValueError:
-            return None
-
-    @classmethod
-    def is_ghost_mxid(cls, mxid: UserID) -> bool:
-        return cls.get_passport_from_mxid(mxid) is not None
-
-    @classmethod
-    async def get_by_mxid(cls, mxid: UserID, create: bool = True) -> Puppet | None:
-        passport = cls.get_passport_from_mxid(mxid)
+    async def get_by_mxid(  # type: ignore[override]  # mautrix declares no None
+        cls, mxid: UserID, create: bool = True
+    ) -> Puppet | None:
+        passport = cls.ghost_ids.passport(mxid)
         if not passport:
             return None
         return await cls.get_by_passport(passport, create=create)
 
     @classmethod
     @async_getter_lock
-    async def get_by_custom_mxid(cls, mxid: UserID) -> Puppet | None:
-        try:
-            return cls.by_custom_mxid[mxid]
-        except KeyError:
-            pass
+    async def get_by_custom_mxid(  # type: ignore[override]  # mautrix declares no None
+        cls, mxid: UserID
+    ) -> Puppet | None:
+        cached = cls.by_custom_mxid.get(mxid)
+        if isinstance(cached, Puppet):
+            return cached
         row = await DBPuppet.get_by_custom_mxid(mxid)
         if row is None:
             return None
@@ -176,7 +151,7 @@ class Puppet(BasePuppet):
         return self.row.friendly_name or ""
 
     @property
-    def is_registered(self) -> bool:  # type: ignore[override]
+    def is_registered(self) -> bool:
         return bool(self.row.is_registered)
 
     @is_registered.setter
@@ -218,7 +193,7 @@ class Puppet(BasePuppet):
     async def _update_info(self, friendly_name: str | None, force: bool) -> bool:
         changed = False
         if friendly_name is not None:
-            name = decode_friendly_name(friendly_name)
+            name = normalize_friendly_name(friendly_name)
             if name != self.row.friendly_name:
                 self.row.friendly_name = name
                 self.row.name_set = False

@@ -16,12 +16,12 @@ process and then tracked, so re-syncing sends only the links that changed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from collections.abc import Iterable
 import asyncio
 import logging
 
-from mautrix.appservice import IntentAPI
+from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import EventType, RoomID
 from mautrix.util import background_task
 
@@ -29,10 +29,8 @@ from bridge.db.contact import (
     ContactGroup as DBContactGroup,
     ContactGroupMember as DBContactGroupMember,
 )
-
-if TYPE_CHECKING:
-    from bridge.portal import Portal
-    from bridge.user import User
+from bridge.db.user import User as DBUser
+from bridge.portal import Portal
 
 __all__ = ["SpaceManager"]
 
@@ -46,9 +44,12 @@ class SpaceManager:
     #: Background syncs of all users (cancelled together by :meth:`stop_all` at shutdown).
     all_tasks: ClassVar[set[asyncio.Task[None]]] = set()
 
-    def __init__(self, user: User) -> None:
-        self.user = user
-        self.log: logging.Logger = user.log.getChild("spaces")
+    def __init__(self, row: DBUser, az: AppService, domain: str, log: logging.Logger) -> None:
+        self.row = row
+        self.owner = row.mxid
+        self._az = az
+        self._domain = domain
+        self.log = log.getChild("spaces")
         self._lock = asyncio.Lock()
         self._root_lock = asyncio.Lock()
         self._children: dict[RoomID, set[RoomID]] = {}
@@ -57,17 +58,17 @@ class SpaceManager:
 
     @property
     def _bot(self) -> IntentAPI:
-        return self.user.az.intent
+        return self._az.intent
 
     @property
     def _via(self) -> list[str]:
-        return [self.user.config["homeserver.domain"]]
+        return [self._domain]
 
     # --- the root space -------------------------------------------------------------------
 
     async def get_root(self) -> RoomID | None:
         """The user's "MSN" space (created and the user invited on first use)."""
-        row = self.user.row
+        row = self.row
         if row.space_room:
             return RoomID(row.space_room)
         async with self._root_lock:
@@ -77,7 +78,7 @@ class SpaceManager:
             if room_id is None:
                 return None
             row.space_room = room_id
-            await self.user.save()
+            await row.update()
             return room_id
 
     async def _create_space(
@@ -101,7 +102,7 @@ class SpaceManager:
             room_id = await self._bot.create_room(
                 name=name,
                 topic=topic,
-                invitees=[self.user.mxid],
+                invitees=[self.owner],
                 creation_content={"type": "m.space"},
                 initial_state=initial_state,
             )
@@ -118,7 +119,7 @@ class SpaceManager:
     def schedule_sync(self, removed: Iterable[DBContactGroup] = ()) -> None:
         """Run :meth:`sync` in the background (MSN event handling does not wait for it)."""
         removed = list(removed)
-        task = background_task.create(self.sync(removed), name=f"msn-spaces-{self.user.mxid}")
+        task = background_task.create(self.sync(removed), name=f"msn-spaces-{self.owner}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self.all_tasks.add(task)
@@ -154,15 +155,12 @@ class SpaceManager:
             groups = await self._group_spaces(root)
             member_of: set[str] = set()
             if portal.is_direct:
-                owner = self.user.mxid
-                member_of = set(await DBContactGroupMember.groups_of(owner, portal.conv_key))
+                member_of = set(await DBContactGroupMember.groups_of(self.owner, portal.conv_key))
             await self._place(root, groups, [], portal, member_of)
 
     # --- internals ------------------------------------------------------------------------
 
     async def _sync(self, removed: list[DBContactGroup]) -> None:
-        from bridge.portal import Portal
-
         root = await self.get_root()
         if root is None:
             return
@@ -172,9 +170,9 @@ class SpaceManager:
             self._names.pop(space, None)
         groups = await self._group_spaces(root)
         memberships: dict[str, set[str]] = {}
-        for member in await DBContactGroupMember.all_for_owner(self.user.mxid):
+        for member in await DBContactGroupMember.all_for_owner(self.owner):
             memberships.setdefault(member.passport, set()).add(member.group_id)
-        for portal in await Portal.all_for_owner(self.user.mxid):
+        for portal in await Portal.all_for_owner(self.owner):
             if portal.mxid:
                 member_of = memberships.get(portal.conv_key, set()) if portal.is_direct else set()
                 await self._place(root, groups, removed_spaces, portal, member_of)
@@ -182,7 +180,7 @@ class SpaceManager:
     async def _group_spaces(self, root: RoomID) -> dict[str, RoomID]:
         """Group id -> sub-space: created, (re)named and linked under ``root`` as needed."""
         spaces: dict[str, RoomID] = {}
-        for group in await DBContactGroup.all_for_owner(self.user.mxid):
+        for group in await DBContactGroup.all_for_owner(self.owner):
             name = group.name or "Unnamed group"
             if not group.space_room:
                 room_id = await self._create_space(name, f"MSN contact group {name}", root)

@@ -1,96 +1,45 @@
-"""Bot commands (``help`` lists them): auth, contacts and presence sections."""
+"""Bot commands (``help`` lists them): the processor that runs them; the commands themselves
+are in :mod:`.auth` (login and the connection), :mod:`.contacts` and :mod:`.status`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-import re
+from typing import TYPE_CHECKING
 
-from mautrix.bridge.commands import (
-    CommandEvent,
-    CommandProcessor as BaseCommandProcessor,
-    HelpSection,
-)
+from mautrix.bridge.commands import CommandProcessor as BaseCommandProcessor
+from mautrix.types import EventID, MessageEventContent, RoomID
 
-from bridge.msnp.errors import MSNPError, MSNPException
+from bridge.user import User
+
+from . import auth, contacts, status
+from .common import CommandEvent
 
 if TYPE_CHECKING:
-    from bridge.msnp.client import MSNClient
-    from bridge.user import User
+    from mautrix.bridge import BasePortal, BaseUser, Bridge
 
-__all__ = [
-    "NOT_CONNECTED",
-    "SECTION_AUTH",
-    "SECTION_CONTACTS",
-    "SECTION_PRESENCE",
-    "CommandProcessor",
-    "command_user",
-    "connected_client",
-    "failure_text",
-    "parse_passport",
-]
-
-SECTION_AUTH = HelpSection("Authentication", 10, "")
-SECTION_CONTACTS = HelpSection("Contacts and chats", 20, "")
-SECTION_PRESENCE = HelpSection("Your MSN status", 30, "")
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-#: MSN accepts Passport addresses of at most 129 characters.
-MAX_PASSPORT = 129
-#: Matrix user IDs are at most 255 bytes long (the contact's ghost needs one).
-MAX_MXID = 255
-
-
-NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
-
-
-def command_user(evt: CommandEvent) -> User:
-    return evt.sender  # type: ignore[return-value]
-
-
-def connected_client(evt: CommandEvent) -> MSNClient | None:
-    """The sender's MSN client while it is connected (reply :data:`NOT_CONNECTED` if None)."""
-    user = command_user(evt)
-    return user.client if user.connected else None
-
-
-def failure_text(error: MSNPException, action: str) -> str:
-    """The reply when an MSN operation failed; ``action`` completes "to ...", e.g. "add x"."""
-    if isinstance(error, MSNPError):
-        return f"MSN refused to {action}: {error.text}."
-    return f"Failed to {action}: {error}."
-
-
-def parse_passport(arg: str) -> str | None:
-    """The lower-cased address if ``arg`` is a usable MSN Passport address, else None."""
-    from bridge.puppet import Puppet
-
-    passport = arg.strip().lower()
-    if len(passport) > MAX_PASSPORT or not _EMAIL.match(passport):
-        return None
-    if len(Puppet.get_mxid_from_passport(passport).encode()) > MAX_MXID:
-        return None
-    return passport
+__all__ = ["CommandProcessor", "auth", "contacts", "status"]
 
 
 class CommandProcessor(BaseCommandProcessor):
-    """Remembers the room where a user talks to the bot as their management room."""
+    """Makes this bridge's :class:`CommandEvent`; remembers the room where a user talks to the
+    bot as their management room."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        super().__init__(bridge, event_class=CommandEvent)
 
     async def handle(
         self,
-        room_id: Any,
-        event_id: Any,
-        sender: Any,
+        room_id: RoomID,
+        event_id: EventID,
+        sender: BaseUser,
         command: str,
         args: list[str],
-        content: Any,
-        portal: Any,
+        content: MessageEventContent,
+        portal: BasePortal | None,
         is_management: bool,
         has_bridge_bot: bool,
     ) -> None:
-        if is_management and portal is None:
-            setter = getattr(sender, "set_management_room", None)
-            if setter is not None and getattr(sender, "management_room", None) != room_id:
-                await setter(room_id)
+        if is_management and portal is None and isinstance(sender, User):
+            await sender.set_management_room(room_id)
         await super().handle(
             room_id,
             event_id,
@@ -102,8 +51,3 @@ class CommandProcessor(BaseCommandProcessor):
             is_management,
             has_bridge_bot,
         )
-
-
-from . import auth, contacts, presence  # noqa: E402  (registers the handlers)
-
-__all__ += ["auth", "contacts", "presence"]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime
 import logging
 
-from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
 
 from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import Lists
-from bridge.user import describe_login_error
+from bridge.texts import describe_login_error
 
-from . import SECTION_AUTH, command_user, parse_passport
+from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
 
 __all__ = ["login", "logout", "ping", "reconnect"]
 
@@ -100,7 +99,7 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
 
 
 async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     if user.connected and user.passport == passport:
         return await evt.reply(f"You are already logged in as **{passport}**.")
     await evt.reply(f"Logging in to MSN as **{passport}**...")
@@ -126,7 +125,7 @@ async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     help_text="Log out of MSN and forget the stored password.",
 )
 async def logout(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     passport = user.passport
     await user.logout()
     return await evt.reply(f"Logged out of **{passport}**. Your stored password was deleted.")
@@ -138,8 +137,7 @@ async def logout(evt: CommandEvent) -> EventID:
     help_text="Reconnect to MSN with the stored credentials (e.g. after logging in elsewhere).",
 )
 async def reconnect(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
-    await user.reconnect()
+    await evt.sender.reconnect()
     return await evt.reply("Reconnecting to MSN... Use `$cmdprefix+sp ping` to check.")
 
 
@@ -156,7 +154,7 @@ def _since(ts: float) -> str:
     help_text="Show whether you are connected to MSN, and to which server.",
 )
 async def ping(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     if not user.passport:
         return await evt.reply("You are not logged in. Use `$cmdprefix+sp login <e-mail>`.")
     server = evt.config["msn.server"]

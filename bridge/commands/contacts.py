@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import re
 
-from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
 
-from bridge.msnp.errors import MSNPError, MSNPException
-from bridge.msnp.events import Lists, Status
+from bridge.msnp.client import MSNClient
+from bridge.msnp.errors import ErrorCode, MSNPError
+from bridge.msnp.events import Lists
 from bridge.portal import Portal
-from bridge.puppet import Puppet, decode_friendly_name
+from bridge.puppet import Puppet
+from bridge.texts import NOT_CONNECTED
+from bridge.user import User
 
-from . import (
-    NOT_CONNECTED,
-    SECTION_CONTACTS,
-    command_user,
-    connected_client,
-    failure_text,
-    parse_passport,
-)
-
-if TYPE_CHECKING:
-    from bridge.user import User
+from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
 
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
 
 
-async def _refresh_contacts(user: User) -> None:
+async def _refresh_contacts(user: User, passport: str) -> None:
     """The library emits no event for the user's own list changes: copy its list now."""
     try:
-        await user.sync()
+        await user.sync(changed=passport)
     except Exception:
         user.log.warning("Failed to store the contact list after a change", exc_info=True)
 
@@ -47,23 +38,22 @@ def _md(text: str) -> str:
     help_text="List your MSN contacts with their status and group.",
 )
 async def contacts(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
-    if not user.contacts:
+    user = evt.sender
+    book = user.contacts
+    if not book:
         if not user.connected:
             return await evt.reply(NOT_CONNECTED)
         return await evt.reply("Your MSN contact list is empty.")
     by_group: dict[str, list[str]] = {}
-    for passport, contact in sorted(user.contacts.items()):
+    for passport, contact in sorted(book.contacts.items()):
         if not contact.lists & Lists.FORWARD:
             continue
-        name = decode_friendly_name(contact.friendly_name) or passport
-        label = contact.status.label if isinstance(contact.status, Status) else str(contact.status)
-        line = f"* **{_md(name)}** ({_md(passport)}) - {label}"
+        line = f"* **{_md(contact.display_name)}** ({_md(passport)}) - {contact.status.label}"
         if contact.personal_message:
             line += f" - _{_md(contact.personal_message)}_"
         if contact.lists & Lists.BLOCK:
             line += " (blocked)"
-        groups = [user.groups[g].name for g in contact.groups if g in user.groups]
+        groups = [book.groups[g] for g in contact.groups if g in book.groups]
         for group in groups or ["No group"]:
             by_group.setdefault(group, []).append(line)
     if not by_group:
@@ -81,7 +71,7 @@ async def contacts(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def pm(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
     if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp pm <e-mail>`")
@@ -110,7 +100,7 @@ async def pm(evt: CommandEvent) -> EventID:
     help_text="Synchronise your contact list and the contacts' names now.",
 )
 async def sync(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
+    user = evt.sender
     if not user.connected:
         return await evt.reply(NOT_CONNECTED)
     count = await user.sync()
@@ -124,28 +114,24 @@ async def sync(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def add(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
     passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
     if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp add <e-mail>`")
-    client = connected_client(evt)
-    if client is None:
-        return await evt.reply(NOT_CONNECTED)
-    try:
+
+    async def request(client: MSNClient) -> str:
         await client.add_contact(passport, Lists.FORWARD)
         contact = client.contacts.get(passport)
         if contact is None or not contact.lists & Lists.ALLOW:
             try:
                 await client.add_contact(passport, Lists.ALLOW)
             except MSNPError as e:
-                if e.code != 215:
+                if e.code != ErrorCode.ALREADY_THERE:
                     raise
-    except MSNPException as e:
-        if isinstance(e, MSNPError) and e.code == 215:
-            return await evt.reply(f"{passport} is already on your contact list.")
-        return await evt.reply(failure_text(e, f"add {passport}"))
-    await _refresh_contacts(user)
-    return await evt.reply(f"Added {passport} to your contact list.")
+        await _refresh_contacts(evt.sender, passport)
+        return f"Added {passport} to your contact list."
+
+    already = f"{passport} is already on your contact list."
+    return await ask_msn(evt, f"add {passport}", request, {ErrorCode.ALREADY_THERE: already})
 
 
 @command_handler(
@@ -155,21 +141,17 @@ async def add(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def remove(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
     passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
     if passport is None:
         return await evt.reply("**Usage:** `$cmdprefix+sp remove <e-mail>`")
-    client = connected_client(evt)
-    if client is None:
-        return await evt.reply(NOT_CONNECTED)
-    try:
+
+    async def request(client: MSNClient) -> str:
         await client.remove_contact(passport, Lists.FORWARD)
-    except MSNPException as e:
-        if isinstance(e, MSNPError) and e.code == 216:
-            return await evt.reply(f"{passport} is not on your contact list.")
-        return await evt.reply(failure_text(e, f"remove {passport}"))
-    await _refresh_contacts(user)
-    return await evt.reply(f"Removed {passport} from your contact list.")
+        await _refresh_contacts(evt.sender, passport)
+        return f"Removed {passport} from your contact list."
+
+    not_there = f"{passport} is not on your contact list."
+    return await ask_msn(evt, f"remove {passport}", request, {ErrorCode.NOT_ON_LIST: not_there})
 
 
 @command_handler(
@@ -178,19 +160,15 @@ async def remove(evt: CommandEvent) -> EventID:
     help_text="Send a nudge to the MSN contact(s) of this portal room.",
 )
 async def nudge(evt: CommandEvent) -> EventID:
-    user = command_user(evt)
     portal = evt.portal
     if not isinstance(portal, Portal):
         return await evt.reply("Use `$cmdprefix nudge` in a portal room.")
-    if portal.owner != user.mxid:
+    if portal.owner != evt.sender.mxid:
         return await evt.reply("Only the owner of this conversation can send nudges.")
-    client = connected_client(evt)
-    if client is None:
-        return await evt.reply(NOT_CONNECTED)
-    try:
+
+    async def request(client: MSNClient) -> str:
         await client.send_nudge(portal.conv_key)
-    except MSNPException as e:
-        if isinstance(e, MSNPError) and e.code == 217:
-            return await evt.reply("Nudge not delivered: the contact is offline.")
-        return await evt.reply(failure_text(e, "send the nudge"))
-    return await evt.reply("Nudge sent.")
+        return "Nudge sent."
+
+    offline = "Nudge not delivered: the contact is offline."
+    return await ask_msn(evt, "send the nudge", request, {ErrorCode.NOT_ONLINE: offline})

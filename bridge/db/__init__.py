@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mautrix.util.async_db import Database
 
-from bridge.secrets import CredentialCipher
+from bridge.credentials import CredentialCipher
 
 from .contact import Contact, ContactGroup, ContactGroupMember
 from .message import Message

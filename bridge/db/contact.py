@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mautrix.util.async_db.connection import LoggingConnection
+
 from .model import Model, quote
 
 __all__ = ["Contact", "ContactGroup", "ContactGroupMember"]
@@ -24,16 +26,13 @@ class Contact(Model, table="contact", primary_key=("owner", "passport")):
         return await cls._get_all(f"{_OWNER}=$1", owner, order_by=quote("passport"))
 
     @classmethod
-    async def get_by_passport(cls, owner: str, passport: str) -> Contact | None:
-        return await cls.get(owner, passport.lower())
-
-    @classmethod
     async def replace_for_owner(cls, owner: str, contacts: Iterable[Contact]) -> None:
         """Atomically make ``contacts`` the whole contact list of ``owner``."""
         rows = list(contacts)
         for contact in rows:
             if contact.owner != owner:
                 raise ValueError(f"contact {contact.passport} belongs to {contact.owner}")
+        conn: LoggingConnection  # (mautrix types acquire() as returning the connection)
         async with cls.db.acquire() as conn, conn.transaction():
             await conn.execute(f"DELETE FROM {quote(cls._table)} WHERE {_OWNER}=$1", owner)
             if rows:
@@ -50,10 +49,6 @@ class ContactGroup(Model, table="contact_group", primary_key=("owner", "group_id
     @classmethod
     async def all_for_owner(cls, owner: str) -> list[ContactGroup]:
         return await cls._get_all(f"{_OWNER}=$1", owner, order_by=quote("group_id"))
-
-    @classmethod
-    async def get_by_id(cls, owner: str, group_id: str) -> ContactGroup | None:
-        return await cls.get(owner, group_id)
 
 
 @dataclass
@@ -76,17 +71,6 @@ class ContactGroupMember(
         return [row["group_id"] for row in rows]
 
     @classmethod
-    async def members_of(cls, owner: str, group_id: str) -> list[str]:
-        """Passports in group ``group_id`` of ``owner``."""
-        rows = await cls.db.fetch(
-            f"SELECT {quote('passport')} FROM {quote(cls._table)} "
-            f"WHERE {_OWNER}=$1 AND {quote('group_id')}=$2 ORDER BY {quote('passport')}",
-            owner,
-            group_id,
-        )
-        return [row["passport"] for row in rows]
-
-    @classmethod
     async def all_for_owner(cls, owner: str) -> list[ContactGroupMember]:
         return await cls._get_all(
             f"{_OWNER}=$1", owner, order_by=f"{quote('group_id')}, {quote('passport')}"
@@ -96,6 +80,7 @@ class ContactGroupMember(
     async def replace_for_owner(cls, owner: str, memberships: Iterable[tuple[str, str]]) -> None:
         """Atomically replace ``owner``'s memberships with ``(group_id, passport)`` pairs."""
         rows = sorted({(group_id, passport.lower()) for group_id, passport in memberships})
+        conn: LoggingConnection  # (mautrix types acquire() as returning the connection)
         async with cls.db.acquire() as conn, conn.transaction():
             await conn.execute(f"DELETE FROM {quote(cls._table)} WHERE {_OWNER}=$1", owner)
             if rows:

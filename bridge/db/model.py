@@ -9,10 +9,9 @@ A model is a ``@dataclass`` that subclasses :class:`Model` and names its table a
         lists: int = 0
 
 The dataclass fields are the columns (write each one once, here). From them the base builds the
-SELECT / INSERT / UPDATE / UPSERT / DELETE statements with ``$n`` placeholders, which
+SELECT / INSERT / UPDATE / DELETE statements with ``$n`` placeholders, which
 :mod:`mautrix.util.async_db` runs on both asyncpg (PostgreSQL) and aiosqlite (SQLite; the
-placeholders are rewritten there). Upserts use ``INSERT ... ON CONFLICT (pk) DO UPDATE SET``,
-which both databases understand.
+placeholders are rewritten there).
 
 A field declared with ``field(metadata={"column": False})`` is runtime state, not a column.
 Fields annotated ``bool`` are converted back from SQLite's 0/1 integers when rows are read.
@@ -41,7 +40,6 @@ class _Statements:
     select: str
     insert: str
     update: str | None
-    upsert: str
     delete: str
     pk_where: str
 
@@ -74,21 +72,12 @@ def _build(cls: type[Model]) -> _Statements:
         sets = ", ".join(f"{quote(c)}=${i}" for i, c in enumerate(non_pk, start=1))
         where = " AND ".join(f"{quote(c)}=${i}" for i, c in enumerate(pk, start=len(non_pk) + 1))
         update = f"UPDATE {table} SET {sets} WHERE {where}"
-    conflict = ", ".join(quote(c) for c in pk)
-    if non_pk:
-        action = "DO UPDATE SET " + ", ".join(f"{quote(c)}=excluded.{quote(c)}" for c in non_pk)
-    else:
-        action = "DO NOTHING"
     return _Statements(
         columns=cols,
         bool_columns=bools,
         select=f"SELECT {col_list} FROM {table}",
         insert=f"INSERT INTO {table} ({col_list}) VALUES ({placeholders})",
         update=update,
-        upsert=(
-            f"INSERT INTO {table} ({col_list}) VALUES ({placeholders}) "
-            f"ON CONFLICT ({conflict}) {action}"
-        ),
         delete=f"DELETE FROM {table} WHERE {pk_where}",
         pk_where=pk_where,
     )
@@ -120,11 +109,6 @@ class Model:
             stmts = _build(cls)
             cls._statements = stmts  # type: ignore[attr-defined]
         return stmts
-
-    @classmethod
-    def columns(cls) -> tuple[str, ...]:
-        """The table's column names, in declaration order."""
-        return cls._sql().columns
 
     def _encode(self, column: str, value: Any) -> Any:
         """Convert one attribute value for the database. Subclasses may extend this."""
@@ -181,15 +165,6 @@ class Model:
             raise TypeError(f"{cls.__name__}.get() needs {len(cls._primary_key)} key values")
         return await cls._get_one(cls._sql().pk_where, *pk)
 
-    @classmethod
-    async def all(cls) -> list[Self]:
-        """Every row of the table (ordered by primary key)."""
-        return await cls._get_all(order_by=", ".join(quote(c) for c in cls._primary_key))
-
-    @classmethod
-    async def count(cls) -> int:
-        return int(await cls.db.fetchval(f"SELECT COUNT(*) FROM {quote(cls._table)}") or 0)
-
     # endregion
     # region writes
 
@@ -205,10 +180,6 @@ class Model:
         non_pk = [c for c in stmts.columns if c not in self._primary_key]
         values = [self._encode(c, getattr(self, c)) for c in non_pk]
         await self.db.execute(stmts.update, *values, *self._pk_values())
-
-    async def upsert(self) -> None:
-        """INSERT the row or, when the primary key exists, overwrite its other columns."""
-        await self.db.execute(self._sql().upsert, *self._values())
 
     async def delete(self) -> None:
         """DELETE the row with this primary key."""

@@ -30,9 +30,3 @@ class Portal(Model, table="portal", primary_key=("owner", "conv_key")):
     @classmethod
     async def all_for_owner(cls, owner: str) -> list[Portal]:
         return await cls._get_all(f"{quote('owner')}=$1", owner, order_by=quote("conv_key"))
-
-    @classmethod
-    async def all_with_room(cls) -> list[Portal]:
-        return await cls._get_all(
-            f"{quote('room_id')} IS NOT NULL", order_by=f"{quote('owner')}, {quote('conv_key')}"
-        )

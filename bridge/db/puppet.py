@@ -31,9 +31,3 @@ class Puppet(Model, table="puppet", primary_key=("passport",)):
     @classmethod
     async def get_by_custom_mxid(cls, mxid: str) -> Puppet | None:
         return await cls._get_one(f"{quote('custom_mxid')}=$1", mxid)
-
-    @classmethod
-    async def all_with_custom_mxid(cls) -> list[Puppet]:
-        return await cls._get_all(
-            f"{quote('custom_mxid')} IS NOT NULL", order_by=quote("passport")
-        )

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Self
 from dataclasses import dataclass, field
 import logging
 
-from bridge.secrets import CredentialCipher, CredentialDecryptError
+from bridge.credentials import CredentialCipher, CredentialDecryptError
 
 from .model import Model, quote
 
@@ -86,10 +86,6 @@ class User(Model, table="user", primary_key=("mxid",)):
     @classmethod
     async def get_by_mxid(cls, mxid: str) -> User | None:
         return await cls._get_one(f"{quote('mxid')}=$1", mxid)
-
-    @classmethod
-    async def get_by_passport(cls, passport: str) -> User | None:
-        return await cls._get_one(f"{quote('passport')}=$1", passport.lower())
 
     @classmethod
     async def all_logged_in(cls) -> list[User]:

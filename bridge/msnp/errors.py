@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Final
 from collections.abc import Mapping
+from enum import IntEnum
 
 __all__ = [
+    "AUTH_FAILURE_CODES",
     "ERROR_CODES",
     "AuthError",
     "ConnectionClosed",
+    "ErrorCode",
     "LocalProtocolError",
     "MSNPError",
     "MSNPException",
@@ -30,6 +33,7 @@ __all__ = [
     "TransferTimeout",
     "error_from_code",
     "error_text",
+    "is_auth_failure",
 ]
 
 #: code -> (symbolic name, human-readable text)
@@ -223,3 +227,93 @@ class SoapFault(ServiceError):
         self.status = status
         shown = error_code or code
         super().__init__(f"SOAP fault {shown}: {text}" if text else f"SOAP fault {shown}")
+
+
+class ErrorCode(IntEnum):
+    """The codes of :data:`ERROR_CODES` by name (the table's ``ERR_`` names without the prefix),
+    for code that tests for one error: ``e.code == ErrorCode.NOT_ONLINE``."""
+
+    SYNTAX_ERROR = 200
+    INVALID_PARAMETER = 201
+    INVALID_USER = 205
+    FQDN_MISSING = 206
+    ALREADY_LOGIN = 207
+    INVALID_USERNAME = 208
+    INVALID_FRIENDLY_NAME = 209
+    LIST_FULL = 210
+    ALREADY_THERE = 215
+    NOT_ON_LIST = 216
+    NOT_ONLINE = 217
+    ALREADY_IN_THE_MODE = 218
+    ALREADY_IN_OPPOSITE_LIST = 219
+    TOO_MANY_GROUPS = 223
+    INVALID_GROUP = 224
+    USER_NOT_IN_GROUP = 225
+    GROUP_NOT_EMPTY = 226
+    GROUP_NOT_EMPTY_OR_INVALID = 227
+    GROUP_NAME_TOO_LONG = 228
+    GROUP_ZERO = 229
+    INVALID_GROUP_NAME = 230
+    GROUP_ALREADY_EXISTS = 231
+    INVALID_PASSPORT = 232
+    CANNOT_RENAME = 233
+    GROUP_LIMIT = 234
+    SWITCHBOARD_FAILED = 280
+    NOTIFY_XFR_FAILED = 281
+    REQUIRED_FIELDS_MISSING = 300
+    TOO_MANY_HITS = 301
+    NOT_LOGGED_IN = 302
+    INTERNAL_SERVER = 500
+    DB_SERVER = 501
+    COMMAND_DISABLED = 502
+    USER_NOT_FOUND = 503
+    CHALLENGE_FAILED = 540
+    SERVER_BUSY = 600
+    SERVER_UNAVAILABLE = 601
+    DB_CONNECT = 603
+    SERVER_GOING_DOWN = 604
+    SERVER_UNAVAILABLE_2 = 605
+    CREATE_CONNECTION = 707
+    BAD_CVR = 710
+    BLOCKING_WRITE = 711
+    SESSION_OVERLOAD = 712
+    TOO_MANY_REQUESTS = 713
+    NOT_EXPECTED = 715
+    BAD_FRIEND_FILE = 717
+    CHANGING_TOO_FAST = 800
+    SERVER_TOO_BUSY = 910
+    AUTHENTICATION_FAILED = 911
+    SERVER_TOO_BUSY_2 = 912
+    NOT_ALLOWED_WHEN_OFFLINE = 913
+    SERVER_UNAVAILABLE_3 = 914
+    SERVER_UNAVAILABLE_4 = 915
+    SERVER_UNAVAILABLE_5 = 916
+    AUTHENTICATION_FAILED_2 = 917
+    SERVER_TOO_BUSY_3 = 918
+    SERVER_TOO_BUSY_4 = 919
+    NOT_ACCEPTING_NEW_USERS = 920
+    SERVER_TOO_BUSY_5 = 921
+    KIDS_WITHOUT_CONSENT = 923
+    PASSPORT_NOT_VERIFIED = 924
+    BAD_TICKET = 928
+
+
+#: Codes that say the credentials themselves were refused: retrying them cannot succeed.
+AUTH_FAILURE_CODES: Final = frozenset(
+    {
+        ErrorCode.AUTHENTICATION_FAILED,
+        ErrorCode.AUTHENTICATION_FAILED_2,
+        ErrorCode.KIDS_WITHOUT_CONSENT,
+        ErrorCode.PASSPORT_NOT_VERIFIED,
+        ErrorCode.BAD_TICKET,
+    }
+)
+
+
+def is_auth_failure(error: BaseException) -> bool:
+    """Whether ``error`` means the account or its credentials were refused (an
+    :class:`AuthError`, or an :class:`MSNPError` with a code of :data:`AUTH_FAILURE_CODES`),
+    as opposed to a failure that a later attempt may not meet."""
+    if isinstance(error, AuthError):
+        return True
+    return isinstance(error, MSNPError) and error.code in AUTH_FAILURE_CODES

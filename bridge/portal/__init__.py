@@ -1,8 +1,9 @@
 """Portals: one Matrix room per MSN conversation of one bridge user.
 
-A portal is keyed by ``(owner, conv_key)``: ``conv_key`` is the contact's passport for a one-to-one
-chat, or ``"group:<hex>"`` for a multi-party switchboard. This module holds the room lifecycle;
-the two message directions live in :mod:`.from_msn` and :mod:`.from_matrix`.
+A portal is keyed by ``(owner, conv_key)``: the conversation key ``conv_key`` is the contact's
+passport for a one-to-one chat, or ``"group:<hex>"`` (the library's ``GROUP_PREFIX``) for a
+multi-party switchboard. This module holds the room lifecycle; the portal hands the two message
+directions to the helpers it holds, :attr:`Portal.from_msn` and :attr:`Portal.from_matrix`.
 """
 
 from __future__ import annotations
@@ -11,45 +12,46 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import asyncio
 
 from mautrix.appservice import IntentAPI
-from mautrix.bridge import BasePortal, RejectMatrixInvite
+from mautrix.bridge import BasePortal
+from mautrix.bridge.portal import RejectMatrixInvite
 from mautrix.errors import MatrixError
 from mautrix.types import (
+    EventID,
     EventType,
     Membership,
+    MessageEventContent,
+    MessageType,
     RoomID,
+    TextMessageEventContent,
     UserID,
 )
-from mautrix.util.async_getter_lock import async_getter_lock
 
+from bridge.config import Config
 from bridge.db.message import Message as DBMessage
 from bridge.db.portal import Portal as DBPortal
 from bridge.puppet import Puppet
 
+from . import room_info
+from .cache import PortalCache, is_group_key
 from .from_matrix import MatrixToMSN
 from .from_msn import MSNToMatrix
+from .interfaces import PortalOwner
 
 if TYPE_CHECKING:
-    from bridge.app import MSNBridge
-    from bridge.user import User
+    from mautrix.bridge import BaseUser, Bridge
 
-__all__ = ["Portal"]
-
-GROUP_PREFIX = "group:"
-BRIDGE_PROTOCOL = {
-    "id": "msn",
-    "displayname": "MSN Messenger",
-    "external_url": "https://en.wikipedia.org/wiki/MSN_Messenger",
-}
+__all__ = ["Portal", "is_group_key"]
 
 
-class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
-    bridge: ClassVar[MSNBridge]
-    config: ClassVar[Any]
+class Portal(BasePortal):
+    """The room of one MSN conversation of one user (see the module documentation)."""
 
-    by_mxid: ClassVar[dict[RoomID, Portal]] = {}
-    by_key: ClassVar[dict[tuple[str, str], Portal]] = {}
+    config: ClassVar[Config]
+    cache: ClassVar[PortalCache[Portal]]
 
     row: DBPortal
+    from_msn: MSNToMatrix
+    from_matrix: MatrixToMSN
     _dm_puppet: Puppet | None
 
     def __init__(self, row: DBPortal) -> None:
@@ -58,12 +60,10 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         self.log = self.log.getChild(f"{row.owner}/{row.conv_key}")
         self._create_lock = asyncio.Lock()
         self._forgotten = False  # the row was deleted (see delete())
-        self._send_lock = asyncio.Lock()
         self._dm_puppet = None
         self._relay_user = None
-        self._typing_task: asyncio.Task | None = None
-        self._typing_deadline = 0.0
-        self._matrix_typing: set[UserID] = set()
+        self.from_msn = MSNToMatrix(self)
+        self.from_matrix = MatrixToMSN(self)
 
     # region properties over the DB row
 
@@ -76,19 +76,16 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         return self.row.conv_key
 
     @property
-    def mxid(self) -> RoomID | None:  # type: ignore[override]
+    def mxid(self) -> RoomID | None:
         return RoomID(self.row.room_id) if self.row.room_id else None
 
     @mxid.setter
     def mxid(self, value: RoomID | None) -> None:
-        if self.row.room_id and self.row.room_id != value:
-            self.by_mxid.pop(RoomID(self.row.room_id), None)
+        self.cache.room_changed(self, self.row.room_id, value)
         self.row.room_id = value
-        if value:
-            self.by_mxid[value] = self
 
     @property
-    def name(self) -> str | None:  # type: ignore[override]
+    def name(self) -> str | None:
         return self.row.name
 
     @name.setter
@@ -96,7 +93,7 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         self.row.name = value
 
     @property
-    def encrypted(self) -> bool:  # type: ignore[override]
+    def encrypted(self) -> bool:
         return bool(self.row.encrypted)
 
     @encrypted.setter
@@ -104,7 +101,7 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         self.row.encrypted = value
 
     @property
-    def relay_user_id(self) -> UserID | None:  # type: ignore[override]
+    def relay_user_id(self) -> UserID | None:
         return UserID(self.row.relay_user_id) if self.row.relay_user_id else None
 
     @relay_user_id.setter
@@ -112,15 +109,11 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         self.row.relay_user_id = value
 
     @property
-    def is_direct(self) -> bool:  # type: ignore[override]
+    def is_direct(self) -> bool:  # type: ignore[override]  # mautrix: a plain attribute
         return self.row.kind == "dm"
 
-    @staticmethod
-    def is_group_key(conv_key: str) -> bool:
-        return conv_key.startswith(GROUP_PREFIX)
-
     @property
-    def main_intent(self) -> IntentAPI:  # type: ignore[override]
+    def main_intent(self) -> IntentAPI:  # type: ignore[override]  # mautrix: a plain attribute
         if self.is_direct and self._dm_puppet is not None:
             return self._dm_puppet.default_mxid_intent
         return self.az.intent
@@ -129,78 +122,31 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
     # region class setup and lookup
 
     @classmethod
-    def init_cls(cls, bridge: MSNBridge) -> None:
+    def init_cls(cls, bridge: Bridge, config: Config) -> None:
         cls.bridge = bridge
-        cls.config = bridge.config
+        cls.config = config
         cls.az = bridge.az
         cls.loop = bridge.loop
         cls.matrix = bridge.matrix
 
-    async def _postinit(self) -> None:
-        if self.is_direct:
-            self._dm_puppet = await Puppet.get_by_passport(self.conv_key)
-
-    def _add_to_cache(self) -> None:
-        self.by_key[(self.row.owner, self.conv_key)] = self
-        if self.mxid:
-            self.by_mxid[self.mxid] = self
-
     @classmethod
-    async def _from_row(cls, row: DBPortal) -> Portal:
-        key = (row.owner, row.conv_key)
-        if key in cls.by_key:
-            return cls.by_key[key]
+    async def _load(cls, row: DBPortal) -> Portal:
         portal = cls(row)
-        await portal._postinit()
-        portal._add_to_cache()
+        if portal.is_direct:
+            portal._dm_puppet = await Puppet.get_by_passport(portal.conv_key)
         return portal
 
     @classmethod
-    @async_getter_lock
     async def get_by_mxid(cls, mxid: RoomID) -> Portal | None:
-        try:
-            return cls.by_mxid[mxid]
-        except KeyError:
-            pass
-        row = await DBPortal.get_by_room(mxid)
-        if row is None:
-            return None
-        return await cls._from_row(row)
+        return await cls.cache.get_by_room(mxid)
 
     @classmethod
-    @async_getter_lock
     async def get_by_key(cls, owner: str, conv_key: str, *, create: bool = True) -> Portal | None:
-        if not conv_key:
-            return None
-        if not cls.is_group_key(conv_key):
-            conv_key = conv_key.lower()
-        try:
-            return cls.by_key[(owner, conv_key)]
-        except KeyError:
-            pass
-        row = await DBPortal.get_by_key(owner, conv_key)
-        if row is None:
-            if not create:
-                return None
-            kind = "group" if cls.is_group_key(conv_key) else "dm"
-            row = DBPortal(owner=owner, conv_key=conv_key, kind=kind)
-            await row.insert()
-        return await cls._from_row(row)
+        return await cls.cache.get_by_key(owner, conv_key, create=create)
 
     @classmethod
     async def all_for_owner(cls, owner: str) -> list[Portal]:
-        return [await cls._from_row(row) for row in await DBPortal.all_for_owner(owner)]
-
-    @classmethod
-    async def all_with_room(cls) -> list[Portal]:
-        return [await cls._from_row(row) for row in await DBPortal.all_with_room()]
-
-    async def get_owner(self) -> User:
-        from bridge.user import User
-
-        user = await User.get_by_mxid(self.owner)
-        assert user is not None
-        return user
+        return await cls.cache.all_for_owner(owner)
 
     # endregion
     # region mautrix BasePortal API
@@ -209,11 +155,9 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         await self.row.update()
 
     async def delete(self) -> None:
+        self.cache.remove(self)
         if self.mxid:
-            self.by_mxid.pop(self.mxid, None)
             await DBMessage.delete_all_in_room(self.mxid)
-        if self.by_key.get((self.row.owner, self.conv_key)) is self:
-            del self.by_key[(self.row.owner, self.conv_key)]
         self._forgotten = True
         await self.row.delete()
 
@@ -222,24 +166,18 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
 
     @property
     def bridge_info_state_key(self) -> str:
-        return f"net.maunium.msn://msn/{self.row.owner}/{self.conv_key}"
+        return room_info.bridge_info_state_key(self.row.owner, self.conv_key)
 
     @property
     def bridge_info(self) -> dict[str, Any]:
-        return {
-            "bridgebot": self.az.bot_mxid,
-            "creator": self.main_intent.mxid,
-            "protocol": BRIDGE_PROTOCOL,
-            "channel": {"id": self.conv_key, "displayname": self.name},
-        }
+        return room_info.bridge_info(
+            self.az.bot_mxid, self.main_intent.mxid, self.conv_key, self.name
+        )
 
     async def update_bridge_info(self) -> None:
         if not self.mxid:
             return
-        for evt_type in (
-            EventType("m.bridge", EventType.Class.STATE),
-            EventType("uk.half-shot.bridge", EventType.Class.STATE),
-        ):
+        for evt_type in room_info.BRIDGE_INFO_TYPES:
             try:
                 await self.main_intent.send_state_event(
                     self.mxid, evt_type, self.bridge_info, state_key=self.bridge_info_state_key
@@ -256,9 +194,10 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         name = puppet.display_text if isinstance(puppet, Puppet) else str(puppet.mxid)
         return f"Portal to a private chat with {name} created. Messages you send here go to MSN."
 
-    async def postprocess_matrix_dm(self, user: Any, puppet: Any) -> None:
+    async def postprocess_matrix_dm(self, user: BaseUser, puppet: Any) -> None:
         await self.update_bridge_info()
-        await self.add_to_space(user)
+        if isinstance(user, PortalOwner):
+            await self.add_to_space(user)
 
     async def update_info_from_puppet(self, puppet: Any = None) -> None:
         puppet = puppet or self._dm_puppet
@@ -280,27 +219,37 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
                 self.log.warning("Failed to set room name", exc_info=True)
 
     # endregion
+    # region messages (the directions are the helpers' job)
+
+    async def handle_matrix_message(
+        self, sender: Any, message: MessageEventContent, event_id: EventID
+    ) -> None:
+        await self.from_matrix.handle_message(sender, message, event_id)
+
+    async def send_message(
+        self,
+        intent: IntentAPI,
+        content: MessageEventContent,
+        event_type: EventType = EventType.ROOM_MESSAGE,
+    ) -> EventID:
+        """Send ``content`` to the room as ``intent`` (encrypted if the room is)."""
+        return await self._send_message(intent, content, event_type)
+
+    async def send_portal_notice(self, text: str) -> EventID | None:
+        """A notice from the portal's main intent (encrypted if the room is)."""
+        if not self.mxid:
+            return None
+        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+        try:
+            return await self.send_message(self.main_intent, content)
+        except Exception:
+            self.log.warning("Failed to send notice", exc_info=True)
+            return None
+
+    # endregion
     # region room creation
 
-    def _initial_state(self) -> list[dict[str, Any]]:
-        state: list[dict[str, Any]] = [
-            {
-                "type": evt_type,
-                "state_key": self.bridge_info_state_key,
-                "content": self.bridge_info,
-            }
-            for evt_type in ("m.bridge", "uk.half-shot.bridge")
-        ]
-        if self.matrix.e2ee and self.config["bridge.encryption.default"]:
-            state.append(
-                {
-                    "type": str(EventType.ROOM_ENCRYPTION),
-                    "content": self.get_encryption_state_event_json(),
-                }
-            )
-        return state
-
-    async def ensure_room(self, user: User) -> RoomID | None:
+    async def ensure_room(self, user: PortalOwner) -> RoomID | None:
         """Create the Matrix room if there is none yet; make sure ``user`` is in it."""
         usable = self.mxid and not self._create_lock.locked() and not self._forgotten
         if usable and await self.ensure_user_invited(user):
@@ -308,23 +257,17 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         async with self._create_lock:
             if self._forgotten:
                 # The room was given up (the owner left) while this object was in use.
-                current = self.by_key.get((self.row.owner, self.conv_key))
+                current = self.cache.current(self.row)
                 if current is not None and current is not self:
                     return await current.ensure_room(user)
-                self._forgotten = False
-                self.row.room_id = None
-                await self.row.insert()
-                self._add_to_cache()
+                await self._remember_again()
             elif self.mxid and self.is_direct and not await self.ensure_user_invited(user):
                 # The ghost cannot invite the user any more (it left): start a new room.
                 self.log.info(
                     "Cannot invite %s to %s any more, opening a new room", user.mxid, self.mxid
                 )
                 await self._forget_room_locked("The MSN user left the room")
-                self._forgotten = False
-                self.row.room_id = None
-                await self.row.insert()
-                self._add_to_cache()
+                await self._remember_again()
             if self.mxid:
                 return self.mxid
             try:
@@ -333,7 +276,14 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
                 self.log.exception("Failed to create portal room")
                 return None
 
-    async def _create_matrix_room(self, user: User) -> RoomID:
+    async def _remember_again(self) -> None:
+        """Store the forgotten portal again, without a room (the caller creates one)."""
+        self._forgotten = False
+        self.row.room_id = None
+        await self.row.insert()
+        self.cache.add(self)
+
+    async def _create_matrix_room(self, user: PortalOwner) -> RoomID:
         encrypt = bool(self.matrix.e2ee and self.config["bridge.encryption.default"])
         invitees = [user.mxid]
         intent = self.main_intent
@@ -349,13 +299,16 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
                 invitees.append(self.az.bot_mxid)
             await intent.ensure_registered()
         else:
-            participants = await self._group_participants(user)
-            name = await self._group_name(participants)
+            participants = room_info.group_participants(user.client, self.conv_key, user.passport)
+            name = await room_info.group_room_name(participants)
+        encryption = self.get_encryption_state_event_json() if encrypt else None
         room_id = await intent.create_room(
             name=name,
             is_direct=self.is_direct,
             invitees=invitees,
-            initial_state=self._initial_state(),
+            initial_state=room_info.initial_state(
+                self.bridge_info_state_key, self.bridge_info, encryption
+            ),
             creation_content=(
                 {} if self.config["bridge.federate_rooms"] else {"m.federate": False}
             ),
@@ -364,7 +317,7 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         self.row.name = name
         self.row.encrypted = encrypt
         await self.save()
-        self.by_mxid[room_id] = self
+        self.cache.room_changed(self, None, room_id)
         self.log.info("Created room %s", room_id)
         if encrypt and self.is_direct:
             try:
@@ -372,7 +325,9 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
             except Exception:
                 self.log.warning("Bridge bot failed to join the encrypted DM", exc_info=True)
         if not self.is_direct:
-            for passport in await self._group_participants(user):
+            for passport in room_info.group_participants(
+                user.client, self.conv_key, user.passport
+            ):
                 await self.ensure_ghost_joined(passport)
         if self.is_direct:
             try:
@@ -382,25 +337,7 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
         await self.add_to_space(user)
         return room_id
 
-    async def _group_participants(self, user: User) -> list[str]:
-        if user.client is None:
-            return []
-        try:
-            return [p for p in user.client.participants(self.conv_key) if p != user.passport]
-        except Exception:
-            return []
-
-    async def _group_name(self, participants: list[str]) -> str:
-        names = []
-        for passport in participants[:4]:
-            puppet = await Puppet.get_by_passport(passport)
-            names.append(puppet.display_text if puppet else passport)
-        if not names:
-            return "MSN group chat"
-        more = f" and {len(participants) - 4} more" if len(participants) > 4 else ""
-        return f"MSN group chat with {', '.join(names)}{more}"
-
-    async def ensure_user_invited(self, user: User) -> bool:
+    async def ensure_user_invited(self, user: PortalOwner) -> bool:
         """Invite ``user`` unless they are in the room already; False if that failed."""
         if not self.mxid:
             return False
@@ -424,13 +361,31 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
             self.log.warning("Ghost of %s failed to join", passport, exc_info=True)
         return puppet
 
-    async def add_to_space(self, user: Any) -> None:
-        add = getattr(user, "add_portal_to_space", None)
-        if callable(add) and self.mxid:
+    async def add_to_space(self, user: PortalOwner) -> None:
+        if self.mxid:
             try:
-                await add(self)
+                await user.add_portal_to_space(self)
             except Exception:
                 self.log.debug("Failed to add portal to space", exc_info=True)
+
+    async def handle_matrix_leave(self, user_id: UserID, user: PortalOwner | None) -> None:
+        """Someone left the room; if it is the owner (``user``), leave the switchboard and
+        forget the portal (the next message opens a new room)."""
+        if user_id != self.owner:
+            return
+        # Held until the portal is forgotten, so that a `pm` arriving meanwhile opens a new room
+        # instead of re-inviting the owner to the room being given up.
+        async with self._create_lock:
+            if self._forgotten:
+                return
+            self.from_matrix.stop_typing()
+            if user is not None and user.client is not None and user.connected:
+                try:
+                    await user.client.leave(self.conv_key)
+                except Exception as e:
+                    self.log.debug("Failed to leave switchboard: %s", e)
+            self.log.info("Owner left the room, cleaning up portal")
+            await self._forget_room_locked("The MSN user left the room")
 
     async def cleanup_and_forget(self, message: str = "Portal closed") -> None:
         """Make the ghosts leave and forget the room (the next message opens a new one)."""
@@ -450,3 +405,6 @@ class Portal(MSNToMatrix, MatrixToMSN, BasePortal):
 
     def __repr__(self) -> str:
         return f"Portal({self.row.owner!r}, {self.conv_key!r}, room={self.mxid!r})"
+
+
+Portal.cache = PortalCache(Portal._load)

@@ -1,8 +1,8 @@
-"""Matrix -> MSN: messages (with delivery status), typing and leaving."""
+"""Matrix -> MSN: one portal's messages (in timeline order, with delivery status) and typing."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 import asyncio
 import time
 
@@ -17,25 +17,18 @@ from mautrix.types import (
     RelationType,
     RoomID,
     TextMessageEventContent,
-    UserID,
 )
 from mautrix.util import background_task
 
 from bridge import formatter
 from bridge.db.message import Message as DBMessage
+from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPException
+from bridge.puppet import Puppet, normalize_friendly_name
+from bridge.texts import SendFailure, describe_send_error
 
-from .send_status import SendFailure, describe_send_error, send_status
-
-if TYPE_CHECKING:
-    from bridge.msnp.client import MSNClient
-    from bridge.user import User
-
-    from . import Portal as _Portal
-
-    _Base = _Portal
-else:
-    _Base = object
+from .interfaces import PortalOwner, PortalRoom
+from .send_status import send_status
 
 __all__ = ["TYPING_REPEAT_SECONDS", "MatrixToMSN"]
 
@@ -44,7 +37,7 @@ TYPING_REPEAT_SECONDS = 4.0
 #: ... but for no longer than this without a new Matrix typing event.
 TYPING_MAX_SECONDS = 30.0
 
-_MEDIA_NAMES = {
+_MEDIA_NAMES: dict[MessageType | None, str] = {
     MessageType.IMAGE: "an image",
     MessageType.STICKER: "a sticker",
     MessageType.VIDEO: "a video",
@@ -53,25 +46,34 @@ _MEDIA_NAMES = {
 }
 
 
-class MatrixToMSN(_Base):
-    # region messages
+class MatrixToMSN:
+    """Sends what the owner writes in one portal's room to the MSN conversation."""
 
-    async def handle_matrix_message(
-        self, sender: Any, message: MessageEventContent, event_id: EventID
-    ) -> None:
-        user: User = sender
-        room_id = self.mxid
-        if not room_id:
-            return
+    def __init__(self, portal: PortalRoom) -> None:
+        self.portal = portal
+        self.log = portal.log
         # mautrix handles every Matrix event in its own task, started in timeline order. The
         # lock is taken before anything here can yield, so (being FIFO) it keeps the messages
         # of a room in that order all the way to MSN, and makes the duplicate check atomic.
+        self._send_lock = asyncio.Lock()
+        self._typing_task: asyncio.Task[None] | None = None
+        self._typing_deadline = 0.0
+
+    # region messages
+
+    async def handle_message(
+        self, user: PortalOwner, message: MessageEventContent, event_id: EventID
+    ) -> None:
+        room_id = self.portal.mxid
+        if not room_id:
+            return
         async with self._send_lock:
             await self._bridge_matrix_message(user, message, event_id, room_id)
 
     async def _bridge_matrix_message(
-        self, user: User, message: MessageEventContent, event_id: EventID, room_id: RoomID
+        self, user: PortalOwner, message: MessageEventContent, event_id: EventID, room_id: RoomID
     ) -> None:
+        portal = self.portal
         msgtype = getattr(message, "msgtype", None)
         failure: SendFailure | None = None
         record: DBMessage | None = None
@@ -80,7 +82,7 @@ class MatrixToMSN(_Base):
                 # Synapse re-sent the transaction (e.g. after a restart): already bridged.
                 self.log.debug("Ignoring duplicate Matrix event %s", event_id)
                 return
-            if user.mxid != self.owner:
+            if user.mxid != portal.owner:
                 raise SendFailure(
                     "only the Matrix user who owns this MSN conversation can send here",
                     MessageStatusReason.NO_PERMISSION,
@@ -88,8 +90,8 @@ class MatrixToMSN(_Base):
             record = DBMessage(
                 room_id=room_id,
                 mxid=event_id,
-                owner=self.owner,
-                conv_key=self.conv_key,
+                owner=portal.owner,
+                conv_key=portal.conv_key,
                 msn_id=None,
                 sender=user.mxid,
                 direction="out",
@@ -107,9 +109,9 @@ class MatrixToMSN(_Base):
                     MessageStatusReason.NETWORK_ERROR,
                     retriable=True,
                 )
-            if not self.is_direct and not client.participants(self.conv_key):
+            if not portal.is_direct and not client.participants(portal.conv_key):
                 await self._restore_group(client)
-            await client.send_text(self.conv_key, text, fmt)
+            await client.send_text(portal.conv_key, text, fmt)
         except asyncio.CancelledError:
             raise
         except SendFailure as e:
@@ -120,65 +122,66 @@ class MatrixToMSN(_Base):
         except Exception as e:
             failure = describe_send_error(e, await self._contact_name())
             self.log.warning("Unexpected error sending %s to MSN", event_id, exc_info=True)
-        self._stop_matrix_typing()
+        self.stop_typing()
         if record is not None:
             try:
                 await record.set_status("failed" if failure else "delivered")
             except Exception:
                 self.log.warning("Failed to update status of %s", event_id, exc_info=True)
-        await send_status(self, user, event_id, msgtype, failure)
+        await send_status(portal, user, event_id, msgtype, failure)
 
     async def _restore_group(self, client: MSNClient) -> None:
         """A group room from an earlier MSN session: its ghosts are the people to invite."""
-        from bridge.puppet import Puppet
-
-        members = await self.main_intent.get_room_members(self.mxid)
-        passports = [p for p in map(Puppet.get_passport_from_mxid, members) if p]
+        portal = self.portal
+        assert portal.mxid
+        members = await portal.main_intent.get_room_members(portal.mxid)
+        passports = [p for p in map(Puppet.ghost_ids.passport, members) if p]
         if not passports:
             raise SendFailure(
                 "nobody from MSN is left in this group conversation",
                 MessageStatusReason.UNSUPPORTED,
             )
-        self.log.debug("Restoring group conversation %s with %s", self.conv_key, passports)
-        client.restore_group(self.conv_key, passports)
+        self.log.debug("Restoring group conversation %s with %s", portal.conv_key, passports)
+        client.restore_group(portal.conv_key, passports)
 
     async def _contact_name(self) -> str:
-        if self.is_direct:
-            puppet = await self.get_dm_puppet()
+        portal = self.portal
+        if portal.is_direct:
+            puppet = await portal.get_dm_puppet()
             if puppet is not None:
                 return puppet.display_text
-            return self.conv_key
+            return portal.conv_key
         return "the group conversation"
 
-    async def _sender_name(self, user: User) -> str:
+    async def _sender_name(self, user: PortalOwner) -> str:
         client = user.client
-        if client is not None and getattr(client, "friendly_name", None):
-            from bridge.puppet import decode_friendly_name
-
-            return decode_friendly_name(client.friendly_name)
+        if client is not None and client.friendly_name:
+            return normalize_friendly_name(client.friendly_name)
+        room_id = self.portal.mxid
+        assert room_id
         try:
-            name = await self.main_intent.get_room_displayname(self.mxid, user.mxid)
+            name = await self.portal.main_intent.get_room_displayname(room_id, user.mxid)
         except Exception:
             name = None
         return name or user.mxid
 
     async def _quoted(self, event_id: EventID) -> tuple[str | None, str | None]:
         """The body and sender name of the event being replied to (for a text quote)."""
+        room_id, intent = self.portal.mxid, self.portal.main_intent
+        assert room_id
         try:
-            evt = await self.main_intent.get_event(self.mxid, event_id)
+            evt = await intent.get_event(room_id, event_id)
         except Exception:
             return None, None
         body = getattr(evt.content, "body", None)
         if not isinstance(body, str):
             return None, None
         body = formatter.strip_reply_fallback(body)
-        from bridge.puppet import Puppet
-
         puppet = await Puppet.get_by_mxid(evt.sender, create=False)
         if puppet is not None:
             return body, puppet.display_text
         try:
-            name = await self.main_intent.get_room_displayname(self.mxid, evt.sender)
+            name = await intent.get_room_displayname(room_id, evt.sender)
         except Exception:
             name = None
         return body, name or evt.sender
@@ -187,15 +190,16 @@ class MatrixToMSN(_Base):
         if not mxc or not mxc.startswith("mxc://"):
             return None
         server_media = mxc[len("mxc://") :]
+        config = self.portal.config
         base = (
-            self.config.get("bridge.public_media_url", None)
-            or self.config.get("homeserver.public_address", None)
-            or self.config["homeserver.address"]
+            config.get("bridge.public_media_url", None)
+            or config.get("homeserver.public_address", None)
+            or config["homeserver.address"]
         )
         return f"{str(base).rstrip('/')}/_matrix/media/v3/download/{server_media}"
 
     async def _convert_matrix_message(
-        self, user: User, message: MessageEventContent
+        self, user: PortalOwner, message: MessageEventContent
     ) -> tuple[str, Any]:
         msgtype = getattr(message, "msgtype", None)
         if isinstance(message, MediaMessageEventContent) or msgtype in _MEDIA_NAMES:
@@ -209,7 +213,7 @@ class MatrixToMSN(_Base):
                 f"messages of type {msgtype or 'unknown'} cannot be sent to MSN",
                 MessageStatusReason.UNSUPPORTED,
             )
-        content = message.serialize()
+        content = cast(dict[str, Any], message.serialize())
         relates = content.get("m.relates_to") or {}
         if relates.get("rel_type") == RelationType.REPLACE.value:
             inner = {k: v for k, v in content.items() if k != "m.relates_to"}
@@ -248,13 +252,13 @@ class MatrixToMSN(_Base):
         return f"Sent {label} {url}{caption}"
 
     # endregion
-    # region typing and leaving
+    # region typing
 
-    async def handle_matrix_typing(self, user: User, typing: bool) -> None:
-        if user.mxid != self.owner:
+    async def handle_typing(self, user: PortalOwner, typing: bool) -> None:
+        if user.mxid != self.portal.owner:
             return
         if not typing:
-            self._stop_matrix_typing()
+            self.stop_typing()
             return
         if self._typing_task and not self._typing_task.done():
             self._typing_deadline = time.monotonic() + TYPING_MAX_SECONDS
@@ -262,43 +266,22 @@ class MatrixToMSN(_Base):
         self._typing_deadline = time.monotonic() + TYPING_MAX_SECONDS
         self._typing_task = background_task.create(self._typing_loop(user))
 
-    def _stop_matrix_typing(self) -> None:
+    def stop_typing(self) -> None:
         task = self._typing_task
         self._typing_task = None
         if task and not task.done() and task is not asyncio.current_task():
             task.cancel()
 
-    async def _typing_loop(self, user: User) -> None:
+    async def _typing_loop(self, user: PortalOwner) -> None:
         while time.monotonic() < self._typing_deadline:
             client = user.client
             if client is None or not user.connected:
                 return
             try:
-                await client.send_typing(self.conv_key)
+                await client.send_typing(self.portal.conv_key)
             except Exception as e:
                 self.log.debug("Failed to send typing notification: %s", e)
                 return
             await asyncio.sleep(TYPING_REPEAT_SECONDS)
-
-    async def handle_matrix_leave(self, user_id: UserID) -> None:
-        """The owner left the room: leave the switchboard and forget the portal."""
-        if user_id != self.owner:
-            return
-        # Held until the portal is forgotten, so that a `pm` arriving meanwhile opens a new room
-        # instead of re-inviting the owner to the room being given up.
-        async with self._create_lock:
-            if self._forgotten:
-                return
-            self._stop_matrix_typing()
-            from bridge.user import User
-
-            user = await User.get_by_mxid(user_id, create=False)
-            if user is not None and user.client is not None and user.connected:
-                try:
-                    await user.client.leave(self.conv_key)
-                except Exception as e:
-                    self.log.debug("Failed to leave switchboard: %s", e)
-            self.log.info("Owner left the room, cleaning up portal")
-            await self._forget_room_locked("The MSN user left the room")
 
     # endregion

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
 import time
 import uuid
 
+from mautrix.appservice import IntentAPI
 from mautrix.errors import IntentError, MForbidden
-from mautrix.types import EventID, EventType, MessageType, TextMessageEventContent
+from mautrix.types import JSON, EventID, MessageType, TextMessageEventContent
 
 from bridge import formatter
 from bridge.db.message import Message as DBMessage
@@ -19,16 +19,9 @@ from bridge.msnp.events import (
     TextMessageReceived,
     TypingReceived,
 )
+from bridge.puppet import Puppet
 
-if TYPE_CHECKING:
-    from bridge.puppet import Puppet
-    from bridge.user import User
-
-    from . import Portal as _Portal
-
-    _Base = _Portal
-else:
-    _Base = object
+from .interfaces import PortalOwner, PortalRoom
 
 __all__ = ["TYPING_TIMEOUT_MS", "MSNToMatrix"]
 
@@ -49,23 +42,27 @@ _CONTENT_TYPE_NAMES = {
 _SILENT_CONTENT_TYPES = frozenset({"text/x-clientcaps", "text/x-keepalive"})
 
 
-class MSNToMatrix(_Base):
-    async def _sender_puppet(self, user: User, passport: str) -> Puppet | None:
-        from bridge.puppet import Puppet
+class MSNToMatrix:
+    """Puts what arrives from MSN in one portal's room, as the contacts' ghosts."""
 
+    def __init__(self, portal: PortalRoom) -> None:
+        self.portal = portal
+
+    async def _sender_puppet(self, passport: str) -> Puppet | None:
         puppet = await Puppet.get_by_passport(passport)
-        if puppet is not None and not self.is_direct:
-            await self.ensure_ghost_joined(passport)
+        if puppet is not None and not self.portal.is_direct:
+            await self.portal.ensure_ghost_joined(passport)
         return puppet
 
     async def _record_incoming(self, event_id: EventID, sender: str) -> None:
-        if not self.mxid:
+        portal = self.portal
+        if not portal.mxid:
             return
         msg = DBMessage(
-            room_id=self.mxid,
+            room_id=portal.mxid,
             mxid=event_id,
-            owner=self.owner,
-            conv_key=self.conv_key,
+            owner=portal.owner,
+            conv_key=portal.conv_key,
             msn_id=f"in:{uuid.uuid4().hex}",
             sender=sender,
             direction="in",
@@ -75,85 +72,79 @@ class MSNToMatrix(_Base):
         try:
             await msg.insert()
         except Exception:
-            self.log.warning("Failed to record incoming message %s", event_id, exc_info=True)
+            portal.log.warning("Failed to record incoming message %s", event_id, exc_info=True)
 
     async def _send_from(
-        self, user: User, puppet: Puppet, content: TextMessageEventContent, sender: str
+        self, user: PortalOwner, puppet: Puppet, content: TextMessageEventContent, sender: str
     ) -> EventID | None:
         """Send as the contact's ghost. If the room is dead (the ghost left or was kicked, the
         room was shut down), the portal gets a fresh room and the message is sent there."""
+        portal = self.portal
         for attempt in (1, 2):
-            intent = puppet.intent if self.is_direct else puppet.default_mxid_intent
+            intent: IntentAPI = puppet.intent if portal.is_direct else puppet.default_mxid_intent
             try:
-                event_id = await self._send_message(intent, content)
+                event_id = await portal.send_message(intent, content)
             except (IntentError, MForbidden) as e:
                 if attempt == 2:
-                    self.log.warning("Failed to send message from %s to Matrix: %s", sender, e)
+                    portal.log.warning("Failed to send message from %s to Matrix: %s", sender, e)
                     return None
-                self.log.info("Cannot send to %s any more (%s): opening a new room", self.mxid, e)
-                await self.cleanup_and_forget("The MSN conversation moved to a new room")
-                if not await self.ensure_room(user):
+                portal.log.info(
+                    "Cannot send to %s any more (%s): opening a new room", portal.mxid, e
+                )
+                await portal.cleanup_and_forget("The MSN conversation moved to a new room")
+                if not await portal.ensure_room(user):
                     return None
-                if not self.is_direct:
-                    await self.ensure_ghost_joined(sender)
+                if not portal.is_direct:
+                    await portal.ensure_ghost_joined(sender)
                 continue
             except Exception:
-                self.log.exception("Failed to send message from %s to Matrix", sender)
+                portal.log.exception("Failed to send message from %s to Matrix", sender)
                 return None
             await self._record_incoming(event_id, sender)
             return event_id
         return None
 
-    async def handle_msn_text(self, user: User, evt: TextMessageReceived) -> EventID | None:
-        if not await self.ensure_room(user):
+    async def handle_text(self, user: PortalOwner, evt: TextMessageReceived) -> EventID | None:
+        if not await self.portal.ensure_room(user):
             return None
-        puppet = await self._sender_puppet(user, evt.sender)
+        puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
             return None
         if evt.sender_name:
             await puppet.update_info(evt.sender_name)
-        raw: dict[str, Any] = formatter.msn_to_matrix(evt.text, evt.format)
-        content = TextMessageEventContent.deserialize(raw)
+        raw = formatter.msn_to_matrix(evt.text, evt.format)
+        content = TextMessageEventContent.deserialize(JSON(raw))
         return await self._send_from(user, puppet, content, evt.sender)
 
-    async def handle_msn_typing(self, user: User, evt: TypingReceived) -> None:
-        if not self.mxid:
+    async def handle_typing(self, user: PortalOwner, evt: TypingReceived) -> None:
+        room_id = self.portal.mxid
+        if not room_id:
             return
-        from bridge.puppet import Puppet
-
         puppet = await Puppet.get_by_passport(evt.sender, create=False)
         if puppet is None:
             return
         try:
-            await puppet.intent.set_typing(self.mxid, timeout=TYPING_TIMEOUT_MS)
+            await puppet.intent.set_typing(room_id, timeout=TYPING_TIMEOUT_MS)
         except Exception:
-            self.log.debug("Failed to set typing for %s", evt.sender, exc_info=True)
+            self.portal.log.debug("Failed to set typing for %s", evt.sender, exc_info=True)
 
-    async def _stop_typing(self, puppet: Puppet) -> None:
-        if not self.mxid:
-            return
-        try:
-            await puppet.intent.set_typing(self.mxid, timeout=0)
-        except Exception:
-            pass
-
-    async def handle_msn_nudge(self, user: User, evt: NudgeReceived) -> EventID | None:
-        if not await self.ensure_room(user):
+    async def handle_nudge(self, user: PortalOwner, evt: NudgeReceived) -> EventID | None:
+        if not await self.portal.ensure_room(user):
             return None
-        puppet = await self._sender_puppet(user, evt.sender)
+        puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
             return None
-        text = "sent you a nudge" if self.is_direct else "sent a nudge"
+        text = "sent you a nudge" if self.portal.is_direct else "sent a nudge"
         content = TextMessageEventContent(msgtype=MessageType.EMOTE, body=text)
         return await self._send_from(user, puppet, content, evt.sender)
 
-    async def handle_msn_other(self, user: User, evt: OtherMessageReceived) -> EventID | None:
+    async def handle_other(self, user: PortalOwner, evt: OtherMessageReceived) -> EventID | None:
         ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
         if ctype in _SILENT_CONTENT_TYPES:
             return None
-        if not await self.ensure_room(user):
+        if not await self.portal.ensure_room(user):
             return None
-        puppet = await self._sender_puppet(user, evt.sender)
+        puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
             return None
         what = _CONTENT_TYPE_NAMES.get(ctype)
@@ -164,36 +155,25 @@ class MSNToMatrix(_Base):
         )
         return await self._send_from(user, puppet, content, evt.sender)
 
-    async def handle_msn_joined(self, user: User, evt: SwitchboardJoined) -> None:
+    async def handle_joined(self, user: PortalOwner, evt: SwitchboardJoined) -> None:
         """A participant joined a multi-party switchboard: make the room and the ghost join."""
-        if not await self.ensure_room(user):
+        portal = self.portal
+        if not await portal.ensure_room(user):
             return
         for passport in evt.participants:
             if passport != user.passport:
-                await self.ensure_ghost_joined(passport)
+                await portal.ensure_ghost_joined(passport)
         if evt.passport != user.passport:
-            await self.ensure_ghost_joined(evt.passport)
+            await portal.ensure_ghost_joined(evt.passport)
 
-    async def handle_msn_left(self, user: User, evt: SwitchboardLeft) -> None:
-        if not self.mxid or evt.idle_timeout or evt.passport == user.passport:
+    async def handle_left(self, user: PortalOwner, evt: SwitchboardLeft) -> None:
+        room_id = self.portal.mxid
+        if not room_id or evt.idle_timeout or evt.passport == user.passport:
             return
-        from bridge.puppet import Puppet
-
         puppet = await Puppet.get_by_passport(evt.passport, create=False)
         if puppet is None:
             return
         try:
-            await puppet.default_mxid_intent.leave_room(self.mxid)
+            await puppet.default_mxid_intent.leave_room(room_id)
         except Exception:
-            self.log.debug("Ghost of %s failed to leave", evt.passport, exc_info=True)
-
-    async def send_portal_notice(self, text: str) -> EventID | None:
-        """A notice from the portal's main intent (encrypted if the room is)."""
-        if not self.mxid:
-            return None
-        content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
-        try:
-            return await self._send_message(self.main_intent, content, EventType.ROOM_MESSAGE)
-        except Exception:
-            self.log.warning("Failed to send notice", exc_info=True)
-            return None
+            self.portal.log.debug("Ghost of %s failed to leave", evt.passport, exc_info=True)

@@ -2,80 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from mautrix.types import (
     BeeperMessageStatusEventContent,
     EventID,
     EventType,
     MessageStatus,
-    MessageStatusReason,
     MessageType,
     RelatesTo,
     RelationType,
 )
 from mautrix.util.message_send_checkpoint import MessageSendCheckpointStatus
 
-from bridge.msnp import errors as msnp_errors
-from bridge.msnp.client import DeliveryFailed
+from bridge.texts import SendFailure
 
-if TYPE_CHECKING:
-    from bridge.user import User
+from .interfaces import PortalOwner, PortalRoom
 
-    from . import Portal
-
-__all__ = ["SendFailure", "describe_send_error", "send_status"]
+__all__ = ["send_status"]
 
 NETWORK = "msn"
 
 
-class SendFailure(Exception):
-    """A Matrix event that could not be bridged, with a readable reason."""
-
-    def __init__(self, message: str, reason: MessageStatusReason, retriable: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.reason = reason
-        self.retriable = retriable
-
-
-def describe_send_error(err: BaseException, contact: str) -> SendFailure:
-    """Turn an MSNClient.send_* exception into a readable :class:`SendFailure`."""
-    if isinstance(err, SendFailure):
-        return err
-    if isinstance(err, msnp_errors.MSNPError) and err.code == 217:
-        return SendFailure(f"{contact} is offline", MessageStatusReason.NETWORK_ERROR)
-    if isinstance(err, DeliveryFailed):
-        return SendFailure(
-            f"MSN reported that {contact} did not receive it", MessageStatusReason.NETWORK_ERROR
-        )
-    if isinstance(err, msnp_errors.TransactionTimeout):
-        return SendFailure(
-            f"no delivery confirmation from MSN for the message to {contact}",
-            MessageStatusReason.NETWORK_ERROR,
-            retriable=True,
-        )
-    if isinstance(err, msnp_errors.MSNPError):
-        return SendFailure(
-            f"the MSN server refused it ({err.code}: {err.text})",
-            MessageStatusReason.NETWORK_ERROR,
-        )
-    if isinstance(err, (msnp_errors.ConnectionClosed, ConnectionError, OSError)):
-        return SendFailure(
-            "the bridge is not connected to MSN right now",
-            MessageStatusReason.NETWORK_ERROR,
-            retriable=True,
-        )
-    if isinstance(err, msnp_errors.MSNPException):
-        return SendFailure(f"MSN error: {err}", MessageStatusReason.NETWORK_ERROR)
-    return SendFailure(
-        f"unexpected error ({type(err).__name__})", MessageStatusReason.GENERIC_ERROR
-    )
-
-
 async def send_status(
-    portal: Portal,
-    user: User | None,
+    portal: PortalRoom,
+    user: PortalOwner | None,
     event_id: EventID,
     msgtype: MessageType | None,
     failure: SendFailure | None = None,

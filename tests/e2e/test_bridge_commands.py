@@ -11,14 +11,12 @@ from mautrix.types import RoomCreatePreset
 from ruamel.yaml import YAML
 
 from bridge.msnp.events import PersonalMessageChanged, PresenceChanged, Status
-from tests.e2e.test_bridge_core import _command, _logged_in, _management_room
 from tests.support.harness import Stack
 
 
 async def test_presence_and_contact_commands(stack: Stack) -> None:
     pair = stack.new_pair()
-    user, mgmt = await _logged_in(stack, pair)
-    bot = stack.bot_mxid
+    user, mgmt = await stack.logged_in(pair)
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
 
     def about_alice(evt: object) -> bool:
@@ -27,14 +25,14 @@ async def test_presence_and_contact_commands(stack: Stack) -> None:
     # nick: bob sees the new friendly name
     new_name = f"{pair.name} (on Matrix)"
     mark = bob.mark()
-    await _command(user, mgmt, bot, f"nick {new_name}", "Your MSN name is now")
+    await stack.command(user, mgmt, f"nick {new_name}", "Your MSN name is now")
     await bob.wait_for_type(
         PresenceChanged, lambda e: about_alice(e) and e.friendly_name == new_name, after=mark
     )
 
     # psm: bob sees the personal message
     mark = bob.mark()
-    await _command(user, mgmt, bot, "psm Bridging since 2003", "personal message is now")
+    await stack.command(user, mgmt, "psm Bridging since 2003", "personal message is now")
     await bob.wait_for_type(
         PersonalMessageChanged,
         lambda e: about_alice(e) and e.personal_message == "Bridging since 2003",
@@ -43,28 +41,28 @@ async def test_presence_and_contact_commands(stack: Stack) -> None:
 
     # status: bob sees BSY
     mark = bob.mark()
-    await _command(user, mgmt, bot, "status busy", "Busy")
+    await stack.command(user, mgmt, "status busy", "Busy")
     await bob.wait_for_type(
         PresenceChanged, lambda e: about_alice(e) and e.status == Status.BUSY, after=mark
     )
 
     # contacts: name, e-mail, status, group
-    reply = await _command(user, mgmt, bot, "contacts", pair.contact)
+    reply = await stack.command(user, mgmt, "contacts", pair.contact)
     body = reply["content"]["body"]
     assert pair.contact_name in body
     assert "Online" in body
     assert "Friends" in body
 
     # sync
-    await _command(user, mgmt, bot, "sync", "Synchronised 1 contact.")
+    await stack.command(user, mgmt, "sync", "Synchronised 1 contact.")
 
     # pm opens the DM; after leaving it, pm invites again
-    await _command(user, mgmt, bot, f"pm {pair.contact}", "Private chat")
+    await stack.command(user, mgmt, f"pm {pair.contact}", "Private chat")
     room = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
     await user.join(room)
     await user.api.leave_room(room)
     await user.wait_for(lambda: room in user.left, 10, "leaving the DM")
-    await _command(user, mgmt, bot, f"pm {pair.contact}", "Private chat")
+    await stack.command(user, mgmt, f"pm {pair.contact}", "Private chat")
     again = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
     await user.join(again)
     mark = bob.mark()
@@ -72,9 +70,9 @@ async def test_presence_and_contact_commands(stack: Stack) -> None:
     await bob.wait_for(lambda e: getattr(e, "text", None) == "back again", after=mark)
 
     # unknown commands and bad arguments get a clear answer
-    await _command(user, mgmt, bot, "frobnicate", "Unknown command")
+    await stack.command(user, mgmt, "frobnicate", "Unknown command")
     for bad in ("pm not-an-email", "status sleepy", "nick", "add", "remove a b"):
-        await _command(user, mgmt, bot, bad, "Usage")
+        await stack.command(user, mgmt, bad, "Usage")
 
 
 def _config_with(stack: Stack, mxid: str, level: str) -> None:
@@ -113,7 +111,7 @@ async def _break_stored_credentials(stack: Stack, mxid: str) -> None:
 
 async def test_refusal_and_lost_credentials_after_restart(stack: Stack) -> None:
     pair = stack.new_pair()
-    user, mgmt = await _logged_in(stack, pair)
+    user, mgmt = await stack.logged_in(pair)
     bot = stack.bot_mxid
     stranger_local = stack.unique("stranger")
     stranger_mxid = stack.synapse.mxid(stranger_local)
@@ -137,10 +135,10 @@ async def test_refusal_and_lost_credentials_after_restart(stack: Stack) -> None:
     assert f"login {pair.passport}" in notice["content"]["body"]
     assert "rejected" not in notice["content"]["body"]
     assert stack.msn.online(pair.passport) is None
-    ping = await _command(user, mgmt, bot, "ping", "not connected")
+    ping = await stack.command(user, mgmt, "ping", "not connected")
     assert "can no longer be read" in ping["content"]["body"]
     assert pair.password not in stack.bridge.log_text()
-    await _command(user, mgmt, bot, f"login {pair.passport} {pair.password}", "Logged in as")
+    await stack.command(user, mgmt, f"login {pair.passport} {pair.password}", "Logged in as")
     assert stack.msn.online(pair.passport) is not None
 
     # a Matrix user without bridge permission gets a clear refusal from the bot
@@ -154,7 +152,7 @@ async def test_refusal_and_lost_credentials_after_restart(stack: Stack) -> None:
     assert "bridge.permissions" in refusal["content"]["body"]
     await stranger.wait_for_membership(room, bot, "leave", timeout=20)
     # ... also for commands sent in a room the bot stays in
-    shared = await _management_room(stack, user)
+    shared = await stack.management_room(user)
     await user.api.invite_user(shared, stranger.mxid)
     await stranger.wait_for_invite(timeout=20)
     await stranger.join(shared)

@@ -1,11 +1,8 @@
-"""Bridge behaviour (H-bridge): login via the bot, DMs both ways with send status, commands."""
+"""Bridge behaviour: login via the bot, DMs both ways with send status, reconnects, groups."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-
-from mautrix.types import RoomCreatePreset
 
 from bridge.msnp.events import (
     NudgeReceived,
@@ -13,45 +10,17 @@ from bridge.msnp.events import (
     TextMessageReceived,
     TypingReceived,
 )
-from tests.support.harness import Pair, Stack
-from tests.support.synapse import MatrixTestClient
-
-
-async def _management_room(stack: Stack, user: MatrixTestClient) -> str:
-    # Like Element: a DM with the trusted_private_chat preset, so the bot may redact.
-    room = await user.api.create_room(
-        invitees=[stack.bot_mxid], is_direct=True, preset=RoomCreatePreset.TRUSTED_PRIVATE
-    )
-    await user.wait_for_membership(room, stack.bot_mxid, "join", timeout=20)
-    return room
-
-
-async def _command(
-    user: MatrixTestClient, room: str, bot: str, text: str, expect: str | re.Pattern[str]
-) -> dict:
-    mark = user.mark(room)
-    await user.send_text(room, text)
-    pattern = expect if isinstance(expect, re.Pattern) else re.compile(re.escape(expect))
-    return await user.wait_for_message(room, pattern, sender=bot, after=mark, timeout=20)
-
-
-async def _logged_in(stack: Stack, pair: Pair) -> tuple[MatrixTestClient, str]:
-    user = await stack.matrix_user(pair.localpart)
-    room = await _management_room(stack, user)
-    await _command(
-        user, room, stack.bot_mxid, f"login {pair.passport} {pair.password}", "Logged in as"
-    )
-    return user, room
+from tests.support.harness import Stack, poll
 
 
 async def test_login_asks_for_password_and_redacts_it(stack: Stack) -> None:
     pair = stack.new_pair()
     user = await stack.matrix_user(pair.localpart)
-    room = await _management_room(stack, user)
+    room = await stack.management_room(user)
     bot = stack.bot_mxid
 
-    await _command(user, room, bot, "login not-an-email", "Usage")
-    await _command(user, room, bot, f"login {pair.passport}", "password")
+    await stack.command(user, room, "login not-an-email", "Usage")
+    await stack.command(user, room, f"login {pair.passport}", "password")
     mark = user.mark(room)
     pw_event = await user.send_text(room, "wrong-password")
     await user.wait_for_message(
@@ -62,7 +31,7 @@ async def test_login_asks_for_password_and_redacts_it(stack: Stack) -> None:
         room, "m.room.redaction", predicate=lambda e: e.get("redacts") == pw_event
     )
 
-    await _command(user, room, bot, f"login {pair.passport}", "password")
+    await stack.command(user, room, f"login {pair.passport}", "password")
     mark = user.mark(room)
     pw_event = await user.send_text(room, pair.password)
     reply = await user.wait_for_message(room, re.compile("Logged in as"), bot, after=mark)
@@ -73,18 +42,18 @@ async def test_login_asks_for_password_and_redacts_it(stack: Stack) -> None:
     )
     assert stack.msn.online(pair.passport) is not None
 
-    ping = await _command(user, room, bot, "ping", "Connected as")
+    ping = await stack.command(user, room, "ping", "Connected as")
     assert pair.passport in ping["content"]["body"]
-    contacts = await _command(user, room, bot, "contacts", pair.contact)
+    contacts = await stack.command(user, room, "contacts", pair.contact)
     assert "Friends" in contacts["content"]["body"]
-    await _command(user, room, bot, "status bogus", "Usage")
-    await _command(user, room, bot, "status busy", "Busy")
+    await stack.command(user, room, "status bogus", "Usage")
+    await stack.command(user, room, "status busy", "Busy")
     assert stack.msn.online(pair.passport) == "BSY"
 
 
 async def test_dm_both_ways_with_send_status(stack: Stack) -> None:
     pair = stack.new_pair()
-    user, _ = await _logged_in(stack, pair)
+    user, _ = await stack.logged_in(pair)
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
     ghost = pair.contact_ghost
 
@@ -143,8 +112,8 @@ async def test_dm_both_ways_with_send_status(stack: Stack) -> None:
 
 async def test_message_to_offline_contact_fails_visibly(stack: Stack) -> None:
     pair = stack.new_pair()
-    user, mgmt = await _logged_in(stack, pair)
-    await _command(user, mgmt, stack.bot_mxid, f"pm {pair.contact}", "Private chat")
+    user, mgmt = await stack.logged_in(pair)
+    await stack.command(user, mgmt, f"pm {pair.contact}", "Private chat")
     room = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
     await user.join(room)
     event_id = await user.send_text(room, "are you there?")
@@ -158,7 +127,7 @@ async def test_message_to_offline_contact_fails_visibly(stack: Stack) -> None:
 
 async def test_presence_and_typing_to_msn(stack: Stack) -> None:
     pair = stack.new_pair()
-    user, _ = await _logged_in(stack, pair)
+    user, _ = await stack.logged_in(pair)
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
     ghost = pair.contact_ghost
     # presence is only visible to users who share a room with the ghost
@@ -180,20 +149,16 @@ async def test_presence_and_typing_to_msn(stack: Stack) -> None:
 
 async def test_relogin_after_restart(stack: Stack) -> None:
     pair = stack.new_pair()
-    await _logged_in(stack, pair)
+    await stack.logged_in(pair)
     assert stack.msn.online(pair.passport) is not None
     await stack.restart_bridge()
-    for _ in range(100):
-        if stack.msn.online(pair.passport) is not None:
-            break
-        await asyncio.sleep(0.1)
-    assert stack.msn.online(pair.passport) is not None
+    await stack.wait_msn_online(pair.passport, timeout=10)
     assert pair.password not in stack.bridge.log_text()
 
 
 async def test_reconnects_after_drop_but_not_after_other_location(stack: Stack) -> None:
     pair = stack.new_pair()
-    user, mgmt = await _logged_in(stack, pair)
+    user, mgmt = await stack.logged_in(pair)
     bot = stack.bot_mxid
 
     mark = user.mark(mgmt)
@@ -201,7 +166,7 @@ async def test_reconnects_after_drop_but_not_after_other_location(stack: Stack) 
     await user.wait_for_message(mgmt, re.compile("Disconnected from MSN"), bot, after=mark)
     await user.wait_for_message(mgmt, "Reconnected to MSN.", bot, after=mark, timeout=30)
     assert stack.msn.online(pair.passport) is not None
-    await _command(user, mgmt, bot, "ping", "Connected as")
+    await stack.command(user, mgmt, "ping", "Connected as")
 
     mark = user.mark(mgmt)
     await stack.msn.kick_other_location(pair.passport)
@@ -209,11 +174,12 @@ async def test_reconnects_after_drop_but_not_after_other_location(stack: Stack) 
         mgmt, re.compile("another location"), bot, after=mark, timeout=20
     )
     assert "reconnect" in notice["content"]["body"]
-    await asyncio.sleep(2)  # well past reconnect.initial_delay: no automatic reconnect
+    # `ping` says "connecting" while a reconnect is scheduled or running: this answer means
+    # none is, and nothing else would start one
+    await stack.command(user, mgmt, "ping", "another location")
     assert stack.msn.online(pair.passport) is None
-    await _command(user, mgmt, bot, "ping", "another location")
 
-    await _command(user, mgmt, bot, "reconnect", "Reconnecting")
+    await stack.command(user, mgmt, "reconnect", "Reconnecting")
     await user.wait_for_message(mgmt, "Reconnected to MSN.", bot, after=mark, timeout=30)
     assert stack.msn.online(pair.passport) is not None
 
@@ -224,7 +190,7 @@ async def test_switchboard_turning_into_a_group_gets_a_group_room(stack: Stack) 
     stack.msn.add_account(carol_passport, "carolpw", "Carol")
     stack.msn.make_mutual(pair.passport, carol_passport)
     stack.msn.make_mutual(pair.contact, carol_passport)
-    user, _ = await _logged_in(stack, pair)
+    user, _ = await stack.logged_in(pair)
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
     carol = await stack.msn_peer(carol_passport, "carolpw")
     ghost = pair.contact_ghost
@@ -255,16 +221,14 @@ async def test_switchboard_turning_into_a_group_gets_a_group_room(stack: Stack) 
     # after a restart the new MSN session has never heard of the group: the bridge re-opens
     # it with the ghosts in the room
     await stack.restart_bridge()
-    for _ in range(100):
-        if stack.msn.online(pair.passport):
-            break
-        await asyncio.sleep(0.1)
-    mgmt = await _management_room(stack, user)
-    for _ in range(50):
-        reply = await _command(user, mgmt, stack.bot_mxid, "ping", re.compile("onnected"))
-        if reply["content"]["body"].startswith("Connected"):
-            break
-        await asyncio.sleep(0.2)
+    await stack.wait_msn_online(pair.passport)
+    mgmt = await stack.management_room(user)
+
+    async def connected() -> bool:
+        reply = await stack.command(user, mgmt, "ping", re.compile("onnected"))
+        return bool(reply["content"]["body"].startswith("Connected"))
+
+    await poll(connected, what="the bridge connected again")
     mark_bob, mark_carol = bob.mark(), carol.mark()
     event_id = await user.send_text(group_room, "still a group")
     await bob.wait_for_type(
@@ -279,7 +243,7 @@ async def test_switchboard_turning_into_a_group_gets_a_group_room(stack: Stack) 
 
 async def test_replies_edits_and_media_fall_back_to_text(stack: Stack) -> None:
     pair = stack.new_pair()
-    user, _ = await _logged_in(stack, pair)
+    user, _ = await stack.logged_in(pair)
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
     ghost = pair.contact_ghost
     await bob.client.send_text(pair.passport, "first line from bob")

@@ -7,11 +7,9 @@ no longer valid when the bridge restarts (Escargot's ``/login`` tickets live 30 
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from bridge.msnp.events import TextMessageReceived
-from tests.e2e.test_bridge_core import _command, _logged_in
 from tests.support.harness import Stack
 
 _MAIL_NOTIFICATION = (
@@ -26,7 +24,7 @@ _MAIL_NOTIFICATION = (
 
 async def test_mail_notification_outside_a_conversation_is_ignored(stack: Stack) -> None:
     pair = stack.new_pair()
-    user, _ = await _logged_in(stack, pair)
+    user, _ = await stack.logged_in(pair)
     mark = stack.bridge.log_mark()
     header = b"MSG Hotmail Hotmail %d\r\n" % len(_MAIL_NOTIFICATION)
     await stack.msn.send_raw(pair.passport, header + _MAIL_NOTIFICATION)
@@ -45,21 +43,20 @@ async def test_add_and_remove_update_the_contact_list(stack: Stack) -> None:
     pair = stack.new_pair()
     dave = stack.unique("dave") + "@example.com"
     stack.msn.add_account(dave, "davepw", "Dave")
-    user, mgmt = await _logged_in(stack, pair)
-    bot = stack.bot_mxid
+    user, mgmt = await stack.logged_in(pair)
 
-    await _command(user, mgmt, bot, f"add {dave}", f"Added {dave}")
-    listed = await _command(user, mgmt, bot, "contacts", pair.contact)
+    await stack.command(user, mgmt, f"add {dave}", f"Added {dave}")
+    listed = await stack.command(user, mgmt, "contacts", pair.contact)
     assert dave in listed["content"]["body"]
 
-    await _command(user, mgmt, bot, f"remove {dave}", f"Removed {dave}")
-    listed = await _command(user, mgmt, bot, "contacts", pair.contact)
+    await stack.command(user, mgmt, f"remove {dave}", f"Removed {dave}")
+    listed = await stack.command(user, mgmt, "contacts", pair.contact)
     assert dave not in listed["content"]["body"]
 
 
 async def test_restart_with_an_expired_ticket_logs_in_with_the_password(stack: Stack) -> None:
     pair = stack.new_pair()
-    user, mgmt = await _logged_in(stack, pair)
+    user, mgmt = await stack.logged_in(pair)
     bot = stack.bot_mxid
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
     await stack.bridge.stop()
@@ -68,16 +65,12 @@ async def test_restart_with_an_expired_ticket_logs_in_with_the_password(stack: S
     room_mark = user.mark(mgmt)
     await stack.bridge.start()
 
-    for _ in range(100):
-        if stack.msn.online(pair.passport) is not None:
-            break
-        await asyncio.sleep(0.1)
-    assert stack.msn.online(pair.passport) is not None
+    await stack.wait_msn_online(pair.passport, timeout=10)
     log = stack.bridge.log_since(mark)
     assert f"ticket for {pair.passport} rejected" in log
     assert stack.bridge.errors_since(mark) == []
     assert pair.password not in stack.bridge.log_text()
-    await _command(user, mgmt, bot, "ping", "Connected as")
+    await stack.command(user, mgmt, "ping", "Connected as")
     notices = [
         e["content"].get("body", "")
         for e in user.timeline.get(mgmt, [])[room_mark:]

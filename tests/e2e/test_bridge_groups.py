@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.test_bridge_core import _command, _logged_in
 from tests.support.harness import Stack
 from tests.support.synapse import MatrixTestClient
 
@@ -37,8 +36,7 @@ async def test_contact_groups_are_sub_spaces(stack: Stack) -> None:
     stack.msn.add_account(carol, "carolpw", "Carol")
     stack.msn.make_mutual(pair.passport, carol)  # carol is in no group
     stack.msn.add_group(pair.passport, "Work")  # an empty group gets a sub-space too
-    user, mgmt = await _logged_in(stack, pair)
-    bot = stack.bot_mxid
+    user, mgmt = await stack.logged_in(pair)
 
     # after login: the "MSN" space with one sub-space per group
     root = await user.wait_for(lambda: _space_named(user, "MSN"), 20, 'the "MSN" space')
@@ -84,5 +82,5 @@ async def test_contact_groups_are_sub_spaces(stack: Stack) -> None:
     await user.wait_for(lambda: not _is_child(user, friends, dm), 20, "bob's DM out of Friends")
     assert _is_child(user, root, work)
     # the bridge still works with the group gone
-    contacts = await _command(user, mgmt, bot, "contacts", pair.contact)
+    contacts = await stack.command(user, mgmt, "contacts", pair.contact)
     assert "Friends" not in contacts["content"]["body"]

@@ -9,7 +9,6 @@ from mautrix.types import PresenceState, UserID
 import pytest
 
 from bridge.msnp.events import Status
-from tests.e2e.test_bridge_core import _logged_in
 from tests.support.harness import Stack
 
 #: Longer than Synapse's 30 s timeout for users that do not sync.
@@ -22,7 +21,7 @@ async def test_ghost_presence_is_resent_and_follows_msn(stack: Stack) -> None:
     resend = float(stack.config["bridge"]["presence"]["resend_interval"])
     assert 0 < resend < 30, "bridge.presence.resend_interval must be below Synapse's 30 s"
     pair = stack.new_pair()
-    user, _ = await _logged_in(stack, pair)
+    user, _ = await stack.logged_in(pair)
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
     ghost = pair.contact_ghost
     # presence is only visible to users who share a room with the ghost

@@ -1,4 +1,4 @@
-"""Robustness of the bridge (H-review): ordering, deduplication, failures, bad input, dead rooms.
+"""Robustness of the bridge: ordering, deduplication, failures, bad input, dead rooms.
 
 Every test checks, besides its own assertions, that the bridge logged no error or traceback while
 it ran (:meth:`BridgeProcess.errors_since`).
@@ -15,44 +15,7 @@ import time
 import urllib.request
 
 from bridge.msnp.events import SwitchboardLeft, TextMessageReceived
-from tests.e2e.test_bridge import login
-from tests.support.harness import MSNPeer, Pair, Stack
-from tests.support.synapse import MatrixTestClient
-
-
-def _pair(stack: Stack, contact_name: str | None = None) -> Pair:
-    """Like ``stack.new_pair()``, with a chosen friendly name for the contact."""
-    pair = Pair(stack, int(stack.unique("")))
-    if contact_name is not None:
-        pair.contact_name = contact_name
-    stack.msn.add_account(pair.passport, pair.password, pair.name)
-    stack.msn.add_account(pair.contact, pair.contact_password, pair.contact_name)
-    stack.msn.make_mutual(pair.passport, pair.contact, group="Friends")
-    return pair
-
-
-async def _command(
-    stack: Stack, user: MatrixTestClient, room: str, text: str, expect: str
-) -> dict[str, Any]:
-    mark = user.mark(room)
-    await user.send_text(room, text)
-    return await user.wait_for_message(
-        room, re.compile(expect, re.I), sender=stack.bot_mxid, after=mark, timeout=20
-    )
-
-
-async def _dm_from_bob(
-    stack: Stack, pair: Pair, user: MatrixTestClient, bob: MSNPeer, text: str
-) -> tuple[str, dict[str, Any]]:
-    await bob.client.send_text(pair.passport, text)
-    room = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
-    await user.join(room)
-    msg = await user.wait_for_message(room, text, sender=pair.contact_ghost, timeout=20)
-    return room, msg
-
-
-def _texts(bob: MSNPeer, after: int) -> list[str]:
-    return [e.text for e in bob.events[after:] if isinstance(e, TextMessageReceived)]
+from tests.support.harness import Stack
 
 
 async def _put_transaction(stack: Stack, events: list[dict[str, Any]]) -> int:
@@ -81,10 +44,10 @@ def _assert_no_new_errors(stack: Stack, mark: int) -> None:
 async def test_order_dedup_names_and_long_messages(stack: Stack) -> None:
     log_mark = stack.bridge.log_mark()
     # a friendly name that must not be URL-decoded a second time
-    pair = _pair(stack, contact_name="Bob %41 100%")
-    user, _ = await login(stack, pair)
+    pair = stack.new_pair(contact_name="Bob %41 100%")
+    user, _ = await stack.logged_in(pair)
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
-    room, first = await _dm_from_bob(stack, pair, user, bob, "hello")
+    room, first = await stack.open_dm(pair, user, bob, "hello")
     member = await user.wait_for_membership(room, pair.contact_ghost, "join")
     assert member["content"].get("displayname") == "Bob %41 100% (MSN)"
 
@@ -109,15 +72,11 @@ async def test_order_dedup_names_and_long_messages(stack: Stack) -> None:
     in_timeline = await user.wait_for(timeline_order, 20, "the ten messages in the timeline")
     expected = [f"m-{sent.index(event_id) + 1}" for event_id in in_timeline]
 
-    async def all_arrived() -> list[str]:
-        while True:
-            got = [m for t in _texts(bob, mark) for m in re.findall(r"m-\d+$", t)]
-            if len(got) >= 10:
-                return got
-            await asyncio.sleep(0.05)
+    def arrived() -> list[str]:
+        return [m for t in stack.texts_after(bob, mark) for m in re.findall(r"m-\d+$", t)]
 
-    got = await asyncio.wait_for(all_arrived(), 30)
-    assert got == expected
+    await bob.wait_for(lambda _: len(arrived()) >= 10, after=mark, timeout=30, what="10 texts")
+    assert arrived() == expected
     for event_id in sent:
         status = await user.wait_for_send_status(room, event_id)
         assert status["content"]["status"] == "SUCCESS"
@@ -142,11 +101,11 @@ async def test_order_dedup_names_and_long_messages(stack: Stack) -> None:
         _put_transaction(stack, [fresh]),
     )
     await user.send_text(room, "after the retries")
+    # sent after the retried events, so it arrives after anything they could have sent
     await bob.wait_for_type(
         TextMessageReceived, lambda e: e.text == "after the retries", after=mark
     )
-    await asyncio.sleep(0.3)
-    texts = _texts(bob, mark)
+    texts = stack.texts_after(bob, mark)
     assert texts.count("twice at once") == 1, texts
     assert not [t for t in texts if t.endswith("m-2")], texts
 
@@ -157,7 +116,7 @@ async def test_order_dedup_names_and_long_messages(stack: Stack) -> None:
     event_id = await user.send_text(room, long_text)
     status = await user.wait_for_send_status(room, event_id, timeout=30)
     assert status["content"]["status"] == "SUCCESS"
-    chunks = _texts(bob, mark)
+    chunks = stack.texts_after(bob, mark)
     assert len(chunks) > 1
     assert "".join(chunks) == long_text
     _assert_no_new_errors(stack, log_mark)
@@ -165,10 +124,10 @@ async def test_order_dedup_names_and_long_messages(stack: Stack) -> None:
 
 async def test_failures_while_disconnected_and_on_nak(stack: Stack) -> None:
     log_mark = stack.bridge.log_mark()
-    pair = _pair(stack)
-    user, mgmt = await login(stack, pair)
+    pair = stack.new_pair()
+    user, mgmt = await stack.logged_in(pair)
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
-    room, _ = await _dm_from_bob(stack, pair, user, bob, "hi")
+    room, _ = await stack.open_dm(pair, user, bob, "hi")
 
     # NAK from the switchboard -> FAIL + notice
     stack.msn.nak_messages_from(pair.passport)
@@ -205,50 +164,48 @@ async def test_failures_while_disconnected_and_on_nak(stack: Stack) -> None:
     status = await user.wait_for_send_status(room, event_id, timeout=30)
     assert status["content"]["status"] == "SUCCESS"
     await bob.wait_for_type(TextMessageReceived, lambda e: e.text == "back again")
-    assert not [t for t in _texts(bob, 0) if "disconnected" in t or "refused" in t]
+    assert not [t for t in stack.texts_after(bob, 0) if "disconnected" in t or "refused" in t]
     _assert_no_new_errors(stack, log_mark)
 
 
 async def test_bad_command_input_gets_clear_replies(stack: Stack) -> None:
     log_mark = stack.bridge.log_mark()
-    pair = _pair(stack)
+    pair = stack.new_pair()
     user = await stack.matrix_user(pair.localpart)
-    mgmt = await user.create_dm(stack.bot_mxid)
-    await user.wait_for_membership(mgmt, stack.bot_mxid, "join", timeout=20)
+    mgmt = await stack.management_room(user)
 
     # before login
-    await _command(stack, user, mgmt, "frobnicate", "Unknown command")
-    await _command(stack, user, mgmt, "contacts", "log(ged)? ?in")
-    await _command(stack, user, mgmt, f"pm {pair.contact}", "log(ged)? ?in")
-    await _command(stack, user, mgmt, "login", "Usage")
-    await _command(stack, user, mgmt, "login not-an-email", "Usage")
+    await stack.command(user, mgmt, "frobnicate", "Unknown command")
+    await stack.command(user, mgmt, "contacts", re.compile("log(ged)? ?in", re.I))
+    await stack.command(user, mgmt, f"pm {pair.contact}", re.compile("log(ged)? ?in", re.I))
+    await stack.command(user, mgmt, "login", "Usage")
+    await stack.command(user, mgmt, "login not-an-email", "Usage")
     long_address = "x" * 300 + "@example.com"
-    await _command(stack, user, mgmt, f"login {long_address} pw", "Usage|too long")
+    await stack.command(user, mgmt, f"login {long_address} pw", re.compile("Usage|too long", re.I))
 
-    await _command(stack, user, mgmt, f"login {pair.passport} {pair.password}", "Logged in as")
-    await _command(stack, user, mgmt, "pm", "Usage")
-    await _command(stack, user, mgmt, f"pm {pair.contact} extra", "Usage")
-    await _command(stack, user, mgmt, f"pm {long_address}", "Usage|too long")
-    await _command(stack, user, mgmt, "add", "Usage")
-    await _command(stack, user, mgmt, "status", "Usage")
-    await _command(stack, user, mgmt, "nudge", "portal room")
+    await stack.command(user, mgmt, f"login {pair.passport} {pair.password}", "Logged in as")
+    await stack.command(user, mgmt, "pm", "Usage")
+    await stack.command(user, mgmt, f"pm {pair.contact} extra", "Usage")
+    await stack.command(user, mgmt, f"pm {long_address}", re.compile("Usage|too long", re.I))
+    await stack.command(user, mgmt, "add", "Usage")
+    await stack.command(user, mgmt, "status", "Usage")
+    await stack.command(user, mgmt, "nudge", "portal room")
     stranger = f"stranger{stack.unique('')}@example.com"
-    await _command(stack, user, mgmt, f"pm {stranger}", "not on your contact list")
+    await stack.command(user, mgmt, f"pm {stranger}", "not on your contact list")
     await stack.bridge.wait_quiet(0.5)
     _assert_no_new_errors(stack, log_mark)
 
 
 async def test_dead_rooms_are_replaced_and_logout_cleans_up(stack: Stack) -> None:
     log_mark = stack.bridge.log_mark()
-    pair = _pair(stack)
+    pair = stack.new_pair()
     user = await stack.matrix_user(pair.localpart)
     # not Element's trusted DM: there the bot gets power 100 and cannot be kicked
-    mgmt = await user.create_dm(stack.bot_mxid, trusted=False)
-    await user.wait_for_membership(mgmt, stack.bot_mxid, "join", timeout=20)
-    await _command(stack, user, mgmt, f"login {pair.passport}", "password")
-    await _command(stack, user, mgmt, pair.password, "Logged in as")
+    mgmt = await stack.management_room(user, trusted=False)
+    await stack.command(user, mgmt, f"login {pair.passport}", "password")
+    await stack.command(user, mgmt, pair.password, "Logged in as")
     bob = await stack.msn_peer(pair.contact, pair.contact_password)
-    room, _ = await _dm_from_bob(stack, pair, user, bob, "first")
+    room, _ = await stack.open_dm(pair, user, bob, "first")
 
     # the ghost lost the room (left, or the room was shut down): the next message from MSN
     # opens a fresh room instead of being lost
@@ -275,22 +232,16 @@ async def test_dead_rooms_are_replaced_and_logout_cleans_up(stack: Stack) -> Non
     await stack.bridge.wait_quiet(0.3)
     await stack.msn.drop(pair.passport)
 
-    async def reconnected() -> bool:
-        while stack.msn.online(pair.passport) is None:
-            await asyncio.sleep(0.1)
-        return True
-
-    await asyncio.wait_for(reconnected(), 20)
+    await stack.wait_msn_online(pair.passport)
     await stack.bridge.wait_quiet(0.5)
-    mgmt2 = await user.create_dm(stack.bot_mxid)
-    await user.wait_for_membership(mgmt2, stack.bot_mxid, "join", timeout=20)
-    await _command(stack, user, mgmt2, "ping", "Connected as")
+    mgmt2 = await stack.management_room(user)
+    await stack.command(user, mgmt2, "ping", "Connected as")
 
     # logout closes the switchboards (the contact sees the bridge user leave)
     await bob.client.send_text(pair.passport, "third")
     await user.wait_for_message(new_room, "third", sender=pair.contact_ghost, timeout=20)
     mark = bob.mark()
-    await _command(stack, user, mgmt2, "logout", "Logged out")
+    await stack.command(user, mgmt2, "logout", "Logged out")
     await bob.wait_for_type(SwitchboardLeft, lambda e: e.passport == pair.passport, after=mark)
     assert stack.msn.online(pair.passport) is None
     with_errors = stack.bridge.errors_since(log_mark)

@@ -85,7 +85,7 @@ def test_generate_registration(tmp_path: Path) -> None:
     def claimed(mxid: str) -> bool:
         return any(re.fullmatch(rx, mxid) for rx in regexes)
 
-    assert claimed(ids.ghost_mxid("Zoë+x@Example.com", "msn_{userid}", "hs.test"))
+    assert claimed(ids.GhostIDs("msn_{userid}", "hs.test").mxid("Zoë+x@Example.com"))
     assert claimed("@msnbot:hs.test")
     assert not claimed("@alice:hs.test")
     assert not claimed("@msn_alice=40x.y:other.test")

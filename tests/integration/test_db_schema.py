@@ -9,7 +9,7 @@ from mautrix.util.async_db import Database, Scheme, UnsupportedDatabaseVersion, 
 import pytest
 
 from bridge import db as bridge_db
-from bridge.secrets import CredentialCipher, generate_key
+from bridge.credentials import CredentialCipher, generate_key
 
 pytestmark = pytest.mark.timeout(120)
 

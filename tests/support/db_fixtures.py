@@ -19,7 +19,7 @@ from mautrix.util.async_db import Database
 import pytest
 
 from bridge import db as bridge_db
-from bridge.secrets import CredentialCipher, generate_key
+from bridge.credentials import CredentialCipher, generate_key
 from tests.support.pg import PostgresServer, PostgresUnavailable
 
 __all__ = ["db", "db_url", "pg_server"]

@@ -9,12 +9,17 @@ waiting until its ``/_matrix/mau/ready`` probe answers 200.  The bridge's output
 
 Tests share one stack per database backend (Synapse and the bridge are slow-ish to start), so
 each test makes its own users with :meth:`Stack.new_pair` and never reuses names.
+
+What tests do again and again is here once: :meth:`Stack.logged_in` (a Matrix user logged in to
+MSN through the bot), :meth:`Stack.command` (a bot command and its reply), :meth:`Stack.open_dm`
+(a contact writes first and the user joins the new room), :meth:`Stack.wait_msn_online`,
+:meth:`Stack.ghost_presence` and :func:`poll`.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 import asyncio
 import contextlib
@@ -30,15 +35,35 @@ import urllib.request
 
 from ruamel.yaml import YAML
 
-from bridge.ids import escape_passport
+from bridge.ids import GhostIDs
 from bridge.msnp.client import ClientConfig, MSNClient
-from bridge.msnp.events import Event
+from bridge.msnp.events import Event, TextMessageReceived
 from tests.support.synapse import MatrixTestClient, SynapseServer, WaitTimeout, free_port
 
-__all__ = ["REPO", "BridgeProcess", "MSNPeer", "Pair", "Stack"]
+__all__ = ["REPO", "BridgeProcess", "MSNPeer", "Pair", "Stack", "poll", "redacts"]
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
+
+
+async def poll(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0, what: str = "condition"
+) -> T:
+    """Call ``probe`` until it returns something truthy (for state no event announces)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = await probe()
+        if last:
+            return last  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+        await asyncio.sleep(0.2)
+
+
+def redacts(evt: dict[str, Any]) -> str | None:
+    """The event a redaction removes (room versions 11+ carry it in the content)."""
+    return evt.get("redacts") or evt.get("content", {}).get("redacts")
 
 
 def _tail(path: Path, lines: int = 80) -> str:
@@ -305,7 +330,7 @@ class MSNPeer:
 class Pair:
     """Fresh names for one test: a Matrix user + its MSN account, and one MSN contact."""
 
-    def __init__(self, stack: Stack, n: int) -> None:
+    def __init__(self, stack: Stack, n: int, contact_name: str | None = None) -> None:
         self.stack = stack
         self.localpart = f"user{n}"
         self.mxid = stack.synapse.mxid(self.localpart)
@@ -314,7 +339,7 @@ class Pair:
         self.name = f"Alice {n}"
         self.contact = f"bob{n}@example.com"
         self.contact_password = f"bob{n}pw"
-        self.contact_name = f"Bob {n}"
+        self.contact_name = contact_name or f"Bob {n}"
 
     @property
     def contact_ghost(self) -> str:
@@ -487,16 +512,18 @@ class Stack:
         return str(self.config["bridge"].get("command_prefix") or "!msn")
 
     def ghost_mxid(self, passport: str) -> str:
-        template = self.config["bridge"]["username_template"]
-        return f"@{template.format(userid=escape_passport(passport))}:{self.SERVER_NAME}"
+        return GhostIDs(self.config["bridge"]["username_template"], self.SERVER_NAME).mxid(
+            passport
+        )
 
     def unique(self, prefix: str) -> str:
         """A name never used before in this stack (Synapse keeps users across tests)."""
         return f"{prefix}{next(self._counter)}"
 
-    def new_pair(self, mutual: bool = True) -> Pair:
-        """Fresh MSN accounts for the user and a contact, mutual contacts by default."""
-        pair = Pair(self, next(self._counter))
+    def new_pair(self, mutual: bool = True, contact_name: str | None = None) -> Pair:
+        """Fresh MSN accounts for the user and a contact, mutual contacts by default (in the
+        user's group "Friends")."""
+        pair = Pair(self, next(self._counter), contact_name)
         self.msn.add_account(pair.passport, pair.password, pair.name)
         self.msn.add_account(pair.contact, pair.contact_password, pair.contact_name)
         if mutual:
@@ -534,3 +561,77 @@ class Stack:
         if user_id:
             url += ("&" if "?" in url else "?") + "user_id=" + urllib.request.quote(user_id)
         return await self.synapse._http(method, url, body, token=self.registration["as_token"])
+
+    # --- what the tests do again and again -------------------------------------------------
+
+    async def management_room(self, user: MatrixTestClient, trusted: bool = True) -> str:
+        """A direct chat of ``user`` with the bridge bot, once the bot has joined it (a
+        ``trusted`` chat, as Element makes it, gives the bot the power to redact)."""
+        room = await user.create_dm(self.bot_mxid, trusted=trusted)
+        await user.wait_for_membership(room, self.bot_mxid, "join", timeout=20)
+        return room
+
+    async def command(
+        self, user: MatrixTestClient, room: str, text: str, expect: str | re.Pattern[str]
+    ) -> dict[str, Any]:
+        """Send ``text`` to the bot in ``room``; the bot's reply containing ``expect`` (or, for
+        a pattern, matching it)."""
+        mark = user.mark(room)
+        await user.send_text(room, text)
+        pattern = expect if isinstance(expect, re.Pattern) else re.compile(re.escape(expect))
+        return await user.wait_for_message(
+            room, pattern, sender=self.bot_mxid, after=mark, timeout=20
+        )
+
+    async def logged_in(self, pair: Pair) -> tuple[MatrixTestClient, str]:
+        """``pair``'s Matrix user, logged in to MSN with ``login <e-mail> <password>`` in a new
+        management room; returns the client and that room. The bridge redacted the message
+        with the password and said "Logged in as"."""
+        user = await self.matrix_user(pair.localpart)
+        room = await self.management_room(user)
+        mark = user.mark(room)
+        command = await user.send_text(room, f"login {pair.passport} {pair.password}")
+        await user.wait_for_event(
+            room,
+            "m.room.redaction",
+            predicate=lambda e: redacts(e) == command,
+            timeout=20,
+            what="redaction of the login command",
+        )
+        await user.wait_for_message(
+            room, re.compile("Logged in as"), sender=self.bot_mxid, after=mark, timeout=30
+        )
+        return user, room
+
+    async def open_dm(
+        self, pair: Pair, user: MatrixTestClient, contact: MSNPeer, text: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The contact writes ``text`` to the user: the bridge opens the DM portal, the user
+        joins it; returns the room and the bridged message."""
+        await contact.client.send_text(pair.passport, text)
+        ghost = pair.contact_ghost
+        room = await user.wait_for_invite(sender=ghost, timeout=20)
+        await user.join(room)
+        evt = await user.wait_for_message(room, text, sender=ghost, timeout=20)
+        return room, evt
+
+    async def wait_msn_online(self, passport: str, timeout: float = 20.0) -> None:
+        """Wait until ``passport`` is online on the MSN test server."""
+
+        async def online() -> bool:
+            return self.msn.online(passport) is not None
+
+        await poll(online, timeout, f"{passport} online on MSN")
+
+    async def ghost_presence(self, ghost: str) -> str | None:
+        """The ghost's presence as Synapse stores it (asked as the ghost, with the AS token)."""
+        status, data = await self.as_request(
+            "GET", f"/_matrix/client/v3/presence/{ghost}/status", user_id=ghost
+        )
+        presence = data.get("presence") if status == 200 else None
+        return str(presence) if presence is not None else None
+
+    @staticmethod
+    def texts_after(peer: MSNPeer, mark: int) -> list[str]:
+        """The texts ``peer`` received since ``mark``."""
+        return [e.text for e in peer.events[mark:] if isinstance(e, TextMessageReceived)]

@@ -8,9 +8,8 @@ import pytest
 from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import AuthError, ConnectionClosed, MSNPError, TransactionTimeout
 from bridge.msnp.events import Status
-from bridge.portal.send_status import describe_send_error
-from bridge.puppet import decode_friendly_name, presence_for
-from bridge.user import describe_login_error
+from bridge.puppet import normalize_friendly_name, presence_for
+from bridge.texts import describe_login_error, describe_send_error
 
 
 @pytest.mark.parametrize(
@@ -36,9 +35,9 @@ def test_presence_mapping(status: Status | str | None, psm: str, expected: tuple
 
 def test_friendly_names_are_not_decoded_twice() -> None:
     # the library already URL-decoded the name: "%41" here is literal text
-    assert decode_friendly_name("100%41 real") == "100%41 real"
-    assert decode_friendly_name("  Bob \t the  builder ") == "Bob the builder"
-    assert decode_friendly_name(None) == ""
+    assert normalize_friendly_name("100%41 real") == "100%41 real"
+    assert normalize_friendly_name("  Bob \t the  builder ") == "Bob the builder"
+    assert normalize_friendly_name(None) == ""
 
 
 @pytest.mark.parametrize(

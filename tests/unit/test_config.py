@@ -10,7 +10,7 @@ from ruamel.yaml.comments import CommentedMap
 import pytest
 
 from bridge.config import PLACEHOLDER_TOKEN, Config, Permissions, base_config_path
-from bridge.secrets import CredentialCipher, generate_key
+from bridge.credentials import CredentialCipher, generate_key
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example-config.yaml"
@@ -251,7 +251,7 @@ def test_client_config(tmp_path: Path) -> None:
 
 def test_ghost_helpers(tmp_path: Path) -> None:
     config = usable(tmp_path)
-    mxid = config.ghost_mxid("Bob@Example.com")
+    mxid = config.ghost_ids.mxid("Bob@Example.com")
     assert mxid == "@msn_bob=40example.com:hs.test"
-    assert config.passport_from_mxid(mxid) == "bob@example.com"
-    assert config.passport_from_mxid("@msnbot:hs.test") is None
+    assert config.ghost_ids.passport(mxid) == "bob@example.com"
+    assert config.ghost_ids.passport("@msnbot:hs.test") is None

@@ -6,9 +6,11 @@ import pytest
 
 from bridge.msnp.codec import Command, Parser
 from bridge.msnp.errors import (
+    AUTH_FAILURE_CODES,
     ERROR_CODES,
     AuthError,
     ConnectionClosed,
+    ErrorCode,
     LocalProtocolError,
     MSNPError,
     MSNPException,
@@ -16,6 +18,7 @@ from bridge.msnp.errors import (
     TransactionTimeout,
     error_from_code,
     error_text,
+    is_auth_failure,
 )
 
 #: Every code the issue lists.
@@ -94,3 +97,35 @@ def test_exception_hierarchy() -> None:
     assert closed.stage == "USR" and "during USR" in str(closed)
     closed2 = ConnectionClosed("VER", "reset by peer")
     assert str(closed2) == "reset by peer during VER"
+
+
+def test_error_code_enum_names_the_table() -> None:
+    assert {code.value: f"ERR_{code.name}" for code in ErrorCode} == {
+        code: name for code, (name, _) in ERROR_CODES.items()
+    }
+    assert ErrorCode.NOT_ONLINE == 217 and MSNPError(217).code == ErrorCode.NOT_ONLINE
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (AuthError("wrong password", 911), True),
+        (AuthError("no password known"), True),
+        (MSNPError(911), True),
+        (MSNPError(917), True),
+        (MSNPError(923), True),
+        (MSNPError(924), True),
+        (MSNPError(928), True),
+        (MSNPError(910), False),  # server too busy: worth another try
+        (MSNPError(600), False),
+        (ConnectionClosed("USR"), False),
+        (TransactionTimeout("USR"), False),
+        (OSError("unreachable"), False),
+    ],
+)
+def test_auth_failures_are_told_apart_from_transient_ones(
+    error: BaseException, refused: bool
+) -> None:
+    assert is_auth_failure(error) is refused
+    if isinstance(error, MSNPError):
+        assert (error.code in AUTH_FAILURE_CODES) is refused

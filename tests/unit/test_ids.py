@@ -7,13 +7,7 @@ import re
 from hypothesis import given, strategies as st
 import pytest
 
-from bridge.ids import (
-    InvalidEscape,
-    escape_passport,
-    ghost_mxid,
-    passport_from_mxid,
-    unescape_passport,
-)
+from bridge.ids import GhostIDs, InvalidEscape, escape_passport, unescape_passport
 
 LOCALPART_RE = re.compile(r"^[a-z0-9._=/\-]+$")
 TEMPLATE = "msn_{userid}"
@@ -43,20 +37,33 @@ def test_escape_rejects_empty() -> None:
 
 
 def test_mxids() -> None:
-    mxid = ghost_mxid("Bob@Example.com", TEMPLATE, "hs.test")
+    ghosts = GhostIDs(TEMPLATE, "hs.test")
+    mxid = ghosts.mxid("Bob@Example.com")
     assert mxid == "@msn_bob=40example.com:hs.test"
-    assert passport_from_mxid(mxid, TEMPLATE, "hs.test") == "bob@example.com"
-    assert passport_from_mxid(mxid, TEMPLATE, "other.test") is None
-    assert passport_from_mxid("@msn_:hs.test", TEMPLATE, "hs.test") is None
-    assert passport_from_mxid("@msnbot:hs.test", TEMPLATE, "hs.test") is None
-    assert passport_from_mxid("@msn_Bad=zz:hs.test", TEMPLATE, "hs.test") is None
-    assert passport_from_mxid("@alice:hs.test", TEMPLATE, "hs.test") is None
+    assert ghosts.passport(mxid) == "bob@example.com"
+    assert GhostIDs(TEMPLATE, "other.test").passport(mxid) is None
+    assert ghosts.passport("@msn_:hs.test") is None
+    assert ghosts.passport("@msnbot:hs.test") is None
+    assert ghosts.passport("@msn_Bad=zz:hs.test") is None
+    assert ghosts.passport("@alice:hs.test") is None
+    assert ghosts.is_ghost(mxid) and not ghosts.is_ghost("@alice:hs.test")
+    assert (ghosts.mxid_prefix, ghosts.mxid_suffix) == ("@msn_", ":hs.test")
     # a template with a suffix
-    assert ghost_mxid("x@y.z", "{userid}_msn", "hs") == "@x=40y.z_msn:hs"
-    assert passport_from_mxid("@x=40y.z_msn:hs", "{userid}_msn", "hs") == "x@y.z"
-    assert passport_from_mxid("@_msn:hs", "{userid}_msn", "hs") is None
+    suffixed = GhostIDs("{userid}_msn", "hs")
+    assert suffixed.mxid("x@y.z") == "@x=40y.z_msn:hs"
+    assert suffixed.passport("@x=40y.z_msn:hs") == "x@y.z"
+    assert suffixed.passport("@_msn:hs") is None
     with pytest.raises(ValueError):
-        ghost_mxid("x@y.z", "msn_user", "hs")
+        GhostIDs("msn_user", "hs")
+
+
+def test_namespace_regex_claims_exactly_the_ghosts() -> None:
+    ghosts = GhostIDs("msn.{userid}_x", "hs.test")
+    regex = re.compile(ghosts.namespace_regex)
+    assert regex.fullmatch(ghosts.mxid("Zoë+x@Example.com"))
+    assert not regex.fullmatch("@msnXbob=40x.y_x:hs.test")  # the "." of the template is literal
+    assert not regex.fullmatch("@msn.bob=40x.y_x:hs.tes")
+    assert not regex.fullmatch("@msn.bob=40x.y_x:hsxtest")
 
 
 @given(st.emails())
@@ -64,8 +71,8 @@ def test_round_trip_emails(email: str) -> None:
     escaped = escape_passport(email)
     assert LOCALPART_RE.match(escaped)
     assert unescape_passport(escaped) == email.lower()
-    mxid = ghost_mxid(email, TEMPLATE, "hs.test")
-    assert passport_from_mxid(mxid, TEMPLATE, "hs.test") == email.lower()
+    ghosts = GhostIDs(TEMPLATE, "hs.test")
+    assert ghosts.passport(ghosts.mxid(email)) == email.lower()
 
 
 @given(st.text(min_size=1))

@@ -8,7 +8,7 @@ A value encrypted under a different key (the key was changed or lost) raises
 :class:`CredentialDecryptError`; the database layer turns that into "no stored credentials",
 so the user is asked to log in again instead of the bridge crashing.
 
-Run ``python -m bridge.secrets`` to print a new key.
+Run ``python -m bridge.credentials`` to print a new key.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class CredentialCipher:
         except (ValueError, TypeError) as e:
             raise InvalidCredentialKey(
                 "bridge.credential_key is not a valid key: it must be 32 url-safe base64-encoded "
-                "bytes (44 characters). Generate one with `python -m bridge.secrets`, or leave the "
+                "bytes (44 characters). Generate one with `python -m bridge.credentials`, or leave the "
                 "option empty to have the bridge generate and save one."
             ) from e
 

@@ -9,19 +9,38 @@ after about 30 seconds).
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from collections.abc import Awaitable, Callable, Hashable
 import asyncio
 import logging
 import time
 
-__all__ = ["PresenceLimiter"]
+__all__ = ["MONOTONIC", "Clock", "PresenceLimiter"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 #: How often a failed send is tried in total before it is given up (until the next update).
 MAX_ATTEMPTS = 3
+
+
+class Clock(Protocol):
+    """Where the limiter reads the time and waits (tests pass a virtual clock)."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class _Monotonic:
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+MONOTONIC: Clock = _Monotonic()
 
 
 class PresenceLimiter(Generic[K, V]):
@@ -43,8 +62,10 @@ class PresenceLimiter(Generic[K, V]):
         resend_interval: float = 0.0,
         is_active: Callable[[V], bool] = lambda value: True,
         log: logging.Logger | Any = None,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self._send = send
+        self._clock = clock
         self.interval = 1.0 / max_per_second if max_per_second > 0 else 0.0
         self.resend_interval = resend_interval
         self._is_active = is_active
@@ -56,8 +77,6 @@ class PresenceLimiter(Generic[K, V]):
         self._idle.set()
         self._worker: asyncio.Task[None] | None = None
         self._resender: asyncio.Task[None] | None = None
-        self.sent_count = 0
-        self.failed_count = 0
 
     # --- public API -----------------------------------------------------------------------
 
@@ -66,17 +85,9 @@ class PresenceLimiter(Generic[K, V]):
         self._pending[key] = (value, 0)
         self._kick()
 
-    def forget(self, key: K) -> None:
-        """Stop re-sending ``key`` (its queued value, if any, is still sent)."""
-        self._sent.pop(key, None)
-
     def last_sent(self, key: K) -> V | None:
         sent = self._sent.get(key)
         return sent[0] if sent else None
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
 
     def start(self) -> None:
         if self._worker is None or self._worker.done():
@@ -112,13 +123,12 @@ class PresenceLimiter(Generic[K, V]):
                 continue
             key = next(iter(self._pending))
             value, attempts = self._pending.pop(key)
-            started = time.monotonic()
+            started = self._clock.now()
             try:
                 await self._send(key, value)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.failed_count += 1
                 attempts += 1
                 if key not in self._pending and attempts < MAX_ATTEMPTS:
                     self._pending[key] = (value, attempts)
@@ -126,25 +136,24 @@ class PresenceLimiter(Generic[K, V]):
                 else:
                     self.log.warning("Sending presence for %s failed", key, exc_info=True)
             else:
-                self.sent_count += 1
-                self._sent[key] = (value, time.monotonic())
+                self._sent[key] = (value, self._clock.now())
             if self.interval:
                 # Pace by send starts: the time the request took counts towards the interval.
-                delay = started + self.interval - time.monotonic()
+                delay = started + self.interval - self._clock.now()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await self._clock.sleep(delay)
 
     async def _resend(self) -> None:
         # Check a few times per interval so that re-sends of many keys spread out in time.
         tick = max(0.05, min(self.resend_interval / 4, 5.0))
         while True:
-            await asyncio.sleep(tick)
-            deadline = time.monotonic() - self.resend_interval
+            await self._clock.sleep(tick)
+            deadline = self._clock.now() - self.resend_interval
             due = False
             for key, (value, when) in list(self._sent.items()):
                 if when <= deadline and key not in self._pending and self._is_active(value):
                     # Mark as fresh now so it is not queued twice while waiting its turn.
-                    self._sent[key] = (value, time.monotonic())
+                    self._sent[key] = (value, self._clock.now())
                     self._pending[key] = (value, 0)
                     due = True
             if due:

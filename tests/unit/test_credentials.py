@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.secrets import (
+from bridge.credentials import (
     CredentialCipher,
     CredentialDecryptError,
     InvalidCredentialKey,
@@ -43,5 +43,5 @@ def test_corrupt_token(token: str) -> None:
 
 @pytest.mark.parametrize("key", ["", "short", "x" * 44, "é" * 44])
 def test_invalid_key(key: str) -> None:
-    with pytest.raises(InvalidCredentialKey, match=r"python -m bridge\.secrets"):
+    with pytest.raises(InvalidCredentialKey, match=r"python -m bridge\.credentials"):
         CredentialCipher(key)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from mautrix.bridge.commands import CommandEvent, command_handler
 from mautrix.types import EventID
 
-from bridge.msnp.errors import MSNPException
+from bridge.msnp.client import MSNClient
 from bridge.msnp.events import Status
 
-from . import NOT_CONNECTED, SECTION_PRESENCE, connected_client, failure_text
+from .common import SECTION_PRESENCE, CommandEvent, ask_msn, command_handler
 
 __all__ = ["STATUS_NAMES", "nick", "psm", "status"]
 
@@ -41,15 +40,13 @@ async def status(evt: CommandEvent) -> EventID:
     usage = "**Usage:** `$cmdprefix+sp status <" + "|".join(STATUS_NAMES) + ">`"
     if len(evt.args) != 1 or evt.args[0].lower() not in STATUS_NAMES:
         return await evt.reply(usage)
-    client = connected_client(evt)
-    if client is None:
-        return await evt.reply(NOT_CONNECTED)
     new = STATUS_NAMES[evt.args[0].lower()]
-    try:
+
+    async def request(client: MSNClient) -> str:
         await client.set_status(new)
-    except MSNPException as e:
-        return await evt.reply(failure_text(e, "change your status"))
-    return await evt.reply(f"Your MSN status is now **{new.label}**.")
+        return f"Your MSN status is now **{new.label}**."
+
+    return await ask_msn(evt, "change your status", request)
 
 
 @command_handler(
@@ -64,14 +61,12 @@ async def nick(evt: CommandEvent) -> EventID:
         return await evt.reply("**Usage:** `$cmdprefix+sp nick <name>`")
     if len(name) > MAX_NICK:
         return await evt.reply(f"That name is too long: MSN allows at most {MAX_NICK} characters.")
-    client = connected_client(evt)
-    if client is None:
-        return await evt.reply(NOT_CONNECTED)
-    try:
+
+    async def request(client: MSNClient) -> str:
         await client.set_friendly_name(name)
-    except MSNPException as e:
-        return await evt.reply(failure_text(e, "change your name"))
-    return await evt.reply(f"Your MSN name is now **{name}**.")
+        return f"Your MSN name is now **{name}**."
+
+    return await ask_msn(evt, "change your name", request)
 
 
 @command_handler(
@@ -86,17 +81,16 @@ async def psm(evt: CommandEvent) -> EventID:
         return await evt.reply(
             f"That message is too long: MSN allows at most {MAX_PSM} characters."
         )
-    client = connected_client(evt)
-    if client is None:
-        return await evt.reply(NOT_CONNECTED)
-    if (client.protocol or 0) < 11:
-        return await evt.reply(
-            f"Personal messages need MSNP11 or newer; this session uses MSNP{client.protocol}."
-        )
-    try:
+
+    async def request(client: MSNClient) -> str:
+        if (client.protocol or 0) < 11:
+            return (
+                "Personal messages need MSNP11 or newer; "
+                f"this session uses MSNP{client.protocol}."
+            )
         await client.set_personal_message(text)
-    except MSNPException as e:
-        return await evt.reply(failure_text(e, "set your personal message"))
-    if not text:
-        return await evt.reply("Your personal message was cleared.")
-    return await evt.reply(f"Your personal message is now: {text}")
+        if not text:
+            return "Your personal message was cleared."
+        return f"Your personal message is now: {text}"
+
+    return await ask_msn(evt, "set your personal message", request)

@@ -1,0 +1,350 @@
+"""One bridge user's MSN session: it owns the MSNClient, opens it (a `login` and every
+reconnect take the same path), retries with backoff, reports the bridge state, and hands the
+client's events, in order, to the handlers registered for their type.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypeVar, cast
+from collections.abc import Awaitable, Callable
+import asyncio
+import time
+
+from mautrix.types import EventID, UserID
+from mautrix.util import background_task
+from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
+from mautrix.util.logging import TraceLogger
+
+from bridge import texts
+from bridge.config import Config
+from bridge.db.user import User as DBUser
+from bridge.msnp.client import LoginResult, MSNClient
+from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
+from bridge.msnp.events import Disconnected, DisconnectReason, Event
+
+__all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
+
+#: Passport tickets are not reported with a lifetime; reuse one for this long at most.
+TICKET_LIFETIME = 8 * 3600
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class SessionOwner(Protocol):
+    """What a session needs from the Matrix user it belongs to."""
+
+    mxid: UserID
+    row: DBUser
+
+    async def save(self) -> None: ...
+
+    async def send_bridge_notice(
+        self, text: str, *, html: str | None = None
+    ) -> EventID | None: ...
+
+    async def push_bridge_state(
+        self, state_event: BridgeStateEvent, error: str | None = None, message: str | None = None
+    ) -> None: ...
+
+    async def mark_contacts_offline(self) -> None:
+        """The session ended for good (not a reconnect): the contacts' ghosts go offline."""
+
+
+class MSNSession:
+    """The MSN side of one :class:`bridge.user.User` (see the module documentation)."""
+
+    def __init__(self, owner: SessionOwner, config: Config, log: TraceLogger) -> None:
+        self.owner = owner
+        self.config = config
+        self.log = log
+        self.client: MSNClient | None = None
+        self.connected_since: float | None = None
+        self._ready = False
+        self._connect_task: asyncio.Task[None] | None = None
+        self._login_lock = asyncio.Lock()
+        self._handlers: dict[type[Event], Handler] = {}
+        self._events: asyncio.Queue[tuple[MSNClient, Event]] = asyncio.Queue()
+        self._event_worker: asyncio.Task[None] | None = None
+        self._state: BridgeStateEvent | None = None
+        self._state_error: str | None = None
+        self._state_message: str | None = None
+        self._notified_disconnect = False
+
+    @property
+    def row(self) -> DBUser:
+        return self.owner.row
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.client and self._ready and self.client.connected)
+
+    @property
+    def friendly_name(self) -> str | None:
+        """The user's own MSN name while connected."""
+        return self.client.friendly_name if self.client and self._ready else None
+
+    # region events
+
+    def on(self, kind: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
+        """Hand every event of type ``kind`` from the current client to ``handler``."""
+        self._handlers[kind] = cast(Handler, handler)
+
+    def _make_client(self) -> MSNClient:
+        client: MSNClient
+
+        async def enqueue(evt: Event) -> None:
+            self._events.put_nowait((client, evt))
+            if not self._event_worker or self._event_worker.done():
+                self._event_worker = background_task.create(
+                    self._drain_events(), name=f"msn-events-{self.owner.mxid}"
+                )
+
+        client = MSNClient(self.config.client_config(), enqueue)
+        return client
+
+    async def _drain_events(self) -> None:
+        """Handle the queued events one at a time, in the order the clients sent them."""
+        while not self._events.empty():
+            client, evt = self._events.get_nowait()
+            try:
+                if isinstance(evt, Disconnected):
+                    await self._on_disconnected(client, evt)
+                elif client is self.client:
+                    await self._dispatch(evt)
+            except Exception:
+                self.log.exception("Failed to handle %s", type(evt).__name__)
+
+    async def _dispatch(self, evt: Event) -> None:
+        handler = self._handlers.get(type(evt))
+        if handler is None:
+            self.log.trace("Unhandled event %s", type(evt).__name__)
+            return
+        await handler(evt)
+
+    # endregion
+    # region opening and closing
+
+    async def login(self, passport: str, password: str) -> LoginResult:
+        """Log in with new credentials (the `login` command); they are stored on success.
+
+        Raises whatever :meth:`MSNClient.login` raises.
+        """
+        async with self._login_lock:
+            self._cancel_connect_task()
+            return await self._open(passport, password, None, new_login=True)
+
+    async def _open(
+        self, passport: str, password: str | None, ticket: str | None, *, new_login: bool
+    ) -> LoginResult:
+        """The one way a session opens, for a new login and for (re)connecting with the stored
+        credentials. Call it with the login lock held."""
+        await self._close_client()
+        client = self._make_client()
+        self.client = client
+        try:
+            result = await client.login(passport, password, ticket=ticket)
+        except BaseException:
+            self.client = None
+            await _close_quietly(client)
+            raise
+        row = self.row
+        if new_login:
+            row.passport, row.password, row.credentials_lost = passport, password, False
+        if result.ticket and result.ticket != row.ticket:
+            row.ticket = result.ticket
+            row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
+        row.protocol = result.protocol
+        await self.owner.save()
+        self._ready = True
+        self.connected_since = time.time()
+        await self._push_state(BridgeStateEvent.CONNECTED)
+        if self._notified_disconnect:
+            self._notified_disconnect = False
+            await self.owner.send_bridge_notice(texts.RECONNECTED)
+        return result
+
+    def _cancel_connect_task(self) -> None:
+        task = self._connect_task
+        self._connect_task = None
+        if task and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _close_client(self) -> None:
+        client = self.client
+        self.client = None
+        self._ready = False
+        self.connected_since = None
+        if client is not None:
+            await _close_quietly(client)
+
+    def ensure_started(self) -> None:
+        """Connect in the background with the stored credentials (after a restart)."""
+        if not self.row.passport or self.connected:
+            return
+        if self._connect_task and not self._connect_task.done():
+            return
+        self._start_connecting()
+
+    async def reconnect(self) -> None:
+        """Drop the current session (if any) and connect again with the stored credentials."""
+        self._cancel_connect_task()
+        await self._close_client()
+        self._start_connecting()
+
+    def _start_connecting(self, delay: float | None = None) -> None:
+        self._connect_task = background_task.create(
+            self._connect_loop(delay), name=f"msn-connect-{self.owner.mxid}"
+        )
+
+    async def logout(self) -> None:
+        """Close the session and forget its state (the owner forgets the credentials)."""
+        self._cancel_connect_task()
+        await self._close_client()
+        self._notified_disconnect = False
+        self._state = None
+
+    async def stop(self) -> None:
+        """Close the session without forgetting anything (bridge shutdown)."""
+        self._cancel_connect_task()
+        if self._event_worker and not self._event_worker.done():
+            self._event_worker.cancel()
+        await self._close_client()
+
+    # endregion
+    # region reconnecting with backoff
+
+    async def _connect_loop(self, delay: float | None = None) -> None:
+        reconnect_cfg = self.config["bridge.reconnect"] or {}
+        backoff = float(reconnect_cfg.get("initial_delay", 2))
+        max_delay = float(reconnect_cfg.get("max_delay", 300))
+        if delay:
+            await asyncio.sleep(delay)
+        row = self.row
+        if row.credentials_lost and not row.password and not row.ticket:
+            await self._credentials_lost()
+            return
+        attempt = 0
+        while row.passport:
+            attempt += 1
+            await self._push_state(BridgeStateEvent.CONNECTING)
+            try:
+                await self._connect_once(row.passport)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                if self._connect_task is not asyncio.current_task():
+                    # Stopped or replaced meanwhile; the cancellation can be lost when the
+                    # awaited reply arrives at the same moment (asyncio.wait_for, Python 3.11).
+                    self.log.debug("Connect attempt ended by a stop or a new login: %s", e)
+                    return
+                if is_auth_failure(e):
+                    self.log.warning("Stored MSN credentials were rejected: %s", e)
+                    await self._push_state(
+                        BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_BAD_CREDENTIALS
+                    )
+                    await self.owner.send_bridge_notice(texts.CREDENTIALS_REJECTED)
+                    return
+                if isinstance(e, TimeoutError | OSError | MSNPException):
+                    await self._connect_failed(e, attempt, backoff)
+                else:
+                    self.log.exception("Unexpected error connecting to MSN")
+                    await self._push_state(
+                        BridgeStateEvent.UNKNOWN_ERROR, texts.STATE_UNKNOWN_ERROR, type(e).__name__
+                    )
+            else:
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_delay)
+
+    async def _connect_once(self, passport: str) -> None:
+        row = self.row
+        ticket = None
+        if row.ticket and (row.ticket_expiry or 0) > time.time() + 60:
+            ticket = row.ticket
+        if not row.password and not ticket:
+            raise AuthError("no stored password or ticket")
+        async with self._login_lock:
+            result = await self._open(passport, row.password, ticket, new_login=False)
+        self.log.info("Connected to MSN as %s (MSNP%s)", passport, result.protocol)
+
+    async def _credentials_lost(self) -> None:
+        """The stored password cannot be decrypted (bridge.credential_key changed)."""
+        self.log.warning("Stored MSN credentials cannot be decrypted; asking to log in again")
+        await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_CREDENTIALS_LOST)
+        await self.owner.send_bridge_notice(texts.credentials_lost(self.row.passport))
+
+    async def _connect_failed(self, err: BaseException, attempt: int, backoff: float) -> None:
+        self.log.info("Connecting to MSN failed (attempt %d): %s", attempt, err)
+        await self._push_state(
+            BridgeStateEvent.TRANSIENT_DISCONNECT,
+            texts.STATE_CONNECTION_FAILED,
+            str(err) or type(err).__name__,
+        )
+        if attempt == 1 and not self._notified_disconnect:
+            self._notified_disconnect = True
+            await self.owner.send_bridge_notice(texts.connect_failed(err, backoff))
+
+    async def _on_disconnected(self, client: MSNClient, evt: Disconnected) -> None:
+        if client is not self.client or evt.reason == DisconnectReason.CLIENT:
+            return
+        self.log.info("Disconnected from MSN: %s %s", evt.reason.value, evt.detail)
+        self.client = None
+        self._ready = False
+        self.connected_since = None
+        if evt.reason == DisconnectReason.OTHER_LOCATION:
+            await self.owner.mark_contacts_offline()
+            self._notified_disconnect = True
+            await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_OTHER_LOCATION)
+            await self.owner.send_bridge_notice(texts.OTHER_LOCATION)
+            return
+        await self._push_state(
+            BridgeStateEvent.TRANSIENT_DISCONNECT,
+            texts.STATE_DISCONNECTED,
+            texts.disconnect_reason(evt.reason),
+        )
+        delay = float((self.config["bridge.reconnect"] or {}).get("initial_delay", 2))
+        self._notified_disconnect = True
+        await self.owner.send_bridge_notice(texts.disconnected(evt.reason, delay))
+        self._cancel_connect_task()
+        self._start_connecting(delay)
+
+    # endregion
+    # region bridge state
+
+    async def _push_state(
+        self, event: BridgeStateEvent, error: str | None = None, message: str | None = None
+    ) -> None:
+        self._state, self._state_error, self._state_message = event, error, message
+        try:
+            await self.owner.push_bridge_state(event, error=error, message=message)
+        except Exception:
+            self.log.warning("Failed to push bridge state %s", event, exc_info=True)
+
+    def bridge_state(self) -> BridgeState:
+        """The state to report while logged in (mautrix's ``get_bridge_states``)."""
+        if self.connected:
+            return BridgeState(state_event=BridgeStateEvent.CONNECTED)
+        return BridgeState(
+            state_event=self._state or BridgeStateEvent.CONNECTING,
+            error=self._state_error,
+            message=self._state_message,
+        )
+
+    def state_description(self) -> str:
+        """A short text for `ping` when not connected."""
+        return texts.not_connected_state(
+            connecting=bool(self._connect_task and not self._connect_task.done()),
+            state_error=self._state_error,
+            last_message=self._state_message,
+            bad_credentials=self._state == BridgeStateEvent.BAD_CREDENTIALS,
+        )
+
+    # endregion
+
+
+async def _close_quietly(client: MSNClient) -> None:
+    try:
+        await client.close()
+    except Exception:
+        pass
