@@ -126,12 +126,16 @@ async def worker(args: argparse.Namespace) -> None:
     lag.start()
     sem = asyncio.Semaphore(args.concurrency)
     durations: list[float] = []
+    freeze_every = int(args.gc.split(":")[1]) if args.gc.startswith("freeze-every:") else 0
 
     async def limited(i: int) -> None:
         async with sem:
             t0 = time.perf_counter()
             await one(i)
             durations.append(time.perf_counter() - t0)
+        if freeze_every and len(durations) % freeze_every == 0:
+            gc.collect(1)  # the young generations only (fast), then out of the collector's way
+            gc.freeze()
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(limited(i) for i in range(args.count)))
@@ -140,7 +144,7 @@ async def worker(args: argparse.Namespace) -> None:
     login_cpu = time.process_time() - cpu0
     login_gc = pauses.figures()
     login_lag = lag.figures()
-    if args.gc == "freeze":
+    if args.gc.startswith("freeze"):
         gc.collect()
         gc.freeze()
     rss_after = rss_kib()
@@ -187,7 +191,9 @@ async def worker(args: argparse.Namespace) -> None:
 
 
 def apply_gc_mode(mode: str) -> None:
-    if mode not in ("default", "freeze"):
+    """``default``, ``freeze`` (after the logins), ``freeze-every:N`` (also after every N
+    logins) or ``A:B:C`` (``gc.set_threshold``)."""
+    if mode[0].isdigit():
         gc.set_threshold(*(int(x) for x in mode.split(":")))
 
 
@@ -304,11 +310,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--contacts", type=int, default=20)
     ap.add_argument("--groups", type=int, default=2)
     ap.add_argument("--protocol", type=int, default=12, help="MSNP version the clients offer")
-    ap.add_argument("--idle", type=float, default=30.0, help="seconds of each idle window")
+    ap.add_argument(
+        "--idle", type=float, default=60.0, help="seconds of each idle window (> keepalive 45 s)"
+    )
     ap.add_argument(
         "--variants",
         default="raw,library,own-session,library+freeze",
-        help="comma list of raw, library, own-session, library+freeze, library+gc=A:B:C",
+        help="comma list of raw, library, own-session, library+freeze, library+freeze-every:N, "
+        "library+gc=A:B:C",
     )
     ap.add_argument("--tracemalloc", action="store_true", help="also a traced library run")
     ap.add_argument("--top", type=int, default=15, help="allocation sites to show")

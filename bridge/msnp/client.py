@@ -13,6 +13,7 @@ inviting the remembered participants again.
 from __future__ import annotations
 
 from typing import Final
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 import asyncio
@@ -101,11 +102,18 @@ class LoginResult:
     profile: dict[str, str]
 
 
-_STOP: Final = object()
-
-
 class MSNClient:
-    """One MSN account. After :class:`Disconnected` (other than CLIENT) the client is dead."""
+    """One MSN account. After :class:`Disconnected` (other than CLIENT) the client is dead.
+
+    Thousands of clients share a process: an idle one keeps no task, queue or HTTP session of
+    its own (events are handed on by a task that exists while some wait; a session it had to
+    make for the Passport login is closed after it). Pass ``http`` to share one session.
+    """
+
+    __slots__ = (
+        "_all_sbs", "_closing", "_dead", "_dispatcher", "_events", "_finished", "_http",
+        "_locks", "_ns", "_own_http", "_remembered", "_sbs", "_tasks", "config", "handler",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -121,13 +129,15 @@ class MSNClient:
         self._ns = NotificationSession(
             config, self._emit, on_ring=self._on_ring, on_disconnect=self._on_disconnect
         )
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._events: deque[Event] | None = None  # waiting for the handler
+        self._dispatcher: asyncio.Task[None] | None = None  # runs while events wait
+        self._finished = False  # no more events are handed to the handler
         self._sbs: dict[str, Switchboard] = {}
-        self._all_sbs: set[Switchboard] = set()
+        # dicts used as ordered sets: an empty dict is a third of an empty set
+        self._all_sbs: dict[Switchboard, None] = {}
         self._remembered: dict[str, tuple[str, ...]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], None] = {}
         self._dead = False
         self._closing = False
 
@@ -169,22 +179,40 @@ class MSNClient:
     # ----------------------------------------------------------- event queue
 
     def _emit(self, event: Event) -> None:
+        if self._finished:
+            return
+        if self._events is None:
+            self._events = deque()
+        self._events.append(event)
         if self._dispatcher is None:
             self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
-        self._queue.put_nowait(event)
 
     async def _dispatch(self) -> None:
-        while True:
-            item = await self._queue.get()
-            if item is _STOP:
-                return
-            assert isinstance(item, Event)
+        """Hand waiting events to the handler in order; ends when none is left."""
+        events = self._events
+        try:
+            while events:
+                event = events.popleft()
+                try:
+                    await self.handler(event)
+                except Exception:
+                    log.exception("event handler failed on %r", event)
+                if isinstance(event, Disconnected):
+                    self._finished = True
+                    return
+        finally:
+            self._dispatcher = None
+            self._events = None
+
+    async def _finish_events(self) -> None:
+        """Deliver what was emitted so far (at most 10 s more), then nothing any more."""
+        self._finished = True
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher is not asyncio.current_task():
             try:
-                await self.handler(item)
-            except Exception:
-                log.exception("event handler failed on %r", item)
-            if isinstance(item, Disconnected):
-                return
+                await asyncio.wait_for(asyncio.shield(dispatcher), 10)
+            except TimeoutError:
+                dispatcher.cancel()
 
     # ------------------------------------------------------------------ login
 
@@ -223,10 +251,10 @@ class MSNClient:
             used = await self._ns.login(passport, password, ticket, self._fetch_ticket)
         except BaseException:
             self._dead = True
-            await self._close_http()
-            if self._dispatcher is not None:
-                self._queue.put_nowait(_STOP)
+            self._finished = True  # what was emitted is still delivered
             raise
+        finally:
+            await self._close_http()  # MSNP2-12 needs HTTP for the Passport login only
         assert self._ns.protocol is not None
         return LoginResult(
             self._ns.passport, self._ns.friendly_name, self._ns.protocol, used, self._ns.profile
@@ -252,12 +280,7 @@ class MSNClient:
         self._dead = True
         for task in list(self._tasks):
             task.cancel()
-        if self._dispatcher is not None and not self._dispatcher.done():
-            self._queue.put_nowait(_STOP)
-            try:
-                await asyncio.wait_for(asyncio.shield(self._dispatcher), 10)
-            except TimeoutError:
-                self._dispatcher.cancel()
+        await self._finish_events()
         await self._close_http()
 
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
@@ -265,9 +288,7 @@ class MSNClient:
         for sb in list(self._all_sbs):
             sb.conn.abort(DisconnectReason.CLIENT, "the notification session ended")
         if self._own_http is not None:
-            task = asyncio.create_task(self._close_http())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._track(asyncio.create_task(self._close_http()))
 
     # --------------------------------------------------------------- NS ops
 
@@ -366,7 +387,7 @@ class MSNClient:
             raise ConnectionClosed("session", "the client is disconnected")
         host, port, cookie = await self._ns.request_switchboard()
         sb = Switchboard(self.config, self._ns.passport, self, key)
-        self._all_sbs.add(sb)
+        self._all_sbs[sb] = None
         self._sbs[key] = sb
         try:
             await sb.connect_outgoing(host, port, cookie)
@@ -439,15 +460,20 @@ class MSNClient:
     def _on_ring(self, ring: Ring) -> None:
         if self._dead:
             return
-        task = asyncio.create_task(self._answer(ring))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(asyncio.create_task(self._answer(ring)))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks[task] = None
+        task.add_done_callback(self._untrack)
+
+    def _untrack(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
 
     async def _answer(self, ring: Ring) -> None:
         sb = Switchboard(self.config, self._ns.passport, self, "")
         sb.answering = True
         sb.inviter = ring.passport
-        self._all_sbs.add(sb)
+        self._all_sbs[sb] = None
         try:
             await sb.connect_incoming(ring.host, ring.port, ring.cookie, ring.session_id)
         except (OSError, MSNPException) as e:
@@ -479,7 +505,7 @@ class MSNClient:
         return key
 
     def _forget(self, sb: Switchboard) -> None:
-        self._all_sbs.discard(sb)
+        self._all_sbs.pop(sb, None)
         if sb.key and self._sbs.get(sb.key) is sb:
             del self._sbs[sb.key]
 

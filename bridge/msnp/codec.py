@@ -201,6 +201,11 @@ class Parser:
     nothing.
     """
 
+    __slots__ = (
+        "_buf", "_error", "_pending", "_pos", "_scanned", "_table", "_text", "max_line",
+        "max_payload", "role", "version",
+    )  # fmt: skip
+
     def __init__(
         self,
         role: Role = Role.CLIENT,

@@ -87,6 +87,12 @@ def _redact(command: Command) -> str:
 class Connection:
     """One MSNP TCP connection with transaction handling."""
 
+    __slots__ = (
+        "_close_detail", "_closed", "_closed_event", "_pending", "_read_task", "_reader", "_trid",
+        "_write_lock", "_writer", "close_reason", "name", "on_close", "on_command", "parser",
+        "peer", "stage", "transaction_timeout",
+    )  # fmt: skip
+
     def __init__(
         self,
         name: str,
@@ -119,7 +125,7 @@ class Connection:
         self._closed = False
         self._close_detail = ""
         self.close_reason: DisconnectReason | None = None
-        self._closed_event = asyncio.Event()
+        self._closed_event: asyncio.Event | None = None  # made when someone waits
 
     @property
     def version(self) -> int | None:
@@ -226,6 +232,7 @@ class Connection:
                 if not data:
                     break
                 self.parser.feed(data)
+                del data  # the parser keeps what it needs: an idle connection holds no chunk
                 for command in self.parser:
                     if wire_log.isEnabledFor(TRACE):
                         wire_log.log(TRACE, "%s %s << %s", self.name, self.peer, _redact(command))
@@ -260,7 +267,8 @@ class Connection:
         current = asyncio.current_task()
         if self._read_task is not None and self._read_task is not current:
             self._read_task.cancel()
-        self._closed_event.set()
+        if self._closed_event is not None:
+            self._closed_event.set()
         if self.on_close is not None:
             try:
                 self.on_close(reason, detail)
@@ -282,4 +290,8 @@ class Connection:
                 pass
 
     async def wait_closed(self) -> None:
+        if self._closed:
+            return
+        if self._closed_event is None:
+            self._closed_event = asyncio.Event()
         await self._closed_event.wait()

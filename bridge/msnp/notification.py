@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from sys import intern
 from xml.sax.saxutils import escape as xml_escape
 import asyncio
 import html
@@ -86,6 +87,19 @@ def _int(value: str, default: int = 0) -> int:
         return default
 
 
+#: one int object per capability value seen (bounded) instead of one per contact and session
+_SHARED_INTS: dict[int, int] = {}
+
+
+def _shared_int(value: int) -> int:
+    kept = _SHARED_INTS.get(value)
+    if kept is not None:
+        return kept
+    if len(_SHARED_INTS) < 1024:
+        _SHARED_INTS[value] = value
+    return value
+
+
 def _xml_field(xml: str, tag: str) -> str:
     match = re.search(rf"<{tag}\s*>(.*?)</{tag}\s*>", xml, re.DOTALL | re.IGNORECASE)
     return html.unescape(match.group(1)) if match else ""
@@ -98,6 +112,13 @@ class NotificationSession:
     switchboard invitations; ``on_disconnect`` is called once when the session ends after a
     successful login.
     """
+
+    __slots__ = (
+        "_awaiting_qng", "_disconnected", "_keepalive", "_keepalive_interval", "_out_detail",
+        "_out_reason", "_sync", "_tasks", "config", "conn", "contacts", "emit", "friendly_name",
+        "groups", "logged_in", "on_disconnect", "on_ring", "passport", "personal_message",
+        "privacy_allow_unlisted", "profile", "protocol", "status",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -125,10 +146,11 @@ class NotificationSession:
         self._sync: _SyncState | None = None
         self._out_reason: DisconnectReason | None = None
         self._out_detail = ""
-        self._keepalive_task: asyncio.Task[None] | None = None
-        self._qng = asyncio.Event()
+        #: the next PNG, or while one is unanswered the moment to give up on it
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._awaiting_qng = False
         self._keepalive_interval = config.keepalive_interval
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         self._disconnected = False
 
     # ------------------------------------------------------------------ login
@@ -372,10 +394,14 @@ class NotificationSession:
         key = passport.lower()
         contact = self.contacts.get(key)
         if contact is None:
-            contact = Contact(passport=passport, friendly_name=name or passport)
+            # thousands of sessions in one process list the same people: their addresses and
+            # names are interned (shared; freed with the last user)
+            passport = intern(passport)
+            key = passport if key == passport else intern(key)
+            contact = Contact(passport=passport, friendly_name=intern(name) if name else passport)
             self.contacts[key] = contact
-        elif name is not None:
-            contact.friendly_name = name
+        elif name is not None and name != contact.friendly_name:
+            contact.friendly_name = intern(name)
         return contact
 
     def _cmd_LST(self, cmd: Command) -> None:
@@ -391,7 +417,7 @@ class NotificationSession:
                 except KeyError:
                     pass
                 if list_code == "FL" and len(args) >= 7:
-                    contact.groups = [g for g in args[6].split(",") if g]
+                    contact.groups = self._group_ids(args[6])
             complete = len(args) >= 4 and (args[2] == args[3] or args[3] == "0")
             if complete and self._sync is not None:
                 self._sync.lists_done.add(list_code)
@@ -400,7 +426,7 @@ class NotificationSession:
             if len(args) >= 3:
                 contact = self._contact(args[0], decode_arg(args[1]))
                 contact.lists = Lists(_int(args[2]) & 0x1F)
-                contact.groups = [g for g in args[3].split(",") if g] if len(args) >= 4 else []
+                contact.groups = self._group_ids(args[3]) if len(args) >= 4 else []
             if self._sync is not None:
                 self._sync.contacts_seen += 1
         else:
@@ -418,10 +444,16 @@ class NotificationSession:
                 contact.guid = fields.get("C") or contact.guid
                 contact.lists = Lists(_int(rest[0]) & 0x1F) if rest else Lists.NONE
                 groups = [t for t in rest[1:] if "-" in t]
-                contact.groups = [g for g in groups[-1].split(",") if g] if groups else []
+                contact.groups = self._group_ids(groups[-1]) if groups else []
             if self._sync is not None:
                 self._sync.contacts_seen += 1
         self._progress()
+
+    def _group_ids(self, ids: str) -> list[str]:
+        """Group ids from a comma list, as the group's own id strings where known (one object
+        per group, not one per contact in it)."""
+        known = self.groups
+        return [group.id if (group := known.get(g)) else g for g in ids.split(",") if g]
 
     def _cmd_LSG(self, cmd: Command) -> None:
         version = self.protocol or 0
@@ -462,7 +494,7 @@ class NotificationSession:
             return
         status = _status(args[0])
         name = decode_arg(args[2]) if len(args) >= 3 else None
-        caps = _int(args[3]) if len(args) >= 4 else 0
+        caps = _shared_int(_int(args[3])) if len(args) >= 4 else 0
         msnobj = decode_arg(args[4]) if len(args) >= 5 and args[4] != "0" else None
         contact = self._contact(args[1], name)
         contact.status = status
@@ -492,7 +524,7 @@ class NotificationSession:
         message = parse_message(cmd.payload or b"")
         if message.content_type == PROFILE:
             self.profile = {
-                k: v
+                intern(k): v  # the same few names for every session
                 for k, v in message.headers.items()
                 if k.lower() not in ("mime-version", "content-type")
             }
@@ -527,7 +559,9 @@ class NotificationSession:
                 # compare as ints first: float() of a 400-digit number raises OverflowError
                 seconds = min(seconds, 86400)
                 self._keepalive_interval = min(self.config.keepalive_interval, float(seconds))
-        self._qng.set()
+        if self._awaiting_qng:
+            self._awaiting_qng = False
+            self._set_timer(self._keepalive_interval, self._ping)
 
     def _cmd_OUT(self, cmd: Command) -> None:
         code = cmd.arg(0).upper()
@@ -663,27 +697,32 @@ class NotificationSession:
 
     # ------------------------------------------------------------ keepalive
 
-    def _start_keepalive(self) -> None:
-        self._keepalive_task = asyncio.create_task(self._keepalive(), name="msnp-keepalive")
+    # One timer per session, no task: PNG every keepalive_interval (or what QNG asks for), and
+    # the session ends when a PNG has no QNG within keepalive_timeout.
 
-    async def _keepalive(self) -> None:
+    def _start_keepalive(self) -> None:
+        self._set_timer(self._keepalive_interval, self._ping)
+
+    def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        self._keepalive = asyncio.get_running_loop().call_later(delay, callback)
+
+    def _ping(self) -> None:
         conn = self.conn
-        assert conn is not None
-        while not conn.closed:
-            await asyncio.sleep(self._keepalive_interval)
-            self._qng.clear()
-            try:
-                await conn.send(Command("PNG"))
-            except ConnectionClosed:
-                return
-            try:
-                await asyncio.wait_for(self._qng.wait(), self.config.keepalive_timeout)
-            except TimeoutError:
-                conn.abort(
-                    DisconnectReason.KEEPALIVE_TIMEOUT,
-                    f"no answer to PNG within {self.config.keepalive_timeout:g} s",
-                )
-                return
+        if conn is None or conn.closed:
+            return
+        self._awaiting_qng = True
+        self._set_timer(self.config.keepalive_timeout, self._no_qng)
+        self._spawn(conn.send(Command("PNG")))
+
+    def _no_qng(self) -> None:
+        self._keepalive = None
+        if self.conn is not None:
+            self.conn.abort(
+                DisconnectReason.KEEPALIVE_TIMEOUT,
+                f"no answer to PNG within {self.config.keepalive_timeout:g} s",
+            )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -693,12 +732,15 @@ class NotificationSession:
                 log.debug("background NS task failed: %s", e)
 
         task = asyncio.create_task(run())
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _on_close(self, reason: DisconnectReason, detail: str) -> None:
-        if self._keepalive_task is not None and self._keepalive_task is not asyncio.current_task():
-            self._keepalive_task.cancel()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         if not self.logged_in or self._disconnected:
             return
         self._disconnected = True

@@ -35,6 +35,11 @@ class SwitchboardListener(Protocol):
 class Switchboard:
     """One switchboard connection. ``key`` is the conversation key the client assigned."""
 
+    __slots__ = (
+        "_changed", "_closed_reported", "_had_members", "answering", "config", "conn", "inviter",
+        "key", "listener", "members", "own_passport", "session_id",
+    )  # fmt: skip
+
     def __init__(
         self, config: ClientConfig, own_passport: str, listener: SwitchboardListener, key: str
     ) -> None:
