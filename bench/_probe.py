@@ -209,7 +209,7 @@ class ProcessProbe:
                 loop.call_soon(probe._start)
             return original(loop, future)
 
-        asyncio.BaseEventLoop.run_until_complete = run_until_complete  # type: ignore[method-assign]
+        asyncio.BaseEventLoop.run_until_complete = run_until_complete  # type: ignore[method-assign,assignment]
 
     def _start(self) -> None:
         self.lag.start()
