@@ -232,7 +232,13 @@ async def _quiet(
 
 
 async def measure_start(
-    stack: ScaleStack, server: Server, http: ClientSession, label: str, count: int, settle: float
+    stack: ScaleStack,
+    server: Server,
+    http: ClientSession,
+    label: str,
+    count: int,
+    settle: float,
+    quiet_window: float = 5.0,
 ) -> StartFigures:
     """Start the bridge; wait for every user online (``settle`` s at most), then for quiet
     (``settle`` s more at most)."""
@@ -257,7 +263,7 @@ async def measure_start(
         figures.all_online_s = time.monotonic() - started
     figures.storm_cpu_s = cpu_seconds(pid)
     figures.probe_storm = stack.bridge.probe_figures()
-    if await _quiet(pid, stack.proxy, settle):
+    if await _quiet(pid, stack.proxy, settle, window=quiet_window):
         figures.quiet_s = time.monotonic() - started
     figures.quiet_cpu_s = cpu_seconds(pid)
     figures.rss_kib = rss_kib(pid)
@@ -274,6 +280,7 @@ async def run_bridge(
     idle: float = 60.0,
     restart: bool = True,
     settle: float = 300.0,
+    quiet_window: float = 5.0,
     keep: bool = False,
     report: Any = print,
 ) -> BridgeRun:
@@ -301,7 +308,9 @@ async def run_bridge(
         async with ClientSession() as http:
             # twice: the first start also creates the database
             for _ in range(2):
-                empty = await measure_start(stack, server, http, "no users", 0, settle)
+                empty = await measure_start(
+                    stack, server, http, "no users", 0, settle, quiet_window
+                )
                 await stack.bridge.stop(timeout=60)
             run.baseline_rss_kib = empty.rss_kib
             run.baseline = empty
@@ -314,7 +323,9 @@ async def run_bridge(
             for n, label in enumerate(labels):
                 if n:
                     await stack.bridge.stop(timeout=120)
-                figures = await measure_start(stack, server, http, label, count, settle)
+                figures = await measure_start(
+                    stack, server, http, label, count, settle, quiet_window
+                )
                 run.starts.append(figures)
                 report(format_start(run, figures))
                 if n == 0 and idle > 0:
@@ -381,6 +392,8 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             groups=args.groups,
             idle=args.idle,
             restart=not args.no_restart,
+            settle=args.settle,
+            quiet_window=args.quiet_window,
             keep=args.keep,
         )
         for error in run.errors:

@@ -75,6 +75,7 @@ async def run(args: argparse.Namespace) -> int:
         idle=0.0,
         restart=True,
         settle=args.settle,
+        quiet_window=args.quiet_window,
         keep=args.keep,
     )
     if len(result.starts) < 2:
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--groups", type=int, default=2)
     ap.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     ap.add_argument("--settle", type=float, default=300.0, help="max seconds to wait for quiet")
+    ap.add_argument(
+        "--quiet-window", type=float, default=5.0, help="seconds of calm that mean quiet"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     return asyncio.run(run(ap.parse_args(argv)))
 

@@ -325,6 +325,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # bridge mode
     ap.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     ap.add_argument("--no-restart", action="store_true", help="bridge: skip the restart storm")
+    ap.add_argument("--settle", type=float, default=900.0, help="bridge: max wait per phase (s)")
+    ap.add_argument(
+        "--quiet-window", type=float, default=5.0, help="bridge: seconds of calm that mean quiet"
+    )
     ap.add_argument("--keep", action="store_true", help="bridge: keep the work directory")
     # worker processes
     ap.add_argument("--worker", help=argparse.SUPPRESS)
