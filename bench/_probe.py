@@ -20,6 +20,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import resource
 import time
 import tracemalloc
@@ -258,3 +259,79 @@ class ProcessProbe:
             )
         out = self.path.with_suffix(".alloc.json")
         out.write_text(json.dumps(rows))
+
+
+# -- sampling another process ------------------------------------------------------------------
+class PySpy:
+    """``py-spy record`` (PyPI ``py-spy``) on another process for one phase of a benchmark, and a
+    summary of where that process's CPU went: by function (own samples) and by source file
+    (samples with the file anywhere on the stack). Idle threads are not sampled."""
+
+    def __init__(self, pid: int, output: Path, rate: int = 200) -> None:
+        self.pid, self.output, self.rate = pid, output, rate
+        self.proc: Any = None
+
+    @staticmethod
+    def available() -> str | None:
+        import shutil
+        import sys
+
+        local = Path(sys.executable).with_name("py-spy")
+        return str(local) if local.exists() else shutil.which("py-spy")
+
+    def start(self) -> None:
+        import subprocess
+
+        exe = self.available()
+        if exe is None:
+            raise RuntimeError("py-spy is not installed (pip install py-spy)")
+        self.proc = subprocess.Popen(
+            [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw",
+             "--output", str(self.output), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(60)
+
+    def summary(self, top: int = 15) -> str:
+        own: dict[str, int] = {}
+        files: dict[str, int] = {}
+        total = idle = 0
+        for line in self.output.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            frames = stack.split(";")
+            leaf = frames[-1]
+            if _IDLE.search(leaf):
+                idle += n  # waiting (py-spy cannot always tell here)
+                continue
+            total += n
+            own[leaf] = own.get(leaf, 0) + n
+            for name in {_frame_file(f) for f in frames}:
+                files[name] = files.get(name, 0) + n
+        if not total:
+            return "    (no samples)"
+        lines = [f"    {total} busy samples ({idle} waiting left out); by function (own time):"]
+        for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"      {n * 100 / total:5.1f} %  {_short(frame)}")
+        lines.append("    by source file (anywhere on the stack):")
+        for name, n in sorted(files.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"      {n * 100 / total:5.1f} %  {name}")
+        return "\n".join(lines)
+
+
+#: leaf frames that wait rather than work: the event loop's select, queue and lock waits
+_IDLE = re.compile(r"^(select|_connection_worker_thread \(aiosqlite/core\.py:59\)|wait|_wait_for_tstate_lock|get) ")
+
+
+def _frame_file(frame: str) -> str:
+    """``func (path/file.py:12)`` -> ``file`` relative to its package root."""
+    inner = frame.rpartition("(")[2].rstrip(")")
+    return _short(inner.rpartition(":")[0]) or frame
