@@ -21,6 +21,7 @@ from bridge.matrix import MatrixHandler
 from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.spaces import SpaceManager
+from bridge.state_store import CachedStateStore
 from bridge.user import User
 
 __all__ = ["MSNBridge", "package_version"]
@@ -49,6 +50,7 @@ class MSNBridge(Bridge):
     markdown_version = version
     config_class = Config
     matrix_class = MatrixHandler
+    state_store_class = CachedStateStore  # the lookups before each sent event, from memory
     upgrade_table = bridge_db.upgrade_table
 
     config: Config

@@ -184,7 +184,7 @@ class MSNClient:
         if self._events is None:
             self._events = deque()
         self._events.append(event)
-        if self._dispatcher is None:
+        if self._dispatcher is None or self._dispatcher.done():  # (done: cancelled unstarted)
             self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
 
     async def _dispatch(self) -> None:
