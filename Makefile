@@ -5,21 +5,34 @@ PY := $(VENV)/bin/python
 CONFIG ?= config.yaml
 REGISTRATION ?= registration-generated.yaml
 
-.PHONY: install run test lint format
+.PHONY: install run demo test lint format
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip uv
-	$(VENV)/bin/uv pip install --python $(PY) -q -e '.[sqlite,postgres,dev]'
+	$(VENV)/bin/uv pip install --python $(PY) -q --compile-bytecode -e '.[sqlite,postgres,dev]'
 	touch $@
 
 install: $(VENV)/.installed
 
 # Install, then run the bridge (SQLite by default). The first run writes config.yaml and
-# stops so you can point it at your homeserver and MSN server.
+# stops so you can point it at your homeserver and MSN server; the second writes the
+# registration for the homeserver. Those stops are not errors (exit 0); setup_local's 5 and 6 are.
 run: install
-	$(PY) -m bridge.setup_local --config $(CONFIG) --registration $(REGISTRATION)
-	$(PY) -m bridge --config $(CONFIG)
+	@export MATRIX_MSN_LAUNCHER=make; \
+	status=0; $(PY) -m bridge.setup_local --config $(CONFIG) --registration $(REGISTRATION) || status=$$?; \
+	case $$status in \
+	0) exec $(PY) -m bridge --config $(CONFIG) --registration $(REGISTRATION) ;; \
+	2|3|4) exit 0 ;; \
+	*) exit $$status ;; \
+	esac
+
+# A local demo: Synapse (installed in ~/.cache/matrix-msn if missing), the MSN test server and
+# the bridge, with a Matrix account to log in with. Ctrl-C stops it; .demo/ keeps its state.
+# DEMO_ARGS="--free-ports" avoids the usual ports (8008, 29340, 1863, 1864, 8081).
+demo: install
+	@bash tests/install-test-deps.sh --synapse-only
+	@$(PY) -m tests.demo $(DEMO_ARGS)
 
 # Install the test dependencies (Synapse, PostgreSQL) where missing and run every test.
 test: install

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from bridge.app import MSNBridge
+import sys
 
-MSNBridge().run()
+
+def main() -> None:
+    try:
+        from bridge.app import MSNBridge
+    except KeyboardInterrupt:  # Ctrl-C while the modules load: nothing has started yet
+        print("Interrupted before the bridge started.", file=sys.stderr)
+        sys.exit(130)
+    MSNBridge().run()
+
+
+main()

@@ -5,24 +5,28 @@ from __future__ import annotations
 from typing import Any
 from importlib import metadata
 from pathlib import Path
+import argparse
 import asyncio
+import logging
+import os
 import signal
-import sys
 import tomllib
 
 from mautrix.bridge import Bridge
 from mautrix.types import RoomID, UserID
-from mautrix.util.config import yaml
+from yarl import URL
 
-from bridge import db as bridge_db
+from bridge import db as bridge_db, homeserver, metrics, startup
 from bridge.config import Config, base_config_path
-from bridge.credentials import InvalidCredentialKey
+from bridge.config_doc import ConfigFileError, reason
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.spaces import SpaceManager
-from bridge.state_store import CachedStateStore
+from bridge.startup import StartupError
+from bridge.state_store import StateStore
 from bridge.user import User
+from bridge.web.frontends import WebFrontends
 
 __all__ = ["MSNBridge", "package_version"]
 
@@ -40,6 +44,23 @@ def package_version() -> str:
         return "0.0.0+unknown"
 
 
+def _session_gauges() -> list[tuple[bool, int]]:
+    """(connected, open switchboards) of each logged-in user, for :mod:`bridge.metrics`."""
+    return [
+        (user.connected, len(user.client.conversations()) if user.client else 0)
+        for user in User.by_mxid.values()
+        if user.passport
+    ]
+
+
+def _redact_url(url: str) -> str:
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return "?"
+    return str(parsed.with_password("***")) if parsed.password else url
+
+
 class MSNBridge(Bridge):
     name = "matrix-msn"
     module = "bridge"
@@ -50,11 +71,15 @@ class MSNBridge(Bridge):
     markdown_version = version
     config_class = Config
     matrix_class = MatrixHandler
-    state_store_class = CachedStateStore  # the lookups before each sent event, from memory
     upgrade_table = bridge_db.upgrade_table
+    state_store_class = StateStore
 
     config: Config
     matrix: MatrixHandler
+    web: WebFrontends
+    metrics_server: metrics.MetricsServer | None = None
+    ping_tracker: homeserver.PingTracker
+    _listening: bool = False
 
     @property
     def base_config_path(self) -> str:
@@ -62,55 +87,158 @@ class MSNBridge(Bridge):
 
     # region startup
 
-    def prepare_config(self) -> None:
-        super().prepare_config()
-        if self.config.generated_credential_key and not self._credential_key_saved():
-            print(
-                "bridge.credential_key was empty and the newly generated key could not be saved "
-                f"to {self.config.path} (read-only file, or --no-update). Stored passwords would "
-                "become unreadable after a restart, so the bridge will not start. Generate a key "
-                "with `python -m bridge.credentials` and put it in bridge.credential_key (or in the "
-                "BRIDGE_BRIDGE_CREDENTIAL_KEY environment variable).",
-                file=sys.stderr,
-            )
-            sys.exit(11)
+    def run(self) -> None:
+        startup.run(super().run)
 
-    def _credential_key_saved(self) -> bool:
+    def prepare_arg_parser(self) -> None:
+        super().prepare_arg_parser()
+        self.parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        self.parser.epilog = "exit status:\n" + "\n".join(
+            f"  {code:>3}  {meaning}" for code, meaning in startup.EXIT_CODES
+        )
+        self.parser.set_defaults(registration="registration-generated.yaml")
+        for action in self.parser._actions:
+            if action.dest == "registration":
+                action.help = "where -g writes the registration (default: %(default)s)"
+        self.parser.add_argument(
+            "--wait-for-homeserver",
+            type=float,
+            default=60.0,
+            metavar="<seconds>",
+            help="how long to keep trying to reach the homeserver at start (default: 60)",
+        )
+
+    def prepare_config(self) -> None:
+        self.config = self.config_class(
+            self.args.config,
+            self.args.registration,
+            self.base_config_path,
+            env_prefix=self.module.upper(),
+        )
+        if self.args.generate_registration:
+            self.config._check_tokens = False
+        # In memory only: the file is written once the start succeeded (or by -g).
+        startup.load_config(self.config, create=True)
+
+    def prepare_log(self) -> None:
+        super().prepare_log()
+        for warning in self.config.unknown_options():
+            self.log.warning("%s: %s", self.config.path, warning)
+
+    def check_config(self) -> None:
+        problem = startup.config_problems(self.config, self.args.generate_registration)
+        if problem is not None:
+            raise problem
+        if not self.args.generate_registration:
+            startup.check_can_save(self.config, self.args.no_update)
+
+    def generate_registration(self) -> None:
+        existed = Path(self.config.registration_path).exists()
+        self.config.generate_registration()
         try:
-            with open(self.config.path) as stream:
-                saved = yaml.load(stream)
-            return bool(saved["bridge"]["credential_key"] == self.config["bridge.credential_key"])
-        except (OSError, KeyError, TypeError):
-            return False
+            startup.private_file(self.config.registration_path)
+            self.config.save()
+        except ConfigFileError as e:
+            raise StartupError(str(e), startup.EXIT_CONFIG_FILE) from e
+        except OSError as e:
+            raise StartupError(
+                f"Cannot write the registration to {self.config.registration_path}: "
+                f"{reason(e)}",
+                startup.EXIT_REGISTRATION_FILE,
+            ) from e
+        path = Path(self.config.registration_path).resolve()
+        print(
+            f"{'Replaced' if existed else 'Wrote'} the registration {path} (its tokens are also "
+            f"in {self.config.path}).\nNext: add it to app_service_config_files in the "
+            "homeserver's config (Synapse: homeserver.yaml; the file is readable by you only, "
+            "so a homeserver running as another user needs read access), restart the "
+            f"homeserver, then {startup.start_again(self.config.path).replace(' again', '')}.",
+            flush=True,
+        )
+
+    def prepare_appservice(self) -> None:
+        super().prepare_appservice()
+        self.ping_tracker = homeserver.PingTracker()
+        self.az.app.middlewares.append(self.ping_tracker.middleware)
 
     def prepare_db(self) -> None:
-        super().prepare_db()
         try:
-            cipher = self.config.credential_cipher()
-        except InvalidCredentialKey as e:
-            self.log.fatal("Configuration error: %s", e)
-            sys.exit(11)
-        bridge_db.init(self.db, cipher)
+            super().prepare_db()
+        except Exception as e:
+            raise StartupError(f"appservice.database is invalid: {e}", startup.EXIT_CONFIG) from e
+        bridge_db.init(self.db, self.config.credential_cipher())
+
+    def _log_db_error(self, e: Exception) -> None:
+        explanation = getattr(e, "explanation", None) or ""
+        raise StartupError(
+            f"The database ({_redact_url(self.config['appservice.database'])}, "
+            f"appservice.database) cannot be used: {e}. {explanation}".strip(),
+            startup.EXIT_DATABASE,
+        ) from e
 
     def prepare_bridge(self) -> None:
         super().prepare_bridge()
         User.init_cls(self, self.config)
         Puppet.init_cls(self, self.config)
         Portal.init_cls(self, self.config)
+        self.web = WebFrontends.for_bridge(self)
+
+    def start_prometheus(self) -> None:
+        """Not mautrix's threaded server: :mod:`bridge.metrics` serves on the event loop."""
+
+    async def wait_for_homeserver(self) -> None:
+        """Called by :meth:`MatrixHandler.wait_for_connection` once the appservice listens."""
+        self._listening = True
+        await homeserver.connect(self, self.ping_tracker, self.args.wait_for_homeserver)
 
     async def start(self) -> None:
+        # Ctrl-C or SIGTERM during the start-up cancels it (see startup.run for the exit).
+        task = asyncio.current_task()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.loop.add_signal_handler(signum, self._interrupt_start, task)
         # Startup actions run after the database and the appservice are up.
         self.add_startup_actions(self._start_users())
-        await super().start()
+        try:
+            await super().start()
+        except asyncio.CancelledError:
+            raise StartupError(
+                "Interrupted before the bridge started.", startup.EXIT_INTERRUPTED
+            ) from None
+        except OSError as e:
+            if self._listening:
+                raise
+            raise startup.listen_error(
+                e, self.config["appservice.hostname"], self.config["appservice.port"]
+            ) from None
+        if not self.args.no_update:
+            startup.save_config(self.config)
+        self.metrics_server = await metrics.serve_from_config(self.config, _session_gauges)
         # mautrix turns SIGTERM into a KeyboardInterrupt that can land inside any task; once
         # running, stop through the normal lifecycle instead.
         for signum in (signal.SIGINT, signal.SIGTERM):
             self.loop.add_signal_handler(signum, self._signal_stop)
+        self.log.info("The bridge is running (bot: %s)", self.az.bot_mxid)
+
+    def _interrupt_start(self, task: asyncio.Task[None] | None) -> None:
+        if task is not None and not task.done():
+            task.cancel()
 
     def _signal_stop(self) -> None:
         if not self._stop_task.done():
             self.log.debug("Stop signal received")
             self.manual_stop()
+        else:
+            # a second Ctrl-C while stopping: leave now
+            self.log.warning("Stopping immediately")
+            logging.shutdown()
+            os._exit(startup.EXIT_INTERRUPTED)
+
+    async def system_exit(self) -> None:
+        # A start-up error: undo what was started before the database closes.
+        await self._stop_msn()
+        if getattr(self.az, "runner", None) is not None or getattr(self.az, "_http_session", None):
+            await self.az.stop()
+        await super().system_exit()
 
     async def _start_users(self) -> None:
         users = await User.all_logged_in()
@@ -124,11 +252,16 @@ class MSNBridge(Bridge):
     async def stop(self) -> None:
         # MSN sessions and background work go first: they use the appservice's HTTP session
         # and the database, which mautrix closes in super().stop().
+        await self._stop_msn()
+        await super().stop()
+
+    async def _stop_msn(self) -> None:
         if Puppet.presence is not None:
             Puppet.presence.stop()
         SpaceManager.stop_all()
         await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
-        await super().stop()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
 
     # endregion
     # region lookups used by mautrix

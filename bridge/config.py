@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 from pathlib import Path
+import logging
 import re
 
 from mautrix.bridge.config import BaseBridgeConfig
 from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenDefault
 
+from bridge.config_doc import OptionError
+from bridge.config_file import UserFileConfig
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
 from bridge.ids import GhostIDs
 from bridge.msnp.client import ClientConfig
+from bridge.web import settings as web_settings
 
-__all__ = ["PERMISSION_LEVELS", "Config", "Permissions", "base_config_path"]
+__all__ = ["PERMISSION_LEVELS", "Config", "OptionError", "Permissions", "base_config_path"]
 
 PLACEHOLDER_TOKEN = "This value is generated when generating the registration"
 #: Permission levels, lowest first.
 PERMISSION_LEVELS = ("none", "relay", "user", "admin")
 _SERVER_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$")
+#: MSNP versions below this log in with MD5 (see msn.allow_md5_login).
+FIRST_TWEENER_VERSION = 8
+
+log = logging.getLogger("mau.config")
 
 
 def base_config_path() -> str:
@@ -42,73 +50,127 @@ class Permissions(NamedTuple):
     level: str
 
 
-class Config(BaseBridgeConfig):
+class Config(BaseBridgeConfig, UserFileConfig):
     """config.yaml: mautrix's standard sections plus ``bridge.*`` and ``msn.*`` options."""
 
     generated_credential_key: bool = False
+    _warned_security: bool = False
 
     # region validation
 
     @property
     def forbidden_defaults(self) -> list[ForbiddenDefault]:
-        regenerate = (
-            "It is still the placeholder from example-config.yaml: generate the registration "
-            "with `python -m bridge -g -c config.yaml -r registration.yaml` (this writes the "
-            "tokens into the config) and add the registration file to the homeserver."
-        )
-        homeserver = (
-            "It is still the example value: set it to your homeserver (see the comments in "
-            "config.yaml)."
-        )
         defaults = [
-            ForbiddenDefault("homeserver.address", "https://example.com", homeserver),
-            ForbiddenDefault("homeserver.address", "https://matrix.example.com", homeserver),
-            ForbiddenDefault("homeserver.domain", "example.com", homeserver),
+            ForbiddenDefault(
+                "homeserver.address",
+                example,
+                f"it is still the example's {example}; set the URL the bridge reaches your "
+                "homeserver at, e.g. http://127.0.0.1:8008",
+            )
+            for example in ("https://example.com", "https://matrix.example.com")
         ]
+        defaults.append(
+            ForbiddenDefault(
+                "homeserver.domain",
+                "example.com",
+                "it is still the example's; set your server name (the part after ':' in "
+                "Matrix IDs)",
+            )
+        )
         if self._check_tokens:
-            defaults += [
-                ForbiddenDefault("appservice.as_token", PLACEHOLDER_TOKEN, regenerate),
-                ForbiddenDefault("appservice.hs_token", PLACEHOLDER_TOKEN, regenerate),
-            ]
+            defaults.append(
+                ForbiddenDefault(
+                    "appservice.as_token",
+                    PLACEHOLDER_TOKEN,
+                    "it and appservice.hs_token are still placeholders: generate the "
+                    "registration, which writes both here",
+                )
+            )
         return defaults
+
+    def problems(self) -> list[OptionError]:
+        """Every placeholder ("not configured") and every invalid value, all at once."""
+        found = [
+            OptionError(default.key, default.error or "", invalid=False)
+            for default in self.forbidden_defaults
+            if default.check(self)
+        ]
+        return found + self.invalid_values()
 
     def check_default_values(self) -> None:
         """Refuse placeholder values (see :attr:`forbidden_defaults`) and invalid options."""
-        super().check_default_values()
-        self.validate()
+        problems = self.problems()
+        if problems:
+            raise problems[0]
 
-    def validate(self) -> None:
-        """Check the bridge-specific options; raises :class:`ConfigValueError` with a reason."""
+    def invalid_values(self) -> list[OptionError]:
+        """The bridge-specific checks of option values, one :class:`OptionError` each."""
+        found: list[OptionError] = []
+        for key in ("homeserver.address", "appservice.address"):
+            url = str(self[key] or "")
+            if not re.match(r"^https?://[^/\s]+", url):
+                found.append(OptionError(key, f"{url!r} is not an http:// or https:// URL."))
         template = self["bridge.username_template"]
         if not isinstance(template, str) or template.count("{userid}") != 1:
-            raise ConfigValueError(
-                "bridge.username_template", "It must contain {userid} exactly once."
+            found.append(
+                OptionError("bridge.username_template", "It must contain {userid} exactly once.")
             )
         for key, level in (self["bridge.permissions"] or {}).items():
             if level not in PERMISSION_LEVELS:
-                raise ConfigValueError(
-                    f"bridge.permissions[{key!r}]",
-                    f"Unknown level {level!r}; use one of {', '.join(PERMISSION_LEVELS)}.",
+                found.append(
+                    OptionError(
+                        f"bridge.permissions[{key!r}]",
+                        f"Unknown level {level!r}; use one of {', '.join(PERMISSION_LEVELS)}.",
+                    )
                 )
         server = str(self["msn.server"] or "")
         match = _SERVER_RE.match(server)
         if not match or not 0 < int(match.group(2)) < 65536:
-            raise ConfigValueError(
-                "msn.server", f"{server!r} is not host:port (e.g. 127.0.0.1:1863)."
+            found.append(
+                OptionError("msn.server", f"{server!r} is not host:port (e.g. 127.0.0.1:1863).")
             )
         low, high = self["msn.protocol_min"], self["msn.protocol_max"]
         if not (isinstance(low, int) and isinstance(high, int) and 2 <= low <= high <= 12):
-            raise ConfigValueError(
-                "msn.protocol_min/protocol_max",
-                f"Need 2 <= protocol_min <= protocol_max <= 12, got {low!r} and {high!r}.",
+            found.append(
+                OptionError(
+                    "msn.protocol_min/protocol_max",
+                    f"Need 2 <= protocol_min <= protocol_max <= 12, got {low!r} and {high!r}.",
+                )
             )
+        elif high >= 8 and not self["msn.passport_url"] and not self["msn.nexus_url"]:
+            found.append(
+                OptionError(
+                    "msn.passport_url",
+                    f"MSNP8 and newer (msn.protocol_max is {high}) log in through Passport: set "
+                    "msn.passport_url (local Escargot: http://127.0.0.1:8081/login) or "
+                    "msn.nexus_url",
+                    invalid=False,
+                )
+            )
+        elif high < FIRST_TWEENER_VERSION and not self["msn.allow_md5_login"]:
+            found.append(
+                OptionError(
+                    "msn.protocol_max",
+                    f"MSNP{high} logs in with MD5: set msn.allow_md5_login to true to use it.",
+                )
+            )
+        for key in ("msn.max_switchboards", "msn.max_switchboards_per_inviter"):
+            if not isinstance(self[key], int) or isinstance(self[key], bool) or self[key] < 1:
+                found.append(OptionError(key, "It must be a positive integer."))
+        if not isinstance(self["msn.switchboard_hosts"] or [], list):
+            found.append(OptionError("msn.switchboard_hosts", "It must be a list of hosts."))
         if self["msn.force_scheme"] not in (None, "http", "https"):
-            raise ConfigValueError("msn.force_scheme", "Use http, https or null.")
+            found.append(OptionError("msn.force_scheme", "Use http, https or null."))
+        try:
+            web_settings.WebSettings.from_config(self)
+        except OptionError as e:
+            found.append(e)
         if self["bridge.credential_key"]:
             try:
                 CredentialCipher(self["bridge.credential_key"])
             except InvalidCredentialKey as e:
-                raise ConfigValueError("bridge.credential_key", str(e)) from e
+                found.append(OptionError("bridge.credential_key", str(e)))
+        return found
 
     # endregion
     # region update
@@ -144,6 +206,7 @@ class Config(BaseBridgeConfig):
         copy("msn.server")
         copy("msn.protocol_min")
         copy("msn.protocol_max")
+        copy("msn.allow_md5_login")
         copy("msn.passport_url")
         copy("msn.nexus_url")
         copy("msn.force_scheme")
@@ -161,10 +224,29 @@ class Config(BaseBridgeConfig):
         copy("msn.transaction_timeout")
         copy("msn.switchboard_join_timeout")
         copy("msn.ack_timeout")
+        copy("msn.max_switchboards")
+        copy("msn.max_switchboards_per_inviter")
+        copy("msn.switchboard_hosts")
+
+        self._update_web(helper)
 
         if not base["bridge.credential_key"] and not self.env.get("BRIDGE_CREDENTIAL_KEY"):
             base["bridge.credential_key"] = generate_key()
             self.generated_credential_key = True
+
+    def _update_web(self, helper: ConfigUpdateHelper) -> None:
+        """The keys of :mod:`bridge.web`; a provisioning secret of "generate" is generated."""
+        copy, _, base = helper
+        copy("appservice.public.enabled")
+        copy("appservice.public.prefix")
+        copy("appservice.public.external")
+        copy("bridge.provisioning.enabled")
+        copy("bridge.provisioning.prefix")
+        copy("bridge.provisioning.shared_secret")
+        copy("bridge.login_page.enabled")
+        copy("bridge.login_page.link_lifetime")
+        if base["bridge.provisioning.shared_secret"] == web_settings.GENERATE:
+            base["bridge.provisioning.shared_secret"] = web_settings.new_shared_secret()
 
     # endregion
     # region registration
@@ -221,9 +303,17 @@ class Config(BaseBridgeConfig):
         """The :class:`bridge.msnp.client.ClientConfig` for the ``msn.*`` options."""
         version = self["msn.client_version"] or {}
         low, high = int(self["msn.protocol_min"]), int(self["msn.protocol_max"])
+        allow_md5 = bool(self["msn.allow_md5_login"])
+        if not allow_md5:
+            low = max(low, FIRST_TWEENER_VERSION)
+        self._warn_insecure_login(allow_md5 and low < FIRST_TWEENER_VERSION)
         return ClientConfig(
             server=str(self["msn.server"]),
             protocols=tuple(range(high, low - 1, -1)),
+            allow_md5_login=allow_md5,
+            max_switchboards=int(self["msn.max_switchboards"]),
+            max_switchboards_per_inviter=int(self["msn.max_switchboards_per_inviter"]),
+            switchboard_hosts=tuple(str(h) for h in self["msn.switchboard_hosts"] or ()),
             passport_url=self["msn.passport_url"] or None,
             nexus_url=self["msn.nexus_url"] or None,
             force_scheme=self["msn.force_scheme"] or None,
@@ -242,5 +332,32 @@ class Config(BaseBridgeConfig):
             switchboard_join_timeout=float(self["msn.switchboard_join_timeout"]),
             ack_timeout=float(self["msn.ack_timeout"]),
         )
+
+    def _warn_insecure_login(self, md5: bool) -> None:
+        """Log, once, what exposes passwords: plain-http Passport URLs and MD5 logins."""
+        if self._warned_security:
+            return
+        self._warned_security = True
+        forced_http = self["msn.force_scheme"] == "http"
+        plain = [
+            key
+            for key in ("msn.passport_url", "msn.nexus_url")
+            if self[key] and (forced_http or str(self[key]).lower().startswith("http:"))
+        ]
+        if plain:
+            log.warning(
+                "%s use plain http: MSN passwords cross the network unencrypted",
+                " and ".join(plain),
+            )
+        if md5:
+            log.warning(
+                "msn.allow_md5_login is on: MSNP2-7 logins send md5(salt + password), which "
+                "anyone who sees the connection can try password guesses against"
+            )
+        elif int(self["msn.protocol_min"]) < FIRST_TWEENER_VERSION:
+            log.info(
+                "msn.protocol_min is %s, but MSNP2-7 are offered only with msn.allow_md5_login",
+                self["msn.protocol_min"],
+            )
 
     # endregion

@@ -75,6 +75,12 @@ class ContactEntry:
         return normalize_friendly_name(self.friendly_name) or self.passport
 
 
+def friend_count(contacts: Iterable[Contact | ContactEntry]) -> int:
+    """How many contacts the user has, as people count them: the forward list (not people who
+    only added the user, or who are only allowed or blocked). ``login`` and ``ping`` say it."""
+    return sum(1 for contact in contacts if contact.lists & Lists.FORWARD)
+
+
 class Ghost(Protocol):
     """What the book asks of a contact's ghost (:class:`bridge.puppet.Puppet`)."""
 

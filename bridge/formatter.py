@@ -7,7 +7,9 @@ shaped (a reply's fallback is dropped and the quoted message can be prefixed as 
 
 Going to Matrix, the text is HTML-escaped, newlines become ``<br>``, and the message format is
 wrapped around it (``<b>``, ``<i>``, ``<u>``, ``<del>``, ``<font color>``, a font-family span).
-Messages without any formatting get no ``formatted_body``.
+Messages without any formatting get no ``formatted_body``. The font name is used only when it is
+a name (:func:`bridge.html_limits.valid_font_name`): it goes into a ``style`` attribute.
+HTML longer than one MSN message is not parsed: the plain ``body`` is sent instead.
 
 This module is pure: no I/O, no bridge state.
 """
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from html import escape
 import re
 
+from bridge.html_limits import MAX_HTML, valid_font_name
 from bridge.html_to_msn import html_to_msn, parse_color
 from bridge.msnp.events import MessageFormat
 
@@ -104,6 +107,8 @@ def matrix_to_msn(
     body = content.get("body")
     body = body if isinstance(body, str) else ""
     formatted = content.get("formatted_body")
+    if isinstance(formatted, str) and len(formatted) > MAX_HTML and body.strip():
+        formatted = None  # too long to parse: the plain body carries the whole text
     if content.get("format") == "org.matrix.custom.html" and isinstance(formatted, str):
         text, fmt = html_to_msn(formatted)
         if not text.strip() and body.strip():
@@ -135,7 +140,7 @@ def msn_to_matrix(
     if fmt is None:
         return content
     color = fmt.color.lower() if fmt.color else ""
-    font = fmt.font.strip()
+    font = valid_font_name(fmt.font)
     wrappers: list[tuple[str, str]] = []
     if font and font.lower() not in DEFAULT_FONTS:
         wrappers.append((f'<span style="font-family: {escape(font)}">', "</span>"))

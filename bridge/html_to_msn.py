@@ -1,7 +1,8 @@
 """Matrix HTML -> MSN text and one message format: the style common to the whole visible text
 goes into the :class:`MessageFormat`; a style on part of it becomes readable plain-text markers
 (``*bold*``, ``_italic_``, ``~strike~``, ```code```); links become ``text (url)``, lists ``- item``
-lines, quotes ``> line`` lines, and a reply's ``<mx-reply>`` fallback is dropped.
+lines, quotes ``> line`` lines, and a reply's ``<mx-reply>`` fallback is dropped. Hostile HTML
+costs linear time and bounded depth (:mod:`bridge.html_limits`).
 
 This module is pure: no I/O, no bridge state.
 """
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 import re
 
+from bridge import html_limits
+from bridge.html_limits import MAX_DEPTH, escape_stray_lt, valid_font_name
 from bridge.msnp.events import MessageFormat
 
 __all__ = ["html_to_msn", "parse_color"]
@@ -67,12 +70,14 @@ class _TreeBuilder(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.root = _Node("#root")
         self.current = self.root
+        self.depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         node = _Node(tag, {k: v or "" for k, v in attrs}, parent=self.current)
         self.current.children.append(node)
-        if tag not in _VOID_TAGS:
+        if tag not in _VOID_TAGS and self.depth < MAX_DEPTH:
             self.current = node
+            self.depth += 1
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.current.children.append(
@@ -81,10 +86,13 @@ class _TreeBuilder(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         node: _Node | None = self.current
+        depth = self.depth
         while node is not None and node.tag != tag:
             node = node.parent
+            depth -= 1
         if node is not None and node.parent is not None:
             self.current = node.parent
+            self.depth = depth - 1
 
     def handle_data(self, data: str) -> None:
         self.current.children.append(data)
@@ -92,7 +100,7 @@ class _TreeBuilder(HTMLParser):
 
 def _parse_html(html: str) -> _Node:
     builder = _TreeBuilder()
-    builder.feed(html)
+    builder.feed(escape_stray_lt(html[: html_limits.MAX_HTML]))
     builder.close()
     return builder.root
 
@@ -120,14 +128,14 @@ def _node_style(node: _Node, style: _Style) -> _Style:
             or parse_color(node.attrs.get("color"))
             or color
         )
-        face = node.attrs.get("face", "").strip()
+        face = valid_font_name(node.attrs.get("face", ""))
         css = node.attrs.get("style", "")
         css_color = _CSS_COLOR.search(css)
         if css_color:
             color = parse_color(css_color.group(1)) or color
         css_font = _CSS_FONT.search(css)
         if css_font:
-            face = css_font.group(1).split(",")[0].strip().strip("'\"") or face
+            face = valid_font_name(css_font.group(1).split(",")[0].strip().strip("'\"")) or face
         font = face or font
     return _Style(frozenset(effects), color, font)
 
@@ -320,7 +328,9 @@ class _TextWriter:
 
 
 def html_to_msn(html: str) -> tuple[str, MessageFormat]:
-    """Matrix HTML -> (text with ``\\n`` newlines, message format)."""
+    """Matrix HTML -> (text with ``\\n`` newlines, message format); HTML beyond
+    :data:`~bridge.html_limits.MAX_HTML` characters is cut off (:func:`bridge.formatter.matrix_to_msn`
+    uses the plain body then)."""
     # The placeholders must not come from the input (they are control characters anyway).
     root = _parse_html(html.replace(_PRE_SPACE, "").replace(_PRE_NEWLINE, ""))
     common = _common_style(root)

@@ -48,6 +48,15 @@ class MatrixHandler(BaseMatrixHandler):
         super().__init__(bridge=bridge, **kwargs)
         self._typing: dict[RoomID, set[UserID]] = {}
 
+    async def wait_for_connection(self) -> None:
+        """The start-up checks against the homeserver, with errors that say what to fix
+        (``MSNBridge.wait_for_homeserver``; mautrix's own checks for any other program)."""
+        wait = getattr(self.bridge, "wait_for_homeserver", None)
+        if wait is None:
+            await super().wait_for_connection()
+        else:
+            await wait()
+
     # region permissions
 
     async def handle_message(self, evt: MessageEvent, was_encrypted: bool = False) -> None:

@@ -15,7 +15,7 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import texts
+from bridge import metrics, texts
 from bridge.config import Config
 from bridge.db.user import User as DBUser
 from bridge.msnp.client import LoginResult, MSNClient
@@ -64,7 +64,7 @@ class MSNSession:
         self._connect_task: asyncio.Task[None] | None = None
         self._login_lock = asyncio.Lock()
         self._handlers: dict[type[Event], Handler] = {}
-        self._events: asyncio.Queue[tuple[MSNClient, Event]] = asyncio.Queue()
+        self._events: asyncio.Queue[tuple[MSNClient, Event, float]] = asyncio.Queue()
         self._event_worker: asyncio.Task[None] | None = None
         self._state: BridgeStateEvent | None = None
         self._state_error: str | None = None
@@ -94,7 +94,7 @@ class MSNSession:
         client: MSNClient
 
         async def enqueue(evt: Event) -> None:
-            self._events.put_nowait((client, evt))
+            self._events.put_nowait((client, evt, time.monotonic()))
             if not self._event_worker or self._event_worker.done():
                 self._event_worker = background_task.create(
                     self._drain_events(), name=f"msn-events-{self.owner.mxid}"
@@ -106,12 +106,13 @@ class MSNSession:
     async def _drain_events(self) -> None:
         """Handle the queued events one at a time, in the order the clients sent them."""
         while not self._events.empty():
-            client, evt = self._events.get_nowait()
+            client, evt, arrived_at = self._events.get_nowait()
             try:
                 if isinstance(evt, Disconnected):
                     await self._on_disconnected(client, evt)
                 elif client is self.client:
-                    await self._dispatch(evt)
+                    with metrics.handling_arrival(arrived_at):
+                        await self._dispatch(evt)
             except Exception:
                 self.log.exception("Failed to handle %s", type(evt).__name__)
 
@@ -143,7 +144,8 @@ class MSNSession:
         client = self._make_client()
         self.client = client
         try:
-            result = await client.login(passport, password, ticket=ticket)
+            with metrics.login_timer("login" if new_login else "reconnect"):
+                result = await client.login(passport, password, ticket=ticket)
         except BaseException:
             self.client = None
             await _close_quietly(client)
@@ -238,6 +240,7 @@ class MSNSession:
                     # awaited reply arrives at the same moment (asyncio.wait_for, Python 3.11).
                     self.log.debug("Connect attempt ended by a stop or a new login: %s", e)
                     return
+                metrics.reconnect_attempt(success=False)
                 if is_auth_failure(e):
                     self.log.warning("Stored MSN credentials were rejected: %s", e)
                     await self._push_state(
@@ -253,6 +256,7 @@ class MSNSession:
                         BridgeStateEvent.UNKNOWN_ERROR, texts.STATE_UNKNOWN_ERROR, type(e).__name__
                     )
             else:
+                metrics.reconnect_attempt(success=True)
                 return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_delay)
@@ -289,6 +293,7 @@ class MSNSession:
         if client is not self.client or evt.reason == DisconnectReason.CLIENT:
             return
         self.log.info("Disconnected from MSN: %s %s", evt.reason.value, evt.detail)
+        metrics.disconnected(evt.reason.name.lower())
         self.client = None
         self._ready = False
         self.connected_since = None

@@ -1,7 +1,8 @@
-"""First-run helper for ``make run``: prepare config.yaml and the registration, or explain.
+"""First-run helper for ``make run`` and the container: prepare config.yaml and the registration.
 
-Exit status 0 means "ready, start the bridge"; anything else means the user has to act first
-(the message says what to do).
+Exit status 0 means "ready, start the bridge"; 2-4 are the expected first-run stops (the
+message says what to do next), 5-6 are errors. Messages name the commands of the launcher
+(``MATRIX_MSN_LAUNCHER``: ``make``, ``docker`` or a plain ``python -m bridge``).
 
     python -m bridge.setup_local --config config.yaml --registration registration-generated.yaml
 """
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 import argparse
-import shutil
 import sys
 
-from mautrix.util.config import ConfigValueError, yaml
-
+from bridge import startup
 from bridge.config import PLACEHOLDER_TOKEN, Config, base_config_path
+from bridge.config_doc import ConfigFileError, read_document, reason
 
 __all__ = ["main"]
 
@@ -26,22 +26,44 @@ EXIT_MISMATCH = 5
 EXIT_INVALID = 6
 
 
-def _example_path() -> Path:
-    base = base_config_path()
-    if base.startswith("pkg://"):
-        return Path(__file__).resolve().parent / "example-config.yaml"
-    return Path(base)
-
-
-def _load(config_path: Path, registration_path: Path) -> Config:
-    config = Config(str(config_path), str(registration_path), base_config_path())
-    config.load()
-    config.update(save=True)
-    return config
-
-
 def _say(*lines: str) -> None:
-    print("\n".join(lines), file=sys.stderr)
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _next_time() -> str:
+    match startup.launcher():
+        case "make":
+            return "run `make run` again"
+        case "docker":
+            return "start the container again"
+    return "run this again"
+
+
+def _new_config(config: Config, config_path: Path) -> int:
+    example = config._example()
+    if example is None:
+        _say(f"The example configuration ({config.base_path}) is missing: reinstall matrix-msn.")
+        return EXIT_INVALID
+    docker = startup.launcher() == "docker"
+    try:
+        startup.create_config(config_path, example, docker=docker)
+    except OSError as e:
+        _say(f"Cannot create {config_path}: {reason(e)}.")
+        return EXIT_INVALID
+    where = f"{config_path} (the /data volume on the host)" if docker else str(config_path)
+    _say(
+        f"Created {where} from the example configuration. Edit it, then {_next_time()}:",
+        "  homeserver.address  - URL the bridge uses to reach your homeserver "
+        "(e.g. http://127.0.0.1:8008)",
+        "  homeserver.domain   - your server name (the part after ':' in Matrix IDs)",
+        "  appservice.address  - URL the homeserver uses to reach the bridge "
+        + ("(e.g. http://matrix-msn:29340)" if docker else "(default http://localhost:29340)"),
+        "  msn.server          - MSN server host:port (local Escargot: 127.0.0.1:1863);",
+        "  msn.passport_url    - for MSNP8+ (Escargot: http://127.0.0.1:8081/login)",
+        "  bridge.permissions  - who may use the bridge (replace the example.com entries)",
+        "The database defaults to SQLite (appservice.database: sqlite:matrix-msn.db).",
+    )
+    return EXIT_NEW_CONFIG
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,35 +75,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config_path: Path = args.config
     reg_path: Path = args.registration
+    config = Config(str(config_path), str(reg_path), base_config_path())
 
     if not config_path.exists():
-        shutil.copyfile(_example_path(), config_path)
-        _say(
-            f"Created {config_path} from the example configuration. Edit it, then run this again:",
-            "  homeserver.address  - URL the bridge uses to reach your homeserver "
-            "(e.g. http://127.0.0.1:8008)",
-            "  homeserver.domain   - your server name (the part after ':' in user IDs)",
-            "  appservice.address  - URL the homeserver uses to reach the bridge "
-            "(default http://localhost:29340)",
-            "  msn.server          - MSN server host:port (local Escargot: 127.0.0.1:1863);",
-            "                        msn.passport_url for MSNP8+ (Escargot: "
-            "http://127.0.0.1:8081/login)",
-            "  bridge.permissions  - who may use the bridge (replace the example.com entries)",
-            "The database defaults to SQLite (appservice.database: sqlite:matrix-msn.db).",
-        )
-        return EXIT_NEW_CONFIG
-
+        return _new_config(config, config_path)
     try:
-        config = _load(config_path, reg_path)
-    except Exception as e:  # unreadable YAML etc.
-        _say(f"Could not read {config_path}: {e}")
+        startup.load_config(config, create=False)
+    except startup.StartupError as e:
+        _say(e.message)
         return EXIT_INVALID
+    for warning in config.unknown_options():
+        _say(f"Warning: {config_path}: {warning}")
 
     config._check_tokens = False
-    try:
-        config.check_default_values()
-    except ConfigValueError as e:
-        _say(f"{config_path}: {e}", f"Edit {config_path} and run this again.")
+    problem = startup.config_problems(config)
+    if problem is not None:
+        lines = problem.message.splitlines()
+        _say(*lines[:-1], f"Edit {config_path}, then {_next_time()}.")
         return EXIT_PLACEHOLDERS
     if any("example.com" in str(key) for key in (config["bridge.permissions"] or {})):
         _say(
@@ -91,28 +101,39 @@ def main(argv: list[str] | None = None) -> int:
 
     if not reg_path.exists():
         config.generate_registration()
-        config.save()
+        try:
+            startup.private_file(reg_path)
+            config.save()
+        except (ConfigFileError, OSError) as e:
+            _say(f"Could not write the registration: {e}")
+            return EXIT_INVALID
+        shown = reg_path if startup.launcher() == "docker" else reg_path.resolve()
         _say(
-            f"Generated the appservice registration {reg_path.resolve()}",
-            "(the tokens were also written to the config).",
-            "Add it to your homeserver, e.g. for Synapse in homeserver.yaml:",
+            f"Generated the appservice registration {shown}",
+            f"(its tokens were also written to {config_path}).",
+            "Add it to your homeserver (it is readable by its owner only; a homeserver running",
+            "as another user needs read access), e.g. for Synapse in homeserver.yaml:",
             "  app_service_config_files:",
-            f"    - {reg_path.resolve()}",
-            "then restart the homeserver and start the bridge again (`make run`).",
+            f"    - {shown}"
+            + (
+                "  (the path where the homeserver sees this file)"
+                if startup.launcher() == "docker"
+                else ""
+            ),
+            f"then restart the homeserver and {_next_time()} to start the bridge.",
         )
         return EXIT_NEW_REGISTRATION
 
     if PLACEHOLDER_TOKEN in (config["appservice.as_token"], config["appservice.hs_token"]):
         _say(
             f"{config_path} has no appservice tokens but {reg_path} exists.",
-            f"Delete {reg_path} and run this again to generate a new registration "
+            f"Delete {reg_path} and {_next_time()} to generate a new registration "
             "(and update it in the homeserver).",
         )
         return EXIT_MISMATCH
     try:
-        with open(reg_path) as stream:
-            registration = yaml.load(stream) or {}
-    except Exception as e:
+        _, registration = read_document(reg_path)
+    except (OSError, ConfigFileError) as e:
         _say(f"Could not read {reg_path}: {e}")
         return EXIT_INVALID
     if (registration.get("as_token"), registration.get("hs_token")) != (
@@ -121,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         _say(
             f"The tokens in {reg_path} do not match {config_path}.",
-            f"Delete {reg_path}, run this again, and install the new registration in the "
+            f"Delete {reg_path}, {_next_time()}, and install the new registration in the "
             "homeserver.",
         )
         return EXIT_MISMATCH

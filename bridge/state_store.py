@@ -1,4 +1,11 @@
-"""mautrix's bridge state store, with what every sent event looks up kept in memory.
+"""The Matrix room state store: mautrix's, with one room's member writes serialized and what
+every sent event looks up kept in memory.
+
+mautrix replaces a room's member list (``set_members``: delete, then bulk insert in one
+transaction) while single membership events upsert rows (``set_member``) in other
+transactions. On PostgreSQL an upsert that commits between the delete and the bulk insert makes
+the insert fail with a unique violation, and the Matrix event being handled is lost. One lock
+per room, held by every member write of this process, keeps them apart.
 
 Before each event it sends, mautrix's ``IntentAPI`` asks the state store whether the sender
 is in the room, whether the room's power levels and create event are known, and for them:
@@ -14,9 +21,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 from collections import OrderedDict
+from weakref import WeakValueDictionary
+import asyncio
 import json
 
-from mautrix.bridge.state_store.asyncpg import PgBridgeStateStore
+from mautrix.bridge.state_store.asyncpg import GetPuppetFunc, PgBridgeStateStore
 from mautrix.types import (
     Member,
     Membership,
@@ -27,8 +36,9 @@ from mautrix.types import (
     StateEvent,
     UserID,
 )
+from mautrix.util.async_db import Database
 
-__all__ = ["CachedStateStore"]
+__all__ = ["StateStore"]
 
 #: Rooms whose state is kept (the least recently used are forgotten first).
 MAX_ROOMS: Final = 4096
@@ -64,14 +74,26 @@ def _copy(member: Member | None) -> Member | None:
     )
 
 
-class CachedStateStore(PgBridgeStateStore):
-    """:class:`PgBridgeStateStore` with a bounded write-through memory (module documentation)."""
+class StateStore(PgBridgeStateStore):
+    """:class:`PgBridgeStateStore` whose member writes take the room's lock, with a bounded
+    write-through memory (module documentation)."""
 
     max_rooms = MAX_ROOMS
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, db: Database, get_puppet: GetPuppetFunc, get_double_puppet: GetPuppetFunc
+    ) -> None:
+        super().__init__(db, get_puppet, get_double_puppet)
         self._rooms: OrderedDict[RoomID, _Room] = OrderedDict()
+        # A lock lives while a write holds or waits for it: the map never outgrows the rooms
+        # being written at this moment.
+        self._room_locks: WeakValueDictionary[RoomID, asyncio.Lock] = WeakValueDictionary()
+
+    def _lock(self, room_id: RoomID) -> asyncio.Lock:
+        lock = self._room_locks.get(room_id)
+        if lock is None:
+            lock = self._room_locks[room_id] = asyncio.Lock()
+        return lock
 
     def _room(self, room_id: RoomID) -> _Room:
         room = self._rooms.get(room_id)
@@ -120,6 +142,12 @@ class CachedStateStore(PgBridgeStateStore):
     async def set_member(
         self, room_id: RoomID, user_id: UserID, member: Member | MemberStateEventContent
     ) -> None:
+        async with self._lock(room_id):
+            await self._set_member(room_id, user_id, member)
+
+    async def _set_member(
+        self, room_id: RoomID, user_id: UserID, member: Member | MemberStateEventContent
+    ) -> None:
         room = self._room(room_id)
         room.members.pop(user_id, None)  # unknown while the write is under way
         if not await self._write(room, super().set_member(room_id, user_id, member)):
@@ -131,6 +159,12 @@ class CachedStateStore(PgBridgeStateStore):
         )
 
     async def set_membership(
+        self, room_id: RoomID, user_id: UserID, membership: Membership
+    ) -> None:
+        async with self._lock(room_id):
+            await self._set_membership(room_id, user_id, membership)
+
+    async def _set_membership(
         self, room_id: RoomID, user_id: UserID, membership: Membership
     ) -> None:
         room = self._room(room_id)
@@ -152,10 +186,11 @@ class CachedStateStore(PgBridgeStateStore):
         members: dict[UserID, Member | MemberStateEventContent],
         only_membership: Membership | None = None,
     ) -> None:
-        room = self._room(room_id)
-        room.members.clear()
-        await self._write(room, super().set_members(room_id, members, only_membership))
-        room.members.clear()  # and read again when asked
+        async with self._lock(room_id):
+            room = self._room(room_id)
+            room.members.clear()
+            await self._write(room, super().set_members(room_id, members, only_membership))
+            room.members.clear()  # and read again when asked
 
     # power levels and create event
 

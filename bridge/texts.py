@@ -15,6 +15,7 @@ from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
     ErrorCode,
+    MD5LoginRefused,
     MSNPError,
     MSNPException,
     ProtocolError,
@@ -90,6 +91,12 @@ CREDENTIALS_REJECTED = (
 
 def describe_login_error(err: BaseException) -> str:
     """A readable sentence for a failed login (never includes the password)."""
+    if isinstance(err, MD5LoginRefused):
+        return (
+            "The MSN server only speaks MSNP2-7, whose login would send your password as an "
+            "MD5 hash that anyone on the network path can crack; the bridge refused. An admin "
+            "can allow it with msn.allow_md5_login (not recommended)."
+        )
     if isinstance(err, ProtocolRefused):
         return (
             "The MSN server refused every protocol version the bridge offered "
@@ -175,14 +182,28 @@ def command_failure(error: MSNPException, action: str) -> str:
 # region messages from Matrix
 
 
-class SendFailure(Exception):
-    """A Matrix event that could not be bridged, with a readable reason."""
+_KIND_OF_REASON = {
+    MessageStatusReason.NO_PERMISSION: "no_permission",
+    MessageStatusReason.UNSUPPORTED: "unsupported",
+}
 
-    def __init__(self, message: str, reason: MessageStatusReason, retriable: bool = False) -> None:
+
+class SendFailure(Exception):
+    """A Matrix event that could not be bridged, with a readable reason; ``kind`` is the
+    reason's label in the metrics (one of :data:`bridge.metrics.SEND_FAILURE_REASONS`)."""
+
+    def __init__(
+        self,
+        message: str,
+        reason: MessageStatusReason,
+        retriable: bool = False,
+        kind: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason
         self.retriable = retriable
+        self.kind = kind or _KIND_OF_REASON.get(reason, "error")
 
 
 def describe_send_error(err: BaseException, contact: str) -> SendFailure:
@@ -190,27 +211,34 @@ def describe_send_error(err: BaseException, contact: str) -> SendFailure:
     if isinstance(err, SendFailure):
         return err
     if isinstance(err, MSNPError) and err.code == ErrorCode.NOT_ONLINE:
-        return SendFailure(f"{contact} is offline", MessageStatusReason.NETWORK_ERROR)
+        return SendFailure(
+            f"{contact} is offline", MessageStatusReason.NETWORK_ERROR, kind="offline"
+        )
     if isinstance(err, DeliveryFailed):
         return SendFailure(
-            f"MSN reported that {contact} did not receive it", MessageStatusReason.NETWORK_ERROR
+            f"MSN reported that {contact} did not receive it",
+            MessageStatusReason.NETWORK_ERROR,
+            kind="not_delivered",
         )
     if isinstance(err, TransactionTimeout):
         return SendFailure(
             f"no delivery confirmation from MSN for the message to {contact}",
             MessageStatusReason.NETWORK_ERROR,
             retriable=True,
+            kind="timeout",
         )
     if isinstance(err, MSNPError):
         return SendFailure(
             f"the MSN server refused it ({err.code}: {err.text})",
             MessageStatusReason.NETWORK_ERROR,
+            kind="refused",
         )
     if isinstance(err, ConnectionClosed | ConnectionError | OSError):
         return SendFailure(
             "the bridge is not connected to MSN right now",
             MessageStatusReason.NETWORK_ERROR,
             retriable=True,
+            kind="not_connected",
         )
     if isinstance(err, MSNPException):
         return SendFailure(f"MSN error: {err}", MessageStatusReason.NETWORK_ERROR)

@@ -5,7 +5,7 @@ MSN event goes where).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, TypeVar
 from collections.abc import Awaitable, Callable
 
 from mautrix.bridge import BasePuppet, BaseUser
@@ -44,10 +44,19 @@ from bridge.spaces import SpaceManager
 if TYPE_CHECKING:
     from mautrix.bridge import Bridge
 
-__all__ = ["User"]
+__all__ = ["PrivateChat", "User"]
 
 #: The events that happen in a conversation, and so go to its portal.
 M = TypeVar("M", TextMessageReceived, NudgeReceived, OtherMessageReceived, TypingReceived)
+
+
+class PrivateChat(NamedTuple):
+    """See :meth:`User.open_private_chat`; ``room_id`` is None if the room could not be made."""
+
+    room_id: RoomID | None
+    puppet: Puppet
+    on_contact_list: bool
+    created: bool
 
 
 class User(BaseUser):
@@ -270,6 +279,20 @@ class User(BaseUser):
         if not self.passport or not isinstance(puppet, Puppet):
             return None
         return await Portal.get_by_key(self.mxid, puppet.passport, create=create)
+
+    async def open_private_chat(self, passport: str) -> PrivateChat:
+        """The private chat portal with ``passport``, its room created (and the user invited)
+        when there is none; for the ``pm`` command and the provisioning API."""
+        puppet = await Puppet.get_by_passport(passport)
+        assert puppet is not None
+        contact = self.contacts.get(passport)
+        if contact is not None and contact.friendly_name:
+            await puppet.update_info(contact.friendly_name)
+        portal = await Portal.get_by_key(self.mxid, passport)
+        assert portal is not None
+        existed = bool(portal.mxid)
+        room_id = await portal.ensure_room(self)
+        return PrivateChat(room_id, puppet, contact is not None, bool(room_id) and not existed)
 
     async def get_direct_chats(self) -> dict[UserID, list[RoomID]]:
         chats: dict[UserID, list[RoomID]] = {}

@@ -5,7 +5,16 @@
 #   MSN_TEST_SYNAPSE_VENV   where Synapse lives (default ~/.cache/matrix-msn/synapse-venv)
 #   MSN_TEST_PYTHON         the interpreter used to create that venv (default python3)
 #   MSN_TEST_SYNAPSE_SPEC   the requirement installed (default: the pinned version below)
+#   MSN_TEST_SKIP_BROWSER=1 do not install Chromium (the login-page test then fails with a hint)
+#
+# Chromium and its WebDriver (Debian's chromium and chromium-driver) drive the web login page in
+# a real headless browser (tests/e2e/test_web.py); they are installed with apt when missing.
+#
+#   --synapse-only          install only Synapse (what `make demo` needs)
 set -euo pipefail
+
+SYNAPSE_ONLY=0
+[ "${1:-}" = "--synapse-only" ] && SYNAPSE_ONLY=1
 
 HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
 VENV="${MSN_TEST_SYNAPSE_VENV:-$HOME/.cache/matrix-msn/synapse-venv}"
@@ -35,7 +44,9 @@ print(synapse.__version__)' 2>/dev/null)"
 }
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-if have_postgres; then
+if [ "$SYNAPSE_ONLY" -eq 1 ]; then
+	:
+elif have_postgres; then
 	step "PostgreSQL: found $(ls -d "$PG_ROOT"/*/bin | head -n 1)"
 elif is_root && command -v apt-get >/dev/null 2>&1; then
 	step "PostgreSQL: apt-get update"
@@ -96,5 +107,31 @@ if [ ! -e "$VENV/.msn-compiled" ]; then
 	touch "$VENV/.msn-compiled"
 else
 	step "Synapse: already byte-compiled"
+fi
+
+# --- Chromium + chromedriver (the web login page test) ---------------------------------------
+have_browser() {
+	command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1
+}
+if [ "${SYNAPSE_ONLY:-0}" -eq 1 ] || [ "${MSN_TEST_SKIP_BROWSER:-0}" = "1" ]; then
+	:
+elif have_browser; then
+	step "Chromium: found $(command -v chromium) and $(command -v chromedriver)"
+elif is_root && command -v apt-get >/dev/null 2>&1; then
+	step "Chromium: apt-get update"
+	apt-get update -qq </dev/null
+	step "Chromium: apt-get install -y chromium chromium-driver"
+	apt_log="$(mktemp)"
+	apt-get install -y -qq --no-install-recommends chromium chromium-driver </dev/null >"$apt_log" 2>&1 || {
+		tail -n 30 "$apt_log" >&2
+		fail "apt-get install chromium chromium-driver failed (output above)"
+	}
+	rm -f "$apt_log"
+	have_browser || fail "chromium-driver installed but chromium/chromedriver are not on PATH"
+	step "Chromium: installed $(chromium --version 2>/dev/null || echo chromium)"
+else
+	fail "Chromium and chromedriver are missing (the web login page test drives a real browser).
+Install them as root, e.g.: sudo apt-get install -y chromium chromium-driver
+(or run this script as root to have it done for you, or set MSN_TEST_SKIP_BROWSER=1)."
 fi
 step "done"

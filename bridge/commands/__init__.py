@@ -1,5 +1,6 @@
 """Bot commands (``help`` lists them): the processor that runs them; the commands themselves
-are in :mod:`.auth` (login and the connection), :mod:`.contacts` and :mod:`.status`."""
+are in :mod:`.auth` (login and the connection), :mod:`.contacts`, :mod:`.status` and
+:mod:`.meta` (``help`` and ``version``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from mautrix.types import EventID, MessageEventContent, RoomID
 
 from bridge.user import User
 
-from . import auth, contacts, status
+from . import auth, contacts, meta, status
 from .common import CommandEvent
 
 if TYPE_CHECKING:
     from mautrix.bridge import BasePortal, BaseUser, Bridge
 
-__all__ = ["CommandProcessor", "auth", "contacts", "status"]
+__all__ = ["CommandProcessor", "auth", "contacts", "meta", "status"]
 
 
 class CommandProcessor(BaseCommandProcessor):

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+from html import escape
 import datetime
+import json
 import logging
 
-from mautrix.types import EventID
+from mautrix.types import EventID, EventType, Format, MessageType, TextMessageEventContent
 
-from bridge.msnp.errors import MSNPException
-from bridge.msnp.events import Lists
-from bridge.texts import describe_login_error
+from bridge.password_login import Outcome, password_login
 
-from .common import SECTION_AUTH, CommandEvent, command_handler, parse_passport
+from .common import (
+    SECTION_AUTH,
+    CommandEvent,
+    command_handler,
+    contact_count,
+    contacts_text,
+    parse_passport,
+)
 
 __all__ = ["login", "logout", "ping", "reconnect"]
 
@@ -44,10 +52,10 @@ def _password_from(evt: CommandEvent) -> str:
     needs_auth=False,
     help_section=SECTION_AUTH,
     help_text=(
-        "Log in to MSN. Without the password, the bot asks for it and deletes your reply "
-        "right away."
+        "Log in to MSN. Without the password, the bot sends a link to the web login page (when "
+        "the bridge has one) or asks for the password and deletes your reply right away."
     ),
-    help_args="<_e-mail_> [_password_]",
+    help_args="[_e-mail_] [_password_]",
 )
 async def login(evt: CommandEvent) -> EventID | None:
     if not evt.is_management:
@@ -57,6 +65,11 @@ async def login(evt: CommandEvent) -> EventID | None:
             "For your password's sake, `login` only works in a private chat with the bridge bot."
         )
     passport = parse_passport(evt.args[0]) if evt.args else None
+    if len(evt.args) < 2 and (passport is not None or not evt.args):
+        # No password in the message: the web login page, when there is one.
+        sent = await _send_login_link(evt, passport)
+        if sent is not None:
+            return sent
     if passport is None:
         if evt.args:
             # The message may contain a password: do not leave it in the room.
@@ -67,6 +80,10 @@ async def login(evt: CommandEvent) -> EventID | None:
         )
     if len(evt.args) > 1:
         await _redact_password(evt)
+    other = _other_account(evt, passport)
+    if other:
+        return await evt.reply(other)
+    if len(evt.args) > 1:
         body = _password_from(evt)
         # everything after "login <e-mail> "
         parts = body.split(" ", 2)
@@ -98,24 +115,65 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
     return await _do_login(evt, status["passport"], password)
 
 
+def _other_account(evt: CommandEvent, passport: str) -> str | None:
+    """Switching accounts goes through ``logout`` (which deletes the stored password): the
+    reply to a login as another address (see :class:`Outcome.OTHER_ACCOUNT`), asked before the
+    password is."""
+    current = evt.sender.passport
+    if current and current != passport:
+        return (
+            f"You are logged in to MSN as **{current}**. To use **{passport}** instead, send "
+            "`$cmdprefix+sp logout` first."
+        )
+    return None
+
+
 async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     user = evt.sender
-    if user.connected and user.passport == passport:
+    other = _other_account(evt, passport)
+    if other:
+        return await evt.reply(other)
+    if not (user.connected and user.passport == passport):
+        await evt.reply(f"Logging in to MSN as **{passport}**...")
+    outcome = await password_login(user, passport, password)
+    if outcome.outcome is Outcome.OTHER_ACCOUNT:  # another login finished meanwhile
+        return await evt.reply(_other_account(evt, passport) or outcome.error)
+    if outcome.outcome is Outcome.ALREADY:
         return await evt.reply(f"You are already logged in as **{passport}**.")
-    await evt.reply(f"Logging in to MSN as **{passport}**...")
-    try:
-        result = await user.login(passport, password)
-    except Exception as e:
-        if isinstance(e, MSNPException | OSError | TimeoutError):
-            log.info("Login of %s as %s failed: %s", user.mxid, passport, type(e).__name__)
-        else:
-            log.exception("Unexpected error during login of %s", user.mxid)
-        return await evt.reply(describe_login_error(e))
-    name = result.friendly_name or passport
-    count = len(user.client.contacts) if user.client else 0
+    if not outcome.logged_in:
+        return await evt.reply(outcome.error)
+    name = outcome.friendly_name
+    shown = f"**{name}** ({passport})" if name.lower() != passport else f"**{passport}**"
     return await evt.reply(
-        f"Logged in as **{name}** ({passport}) with MSNP{result.protocol}; "
-        f"{count} contact{'s' if count != 1 else ''}."
+        f"Logged in as {shown} with MSNP{outcome.protocol}; {contacts_text(outcome.contacts)}."
+    )
+
+
+async def _send_login_link(evt: CommandEvent, passport: str | None) -> EventID | None:
+    """Answer with a one-time link to the web login page, if it is enabled. The link's token
+    stays out of the bridge's log."""
+    link = evt.bridge.web.login_link(evt.sender.mxid, passport)
+    if link is None:
+        return None
+    minutes = max(1, round(evt.bridge.web.link_lifetime / 60))
+    rest = (
+        f"It works for one login and expires in {minutes} minute{'s' if minutes != 1 else ''}. "
+        "Your password goes from that page straight to the bridge, never through Matrix. "
+        "Do not share the link."
+    )
+    intro = "Open this link in your browser to log in to MSN:"
+    content = TextMessageEventContent(
+        msgtype=MessageType.NOTICE,
+        body=f"{intro} {link}\n\n{rest}",
+        format=Format.HTML,
+        formatted_body=(
+            f'<p>{intro} <a href="{escape(link)}">{escape(link)}</a></p><p>{escape(rest)}</p>'
+        ),
+    )
+    # As bytes, mautrix logs the request as "<N bytes>" instead of its content.
+    raw = json.dumps(content.serialize()).encode()
+    return await evt.az.intent.send_message_event(
+        evt.room_id, EventType.ROOM_MESSAGE, cast(Any, raw)
     )
 
 
@@ -160,14 +218,12 @@ async def ping(evt: CommandEvent) -> EventID:
     server = evt.config["msn.server"]
     client = user.client
     if user.connected and client is not None:
-        # the contact list as people know it: the forward list (not allow/reverse-only entries)
-        count = sum(1 for c in client.contacts.values() if c.lists & Lists.FORWARD)
         since = _since(user.connected_since) if user.connected_since else "unknown"
         name = client.friendly_name or user.passport
+        shown = f"**{name}** ({user.passport})" if name.lower() != user.passport else f"**{name}**"
         return await evt.reply(
-            f"Connected as **{name}** ({user.passport}) to `{server}` with "
-            f"MSNP{client.protocol}; {count} contact{'s' if count != 1 else ''}; "
-            f"connected since {since}."
+            f"Connected as {shown} to `{server}` with MSNP{client.protocol}; "
+            f"{contacts_text(contact_count(client))}; connected since {since}."
         )
     state = user.state_description()
     return await evt.reply(f"Logged in as **{user.passport}** but not connected: {state}.")

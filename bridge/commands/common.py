@@ -3,7 +3,7 @@ parsing, and the skeleton of a command that asks MSN for something (:func:`ask_m
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from collections.abc import Awaitable, Callable, Mapping
 import re
 
@@ -16,6 +16,7 @@ from mautrix.bridge.commands import (
 from mautrix.types import EventID
 
 from bridge.config import Config
+from bridge.contact_book import friend_count
 from bridge.ids import normalize_passport
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPError, MSNPException
@@ -24,6 +25,9 @@ from bridge.puppet import Puppet
 from bridge.texts import NOT_CONNECTED, command_failure
 from bridge.user import User
 
+if TYPE_CHECKING:
+    from bridge.app import MSNBridge
+
 __all__ = [
     "SECTION_AUTH",
     "SECTION_CONTACTS",
@@ -31,6 +35,8 @@ __all__ = [
     "CommandEvent",
     "ask_msn",
     "command_handler",
+    "contact_count",
+    "contacts_text",
     "parse_passport",
 ]
 
@@ -52,6 +58,7 @@ class CommandEvent(BaseCommandEvent):
     sender: User
     portal: Portal | None
     config: Config
+    bridge: MSNBridge
 
 
 Handler = Callable[[CommandEvent], Awaitable[Any]]
@@ -61,6 +68,15 @@ def command_handler(**kwargs: Any) -> Callable[[Handler], CommandHandler]:
     """mautrix's ``@command_handler`` for handlers that take this bridge's :class:`CommandEvent`
     (which the processor creates, so the narrower type holds)."""
     return cast(Callable[[Handler], CommandHandler], mautrix_command_handler(**kwargs))
+
+
+def contact_count(client: MSNClient) -> int:
+    """The user's contact count as ``login`` and ``ping`` say it (see :func:`friend_count`)."""
+    return friend_count(client.contacts.values())
+
+
+def contacts_text(count: int) -> str:
+    return f"{count} contact{'s' if count != 1 else ''}"
 
 
 def parse_passport(arg: str) -> str | None:

@@ -10,13 +10,14 @@ from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ErrorCode, MSNPError
 from bridge.msnp.events import Lists
 from bridge.portal import Portal
-from bridge.puppet import Puppet
 from bridge.texts import NOT_CONNECTED
 from bridge.user import User
 
 from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
 
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
+
+_NOT_ON_LIST = " (not on your contact list: they may not receive messages)"
 
 
 async def _refresh_contacts(user: User, passport: str) -> None:
@@ -48,7 +49,11 @@ async def contacts(evt: CommandEvent) -> EventID:
     for passport, contact in sorted(book.contacts.items()):
         if not contact.lists & Lists.FORWARD:
             continue
-        line = f"* **{_md(contact.display_name)}** ({_md(passport)}) - {contact.status.label}"
+        name = contact.display_name
+        line = f"* **{_md(name)}**"
+        if name.lower() != passport:  # a contact without a friendly name is shown once
+            line += f" ({_md(passport)})"
+        line += f" - {contact.status.label}"
         if contact.personal_message:
             line += f" - _{_md(contact.personal_message)}_"
         if contact.lists & Lists.BLOCK:
@@ -57,7 +62,7 @@ async def contacts(evt: CommandEvent) -> EventID:
         for group in groups or ["No group"]:
             by_group.setdefault(group, []).append(line)
     if not by_group:
-        return await evt.reply("Your MSN forward list is empty.")
+        return await evt.reply("Your MSN contact list is empty.")
     sections = []
     for group in sorted(by_group, key=lambda g: (g == "No group", g.lower())):
         sections.append(f"#### {_md(group)}\n" + "\n".join(by_group[group]))
@@ -77,20 +82,13 @@ async def pm(evt: CommandEvent) -> EventID:
         return await evt.reply("**Usage:** `$cmdprefix+sp pm <e-mail>`")
     if passport == user.passport:
         return await evt.reply("You cannot open a chat with yourself.")
-    puppet = await Puppet.get_by_passport(passport)
-    assert puppet is not None
-    contact = user.contacts.get(passport)
-    if contact is not None and contact.friendly_name:
-        await puppet.update_info(contact.friendly_name)
-    portal = await Portal.get_by_key(user.mxid, passport)
-    assert portal is not None
-    room_id = await portal.ensure_room(user)
-    if not room_id:
+    chat = await user.open_private_chat(passport)
+    if not chat.room_id:
         return await evt.reply(f"Failed to create a room for {passport}.")
-    note = "" if contact else " (not on your contact list: they may not receive messages)"
+    note = "" if chat.on_contact_list else _NOT_ON_LIST
     return await evt.reply(
-        f"Private chat with [{_md(puppet.display_text)}](https://matrix.to/#/{room_id}): "
-        f"you have been invited{note}."
+        f"Private chat with [{_md(chat.puppet.display_text)}](https://matrix.to/#/"
+        f"{chat.room_id}): you have been invited{note}."
     )
 
 
@@ -157,12 +155,14 @@ async def remove(evt: CommandEvent) -> EventID:
 @command_handler(
     needs_auth=True,
     help_section=SECTION_CONTACTS,
-    help_text="Send a nudge to the MSN contact(s) of this portal room.",
+    help_text="Send a nudge, in a chat with an MSN contact.",
 )
 async def nudge(evt: CommandEvent) -> EventID:
     portal = evt.portal
     if not isinstance(portal, Portal):
-        return await evt.reply("Use `$cmdprefix nudge` in a portal room.")
+        return await evt.reply(
+            "Send `$cmdprefix+sp nudge` in a chat with an MSN contact to nudge them."
+        )
     if portal.owner != evt.sender.mxid:
         return await evt.reply("Only the owner of this conversation can send nudges.")
 

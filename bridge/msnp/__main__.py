@@ -22,10 +22,10 @@ EXIT_NOT_DELIVERED: Final = 5
 
 EPILOG = """\
 exit status:
-  0  success (send: the message was acknowledged by the switchboard)
+  0  success (send: the message was acknowledged by the switchboard; chat: /quit)
   1  other error (protocol error, server error code, bad arguments)
   2  wrong e-mail address or password (or rejected ticket)
-  3  server or Passport service unreachable, or the connection was lost
+  3  server or Passport service unreachable, or the connection was lost (chat too)
   4  the server supports none of the requested protocol versions
   5  send: the message was not delivered (contact offline, NAK or no ACK in time)
 
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("check", "log in, print the protocol version, contacts, groups and presence"),
         ("send", "log in and send one message; succeeds only when it was delivered"),
+        ("chat", "log in and chat in the terminal (/help inside lists the commands)"),
     ):
         p = sub.add_parser(
             name,
@@ -84,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         auth.add_argument("--nexus-url", help="Passport nexus URL (MSNP8+; finds the login URL)")
         p.add_argument("--force-scheme", choices=("http", "https"), help="rewrite Passport URLs")
         p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+        p.add_argument(
+            "--allow-md5-login",
+            action="store_true",
+            help="also offer MSNP2-7, whose MD5 login exposes the password to offline guessing",
+        )
         p.add_argument("--timeout", type=float, default=20.0, help="seconds per step (default 20)")
         p.add_argument("-v", "--verbose", action="count", default=0, help="-v debug, -vv wire")
         if name == "send":
@@ -122,6 +128,7 @@ async def _run(args: argparse.Namespace, password: str) -> int:
         nexus_url=args.nexus_url,
         force_scheme=args.force_scheme,
         verify_tls=not args.insecure,
+        allow_md5_login=args.allow_md5_login,
         connect_timeout=args.timeout,
         transaction_timeout=args.timeout,
         switchboard_join_timeout=args.timeout,
@@ -131,6 +138,10 @@ async def _run(args: argparse.Namespace, password: str) -> int:
     async def handler(event: Event) -> None:
         logging.getLogger("msnp.cli").debug("event %r", event)
 
+    if args.command == "chat":
+        from .chat import run as chat
+
+        return await chat(config, args.email, password)
     client = MSNClient(config, handler)
     try:
         result = await client.login(args.email, password)

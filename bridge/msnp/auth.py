@@ -2,6 +2,12 @@
 
 The HTTP side uses an :class:`aiohttp.ClientSession` the caller hands in; nothing here keeps
 one of its own. Passwords and tickets are never logged.
+
+The password goes only where the configuration points, or where a Passport server sends us
+without leaving that trust: a redirect (``Location``) of the login server is followed only on
+the same host and never from https to http; the login URL a nexus names (``DALogin``) may be on
+another host only when the nexus answered over verified https (and then the login URL must be
+https too), otherwise it must be on the nexus' own host.
 """
 
 from __future__ import annotations
@@ -53,6 +59,16 @@ def _apply_scheme(url: str, force_scheme: str | None) -> str:
     return str(parsed)
 
 
+def _password_refusal(source: URL, target: URL, *, trusted_source: bool = False) -> str | None:
+    """Why the password must not follow ``source`` (a login or nexus URL) to ``target``."""
+    if source.scheme == "https" and target.scheme != "https":
+        return "from https to http"
+    same_host = (source.host or "").lower() == (target.host or "").lower()
+    if not same_host and not (trusted_source and target.scheme == "https"):
+        return f"to another host ({target.host})"
+    return None
+
+
 def _ssl(url: str, verify_tls: bool) -> bool:
     """aiohttp's ``ssl=`` argument: False switches certificate checks off."""
     return verify_tls or not url.startswith("https:")
@@ -77,6 +93,7 @@ async def discover_login_url(
                 if name.lower() == "passporturls":
                     header = value
                     break
+            final_url = resp.url
     except (aiohttp.ClientError, OSError) as e:
         raise PassportUnavailable(f"Passport nexus {url} unreachable: {e}") from e
     match = _DA_LOGIN.search(header)
@@ -87,7 +104,16 @@ async def discover_login_url(
     login = match.group(1)
     if "://" not in login:
         login = "https://" + login
-    return _apply_scheme(login, force_scheme)
+    login = _apply_scheme(login, force_scheme)
+    # a nexus reached over verified https all the way may name a login server elsewhere
+    trusted = verify_tls and URL(url).scheme == "https" and final_url.scheme == "https"
+    refusal = _password_refusal(URL(url), URL(login), trusted_source=trusted)
+    if refusal is not None:
+        raise PassportUnavailable(
+            f"Passport nexus {url} named the login URL {login}; not sending the password "
+            f"there ({refusal}): set passport_url"
+        )
+    return login
 
 
 def _authorization(passport: str, password: str, challenge: str) -> str:
@@ -150,8 +176,18 @@ async def passport_ticket(
             return match.group(1)
         if status == 401:
             raise AuthError("wrong e-mail address or password")
-        if status in (301, 302, 303, 307) and location and attempt == 0:
-            url = _apply_scheme(str(URL(url).join(URL(location))), force_scheme)
+        if status in (301, 302, 303, 307, 308) and location and attempt == 0:
+            try:
+                target = _apply_scheme(str(URL(url).join(URL(location))), force_scheme)
+                refusal = _password_refusal(URL(url), URL(target))
+            except ValueError as e:
+                raise PassportUnavailable(f"Passport login server {url}: bad redirect") from e
+            if refusal is not None:
+                raise PassportUnavailable(
+                    f"Passport login server {url} redirected to {target}; not following with "
+                    f"the password ({refusal})"
+                )
+            url = target
             continue
         break
     raise PassportUnavailable(f"Passport login server {url} answered HTTP {status}")

@@ -7,25 +7,42 @@ before the handler has seen the login events.
 Conversations are keyed: a one-to-one switchboard by the contact's lower-cased passport; once
 a second other participant joins, the switchboard gets a ``group:<hex>`` key (announced in
 :class:`SwitchboardJoined`). Closed switchboards are re-opened on demand, group ones by
-inviting the remembered participants again.
+inviting the remembered participants again. A newer one-to-one switchboard with the same
+contact replaces the older one, which is closed once nothing is being sent on it.
+
+Limits (see :class:`ClientConfig`): the event queue applies back-pressure (:mod:`.flow`);
+switchboards are bounded per account and per inviter and used only on the server's host
+(:mod:`.admission`); what was refused or dropped is counted in :attr:`MSNClient.counters`.
 """
 
 from __future__ import annotations
 
 from typing import Final
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 import asyncio
+import functools
 import logging
 import secrets
+import time
 
 import aiohttp
 
 from . import codec
+from .admission import SwitchboardHosts, SwitchboardLimits
 from .auth import passport_ticket
+from .bounded import BoundedDict, KeyedLocks
+from .burst import Tally
 from .connection import DeliveryFailed, ProtocolRefused, UnknownConversation
-from .errors import ConnectionClosed, MSNPError, MSNPException, TransactionTimeout
+from .errors import (
+    ConnectionClosed,
+    MSNPError,
+    MSNPException,
+    ProtocolError,
+    TransactionTimeout,
+)
 from .events import (
     Contact,
     Disconnected,
@@ -43,8 +60,9 @@ from .events import (
     TextMessageReceived,
     TypingReceived,
 )
-from .message import TYPING, TEXT_PLAIN, Message, is_nudge
-from .notification import NotificationSession, Ring
+from .flow import EventQueue
+from .message import TYPING, MAX_MSG_PAYLOAD, TEXT_PLAIN, Message, is_nudge
+from .notification import MAX_UBX_PAYLOAD, NotificationSession, Ring
 from .switchboard import Switchboard
 
 __all__ = [
@@ -61,6 +79,9 @@ __all__ = [
 log = logging.getLogger("msnp.client")
 
 GROUP_PREFIX: Final = "group:"
+#: Group conversations whose participants are remembered for re-opening (least recently used
+#: ones are forgotten; the bridge restores them with :meth:`MSNClient.restore_group`).
+MAX_REMEMBERED_GROUPS: Final = 256
 
 EventHandler = Callable[[Event], Awaitable[None]]
 
@@ -91,6 +112,23 @@ class ClientConfig:
     initial_status: Status = Status.ONLINE
     max_line: int = codec.DEFAULT_MAX_LINE
     max_payload: int = codec.DEFAULT_MAX_PAYLOAD
+    #: Log in with MSNP2-7 (MD5: ``md5(salt + password)`` on the wire, which lets anyone who
+    #: sees the connection test password guesses offline). Off: only MSNP8+ is offered.
+    allow_md5_login: bool = False
+    #: Switchboards open at once (outgoing and answered); invitations beyond are refused.
+    max_switchboards: int = 50
+    #: Invitations answered at once from one inviter.
+    max_switchboards_per_inviter: int = 4
+    #: Hosts, IP addresses or networks (``10.0.0.0/8``) where switchboards may be besides the
+    #: notification server's own host.
+    switchboard_hosts: tuple[str, ...] = ()
+    #: Events waiting for the handler before the connections stop reading (back-pressure).
+    max_pending_events: int = 1000
+    #: ``UBX`` (personal message) and switchboard ``MSG`` payloads above these are dropped.
+    max_ubx_payload: int = MAX_UBX_PAYLOAD
+    max_switchboard_payload: int = MAX_MSG_PAYLOAD
+    #: Contacts kept from the server's lists (MSN allowed 1,000 on the forward list).
+    max_contacts: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,17 +140,24 @@ class LoginResult:
     profile: dict[str, str]
 
 
+@functools.lru_cache(maxsize=64)
+def _switchboard_hosts(allowed: tuple[str, ...]) -> SwitchboardHosts:
+    """One (immutable) allow-list per configured value, shared by the clients using it."""
+    return SwitchboardHosts(allowed)
+
+
 class MSNClient:
     """One MSN account. After :class:`Disconnected` (other than CLIENT) the client is dead.
 
-    Thousands of clients share a process: an idle one keeps no task, queue or HTTP session of
-    its own (events are handed on by a task that exists while some wait; a session it had to
-    make for the Passport login is closed after it). Pass ``http`` to share one session.
+    Thousands of clients share a process: an idle one keeps no task or HTTP session of its own
+    (events are handed on by a task that exists while some wait; a session it had to make for
+    the Passport login is closed after it). Pass ``http`` to share one session.
     """
 
     __slots__ = (
         "_all_sbs", "_closing", "_dead", "_dispatcher", "_events", "_finished", "_http",
-        "_locks", "_ns", "_own_http", "_remembered", "_sbs", "_tasks", "config", "handler",
+        "_locks", "_ns", "_own_http", "_remembered", "_sb_hosts", "_sb_limits", "_sbs",
+        "_tally", "_tasks", "config", "handler",
     )  # fmt: skip
 
     def __init__(
@@ -126,17 +171,27 @@ class MSNClient:
         self.handler = handler
         self._http = http
         self._own_http: aiohttp.ClientSession | None = None
+        self._tally = Tally(log)
+        self._events = EventQueue(config.max_pending_events, self._tally)
         self._ns = NotificationSession(
-            config, self._emit, on_ring=self._on_ring, on_disconnect=self._on_disconnect
+            config,
+            self._emit,
+            on_ring=self._on_ring,
+            on_disconnect=self._on_disconnect,
+            gate=self._events.gate,
+            tally=self._tally,
         )
-        self._events: deque[Event] | None = None  # waiting for the handler
         self._dispatcher: asyncio.Task[None] | None = None  # runs while events wait
         self._finished = False  # no more events are handed to the handler
         self._sbs: dict[str, Switchboard] = {}
         # dicts used as ordered sets: an empty dict is a third of an empty set
         self._all_sbs: dict[Switchboard, None] = {}
-        self._remembered: dict[str, tuple[str, ...]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._remembered: BoundedDict[str, tuple[str, ...]] = BoundedDict(MAX_REMEMBERED_GROUPS)
+        self._locks = KeyedLocks()
+        self._sb_hosts = _switchboard_hosts(tuple(config.switchboard_hosts))
+        self._sb_limits = SwitchboardLimits(
+            config.max_switchboards, config.max_switchboards_per_inviter
+        )
         self._tasks: dict[asyncio.Task[None], None] = {}
         self._dead = False
         self._closing = False
@@ -176,14 +231,20 @@ class MSNClient:
     def groups(self) -> dict[str, Group]:
         return self._ns.groups
 
+    @property
+    def counters(self) -> Counter[str]:
+        """What was refused or dropped (``rings_refused``, ``payloads_dropped``,
+        ``typing_dropped``, ...) and ``events_queued_peak``; a snapshot."""
+        counts = Counter(self._tally.counts)
+        counts["events_queued_peak"] = self._events.peak
+        return counts
+
     # ----------------------------------------------------------- event queue
 
     def _emit(self, event: Event) -> None:
         if self._finished:
             return
-        if self._events is None:
-            self._events = deque()
-        self._events.append(event)
+        self._events.put(event)
         if self._dispatcher is None or self._dispatcher.done():  # (done: cancelled unstarted)
             self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
 
@@ -191,8 +252,9 @@ class MSNClient:
         """Hand waiting events to the handler in order; ends when none is left."""
         events = self._events
         try:
-            while events:
-                event = events.popleft()
+            while len(events):
+                event = events.pop()
+                assert isinstance(event, Event)
                 try:
                     await self.handler(event)
                 except Exception:
@@ -201,15 +263,15 @@ class MSNClient:
                     self._finished = True
                     return
         finally:
-            self._dispatcher = None
-            self._events = None
+            if self._dispatcher is asyncio.current_task():
+                self._dispatcher = None
 
     async def _finish_events(self) -> None:
         """Deliver what was emitted so far (at most 10 s more), then nothing any more."""
         self._finished = True
         dispatcher = self._dispatcher
         if dispatcher is not None and dispatcher is not asyncio.current_task():
-            try:
+            try:  # (from the handler itself: no wait)
                 await asyncio.wait_for(asyncio.shield(dispatcher), 10)
             except TimeoutError:
                 dispatcher.cancel()
@@ -349,47 +411,79 @@ class MSNClient:
     def _normalize(conversation: str) -> str:
         return conversation if conversation.startswith(GROUP_PREFIX) else conversation.lower()
 
-    def _lock(self, key: str) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        return lock
-
-    async def _switchboard_for(self, conversation: str) -> Switchboard:
+    @asynccontextmanager
+    async def _using(self, conversation: str) -> AsyncIterator[Switchboard]:
+        """The conversation's switchboard (opened and its participants called if needed),
+        marked busy while the caller uses it: eviction and replacement wait for that."""
         key = self._normalize(conversation)
-        async with self._lock(key):
+        async with self._locks.hold(key):
             sb = self._sbs.get(key)
-            if sb is not None and not sb.closed and sb.members:
-                return sb
-            if key.startswith(GROUP_PREFIX):
-                targets = self._remembered.get(key, ())
-                if not targets:
-                    raise UnknownConversation(f"unknown group conversation {conversation!r}")
+            if sb is None or sb.closed or not sb.members:
+                sb = await self._prepare(key, conversation, sb)
             else:
-                if "@" not in key:
-                    raise ValueError(f"not a passport or group key: {conversation!r}")
-                targets = (key,)
-            if sb is None or sb.closed:
-                sb = await self._open_switchboard(key)
-            errors: list[MSNPException] = []
-            for target in targets:
-                try:
-                    await sb.call(target)
-                except (MSNPError, TransactionTimeout, ConnectionClosed) as e:
-                    errors.append(e)
-            if not sb.members:
-                await sb.leave()
-                raise errors[0] if errors else ConnectionClosed("CAL", "nobody joined")
-            return sb
+                sb.busy += 1
+        try:
+            yield sb
+        finally:
+            await self._release(sb)
+
+    async def _release(self, sb: Switchboard) -> None:
+        sb.busy -= 1
+        sb.last_active = time.monotonic()
+        if sb.retired and not sb.busy:
+            await sb.leave()
+
+    async def _prepare(self, key: str, conversation: str, sb: Switchboard | None) -> Switchboard:
+        """Open (or re-use) a switchboard for ``key`` and call its participants; returns it
+        busy."""
+        if key.startswith(GROUP_PREFIX):
+            targets = self._remembered.get(key, ()) or ()
+            if not targets:
+                raise UnknownConversation(f"unknown group conversation {conversation!r}")
+        else:
+            if "@" not in key:
+                raise ValueError(f"not a passport or group key: {conversation!r}")
+            targets = (key,)
+        if sb is None or sb.closed:
+            sb = await self._open_switchboard(key)  # busy from its creation on
+        else:
+            sb.busy += 1
+        errors: list[MSNPException] = []
+        for target in targets:
+            try:
+                await sb.call(target)
+            except (MSNPError, TransactionTimeout, ConnectionClosed) as e:
+                errors.append(e)
+        if not sb.members:
+            sb.busy -= 1
+            await sb.leave()
+            raise errors[0] if errors else ConnectionClosed("CAL", "nobody joined")
+        return sb
+
+    def _new_switchboard(self, key: str) -> Switchboard:
+        sb = Switchboard(
+            self.config, self._ns.passport, self, key, gate=self._events.gate, tally=self._tally
+        )
+        self._all_sbs[sb] = None
+        return sb
+
+    def _sb_host_allowed(self, host: str, what: str, inviter: str = "") -> bool:
+        return self._sb_hosts.check(host, self._ns.server_hosts, self._tally, what, inviter)
 
     async def _open_switchboard(self, key: str) -> Switchboard:
         if self._dead:
             raise ConnectionClosed("session", "the client is disconnected")
-        host, port, cookie = await self._ns.request_switchboard()
-        sb = Switchboard(self.config, self._ns.passport, self, key)
-        self._all_sbs[sb] = None
+        await self._sb_limits.make_room(self._all_sbs, self._tally)
+        sb = self._new_switchboard(key)  # counted from now on: no two opens race past the limit
+        sb.busy += 1  # and not a candidate for eviction while it is set up
         self._sbs[key] = sb
         try:
+            host, port, cookie = await self._ns.request_switchboard()
+            if not self._sb_host_allowed(host, "XFR SB"):
+                raise ProtocolError(
+                    f"the server handed out a switchboard on {host}, which is not its own host "
+                    "(add it to switchboard_hosts if that is right)"
+                )
             await sb.connect_outgoing(host, port, cookie)
         except BaseException:
             self._forget(sb)
@@ -406,22 +500,22 @@ class MSNClient:
         """
         if not text:
             raise ValueError("cannot send an empty message")
-        sb = await self._switchboard_for(conversation)
-        await sb.send_text(text, fmt)
+        async with self._using(conversation) as sb:
+            await sb.send_text(text, fmt)
 
     async def send_typing(self, conversation: str) -> None:
-        sb = await self._switchboard_for(conversation)
-        await sb.send_typing()
+        async with self._using(conversation) as sb:
+            await sb.send_typing()
 
     async def send_nudge(self, conversation: str) -> None:
-        sb = await self._switchboard_for(conversation)
-        await sb.send_nudge()
+        async with self._using(conversation) as sb:
+            await sb.send_nudge()
 
     async def invite(self, conversation: str, passport: str) -> str:
         """Bring ``passport`` into the conversation; returns its (possibly new) key."""
-        sb = await self._switchboard_for(conversation)
-        await sb.call(passport)
-        return sb.key
+        async with self._using(conversation) as sb:
+            await sb.call(passport)
+            return sb.key
 
     async def leave(self, conversation: str) -> None:
         key = self._normalize(conversation)
@@ -448,7 +542,7 @@ class MSNClient:
         if sb is not None and not sb.closed and sb.members:
             return sb.participants
         if key.startswith(GROUP_PREFIX):
-            return self._remembered.get(key, ())
+            return self._remembered.get(key, ()) or ()
         return (key,)
 
     def conversations(self) -> dict[str, tuple[str, ...]]:
@@ -458,9 +552,16 @@ class MSNClient:
     # ------------------------------------------------------- incoming (SB)
 
     def _on_ring(self, ring: Ring) -> None:
-        if self._dead:
+        """Answer an invitation, unless its host or the limits forbid: refused rings cost no
+        socket and no task."""
+        if self._dead or not self._sb_host_allowed(ring.host, "an invitation", ring.passport):
             return
-        self._track(asyncio.create_task(self._answer(ring)))
+        if not self._sb_limits.admit_ring(ring.passport, self._all_sbs, self._tally):
+            return
+        sb = self._new_switchboard("")
+        sb.answering = True
+        sb.inviter = ring.passport
+        self._track(asyncio.create_task(self._answer(sb, ring)))
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks[task] = None
@@ -469,11 +570,7 @@ class MSNClient:
     def _untrack(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
 
-    async def _answer(self, ring: Ring) -> None:
-        sb = Switchboard(self.config, self._ns.passport, self, "")
-        sb.answering = True
-        sb.inviter = ring.passport
-        self._all_sbs[sb] = None
+    async def _answer(self, sb: Switchboard, ring: Ring) -> None:
         try:
             await sb.connect_incoming(ring.host, ring.port, ring.cookie, ring.session_id)
         except (OSError, MSNPException) as e:
@@ -499,10 +596,23 @@ class MSNClient:
         else:
             key = sb.inviter.lower()
         sb.key = key
-        self._sbs[key] = sb
+        self._replace(key, sb)
         for passport, name in list(sb.members.values()):
             self._emit(SwitchboardJoined(key, passport, name, sb.participants))
         return key
+
+    def _replace(self, key: str, sb: Switchboard) -> None:
+        """Make ``sb`` the switchboard of ``key``; an older open one is retired: closed now,
+        or once the send in progress on it is done."""
+        old = self._sbs.get(key)
+        self._sbs[key] = sb
+        if old is None or old is sb or old.closed:
+            return
+        log.debug("a newer switchboard replaces the one of %s", key)
+        self._tally.counts["switchboards_replaced"] += 1
+        old.retired = True
+        if not old.busy:
+            self._track(asyncio.create_task(old.leave()))
 
     def _forget(self, sb: Switchboard) -> None:
         self._all_sbs.pop(sb, None)
@@ -532,6 +642,7 @@ class MSNClient:
 
     def sb_message(self, sb: Switchboard, sender: str, sender_name: str, message: Message) -> None:
         key = self._ensure_key(sb)
+        sb.last_active = time.monotonic()
         participants = sb.participants
         ctype = message.content_type
         if ctype == TEXT_PLAIN:

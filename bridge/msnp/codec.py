@@ -12,12 +12,18 @@ In a :class:`Command` that length is not kept in ``args``: ``payload`` holds the
 Whether the first argument is a transaction id depends on who sent the line and, for a
 few list commands, on the protocol version; the parser therefore knows its ``role`` (the
 side it parses *for*) and can be told the negotiated ``version``.
+
+Sizes are capped twice: a payload announced above ``max_payload`` (or a line above
+``max_line``) breaks the stream (:class:`ProtocolError`); a payload above its command's entry
+in ``payload_limits`` is skipped unread — the command comes out with ``payload=None`` and
+``dropped`` set to the number of bytes discarded — so that one oversized message does not end
+the session.
 """
 
 from __future__ import annotations
 
 from typing import Final, NamedTuple
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from enum import Enum
 from urllib.parse import quote, unquote
 
@@ -79,6 +85,8 @@ class Command(NamedTuple):
     trid: int | None = None
     args: tuple[str, ...] = ()
     payload: bytes | None = None
+    #: payload bytes skipped unread because they exceeded the command's size limit
+    dropped: int = 0
 
     @property
     def is_error(self) -> bool:
@@ -100,6 +108,8 @@ class Command(NamedTuple):
         parts.extend(self.args)
         if self.payload is not None:
             parts.append(f"+{len(self.payload)} bytes")
+        if self.dropped:
+            parts.append(f"({self.dropped} bytes dropped)")
         return f"<Command {' '.join(parts)}>"
 
 
@@ -202,8 +212,8 @@ class Parser:
     """
 
     __slots__ = (
-        "_buf", "_error", "_pending", "_pos", "_scanned", "_table", "_text", "max_line",
-        "max_payload", "role", "version",
+        "_buf", "_error", "_gen", "_pending", "_pos", "_scanned", "_skip", "_table", "_text",
+        "max_line", "max_payload", "payload_limits", "role", "version",
     )  # fmt: skip
 
     def __init__(
@@ -213,11 +223,16 @@ class Parser:
         version: int | None = None,
         max_line: int = DEFAULT_MAX_LINE,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
+        payload_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.role = role
         self.version = version
         self.max_line = max_line
         self.max_payload = max_payload
+        #: per-command caps below ``max_payload``: larger payloads are skipped, not buffered
+        self.payload_limits: Mapping[str, int] = dict(payload_limits or {})
+        self._skip = 0  # payload bytes still to be skipped unread
+        self._gen: Iterator[Command] | None = None  # the one next_command() is using
         self._buf: bytes | bytearray = b""
         self._pos = 0  # start of what is not parsed yet
         self._scanned = 0  # the line starting at _pos has no newline before this index
@@ -240,6 +255,10 @@ class Parser:
         pos = self._pos
         rest = len(buf) - pos
         self._text = None
+        if self._skip and rest <= 0:
+            skipped = min(self._skip, len(data))
+            self._skip -= skipped
+            data = data[skipped:]
         if rest <= 0:
             self._buf = data if type(data) is bytes else bytes(data)
             self._pos = self._scanned = 0
@@ -269,12 +288,22 @@ class Parser:
         self._text = None
         self._pos = self._scanned = 0
         self._pending = None
+        self._skip = 0
         return self._error
 
     def next_command(self) -> Command | None:
-        for command in self._parse():
-            return command
-        return None
+        # one generator serves call after call until it runs dry (see _parse)
+        gen = self._gen
+        if gen is None:
+            gen = self._gen = self._parse()
+        try:
+            command = next(gen, None)
+        except BaseException:
+            self._gen = None
+            raise
+        if command is None:
+            self._gen = None
+        return command
 
     def __iter__(self) -> Iterator[Command]:
         return self._parse()
@@ -291,9 +320,18 @@ class Parser:
         table = self._table
         max_line = self.max_line
         max_payload = self.max_payload
+        limits = self.payload_limits
         while True:
             buf = self._buf
             pos = self._pos
+            if self._skip:
+                skipped = min(self._skip, len(buf) - pos)
+                self._skip -= skipped
+                pos += skipped
+                if self._skip:
+                    self._wait(pos)
+                    return
+                self._pos = pos
             if self._pending is not None:
                 name, trid, args, length = self._pending
                 end = pos + length
@@ -301,7 +339,7 @@ class Parser:
                     return
                 self._pending = None
                 self._pos = end
-                yield _tuple_new(Command, (name, trid, args, bytes(buf[pos:end])))
+                yield _tuple_new(Command, (name, trid, args, bytes(buf[pos:end]), 0))
                 continue
             if type(buf) is not bytes:
                 # a long tail has become complete: parse from bytes (their slices are bytes)
@@ -342,7 +380,7 @@ class Parser:
                 if flags == _NO_TRID:
                     # the commonest lines (a server's presence pushes): every token an argument
                     self._pos = pos
-                    yield _tuple_new(Command, (name, None, tuple(tokens[1:]), None))
+                    yield _tuple_new(Command, (name, None, tuple(tokens[1:]), None, 0))
                     if self._pos != pos:
                         break  # fed or read meanwhile (both move _pos): look at the state again
                     continue
@@ -373,6 +411,11 @@ class Parser:
                     args = tuple(tokens[2:])
                 if length < 0:
                     payload = None
+                elif limits and (limit := limits.get(name)) is not None and length > limit:
+                    self._skip = length  # skipped unread (above), reported as dropped
+                    self._pos = pos
+                    yield _tuple_new(Command, (name, trid, args, None, length))
+                    break
                 else:
                     end = pos + length
                     if end > len(buf):
@@ -382,7 +425,7 @@ class Parser:
                     payload = buf[pos:end]
                     pos = end
                 self._pos = pos
-                yield _tuple_new(Command, (name, trid, args, payload))
+                yield _tuple_new(Command, (name, trid, args, payload, 0))
                 if self._pos != pos:
                     break  # fed or read meanwhile (both move _pos): look at the state again
 

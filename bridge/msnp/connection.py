@@ -9,14 +9,24 @@ loop: they must not wait for transactions themselves (spawn a task for that).
 from __future__ import annotations
 
 from typing import Final
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 import asyncio
 import errno
 import logging
+import time
 
+from .burst import Tally
 from .codec import Command, Parser, Role, encode
-from .errors import ConnectionClosed, MSNPError, MSNPException, ProtocolError, TransactionTimeout
+from .errors import (
+    ConnectionClosed,
+    MSNPError,
+    MSNPException,
+    ProtocolError,
+    ProtocolRefused,
+    TransactionTimeout,
+)
 from .events import DisconnectReason
+from .flow import ReadGate
 
 __all__ = [
     "TRACE",
@@ -28,6 +38,9 @@ __all__ = [
 
 #: Log level of the wire log (below DEBUG).
 TRACE: Final = 5
+#: The read loop lets other tasks run after handling commands for this long (seconds): a
+#: 64 KB read of small commands must not hold the event loop for tens of milliseconds.
+SLICE: Final = 0.005
 logging.addLevelName(TRACE, "TRACE")
 
 log = logging.getLogger("msnp.connection")
@@ -35,10 +48,6 @@ wire_log = logging.getLogger("msnp.wire")
 
 CommandHandler = Callable[[Command], None]
 CloseHandler = Callable[[DisconnectReason, str], None]
-
-
-class ProtocolRefused(MSNPException):
-    """The server supports none of the protocol versions we offered."""
 
 
 class DeliveryFailed(MSNPException):
@@ -88,9 +97,9 @@ class Connection:
     """One MSNP TCP connection with transaction handling."""
 
     __slots__ = (
-        "_close_detail", "_closed", "_closed_event", "_pending", "_read_task", "_reader", "_trid",
-        "_write_lock", "_writer", "close_reason", "name", "on_close", "on_command", "parser",
-        "peer", "stage", "transaction_timeout",
+        "_close_detail", "_closed", "_closed_event", "_pending", "_read_task", "_reader",
+        "_trid", "_write_lock", "_writer", "close_reason", "gate", "name", "on_close",
+        "on_command", "parser", "peer", "peer_ip", "stage", "tally", "transaction_timeout",
     )  # fmt: skip
 
     def __init__(
@@ -102,6 +111,9 @@ class Connection:
         transaction_timeout: float = 20.0,
         max_line: int | None = None,
         max_payload: int | None = None,
+        payload_limits: Mapping[str, int] | None = None,
+        gate: ReadGate | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.name = name
         self.on_command = on_command
@@ -112,10 +124,15 @@ class Connection:
             kwargs["max_line"] = max_line
         if max_payload is not None:
             kwargs["max_payload"] = max_payload
-        self.parser = Parser(Role.CLIENT, **kwargs)
+        self.parser = Parser(Role.CLIENT, payload_limits=payload_limits, **kwargs)
+        #: commands are read from the socket only while this gate is open (back-pressure)
+        self.gate = gate
+        self.tally = tally if tally is not None else Tally(log)
         #: What the session is doing; reported in :class:`ConnectionClosed`.
         self.stage = "connect"
         self.peer = ""
+        #: the address the socket reached (IP), once connected
+        self.peer_ip = ""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task[None] | None = None
@@ -151,6 +168,9 @@ class Connection:
         except (OverflowError, ValueError) as e:  # port out of range, NUL in the host name
             raise OSError(errno.EINVAL, f"cannot connect to {self.peer}: {e}") from e
         self._reader, self._writer = reader, writer
+        peername = writer.get_extra_info("peername")
+        if isinstance(peername, tuple) and peername:
+            self.peer_ip = str(peername[0])
         log.debug("%s connected to %s", self.name, self.peer)
         self._read_task = asyncio.create_task(self._read_loop(), name=f"msnp-{self.name}-read")
 
@@ -196,7 +216,10 @@ class Connection:
             await self.send(Command(name, trid, args, payload))
             wait = self.transaction_timeout if timeout is None else timeout
             try:
-                return await asyncio.wait_for(future, wait)
+                if self.gate is None:
+                    return await asyncio.wait_for(future, wait)
+                with self.gate.awaiting_reply():
+                    return await asyncio.wait_for(future, wait)
             except TimeoutError as e:
                 raise TransactionTimeout(
                     f"no reply to {name} from {self.name} within {wait:g} s"
@@ -228,14 +251,35 @@ class Connection:
         detail = "connection closed by the server"
         try:
             while not self._closed:
+                await self._wait_gate()
                 data = await self._reader.read(65536)
                 if not data:
                     break
                 self.parser.feed(data)
                 del data  # the parser keeps what it needs: an idle connection holds no chunk
-                for command in self.parser:
+                slice_end = time.monotonic() + SLICE
+                while True:
+                    await self._wait_gate()
+                    if time.monotonic() > slice_end:
+                        await asyncio.sleep(0)
+                        slice_end = time.monotonic() + SLICE
+                    if self._closed:
+                        return
+                    command = self.parser.next_command()
+                    if command is None:
+                        break
                     if wire_log.isEnabledFor(TRACE):
                         wire_log.log(TRACE, "%s %s << %s", self.name, self.peer, _redact(command))
+                    if command.dropped:
+                        self.tally.hit(
+                            "payloads_dropped",
+                            "%s %s: dropped a %d-byte %s payload (over its size limit)",
+                            self.name,
+                            self.peer,
+                            command.dropped,
+                            command.name,
+                        )
+                        continue
                     self._dispatch(command)
                     if self._closed:
                         return
@@ -247,6 +291,10 @@ class Connection:
         except asyncio.CancelledError:
             return
         self._shutdown(reason, detail)
+
+    async def _wait_gate(self) -> None:
+        if self.gate is not None and not self.gate.is_open:
+            await self.gate.wait()
 
     def _shutdown(self, reason: DisconnectReason, detail: str) -> None:
         if self._closed:

@@ -18,15 +18,18 @@ __all__ = [
     "ConnectionClosed",
     "ErrorCode",
     "LocalProtocolError",
+    "MD5LoginRefused",
     "MSNPError",
     "MSNPException",
     "P2PError",
     "P2PLimitExceeded",
     "P2PProtocolError",
     "ProtocolError",
+    "ProtocolRefused",
     "ServiceError",
     "ServiceUnavailable",
     "SoapFault",
+    "SwitchboardLimitReached",
     "TransactionTimeout",
     "TransferDeclined",
     "TransferFailed",
@@ -149,6 +152,22 @@ class ConnectionClosed(MSNPException):
         self.stage = stage
         self.reason = reason
         super().__init__(f"{reason} during {stage}")
+
+
+class ProtocolRefused(MSNPException):
+    """No protocol version both sides accept (the server chose none of those we offered)."""
+
+
+class MD5LoginRefused(ProtocolRefused):
+    """The server speaks only MSNP2-7, whose MD5 login we refuse (``allow_md5_login`` is off).
+
+    Those versions send ``md5(salt + password)``: anyone who sees the connection can test
+    password guesses against it offline.
+    """
+
+
+class SwitchboardLimitReached(MSNPException):
+    """No conversation can be opened: ``max_switchboards`` are open and all in use."""
 
 
 class TransactionTimeout(MSNPException, TimeoutError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 import re
 
+from .charsets import decode_text
 from .events import MessageFormat
 
 __all__ = [
@@ -29,6 +30,10 @@ __all__ = [
 
 #: The largest MSG payload (headers + body) switchboards relay; longer ones close the session.
 MAX_MSG_PAYLOAD: Final = 1664
+#: Header lines read per message (real messages have about five).
+MAX_HEADER_LINES: Final = 64
+#: Longer ``X-MMS-IM-Format`` values are not read (real ones are about 60 characters).
+MAX_FORMAT: Final = 512
 
 TEXT_PLAIN: Final = "text/plain"
 TYPING: Final = "text/x-msmsgscontrol"
@@ -67,14 +72,10 @@ class Message:
 
     @property
     def text(self) -> str:
-        """The body decoded with the declared charset (UTF-8 unless told otherwise)."""
-        charset = self.charset or "utf-8"
-        try:
-            return self.body.decode(charset, errors="replace")
-        except (LookupError, UnicodeError):
-            # unknown charsets, and codecs such as "undefined" or "idna" that raise even
-            # with errors="replace": the text must still arrive, so read it as UTF-8
-            return self.body.decode("utf-8", errors="replace")
+        """The body decoded with the declared charset when it is a known one, else as UTF-8
+        (see :mod:`.charsets`: the text must arrive, and no codec may cost more than linear
+        time)."""
+        return decode_text(self.body, self.charset)
 
     @property
     def format(self) -> MessageFormat:
@@ -109,11 +110,14 @@ def parse_message(payload: bytes) -> Message:
     else:
         head, body = payload, b""
     headers: dict[str, str] = {}
-    for raw in head.split(b"\n"):
-        line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
+    # real messages have a handful of header lines: the rest of a longer block is not read
+    lines = head.decode("utf-8", errors="replace").split("\n", MAX_HEADER_LINES)
+    for line in lines[:MAX_HEADER_LINES]:
         name, sep, value = line.partition(":")
-        if sep and name.strip():
-            headers[name.strip()] = value.strip()
+        if sep:
+            name = name.strip()
+            if name:
+                headers[name] = value.strip()
     return Message(headers, body)
 
 
@@ -135,6 +139,8 @@ def _rgb_to_bgr(value: str) -> str:
 def parse_format(value: str) -> MessageFormat:
     """Parse ``FN=Arial; EF=BI; CO=ff; CS=0; PF=22`` (unknown keys are ignored)."""
     params: dict[str, str] = {}
+    if len(value) > MAX_FORMAT:
+        value = ""
     for part in value.split(";"):
         key, sep, val = part.partition("=")
         if sep:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from sys import intern
-from xml.sax.saxutils import escape as xml_escape
 import asyncio
-import html
 import logging
-import re
 
 from . import challenge as challenge_mod
 from .auth import md5_response
+from .burst import Tally
 from .codec import Command, decode_arg, encode_arg
-from .connection import Connection, ProtocolRefused, parse_address
+from .connection import Connection, parse_address
 from .errors import AuthError, ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
 from .events import (
     Contact,
@@ -34,7 +32,10 @@ from .events import (
     PresenceChanged,
     Status,
 )
+from .flow import ReadGate
 from .message import PROFILE, parse_message
+from .ubx import build_user_data, parse_user_data
+from .versions import chosen_version, offered_versions
 
 if TYPE_CHECKING:
     from .client import ClientConfig
@@ -45,6 +46,18 @@ log = logging.getLogger("msnp.ns")
 
 MAX_REDIRECTS = 3
 _ALL_LISTS = ("FL", "AL", "BL", "RL")
+#: NS ``MSG`` payloads (profile, mail notifications) larger than this are dropped unread.
+MAX_NS_MESSAGE: Final = 64 * 1024
+#: Real clients send a few hundred bytes of personal-message XML (a 129-character PSM, the
+#: media string, a machine GUID); larger ``UBX`` payloads are dropped unread.
+MAX_UBX_PAYLOAD: Final = 8 * 1024
+#: Contact groups kept; MSN servers allowed a few dozen.
+MAX_GROUPS: Final = 1000
+#: Groups kept per contact, and the longest friendly name / MSN object kept (MSN allowed 129
+#: characters of name): a contact costs bounded memory whatever the server sends.
+MAX_CONTACT_GROUPS: Final = 32
+MAX_NAME: Final = 1024
+MAX_MSN_OBJECT: Final = 4096
 
 TicketFetcher = Callable[[str], Awaitable[str]]
 
@@ -100,11 +113,6 @@ def _shared_int(value: int) -> int:
     return value
 
 
-def _xml_field(xml: str, tag: str) -> str:
-    match = re.search(rf"<{tag}\s*>(.*?)</{tag}\s*>", xml, re.DOTALL | re.IGNORECASE)
-    return html.unescape(match.group(1)) if match else ""
-
-
 class NotificationSession:
     """One login to the notification server.
 
@@ -115,9 +123,10 @@ class NotificationSession:
 
     __slots__ = (
         "_awaiting_qng", "_disconnected", "_keepalive", "_keepalive_interval", "_out_detail",
-        "_out_reason", "_sync", "_tasks", "config", "conn", "contacts", "emit", "friendly_name",
-        "groups", "logged_in", "on_disconnect", "on_ring", "passport", "personal_message",
-        "privacy_allow_unlisted", "profile", "protocol", "status",
+        "_out_reason", "_qng_pauses", "_sync", "_tasks", "config", "conn", "contacts", "emit",
+        "friendly_name", "gate", "groups", "logged_in", "on_disconnect", "on_ring", "passport",
+        "personal_message", "privacy_allow_unlisted", "profile", "protocol", "server_hosts",
+        "status", "tally",
     )  # fmt: skip
 
     def __init__(
@@ -127,8 +136,12 @@ class NotificationSession:
         *,
         on_ring: Callable[[Ring], None],
         on_disconnect: Callable[[DisconnectReason, str], None],
+        gate: ReadGate | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.config = config
+        self.gate = gate
+        self.tally = tally if tally is not None else Tally(log)
         self.emit = emit
         self.on_ring = on_ring
         self.on_disconnect = on_disconnect
@@ -143,12 +156,16 @@ class NotificationSession:
         self.profile: dict[str, str] = {}
         self.privacy_allow_unlisted: bool | None = None
         self.logged_in = False
+        #: the NS's host as we connected to it (after redirects) and the address reached
+        self.server_hosts: tuple[str, ...] = ()
         self._sync: _SyncState | None = None
         self._out_reason: DisconnectReason | None = None
         self._out_detail = ""
-        #: the next PNG, or while one is unanswered the moment to give up on it
-        self._keepalive: asyncio.TimerHandle | None = None
+        #: the next PNG, or while one is unanswered the moment to give up on it (a task only
+        #: while the read gate is closed)
+        self._keepalive: asyncio.TimerHandle | asyncio.Task[None] | None = None
         self._awaiting_qng = False
+        self._qng_pauses = 0  # the read gate's pauses when the QNG wait began
         self._keepalive_interval = config.keepalive_interval
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         self._disconnected = False
@@ -185,11 +202,13 @@ class NotificationSession:
         ticket: str | None,
         fetch_ticket: Callable[[str, str, str], Awaitable[str]],
     ) -> str | None:
+        offered_versions(self.config.protocols, self.config.allow_md5_login)  # raises if none
         host, port = parse_address(self.config.server)
         for _ in range(MAX_REDIRECTS + 1):
             conn = self._new_connection()
             self.conn = conn
             await conn.open(host, port, self.config.connect_timeout)
+            self.server_hosts = (host, conn.peer_ip)
             try:
                 redirect, used = await self._handshake(
                     conn, passport, password, ticket, fetch_ticket
@@ -217,6 +236,9 @@ class NotificationSession:
             transaction_timeout=self.config.transaction_timeout,
             max_line=self.config.max_line,
             max_payload=self.config.max_payload,
+            payload_limits={"UBX": self.config.max_ubx_payload, "MSG": MAX_NS_MESSAGE},
+            gate=self.gate,
+            tally=self.tally,
         )
 
     async def _handshake(
@@ -229,17 +251,10 @@ class NotificationSession:
     ) -> tuple[str | None, str | None]:
         """VER/CVR/USR; returns (redirect address or None, ticket used)."""
         conn.stage = "VER"
-        offered = [f"MSNP{v}" for v in self.config.protocols]
-        reply = await conn.transaction("VER", (*offered, "CVR0"))
-        versions = [a for a in reply.args if a.upper().startswith("MSNP")]
-        if not versions:
-            raise ProtocolRefused(
-                "the server supports none of the offered protocol versions "
-                f"({', '.join(offered)})"
-            )
-        version = _int(versions[0][4:], -1)
-        if version not in self.config.protocols:
-            raise ProtocolRefused(f"the server chose {versions[0]}, which we did not offer")
+        configured, allow_md5 = self.config.protocols, self.config.allow_md5_login
+        offered = offered_versions(configured, allow_md5)
+        reply = await conn.transaction("VER", (*(f"MSNP{v}" for v in offered), "CVR0"))
+        version = chosen_version(reply.args, offered, configured, allow_md5)
         self.protocol = version
         conn.version = version
         if version >= 8:
@@ -264,6 +279,7 @@ class NotificationSession:
         return await self._auth_twn(conn, passport, password, ticket, fetch_ticket)
 
     async def _auth_md5(self, conn: Connection, passport: str, password: str | None) -> str | None:
+        log.info("logging in with MD5 (MSNP%s), as allowed by allow_md5_login", self.protocol)
         conn.stage = "INF"
         await conn.transaction("INF")
         conn.stage = "USR"
@@ -391,18 +407,38 @@ class NotificationSession:
             self._sync.progress.set()
 
     def _contact(self, passport: str, name: str | None = None) -> Contact:
+        """The contact ``passport`` from a list command, created when new (up to
+        ``max_contacts``; beyond that a contact is reported but not kept)."""
         key = passport.lower()
         contact = self.contacts.get(key)
+        if name is not None:
+            name = name[:MAX_NAME]
         if contact is None:
             # thousands of sessions in one process list the same people: their addresses and
             # names are interned (shared; freed with the last user)
             passport = intern(passport)
             key = passport if key == passport else intern(key)
             contact = Contact(passport=passport, friendly_name=intern(name) if name else passport)
-            self.contacts[key] = contact
+            if len(self.contacts) < self.config.max_contacts:
+                self.contacts[key] = contact
+            else:
+                self.tally.hit(
+                    "contacts_not_kept",
+                    "more than %d contacts: %s and later ones are not kept",
+                    self.config.max_contacts,
+                    passport,
+                )
         elif name is not None and name != contact.friendly_name:
             contact.friendly_name = intern(name)
         return contact
+
+    def _group_ids(self, text: str) -> list[str]:
+        """The group ids of a comma-separated list, without repeats, at most
+        MAX_CONTACT_GROUPS, as the groups' own id strings where known (one object per group,
+        not one per contact in it)."""
+        known = self.groups
+        ids = list(dict.fromkeys(g for g in text.split(",") if g))[:MAX_CONTACT_GROUPS]
+        return [group.id if (group := known.get(g)) else g for g in ids]
 
     def _cmd_LST(self, cmd: Command) -> None:
         version = self.protocol or 0
@@ -449,27 +485,31 @@ class NotificationSession:
                 self._sync.contacts_seen += 1
         self._progress()
 
-    def _group_ids(self, ids: str) -> list[str]:
-        """Group ids from a comma list, as the group's own id strings where known (one object
-        per group, not one per contact in it)."""
-        known = self.groups
-        return [group.id if (group := known.get(g)) else g for g in ids.split(",") if g]
-
     def _cmd_LSG(self, cmd: Command) -> None:
         version = self.protocol or 0
         args = cmd.args
         if version < 8:
             # LSG trid ser i n id name 0
             if len(args) >= 5:
-                self.groups[args[3]] = Group(args[3], decode_arg(args[4]))
+                self._set_group(Group(args[3], decode_arg(args[4])))
         elif version < 10:
             if len(args) >= 2:
-                self.groups[args[0]] = Group(args[0], decode_arg(args[1]))
+                self._set_group(Group(args[0], decode_arg(args[1])))
         elif len(args) >= 2:
-            self.groups[args[1]] = Group(args[1], decode_arg(args[0]))
+            self._set_group(Group(args[1], decode_arg(args[0])))
         if self._sync is not None:
             self._sync.groups_seen += 1
         self._progress()
+
+    def _set_group(self, group: Group) -> bool:
+        """Keep ``group`` (False: a new group beyond :data:`MAX_GROUPS`, not kept)."""
+        if group.id not in self.groups and len(self.groups) >= MAX_GROUPS:
+            self.tally.hit(
+                "groups_not_kept", "more than %d groups: %s not kept", MAX_GROUPS, group.id
+            )
+            return False
+        self.groups[group.id] = group
+        return True
 
     def _cmd_BLP(self, cmd: Command) -> None:
         if cmd.args:
@@ -493,32 +533,55 @@ class NotificationSession:
         if len(args) < 2:
             return
         status = _status(args[0])
-        name = decode_arg(args[2]) if len(args) >= 3 else None
+        name = decode_arg(args[2])[:MAX_NAME] if len(args) >= 3 else None
         caps = _shared_int(_int(args[3])) if len(args) >= 4 else 0
-        msnobj = decode_arg(args[4]) if len(args) >= 5 and args[4] != "0" else None
-        contact = self._contact(args[1], name)
-        contact.status = status
-        contact.capabilities = caps
-        contact.msn_object = msnobj
-        self.emit(PresenceChanged(contact.passport, status, name, caps, msnobj, initial=initial))
+        msnobj = (
+            decode_arg(args[4])[:MAX_MSN_OBJECT] if len(args) >= 5 and args[4] != "0" else None
+        )
+        # presence lines do not add contacts: only list commands (LST/ADD/ADC) do
+        passport = args[1]
+        contact = self.contacts.get(passport.lower())
+        if contact is not None:
+            if name is not None and name != contact.friendly_name:
+                contact.friendly_name = intern(name)
+            contact.status = status
+            contact.capabilities = caps
+            contact.msn_object = msnobj
+            passport = contact.passport
+        self.emit(PresenceChanged(passport, status, name, caps, msnobj, initial=initial))
 
     def _cmd_FLN(self, cmd: Command) -> None:
         if not cmd.args:
             return
-        contact = self._contact(cmd.args[0])
-        contact.status = Status.OFFLINE
-        self.emit(PresenceChanged(contact.passport, Status.OFFLINE, None))
+        passport = cmd.args[0]
+        contact = self.contacts.get(passport.lower())
+        if contact is not None:
+            contact.status = Status.OFFLINE
+            passport = contact.passport
+        self.emit(PresenceChanged(passport, Status.OFFLINE, None))
 
     def _cmd_UBX(self, cmd: Command) -> None:
         if not cmd.args:
             return
-        xml = (cmd.payload or b"").decode("utf-8", errors="replace")
-        psm = _xml_field(xml, "PSM")
-        media = _xml_field(xml, "CurrentMedia")
-        contact = self._contact(cmd.args[0])
-        contact.personal_message = psm
-        contact.current_media = media
-        self.emit(PersonalMessageChanged(contact.passport, psm, media))
+        try:
+            data = parse_user_data(cmd.payload or b"")
+        except ProtocolError as e:
+            self.tally.hit(
+                "ubx_unreadable",
+                "personal message of %s not read: %s",
+                cmd.args[0],
+                e,
+                level=logging.INFO,
+            )
+            return
+        psm, media = data.personal_message, data.current_media
+        passport = cmd.args[0]
+        contact = self.contacts.get(passport.lower())
+        if contact is not None:
+            contact.personal_message = psm
+            contact.current_media = media
+            passport = contact.passport
+        self.emit(PersonalMessageChanged(passport, psm, media))
 
     def _cmd_MSG(self, cmd: Command) -> None:
         message = parse_message(cmd.payload or b"")
@@ -652,8 +715,7 @@ class NotificationSession:
 
     def _cmd_ADG(self, cmd: Command) -> None:
         group = self._parse_adg(cmd)
-        if group is not None:
-            self.groups[group.id] = group
+        if group is not None and self._set_group(group):
             self.emit(GroupChanged(group))
 
     def _cmd_RMG(self, cmd: Command) -> None:
@@ -697,8 +759,10 @@ class NotificationSession:
 
     # ------------------------------------------------------------ keepalive
 
-    # One timer per session, no task: PNG every keepalive_interval (or what QNG asks for), and
-    # the session ends when a PNG has no QNG within keepalive_timeout.
+    # One timer per session and no task: PNG every keepalive_interval (or what QNG asks for),
+    # never while the read gate is closed; the session ends when a PNG has no QNG within
+    # keepalive_timeout of reading time (while the gate is closed the QNG may be waiting
+    # unread: the time starts afresh once reading resumes, as flow.reply_in_time does).
 
     def _start_keepalive(self) -> None:
         self._set_timer(self._keepalive_interval, self._ping)
@@ -708,21 +772,48 @@ class NotificationSession:
             self._keepalive.cancel()
         self._keepalive = asyncio.get_running_loop().call_later(delay, callback)
 
+    def _when_reading(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the read gate opens (it is closed: the handler is behind)."""
+        assert self.gate is not None
+        gate = self.gate
+
+        async def wait() -> None:
+            await gate.wait()
+            self._keepalive = None
+            callback()
+
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        self._keepalive = asyncio.create_task(wait(), name="msnp-keepalive-gate")
+
     def _ping(self) -> None:
+        self._keepalive = None
         conn = self.conn
         if conn is None or conn.closed:
             return
+        if self.gate is not None and not self.gate.is_open:
+            self._when_reading(self._ping)  # no ping while we are not reading
+            return
         self._awaiting_qng = True
+        self._qng_pauses = self.gate.pauses if self.gate is not None else 0
         self._set_timer(self.config.keepalive_timeout, self._no_qng)
         self._spawn(conn.send(Command("PNG")))
 
     def _no_qng(self) -> None:
         self._keepalive = None
+        gate = self.gate
+        if gate is not None and (not gate.is_open or gate.pauses != self._qng_pauses):
+            self._when_reading(self._wait_qng_again)
+            return
         if self.conn is not None:
             self.conn.abort(
                 DisconnectReason.KEEPALIVE_TIMEOUT,
                 f"no answer to PNG within {self.config.keepalive_timeout:g} s",
             )
+
+    def _wait_qng_again(self) -> None:
+        self._qng_pauses = self.gate.pauses if self.gate is not None else 0
+        self._set_timer(self.config.keepalive_timeout, self._no_qng)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -738,9 +829,9 @@ class NotificationSession:
         task.add_done_callback(self._tasks.discard)
 
     def _on_close(self, reason: DisconnectReason, detail: str) -> None:
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
+        keepalive, self._keepalive = self._keepalive, None
+        if keepalive is not None and keepalive is not asyncio.current_task():
+            keepalive.cancel()
         if not self.logged_in or self._disconnected:
             return
         self._disconnected = True
@@ -795,11 +886,8 @@ class NotificationSession:
         if (self.protocol or 0) < 11:
             self.personal_message = text
             return
-        xml = (
-            f"<Data><PSM>{xml_escape(text)}</PSM>"
-            f"<CurrentMedia>{xml_escape(current_media)}</CurrentMedia></Data>"
-        )
-        await conn.transaction("UUX", (), xml.encode("utf-8"))
+        payload = build_user_data(text, current_media, protocol=self.protocol or 11)
+        await conn.transaction("UUX", (), payload)
         self.personal_message = text
 
     async def add_contact(

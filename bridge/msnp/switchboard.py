@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 import asyncio
 import logging
+import time
 
+from .burst import Tally
 from .codec import Command, decode_arg
 from .connection import Connection, DeliveryFailed
 from .errors import ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
 from .events import DisconnectReason, MessageFormat
+from .flow import ReadGate
 from .message import MAX_MSG_PAYLOAD, Message, build_nudge, build_typing, parse_message, split_text
 
 if TYPE_CHECKING:
@@ -18,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["Switchboard", "SwitchboardListener"]
 
 log = logging.getLogger("msnp.sb")
+
+#: Participants kept per switchboard (MSN servers allowed far fewer); later JOIs are ignored.
+MAX_MEMBERS: Final = 64
 
 
 class SwitchboardListener(Protocol):
@@ -36,14 +42,23 @@ class Switchboard:
     """One switchboard connection. ``key`` is the conversation key the client assigned."""
 
     __slots__ = (
-        "_changed", "_closed_reported", "_had_members", "answering", "config", "conn", "inviter",
-        "key", "listener", "members", "own_passport", "session_id",
+        "_changed", "_closed_reported", "_had_members", "answering", "busy", "config", "conn",
+        "inviter", "key", "last_active", "listener", "members", "own_passport", "retired",
+        "session_id", "tally",
     )  # fmt: skip
 
     def __init__(
-        self, config: ClientConfig, own_passport: str, listener: SwitchboardListener, key: str
+        self,
+        config: ClientConfig,
+        own_passport: str,
+        listener: SwitchboardListener,
+        key: str,
+        *,
+        gate: ReadGate | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.config = config
+        self.tally = tally if tally is not None else Tally(log)
         self.own_passport = own_passport
         self.listener = listener
         self.key = key
@@ -53,6 +68,11 @@ class Switchboard:
         #: set by the client while answering an invitation, and who invited us
         self.answering = False
         self.inviter = ""
+        #: sends in progress (the client closes a replaced switchboard once this is 0)
+        self.busy = 0
+        #: replaced by a newer switchboard with the same contact: close when not busy
+        self.retired = False
+        self.last_active = time.monotonic()
         self._changed = asyncio.Event()
         self._had_members = False
         self._closed_reported = False
@@ -63,6 +83,9 @@ class Switchboard:
             transaction_timeout=config.transaction_timeout,
             max_line=config.max_line,
             max_payload=config.max_payload,
+            payload_limits={"MSG": config.max_switchboard_payload},
+            gate=gate,
+            tally=self.tally,
         )
 
     @property
@@ -126,7 +149,11 @@ class Switchboard:
                 )
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                if self.conn.gate is None:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                else:
+                    with self.conn.gate.awaiting_reply():  # the JOI must be read
+                        await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
                 pass
 
@@ -190,6 +217,15 @@ class Switchboard:
     def _join(self, passport: str, name: str) -> None:
         passport = passport.split(";", 1)[0]
         if passport.lower() == self.own_passport.lower():
+            return
+        if passport.lower() not in self.members and len(self.members) >= MAX_MEMBERS:
+            self.tally.hit(
+                "members_not_kept",
+                "switchboard %s: more than %d participants, %s ignored",
+                self.key,
+                MAX_MEMBERS,
+                passport,
+            )
             return
         self.members[passport.lower()] = (passport, name)
         self._had_members = True

@@ -192,7 +192,7 @@ class Portal(BasePortal):
 
     async def prepare_remote_dm(self, room_id: RoomID, invited_by: Any, puppet: Any) -> str:
         name = puppet.display_text if isinstance(puppet, Puppet) else str(puppet.mxid)
-        return f"Portal to a private chat with {name} created. Messages you send here go to MSN."
+        return f"This is your chat with {name} on MSN: messages you send here go to them."
 
     async def postprocess_matrix_dm(self, user: BaseUser, puppet: Any) -> None:
         await self.update_bridge_info()
@@ -387,7 +387,7 @@ class Portal(BasePortal):
             self.log.info("Owner left the room, cleaning up portal")
             await self._forget_room_locked("The MSN user left the room")
 
-    async def cleanup_and_forget(self, message: str = "Portal closed") -> None:
+    async def cleanup_and_forget(self, message: str = "This chat was closed") -> None:
         """Make the ghosts leave and forget the room (the next message opens a new one)."""
         async with self._create_lock:
             if not self._forgotten:

@@ -20,7 +20,7 @@ from mautrix.types import (
 )
 from mautrix.util import background_task
 
-from bridge import formatter
+from bridge import formatter, metrics
 from bridge.db.message import Message as DBMessage
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPException
@@ -67,11 +67,17 @@ class MatrixToMSN:
         room_id = self.portal.mxid
         if not room_id:
             return
+        arrived_at = time.monotonic()
         async with self._send_lock:
-            await self._bridge_matrix_message(user, message, event_id, room_id)
+            await self._bridge_matrix_message(user, message, event_id, room_id, arrived_at)
 
     async def _bridge_matrix_message(
-        self, user: PortalOwner, message: MessageEventContent, event_id: EventID, room_id: RoomID
+        self,
+        user: PortalOwner,
+        message: MessageEventContent,
+        event_id: EventID,
+        room_id: RoomID,
+        arrived_at: float,
     ) -> None:
         portal = self.portal
         msgtype = getattr(message, "msgtype", None)
@@ -108,6 +114,7 @@ class MatrixToMSN:
                     "the bridge is not connected to MSN right now",
                     MessageStatusReason.NETWORK_ERROR,
                     retriable=True,
+                    kind="not_connected",
                 )
             if not portal.is_direct and not client.participants(portal.conv_key):
                 await self._restore_group(client)
@@ -123,6 +130,10 @@ class MatrixToMSN:
             failure = describe_send_error(e, await self._contact_name())
             self.log.warning("Unexpected error sending %s to MSN", event_id, exc_info=True)
         self.stop_typing()
+        if failure is None:
+            metrics.message_bridged(metrics.MATRIX_TO_MSN, arrived_at)
+        else:
+            metrics.send_failed(metrics.MATRIX_TO_MSN, failure.kind)
         if record is not None:
             try:
                 await record.set_status("failed" if failure else "delivered")

@@ -9,7 +9,7 @@ from mautrix.appservice import IntentAPI
 from mautrix.errors import IntentError, MForbidden
 from mautrix.types import JSON, EventID, MessageType, TextMessageEventContent
 
-from bridge import formatter
+from bridge import formatter, metrics
 from bridge.db.message import Message as DBMessage
 from bridge.msnp.events import (
     NudgeReceived,
@@ -74,6 +74,13 @@ class MSNToMatrix:
         except Exception:
             portal.log.warning("Failed to record incoming message %s", event_id, exc_info=True)
 
+    async def _room_ready(self, user: PortalOwner) -> bool:
+        """Make sure the room exists for a message; a failure counts as a lost message."""
+        if await self.portal.ensure_room(user):
+            return True
+        metrics.send_failed(metrics.MSN_TO_MATRIX, "matrix_error")
+        return False
+
     async def _send_from(
         self, user: PortalOwner, puppet: Puppet, content: TextMessageEventContent, sender: str
     ) -> EventID | None:
@@ -87,25 +94,28 @@ class MSNToMatrix:
             except (IntentError, MForbidden) as e:
                 if attempt == 2:
                     portal.log.warning("Failed to send message from %s to Matrix: %s", sender, e)
+                    metrics.send_failed(metrics.MSN_TO_MATRIX, "matrix_error")
                     return None
                 portal.log.info(
                     "Cannot send to %s any more (%s): opening a new room", portal.mxid, e
                 )
                 await portal.cleanup_and_forget("The MSN conversation moved to a new room")
-                if not await portal.ensure_room(user):
+                if not await self._room_ready(user):
                     return None
                 if not portal.is_direct:
                     await portal.ensure_ghost_joined(sender)
                 continue
             except Exception:
                 portal.log.exception("Failed to send message from %s to Matrix", sender)
+                metrics.send_failed(metrics.MSN_TO_MATRIX, "error")
                 return None
+            metrics.message_bridged(metrics.MSN_TO_MATRIX, metrics.arrival())
             await self._record_incoming(event_id, sender)
             return event_id
         return None
 
     async def handle_text(self, user: PortalOwner, evt: TextMessageReceived) -> EventID | None:
-        if not await self.portal.ensure_room(user):
+        if not await self._room_ready(user):
             return None
         puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
@@ -129,7 +139,7 @@ class MSNToMatrix:
             self.portal.log.debug("Failed to set typing for %s", evt.sender, exc_info=True)
 
     async def handle_nudge(self, user: PortalOwner, evt: NudgeReceived) -> EventID | None:
-        if not await self.portal.ensure_room(user):
+        if not await self._room_ready(user):
             return None
         puppet = await self._sender_puppet(evt.sender)
         if puppet is None:
@@ -142,7 +152,7 @@ class MSNToMatrix:
         ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
         if ctype in _SILENT_CONTENT_TYPES:
             return None
-        if not await self.portal.ensure_room(user):
+        if not await self._room_ready(user):
             return None
         puppet = await self._sender_puppet(evt.sender)
         if puppet is None:

@@ -189,7 +189,7 @@ async def test_bad_command_input_gets_clear_replies(stack: Stack) -> None:
     await stack.command(user, mgmt, f"pm {long_address}", re.compile("Usage|too long", re.I))
     await stack.command(user, mgmt, "add", "Usage")
     await stack.command(user, mgmt, "status", "Usage")
-    await stack.command(user, mgmt, "nudge", "portal room")
+    await stack.command(user, mgmt, "nudge", "chat with an MSN contact")
     stranger = f"stranger{stack.unique('')}@example.com"
     await stack.command(user, mgmt, f"pm {stranger}", "not on your contact list")
     await stack.bridge.wait_quiet(0.5)

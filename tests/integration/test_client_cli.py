@@ -47,6 +47,7 @@ async def test_check_md5_with_stdin_password() -> None:
                 "alice@example.com",
                 "--protocol",
                 "MSNP7",
+                "--allow-md5-login",
                 "--timeout",
                 "5",
                 stdin="alice123\n",
@@ -95,6 +96,7 @@ async def test_check_errors(protocol: str, password: str, expected: int) -> None
             "alice@example.com",
             "--protocol",
             protocol,
+            "--allow-md5-login",
             "--passport-url",
             server.passport_url,
             stdin=f"{password}\n",
@@ -102,6 +104,23 @@ async def test_check_errors(protocol: str, password: str, expected: int) -> None
     assert code == expected
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert out == ""
+
+
+async def test_check_refuses_md5_unless_allowed() -> None:
+    async with running_server() as server:
+        code, out, err = await run_cli(
+            "check",
+            "--server",
+            server.server_address,
+            "--email",
+            "alice@example.com",
+            "--protocol",
+            "MSNP7",
+            stdin="alice123\n",
+        )
+        assert server.counters["ds_connections"] + server.counters["ns_connections"] == 0
+    assert code == 4 and out == ""
+    assert "MD5" in err and "allow_md5_login" in err
 
 
 async def test_check_unreachable() -> None:

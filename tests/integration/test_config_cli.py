@@ -37,6 +37,7 @@ def write_config(path: Path, **changes: Any) -> None:
     data = load_yaml(EXAMPLE)
     data["homeserver"]["address"] = "http://127.0.0.1:8008"
     data["homeserver"]["domain"] = "hs.test"
+    data["msn"]["passport_url"] = "http://127.0.0.1:8081/login"
     for key, value in changes.items():
         node = data
         *parents, last = key.split(".")
@@ -97,7 +98,7 @@ def test_refuses_to_start_with_placeholder_tokens(tmp_path: Path) -> None:
     proc = run_bridge(tmp_path, "-c", "config.yaml")
     assert proc.returncode == 11, proc.stdout + proc.stderr
     out = proc.stdout + proc.stderr
-    assert "appservice.as_token not configured" in out
+    assert "appservice.as_token is not configured" in out
     assert "generate the registration" in out
 
 
@@ -105,7 +106,7 @@ def test_refuses_to_start_with_example_homeserver(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(EXAMPLE.read_text())
     proc = run_bridge(tmp_path, "-c", "config.yaml")
     assert proc.returncode == 11, proc.stdout + proc.stderr
-    assert "homeserver.address not configured" in proc.stdout + proc.stderr
+    assert "homeserver.address is not configured" in proc.stdout + proc.stderr
 
 
 def test_refuses_unsaved_credential_key(tmp_path: Path) -> None:
@@ -113,8 +114,8 @@ def test_refuses_unsaved_credential_key(tmp_path: Path) -> None:
         tmp_path / "config.yaml", **{"appservice.as_token": "a", "appservice.hs_token": "b"}
     )
     proc = run_bridge(tmp_path, "-n", "-c", "config.yaml")
-    assert proc.returncode == 11, proc.stdout + proc.stderr
-    assert "could not be saved" in proc.stderr
+    assert proc.returncode == 13, proc.stdout + proc.stderr
+    assert "cannot be saved" in proc.stderr
     assert not (tmp_path / "matrix-msn.db").exists()
 
 
@@ -136,6 +137,7 @@ def test_setup_local_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     text = cfg.read_text()
     text = text.replace("address: https://example.com", "address: http://127.0.0.1:8008")
     text = text.replace("domain: example.com", "domain: hs.test")
+    text = text.replace("passport_url: null", "passport_url: http://127.0.0.1:8081/login")
     cfg.write_text(text)
     assert setup_main(argv) == EXIT_NEW_REGISTRATION
     err = capsys.readouterr().err
@@ -152,3 +154,39 @@ def test_setup_local_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         yaml.dump(registration, stream)
     assert setup_main(argv) == EXIT_MISMATCH
     assert "do not match" in capsys.readouterr().err
+
+
+def test_make_run_first_stops_are_not_errors(tmp_path: Path) -> None:
+    """`make run`'s first-run stops exit 0 without make's "Error"; messages name `make run`."""
+    cfg, reg = tmp_path / "config.yaml", tmp_path / "registration-generated.yaml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "MAKEFLAGS"))}
+
+    def make_run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "-s", "run", f"CONFIG={cfg}", f"REGISTRATION={reg}"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    first = make_run()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Error" not in first.stdout + first.stderr
+    assert f"Created {cfg} from the example configuration" in first.stderr
+    assert "run `make run` again" in first.stderr
+    second = make_run()
+    assert second.returncode == 0 and "Error" not in second.stdout + second.stderr
+    assert "is not configured" in second.stderr and "run `make run` again" in second.stderr
+    text = cfg.read_text()
+    text = text.replace("address: https://example.com", "address: http://127.0.0.1:8008")
+    text = text.replace("domain: example.com", "domain: hs.test")
+    text = text.replace("passport_url: null", "passport_url: http://127.0.0.1:8081/login")
+    cfg.write_text(text)
+    third = make_run()
+    assert third.returncode == 0 and "Error" not in third.stdout + third.stderr
+    assert f"Generated the appservice registration {reg}" in third.stderr
+    assert "restart the homeserver and run `make run` again" in third.stderr
+    assert reg.exists()

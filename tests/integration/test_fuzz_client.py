@@ -597,6 +597,7 @@ def config(address: str, version: int) -> ClientConfig:
         keepalive_timeout=2.0,
         max_line=MAX_LINE,
         max_payload=MAX_PAYLOAD,
+        allow_md5_login=version < 8,  # the MSNP2-7 examples log in with MD5 on purpose
     )
 
 

@@ -1,5 +1,8 @@
-"""The bridge's state store (bridge/state_store.py) on SQLite and PostgreSQL: what mautrix looks
-up before every sent event comes from memory, and memory never disagrees with the database."""
+"""The bridge's Matrix state store (bridge/state_store.py) on SQLite and PostgreSQL: every
+membership write is kept when a room's member list is replaced while single members change
+(PostgreSQL used to fail the bulk insert with a unique violation, losing the Matrix event being
+handled); what mautrix looks up before every sent event comes from memory, and memory never
+disagrees with the database."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from mautrix.types import (
 from mautrix.util.async_db import Database
 import pytest
 
-from bridge.state_store import CachedStateStore
+from bridge.state_store import StateStore
 
 ROOM = RoomID("!room:msn.test")
 GHOST = UserID("@msn_bob=40example.com:msn.test")
@@ -44,8 +47,8 @@ class Counted:
             setattr(db, name, counted)
 
 
-async def make_store(db: Database) -> CachedStateStore:
-    store = CachedStateStore(db, _no_puppet, _no_puppet)
+async def make_store(db: Database) -> StateStore:
+    store = StateStore(db, _no_puppet, _no_puppet)
     await store.upgrade_table.upgrade(db)
     return store
 
@@ -171,3 +174,18 @@ async def test_create_event_round_trip(db: Database, event_type: EventType) -> N
     await store.set_create(create_event(ROOM))
     create = await store.get_create(ROOM)
     assert create is not None and create.type == event_type and create.sender == "@msnbot:msn.test"
+
+
+async def test_member_writes_of_one_room_do_not_collide(db: Database) -> None:
+    store = await make_store(db)
+    room = RoomID("!room:hs.test")
+    members = {UserID(f"@u{i}:hs.test"): Member(membership=Membership.JOIN) for i in range(20)}
+    for round_ in range(30):
+        newcomer = UserID(f"@u{round_ % 20}:hs.test")
+        await asyncio.gather(
+            store.set_members(room, members),
+            store.set_member(room, newcomer, Member(membership=Membership.JOIN)),
+            store.set_membership(room, newcomer, Membership.JOIN),
+            store.set_members(room, members),
+        )
+    assert sorted(await store.get_members(room)) == sorted(members)

@@ -880,13 +880,13 @@ class NotificationConnection:
             return
         cookie = self.server.issue_sb_cookie(account, None, self)
         self.send(
-            "XFR", command.trid, "SB", self.server.sb_address, "CKI", cookie,
+            "XFR", command.trid, "SB", self.server.advertised_sb_address, "CKI", cookie,
             *(("U", "messenger.msn.com") if self.v >= 13 else ()), 1 if self.v >= 14 else None,
         )  # fmt: skip
 
     def ring(self, session_id: str, cookie: str, inviter: Account) -> None:
         self.send(
-            "RNG", session_id, self.server.sb_address, "CKI", cookie, inviter.email,
+            "RNG", session_id, self.server.advertised_sb_address, "CKI", cookie, inviter.email,
             encode_name(inviter.name),
             *(("U", "messenger.hotmail.com") if self.v >= 13 else ()),
             1 if self.v >= 14 else None,

@@ -65,6 +65,8 @@ class ServerConfig:
     nexus_dalogin_scheme: str | None = None
     qng_seconds: int = 50
     max_line: int = 16 * 1024
+    #: fault injection: "host:port" written into XFR SB and RNG instead of the real SB address
+    sb_advertise: str | None = None
     #: write :meth:`MSNServer.stats` as JSON to this file every ``stats_interval`` seconds
     #: (and at stop); None: no file (the stats are always at ``GET /_test/stats``)
     stats_file: str | None = None
@@ -286,6 +288,11 @@ class MSNServer:
     @property
     def sb_address(self) -> str:
         return f"{self.config.host}:{self.sb_port}"
+
+    @property
+    def advertised_sb_address(self) -> str:
+        """The SB address handed out in XFR SB / RNG (``sb_advertise`` when set)."""
+        return self.config.sb_advertise or self.sb_address
 
     @property
     def http_base(self) -> str:

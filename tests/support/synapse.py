@@ -103,6 +103,9 @@ class SynapseServer:
     start_timeout: float = 60.0
     port: int = 0
     shared_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    #: fixed by a caller whose data must outlive a restart with a new config (the demo)
+    macaroon_secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    form_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     start_seconds: float = 0.0
     _proc: subprocess.Popen[bytes] | None = None
     _own_workdir: bool = False
@@ -183,8 +186,8 @@ class SynapseServer:
             "media_store_path": str(wd / "media_store"),
             "signing_key_path": str(wd / "signing.key"),
             "registration_shared_secret": self.shared_secret,
-            "macaroon_secret_key": secrets.token_hex(16),
-            "form_secret": secrets.token_hex(16),
+            "macaroon_secret_key": self.macaroon_secret_key,
+            "form_secret": self.form_secret,
             "enable_registration": False,
             "report_stats": False,
             "enable_metrics": False,

@@ -6,7 +6,13 @@ from mautrix.types import PresenceState
 import pytest
 
 from bridge.msnp.client import ProtocolRefused
-from bridge.msnp.errors import AuthError, ConnectionClosed, MSNPError, TransactionTimeout
+from bridge.msnp.errors import (
+    AuthError,
+    ConnectionClosed,
+    MD5LoginRefused,
+    MSNPError,
+    TransactionTimeout,
+)
 from bridge.msnp.events import Status
 from bridge.puppet import normalize_friendly_name, presence_for
 from bridge.texts import describe_login_error, describe_send_error
@@ -47,6 +53,7 @@ def test_friendly_names_are_not_decoded_twice() -> None:
         (ConnectionRefusedError(111, "Connection refused"), "Could not reach the MSN server"),
         (ConnectionClosed("USR"), "closed during USR"),
         (ProtocolRefused("no"), "protocol version"),
+        (MD5LoginRefused("the server chose MSNP7"), "msn.allow_md5_login"),
         (MSNPError(600), "error 600"),
         (TransactionTimeout("x"), "did not answer in time"),
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 from pathlib import Path
+import logging
 
 from mautrix.util.config import ConfigValueError, yaml
 from ruamel.yaml.comments import CommentedMap
@@ -42,6 +43,7 @@ def usable(tmp_path: Path, **changes: Any) -> Config:
     data["homeserver"]["domain"] = "hs.test"
     data["appservice"]["as_token"] = "as-token"
     data["appservice"]["hs_token"] = "hs-token"
+    data["msn"]["passport_url"] = "http://127.0.0.1:8081/login"
     for key, value in changes.items():
         node = data
         *parents, last = key.split(".")
@@ -166,6 +168,7 @@ def test_placeholders_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigValueError, match=r"homeserver\.domain"):
         config.check_default_values()
     data["homeserver"]["domain"] = "hs.test"
+    data["msn"]["passport_url"] = "http://127.0.0.1:8081/login"
     config = make_config(tmp_path, data)
     with pytest.raises(ConfigValueError, match=r"as_token.*generate the registration"):
         config.check_default_values()
@@ -255,3 +258,63 @@ def test_ghost_helpers(tmp_path: Path) -> None:
     assert mxid == "@msn_bob=40example.com:hs.test"
     assert config.ghost_ids.passport(mxid) == "bob@example.com"
     assert config.ghost_ids.passport("@msnbot:hs.test") is None
+
+
+def test_md5_logins_need_the_opt_in(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert usable(tmp_path)["msn.protocol_min"] == 8
+    assert usable(tmp_path).client_config().protocols == (12, 11, 10, 9, 8)
+    old = usable(tmp_path, **{"msn.protocol_min": 2})  # a config from before the option
+    cc = old.client_config()
+    assert cc.protocols == (12, 11, 10, 9, 8) and not cc.allow_md5_login
+    caplog.set_level(logging.INFO, "mau.config")
+    allowed = usable(tmp_path, **{"msn.protocol_min": 2, "msn.allow_md5_login": True})
+    cc = allowed.client_config()
+    assert cc.protocols == tuple(range(12, 1, -1)) and cc.allow_md5_login
+    allowed.client_config()
+    md5_warnings = [r for r in caplog.records if "allow_md5_login is on" in r.getMessage()]
+    assert len(md5_warnings) == 1 and md5_warnings[0].levelno == logging.WARNING
+    with pytest.raises(ConfigValueError, match="allow_md5_login"):
+        usable(tmp_path, **{"msn.protocol_min": 2, "msn.protocol_max": 7}).check_default_values()
+
+
+def test_plain_http_passport_is_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "mau.config")
+    usable(tmp_path, **{"msn.passport_url": "https://login.example/login"}).client_config()
+    assert not caplog.records
+    config = usable(
+        tmp_path,
+        **{"msn.passport_url": "http://127.0.0.1:8081/login", "msn.nexus_url": "http://n/x"},
+    )
+    config.client_config()
+    config.client_config()
+    assert len(caplog.records) == 1
+    line = caplog.records[0].getMessage()
+    assert "msn.passport_url and msn.nexus_url" in line and "unencrypted" in line
+    assert "\n" not in line
+    caplog.clear()
+    usable(
+        tmp_path,
+        **{"msn.nexus_url": "https://n.example/x", "msn.force_scheme": "http"},
+    ).client_config()
+    assert "msn.nexus_url use plain http" in caplog.records[0].getMessage()
+
+
+def test_switchboard_limits_reach_the_client(tmp_path: Path) -> None:
+    config = usable(
+        tmp_path,
+        **{
+            "msn.max_switchboards": 7,
+            "msn.max_switchboards_per_inviter": 2,
+            "msn.switchboard_hosts": ["sb.example.net", "10.0.0.0/8"],
+        },
+    )
+    config.check_default_values()
+    cc = config.client_config()
+    assert (cc.max_switchboards, cc.max_switchboards_per_inviter) == (7, 2)
+    assert cc.switchboard_hosts == ("sb.example.net", "10.0.0.0/8")
+    defaults = usable(tmp_path).client_config()
+    assert (defaults.max_switchboards, defaults.max_switchboards_per_inviter) == (50, 4)
+    with pytest.raises(ConfigValueError, match="max_switchboards"):
+        usable(tmp_path, **{"msn.max_switchboards": 0}).check_default_values()

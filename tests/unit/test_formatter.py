@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+import time
+
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from bridge import formatter
 from bridge.formatter import (
+    MAX_HTML,
     emote_text,
     html_to_msn,
     matrix_to_msn,
@@ -315,15 +320,41 @@ def test_matrix_to_msn(content, kwargs, text: str, fmt: MessageFormat) -> None:
                 "formatted_body": '<span style="font-family: Comic Sans MS">hi</span>',
             },
         ),
+        # a font name that is not one never reaches the style attribute
+        ("hi", F(font='Evil"><script>'), {"msgtype": "m.text", "body": "hi"}),
         (
             "hi",
-            F(font='Evil"><script>'),
+            F(font="Arial; background: url(//x.example/t)"),
+            {"msgtype": "m.text", "body": "hi"},
+        ),
+        (
+            "hi",
+            F(font="A" * 65, effects="B"),
             {
                 "msgtype": "m.text",
                 "body": "hi",
                 "format": "org.matrix.custom.html",
-                "formatted_body": '<span style="font-family: Evil&quot;&gt;&lt;script&gt;">'
-                "hi</span>",
+                "formatted_body": "<b>hi</b>",
+            },
+        ),
+        (
+            "hi",
+            F(font="Comic Sans MS"),
+            {
+                "msgtype": "m.text",
+                "body": "hi",
+                "format": "org.matrix.custom.html",
+                "formatted_body": '<span style="font-family: Comic Sans MS">hi</span>',
+            },
+        ),
+        (
+            "hi",
+            F(font="\uff2d\uff33 \u30b4\u30b7\u30c3\u30af"),
+            {
+                "msgtype": "m.text",
+                "body": "hi",
+                "format": "org.matrix.custom.html",
+                "formatted_body": '<span style="font-family: \uff2d\uff33 \u30b4\u30b7\u30c3\u30af">hi</span>',
             },
         ),
         # escaping and newlines in formatted bodies
@@ -418,3 +449,78 @@ def test_round_trip_property(lines: list[str], effects: set[str], color: str) ->
     content = msn_to_matrix(text, fmt)
     expected_fmt = fmt if color != "000000" else F(effects=fmt.effects)
     assert matrix_to_msn(content, newline="\n") == (text, expected_fmt)
+
+
+# --- hostile HTML ---------------------------------------------------------------------------
+
+
+def _best_of(fn: Callable[[], object], runs: int = 5) -> float:
+    """The least CPU time of ``runs`` calls (CPU time: other processes do not count)."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.thread_time()
+        fn()
+        best = min(best, time.thread_time() - start)
+    return best
+
+
+def test_html_longer_than_one_msn_message_is_not_parsed() -> None:
+    content = {
+        "msgtype": "m.text",
+        "body": "the whole text",
+        "format": "org.matrix.custom.html",
+        "formatted_body": "<b>x</b>" * MAX_HTML,
+    }
+    assert matrix_to_msn(content, newline="\n") == ("the whole text", F())
+    # without a body, the HTML is cut before parsing
+    text, fmt = html_to_msn("<b>" + "y" * (3 * MAX_HTML) + "</b>")
+    assert text == "y" * (MAX_HTML - 3) and fmt.effects == "B"
+
+
+def test_deep_nesting_is_flattened() -> None:
+    text, fmt = html_to_msn("<i>" * 500 + "deep" + "</i>" * 500)
+    assert text == "deep" and fmt.effects == "I"
+    text, _ = html_to_msn("<b>a" + "<i>" * 100 + "b" + "</b>c")
+    assert text.replace("*", "").replace("_", "") == "abc"
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("a <b c <d", "a <b c <d"),
+        ("x < y", "x < y"),
+        ("<a <a <a", "<a <a <a"),
+        ("a <!-- gone --> b", "a b"),
+        ("a <!-- open <!-- <b>b</b>", "a <!-- open <!-- *b*"),
+        ("<a href='x'>l</a> <", "l (x) <"),
+        ('<span title="a>b">t</span>', "t"),
+    ],
+)
+def test_stray_angle_brackets_are_text(html: str, text: str) -> None:
+    assert html_to_msn(html)[0] == text
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["<a ", "<a b='", '<a b="', "<a\n", "</", "<!--", "<b>", "<b>x</i>", "<a b=c/ ", "&#x"],
+)
+def test_hostile_html_costs_linear_time(unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the cut at MAX_HTML bounds the work; this checks the parsing below it scales linearly
+    monkeypatch.setattr(formatter, "MAX_HTML", 10**9, raising=False)
+    small, large = unit * (8000 // len(unit)), unit * (32000 // len(unit))
+    ratio = _best_of(lambda: html_to_msn(large)) / max(_best_of(lambda: html_to_msn(small)), 1e-6)
+    assert ratio < 8, f"4x the input cost {ratio:.1f}x the time"
+
+
+@pytest.mark.parametrize(
+    ("html", "font"),
+    [
+        ('<font face="Comic Sans MS">t</font>', "Comic Sans MS"),
+        ("<span style=\"font-family: 'Segoe UI', sans-serif\">t</span>", "Segoe UI"),
+        ('<font face="Arial; color: red">t</font>', ""),
+        ('<span style="font-family: url(x)">t</span>', ""),
+        (f'<font face="{"A" * 65}">t</font>', ""),
+    ],
+)
+def test_font_names_from_matrix_are_validated(html: str, font: str) -> None:
+    assert html_to_msn(html)[1].font == font

@@ -87,6 +87,7 @@ def _run(parser: Parser, chunks: list[bytes]) -> tuple[list[Command], ProtocolEr
 @example(data=b"MSG a b 2147483648\r\n", cuts=[], role=Role.CLIENT, version=None)
 @example(data=b"QRY 1 x 5\r\nabc", cuts=[1, 2, 3], role=Role.SERVER, version=11)
 @example(data=b"x" * 70, cuts=[65], role=Role.CLIENT, version=None)
+@example(data=b"A \r\x01\n", cuts=[], role=Role.CLIENT, version=None)
 def test_arbitrary_bytes_only_raise_protocol_error(
     data: bytes, cuts: list[int], role: Role, version: int | None
 ) -> None:
@@ -108,13 +109,13 @@ def test_arbitrary_bytes_only_raise_protocol_error(
     )
     assert chunked == whole
     assert (error is None) == (whole_error is None)
-    # Whatever was parsed and can be sent again (encode() refuses non-ASCII, tabs, NULs)
-    # parses back to the same command.
+    # Whatever was parsed and can be sent again (encode() refuses non-ASCII, tabs, NULs and a
+    # CR inside the line) parses back to the same command.
     for cmd in chunked:
         try:
             wire = encode(cmd)
         except LocalProtocolError:
-            assert any(not a.isascii() or "\t" in a or "\0" in a for a in cmd.args)
+            assert any(not a.isascii() or any(c in a for c in "\t\0\r") for a in cmd.args)
             continue
         reparsed = Parser(role, version=version)
         reparsed.feed(wire)
