@@ -109,16 +109,19 @@ class LoopLag:
 
 
 class GCPauses:
-    """Every garbage collection's duration, per generation (through ``gc.callbacks``)."""
+    """Every garbage collection's duration, per generation (through ``gc.callbacks``): the
+    pause (wall clock) and the CPU it took (this thread's CPU time: a shared machine's
+    preemption does not count)."""
 
     def __init__(self) -> None:
-        self._started = 0.0
+        self._started = self._started_cpu = 0.0
         self.reset()
 
     def reset(self) -> None:
         self.count = [0, 0, 0]
         self.total = [0.0, 0.0, 0.0]
         self.max = [0.0, 0.0, 0.0]
+        self.cpu = 0.0
         self.collected = 0
 
     def install(self) -> None:
@@ -132,7 +135,9 @@ class GCPauses:
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
+            self._started_cpu = time.thread_time()
             return
+        self.cpu += time.thread_time() - self._started_cpu
         spent = time.perf_counter() - self._started
         generation = info["generation"]
         self.count[generation] += 1
@@ -151,6 +156,7 @@ class GCPauses:
             "seconds": [round(t, 4) for t in self.total],
             "max_ms": [round(m * 1000, 2) for m in self.max],
             "total_s": round(self.seconds, 4),
+            "cpu_s": round(self.cpu, 4),
             "collected": self.collected,
         }
 

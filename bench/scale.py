@@ -175,7 +175,7 @@ async def worker(args: argparse.Namespace) -> None:
         "login_p50_ms": durations[len(durations) // 2] * 1000,
         "login_p99_ms": durations[min(len(durations) - 1, int(len(durations) * 0.99))] * 1000,
         "cpu_ms_per_login": login_cpu * 1000 / args.count,
-        "gc_share": login_gc["total_s"] / login_cpu if login_cpu else 0.0,
+        "gc_share": login_gc["cpu_s"] / login_cpu if login_cpu else 0.0,
         "rss_baseline_kib": baseline,
         "rss_kib_per_account": (rss_after - baseline) / args.count,
         "login_gc": login_gc,

@@ -25,7 +25,9 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 from collections.abc import Iterator, Mapping
 from enum import Enum
+from types import MappingProxyType
 from urllib.parse import quote, unquote
+import functools
 
 from .errors import LocalProtocolError, ProtocolError
 
@@ -38,6 +40,7 @@ __all__ = [
     "decode_arg",
     "encode",
     "encode_arg",
+    "limits",
 ]
 
 DEFAULT_MAX_LINE: Final = 16 * 1024
@@ -191,6 +194,15 @@ _TABLES: Final = {role: _table(role) for role in Role}
 #: What ``bytes.strip()`` removes: an all-white line is skipped.
 _ASCII_WHITE: Final = " \t\n\r\x0b\x0c"
 
+_NO_LIMITS: Final[Mapping[str, int]] = MappingProxyType({})
+
+
+@functools.lru_cache(maxsize=256)
+def limits(**per_command: int) -> Mapping[str, int]:
+    """A read-only ``payload_limits`` mapping, one object for all parsers with these limits."""
+    return MappingProxyType(per_command)
+
+
 #: Builds a command from a ready tuple, without the keyword handling of ``Command(...)``.
 _tuple_new = tuple.__new__
 
@@ -230,7 +242,8 @@ class Parser:
         self.max_line = max_line
         self.max_payload = max_payload
         #: per-command caps below ``max_payload``: larger payloads are skipped, not buffered
-        self.payload_limits: Mapping[str, int] = dict(payload_limits or {})
+        #: (used as given: share one read-only mapping among parsers, see :func:`limits`)
+        self.payload_limits: Mapping[str, int] = payload_limits or _NO_LIMITS
         self._skip = 0  # payload bytes still to be skipped unread
         self._gen: Iterator[Command] | None = None  # the one next_command() is using
         self._buf: bytes | bytearray = b""

@@ -12,7 +12,7 @@ import logging
 from . import challenge as challenge_mod
 from .auth import md5_response
 from .burst import Tally
-from .codec import Command, decode_arg, encode_arg
+from .codec import Command, decode_arg, encode_arg, limits
 from .connection import Connection, parse_address
 from .errors import AuthError, ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
 from .events import (
@@ -236,7 +236,7 @@ class NotificationSession:
             transaction_timeout=self.config.transaction_timeout,
             max_line=self.config.max_line,
             max_payload=self.config.max_payload,
-            payload_limits={"UBX": self.config.max_ubx_payload, "MSG": MAX_NS_MESSAGE},
+            payload_limits=limits(UBX=self.config.max_ubx_payload, MSG=MAX_NS_MESSAGE),
             gate=self.gate,
             tally=self.tally,
         )

@@ -8,7 +8,7 @@ import logging
 import time
 
 from .burst import Tally
-from .codec import Command, decode_arg
+from .codec import Command, decode_arg, limits
 from .connection import Connection, DeliveryFailed
 from .errors import ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
 from .events import DisconnectReason, MessageFormat
@@ -83,7 +83,7 @@ class Switchboard:
             transaction_timeout=config.transaction_timeout,
             max_line=config.max_line,
             max_payload=config.max_payload,
-            payload_limits={"MSG": config.max_switchboard_payload},
+            payload_limits=limits(MSG=config.max_switchboard_payload),
             gate=gate,
             tally=self.tally,
         )
