@@ -334,7 +334,10 @@ class PySpy:
 
 
 #: leaf frames that wait rather than work: the event loop's select, queue and lock waits
-_IDLE = re.compile(r"^(select|_connection_worker_thread \(aiosqlite/core\.py:59\)|wait|_wait_for_tstate_lock|get) ")
+_IDLE = re.compile(
+    r"^(\w+\.)?(select|wait|_wait_for_tstate_lock) \(|"
+    r"^_connection_worker_thread \(aiosqlite/core\.py:59\)"
+)
 
 
 def _frame_file(frame: str) -> str:
