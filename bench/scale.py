@@ -126,7 +126,8 @@ async def worker(args: argparse.Namespace) -> None:
     lag.start()
     sem = asyncio.Semaphore(args.concurrency)
     durations: list[float] = []
-    freeze_every = int(args.gc.split(":")[1]) if args.gc.startswith("freeze-every:") else 0
+    modes = args.gc.split("+")
+    freeze_every = next((int(m.split(":")[1]) for m in modes if m.startswith("freeze-every:")), 0)
 
     async def limited(i: int) -> None:
         async with sem:
@@ -144,7 +145,7 @@ async def worker(args: argparse.Namespace) -> None:
     login_cpu = time.process_time() - cpu0
     login_gc = pauses.figures()
     login_lag = lag.figures()
-    if args.gc.startswith("freeze"):
+    if any(m.startswith("freeze") for m in modes):
         gc.collect()
         gc.freeze()
     rss_after = rss_kib()
@@ -191,10 +192,12 @@ async def worker(args: argparse.Namespace) -> None:
 
 
 def apply_gc_mode(mode: str) -> None:
-    """``default``, ``freeze`` (after the logins), ``freeze-every:N`` (also after every N
-    logins) or ``A:B:C`` (``gc.set_threshold``)."""
-    if mode[0].isdigit():
-        gc.set_threshold(*(int(x) for x in mode.split(":")))
+    """``default``, or ``+``-joined: ``freeze`` (after the logins), ``freeze-every:N`` (also
+    after every N logins), ``gc=A:B:C`` (``gc.set_threshold``)."""
+    for part in mode.split("+"):
+        part = part.removeprefix("gc=")
+        if part[:1].isdigit():
+            gc.set_threshold(*(int(x) for x in part.split(":")))
 
 
 # -- orchestration ------------------------------------------------------------------------------
@@ -268,7 +271,7 @@ async def library_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             floor = None
             for variant in variants:
                 name, _, gc_mode = variant.partition("+")
-                gc_mode = gc_mode.removeprefix("gc=") or "default"
+                gc_mode = gc_mode or "default"
                 r = await run_worker(server, args, name, count=count, gc=gc_mode)
                 if name == "raw":
                     floor = r["rss_kib_per_account"]
@@ -316,8 +319,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--variants",
         default="raw,library,own-session,library+freeze",
-        help="comma list of raw, library, own-session, library+freeze, library+freeze-every:N, "
-        "library+gc=A:B:C",
+        help="comma list of raw, library, own-session, and library+MODE where MODE joins with "
+        "+ any of freeze, freeze-every:N, gc=A:B:C (e.g. library+gc=20000:50:100+freeze)",
     )
     ap.add_argument("--tracemalloc", action="store_true", help="also a traced library run")
     ap.add_argument("--top", type=int, default=15, help="allocation sites to show")
