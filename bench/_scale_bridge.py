@@ -77,15 +77,28 @@ def request_kinds(proxy: CountingProxy, since: int = 0) -> Counter[str]:
 class ProbedBridge(BridgeProcess):
     """The bridge process with the measuring probe loaded (``bench/_probe_site``)."""
 
-    def __init__(self, workdir: Path, config_path: Path, as_port: int, probe: Path) -> None:
+    def __init__(
+        self, workdir: Path, config_path: Path, as_port: int, probe: Path, gc_policy: str = ""
+    ) -> None:
         super().__init__(workdir, config_path, as_port)
         self.probe = probe
+        self.gc_policy = gc_policy
 
     def env(self) -> dict[str, str]:  # type: ignore[override]
         env = BridgeProcess.env()
         env["PYTHONPATH"] = os.pathsep.join((str(PROBE_SITE), env["PYTHONPATH"]))
         env["MSN_SCALE_PROBE"] = str(self.probe)
+        env["MSN_SCALE_GC"] = self.gc_policy
         return env
+
+    def freeze_gc(self) -> None:
+        """With ``freeze`` in the GC policy: the probe freezes the bridge's heap now."""
+        if "freeze" in self.gc_policy.split("+"):
+            self.probe.with_suffix(".freeze").touch()
+
+    async def start(self, timeout: float = 60.0) -> None:
+        self.probe.with_suffix(".freeze").unlink(missing_ok=True)
+        await super().start(timeout)
 
     def probe_figures(self) -> dict[str, Any]:
         try:
@@ -104,12 +117,21 @@ class ScaleStack(BenchStack):
 
     bridge: ProbedBridge
 
-    def __init__(self, workdir: Path, backend: str, pg: Any, msn: Server, proxy: CountingProxy):
+    def __init__(
+        self,
+        workdir: Path,
+        backend: str,
+        pg: Any,
+        msn: Server,
+        proxy: CountingProxy,
+        gc_policy: str = "",
+    ) -> None:
         super().__init__(workdir, backend, pg, log_level="INFO", hs_address=proxy.url)
         self.msn_server = msn
         self.proxy = proxy
         self.credential_key = generate_key()
-        self.bridge = ProbedBridge(workdir, self.config_path, self.as_port, workdir / "probe.json")
+        probe = workdir / "probe.json"
+        self.bridge = ProbedBridge(workdir, self.config_path, self.as_port, probe, gc_policy)
 
     async def start(self) -> None:
         """Everything but the bridge (``self.bridge.start()``)."""
@@ -282,6 +304,7 @@ async def run_bridge(
     settle: float = 300.0,
     quiet_window: float = 5.0,
     keep: bool = False,
+    gc_policy: str = "",
     report: Any = print,
 ) -> BridgeRun:
     """The measurement described in the module documentation, for ``count`` users."""
@@ -302,7 +325,7 @@ async def run_bridge(
             pg = PostgresServer()
             await asyncio.to_thread(pg.start)
         await proxy.start()
-        stack = ScaleStack(workdir, backend, pg, server, proxy)
+        stack = ScaleStack(workdir, backend, pg, server, proxy, gc_policy)
         proxy.upstream = stack.synapse.url
         await stack.start()
         async with ClientSession() as http:
@@ -329,6 +352,8 @@ async def run_bridge(
                 run.starts.append(figures)
                 report(format_start(run, figures))
                 if n == 0 and idle > 0:
+                    stack.bridge.freeze_gc()
+                    await asyncio.sleep(1.5)  # the probe looks every second
                     stack.bridge.mark()
                     pid = stack.bridge.proc.pid if stack.bridge.proc else 0
                     cpu0 = cpu_seconds(pid)
@@ -395,6 +420,7 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             settle=args.settle,
             quiet_window=args.quiet_window,
             keep=args.keep,
+            gc_policy=args.bridge_gc,
         )
         for error in run.errors:
             print(f"  bridge error: {error.splitlines()[0][:160]}")

@@ -333,6 +333,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quiet-window", type=float, default=5.0, help="bridge: seconds of calm that mean quiet"
     )
     ap.add_argument("--keep", action="store_true", help="bridge: keep the work directory")
+    ap.add_argument(
+        "--bridge-gc",
+        default="",
+        help="bridge: a GC policy to try (+-joined gc=A:B:C, freeze: after the first storm)",
+    )
     # worker processes
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
