@@ -494,7 +494,7 @@ class Session:
 async def fuzz(frames: int, batch: int, seed: int, quiet: bool = False) -> dict[str, Any]:
     """Run the fuzz against a server subprocess; returns the figures."""
     from bridge.msnp.errors import MSNPException
-    from bridge.msnp.events import Status
+    from bridge.msnp.values import Status
 
     loop = asyncio.get_running_loop()
     crashes: list[str] = []

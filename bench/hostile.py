@@ -52,11 +52,11 @@ from bridge.msnp.events import (
     Disconnected,
     Event,
     PresenceChanged,
-    Status,
     SwitchboardClosed,
     TextMessageReceived,
     TypingReceived,
 )
+from bridge.msnp.values import Status
 from tests.msn_server.fixtures import running_server
 
 ME = "alice@example.com"

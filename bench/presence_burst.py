@@ -47,7 +47,8 @@ from bench._stack import (
     window_peak,
 )
 from bridge.msnp.client import ClientConfig, MSNClient
-from bridge.msnp.events import Event, Status
+from bridge.msnp.events import Event
+from bridge.msnp.values import Status
 
 REPO = Path(__file__).resolve().parent.parent
 GROUPS = ("Friends", "Family", "Work")

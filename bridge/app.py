@@ -16,7 +16,8 @@ from mautrix.bridge import Bridge
 from mautrix.types import RoomID, UserID
 from yarl import URL
 
-from bridge import db as bridge_db, homeserver, metrics, startup
+from bridge import db as bridge_db, homeserver, log_redaction, metrics, private_files, startup
+from bridge.commands.auth import awaiting_password
 from bridge.config import Config, base_config_path
 from bridge.config_doc import ConfigFileError, reason
 from bridge.matrix import MatrixHandler
@@ -42,6 +43,10 @@ def package_version() -> str:
             return str(tomllib.load(stream)["project"]["version"]) + "+source"
     except (OSError, KeyError, tomllib.TOMLDecodeError):
         return "0.0.0+unknown"
+
+
+def _awaiting_password(sender: str, room_id: str) -> bool:
+    return awaiting_password(User.by_mxid.get(UserID(sender)), room_id)
 
 
 def _session_gauges() -> list[tuple[bool, int]]:
@@ -122,6 +127,8 @@ class MSNBridge(Bridge):
 
     def prepare_log(self) -> None:
         super().prepare_log()
+        # before anything is received: mautrix logs received events (TRACE) and failed commands
+        log_redaction.install(self.config["bridge.command_prefix"], awaiting=_awaiting_password)
         for warning in self.config.unknown_options():
             self.log.warning("%s: %s", self.config.path, warning)
 
@@ -136,7 +143,7 @@ class MSNBridge(Bridge):
         existed = Path(self.config.registration_path).exists()
         self.config.generate_registration()
         try:
-            startup.private_file(self.config.registration_path)
+            private_files.prepare_private(self.config.registration_path)
             self.config.save()
         except ConfigFileError as e:
             raise StartupError(str(e), startup.EXIT_CONFIG_FILE) from e
@@ -162,6 +169,7 @@ class MSNBridge(Bridge):
         self.az.app.middlewares.append(self.ping_tracker.middleware)
 
     def prepare_db(self) -> None:
+        self._protect_files()
         try:
             super().prepare_db()
         except Exception as e:
@@ -175,6 +183,22 @@ class MSNBridge(Bridge):
             f"appservice.database) cannot be used: {e}. {explanation}".strip(),
             startup.EXIT_DATABASE,
         ) from e
+
+    def _protect_files(self) -> None:
+        """The config, the registration and a SQLite database are not for every user's eyes: a
+        new database is created 0600, an existing file others can read is fixed (see
+        :mod:`bridge.private_files`)."""
+        private_files.make_private(self.config.path, "The configuration file", self.log)
+        if self.config.registration_path:
+            private_files.make_private(
+                self.config.registration_path, "The appservice registration", self.log
+            )
+        url = URL(str(self.config["appservice.database"]))
+        if url.scheme in ("sqlite", "sqlite3") and url.path not in ("", ":memory:"):
+            if private_files.create_private(url.path):
+                self.log.debug("Created the SQLite database %s with mode 0600", url.path)
+            for path in private_files.sqlite_files(url.path):
+                private_files.make_private(path, "The SQLite database file", self.log)
 
     def prepare_bridge(self) -> None:
         super().prepare_bridge()

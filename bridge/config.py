@@ -10,11 +10,13 @@ import re
 from mautrix.bridge.config import BaseBridgeConfig
 from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenDefault
 
+from bridge import private_files
 from bridge.config_doc import OptionError
 from bridge.config_file import UserFileConfig
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
 from bridge.ids import GhostIDs
-from bridge.msnp.client import ClientConfig
+from bridge.limits import Limits
+from bridge.msnp.config import ClientConfig
 from bridge.web import settings as web_settings
 
 __all__ = ["PERMISSION_LEVELS", "Config", "OptionError", "Permissions", "base_config_path"]
@@ -159,6 +161,11 @@ class Config(BaseBridgeConfig, UserFileConfig):
                 found.append(OptionError(key, "It must be a positive integer."))
         if not isinstance(self["msn.switchboard_hosts"] or [], list):
             found.append(OptionError("msn.switchboard_hosts", "It must be a list of hosts."))
+        try:
+            Limits.from_config(self)
+        except ValueError as e:
+            key, _, message = str(e).partition(": ")
+            found.append(OptionError(key, message[:1].upper() + message[1:] + "."))
         if self["msn.force_scheme"] not in (None, "http", "https"):
             found.append(OptionError("msn.force_scheme", "Use http, https or null."))
         try:
@@ -195,6 +202,14 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.presence.max_per_second")
         copy("bridge.reconnect.initial_delay")
         copy("bridge.reconnect.max_delay")
+        for key in (
+            "event_queue",
+            "group_rooms_per_contact",
+            "group_rooms_window",
+            "display_name_interval",
+            "added_notice_interval",
+        ):
+            copy(f"bridge.limits.{key}")
         copy("bridge.message_status_events")
         copy("bridge.delivery_error_notices")
         copy("bridge.sync_direct_chat_list")
@@ -258,6 +273,19 @@ class Config(BaseBridgeConfig, UserFileConfig):
             "users": [{"exclusive": True, "regex": self.ghost_ids.namespace_regex}],
             "aliases": [],
         }
+
+    def save(self) -> None:
+        """Save the config and the registration, which hold the appservice tokens (and the
+        config the credential key): a new file is created 0600, an existing one every user can
+        read loses that access first (see :mod:`bridge.private_files`)."""
+        private_files.make_private(self.path, "The configuration file", private_files.log)
+        registration, self._registration = self._registration, None
+        try:
+            super().save()
+        finally:
+            self._registration = registration
+        if registration and self.registration_path:
+            private_files.write_yaml(self.registration_path, registration)
 
     def generate_registration(self) -> None:
         """Make new tokens and the registration; the bridge needs ephemeral events."""

@@ -3,20 +3,29 @@ events applied to the bridge's own immutable entries, stored in the database, an
 the contacts' ghosts and the group spaces.
 
 The book is the only owner of this state on the bridge side: it copies what the library
-reports (never keeping or changing the library's own ``Contact`` objects), so each change is
-applied exactly once.
+reports (the library's contacts are frozen values; the book keeps entries of its own), so each
+change is applied exactly once. The user's own changes (`add`, `remove`) come back as the same
+events as the server's pushes, once the server confirmed them.
+
+It is also the one home of the rule who gets a ghost (:meth:`ContactBook.on_lists`): the
+contacts on the user's forward, allow, reverse or pending list, never any address that merely
+appears in a presence line or a switchboard. Someone on none of them (a stranger in a group
+chat, say) gets a ghost only when they send a message that the user's privacy settings let
+through (:meth:`ContactBook.may_write`).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 import asyncio
 import logging
 
 from mautrix.util import background_task
 
+from bridge.added_notices import AddedNotices
+from bridge.clean_text import clean_line
 from bridge.db.contact import (
     Contact as DBContact,
     ContactGroup as DBContactGroup,
@@ -24,25 +33,25 @@ from bridge.db.contact import (
 )
 from bridge.msnp.client import MSNClient
 from bridge.msnp.events import (
-    Contact,
     ContactAdded,
     ContactRemoved,
-    Group,
     GroupChanged,
-    Lists,
     ListSynced,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
 )
-from bridge.puppet import Puppet, normalize_friendly_name
+from bridge.msnp.values import Contact, Group, Lists, Status
+from bridge.presence_limiter import MONOTONIC, Clock
+from bridge.puppet import Puppet
 
-__all__ = ["GHOST_SYNC_CONCURRENCY", "ContactBook", "ContactEntry"]
+__all__ = ["GHOST_LISTS", "GHOST_SYNC_CONCURRENCY", "MAX_CONTACTS", "ContactBook", "ContactEntry"]
 
 #: How many contacts' ghosts are synced (registered, named) at the same time after a login.
 GHOST_SYNC_CONCURRENCY = 8
-#: Contacts on these lists get a ghost at login (not those only on the block or pending list).
-_GHOST_LISTS = Lists.FORWARD | Lists.REVERSE | Lists.ALLOW
+#: Contacts on these lists have a ghost (not those only on the block list, nor strangers).
+GHOST_LISTS = Lists.FORWARD | Lists.ALLOW | Lists.REVERSE | Lists.PENDING
+#: Contacts the book keeps (as the MSN library does; MSN allowed 1,000 on the forward list).
+MAX_CONTACTS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +68,20 @@ class ContactEntry:
 
     @classmethod
     def of(cls, contact: Contact) -> ContactEntry:
-        """A snapshot of the library's (mutable) contact."""
+        """A snapshot of the library's (mutable) contact, its texts cleaned."""
         return cls(
             passport=contact.passport.lower(),
-            friendly_name=contact.friendly_name,
+            friendly_name=clean_line(contact.friendly_name),
             lists=contact.lists,
             guid=contact.guid,
             groups=tuple(contact.groups),
             status=contact.status,
-            personal_message=contact.personal_message,
+            personal_message=clean_line(contact.personal_message),
         )
 
     @property
     def display_name(self) -> str:
-        return normalize_friendly_name(self.friendly_name) or self.passport
+        return self.friendly_name or self.passport
 
 
 def friend_count(contacts: Iterable[Contact | ContactEntry]) -> int:
@@ -98,6 +107,10 @@ class Ghosts(Protocol):
     async def __call__(self, passport: str, *, create: bool = True) -> Ghost | None: ...
 
 
+class Notify(Protocol):
+    async def __call__(self, text: str, *, html: str | None = None) -> object: ...
+
+
 class GroupSpaces(Protocol):
     """The user's group spaces (:class:`bridge.spaces.SpaceManager`)."""
 
@@ -119,14 +132,20 @@ class ContactBook:
         log: logging.Logger,
         *,
         spaces: GroupSpaces,
-        notify: Callable[[str], Awaitable[object]],
+        notify: Notify,
         ghosts: Ghosts | None = None,
+        added_notice_interval: float = 60.0,
+        max_contacts: int = MAX_CONTACTS,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self.owner = owner
         self.log = log
         self._spaces = spaces
-        self._notify = notify
         self._ghosts = ghosts or _puppet
+        self._max_contacts = max_contacts
+        self.added_notices = AddedNotices(
+            lambda text, html: notify(text, html=html), added_notice_interval, log, clock
+        )
         self._contacts: dict[str, ContactEntry] = {}
         self._groups: dict[str, str] = {}  # group id -> name
         self._sync_task: asyncio.Task[None] | None = None
@@ -149,6 +168,24 @@ class ContactBook:
     def __len__(self) -> int:
         return len(self._contacts)
 
+    def on_lists(self, passport: str) -> bool:
+        """Whether ``passport`` is on one of the lists whose members have a ghost."""
+        entry = self._contacts.get(passport.lower())
+        return bool(entry and entry.lists & GHOST_LISTS)
+
+    def may_write(self, passport: str, allow_unlisted: bool | None) -> bool:
+        """Whether a message from ``passport`` is shown to the user (and gets them a ghost),
+        by MSN's own privacy rule: someone on the allow list may, someone on the block list
+        may not, anyone else if the user allows people not on their lists (``BLP AL``, MSN's
+        default, assumed while the server has not said)."""
+        entry = self._contacts.get(passport.lower())
+        lists = entry.lists if entry else Lists.NONE
+        if lists & Lists.ALLOW:
+            return True
+        if lists & Lists.BLOCK:
+            return False
+        return allow_unlisted is not False
+
     # endregion
     # region events from the client
 
@@ -162,9 +199,14 @@ class ContactBook:
 
     async def on_contact_added(self, evt: ContactAdded) -> None:
         passport = evt.passport.lower()
-        entry = self._contacts.get(passport) or ContactEntry(
-            passport=passport, friendly_name=evt.friendly_name or passport
-        )
+        name = clean_line(evt.friendly_name)
+        entry = self._contacts.get(passport)
+        if entry is None and len(self._contacts) >= self._max_contacts:
+            self.log.warning(
+                "More than %d contacts: %s is not kept", self._max_contacts, evt.passport
+            )
+            return
+        entry = entry or ContactEntry(passport=passport, friendly_name=name or passport)
         groups = entry.groups
         if evt.group and evt.group not in groups:
             groups = (*groups, evt.group)
@@ -175,15 +217,11 @@ class ContactBook:
         await self._store()
         if evt.group or evt.list_ == Lists.FORWARD:
             self._spaces.schedule_sync()
-        ghost = await self._ghosts(passport)
-        if ghost and evt.friendly_name:
-            await ghost.update_info(evt.friendly_name)
+        ghost = await self._ghosts(passport, create=bool(entry.lists & GHOST_LISTS))
+        if ghost and name:
+            await ghost.update_info(name)
         if evt.list_ == Lists.REVERSE and not entry.lists & Lists.FORWARD:
-            name = normalize_friendly_name(evt.friendly_name) or passport
-            await self._notify(
-                f"{name} ({passport}) added you to their MSN contact list. "
-                f"Use `add {passport}` to add them back."
-            )
+            self.added_notices.add(passport, name or passport)
 
     async def on_contact_removed(self, evt: ContactRemoved) -> None:
         passport = evt.passport.lower()
@@ -193,7 +231,9 @@ class ContactBook:
         if evt.group:
             entry = replace(entry, groups=tuple(g for g in entry.groups if g != evt.group))
         else:
-            entry = replace(entry, lists=entry.lists & ~evt.list_)
+            # off the forward list, a contact is in no group any more (as in the library)
+            groups = () if evt.list_ & Lists.FORWARD else entry.groups
+            entry = replace(entry, lists=entry.lists & ~evt.list_, groups=groups)
         if entry.lists:
             self._contacts[passport] = entry
         else:
@@ -211,58 +251,65 @@ class ContactBook:
                     groups = tuple(g for g in entry.groups if g != group_id)
                     self._contacts[passport] = replace(entry, groups=groups)
         else:
-            self._groups[group_id] = evt.group.name
+            self._groups[group_id] = clean_line(evt.group.name)
         removed = await self._store()
         self._spaces.schedule_sync(removed)
 
     async def on_presence(self, evt: PresenceChanged) -> None:
         passport = evt.passport.lower()
-        ghost = await self._ghosts(passport)
+        ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
+        name = clean_line(evt.friendly_name)
         entry = self._contacts.get(passport)
         if entry:
-            name = evt.friendly_name or entry.friendly_name
-            self._contacts[passport] = replace(entry, status=evt.status, friendly_name=name)
-        if evt.friendly_name:
-            await ghost.update_info(evt.friendly_name)
+            self._contacts[passport] = replace(
+                entry, status=evt.status, friendly_name=name or entry.friendly_name
+            )
+        if name:
+            await ghost.update_info(name)
         await ghost.update_presence(evt.status)
 
     async def on_personal_message(self, evt: PersonalMessageChanged) -> None:
         passport = evt.passport.lower()
-        ghost = await self._ghosts(passport)
+        ghost = await self._ghosts(passport, create=self.on_lists(passport))
         if not ghost:
             return
+        psm = clean_line(evt.personal_message)
         entry = self._contacts.get(passport)
         if entry:
-            self._contacts[passport] = replace(entry, personal_message=evt.personal_message)
-        await ghost.update_presence(personal_message=evt.personal_message)
+            self._contacts[passport] = replace(entry, personal_message=psm)
+        await ghost.update_presence(personal_message=psm)
 
     # endregion
     # region re-reading the client's list
 
-    async def reload(self, client: MSNClient, changed: str | None = None) -> int:
-        """Copy the live client's list (after the user changed it, or for `sync`), store it
-        and bring the spaces in line; the ghosts of every contact are synced, or with
-        ``changed`` only that contact's. Returns the number of contacts."""
+    async def reload(self, client: MSNClient) -> int:
+        """Copy the client's list (the `sync` command), store it, sync every contact's ghost
+        and bring the spaces in line. Returns the number of contacts."""
         self._replace(client.contacts.values(), client.groups)
         removed = await self._store()
-        if changed is None:
-            await self.sync_ghosts()
-        else:
-            await self._sync_ghost(changed.lower())
+        await self.sync_ghosts()
         await self._spaces.sync(removed)
         return len(self._contacts)
 
     def _replace(self, contacts: Iterable[Contact], groups: Mapping[str, Group]) -> None:
         self._contacts = {c.passport.lower(): ContactEntry.of(c) for c in contacts}
-        self._groups = {gid: group.name for gid, group in groups.items()}
+        self._groups = {gid: clean_line(group.name) for gid, group in groups.items()}
 
     # endregion
     # region storing
 
     async def _store(self) -> list[DBContactGroup]:
-        """Store the book; returns the group rows that were deleted."""
+        """Store the book; returns the group rows that were deleted. A failure is logged, never
+        raised: the book in memory stays right and the event that changed it goes on."""
+        try:
+            return await self._write()
+        except Exception:
+            self.log.warning("Failed to store the contact list", exc_info=True)
+            return []
+
+    async def _write(self) -> list[DBContactGroup]:
         owner = self.owner
         await DBContact.replace_for_owner(
             owner,
@@ -302,7 +349,7 @@ class ContactBook:
         work on one ghost is serialized by the puppet's own locks. Cancelling this coroutine
         cancels every worker.
         """
-        todo = iter([p for p, e in self._contacts.items() if e.lists & _GHOST_LISTS])
+        todo = iter([p for p, e in self._contacts.items() if e.lists & GHOST_LISTS])
 
         async def worker() -> None:
             # The workers share one iterator: each takes the next contact when it is free.
@@ -318,7 +365,7 @@ class ContactBook:
 
     async def _sync_ghost(self, passport: str) -> None:
         entry = self._contacts.get(passport)
-        ghost = await self._ghosts(passport) if entry else None
+        ghost = await self._ghosts(passport) if entry and entry.lists & GHOST_LISTS else None
         if entry is None or ghost is None:
             return
         await ghost.update_info(entry.friendly_name or None)
@@ -345,6 +392,7 @@ class ContactBook:
 
     def clear(self) -> None:
         self.stop()
+        self.added_notices.stop()
         self._contacts = {}
         self._groups = {}
 

@@ -1,4 +1,4 @@
-"""Encryption at rest for stored MSN passwords and Passport tickets.
+"""Encryption at rest for stored MSN passwords, Passport tickets and double-puppeting tokens.
 
 Values are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under the
 key in ``bridge.credential_key``. When that option is empty on startup, a fresh key is generated

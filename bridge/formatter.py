@@ -23,7 +23,7 @@ import re
 
 from bridge.html_limits import MAX_HTML, valid_font_name
 from bridge.html_to_msn import html_to_msn, parse_color
-from bridge.msnp.events import MessageFormat
+from bridge.msnp.values import MessageFormat
 
 __all__ = [
     "DEFAULT_FONTS",

@@ -15,7 +15,7 @@ import re
 
 from bridge import html_limits
 from bridge.html_limits import MAX_DEPTH, escape_stray_lt, valid_font_name
-from bridge.msnp.events import MessageFormat
+from bridge.msnp.values import MessageFormat
 
 __all__ = ["html_to_msn", "parse_color"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mautrix.bridge import BaseMatrixHandler
-from mautrix.errors import MatrixConnectionError
+from mautrix.errors import IntentError, MatrixConnectionError
 from mautrix.types import (
     BeeperMessageStatusEventContent,
     EventID,
@@ -23,6 +23,7 @@ from mautrix.types import (
     UserID,
 )
 
+from bridge import log_redaction
 from bridge.commands import CommandProcessor
 from bridge.config import Config
 from bridge.portal import Portal
@@ -61,6 +62,7 @@ class MatrixHandler(BaseMatrixHandler):
 
     async def handle_message(self, evt: MessageEvent, was_encrypted: bool = False) -> None:
         """Refuse commands from users without bridge permission with a notice (not silence)."""
+        log_redaction.note_event(evt)  # before mautrix logs the content (TRACE)
         user = await User.get_by_mxid(evt.sender)
         if user is not None and not user.is_whitelisted:
             portal = await Portal.get_by_mxid(evt.room_id)
@@ -89,6 +91,10 @@ class MatrixHandler(BaseMatrixHandler):
             except MatrixConnectionError as e:
                 # e.g. the bridge is stopping and its HTTP session is already closed
                 self.log.warning("Could not send the status of %s: %s", evt.event_id, e)
+            except IntentError as e:
+                # the bot is not in the room and may not join it (e.g. `unbridge` just made
+                # a DM portal an ordinary room)
+                self.log.debug("Could not send the status of %s: %s", evt.event_id, e)
             return
         if not self.config.get("bridge.message_status_events", False):
             return
@@ -185,7 +191,10 @@ class MatrixHandler(BaseMatrixHandler):
             return
         previous = self._typing.get(room_id, set())
         current = {uid for uid in now_typing if not self.bridge.is_bridge_ghost(uid)}
-        self._typing[room_id] = current
+        if current:
+            self._typing[room_id] = current
+        else:  # nobody typing: no entry (one per room would stay forever)
+            self._typing.pop(room_id, None)
         for user_id in current ^ previous:
             if user_id != portal.owner:
                 continue

@@ -21,7 +21,7 @@ import time
 from aiohttp import web
 from mautrix.util.opt_prometheus import Counter, Histogram
 
-from bridge.msnp.events import DisconnectReason
+from bridge.msnp.values import DisconnectReason
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector, CollectorRegistry
@@ -41,6 +41,7 @@ else:
 
 __all__ = [
     "DIRECTIONS",
+    "LIMIT_KINDS",
     "MATRIX_TO_MSN",
     "MSN_TO_MATRIX",
     "SEND_FAILURE_REASONS",
@@ -50,6 +51,7 @@ __all__ = [
     "available",
     "disconnected",
     "handling_arrival",
+    "limited",
     "login_timer",
     "message_bridged",
     "reconnect_attempt",
@@ -109,6 +111,21 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
+#: What the bridge-side limits (bridge.limits, README "Limits") did to MSN events.
+LIMIT_KINDS = (
+    "typing_dropped",  # typing notification dropped: the user's event queue was half full
+    "presence_coalesced",  # presence update merged into a waiting one of the same contact
+    "backpressure_waits",  # the user's event queue was full: the MSN client had to wait
+    "group_messages_redirected",  # group chat message shown in a direct chat (room limit)
+    "messages_hidden",  # message from someone the user's privacy settings keep out
+    "added_notices_coalesced",  # "added you" listed in a notice with others
+)
+LIMITED = Counter(
+    "msn_limited_total",
+    "MSN events a bridge-side limit acted on, per kind (see bridge.limits).",
+    ["kind"],
+)
+
 # The labelled series, resolved once (a ``labels()`` lookup costs more than the update).
 _MESSAGES = {d: MESSAGES.labels(direction=d) for d in DIRECTIONS}
 _LATENCY = {d: LATENCY.labels(direction=d) for d in DIRECTIONS}
@@ -117,6 +134,7 @@ _FAILURES = {
     for d in DIRECTIONS
     for r in SEND_FAILURE_REASONS
 }
+_LIMITED = {k: LIMITED.labels(kind=k) for k in LIMIT_KINDS}
 for _outcome in ("success", "failure"):
     RECONNECTS.labels(outcome=_outcome)
 for _reason in DisconnectReason:
@@ -160,6 +178,13 @@ def message_bridged(direction: str, received_at: float | None = None) -> None:
 def send_failed(direction: str, reason: str) -> None:
     series = _FAILURES.get((direction, reason)) or _FAILURES[direction, "error"]
     series.inc()
+
+
+def limited(kind: str) -> None:
+    """A bridge-side limit acted on an MSN event (``kind`` is one of :data:`LIMIT_KINDS`)."""
+    series = _LIMITED.get(kind)
+    if series is not None:
+        series.inc()
 
 
 def reconnect_attempt(success: bool) -> None:

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from enum import Enum
 import logging
 
+from bridge.clean_text import clean_line
 from bridge.contact_book import friend_count
-from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import (
     ConnectionClosed,
     MSNPError,
     MSNPException,
+    ProtocolRefused,
     TransactionTimeout,
     is_auth_failure,
 )
@@ -86,7 +87,7 @@ async def password_login(user: User, passport: str, password: str) -> LoginOutco
         return LoginOutcome(
             Outcome.ALREADY,
             passport,
-            friendly_name=client.friendly_name or passport,
+            friendly_name=clean_line(client.friendly_name) or passport,
             protocol=client.protocol,
             contacts=_contact_count(user),
         )
@@ -101,7 +102,7 @@ async def password_login(user: User, passport: str, password: str) -> LoginOutco
     return LoginOutcome(
         Outcome.LOGGED_IN,
         passport,
-        friendly_name=result.friendly_name or passport,
+        friendly_name=clean_line(result.friendly_name) or passport,
         protocol=result.protocol,
         contacts=_contact_count(user),
     )

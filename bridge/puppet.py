@@ -9,24 +9,19 @@ from mautrix.bridge import BasePuppet
 from mautrix.types import PresenceState, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 
+from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.ids import GhostIDs
-from bridge.msnp.events import Status
+from bridge.limits import Limits
+from bridge.msnp.values import Status
 from bridge.presence_limiter import PresenceLimiter
+from bridge.throttle import LatestWins
 
 if TYPE_CHECKING:
     from mautrix.bridge import Bridge
 
 __all__ = ["Puppet", "presence_for"]
-
-
-def normalize_friendly_name(name: str | None) -> str:
-    """A friendly name for display. The MSN library already URL-decodes names off the wire,
-    so this only normalises whitespace (no second decoding: ``%41`` may be literal text)."""
-    if not name:
-        return ""
-    return " ".join(name.split())
 
 
 def presence_for(
@@ -37,7 +32,7 @@ def presence_for(
         st = Status(status) if status else Status.OFFLINE
     except ValueError:
         st = Status.OFFLINE
-    psm = personal_message.strip() or None
+    psm = clean_line(personal_message) or None
     if st == Status.ONLINE:
         return PresenceState.ONLINE, psm
     if st in (Status.OFFLINE, Status.HIDDEN):
@@ -53,6 +48,8 @@ class Puppet(BasePuppet):
     ghost_ids: ClassVar[GhostIDs]
     displayname_template: ClassVar[str]
     presence: ClassVar[PresenceLimiter[str, tuple[PresenceState, str | None]] | None] = None
+    #: seconds between two display name changes of one ghost (bridge.limits)
+    name_interval: ClassVar[float] = Limits().display_name_interval
 
     by_passport: ClassVar[dict[str, Puppet]] = {}
 
@@ -78,6 +75,13 @@ class Puppet(BasePuppet):
         # One registration at a time: the name sync and the presence sender may both be the
         # first to touch a new ghost.
         self._register_lock = asyncio.Lock()
+        # Name churn (a contact renaming themselves a thousand times a minute) reaches the
+        # homeserver at most once per interval; the last name always does.
+        self._names: LatestWins[str | None] = LatestWins(
+            self._apply_name,
+            self.name_interval,
+            on_error=lambda e: self.log.warning("Failed to update the name: %s", e),
+        )
 
     # region class setup and lookup
 
@@ -89,6 +93,7 @@ class Puppet(BasePuppet):
         cls.az = bridge.az
         cls.ghost_ids = config.ghost_ids
         cls.displayname_template = config["bridge.displayname_template"]
+        cls.name_interval = Limits.from_config(config).display_name_interval
         pres = config["bridge.presence"] or {}
         if pres.get("enabled", True):
             cls.presence = PresenceLimiter(
@@ -148,7 +153,8 @@ class Puppet(BasePuppet):
 
     @property
     def friendly_name(self) -> str:
-        return self.row.friendly_name or ""
+        # (cleaned again: rows stored by older versions may hold control characters)
+        return clean_line(self.row.friendly_name)
 
     @property
     def is_registered(self) -> bool:
@@ -185,15 +191,37 @@ class Puppet(BasePuppet):
         self.row.access_token = self.access_token
         await self.row.update()
 
+    async def _store(self) -> None:
+        """Save a name or presence change. A failure is logged, never raised: the change stays
+        in memory and the event that carried it (a message, say) is still bridged."""
+        try:
+            await self.save()
+        except Exception:
+            self.log.warning("Failed to store the ghost's name or presence", exc_info=True)
+
     async def update_info(self, friendly_name: str | None = None, *, force: bool = False) -> bool:
-        """Update the stored name and the ghost's displayname. Returns whether it changed."""
+        """Update the stored name and the ghost's displayname. Returns whether it changed now:
+        a change (or a retry of a failed one) soon after the previous one is applied later
+        (``bridge.limits.display_name_interval``), the latest name winning."""
+        if force:
+            async with self._info_lock:
+                return await self._update_info(friendly_name, force)
+        name = self.row.friendly_name
+        if friendly_name is not None:
+            name = clean_line(friendly_name)
+        if name != self.row.friendly_name or not self.row.name_set or self._names.holding:
+            return await self._names.set(name)
+        return False
+
+    async def _apply_name(self, name: str | None) -> None:
         async with self._info_lock:
-            return await self._update_info(friendly_name, force)
+            await self._update_info(name, False)
 
     async def _update_info(self, friendly_name: str | None, force: bool) -> bool:
         changed = False
         if friendly_name is not None:
-            name = normalize_friendly_name(friendly_name)
+            # (The library already URL-decoded the name: no second decoding, "%41" may be text.)
+            name = clean_line(friendly_name)
             if name != self.row.friendly_name:
                 self.row.friendly_name = name
                 self.row.name_set = False
@@ -212,7 +240,7 @@ class Puppet(BasePuppet):
                 self.row.name_set = False
             changed = True
         if changed:
-            await self.save()
+            await self._store()
         return changed
 
     async def ensure_ghost_registered(self) -> bool:
@@ -241,11 +269,13 @@ class Puppet(BasePuppet):
         if status is not None and status.value != self.row.status:
             self.row.status = status.value
             dirty = True
-        if personal_message is not None and personal_message != (self.row.personal_message or ""):
-            self.row.personal_message = personal_message
-            dirty = True
+        if personal_message is not None:
+            personal_message = clean_line(personal_message)
+            if personal_message != (self.row.personal_message or ""):
+                self.row.personal_message = personal_message
+                dirty = True
         if dirty:
-            await self.save()
+            await self._store()
         target = presence_for(self.row.status, self.row.personal_message or "")
         self._target_presence = target
         if dirty or target != self.sent_presence:

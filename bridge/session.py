@@ -1,12 +1,18 @@
 """One bridge user's MSN session: it owns the MSNClient, opens it (a `login` and every
 reconnect take the same path), retries with backoff, reports the bridge state, and hands the
 client's events, in order, to the handlers registered for their type.
+
+The events wait in a bounded :class:`bridge.event_queue.EventQueue` (``bridge.limits.
+event_queue``): when the handlers fall behind, the client is made to wait, and so stops
+reading from the server (back-pressure) instead of the bridge buffering without bound.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, TypeVar, cast
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 import asyncio
 import time
 
@@ -15,12 +21,16 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import metrics, texts
+from bridge import metrics, own_presence, texts
+from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.user import User as DBUser
+from bridge.event_queue import EventQueue
+from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
-from bridge.msnp.events import Disconnected, DisconnectReason, Event
+from bridge.msnp.events import Disconnected, Event
+from bridge.msnp.values import DisconnectReason
 
 __all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
 
@@ -29,6 +39,8 @@ TICKET_LIFETIME = 8 * 3600
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Event], Awaitable[None]]
+#: A queued event: the client that sent it, the event and when it arrived (monotonic).
+Queued = tuple[MSNClient, Event, float]
 
 
 class SessionOwner(Protocol):
@@ -64,7 +76,9 @@ class MSNSession:
         self._connect_task: asyncio.Task[None] | None = None
         self._login_lock = asyncio.Lock()
         self._handlers: dict[type[Event], Handler] = {}
-        self._events: asyncio.Queue[tuple[MSNClient, Event, float]] = asyncio.Queue()
+        self._events: EventQueue[Queued] = EventQueue(
+            Limits.from_config(config).event_queue, lambda q, evt: (q[0], evt, q[2]), log
+        )
         self._event_worker: asyncio.Task[None] | None = None
         self._state: BridgeStateEvent | None = None
         self._state_error: str | None = None
@@ -80,9 +94,19 @@ class MSNSession:
         return bool(self.client and self._ready and self.client.connected)
 
     @property
+    def counters(self) -> Counter[str]:
+        """What the event queue dropped, merged or waited for (``typing_dropped``,
+        ``presence_coalesced``, ``backpressure_waits``), its ``events_queued_peak`` and
+        ``events_waiting``; a snapshot."""
+        counts = Counter(self._events.counts)
+        counts["events_queued_peak"] = self._events.peak
+        counts["events_waiting"] = len(self._events)
+        return counts
+
+    @property
     def friendly_name(self) -> str | None:
         """The user's own MSN name while connected."""
-        return self.client.friendly_name if self.client and self._ready else None
+        return clean_line(self.client.friendly_name) if self.client and self._ready else None
 
     # region events
 
@@ -94,19 +118,31 @@ class MSNSession:
         client: MSNClient
 
         async def enqueue(evt: Event) -> None:
-            self._events.put_nowait((client, evt, time.monotonic()))
-            if not self._event_worker or self._event_worker.done():
-                self._event_worker = background_task.create(
-                    self._drain_events(), name=f"msn-events-{self.owner.mxid}"
-                )
+            # Called by the client's dispatcher: waiting here is the back-pressure. Events of
+            # a client that is no longer the session's are not wanted (nor waited for).
+            self._ensure_event_worker()
+            await self._events.put(
+                (client, evt, time.monotonic()), evt, wanted=lambda: client is self.client
+            )
+            self._ensure_event_worker()
 
-        client = MSNClient(self.config.client_config(), enqueue)
+        # the user's chosen status is the first one the server sees (Appear Offline stays so)
+        config = replace(
+            self.config.client_config(), initial_status=own_presence.chosen_status(self.row)
+        )
+        client = MSNClient(config, enqueue)
         return client
+
+    def _ensure_event_worker(self) -> None:
+        if len(self._events) and (not self._event_worker or self._event_worker.done()):
+            self._event_worker = background_task.create(
+                self._drain_events(), name=f"msn-events-{self.owner.mxid}"
+            )
 
     async def _drain_events(self) -> None:
         """Handle the queued events one at a time, in the order the clients sent them."""
-        while not self._events.empty():
-            client, evt, arrived_at = self._events.get_nowait()
+        while (queued := self._events.get_nowait()) is not None:
+            client, evt, arrived_at = queued
             try:
                 if isinstance(evt, Disconnected):
                     await self._on_disconnected(client, evt)
@@ -142,12 +178,12 @@ class MSNSession:
         credentials. Call it with the login lock held."""
         await self._close_client()
         client = self._make_client()
-        self.client = client
+        self._set_client(client)
         try:
             with metrics.login_timer("login" if new_login else "reconnect"):
                 result = await client.login(passport, password, ticket=ticket)
         except BaseException:
-            self.client = None
+            self._set_client(None)
             await _close_quietly(client)
             raise
         row = self.row
@@ -158,6 +194,7 @@ class MSNSession:
             row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
         row.protocol = result.protocol
         await self.owner.save()
+        await own_presence.reapply(client, row, self.log)
         self._ready = True
         self.connected_since = time.time()
         await self._push_state(BridgeStateEvent.CONNECTED)
@@ -172,9 +209,14 @@ class MSNSession:
         if task and not task.done() and task is not asyncio.current_task():
             task.cancel()
 
+    def _set_client(self, client: MSNClient | None) -> None:
+        self.client = client
+        # events still waiting for room from the previous client are not wanted any more
+        self._events.wake()
+
     async def _close_client(self) -> None:
         client = self.client
-        self.client = None
+        self._set_client(None)
         self._ready = False
         self.connected_since = None
         if client is not None:
@@ -294,7 +336,7 @@ class MSNSession:
             return
         self.log.info("Disconnected from MSN: %s %s", evt.reason.value, evt.detail)
         metrics.disconnected(evt.reason.name.lower())
-        self.client = None
+        self._set_client(None)
         self._ready = False
         self.connected_since = None
         if evt.reason == DisconnectReason.OTHER_LOCATION:

@@ -13,7 +13,7 @@ from pathlib import Path
 import argparse
 import sys
 
-from bridge import startup
+from bridge import private_files, startup
 from bridge.config import PLACEHOLDER_TOKEN, Config, base_config_path
 from bridge.config_doc import ConfigFileError, read_document, reason
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if not reg_path.exists():
         config.generate_registration()
         try:
-            startup.private_file(reg_path)
+            private_files.prepare_private(reg_path)
             config.save()
         except (ConfigFileError, OSError) as e:
             _say(f"Could not write the registration: {e}")

@@ -25,6 +25,7 @@ from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import EventType, RoomID
 from mautrix.util import background_task
 
+from bridge.clean_text import clean_line
 from bridge.db.contact import (
     ContactGroup as DBContactGroup,
     ContactGroupMember as DBContactGroupMember,
@@ -55,6 +56,10 @@ class SpaceManager:
         self._children: dict[RoomID, set[RoomID]] = {}
         self._names: dict[RoomID, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # schedule_sync: groups removed since the last sync, and whether another is due
+        self._removed: dict[str, DBContactGroup] = {}
+        self._sync_due = False
+        self._syncer: asyncio.Task[None] | None = None
 
     @property
     def _bot(self) -> IntentAPI:
@@ -117,13 +122,27 @@ class SpaceManager:
     # --- public entry points --------------------------------------------------------------
 
     def schedule_sync(self, removed: Iterable[DBContactGroup] = ()) -> None:
-        """Run :meth:`sync` in the background (MSN event handling does not wait for it)."""
-        removed = list(removed)
-        task = background_task.create(self.sync(removed), name=f"msn-spaces-{self.owner}")
+        """Run :meth:`sync` in the background (MSN event handling does not wait for it).
+
+        Requests are merged: one background task per user, which syncs again once if more
+        requests came while it ran, however many list changes the server sends."""
+        for group in removed:
+            self._removed[group.group_id] = group
+        self._sync_due = True
+        if self._syncer is not None and not self._syncer.done():
+            return
+        task = background_task.create(self._sync_while_due(), name=f"msn-spaces-{self.owner}")
+        self._syncer = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self.all_tasks.add(task)
         task.add_done_callback(self.all_tasks.discard)
+
+    async def _sync_while_due(self) -> None:
+        while self._sync_due:
+            self._sync_due = False
+            removed, self._removed = list(self._removed.values()), {}
+            await self.sync(removed)
 
     def stop(self) -> None:
         """Cancel running background syncs (bridge shutdown; the next start syncs again)."""
@@ -181,7 +200,8 @@ class SpaceManager:
         """Group id -> sub-space: created, (re)named and linked under ``root`` as needed."""
         spaces: dict[str, RoomID] = {}
         for group in await DBContactGroup.all_for_owner(self.owner):
-            name = group.name or "Unnamed group"
+            # (rows stored before names were cleaned may still hold control characters)
+            name = clean_line(group.name) or "Unnamed group"
             if not group.space_room:
                 room_id = await self._create_space(name, f"MSN contact group {name}", root)
                 if room_id is None:

@@ -254,16 +254,6 @@ def check_can_save(config: Config, no_update: bool) -> None:
         )
 
 
-def private_file(path: str | Path) -> None:
-    """Create ``path`` (or narrow an existing one) readable by its owner only, before secrets
-    are written into it: the registration holds the appservice tokens."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-
-
 def save_config(config: Config) -> None:
     """Write the pending edits of config.yaml; only fatal when a generated key is unsaved."""
     try:

@@ -1,5 +1,6 @@
 """Every sentence the bridge says to a user about a failure: failed logins, lost connections,
-bridge-state errors, refused commands and undelivered messages.
+bridge-state errors, refused commands and undelivered messages; and the notices about what
+contacts did (added the user, opened too many group chats), which quote the contacts' names.
 
 Nothing here has side effects; the callers decide where a text goes (a notice, a command reply,
 a message status event). No text ever contains a password or a ticket.
@@ -7,22 +8,29 @@ a message status event). No text ever contains a password or a ticket.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+import html as html_lib
+import re
+import unicodedata
+
 from mautrix.types import MessageStatusReason
 from mautrix.util.bridge_state import BridgeState
 
-from bridge.msnp.client import DeliveryFailed, ProtocolRefused
+from bridge.clean_text import clean_line
 from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
+    DeliveryFailed,
     ErrorCode,
     MD5LoginRefused,
     MSNPError,
     MSNPException,
     ProtocolError,
+    ProtocolRefused,
     TransactionTimeout,
     is_auth_failure,
 )
-from bridge.msnp.events import DisconnectReason
+from bridge.msnp.values import DisconnectReason
 
 __all__ = [
     "CREDENTIALS_REJECTED",
@@ -36,6 +44,7 @@ __all__ = [
     "STATE_OTHER_LOCATION",
     "STATE_UNKNOWN_ERROR",
     "SendFailure",
+    "added_you",
     "command_failure",
     "connect_failed",
     "credentials_lost",
@@ -43,9 +52,32 @@ __all__ = [
     "describe_send_error",
     "disconnect_reason",
     "disconnected",
+    "group_rooms_limited",
+    "md",
     "not_connected_state",
+    "portal_owner_only",
+    "quoted",
 ]
 
+# region text from elsewhere in Markdown replies
+
+# What formats inline Markdown (CommonMark, as mautrix renders replies), and what formats a
+# line by how it starts; "@" and "." elsewhere stay as they are (e-mail addresses stay readable).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!<>|~&])")
+_MD_LINE_START = re.compile(r"^(\d+)([.)])|^([-=])")
+_WHITE_SPACE = re.compile(r"\s+")
+
+
+def md(text: object) -> str:
+    """``text`` (a contact's name, a server's error text, what the user typed) for a bot reply,
+    which is rendered as Markdown: shown literally, on one line. Without it, ``*x*``,
+    ``[x](https://...)`` or ``&lt;`` in a name or an error would format the reply or add a
+    link."""
+    line = _MD_SPECIAL.sub(r"\\\1", _WHITE_SPACE.sub(" ", str(text)).strip())
+    return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", line)
+
+
+# endregion
 # region bridge states (the error codes mautrix shows through its status endpoint)
 
 STATE_OTHER_LOCATION = "msn-other-location"
@@ -147,9 +179,9 @@ def credentials_lost(passport: str | None) -> str:
 def not_connected_state(
     connecting: bool, state_error: str | None, last_message: str | None, bad_credentials: bool
 ) -> str:
-    """What `ping` says about a logged-in user who is not connected."""
+    """What `ping` says (Markdown) about a logged-in user who is not connected."""
     if connecting:
-        detail = f" (last error: {last_message})" if last_message else ""
+        detail = f" (last error: {md(last_message)})" if last_message else ""
         return f"connecting{detail}"
     if bad_credentials:
         if state_error == STATE_OTHER_LOCATION:
@@ -161,7 +193,7 @@ def not_connected_state(
             )
         return "the stored credentials were rejected; use `login` to log in again"
     if last_message:
-        return f"disconnected ({last_message}); use `reconnect` to retry"
+        return f"disconnected ({md(last_message)}); use `reconnect` to retry"
     return "disconnected; use `reconnect` to connect"
 
 
@@ -171,11 +203,21 @@ def not_connected_state(
 NOT_CONNECTED = "You are not connected to MSN right now. Use `$cmdprefix+sp ping` for details."
 
 
+def portal_owner_only(command: str) -> str:
+    """The reply when someone else than the portal's owner (or an admin) runs a command that
+    acts on the portal; ``command`` is the command's registered name."""
+    return (
+        f"Only the owner of this conversation or a bridge administrator can use "
+        f"`{command}` in this room."
+    )
+
+
 def command_failure(error: MSNPException, action: str) -> str:
-    """The reply when an MSN operation failed; ``action`` completes "to ...", e.g. "add x"."""
+    """The reply (Markdown) when an MSN operation failed; ``action`` completes "to ...", e.g.
+    "add x"."""
     if isinstance(error, MSNPError):
-        return f"MSN refused to {action}: {error.text}."
-    return f"Failed to {action}: {error}."
+        return f"MSN refused to {md(action)}: {md(error.text)}."
+    return f"Failed to {md(action)}: {md(error)}."
 
 
 # endregion
@@ -245,6 +287,96 @@ def describe_send_error(err: BaseException, contact: str) -> SendFailure:
     return SendFailure(
         f"unexpected error ({type(err).__name__})", MessageStatusReason.GENERIC_ERROR
     )
+
+
+# endregion
+
+
+# region notices about what contacts did (their names are theirs: quoted, never first)
+
+#: A quoted name is cut after this many characters.
+QUOTED_NAME_LENGTH = 64
+_QUOTES = str.maketrans({"\u201c": "'", "\u201d": "'", '"': "'"})
+
+
+def quoted(name: str) -> tuple[str, str]:
+    """``name`` (chosen by a contact, so by anyone) for the middle of a notice: one line
+    without control or formatting characters (no line breaks, no right-to-left overrides),
+    at most :data:`QUOTED_NAME_LENGTH` characters, between quotation marks it cannot close;
+    as plain text and as HTML (escaped)."""
+    # the names rule (bridge.clean_text), then stricter for a quote: no format characters at all
+    text = "".join(
+        ch for ch in clean_line(name, max_length=len(name)) if unicodedata.category(ch)[0] != "C"
+    )
+    text = " ".join(text.translate(_QUOTES).split())
+    if len(text) > QUOTED_NAME_LENGTH:
+        text = text[: QUOTED_NAME_LENGTH - 1].rstrip() + "\u2026"
+    return f"\u201c{text}\u201d", f"\u201c{html_lib.escape(text)}\u201d"
+
+
+def _address(passport: str) -> tuple[str, str]:
+    text = quoted(passport)[0][1:-1]
+    return text, html_lib.escape(text)
+
+
+def added_you(people: Sequence[tuple[str, str]], more: int = 0) -> tuple[str, str]:
+    """The notice that ``people`` (passport, name) and ``more`` others added the user to their
+    contact list; plain text and HTML."""
+    plain: list[str] = []
+    rich: list[str] = []
+    for passport, name in people:
+        name_text, name_html = quoted(name or passport)
+        addr_text, addr_html = _address(passport)
+        plain.append(f"{name_text} ({addr_text})")
+        rich.append(f"{name_html} (<code>{addr_html}</code>)")
+    listed_text, listed_html = ", ".join(plain), ", ".join(rich)
+    if more:
+        listed_text += f" and {more} more"
+        listed_html += f" and {more} more"
+    single = len(people) == 1 and not more
+    head = (
+        "Someone added you to their MSN contact list: "
+        if single
+        else "New people added you to their MSN contact list: "
+    )
+    if single:
+        addr_text, addr_html = _address(people[0][0])
+        tail_text = f". Use `add {addr_text}` to add them back."
+        tail_html = f". Use <code>add {addr_html}</code> to add them back."
+    else:
+        tail_text = ". Use `add EMAIL` to add someone back."
+        tail_html = ". Use <code>add EMAIL</code> to add someone back."
+    return head + listed_text + tail_text, head + listed_html + tail_html
+
+
+def group_rooms_limited(passport: str, name: str, limit: int, window: float) -> tuple[str, str]:
+    """The notice that the contact ``passport`` opened more group chat rooms than allowed."""
+    name_text, name_html = quoted(name or passport)
+    addr_text, addr_html = _address(passport)
+    per = f"{limit} per {_duration(window)}"
+    text = (
+        "A contact started more new group chats than the bridge opens rooms for "
+        f"({per}): {name_text} ({addr_text}). Until that eases, messages in their new group "
+        "chats are shown in your direct chat with whoever wrote them (replies there go to "
+        "that person only)."
+    )
+    rich = (
+        "A contact started more new group chats than the bridge opens rooms for "
+        f"({per}): {name_html} (<code>{addr_html}</code>). Until that eases, messages in "
+        "their new group chats are shown in your direct chat with whoever wrote them "
+        "(replies there go to that person only)."
+    )
+    return text, rich
+
+
+def _duration(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        hours = int(seconds // 3600)
+        return "hour" if hours == 1 else f"{hours} hours"
+    if seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{seconds:g} seconds"
 
 
 # endregion

@@ -1,12 +1,12 @@
 """A Matrix user of the bridge: the cache of users, mautrix's BaseUser API, notices to the
-management room, and the wiring of the user's MSN session, contact book and spaces (which
-MSN event goes where).
+management room, and the wiring of the user's MSN session, contact book, group chats and
+spaces (which MSN event goes where is :mod:`bridge.event_routes`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, NamedTuple, TypeVar
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from collections import Counter
 
 from mautrix.bridge import BasePuppet, BaseUser
 from mautrix.errors import IntentError, MForbidden
@@ -14,29 +14,16 @@ from mautrix.types import EventID, RoomID, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 
+from bridge import own_presence
 from bridge.config import Config
 from bridge.contact_book import ContactBook
 from bridge.db.user import User as DBUser
+from bridge.event_routes import EventRoutes
+from bridge.group_chats import GroupChats
 from bridge.ids import normalize_passport
+from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
-from bridge.msnp.events import (
-    ContactAdded,
-    ContactRemoved,
-    GroupChanged,
-    ListSynced,
-    LoggedIn,
-    NudgeReceived,
-    OtherMessageReceived,
-    PersonalMessageChanged,
-    PresenceChanged,
-    SwitchboardClosed,
-    SwitchboardJoined,
-    SwitchboardLeft,
-    TextMessageReceived,
-    TypingReceived,
-)
-from bridge.portal import Portal, is_group_key
-from bridge.portal.from_msn import MSNToMatrix
+from bridge.portal import Portal
 from bridge.puppet import Puppet
 from bridge.session import MSNSession
 from bridge.spaces import SpaceManager
@@ -45,9 +32,6 @@ if TYPE_CHECKING:
     from mautrix.bridge import Bridge
 
 __all__ = ["PrivateChat", "User"]
-
-#: The events that happen in a conversation, and so go to its portal.
-M = TypeVar("M", TextMessageReceived, NudgeReceived, OtherMessageReceived, TypingReceived)
 
 
 class PrivateChat(NamedTuple):
@@ -78,12 +62,24 @@ class User(BaseUser):
         self.relay_whitelisted, self.is_whitelisted, self.is_admin, self.permission_level = (
             self.config.get_permissions(self.mxid)
         )
+        limits = Limits.from_config(self.config)
         self.session = MSNSession(self, self.config, self.log)
         self.spaces = SpaceManager(row, self.az, self.config["homeserver.domain"], self.log)
         self.contacts = ContactBook(
-            self.mxid, self.log, spaces=self.spaces, notify=self.send_bridge_notice
+            self.mxid,
+            self.log,
+            spaces=self.spaces,
+            notify=self.send_bridge_notice,
+            added_notice_interval=limits.added_notice_interval,
         )
-        self._route_events()
+        self.groups = GroupChats(
+            self.mxid,
+            lambda: self.passport,
+            limits,
+            lambda text, html: self.send_bridge_notice(text, html=html),
+            self.log,
+        )
+        self.routes = EventRoutes(self)
 
     # region class setup and lookup
 
@@ -107,6 +103,10 @@ class User(BaseUser):
         if row is None:
             if not create:
                 return None
+            if not cls.config.get_permissions(mxid).relay:
+                # Someone the bridge only refuses (any Matrix user anywhere can write to the
+                # bot): answered, but neither stored nor kept in memory.
+                return cls(DBUser(mxid=mxid))
             row = DBUser(mxid=mxid)
             await row.insert()
         return cls._cached(row)
@@ -182,6 +182,7 @@ class User(BaseUser):
         row = self.row
         row.passport = row.password = row.ticket = None
         row.ticket_expiry = None
+        own_presence.forget_account_texts(row)
         await self.save()
         self.contacts.clear()
 
@@ -191,13 +192,13 @@ class User(BaseUser):
         self.contacts.stop()
         await self.session.stop()
 
-    async def sync(self, changed: str | None = None) -> int:
+    async def sync(self) -> int:
         """Re-read the live session's contact list into the contact book (see
         :meth:`ContactBook.reload`); raises :class:`ConnectionError` when not connected."""
         client = self.client
         if client is None or not self.connected:
             raise ConnectionError("not connected")
-        return await self.contacts.reload(client, changed)
+        return await self.contacts.reload(client)
 
     async def mark_contacts_offline(self) -> None:
         """Show this user's contacts offline unless another connected user also has them."""
@@ -208,61 +209,25 @@ class User(BaseUser):
         await self.contacts.mark_offline(keep=others)
 
     # endregion
-    # region where each MSN event goes
+    # region limits and what the portals ask
 
-    def _route_events(self) -> None:
-        on = self.session.on
-        on(TextMessageReceived, self._to_portal(MSNToMatrix.handle_text))
-        on(NudgeReceived, self._to_portal(MSNToMatrix.handle_nudge))
-        on(OtherMessageReceived, self._to_portal(MSNToMatrix.handle_other))
-        on(TypingReceived, self._to_portal(MSNToMatrix.handle_typing, create=False))
-        on(SwitchboardJoined, self._on_switchboard_joined)
-        on(SwitchboardLeft, self._on_switchboard_left)
-        on(SwitchboardClosed, self._on_switchboard_closed)
-        on(LoggedIn, self._on_logged_in)
-        on(ListSynced, self.contacts.on_list_synced)
-        on(ContactAdded, self.contacts.on_contact_added)
-        on(ContactRemoved, self.contacts.on_contact_removed)
-        on(GroupChanged, self.contacts.on_group_changed)
-        on(PresenceChanged, self.contacts.on_presence)
-        on(PersonalMessageChanged, self.contacts.on_personal_message)
+    def may_have_ghost(self, passport: str) -> bool:
+        """Whether ``passport`` may get a ghost without having written (see ContactBook)."""
+        return self.contacts.on_lists(passport)
 
-    def _to_portal(
-        self, handle: Callable[[MSNToMatrix, User, M], Awaitable[object]], *, create: bool = True
-    ) -> Callable[[M], Awaitable[None]]:
-        """A handler that passes a message event to the portal of its conversation."""
+    def msn_conversation(self, conv_key: str) -> str:
+        """The MSN library's key for the portal ``conv_key`` (see GroupChats.library_key)."""
+        return self.groups.library_key(conv_key)
 
-        async def route(evt: M) -> None:
-            if not evt.conversation:
-                # e.g. Escargot's "MSG Hotmail" mail notification on the NS: no conversation
-                self.log.debug("Ignoring a message outside any conversation")
-                return
-            portal = await Portal.get_by_key(self.mxid, evt.conversation, create=create)
-            if portal:
-                await handle(portal.from_msn, self, evt)
-
-        return route
-
-    async def _on_switchboard_joined(self, evt: SwitchboardJoined) -> None:
-        puppet = await Puppet.get_by_passport(evt.passport)
-        if puppet and evt.friendly_name:
-            await puppet.update_info(evt.friendly_name)
-        if not is_group_key(evt.conversation):
-            return
-        portal = await Portal.get_by_key(self.mxid, evt.conversation, create=True)
-        if portal:
-            await portal.from_msn.handle_joined(self, evt)
-
-    async def _on_switchboard_left(self, evt: SwitchboardLeft) -> None:
-        portal = await Portal.get_by_key(self.mxid, evt.conversation, create=False)
-        if portal and not portal.is_direct:
-            await portal.from_msn.handle_left(self, evt)
-
-    async def _on_switchboard_closed(self, evt: SwitchboardClosed) -> None:
-        self.log.debug("Switchboard %s closed", evt.conversation)
-
-    async def _on_logged_in(self, evt: LoggedIn) -> None:
-        self.log.debug("Logged in as %s with MSNP%d", evt.passport, evt.protocol)
+    @property
+    def counters(self) -> Counter[str]:
+        """The limits this user's MSN events met: the session's queue, group chats sent to
+        direct chats, hidden messages, coalesced notices (see the README's "Limits")."""
+        counts = self.session.counters
+        counts["group_messages_redirected"] = self.groups.redirected
+        counts["messages_hidden"] = self.routes.hidden_messages
+        counts["added_notices_coalesced"] = self.contacts.added_notices.coalesced
+        return counts
 
     # endregion
     # region mautrix BaseUser API

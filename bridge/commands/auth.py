@@ -8,9 +8,13 @@ import datetime
 import json
 import logging
 
+from mautrix.bridge import BaseUser
 from mautrix.types import EventID, EventType, Format, MessageType, TextMessageEventContent
 
+from bridge import own_presence
+from bridge.msnp.events import Status
 from bridge.password_login import Outcome, password_login
+from bridge.texts import md
 
 from .common import (
     SECTION_AUTH,
@@ -21,20 +25,28 @@ from .common import (
     parse_passport,
 )
 
-__all__ = ["login", "logout", "ping", "reconnect"]
+__all__ = [
+    "awaiting_password",
+    "login",
+    "logout",
+    "ping",
+    "reconnect",
+    "redact_secret",
+]
 
 log = logging.getLogger("mau.commands.auth")
 
 
-async def _redact_password(evt: CommandEvent) -> None:
-    """Redact the message that holds a password; ask the user to do it if the bot cannot."""
+async def redact_secret(evt: CommandEvent, what: str = "password") -> None:
+    """Redact the message that holds a password (or another secret, ``what``); ask the user
+    to do it if the bot cannot."""
     intent = evt.az.intent if evt.has_bridge_bot else evt.main_intent
     try:
-        await intent.redact(evt.room_id, evt.event_id, reason="Message contained a password")
+        await intent.redact(evt.room_id, evt.event_id, reason=f"Message contained a {what}")
     except Exception as e:
-        log.warning("Could not redact a password message in %s: %s", evt.room_id, e)
+        log.warning("Could not redact a %s message in %s: %s", what, evt.room_id, e)
         await evt.reply(
-            "I could not delete your message containing the password (the bot needs the power "
+            f"I could not delete your message containing the {what} (the bot needs the power "
             "to remove messages in this room). Please delete it yourself."
         )
 
@@ -60,7 +72,7 @@ def _password_from(evt: CommandEvent) -> str:
 async def login(evt: CommandEvent) -> EventID | None:
     if not evt.is_management:
         if len(evt.args) > 1:
-            await _redact_password(evt)
+            await redact_secret(evt)
         return await evt.reply(
             "For your password's sake, `login` only works in a private chat with the bridge bot."
         )
@@ -73,13 +85,13 @@ async def login(evt: CommandEvent) -> EventID | None:
     if passport is None:
         if evt.args:
             # The message may contain a password: do not leave it in the room.
-            await _redact_password(evt)
+            await redact_secret(evt)
         return await evt.reply(
             "**Usage:** `$cmdprefix+sp login <e-mail> [password]` (an e-mail address of at "
             "most 129 characters)"
         )
     if len(evt.args) > 1:
-        await _redact_password(evt)
+        await redact_secret(evt)
     other = _other_account(evt, passport)
     if other:
         return await evt.reply(other)
@@ -98,9 +110,18 @@ async def login(evt: CommandEvent) -> EventID | None:
         "passport": passport,
     }
     return await evt.reply(
-        f"Please send the password of **{passport}** as your next message. The bot deletes it "
+        f"Please send the password of **{md(passport)}** as your next message. The bot deletes it "
         "from the room right away. Send `$cmdprefix+sp cancel` to cancel."
     )
+
+
+def awaiting_password(user: BaseUser | None, room_id: str) -> bool:
+    """Whether the bot asked ``user`` for their password in ``room_id`` (so their next message
+    there holds it; see :mod:`bridge.log_redaction`)."""
+    status = user.command_status if user is not None else None
+    if not status:
+        return False
+    return status.get("next") is enter_password and status.get("room_id") == room_id
 
 
 async def enter_password(evt: CommandEvent) -> EventID | None:
@@ -108,7 +129,7 @@ async def enter_password(evt: CommandEvent) -> EventID | None:
     if status.get("room_id") != evt.room_id:
         return None
     evt.sender.command_status = None
-    await _redact_password(evt)
+    await redact_secret(evt)
     password = _password_from(evt)
     if not password:
         return await evt.reply("The password was empty. Send `login <e-mail>` to start again.")
@@ -122,8 +143,8 @@ def _other_account(evt: CommandEvent, passport: str) -> str | None:
     current = evt.sender.passport
     if current and current != passport:
         return (
-            f"You are logged in to MSN as **{current}**. To use **{passport}** instead, send "
-            "`$cmdprefix+sp logout` first."
+            f"You are logged in to MSN as **{md(current)}**. To use **{md(passport)}** instead, "
+            "send `$cmdprefix+sp logout` first."
         )
     return None
 
@@ -134,18 +155,23 @@ async def _do_login(evt: CommandEvent, passport: str, password: str) -> EventID:
     if other:
         return await evt.reply(other)
     if not (user.connected and user.passport == passport):
-        await evt.reply(f"Logging in to MSN as **{passport}**...")
+        await evt.reply(f"Logging in to MSN as **{md(passport)}**...")
     outcome = await password_login(user, passport, password)
     if outcome.outcome is Outcome.OTHER_ACCOUNT:  # another login finished meanwhile
         return await evt.reply(_other_account(evt, passport) or outcome.error)
     if outcome.outcome is Outcome.ALREADY:
-        return await evt.reply(f"You are already logged in as **{passport}**.")
+        return await evt.reply(f"You are already logged in as **{md(passport)}**.")
     if not outcome.logged_in:
-        return await evt.reply(outcome.error)
+        return await evt.reply(md(outcome.error))
     name = outcome.friendly_name
-    shown = f"**{name}** ({passport})" if name.lower() != passport else f"**{passport}**"
+    shown = (
+        f"**{md(name)}** ({md(passport)})" if name.lower() != passport else f"**{md(passport)}**"
+    )
+    chosen = own_presence.chosen_status(user.row)
+    note = "" if chosen is Status.ONLINE else f" Your status is **{chosen.label}**, as you chose."
     return await evt.reply(
         f"Logged in as {shown} with MSNP{outcome.protocol}; {contacts_text(outcome.contacts)}."
+        f"{note}"
     )
 
 
@@ -186,7 +212,7 @@ async def logout(evt: CommandEvent) -> EventID:
     user = evt.sender
     passport = user.passport
     await user.logout()
-    return await evt.reply(f"Logged out of **{passport}**. Your stored password was deleted.")
+    return await evt.reply(f"Logged out of **{md(passport)}**. Your stored password was deleted.")
 
 
 @command_handler(
@@ -219,11 +245,15 @@ async def ping(evt: CommandEvent) -> EventID:
     client = user.client
     if user.connected and client is not None:
         since = _since(user.connected_since) if user.connected_since else "unknown"
-        name = client.friendly_name or user.passport
-        shown = f"**{name}** ({user.passport})" if name.lower() != user.passport else f"**{name}**"
+        name = user.session.friendly_name or user.passport
+        shown = (
+            f"**{md(name)}** ({md(user.passport)})"
+            if name.lower() != user.passport
+            else f"**{md(name)}**"
+        )
         return await evt.reply(
             f"Connected as {shown} to `{server}` with MSNP{client.protocol}; "
             f"{contacts_text(contact_count(client))}; connected since {since}."
         )
     state = user.state_description()
-    return await evt.reply(f"Logged in as **{user.passport}** but not connected: {state}.")
+    return await evt.reply(f"Logged in as **{md(user.passport)}** but not connected: {state}.")

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 from mautrix.types import EventID
 
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ErrorCode, MSNPError
-from bridge.msnp.events import Lists
+from bridge.msnp.values import Lists
 from bridge.portal import Portal
-from bridge.texts import NOT_CONNECTED
-from bridge.user import User
+from bridge.texts import NOT_CONNECTED, md
 
 from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
 
 __all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
 
 _NOT_ON_LIST = " (not on your contact list: they may not receive messages)"
-
-
-async def _refresh_contacts(user: User, passport: str) -> None:
-    """The library emits no event for the user's own list changes: copy its list now."""
-    try:
-        await user.sync(changed=passport)
-    except Exception:
-        user.log.warning("Failed to store the contact list after a change", exc_info=True)
-
-
-def _md(text: str) -> str:
-    """Escape Markdown in a contact-provided string."""
-    return re.sub(r"([\\`*_{}\[\]()#+!<>|~])", r"\\\1", text)
 
 
 @command_handler(
@@ -50,12 +34,12 @@ async def contacts(evt: CommandEvent) -> EventID:
         if not contact.lists & Lists.FORWARD:
             continue
         name = contact.display_name
-        line = f"* **{_md(name)}**"
+        line = f"* **{md(name)}**"
         if name.lower() != passport:  # a contact without a friendly name is shown once
-            line += f" ({_md(passport)})"
+            line += f" ({md(passport)})"
         line += f" - {contact.status.label}"
         if contact.personal_message:
-            line += f" - _{_md(contact.personal_message)}_"
+            line += f" - _{md(contact.personal_message)}_"
         if contact.lists & Lists.BLOCK:
             line += " (blocked)"
         groups = [book.groups[g] for g in contact.groups if g in book.groups]
@@ -65,7 +49,7 @@ async def contacts(evt: CommandEvent) -> EventID:
         return await evt.reply("Your MSN contact list is empty.")
     sections = []
     for group in sorted(by_group, key=lambda g: (g == "No group", g.lower())):
-        sections.append(f"#### {_md(group)}\n" + "\n".join(by_group[group]))
+        sections.append(f"#### {md(group)}\n" + "\n".join(by_group[group]))
     return await evt.reply("\n\n".join(sections))
 
 
@@ -84,10 +68,10 @@ async def pm(evt: CommandEvent) -> EventID:
         return await evt.reply("You cannot open a chat with yourself.")
     chat = await user.open_private_chat(passport)
     if not chat.room_id:
-        return await evt.reply(f"Failed to create a room for {passport}.")
+        return await evt.reply(f"Failed to create a room for {md(passport)}.")
     note = "" if chat.on_contact_list else _NOT_ON_LIST
     return await evt.reply(
-        f"Private chat with [{_md(chat.puppet.display_text)}](https://matrix.to/#/"
+        f"Private chat with [{md(chat.puppet.display_text)}](https://matrix.to/#/"
         f"{chat.room_id}): you have been invited{note}."
     )
 
@@ -125,10 +109,10 @@ async def add(evt: CommandEvent) -> EventID:
             except MSNPError as e:
                 if e.code != ErrorCode.ALREADY_THERE:
                     raise
-        await _refresh_contacts(evt.sender, passport)
-        return f"Added {passport} to your contact list."
+        # the contact book applies the client's ContactAdded events (list, ghost, spaces)
+        return f"Added {md(passport)} to your contact list."
 
-    already = f"{passport} is already on your contact list."
+    already = f"{md(passport)} is already on your contact list."
     return await ask_msn(evt, f"add {passport}", request, {ErrorCode.ALREADY_THERE: already})
 
 
@@ -144,16 +128,16 @@ async def remove(evt: CommandEvent) -> EventID:
         return await evt.reply("**Usage:** `$cmdprefix+sp remove <e-mail>`")
 
     async def request(client: MSNClient) -> str:
-        await client.remove_contact(passport, Lists.FORWARD)
-        await _refresh_contacts(evt.sender, passport)
-        return f"Removed {passport} from your contact list."
+        await client.remove_contact(passport, Lists.FORWARD)  # then ContactRemoved
+        return f"Removed {md(passport)} from your contact list."
 
-    not_there = f"{passport} is not on your contact list."
+    not_there = f"{md(passport)} is not on your contact list."
     return await ask_msn(evt, f"remove {passport}", request, {ErrorCode.NOT_ON_LIST: not_there})
 
 
 @command_handler(
     needs_auth=True,
+    portal_owner_only=True,
     help_section=SECTION_CONTACTS,
     help_text="Send a nudge, in a chat with an MSN contact.",
 )
@@ -167,7 +151,7 @@ async def nudge(evt: CommandEvent) -> EventID:
         return await evt.reply("Only the owner of this conversation can send nudges.")
 
     async def request(client: MSNClient) -> str:
-        await client.send_nudge(portal.conv_key)
+        await client.send_nudge(evt.sender.msn_conversation(portal.conv_key))
         return "Nudge sent."
 
     offline = "Nudge not delivered: the contact is offline."

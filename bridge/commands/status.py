@@ -1,13 +1,18 @@
-"""``status``, ``nick`` and ``psm``: what MSN contacts see of you."""
+"""``status``, ``nick`` and ``psm``: what MSN contacts see of you, chosen once and kept (see
+:mod:`bridge.own_presence`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from mautrix.types import EventID
 
-from bridge.msnp.client import MSNClient
-from bridge.msnp.events import Status
+from bridge import own_presence
+from bridge.msnp.errors import MSNPException
+from bridge.msnp.values import Status
+from bridge.texts import command_failure, md
 
-from .common import SECTION_PRESENCE, CommandEvent, ask_msn, command_handler
+from .common import SECTION_PRESENCE, CommandEvent, command_handler
 
 __all__ = ["STATUS_NAMES", "nick", "psm", "status"]
 
@@ -30,10 +35,22 @@ def _rest(evt: CommandEvent) -> str:
     return " ".join(evt.args).strip()
 
 
+async def _choose(evt: CommandEvent, action: str, done: str, later: str, **choice: Any) -> EventID:
+    """Store the sender's choice and apply it now if connected (see :mod:`bridge.own_presence`):
+    reply ``done`` when applied, ``later`` when it waits for the next connection."""
+    user = evt.sender
+    client = user.client if user.connected else None
+    try:
+        applied = await own_presence.choose(user.row, user.save, client, **choice)
+    except MSNPException as e:
+        return await evt.reply(command_failure(e, action))
+    return await evt.reply(done if applied else later)
+
+
 @command_handler(
     needs_auth=True,
     help_section=SECTION_PRESENCE,
-    help_text="Set your MSN status.",
+    help_text="Set your MSN status; it stays chosen across reconnects and restarts.",
     help_args="<online|busy|away|brb|phone|lunch|idle|invisible>",
 )
 async def status(evt: CommandEvent) -> EventID:
@@ -41,12 +58,14 @@ async def status(evt: CommandEvent) -> EventID:
     if len(evt.args) != 1 or evt.args[0].lower() not in STATUS_NAMES:
         return await evt.reply(usage)
     new = STATUS_NAMES[evt.args[0].lower()]
-
-    async def request(client: MSNClient) -> str:
-        await client.set_status(new)
-        return f"Your MSN status is now **{new.label}**."
-
-    return await ask_msn(evt, "change your status", request)
+    return await _choose(
+        evt,
+        "change your status",
+        f"Your MSN status is now **{new.label}**.",
+        f"You are not connected to MSN right now; your status will be **{new.label}** as soon "
+        "as the bridge connects.",
+        status=new,
+    )
 
 
 @command_handler(
@@ -61,12 +80,14 @@ async def nick(evt: CommandEvent) -> EventID:
         return await evt.reply("**Usage:** `$cmdprefix+sp nick <name>`")
     if len(name) > MAX_NICK:
         return await evt.reply(f"That name is too long: MSN allows at most {MAX_NICK} characters.")
-
-    async def request(client: MSNClient) -> str:
-        await client.set_friendly_name(name)
-        return f"Your MSN name is now **{name}**."
-
-    return await ask_msn(evt, "change your name", request)
+    return await _choose(
+        evt,
+        "change your name",
+        f"Your MSN name is now **{md(name)}**.",
+        f"You are not connected to MSN right now; your name will be **{md(name)}** as soon as "
+        "the bridge connects.",
+        friendly_name=name,
+    )
 
 
 @command_handler(
@@ -81,16 +102,26 @@ async def psm(evt: CommandEvent) -> EventID:
         return await evt.reply(
             f"That message is too long: MSN allows at most {MAX_PSM} characters."
         )
-
-    async def request(client: MSNClient) -> str:
-        if (client.protocol or 0) < 11:
-            return (
-                "Personal messages need MSNP11 or newer; "
-                f"this session uses MSNP{client.protocol}."
-            )
-        await client.set_personal_message(text)
-        if not text:
-            return "Your personal message was cleared."
-        return f"Your personal message is now: {text}"
-
-    return await ask_msn(evt, "set your personal message", request)
+    user = evt.sender
+    protocol = (user.client.protocol if user.client and user.connected else None) or (
+        user.row.protocol
+    )
+    if protocol and protocol < own_presence.PSM_PROTOCOL:
+        return await evt.reply(
+            f"Personal messages need MSNP11 or newer; this session uses MSNP{protocol}."
+        )
+    done = (
+        f"Your personal message is now: {md(text)}"
+        if text
+        else "Your personal message was cleared."
+    )
+    later = "You are not connected to MSN right now; your personal message will be " + (
+        f"set to: {md(text)}" if text else "cleared"
+    )
+    return await _choose(
+        evt,
+        "set your personal message",
+        done,
+        later + " as soon as the bridge connects.",
+        personal_message=text,
+    )

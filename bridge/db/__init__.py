@@ -44,8 +44,9 @@ ALL_MODELS: tuple[type[Model], ...] = (
 
 
 def init(db: Database, cipher: CredentialCipher | None = None) -> None:
-    """Point every model at ``db``; ``cipher`` encrypts stored passwords and tickets."""
+    """Point every model at ``db``; ``cipher`` encrypts stored passwords, tickets and
+    double-puppeting tokens."""
     for model in ALL_MODELS:
         model.db = db
     if cipher is not None:
-        User.cipher = cipher
+        User.cipher = Puppet.cipher = cipher

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
+from dataclasses import dataclass, field
+import logging
 
-from .model import Model, quote
+from .encrypted import EncryptedModel
+from .model import quote
 
 __all__ = ["Puppet"]
 
+log = logging.getLogger("mau.db.puppet")
+
 
 @dataclass
-class Puppet(Model, table="puppet", primary_key=("passport",)):
+class Puppet(EncryptedModel, table="puppet", primary_key=("passport",)):
+    """One MSN account's ghost. ``access_token`` (double puppeting: the Matrix user's own
+    access token) is encrypted in the database like passwords (see
+    :mod:`bridge.db.encrypted`); undecryptable, it reads as ``None`` and the user has to use
+    ``login-matrix`` again."""
+
+    _secret_columns: ClassVar[frozenset[str]] = frozenset({"access_token"})
+
     passport: str  # lower case
     friendly_name: str | None = None
     name_set: bool = False  # the ghost's displayname has been set from friendly_name
@@ -20,9 +32,16 @@ class Puppet(Model, table="puppet", primary_key=("passport",)):
     is_registered: bool = False  # the ghost exists on the homeserver (mautrix state store)
     # v2: double puppeting
     custom_mxid: str | None = None
-    access_token: str | None = None
+    access_token: str | None = field(default=None, repr=False)
     next_batch: str | None = None
     base_url: str | None = None
+
+    def _on_undecryptable(self, columns: list[str]) -> None:
+        log.warning(
+            "The stored double-puppeting token of %s cannot be decrypted with "
+            "bridge.credential_key; double puppeting is off until `login-matrix` again",
+            self.custom_mxid or self.passport,
+        )
 
     @classmethod
     async def get_by_passport(cls, passport: str) -> Puppet | None:

@@ -8,10 +8,20 @@ import asyncio
 import logging
 import sys
 
-from .client import ClientConfig, DeliveryFailed, MSNClient, ProtocolRefused
+from .client import MSNClient
+from .config import ClientConfig
 from .connection import TRACE
-from .errors import AuthError, ConnectionClosed, MSNPError, MSNPException, TransactionTimeout
-from .events import Event, Lists
+from .errors import (
+    AuthError,
+    ConnectionClosed,
+    DeliveryFailed,
+    MSNPError,
+    MSNPException,
+    ProtocolRefused,
+    TransactionTimeout,
+)
+from .events import Event
+from .values import Lists
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1

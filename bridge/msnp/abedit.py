@@ -23,7 +23,7 @@ from .abch import (
     parse_service_header,
 )
 from .endpoints import NetworkId
-from .errors import LocalProtocolError, ProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 from .soap import SoapRequest, parse_response
 from .xmlsafe import text
 
@@ -299,7 +299,7 @@ def _created(data: bytes, action: str) -> Created:
     root, response = parse_response(data, f"{action}Response")
     guid = response.findtext(f"{action}Result/guid").strip()
     if not guid:
-        raise ProtocolError(f"{action} answer without a GUID")
+        raise RemoteProtocolError(f"{action} answer without a GUID")
     return Created(guid, parse_service_header(root))
 
 

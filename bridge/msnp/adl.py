@@ -20,9 +20,9 @@ from urllib.parse import unquote
 
 from .addressbook import AddressBook
 from .endpoints import NetworkId
-from .errors import LocalProtocolError, ProtocolError
-from .events import Lists
+from .errors import LocalProtocolError, RemoteProtocolError
 from .sharing import MemberKind, Memberships
+from .values import Lists
 from .xmlsafe import attr, parse_xml
 
 __all__ = [
@@ -164,7 +164,7 @@ def parse_ml(payload: bytes) -> list[ListEntry]:
     """
     root = parse_xml(payload, max_bytes=_MAX_PARSE_BYTES, max_elements=_MAX_PARSE_ELEMENTS)
     if root.name != "ml":
-        raise ProtocolError(f"expected <ml>, got <{root.name}>")
+        raise RemoteProtocolError(f"expected <ml>, got <{root.name}>")
     entries: list[ListEntry] = []
     for domain_node in root.children_named("d"):
         domain = domain_node.get("n").strip()

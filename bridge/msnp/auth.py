@@ -21,11 +21,10 @@ import re
 from yarl import URL
 import aiohttp
 
-from .errors import AuthError, MSNPException
+from .errors import AuthError, PassportUnavailable
 
 __all__ = [
     "DEFAULT_NEXUS_URL",
-    "PassportUnavailable",
     "discover_login_url",
     "md5_response",
     "passport_ticket",
@@ -36,10 +35,6 @@ log = logging.getLogger("msnp.auth")
 DEFAULT_NEXUS_URL: Final = "https://nexus.passport.com/rdr/pprdr.asp"
 _FROM_PP = re.compile(r"from-PP\s*=\s*'([^']*)'", re.IGNORECASE)
 _DA_LOGIN = re.compile(r"DALogin=([^,\s]+)", re.IGNORECASE)
-
-
-class PassportUnavailable(MSNPException, ConnectionError):
-    """The Passport (nexus / login) server could not be reached or answered nonsense."""
 
 
 def md5_response(salt: str, password: str) -> str:

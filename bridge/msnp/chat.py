@@ -16,24 +16,22 @@ import sys
 import threading
 import time
 
-from .client import ClientConfig, MSNClient
+from .client import MSNClient
+from .config import ClientConfig
 from .errors import MSNPException
 from .events import (
-    Contact,
     Disconnected,
-    DisconnectReason,
     Event,
-    Lists,
     NudgeReceived,
     OtherMessageReceived,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
     SwitchboardJoined,
     SwitchboardLeft,
     TextMessageReceived,
     TypingReceived,
 )
+from .values import Contact, DisconnectReason, Lists, Status
 
 __all__ = ["HELP", "STATUS_NAMES", "ChatApp", "run"]
 
@@ -225,7 +223,9 @@ class ChatApp:
         elif isinstance(event, NudgeReceived):
             bell = "\a" if self.term.interactive else ""
             self.term.say(f"[{now}] * {self._name(event.sender)} sent you a nudge!{bell}")
-        elif isinstance(event, OtherMessageReceived):
+        elif isinstance(event, OtherMessageReceived) and event.conversation:
+            # messages outside a conversation are the server's (e.g. Escargot's "MSG Hotmail"
+            # mail notification after login): not something a contact sent
             self.term.say(
                 f"[{now}] * {self._name(event.sender)} sent something this client cannot show "
                 f"({event.content_type})"

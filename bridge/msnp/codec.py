@@ -14,8 +14,8 @@ few list commands, on the protocol version; the parser therefore knows its ``rol
 side it parses *for*) and can be told the negotiated ``version``.
 
 Sizes are capped twice: a payload announced above ``max_payload`` (or a line above
-``max_line``) breaks the stream (:class:`ProtocolError`); a payload above its command's entry
-in ``payload_limits`` is skipped unread — the command comes out with ``payload=None`` and
+``max_line``) breaks the stream (:class:`RemoteProtocolError`); a payload above its command's
+entry in ``payload_limits`` is skipped unread — the command comes out with ``payload=None`` and
 ``dropped`` set to the number of bytes discarded — so that one oversized message does not end
 the session.
 """
@@ -26,12 +26,14 @@ from .command import (
     CLIENT_PAYLOAD_COMMANDS,
     DEFAULT_MAX_LINE,
     DEFAULT_MAX_PAYLOAD,
+    REDACTED,
     SERVER_PAYLOAD_COMMANDS,
     Command,
     Role,
     decode_arg,
     encode,
     encode_arg,
+    loggable_args,
 )
 from .parser import Parser, limits
 
@@ -39,6 +41,7 @@ __all__ = [
     "CLIENT_PAYLOAD_COMMANDS",
     "DEFAULT_MAX_LINE",
     "DEFAULT_MAX_PAYLOAD",
+    "REDACTED",
     "SERVER_PAYLOAD_COMMANDS",
     "Command",
     "Parser",
@@ -47,4 +50,5 @@ __all__ = [
     "encode",
     "encode_arg",
     "limits",
+    "loggable_args",
 ]

@@ -1,6 +1,8 @@
-"""MSNP commands: the immutable :class:`Command`, who sends which payload and transaction id,
-argument encoding, and :func:`encode` (a command to the bytes to send). Parsing is in
-:mod:`.parser`; :mod:`.codec` is the public face of both."""
+"""MSNP commands: the immutable :class:`Command`, its trid and payload rules, and :func:`encode`.
+
+Also who sends which payload and transaction id, argument encoding, and what of a command may
+be logged. Parsing is in :mod:`.parser`; :mod:`.codec` is the public face of both.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ __all__ = [
     "CLIENT_PAYLOAD_COMMANDS",
     "DEFAULT_MAX_LINE",
     "DEFAULT_MAX_PAYLOAD",
+    "REDACTED",
     "SERVER_PAYLOAD_COMMANDS",
     "Command",
     "Role",
     "decode_arg",
     "encode",
     "encode_arg",
+    "loggable_args",
 ]
 
 DEFAULT_MAX_LINE: Final = 16 * 1024
@@ -84,15 +88,41 @@ class Command(NamedTuple):
 
     def __repr__(self) -> str:
         # The trid is marked so that "ACK trid=4" and "QNG 4" (an argument) look different.
+        # Secrets are left out, so that no log line or error message can carry one.
         parts = [self.name]
         if self.trid is not None:
             parts.append(f"trid={self.trid}")
-        parts.extend(self.args)
+        parts.extend(loggable_args(self))
         if self.payload is not None:
             parts.append(f"+{len(self.payload)} bytes")
         if self.dropped:
             parts.append(f"({self.dropped} bytes dropped)")
         return f"<Command {' '.join(parts)}>"
+
+
+#: Authentication methods whose ``USR method S|A secret...`` carries a hash or a ticket.
+_AUTH_METHODS: Final = frozenset({"MD5", "TWN", "SSO", "SHA"})
+REDACTED: Final = "<redacted>"
+
+
+def loggable_args(command: Command) -> tuple[str, ...]:
+    """``command.args`` without secrets: the password hash, Passport ticket and MBI answer of
+    ``USR``, switchboard cookies (``USR``/``ANS`` on a switchboard, ``XFR``/``RNG`` after
+    ``CKI``). Payloads are never shown in full anyway."""
+    args = list(command.args)
+    if command.name == "USR" and len(args) >= 2 and args[0] != "OK":
+        if args[0].upper() in _AUTH_METHODS:
+            if args[1] in ("S", "A") and len(args) > 2:
+                args[2:] = [REDACTED]
+        else:
+            args[1] = REDACTED  # USR trid passport cookie (switchboard)
+    elif command.name == "ANS" and len(args) >= 2:
+        args[1] = REDACTED  # ANS trid passport cookie session-id
+    elif command.name in ("XFR", "RNG") and "CKI" in args:
+        i = args.index("CKI")
+        if i + 1 < len(args):
+            args[i + 1] = REDACTED
+    return tuple(args)
 
 
 def encode_arg(value: str) -> str:

@@ -20,21 +20,14 @@ from .codec import Command, Parser, Role, encode
 from .errors import (
     ConnectionClosed,
     MSNPError,
-    MSNPException,
     ProtocolError,
-    ProtocolRefused,
+    RemoteProtocolError,
     TransactionTimeout,
 )
-from .events import DisconnectReason
 from .flow import ReadGate
+from .values import DisconnectReason
 
-__all__ = [
-    "TRACE",
-    "Connection",
-    "DeliveryFailed",
-    "ProtocolRefused",
-    "parse_address",
-]
+__all__ = ["TRACE", "Connection", "parse_address"]
 
 #: Log level of the wire log (below DEBUG).
 TRACE: Final = 5
@@ -48,17 +41,6 @@ wire_log = logging.getLogger("msnp.wire")
 
 CommandHandler = Callable[[Command], None]
 CloseHandler = Callable[[DisconnectReason, str], None]
-
-
-class DeliveryFailed(MSNPException):
-    """The switchboard answered a message with ``NAK``."""
-
-
-class UnknownConversation(MSNPException, ValueError):
-    """A group conversation key this client has never seen (e.g. from before a reconnect).
-
-    :meth:`MSNClient.restore_group` makes such a key usable again.
-    """
 
 
 def parse_address(address: str, default_port: int = 1863) -> tuple[str, int]:
@@ -75,22 +57,14 @@ def parse_address(address: str, default_port: int = 1863) -> tuple[str, int]:
         or " " in host
         or not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535)
     ):
-        raise ProtocolError(f"bad server address {address!r}")
+        raise RemoteProtocolError(f"bad server address {address!r}")
     return host, int(port)
 
 
 def _redact(command: Command) -> str:
-    """Render a command for the wire log without secrets (hashes, tickets, cookies)."""
-    args = list(command.args)
-    if command.name == "USR" and len(args) >= 3 and args[1] == "S" and args[0] != "OK":
-        args[2:] = ["<redacted>"]
-    elif command.name in ("USR", "ANS") and len(args) >= 2 and args[0] != "OK":
-        args[1] = "<redacted>"  # switchboard cookies
-    elif command.name in ("XFR", "RNG") and "CKI" in args:
-        i = args.index("CKI")
-        if i + 1 < len(args):
-            args[i + 1] = "<redacted>"
-    return repr(Command(command.name, command.trid, tuple(args), command.payload))
+    """Render a command for the wire log (its repr leaves secrets out: see
+    :func:`~.codec.loggable_args`)."""
+    return repr(command)
 
 
 class Connection:
@@ -226,6 +200,11 @@ class Connection:
                 ) from e
         finally:
             self._pending.pop(trid, None)
+
+    def awaits(self, trid: int | None, name: str) -> bool:
+        """Whether a ``name`` transaction with ``trid`` is still waiting for its reply."""
+        pending = self._pending.get(trid) if trid is not None else None
+        return pending is not None and pending[2] == name
 
     def _dispatch(self, command: Command) -> None:
         if command.trid is not None and command.trid in self._pending:

@@ -16,6 +16,7 @@ __all__ = [
     "ERROR_CODES",
     "AuthError",
     "ConnectionClosed",
+    "DeliveryFailed",
     "ErrorCode",
     "LocalProtocolError",
     "MD5LoginRefused",
@@ -24,16 +25,20 @@ __all__ = [
     "P2PError",
     "P2PLimitExceeded",
     "P2PProtocolError",
+    "PassportUnavailable",
     "ProtocolError",
     "ProtocolRefused",
+    "RemoteProtocolError",
     "ServiceError",
     "ServiceUnavailable",
     "SoapFault",
     "SwitchboardLimitReached",
+    "TicketRejected",
     "TransactionTimeout",
     "TransferDeclined",
     "TransferFailed",
     "TransferTimeout",
+    "UnknownConversation",
     "error_from_code",
     "error_text",
     "is_auth_failure",
@@ -118,7 +123,13 @@ class MSNPException(Exception):
 
 
 class ProtocolError(MSNPException):
-    """The remote side sent something that breaks the protocol (malformed line, oversized data)."""
+    """Something breaks the protocol: :class:`RemoteProtocolError` when the other side sent it,
+    :class:`LocalProtocolError` when we were asked to send it (as in h11)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The remote side sent something that breaks the protocol (malformed line, oversized data,
+    an answer that makes no sense); the connection or document cannot be trusted further."""
 
 
 class LocalProtocolError(ProtocolError, ValueError):
@@ -143,6 +154,11 @@ class AuthError(MSNPException):
     def __init__(self, message: str, code: int | None = None) -> None:
         self.code = code
         super().__init__(message)
+
+
+class TicketRejected(AuthError):
+    """The server refused a stored Passport ticket (expired or revoked): a login with the
+    password gets a new one."""
 
 
 class ConnectionClosed(MSNPException):
@@ -172,6 +188,21 @@ class SwitchboardLimitReached(MSNPException):
 
 class TransactionTimeout(MSNPException, TimeoutError):
     """The server did not answer a transaction in time."""
+
+
+class DeliveryFailed(MSNPException):
+    """The switchboard answered a message with ``NAK``."""
+
+
+class UnknownConversation(MSNPException, ValueError):
+    """A group conversation key this client has never seen (e.g. from before a reconnect).
+
+    :meth:`MSNClient.restore_group` makes such a key usable again.
+    """
+
+
+class PassportUnavailable(MSNPException, ConnectionError):
+    """The Passport (nexus / login) server could not be reached or answered nonsense."""
 
 
 def error_from_code(code: int, command: str | None = None) -> MSNPError:

@@ -1,155 +1,38 @@
-"""Typed data and events that :class:`bridge.msnp.client.MSNClient` hands to its handler."""
+"""The events :class:`bridge.msnp.client.MSNClient` hands to its handler (frozen dataclasses)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntFlag, StrEnum
+
+# The value types lived here before values.py; code written against that layout still finds them.
+from .values import (
+    Contact as Contact,
+    DisconnectReason as DisconnectReason,
+    Group as Group,
+    Lists as Lists,
+    MessageFormat as MessageFormat,
+    Status as Status,
+)
 
 __all__ = [
-    "Contact",
     "ContactAdded",
     "ContactRemoved",
-    "DisconnectReason",
     "Disconnected",
     "Event",
-    "Group",
     "GroupChanged",
     "ListSynced",
-    "Lists",
     "LoggedIn",
-    "MessageFormat",
     "NudgeReceived",
     "OtherMessageReceived",
     "PersonalMessageChanged",
     "PresenceChanged",
-    "Status",
     "SwitchboardClosed",
     "SwitchboardJoined",
     "SwitchboardLeft",
     "TextMessageReceived",
     "TypingReceived",
 ]
-
-
-class Status(StrEnum):
-    """MSN presence states (three-letter codes as on the wire)."""
-
-    ONLINE = "NLN"
-    BUSY = "BSY"
-    IDLE = "IDL"
-    BE_RIGHT_BACK = "BRB"
-    AWAY = "AWY"
-    ON_THE_PHONE = "PHN"
-    OUT_TO_LUNCH = "LUN"
-    HIDDEN = "HDN"
-    OFFLINE = "FLN"
-
-    @property
-    def label(self) -> str:
-        return _STATUS_LABELS[self]
-
-
-_STATUS_LABELS = {
-    Status.ONLINE: "Online",
-    Status.BUSY: "Busy",
-    Status.IDLE: "Idle",
-    Status.BE_RIGHT_BACK: "Be Right Back",
-    Status.AWAY: "Away",
-    Status.ON_THE_PHONE: "On the Phone",
-    Status.OUT_TO_LUNCH: "Out to Lunch",
-    Status.HIDDEN: "Appear Offline",
-    Status.OFFLINE: "Offline",
-}
-
-
-class Lists(IntFlag):
-    """Contact-list membership bitmask as sent in ``LST``."""
-
-    NONE = 0
-    FORWARD = 1  # FL: people we added
-    ALLOW = 2  # AL
-    BLOCK = 4  # BL
-    REVERSE = 8  # RL: people who added us
-    PENDING = 16  # PL
-
-    @classmethod
-    def from_code(cls, code: str) -> Lists:
-        return _LIST_CODES[code.upper()]
-
-    @property
-    def code(self) -> str:
-        for name, value in _LIST_CODES.items():
-            if value is self:
-                return name
-        raise ValueError(f"{self!r} is not a single list")
-
-
-_LIST_CODES = {
-    "FL": Lists.FORWARD,
-    "AL": Lists.ALLOW,
-    "BL": Lists.BLOCK,
-    "RL": Lists.REVERSE,
-    "PL": Lists.PENDING,
-}
-
-
-@dataclass(slots=True)
-class Group:
-    """A contact group: ``id`` is the numeric id (MSNP2-9) or the GUID (MSNP10+)."""
-
-    id: str
-    name: str
-
-
-@dataclass(slots=True)
-class Contact:
-    passport: str
-    friendly_name: str
-    lists: Lists = Lists.NONE
-    guid: str | None = None
-    groups: list[str] = field(default_factory=list)
-    status: Status = Status.OFFLINE
-    capabilities: int = 0
-    msn_object: str | None = None
-    personal_message: str = ""
-    current_media: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class MessageFormat:
-    """Parsed ``X-MMS-IM-Format``: font name, effects (B I U S), colour ``RRGGBB``, ..."""
-
-    font: str = ""
-    effects: str = ""
-    color: str = ""  # "rrggbb", converted from MSN's BGR order
-    charset: str = ""
-    pitch_family: str = ""
-    right_to_left: bool = False
-
-    @property
-    def bold(self) -> bool:
-        return "B" in self.effects
-
-    @property
-    def italic(self) -> bool:
-        return "I" in self.effects
-
-    @property
-    def underline(self) -> bool:
-        return "U" in self.effects
-
-    @property
-    def strikethrough(self) -> bool:
-        return "S" in self.effects
-
-
-class DisconnectReason(StrEnum):
-    OTHER_LOCATION = "OTH"  # OUT OTH: logged in somewhere else
-    SERVER_SHUTDOWN = "SSD"  # OUT SSD
-    CONNECTION_LOST = "lost"  # socket closed or reset
-    KEEPALIVE_TIMEOUT = "timeout"  # no answer to PNG in time
-    PROTOCOL_ERROR = "protocol"  # the server sent something we cannot parse
-    CLIENT = "client"  # we closed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +45,17 @@ class LoggedIn(Event):
     passport: str
     friendly_name: str
     protocol: int
-    profile: dict[str, str]
+    #: the server's profile message; its MSPAuth holds the ticket, so it is not in the repr
+    profile: dict[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ListSynced(Event):
-    contacts: dict[str, Contact]
-    groups: dict[str, Group]
+    """The whole list once downloaded at login: read-only mappings of frozen values (contacts
+    by lower-cased passport, groups by id), a snapshot that later changes leave alone."""
+
+    contacts: Mapping[str, Contact]
+    groups: Mapping[str, Group]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +77,8 @@ class PersonalMessageChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class ContactAdded(Event):
-    """A contact was put on one of our lists (``list_ == REVERSE``: someone added us)."""
+    """A contact was put on one of our lists (``list_ == REVERSE``: someone added us), or into
+    ``group``: pushed by the server, or the user's own change once the server confirmed it."""
 
     passport: str
     list_: Lists
@@ -201,6 +89,9 @@ class ContactAdded(Event):
 
 @dataclass(frozen=True, slots=True)
 class ContactRemoved(Event):
+    """A contact left one of our lists, or only ``group`` (pushed, or the user's own change
+    once confirmed). Off the forward list, a contact is in no group any more."""
+
     passport: str
     list_: Lists
     group: str | None = None
@@ -208,6 +99,9 @@ class ContactRemoved(Event):
 
 @dataclass(frozen=True, slots=True)
 class GroupChanged(Event):
+    """A group was created or renamed, or ``removed`` (pushed, or the user's own change once
+    confirmed); a removed group's members left it."""
+
     group: Group
     removed: bool = False
 

@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 import re
 
 from .charsets import decode_text
-from .events import MessageFormat
+from .values import MessageFormat
 
 __all__ = [
     "MAX_MSG_PAYLOAD",

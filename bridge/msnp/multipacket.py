@@ -70,8 +70,10 @@ class MultiPacketReassembler:
         message_id = message.get("Message-ID").strip()
         if not message_id:
             return message
-        key = (sender.lower(), message_id[:80])
         total_text = message.get("Chunks")
+        if not total_text and not message.get("Chunk"):
+            return message  # a whole message that happens to carry an id
+        key = (sender.lower(), message_id[:80])
         if total_text:
             return self._first(key, message, _count(total_text), now)
         index = _count(message.get("Chunk"))

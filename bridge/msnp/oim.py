@@ -23,7 +23,7 @@ import base64
 import binascii
 import re
 
-from .errors import LocalProtocolError, ProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 from .message import parse_message
 from .soap import SoapRequest, envelope, parse_response
 from .xmlsafe import Element, parse_xml, text
@@ -124,7 +124,7 @@ def _parse_iso(value: str) -> datetime | None:
 
 def _mail_data_from(root: Element) -> MailData:
     if root.name != "MD":
-        raise ProtocolError(f"expected <MD>, got <{root.name}>")
+        raise RemoteProtocolError(f"expected <MD>, got <{root.name}>")
     messages: list[OimInfo] = []
     for node in root.children_named("M")[:_MAX_MESSAGES]:
         message_id = node.findtext("I").strip()
@@ -283,11 +283,11 @@ def parse_oim_message(
     """Read an offline message's MIME text; ``received`` (from the mail data) is used when the
     message itself has no usable date."""
     if len(mime) > _MAX_OIM_BYTES:
-        raise ProtocolError("offline message too large")
+        raise RemoteProtocolError("offline message too large")
     normalised = mime.replace("\r\n", "\n")
     head, sep, body = normalised.partition("\n\n")
     if not sep:
-        raise ProtocolError("offline message without a body")
+        raise RemoteProtocolError("offline message without a body")
     headers = _headers(head)
     sender_field = decode_mime_words(headers.get("from", ""))
     name, _, rest = sender_field.rpartition("<")
@@ -296,7 +296,7 @@ def parse_oim_message(
         try:
             raw = base64.b64decode("".join(body.split()), validate=True)
         except (binascii.Error, ValueError) as e:
-            raise ProtocolError("offline message body is not base64") from e
+            raise RemoteProtocolError("offline message body is not base64") from e
     else:
         raw = body.encode("utf-8", errors="replace")
     try:

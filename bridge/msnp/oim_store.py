@@ -19,7 +19,7 @@ import base64
 import uuid
 
 from .challenge import msnp11_answer
-from .errors import LocalProtocolError, ProtocolError, SoapFault
+from .errors import LocalProtocolError, RemoteProtocolError, SoapFault
 from .soap import SoapRequest, envelope, parse_response
 from .xmlsafe import attr, text
 
@@ -163,5 +163,5 @@ def answer_lock_key(
         or not value.isprintable()
         or " " in value
     ):
-        raise ProtocolError("unusable lock-key challenge")
+        raise RemoteProtocolError("unusable lock-key challenge")
     return msnp11_answer(value, app_id, app_key)

@@ -15,16 +15,23 @@ returns; both flows are bounded in time by the caller.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Awaitable, Callable
 import asyncio
+import logging
 
 from . import slp
-from .errors import TransferFailed
+from .errors import P2PError, P2PProtocolError, TransferFailed
 from .msnobject import MSNObject, parse_msnobject, sha1d_of
 from .p2p import AppID, P2PFlags
-from .p2p_transfer import Session
+from .p2p_transfer import P2PLimits, Session
 from .p2p_transport import DataComplete, DataReceived, SessionAborted
 
-__all__ = ["fetch", "object_from_context", "serve"]
+__all__ = ["ObjectProvider", "answer_fetch", "fetch", "object_from_context", "serve"]
+
+log = logging.getLogger("msnp.p2p")
+
+#: (the object a contact asks for, the contact) -> its data, or None to decline
+ObjectProvider = Callable[[MSNObject, str], Awaitable[bytes | None]]
 
 
 def _is_payload(flags: int, total_size: int) -> bool:
@@ -96,3 +103,48 @@ async def serve(
         for task in inflight:
             task.cancel()
     await session.wait_ack(stream.identifier, stall_timeout)
+
+
+async def answer_fetch(
+    session: Session,
+    invite: slp.SLPMessage,
+    context: bytes,
+    provider: ObjectProvider | None,
+    limits: P2PLimits,
+    stats: dict[str, int],
+) -> None:
+    """A contact asks for one of our objects: serve what ``provider`` gives, or decline."""
+    peer = session.peer
+    try:
+        data = await _provided(provider, context, peer.passport, limits.max_object_size)
+        if data is None:
+            stats["declined"] += 1
+            peer.answer(invite, 603, "Decline", session.session_id)
+            return
+        async with asyncio.timeout(limits.object_timeout):
+            await serve(session, invite, data, limits.stall_timeout)
+        stats["objects_served"] += 1
+    except (P2PError, TimeoutError) as e:
+        log.info("P2P: serving an object to %s failed: %s", peer.passport, e)
+    finally:
+        session.end()
+
+
+async def _provided(
+    provider: ObjectProvider | None, context: bytes, passport: str, max_size: int
+) -> bytes | None:
+    if provider is None:
+        return None
+    try:
+        obj = object_from_context(context)
+    except P2PProtocolError as e:
+        log.info("P2P: %s asked for a malformed object: %s", passport, e)
+        return None
+    try:
+        data = await provider(obj, passport)
+    except Exception:
+        log.exception("P2P: the object provider failed")
+        return None
+    if not data or len(data) > max_size:
+        return None
+    return data

@@ -15,7 +15,7 @@ concerned. Peers, sessions, buffered bytes and sizes are bounded (:class:`P2PLim
 from __future__ import annotations
 
 from typing import Final
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterable, Callable, Coroutine
 import asyncio
 import logging
 import secrets
@@ -33,6 +33,7 @@ from .message import Message
 from .msnobject import MSNObject
 from .p2p import decode_packet
 from .p2p_files import FileOffer, IncomingFile
+from .p2p_objects import ObjectProvider
 from .p2p_transfer import Budget, P2PLimits, P2PLink, Peer, SendPipe, Session, SessionInbox
 from .p2p_transport import (
     AckReceived,
@@ -56,8 +57,6 @@ __all__ = [
 
 log = logging.getLogger("msnp.p2p")
 
-#: (the object a contact asks for, the contact) -> its data, or None to decline
-ObjectProvider = Callable[[MSNObject, str], Awaitable[bytes | None]]
 FileOfferHandler = Callable[[FileOffer], None]
 _NO_NONCE: Final = "{00000000-0000-0000-0000-000000000000}"
 _STATS: Final = (
@@ -365,42 +364,12 @@ class P2PManager:
             return
         session.invite = invite
         if guid == slp.EUF_GUID_MSNOBJ:
-            self._spawn(self._serve(session, invite, context), f"p2p-serve-{session_id}")
+            serve = p2p_objects.answer_fetch(
+                session, invite, context, self.object_provider, self.limits, self.stats
+            )
+            self._spawn(serve, f"p2p-serve-{session_id}")
         else:
             self._offer_file(session, context)
-
-    async def _serve(self, session: Session, invite: slp.SLPMessage, context: bytes) -> None:
-        peer = session.peer
-        try:
-            data = await self._object_for(context, peer.passport)
-            if data is None:
-                self.stats["declined"] += 1
-                peer.answer(invite, 603, "Decline", session.session_id)
-                return
-            async with asyncio.timeout(self.limits.object_timeout):
-                await p2p_objects.serve(session, invite, data, self.limits.stall_timeout)
-            self.stats["objects_served"] += 1
-        except (P2PError, TimeoutError) as e:
-            log.info("P2P: serving an object to %s failed: %s", peer.passport, e)
-        finally:
-            session.end()
-
-    async def _object_for(self, context: bytes, passport: str) -> bytes | None:
-        if self.object_provider is None:
-            return None
-        try:
-            obj = p2p_objects.object_from_context(context)
-        except P2PProtocolError as e:
-            log.info("P2P: %s asked for a malformed object: %s", passport, e)
-            return None
-        try:
-            data = await self.object_provider(obj, passport)
-        except Exception:
-            log.exception("P2P: the object provider failed")
-            return None
-        if not data or len(data) > self.limits.max_object_size:
-            return None
-        return data
 
     def _offer_file(self, session: Session, context: bytes) -> None:
         try:

@@ -19,7 +19,7 @@ from .command import (
     Command,
     Role,
 )
-from .errors import ProtocolError
+from .errors import RemoteProtocolError
 
 __all__ = ["Parser", "limits"]
 
@@ -80,7 +80,7 @@ class Parser:
     """Incremental MSNP parser with bounded buffers.
 
     ``feed()`` appends bytes; ``next_command()`` returns the next complete command or
-    ``None``. After a :class:`ProtocolError` the parser refuses further input: the stream
+    ``None``. After a :class:`RemoteProtocolError` the parser refuses further input: the stream
     is out of sync and the connection should be closed.
 
     Speed (``bench/codec.py``): the buffer is the fed ``bytes`` object itself (a short cut-off
@@ -119,7 +119,7 @@ class Parser:
         self._pos = 0  # start of what is not parsed yet
         self._scanned = 0  # the line starting at _pos has no newline before this index
         self._pending: tuple[str, int | None, tuple[str, ...], int] | None = None
-        self._error: ProtocolError | None = None
+        self._error: RemoteProtocolError | None = None
         self._text: str | None = None  # _buf decoded as latin-1, made when needed
         self._table = _TABLES[role]
 
@@ -164,8 +164,8 @@ class Parser:
             self._pos = 0
             self._scanned -= pos
 
-    def _fail(self, message: str) -> ProtocolError:
-        self._error = ProtocolError(message)
+    def _fail(self, message: str) -> RemoteProtocolError:
+        self._error = RemoteProtocolError(message)
         self._buf = b""
         self._text = None
         self._pos = self._scanned = 0
@@ -311,7 +311,7 @@ class Parser:
                 if self._pos != pos:
                     break  # fed or read meanwhile (both move _pos): look at the state again
 
-    def _bad_length(self, name: str, token: str) -> ProtocolError:
+    def _bad_length(self, name: str, token: str) -> RemoteProtocolError:
         if len(token) > 12:
             return self._fail(f"{name} announces an absurd payload length {token[:20]}")
         limit = self.max_payload
@@ -319,7 +319,7 @@ class Parser:
 
     def _line_end(self, pos: int, newline: int) -> int:
         """After a line of more than ``max_line`` bytes, or none: the newline of a line of
-        ``max_line`` bytes and a CR, or -1 (wait for more), or a ProtocolError."""
+        ``max_line`` bytes and a CR, or -1 (wait for more), or a RemoteProtocolError."""
         buf = self._buf
         if newline == pos + self.max_line + 1 and buf[newline - 1] == 13:
             return newline

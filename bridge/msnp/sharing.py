@@ -16,8 +16,8 @@ from enum import Enum, StrEnum
 
 from .abch import ABCH_NS, ServiceHeader, abch_request, parse_annotations, parse_service_header
 from .endpoints import NetworkId
-from .events import Lists
 from .soap import SoapRequest, parse_response, soap_bool
+from .values import Lists
 from .xmlsafe import Element, text
 
 __all__ = [

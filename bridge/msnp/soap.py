@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Final
 from dataclasses import dataclass
 
-from .errors import ProtocolError, SoapFault
+from .errors import RemoteProtocolError, SoapFault
 from .xmlsafe import Element, parse_xml
 
 __all__ = [
@@ -79,7 +79,7 @@ def parse_envelope(data: bytes, *, max_bytes: int = SOAP_MAX_BYTES) -> Element:
     """Parse a SOAP answer and check it is an envelope."""
     root = parse_xml(data, max_bytes=max_bytes, max_elements=SOAP_MAX_ELEMENTS)
     if root.name != "Envelope":
-        raise ProtocolError(f"expected a SOAP envelope, got <{root.name}>")
+        raise RemoteProtocolError(f"expected a SOAP envelope, got <{root.name}>")
     return root
 
 
@@ -130,8 +130,8 @@ def parse_response(
         raise fault
     body = root.child("Body")
     if body is None or not body.children:
-        raise ProtocolError(f"SOAP answer without a body (expected {expected})")
+        raise RemoteProtocolError(f"SOAP answer without a body (expected {expected})")
     first = body.children[0]
     if first.name != expected:
-        raise ProtocolError(f"expected {expected} in the SOAP body, got {first.name}")
+        raise RemoteProtocolError(f"expected {expected} in the SOAP body, got {first.name}")
     return root, first

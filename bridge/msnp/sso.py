@@ -35,7 +35,7 @@ import struct
 
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-from .errors import AuthError, ProtocolError
+from .errors import AuthError, RemoteProtocolError
 from .soap import SOAP11_NS, SOAP12_NS, SoapRequest, fault_from, parse_envelope
 from .xmlsafe import attr, strict_text, text
 
@@ -278,7 +278,7 @@ class SecurityTokens:
         """The ticket for ``address``; :class:`ProtocolError` when Passport issued none."""
         token = self.get(address)
         if token is None or not token.token:
-            raise ProtocolError(f"Passport issued no ticket for {address}")
+            raise RemoteProtocolError(f"Passport issued no ticket for {address}")
         return token.token
 
 
@@ -312,7 +312,9 @@ def parse_rst_response(data: bytes) -> SecurityTokens:
     body = root.child("Body")
     collection = body.first("RequestSecurityTokenResponseCollection") if body else None
     if collection is None:
-        raise ProtocolError("Passport answer without a RequestSecurityTokenResponseCollection")
+        raise RemoteProtocolError(
+            "Passport answer without a RequestSecurityTokenResponseCollection"
+        )
     tokens: dict[str, SecurityToken] = {}
     for response in collection.children_named("RequestSecurityTokenResponse"):
         address = response.findtext("AppliesTo/EndpointReference/Address").strip()
@@ -358,10 +360,10 @@ def parse_sso_challenge(args: Iterable[str]) -> SsoChallenge:
     """Read ``SSO S <policy> <nonce>`` (the arguments after the transaction id)."""
     values = list(args)
     if len(values) < 4 or values[0] != "SSO" or values[1] != "S":
-        raise ProtocolError("expected USR SSO S <policy> <nonce>")
+        raise RemoteProtocolError("expected USR SSO S <policy> <nonce>")
     policy, nonce = values[2], values[3]
     if not policy or not nonce or len(nonce) > _MAX_NONCE or not nonce.isascii():
-        raise ProtocolError("unusable SSO policy or nonce")
+        raise RemoteProtocolError("unusable SSO policy or nonce")
     return SsoChallenge(policy, nonce)
 
 
@@ -382,9 +384,9 @@ def mbi_key_response(binary_secret: str, nonce: str, *, iv: bytes | None = None)
     try:
         key1 = base64.b64decode(binary_secret.strip(), validate=True)
     except (binascii.Error, ValueError) as e:
-        raise ProtocolError("the binary secret is not base64") from e
+        raise RemoteProtocolError("the binary secret is not base64") from e
     if not key1:
-        raise ProtocolError("empty binary secret")
+        raise RemoteProtocolError("empty binary secret")
     if iv is None:
         iv = os.urandom(8)
     if len(iv) != 8:
@@ -394,7 +396,7 @@ def mbi_key_response(binary_secret: str, nonce: str, *, iv: bytes | None = None)
     try:
         challenge = nonce.encode("ascii")
     except UnicodeEncodeError as e:
-        raise ProtocolError("the SSO nonce is not ASCII") from e
+        raise RemoteProtocolError("the SSO nonce is not ASCII") from e
     digest = hmac.new(key2, challenge, hashlib.sha1).digest()
     # PKCS#5 padding: for the usual 64-character nonce, eight 0x08 bytes
     pad = 8 - len(challenge) % 8

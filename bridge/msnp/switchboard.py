@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 import asyncio
 import logging
 import time
 
 from .burst import Tally
 from .codec import Command, decode_arg, limits
-from .connection import Connection, DeliveryFailed
-from .errors import ConnectionClosed, MSNPError, ProtocolError, TransactionTimeout
-from .events import DisconnectReason, MessageFormat
+from .config import ClientConfig
+from .connection import Connection
+from .errors import (
+    ConnectionClosed,
+    DeliveryFailed,
+    MSNPError,
+    RemoteProtocolError,
+    TransactionTimeout,
+)
 from .flow import ReadGate
 from .message import MAX_MSG_PAYLOAD, Message, build_nudge, build_typing, parse_message, split_text
-
-if TYPE_CHECKING:
-    from .client import ClientConfig
+from .values import DisconnectReason, MessageFormat
 
 __all__ = ["Switchboard", "SwitchboardListener"]
 
@@ -103,7 +107,7 @@ class Switchboard:
         try:
             reply = await self.conn.transaction("USR", (self.own_passport, cookie))
             if reply.arg(0) != "OK":
-                raise ProtocolError(f"unexpected switchboard USR reply {reply!r}")
+                raise RemoteProtocolError(f"unexpected switchboard USR reply {reply!r}")
             self.conn.stage = "SB"
         except BaseException:
             await self.conn.close()
@@ -200,8 +204,9 @@ class Switchboard:
                     self, cmd.args[0], name, parse_message(cmd.payload or b"")
                 )
         elif cmd.name == "IRO":
-            # IRO trid i n passport name [caps]
-            if len(cmd.args) >= 4:
+            # IRO trid i n passport name [caps]: who was there when we answered; only while
+            # our ANS waits for its reply (a stray IRO later would add a phantom participant)
+            if len(cmd.args) >= 4 and self.conn.awaits(cmd.trid, "ANS"):
                 self._join(cmd.args[2], decode_arg(cmd.args[3]))
         elif cmd.name == "JOI":
             if cmd.args:

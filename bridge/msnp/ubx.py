@@ -18,7 +18,7 @@ import re
 import uuid
 
 from .endpoints import Address, NetworkId, format_guid, parse_address, parse_guid
-from .errors import ProtocolError
+from .errors import RemoteProtocolError
 from .xmlsafe import Element, parse_xml, text
 
 __all__ = [
@@ -209,7 +209,7 @@ def parse_user_data(payload: bytes) -> UserData:
 def ubx_sender(args: Sequence[str], protocol: int) -> Address:
     """Who a ``UBX`` is about, from its arguments (the payload length already removed)."""
     if not args:
-        raise ProtocolError("UBX without an address")
+        raise RemoteProtocolError("UBX without an address")
     try:
         if protocol >= 18:
             return parse_address(args[0])
@@ -218,4 +218,4 @@ def ubx_sender(args: Sequence[str], protocol: int) -> Address:
             return Address(address.email, NetworkId.parse(args[1]), address.endpoint, address.via)
         return address
     except ValueError as e:
-        raise ProtocolError(f"bad UBX address: {e}") from e
+        raise RemoteProtocolError(f"bad UBX address: {e}") from e

@@ -22,7 +22,7 @@ import gc
 import re
 import xml.parsers.expat as expat
 
-from .errors import LocalProtocolError, ProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -114,7 +114,7 @@ class Element(NamedTuple):
 
 
 def _refuse_doctype(*_args: object) -> None:
-    raise ProtocolError("XML with a document type declaration is refused")
+    raise RemoteProtocolError("XML with a document type declaration is refused")
 
 
 def parse_xml(
@@ -128,11 +128,11 @@ def parse_xml(
     the limits. ``str`` input is encoded as UTF-8 first (any encoding declaration must agree)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > max_bytes:
-        raise ProtocolError(f"XML document of {len(raw)} bytes exceeds {max_bytes}")
+        raise RemoteProtocolError(f"XML document of {len(raw)} bytes exceeds {max_bytes}")
     # every element costs at least one "<" (two unless empty): refuse hopeless documents
     # before building anything
     if raw.count(b"<") > 2 * max_elements + 16:
-        raise ProtocolError(f"XML has more than {max_elements} elements")
+        raise RemoteProtocolError(f"XML has more than {max_elements} elements")
     # The handlers are closures over plain lists: they run once per element of documents
     # that can be megabytes long, so they do as little as possible.
     stack: list[tuple[str, Mapping[str, str], list[Element], list[str]]] = []
@@ -142,10 +142,10 @@ def parse_xml(
 
     def start(tag: str, attributes: dict[str, str]) -> None:
         if len(stack) >= max_depth:
-            raise ProtocolError(f"XML nested deeper than {max_depth} levels")
+            raise RemoteProtocolError(f"XML nested deeper than {max_depth} levels")
         budget[0] -= 1
         if budget[0] < 0:
-            raise ProtocolError(f"XML has more than {max_elements} elements")
+            raise RemoteProtocolError(f"XML has more than {max_elements} elements")
         attrs: Mapping[str, str] = (
             {key.rpartition(" ")[2]: value for key, value in attributes.items()}
             if attributes
@@ -179,14 +179,14 @@ def parse_xml(
     try:
         parser.Parse(raw, True)
     except expat.ExpatError as e:
-        raise ProtocolError(f"malformed XML: {expat.errors.messages[e.code]}") from e
+        raise RemoteProtocolError(f"malformed XML: {expat.errors.messages[e.code]}") from e
     except (UnicodeError, ValueError, LookupError) as e:  # LookupError: unknown encoding
-        raise ProtocolError(f"malformed XML: {e}") from e
+        raise RemoteProtocolError(f"malformed XML: {e}") from e
     finally:
         if collecting:
             gc.enable()
     if not roots:  # pragma: no cover - expat reports "no element found" first
-        raise ProtocolError("XML document without a root element")
+        raise RemoteProtocolError("XML document without a root element")
     return roots[0]
 
 

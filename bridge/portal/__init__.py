@@ -101,6 +101,20 @@ class Portal(BasePortal):
         self.row.encrypted = value
 
     @property
+    def participants(self) -> list[str]:
+        """The other participants of a group conversation, as last stored (see
+        :meth:`remember_participants`)."""
+        return (self.row.participants or "").split()
+
+    async def remember_participants(self, participants: str) -> None:
+        """Store the participants of a group conversation (the form of
+        :func:`bridge.db.portal.participant_set`): a switchboard with the same people later
+        comes back to this room."""
+        if self.row.participants != participants and not self.is_direct:
+            self.row.participants = participants
+            await self.save()
+
+    @property
     def relay_user_id(self) -> UserID | None:
         return UserID(self.row.relay_user_id) if self.row.relay_user_id else None
 
@@ -288,6 +302,7 @@ class Portal(BasePortal):
         invitees = [user.mxid]
         intent = self.main_intent
         name: str | None = None
+        participants: list[str] = []
         if self.is_direct:
             puppet = self._dm_puppet or await Puppet.get_by_passport(self.conv_key)
             assert puppet is not None
@@ -299,7 +314,9 @@ class Portal(BasePortal):
                 invitees.append(self.az.bot_mxid)
             await intent.ensure_registered()
         else:
-            participants = room_info.group_participants(user.client, self.conv_key, user.passport)
+            participants = self.participants or room_info.group_participants(
+                user.client, user.msn_conversation(self.conv_key), user.passport
+            )
             name = await room_info.group_room_name(participants)
         encryption = self.get_encryption_state_event_json() if encrypt else None
         room_id = await intent.create_room(
@@ -324,16 +341,14 @@ class Portal(BasePortal):
                 await self.az.intent.ensure_joined(room_id)
             except Exception:
                 self.log.warning("Bridge bot failed to join the encrypted DM", exc_info=True)
-        if not self.is_direct:
-            for passport in room_info.group_participants(
-                user.client, self.conv_key, user.passport
-            ):
-                await self.ensure_ghost_joined(passport)
         if self.is_direct:
             try:
                 await user.update_direct_chats({intent.mxid: [room_id]})
             except Exception:
                 self.log.debug("Failed to update m.direct", exc_info=True)
+        # the contacts' ghosts join a group room; a stranger's when they write (ContactBook)
+        for passport in filter(user.may_have_ghost, participants):
+            await self.ensure_ghost_joined(passport)
         await self.add_to_space(user)
         return room_id
 
@@ -351,8 +366,8 @@ class Portal(BasePortal):
             return False
         return True
 
-    async def ensure_ghost_joined(self, passport: str) -> Puppet | None:
-        puppet = await Puppet.get_by_passport(passport)
+    async def ensure_ghost_joined(self, passport: str, *, create: bool = True) -> Puppet | None:
+        puppet = await Puppet.get_by_passport(passport, create=create)
         if puppet is None or not self.mxid:
             return puppet
         try:
@@ -381,7 +396,7 @@ class Portal(BasePortal):
             self.from_matrix.stop_typing()
             if user is not None and user.client is not None and user.connected:
                 try:
-                    await user.client.leave(self.conv_key)
+                    await user.client.leave(user.msn_conversation(self.conv_key))
                 except Exception as e:
                     self.log.debug("Failed to leave switchboard: %s", e)
             self.log.info("Owner left the room, cleaning up portal")

@@ -1,16 +1,17 @@
 """The portals in memory: one object per portal, found by room or by (owner, conversation
-key), and loaded from (or, on request, created in) the database when not in memory yet."""
+key), and loaded from (or, on request, created in) the database when not in memory yet.
+A lookup lock exists only while a lookup of its key runs, so looking up any number of rooms
+or keys (which contacts and homeservers choose) leaves nothing behind."""
 
 from __future__ import annotations
 
-from typing import Any, Generic, Protocol, TypeVar
-from collections import defaultdict
+from typing import Generic, Protocol, TypeVar
 from collections.abc import Awaitable, Callable
-import asyncio
 
 from mautrix.types import RoomID
 
 from bridge.db.portal import Portal as DBPortal
+from bridge.msnp.bounded import KeyedLocks
 from bridge.msnp.client import GROUP_PREFIX
 
 __all__ = ["PortalCache", "is_group_key", "normalize_conv_key"]
@@ -41,12 +42,17 @@ class PortalCache(Generic[P]):
         self._load = load
         self.by_room: dict[RoomID, P] = {}
         self.by_key: dict[tuple[str, str], P] = {}
-        self._locks: defaultdict[Any, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = KeyedLocks()
+
+    @property
+    def lookups_in_flight(self) -> int:
+        """Keys and rooms being looked up now (each holds a lock until done)."""
+        return len(self._locks)
 
     # region lookups
 
     async def get_by_room(self, room_id: RoomID) -> P | None:
-        async with self._locks[room_id]:
+        async with self._locks.hold(f"room\0{room_id}"):
             if room_id in self.by_room:
                 return self.by_room[room_id]
             row = await DBPortal.get_by_room(room_id)
@@ -56,7 +62,7 @@ class PortalCache(Generic[P]):
         if not conv_key:
             return None
         key = (owner, normalize_conv_key(conv_key))
-        async with self._locks[key]:
+        async with self._locks.hold(f"key\0{key[0]}\0{key[1]}"):
             if key in self.by_key:
                 return self.by_key[key]
             row = await DBPortal.get_by_key(*key)

@@ -21,10 +21,11 @@ from mautrix.types import (
 from mautrix.util import background_task
 
 from bridge import formatter, metrics
+from bridge.clean_text import clean_line
 from bridge.db.message import Message as DBMessage
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPException
-from bridge.puppet import Puppet, normalize_friendly_name
+from bridge.puppet import Puppet
 from bridge.texts import SendFailure, describe_send_error
 
 from .interfaces import PortalOwner, PortalRoom
@@ -116,9 +117,10 @@ class MatrixToMSN:
                     retriable=True,
                     kind="not_connected",
                 )
-            if not portal.is_direct and not client.participants(portal.conv_key):
-                await self._restore_group(client)
-            await client.send_text(portal.conv_key, text, fmt)
+            conversation = user.msn_conversation(portal.conv_key)
+            if not portal.is_direct and not client.participants(conversation):
+                await self._restore_group(client, conversation)
+            await client.send_text(conversation, text, fmt)
         except asyncio.CancelledError:
             raise
         except SendFailure as e:
@@ -141,19 +143,22 @@ class MatrixToMSN:
                 self.log.warning("Failed to update status of %s", event_id, exc_info=True)
         await send_status(portal, user, event_id, msgtype, failure)
 
-    async def _restore_group(self, client: MSNClient) -> None:
-        """A group room from an earlier MSN session: its ghosts are the people to invite."""
+    async def _restore_group(self, client: MSNClient, conversation: str) -> None:
+        """A group room from an earlier MSN session: its stored participants (or else its
+        ghosts) are the people to invite."""
         portal = self.portal
         assert portal.mxid
-        members = await portal.main_intent.get_room_members(portal.mxid)
-        passports = [p for p in map(Puppet.ghost_ids.passport, members) if p]
+        passports = portal.participants
+        if not passports:
+            members = await portal.main_intent.get_room_members(portal.mxid)
+            passports = [p for p in map(Puppet.ghost_ids.passport, members) if p]
         if not passports:
             raise SendFailure(
                 "nobody from MSN is left in this group conversation",
                 MessageStatusReason.UNSUPPORTED,
             )
-        self.log.debug("Restoring group conversation %s with %s", portal.conv_key, passports)
-        client.restore_group(portal.conv_key, passports)
+        self.log.debug("Restoring group conversation %s with %s", conversation, passports)
+        client.restore_group(conversation, passports)
 
     async def _contact_name(self) -> str:
         portal = self.portal
@@ -167,7 +172,7 @@ class MatrixToMSN:
     async def _sender_name(self, user: PortalOwner) -> str:
         client = user.client
         if client is not None and client.friendly_name:
-            return normalize_friendly_name(client.friendly_name)
+            return clean_line(client.friendly_name)
         room_id = self.portal.mxid
         assert room_id
         try:
@@ -289,7 +294,7 @@ class MatrixToMSN:
             if client is None or not user.connected:
                 return
             try:
-                await client.send_typing(self.portal.conv_key)
+                await client.send_typing(user.msn_conversation(self.portal.conv_key))
             except Exception as e:
                 self.log.debug("Failed to send typing notification: %s", e)
                 return

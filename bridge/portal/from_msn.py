@@ -23,7 +23,7 @@ from bridge.puppet import Puppet
 
 from .interfaces import PortalOwner, PortalRoom
 
-__all__ = ["TYPING_TIMEOUT_MS", "MSNToMatrix"]
+__all__ = ["TYPING_TIMEOUT_MS", "MSNToMatrix", "is_silent"]
 
 #: MSN clients repeat the typing notification every few seconds while typing.
 TYPING_TIMEOUT_MS = 5000
@@ -38,8 +38,20 @@ _CONTENT_TYPE_NAMES = {
     "text/x-clientcaps": "client capability information",
     "text/x-keepalive": "a keep-alive",
 }
-#: Content types that carry nothing for a person to read; not worth a notice.
+#: Content types that carry nothing for a person to read; not worth a notice (nor a room).
 _SILENT_CONTENT_TYPES = frozenset({"text/x-clientcaps", "text/x-keepalive"})
+
+
+def is_silent(evt: object) -> bool:
+    """Whether a message event carries nothing to show (client capabilities, keep-alives):
+    it is not bridged, and so never makes a room."""
+    if not isinstance(evt, OtherMessageReceived):
+        return False
+    return _content_type(evt) in _SILENT_CONTENT_TYPES
+
+
+def _content_type(evt: OtherMessageReceived) -> str:
+    return (evt.content_type or "").split(";", 1)[0].strip().lower()
 
 
 class MSNToMatrix:
@@ -149,7 +161,7 @@ class MSNToMatrix:
         return await self._send_from(user, puppet, content, evt.sender)
 
     async def handle_other(self, user: PortalOwner, evt: OtherMessageReceived) -> EventID | None:
-        ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
+        ctype = _content_type(evt)
         if ctype in _SILENT_CONTENT_TYPES:
             return None
         if not await self._room_ready(user):
@@ -166,15 +178,16 @@ class MSNToMatrix:
         return await self._send_from(user, puppet, content, evt.sender)
 
     async def handle_joined(self, user: PortalOwner, evt: SwitchboardJoined) -> None:
-        """A participant joined a multi-party switchboard: make the room and the ghost join."""
+        """A participant joined a multi-party switchboard whose room exists: the ghosts of the
+        participants join it (a room is made only by a message; a stranger's ghost joins when
+        they write)."""
         portal = self.portal
-        if not await portal.ensure_room(user):
+        if not portal.mxid:
             return
-        for passport in evt.participants:
-            if passport != user.passport:
-                await portal.ensure_ghost_joined(passport)
-        if evt.passport != user.passport:
-            await portal.ensure_ghost_joined(evt.passport)
+        own = (user.passport or "").lower()
+        for passport in dict.fromkeys(p.lower() for p in (*evt.participants, evt.passport)):
+            if passport != own:
+                await portal.ensure_ghost_joined(passport, create=user.may_have_ghost(passport))
 
     async def handle_left(self, user: PortalOwner, evt: SwitchboardLeft) -> None:
         room_id = self.portal.mxid

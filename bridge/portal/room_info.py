@@ -73,7 +73,7 @@ def group_participants(client: MSNClient | None, conv_key: str, own: str | None)
 async def group_room_name(participants: list[str]) -> str:
     names = []
     for passport in participants[:NAMED_PARTICIPANTS]:
-        puppet = await Puppet.get_by_passport(passport)
+        puppet = await Puppet.get_by_passport(passport, create=False)
         names.append(puppet.display_text if puppet else passport)
     if not names:
         return "MSN group chat"

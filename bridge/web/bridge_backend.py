@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mautrix.types import UserID
 
 from bridge.commands.common import parse_passport
-from bridge.msnp.events import Lists
+from bridge.msnp.values import Lists
 from bridge.password_login import LoginOutcome, password_login
 from bridge.puppet import Puppet
 from bridge.user import User

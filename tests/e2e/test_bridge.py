@@ -11,14 +11,8 @@ from typing import Any, TypeVar
 from collections.abc import Awaitable
 import re
 
-from bridge.msnp.events import (
-    MessageFormat,
-    NudgeReceived,
-    PresenceChanged,
-    Status,
-    TextMessageReceived,
-    TypingReceived,
-)
+from bridge.msnp.events import NudgeReceived, PresenceChanged, TextMessageReceived, TypingReceived
+from bridge.msnp.values import MessageFormat, Status
 from tests.support.harness import Stack, poll
 
 T = TypeVar("T")

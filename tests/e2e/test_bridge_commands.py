@@ -10,7 +10,8 @@ import sqlite3
 from mautrix.types import RoomCreatePreset
 from ruamel.yaml import YAML
 
-from bridge.msnp.events import PersonalMessageChanged, PresenceChanged, Status
+from bridge.msnp.events import PersonalMessageChanged, PresenceChanged
+from bridge.msnp.values import Status
 from tests.support.harness import Stack
 
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bridge.msnp.events import (
-    NudgeReceived,
-    Status,
-    TextMessageReceived,
-    TypingReceived,
-)
+from bridge.msnp.events import NudgeReceived, TextMessageReceived, TypingReceived
+from bridge.msnp.values import Status
 from tests.support.harness import Stack, poll
 
 
@@ -203,12 +199,12 @@ async def test_switchboard_turning_into_a_group_gets_a_group_room(stack: Stack) 
     known = {dm, *user.invites}  # the DM and the "MSN" space
     key = await bob.client.invite(pair.passport, carol_passport)
     assert key.startswith("group:")
+    # the room comes with the first message (people joining a switchboard make none)
+    await bob.client.send_text(key, "hello group")
     group_room = await user.wait_for_invite(timeout=20, exclude=known)
     await user.join(group_room)
     await user.wait_for_membership(group_room, stack.ghost_mxid(carol_passport), "join")
     await user.wait_for_membership(group_room, ghost, "join")
-
-    await bob.client.send_text(key, "hello group")
     await user.wait_for_message(group_room, "hello group", sender=ghost, timeout=20)
 
     mark_bob, mark_carol = bob.mark(), carol.mark()

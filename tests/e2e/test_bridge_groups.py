@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+import re
 
 from tests.support.harness import Stack
 from tests.support.synapse import MatrixTestClient
@@ -84,3 +85,30 @@ async def test_contact_groups_are_sub_spaces(stack: Stack) -> None:
     # the bridge still works with the group gone
     contacts = await stack.command(user, mgmt, "contacts", pair.contact)
     assert "Friends" not in contacts["content"]["body"]
+
+
+async def test_the_users_remove_and_add_move_the_dm_between_spaces(stack: Stack) -> None:
+    """`remove` and `add` are applied from the client's events (no re-read of the list): the
+    spaces follow, and the other contacts are left alone."""
+    pair = stack.new_pair()  # bob is in alice's group "Friends"
+    user, mgmt = await stack.logged_in(pair)
+    root = await user.wait_for(lambda: _space_named(user, "MSN"), 20, 'the "MSN" space')
+    friends = await user.wait_for(lambda: _space_named(user, "Friends"), 20, '"Friends"')
+    await user.join(root)
+    await user.join(friends)
+    bob = await stack.msn_peer(pair.contact, pair.contact_password)
+    await bob.client.send_text(pair.passport, "hello from a friend")
+    dm = await user.wait_for_invite(sender=pair.contact_ghost, timeout=20)
+    await user.wait_for(lambda: _is_child(user, friends, dm), 20, "bob's DM in Friends")
+
+    await stack.command(user, mgmt, f"remove {pair.contact}", f"Removed {pair.contact}")
+    await user.wait_for(lambda: _is_child(user, root, dm), 20, "bob's DM moved to MSN")
+    await user.wait_for(lambda: not _is_child(user, friends, dm), 20, "bob's DM out of Friends")
+    listed = await stack.command(user, mgmt, "contacts", re.compile("contact list is empty|####"))
+    assert pair.contact not in listed["content"]["body"]
+
+    await stack.command(user, mgmt, f"add {pair.contact}", f"Added {pair.contact}")
+    listed = await stack.command(user, mgmt, "contacts", pair.contact)
+    assert "No group" in listed["content"]["body"]  # added back, into no group
+    assert _is_child(user, root, dm) and not _is_child(user, friends, dm)
+    assert _is_child(user, root, friends)  # the group's sub-space stays

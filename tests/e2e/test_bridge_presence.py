@@ -8,7 +8,7 @@ import time
 from mautrix.types import PresenceState, UserID
 import pytest
 
-from bridge.msnp.events import Status
+from bridge.msnp.values import Status
 from tests.support.harness import Stack
 
 #: Longer than Synapse's 30 s timeout for users that do not sync.

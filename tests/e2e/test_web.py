@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import pytest
 import pytest_asyncio
 
-from bridge.msnp.events import PresenceChanged, Status, TextMessageReceived
+from bridge.msnp.events import PresenceChanged, TextMessageReceived
+from bridge.msnp.values import Status
 from tests.support.browser import Browser, browser_binaries
 from tests.support.harness import Stack, poll
 from tests.support.synapse import free_port, synapse_python

@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import quote
 import asyncio
 
-from bridge.msnp.connection import DeliveryFailed
+from bridge.msnp.errors import DeliveryFailed
 from bridge.msnp.message import Message, parse_message
 from bridge.msnp.p2p import is_p2p
 from bridge.msnp.p2p_session import P2PManager

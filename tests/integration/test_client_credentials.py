@@ -22,9 +22,9 @@ from cryptography.x509.oid import NameOID
 import aiohttp
 import pytest
 
-from bridge.msnp.auth import PassportUnavailable, passport_ticket
+from bridge.msnp.auth import passport_ticket
 from bridge.msnp.client import ClientConfig, MSNClient
-from bridge.msnp.errors import MD5LoginRefused
+from bridge.msnp.errors import MD5LoginRefused, PassportUnavailable
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import Recorder
 
@@ -53,6 +53,7 @@ class ScriptedVer:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.ended = asyncio.Event()  # a connection was closed
         self.address = ""
         self._server: asyncio.Server | None = None
 
@@ -82,6 +83,7 @@ class ScriptedVer:
             pass
         finally:
             writer.close()
+            self.ended.set()
 
 
 async def test_server_answering_ver_with_msnp7_gets_no_md5() -> None:
@@ -89,7 +91,7 @@ async def test_server_answering_ver_with_msnp7_gets_no_md5() -> None:
         client = MSNClient(ClientConfig(server=peer.address, passport_url="http://x"), Recorder())
         with pytest.raises(MD5LoginRefused, match="chose MSNP7"):
             await client.login("alice@example.com", "alice123")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(peer.ended.wait(), 5)  # the client hung up: nothing more comes
         assert [line.split()[0] for line in peer.lines] == ["VER"]
         assert "MSNP7" not in peer.lines[0]  # never offered
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bridge.msnp.client import MSNClient
@@ -12,13 +10,11 @@ from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
     Disconnected,
-    DisconnectReason,
-    Group,
     GroupChanged,
-    Lists,
+    ListSynced,
     PresenceChanged,
-    Status,
 )
+from bridge.msnp.values import DisconnectReason, Group, Lists, Status
 from tests.msn_server import AL, BL, FL
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import logged_in, wait_until
@@ -79,7 +75,7 @@ async def test_keepalive_timeout_when_server_stalls() -> None:
         client, rec = await logged_in(
             server, "alice@example.com", 9, keepalive_interval=0.2, keepalive_timeout=0.4
         )
-        await asyncio.sleep(0.7)  # a few PNG/QNG rounds succeed
+        await wait_until(lambda: server.counters["png"] >= 3)  # PNG/QNG rounds succeed
         assert client.connected and not rec.of(Disconnected)
         server.stall("alice@example.com", 3.0)
         event = await rec.wait(Disconnected, timeout=3)
@@ -102,7 +98,7 @@ async def test_challenges_are_answered(protocol: int) -> None:
     async with running_server(challenge_interval=0.1, challenge_timeout=1.0) as server:
         client, rec = await logged_in(server, "alice@example.com", protocol)
         try:
-            await asyncio.sleep(1.5)
+            await wait_until(lambda: server.counters["challenges_answered"] >= 3)
             assert client.connected and not rec.of(Disconnected)
             assert server.online("alice@example.com") == "NLN"
         finally:
@@ -170,6 +166,66 @@ async def test_list_operations(protocol: int) -> None:
 
             with pytest.raises(MSNPError):
                 await alice.remove_group("9999" if protocol < 10 else "no-such-group")
+        finally:
+            await alice.close()
+
+
+@pytest.mark.parametrize("protocol", [7, 9, 12])
+async def test_own_list_changes_are_reported_once_confirmed(protocol: int) -> None:
+    """The user's own changes come back as the events a server push makes, once the server
+    confirmed them; a refused change makes none."""
+    async with running_server() as server:
+        alice, rec = await logged_in(server, "alice@example.com", protocol)
+        try:
+            await rec.wait(ListSynced)
+            rec.clear()
+            group = await alice.add_group("Work mates")
+            assert await rec.wait(GroupChanged) == GroupChanged(group)
+            await alice.rename_group(group.id, "Colleagues")
+            renamed = await rec.wait(GroupChanged, group=Group(group.id, "Colleagues"))
+            assert not renamed.removed
+
+            await alice.add_contact("dave@example.com", group=group.id, friendly_name="Dave")
+            added = await rec.wait(ContactAdded, passport="dave@example.com", group=group.id)
+            assert added.list_ is Lists.FORWARD and added.friendly_name == "Dave"
+            assert not rec.of(ContactAdded, list_=Lists.REVERSE)  # nobody added us
+            if protocol >= 10:
+                assert added.guid == server.account("dave@example.com").guid
+            await alice.add_contact("dave@example.com", Lists.ALLOW)
+            await rec.wait(ContactAdded, passport="dave@example.com", list_=Lists.ALLOW)
+
+            await alice.block("carol@example.com")
+            await rec.wait(ContactAdded, passport="carol@example.com", list_=Lists.BLOCK)
+            assert rec.of(ContactRemoved, passport="carol@example.com", list_=Lists.ALLOW)
+            await alice.unblock("carol@example.com")
+            await rec.wait(ContactRemoved, passport="carol@example.com", list_=Lists.BLOCK)
+
+            friends = next(g.id for g in alice.groups.values() if g.name == "Friends")
+            await alice.move_contact("bob@example.com", friends, group.id)
+            await rec.wait(ContactAdded, passport="bob@example.com", group=group.id)
+            await rec.wait(ContactRemoved, passport="bob@example.com", group=friends)
+            assert alice.contacts["bob@example.com"].groups == (group.id,)
+            bob_groups = server.account("alice@example.com").contacts["bob@example.com"].groups
+            assert len(bob_groups) == 1
+
+            await alice.remove_contact("dave@example.com")
+            removed = await rec.wait(ContactRemoved, passport="dave@example.com", group=None)
+            assert removed.list_ is Lists.FORWARD
+            assert alice.contacts["dave@example.com"].groups == ()
+            await alice.remove_group(group.id)
+            gone = await rec.wait(GroupChanged, removed=True)
+            assert gone.group.id == group.id
+            assert alice.contacts["bob@example.com"].groups == ()
+
+            count = len(rec.events)
+            with pytest.raises(MSNPError):
+                await alice.remove_group(group.id)  # no longer there: refused
+            with pytest.raises(MSNPError):
+                await alice.remove_contact("nobody@example.com", Lists.ALLOW)
+            # the next confirmed change's event follows directly: the refusals made none
+            later = await alice.add_group("Later")
+            assert await rec.wait(GroupChanged, group=later)
+            assert len(rec.events) == count + 1
         finally:
             await alice.close()
 

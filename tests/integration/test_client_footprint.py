@@ -50,7 +50,7 @@ async def test_own_http_session_is_closed_after_the_passport_login() -> None:
         client, _ = await logged_in(server, "bob@example.com", 12)
         try:
             assert server.counters["http_login"] == 1  # the Passport login happened
-            assert client._own_http is None
+            assert not client._web.owns_session
         finally:
             await client.close()
 

@@ -22,11 +22,11 @@ from bridge.msnp.events import (
     Disconnected,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
     SwitchboardJoined,
     TextMessageReceived,
     TypingReceived,
 )
+from bridge.msnp.values import Status
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
 from tests.msn_server.rawclient import RawClient, login_twn
@@ -362,7 +362,7 @@ async def test_idle_switchboard_is_closed_to_make_room() -> None:
                 await carol_rec.wait(TextMessageReceived, text="to carol")
                 assert list(client.conversations()) == [CAROL]
                 assert client.counters["switchboards_evicted"] == 1
-                assert len(client._locks) == 0  # no lock kept per conversation ever used
+                assert len(client._pool._locks) == 0  # no lock kept per conversation ever used
                 await client.send_text(BOB, "again")  # re-opened on demand
                 await bob_rec.wait(TextMessageReceived, text="again")
         finally:
@@ -415,7 +415,8 @@ async def test_slow_handler_pauses_reading_and_loses_nothing() -> None:
             names = [f"n{i}" for i in range(3000)]
             lines = b"".join(f"NLN NLN {CAROL} {n} 0\r\n".encode() for n in names)
             await server.send_raw(ALICE, lines)
-            await asyncio.sleep(0.5)  # let the client read what it will read
+            gate = client._events.gate
+            await wait_until(lambda: not gate.is_open)  # the client stopped reading
             assert client.counters["events_queued_peak"] <= 50 + 1
             rec.release.set()
             await rec.wait(PresenceChanged, friendly_name=names[-1], timeout=20)
@@ -499,7 +500,8 @@ async def test_keepalive_survives_a_paused_connection() -> None:
             await asyncio.sleep(1.5)  # several keepalive rounds while nothing is read
             rec.release.set()
             await rec.wait(PresenceChanged, friendly_name="c")
-            await asyncio.sleep(0.5)
+            pings = server.counters["png"]
+            await wait_until(lambda: server.counters["png"] >= pings + 2)  # answered in time
             assert client.connected and not rec.of(Disconnected)
         finally:
             await client.close()

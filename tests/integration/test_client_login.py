@@ -7,9 +7,10 @@ import socket
 
 import pytest
 
-from bridge.msnp.client import MSNClient, ProtocolRefused
-from bridge.msnp.errors import AuthError, ConnectionClosed
-from bridge.msnp.events import Lists, ListSynced, LoggedIn, PresenceChanged, Status
+from bridge.msnp.client import MSNClient
+from bridge.msnp.errors import AuthError, ConnectionClosed, ProtocolRefused
+from bridge.msnp.events import ListSynced, LoggedIn, PresenceChanged
+from bridge.msnp.values import Lists, Status
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import Recorder, client_config, logged_in
 
@@ -183,6 +184,7 @@ async def test_events_are_delivered_in_order_without_blocking() -> None:
     """A handler that calls back into the client does not dead-lock the connection."""
     async with running_server() as server:
         seen: list[str] = []
+        renamed = asyncio.Event()
         client: MSNClient | None = None
 
         async def handler(event: object) -> None:
@@ -190,14 +192,12 @@ async def test_events_are_delivered_in_order_without_blocking() -> None:
                 assert client is not None
                 await client.set_friendly_name("Alice from handler")
                 seen.append("renamed")
+                renamed.set()
 
         client = MSNClient(client_config(server, 12), handler)
         await client.login("alice@example.com", "alice123")
         try:
-            for _ in range(100):
-                if seen:
-                    break
-                await asyncio.sleep(0.02)
+            await asyncio.wait_for(renamed.wait(), 5)
             assert seen == ["renamed"]
             assert client.friendly_name == "Alice from handler"
         finally:

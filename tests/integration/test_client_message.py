@@ -8,7 +8,6 @@ import pytest
 from bridge.msnp.auth import md5_response
 from bridge.msnp.client import MSNClient
 from bridge.msnp.connection import TRACE
-from bridge.msnp.events import MessageFormat
 from bridge.msnp.message import (
     MAX_MSG_PAYLOAD,
     Message,
@@ -21,6 +20,7 @@ from bridge.msnp.message import (
     parse_message,
     split_text,
 )
+from bridge.msnp.values import MessageFormat
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import Recorder, client_config
 

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from bridge.msnp.client import GROUP_PREFIX, DeliveryFailed, MSNClient, UnknownConversation
-from bridge.msnp.errors import MSNPError
+from bridge.msnp.client import GROUP_PREFIX, MSNClient
+from bridge.msnp.errors import DeliveryFailed, MSNPError, UnknownConversation
 from bridge.msnp.events import (
-    MessageFormat,
     NudgeReceived,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
     SwitchboardClosed,
     SwitchboardJoined,
     SwitchboardLeft,
@@ -25,6 +23,7 @@ from bridge.msnp.events import (
     TypingReceived,
 )
 from bridge.msnp.message import MAX_MSG_PAYLOAD
+from bridge.msnp.values import MessageFormat, Status
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import Recorder, logged_in

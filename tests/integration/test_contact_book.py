@@ -5,12 +5,14 @@ group spaces."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 import asyncio
 import logging
 
 from mautrix.util.async_db import Database
+import pytest
 
+from bridge.added_notices import GATHER_SECONDS, MAX_LISTED
 from bridge.contact_book import ContactBook, ContactEntry
 from bridge.db.contact import (
     Contact as DBContact,
@@ -19,20 +21,18 @@ from bridge.db.contact import (
 )
 from bridge.db.user import User as DBUser
 from bridge.msnp.events import (
-    Contact,
     ContactAdded,
     ContactRemoved,
-    Group,
     GroupChanged,
-    Lists,
     ListSynced,
     PersonalMessageChanged,
     PresenceChanged,
-    Status,
 )
+from bridge.msnp.values import Contact, Group, Lists, Status
+from tests.support.clock import VirtualClock
 
 OWNER = "@alice:hs.test"
-FL, AL, BL, RL = Lists.FORWARD, Lists.ALLOW, Lists.BLOCK, Lists.REVERSE
+FL, AL, BL, RL, PL = Lists.FORWARD, Lists.ALLOW, Lists.BLOCK, Lists.REVERSE, Lists.PENDING
 
 
 @dataclass
@@ -110,16 +110,33 @@ class FakeClient:
         self.groups = groups
 
 
-async def make_book() -> tuple[ContactBook, RecordedGhosts, RecordedSpaces, list[str]]:
-    """A book for OWNER (whose user row it needs) with recorded ghosts, spaces and notices."""
+class Notices(list[str]):
+    """The notices sent (their plain text); ``html`` has their HTML."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.html: list[str | None] = []
+
+    async def __call__(self, text: str, *, html: str | None = None) -> None:
+        self.append(text)
+        self.html.append(html)
+
+
+async def make_book(
+    clock: VirtualClock | None = None,
+) -> tuple[ContactBook, RecordedGhosts, RecordedSpaces, Notices]:
+    """A book for OWNER (whose user row it needs) with recorded ghosts, spaces and notices
+    (on ``clock``, or a clock of its own)."""
     await DBUser(mxid=OWNER).insert()
-    ghosts, spaces, notices = RecordedGhosts(), RecordedSpaces(), []
-
-    async def notify(text: str) -> None:
-        notices.append(text)
-
+    ghosts, spaces, notices = RecordedGhosts(), RecordedSpaces(), Notices()
     book = ContactBook(
-        OWNER, logging.getLogger("test.book"), spaces=spaces, notify=notify, ghosts=ghosts
+        OWNER,
+        logging.getLogger("test.book"),
+        spaces=spaces,
+        notify=notices,
+        ghosts=ghosts,
+        added_notice_interval=60,
+        clock=clock or VirtualClock(),
     )
     return book, ghosts, spaces, notices
 
@@ -132,11 +149,11 @@ def sample_list() -> ListSynced:
                 "Bob",
                 FL | AL | RL,
                 guid="g-bob",
-                groups=["1"],
+                groups=("1",),
                 status=Status.AWAY,
                 personal_message="out",
             ),
-            "carol@example.com": Contact("carol@example.com", "Carol", FL | AL, groups=["1", "2"]),
+            "carol@example.com": Contact("carol@example.com", "Carol", FL | AL, groups=("1", "2")),
             "dave@example.com": Contact("dave@example.com", "Dave", RL),
             "eve@example.com": Contact("eve@example.com", "Eve", BL),
         },
@@ -217,32 +234,45 @@ async def test_presence_changes_the_books_entry_not_the_librarys(db: Database) -
         "Bobby",
         "in a meeting",
     )
-    # the library's object is its own: the book neither changed nor kept it
+    # the library's value is its own: the book neither changed nor kept it, and it is frozen
     assert (library_bob.status, library_bob.friendly_name) == (Status.AWAY, "Bob")
-    library_bob.status = Status.ONLINE
+    with pytest.raises(FrozenInstanceError):
+        library_bob.status = Status.ONLINE  # type: ignore[misc]
     assert book.get("bob@example.com") == entry
     bob = ghosts.ghosts["bob@example.com"]
     assert bob.names[-1] == "Bobby"
     assert bob.presence[-2:] == [(Status.BUSY, None), (None, "in a meeting")]
-    # presence of someone not on the list still reaches (and creates) their ghost
-    await book.on_presence(PresenceChanged("zed@example.com", Status.ONLINE, None))
-    assert ghosts.ghosts["zed@example.com"].presence == [(Status.ONLINE, None)]
+    # someone on none of the lists gets no ghost from a presence line (NLN, UBX): any
+    # address can appear there when the server (or someone on the path) wants it to
+    await book.on_presence(PresenceChanged("zed@example.com", Status.ONLINE, "Zed"))
+    await book.on_personal_message(PersonalMessageChanged("zed@example.com", "hello"))
+    assert "zed@example.com" not in ghosts.ghosts
     assert book.get("zed@example.com") is None
+    # nor does someone only on the block list
+    await book.on_presence(PresenceChanged("eve@example.com", Status.ONLINE, "Eve"))
+    assert "eve@example.com" not in ghosts.ghosts
+    # a stranger whose ghost exists (they wrote to the user) still shows their presence
+    zed = await ghosts("zed@example.com")
+    assert zed is not None
+    await book.on_presence(PresenceChanged("zed@example.com", Status.BUSY, None))
+    assert zed.presence == [(Status.BUSY, None)]
 
 
 async def test_added_removed_and_groups(db: Database) -> None:
-    book, ghosts, spaces, notices = await make_book()
+    clock = VirtualClock()
+    book, ghosts, spaces, notices = await make_book(clock)
     await book.on_list_synced(sample_list())
     await ghosts.wait_named(3)
     spaces.scheduled.clear()
 
-    # someone added us: a notice suggests adding them back
+    # someone added us: a notice (after the burst) suggests adding them back
     await book.on_contact_added(ContactAdded("Zoe@Example.com", RL, "Zoe  Z"))
+    await clock.advance(GATHER_SECONDS)
     assert notices == [
-        "Zoe Z (zoe@example.com) added you to their MSN contact list. "
+        "Someone added you to their MSN contact list: \u201cZoe Z\u201d (zoe@example.com). "
         "Use `add zoe@example.com` to add them back."
     ]
-    assert ghosts.ghosts["zoe@example.com"].names == ["Zoe  Z"]
+    assert ghosts.ghosts["zoe@example.com"].names == ["Zoe Z"]
     assert spaces.scheduled == []  # the reverse list has no space
     # we add them to the forward list, into group 2
     await book.on_contact_added(ContactAdded("zoe@example.com", FL, "Zoe", "g-zoe", group="2"))
@@ -274,7 +304,34 @@ async def test_added_removed_and_groups(db: Database) -> None:
     assert spaces.scheduled == [["2"]]
 
 
-async def test_reload_after_a_change_syncs_only_that_ghost(db: Database) -> None:
+async def test_the_users_own_add_and_remove_touch_only_that_contact(db: Database) -> None:
+    # `add` and `remove` no longer re-read the whole list: the client reports the user's own
+    # change with the event a server push would make, and only that contact is touched
+    book, ghosts, spaces, notices = await make_book()
+    await book.on_list_synced(sample_list())
+    await ghosts.wait_named(3)
+    before = {p: len(g.names) for p, g in ghosts.ghosts.items()}
+    spaces.scheduled.clear()
+
+    await book.on_contact_added(ContactAdded("New@Example.com", FL, "Newbie", "g-new"))
+    await book.on_contact_added(ContactAdded("new@example.com", AL, "Newbie", "g-new"))
+    assert (await stored())[0]["new@example.com"] == int(FL | AL)
+    assert ghosts.ghosts["new@example.com"].names == ["Newbie", "Newbie"]
+    assert {p: len(g.names) for p, g in ghosts.ghosts.items() if p in before} == before
+    assert spaces.scheduled == [[]]  # the forward list changed: the spaces follow
+    assert notices == [] and len(book) == 5
+
+    # removed from the forward list: in no group any more, the spaces follow again
+    await book.on_contact_removed(ContactRemoved("carol@example.com", FL))
+    contacts, _, members = await stored()
+    assert contacts["carol@example.com"] == int(AL)
+    assert {m for m in members if m[1] == "carol@example.com"} == set()
+    assert book.get("carol@example.com").groups == ()  # type: ignore[union-attr]
+    assert spaces.scheduled == [[], []]
+    assert {p: len(g.names) for p, g in ghosts.ghosts.items() if p in before} == before
+
+
+async def test_sync_rereads_the_whole_list(db: Database) -> None:
     book, ghosts, spaces, _ = await make_book()
     await book.on_list_synced(sample_list())
     await ghosts.wait_named(3)
@@ -283,16 +340,13 @@ async def test_reload_after_a_change_syncs_only_that_ghost(db: Database) -> None
     live = sample_list()
     contacts = dict(live.contacts)
     contacts["new@example.com"] = Contact("new@example.com", "Newbie", FL | AL)
-    count = await book.reload(FakeClient(contacts, live.groups), changed="New@Example.com")  # type: ignore[arg-type]
+    count = await book.reload(FakeClient(contacts, dict(live.groups)))  # type: ignore[arg-type]
 
     assert count == 5
     assert (await stored())[0]["new@example.com"] == int(FL | AL)
     assert ghosts.ghosts["new@example.com"].names == ["Newbie"]
-    assert {p: len(g.names) for p, g in ghosts.ghosts.items() if p in before} == before
     assert spaces.synced == [[]]
-
     # `sync` re-reads everything: every ghost is named again
-    await book.reload(FakeClient(contacts, live.groups))  # type: ignore[arg-type]
     assert all(len(ghosts.ghosts[p].names) == n + 1 for p, n in before.items())
 
 
@@ -307,3 +361,144 @@ async def test_mark_offline_keeps_contacts_of_other_sessions(db: Database) -> No
     assert ghosts.ghosts["bob@example.com"].status == Status.OFFLINE
     assert ghosts.ghosts["carol@example.com"].status == Status.ONLINE
     assert "eve@example.com" not in ghosts.ghosts  # no ghost is created to show it offline
+
+
+async def test_control_characters_never_reach_the_database_or_the_ghosts(db: Database) -> None:
+    # PostgreSQL refuses NUL in a text column: before names were cleaned, a contact or group
+    # named "Evil%00..." made every save of the list fail
+    clock = VirtualClock()
+    book, ghosts, _, notices = await make_book(clock)
+    await book.on_list_synced(
+        ListSynced(
+            contacts={
+                "evil@example.com": Contact(
+                    "evil@example.com",
+                    "Evil\x00Bob\r\n\u202e",
+                    FL | AL,
+                    groups=["1"],
+                    status=Status.ONLINE,
+                    personal_message="psm\x00 with\nbreaks\x1b",
+                )
+            },
+            groups={"1": Group("1", "Evil\x00Group\x07")},
+        )
+    )
+    assert (await stored())[1] == {"1": "EvilGroup"}
+    assert book.groups == {"1": "EvilGroup"}
+    await ghosts.wait_named(1)
+    evil = ghosts.ghosts["evil@example.com"]
+    assert evil.names == ["EvilBob"]
+    assert evil.presence == [(Status.ONLINE, "psm with breaks")]
+
+    await book.on_group_changed(GroupChanged(Group("2", "New\x00\tGroup")))
+    await book.on_presence(PresenceChanged("evil@example.com", Status.BUSY, "Still\x00Evil"))
+    await book.on_personal_message(PersonalMessageChanged("evil@example.com", "a\x00b"))
+    await book.on_contact_added(ContactAdded("zed@example.com", RL, "Zed\x00\u2066Z"))
+    assert (await stored())[1] == {"1": "EvilGroup", "2": "New Group"}
+    entry = book.get("evil@example.com")
+    assert entry is not None
+    assert (entry.friendly_name, entry.personal_message) == ("StillEvil", "ab")
+    assert evil.names[-1] == "StillEvil" and evil.presence[-1] == (None, "ab")
+    assert ghosts.ghosts["zed@example.com"].names == ["ZedZ"]
+    await clock.advance(GATHER_SECONDS)
+    assert "\u201cZedZ\u201d (zed@example.com)" in notices[-1]
+
+
+async def test_a_failed_save_does_not_stop_the_event(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = VirtualClock()
+    book, ghosts, spaces, notices = await make_book(clock)
+
+    async def broken(*args: object) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(DBContact, "replace_for_owner", broken)
+    # the list is applied in memory and the ghosts are synced, although nothing was stored
+    await book.on_list_synced(sample_list())
+    assert await ghosts.wait_named(3) == {
+        "bob@example.com",
+        "carol@example.com",
+        "dave@example.com",
+    }
+    assert spaces.scheduled == [[]]
+    await book.on_contact_added(ContactAdded("zoe@example.com", RL, "Zoe"))
+    assert book.get("zoe@example.com") is not None
+    assert ghosts.ghosts["zoe@example.com"].names == ["Zoe"]
+    await clock.advance(GATHER_SECONDS)
+    assert notices and "\u201cZoe\u201d (zoe@example.com)" in notices[-1]
+
+
+async def test_added_you_notices_come_one_per_burst_and_quote_the_names(db: Database) -> None:
+    # A burst of "X added you" (one hostile server, or a crowd) is one notice listing
+    # everyone, then at most one per interval; each name is quoted after fixed text.
+    clock = VirtualClock()
+    book, ghosts, _, notices = await make_book(clock)
+    await book.on_list_synced(sample_list())
+    evil = "Evil\n**Bob**\u202e <a href='https://x'>click</a> \u201d(admin)"
+    await book.on_contact_added(ContactAdded("evil@example.com", RL, evil))
+    for i in range(49):
+        await book.on_contact_added(ContactAdded(f"fan{i}@example.com", RL, f"Fan {i}"))
+    await clock.advance(GATHER_SECONDS)
+    assert len(notices) == 1
+    text, html = notices[0], notices.html[0]
+    assert text.startswith("New people added you to their MSN contact list: ")
+    # the name is one line, in quotes it cannot close, with no right-to-left override
+    assert (
+        "\u201cEvil **Bob** <a href='https://x'>click</a> '(admin)\u201d (evil@example.com)"
+        in (text)
+    )
+    assert "\n" not in text and "\u202e" not in text
+    assert html is not None and "<a " not in html and "&lt;a href=" in html
+    listed = [f"fan{i}@example.com" for i in range(MAX_LISTED - 1)]
+    assert all(f"({p})" in text for p in listed)
+    assert f"and {50 - MAX_LISTED} more" in text
+    assert book.added_notices.coalesced == 49
+
+    # more during the interval: one more notice, only when the interval has passed
+    for i in range(3):
+        await book.on_contact_added(ContactAdded(f"late{i}@example.com", RL, f"Late {i}"))
+    await clock.advance(30)
+    assert len(notices) == 1
+    await clock.advance(30)
+    assert len(notices) == 2 and all(f"late{i}@example.com" in notices[1] for i in range(3))
+    assert ghosts.ghosts["evil@example.com"].names  # on the reverse list: a ghost
+
+
+async def test_who_gets_a_ghost_and_whose_messages_are_shown(db: Database) -> None:
+    book, ghosts, _, _ = await make_book()
+    await book.on_list_synced(sample_list())
+    await ghosts.wait_named(3)
+    # on the forward, allow, reverse or pending list: a ghost; block list only: none
+    await book.on_contact_added(ContactAdded("pat@example.com", PL, "Pat"))
+    await book.on_contact_added(ContactAdded("mallory@example.com", BL, "Mallory"))
+    assert "pat@example.com" in ghosts.ghosts and book.on_lists("PAT@example.com")
+    assert "mallory@example.com" not in ghosts.ghosts
+    assert not book.on_lists("mallory@example.com") and not book.on_lists("nobody@example.com")
+
+    # messages: MSN's privacy rule (allow list, block list, then BLP for everyone else)
+    assert book.may_write("bob@example.com", allow_unlisted=False)  # on AL
+    assert not book.may_write("eve@example.com", allow_unlisted=True)  # on BL
+    assert not book.may_write("mallory@example.com", allow_unlisted=None)
+    assert book.may_write("stranger@example.com", allow_unlisted=True)
+    assert book.may_write("stranger@example.com", allow_unlisted=None)  # MSN's default: AL
+    assert not book.may_write("stranger@example.com", allow_unlisted=False)
+    assert not book.may_write("dave@example.com", allow_unlisted=False)  # RL only, BLP BL
+
+
+async def test_the_book_keeps_at_most_max_contacts(db: Database) -> None:
+    await DBUser(mxid=OWNER).insert()
+    ghosts = RecordedGhosts()
+    book = ContactBook(
+        OWNER,
+        logging.getLogger("test.book"),
+        spaces=RecordedSpaces(),
+        notify=Notices(),
+        ghosts=ghosts,
+        max_contacts=10,
+        clock=VirtualClock(),
+    )
+    for i in range(25):
+        await book.on_contact_added(ContactAdded(f"c{i}@example.com", RL, f"C {i}"))
+    assert len(book) == 10 and len(ghosts.ghosts) == 10
+    assert len((await stored())[0]) == 10

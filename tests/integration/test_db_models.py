@@ -319,3 +319,26 @@ async def test_init_sets_db_on_all_models(db: Database) -> None:
 
     assert {m.db for m in ALL_MODELS} == {db}
     assert len(upgrade_table.upgrades) >= 2
+
+
+async def test_double_puppet_token_is_encrypted_like_passwords(db: Database) -> None:
+    key = Puppet.cipher
+    await Puppet(
+        passport="bob@example.com", custom_mxid="@bob:hs", access_token="syt_tok"
+    ).insert()
+    raw = await db.fetchval("SELECT access_token FROM puppet WHERE passport=$1", "bob@example.com")
+    assert raw and "syt_tok" not in raw
+    assert key is not None and key.decrypt(raw) == "syt_tok"
+    got = await Puppet.get_by_custom_mxid("@bob:hs")
+    assert got is not None and got.access_token == "syt_tok"
+    assert "syt_tok" not in repr(got)
+    try:
+        # the key changed: no token (double puppeting off), the stored text is kept
+        Puppet.cipher = CredentialCipher(generate_key())
+        lost = await Puppet.get_by_passport("bob@example.com")
+        assert lost is not None and lost.access_token is None and lost.custom_mxid == "@bob:hs"
+        lost.friendly_name = "Bob"
+        await lost.update()
+        assert await db.fetchval("SELECT access_token FROM puppet") == raw
+    finally:
+        Puppet.cipher = key

@@ -146,6 +146,33 @@ async def test_stepwise_upgrade_equals_fresh_install(
     assert upgraded_schema == fresh_schema
 
 
+async def test_upgrade_encrypts_stored_access_tokens(db_url: str) -> None:
+    # v2 stored double-puppeting tokens in plain text; the upgrade encrypts them
+    old = Database.create(db_url, upgrade_table=partial_table(3))
+    await old.start()
+    await old.execute(
+        "INSERT INTO puppet (passport, custom_mxid, access_token) VALUES ($1, $2, $3)",
+        "b@x.com",
+        "@b:hs",
+        "syt_plain_token",
+    )
+    await old.execute("INSERT INTO puppet (passport) VALUES ($1)", "c@x.com")
+    await old.stop()
+    cipher = CredentialCipher(generate_key())
+    upgraded = Database.create(db_url, upgrade_table=bridge_db.upgrade_table)
+    bridge_db.init(upgraded, cipher)  # as the bridge does: the key is known before the upgrade
+    await upgraded.start()
+    try:
+        rows = await upgraded.fetch("SELECT passport, access_token FROM puppet ORDER BY 1")
+        assert rows[1]["access_token"] is None
+        raw = rows[0]["access_token"]
+        assert raw != "syt_plain_token" and cipher.decrypt(raw) == "syt_plain_token"
+        puppet = await bridge_db.Puppet.get_by_custom_mxid("@b:hs")
+        assert puppet is not None and puppet.access_token == "syt_plain_token"
+    finally:
+        await upgraded.stop()
+
+
 async def test_newer_database_is_refused(db_url: str) -> None:
     db = Database.create(db_url, upgrade_table=bridge_db.upgrade_table)
     await db.start()

@@ -32,9 +32,7 @@ from bridge.msnp.codec import SERVER_PAYLOAD_COMMANDS, Command, Parser, Role
 from bridge.msnp.errors import ConnectionClosed, MSNPException, ProtocolError
 from bridge.msnp.events import (
     Disconnected,
-    DisconnectReason,
     Event,
-    MessageFormat,
     NudgeReceived,
     OtherMessageReceived,
     SwitchboardClosed,
@@ -49,6 +47,7 @@ from bridge.msnp.message import (
     parse_message,
     split_text,
 )
+from bridge.msnp.values import DisconnectReason, MessageFormat
 from tests.support.client_fixtures import Recorder
 
 pytestmark = pytest.mark.timeout(120)
@@ -800,6 +799,19 @@ def decoded(message: Message) -> str:
     ],
 )
 @example(version=5, iro=[("bob@example.com", "Bob")], traffic=[])
+# an IRO after the ANS reply made "%zz" a participant: bob's BYE left the switchboard open and
+# the MSG after it became a third event where two were due (IRO answers ANS, nothing else)
+@example(
+    version=12,
+    iro=[("bob@example.com", "Bob")],
+    traffic=[
+        cmd("MSG", "bob@example.com", "Bob", payload=b"Content-Type: text/plain\r\n\r\none"),
+        cmd("IRO", 0, 1, 1, "%zz", "Zed"),
+        cmd("MSG", "bob@example.com", "Bob", payload=b"Content-Type: text/plain\r\n\r\ntwo"),
+        cmd("BYE", "bob@example.com"),
+        cmd("MSG", "bob@example.com", "Bob", payload=b"Content-Type: text/plain\r\n\r\nlate"),
+    ],
+)
 def test_switchboard_traffic(
     version: int, iro: list[tuple[str, str]], traffic: list[bytes]
 ) -> None:
@@ -819,7 +831,7 @@ def test_switchboard_traffic(
                 await asyncio.wait_for(server.sb_done.wait(), 5)
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + 5
-                while client._all_sbs or client._tasks:  # the switchboard winds down
+                while client._pool.busy:  # the switchboard winds down
                     assert loop.time() < deadline, "the switchboard did not close"
                     await asyncio.sleep(0.01)
                 assert client.conversations() == {}

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 import asyncio
 import contextlib
+import gc
 import logging
 
 from mautrix.types import EventID, UserID
@@ -15,16 +16,23 @@ from mautrix.util.bridge_state import BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 import pytest
 
-from bridge import texts
+from bridge import own_presence, texts
 from bridge.config import Config, base_config_path
 from bridge.db.user import User as DBUser
-from bridge.msnp.events import DisconnectReason, ListSynced, LoggedIn
+from bridge.msnp.client import MSNClient
+from bridge.msnp.errors import MSNPError
+from bridge.msnp.events import ListSynced, LoggedIn, PresenceChanged
+from bridge.msnp.values import DisconnectReason, Status
 from bridge.session import MSNSession
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
+from tests.support.client_fixtures import PASSWORDS, Recorder, client_config
+from tests.support.harness import poll
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example-config.yaml"
 ALICE, ALICE_PASSWORD = "alice@example.com", "alice123"
+BOB = "bob@example.com"
+BOB_PASSWORD = PASSWORDS[BOB]
 
 
 class RecordingOwner:
@@ -200,3 +208,119 @@ SESSIONS = 10
 
 def _tasks_named(prefix: str) -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith(prefix)]
+
+
+async def test_the_chosen_status_name_and_message_survive_reconnects(server: MSNServer) -> None:
+    # Bob watches Alice. Alice chose Appear Offline, a name and a personal message: every
+    # connection starts hidden (its first CHG is HDN, so Bob is never told she is online)
+    # and puts back the name and message when the server's differ.
+    bob = MSNClient(client_config(server, 12), Recorder())
+    await bob.login(BOB, BOB_PASSWORD)
+    row = DBUser(
+        mxid="@alice:hs",
+        passport=ALICE,
+        password=ALICE_PASSWORD,
+        chosen_status=Status.HIDDEN.value,
+        chosen_friendly_name="Alice, chosen",
+        chosen_personal_message="gone fishing",
+    )
+    session, owner = make_session(make_config(server.server_address, server.passport_url), row)
+    try:
+        session.ensure_started()
+        await owner.wait_for(lambda: session.connected)
+        assert server.online(ALICE) == "HDN"
+        assert server.account(ALICE).name == "Alice, chosen"
+        assert b"gone fishing" in server.account(ALICE).psm
+
+        # changed elsewhere meanwhile; the connection drops; the bridge connects again
+        server.account(ALICE).name, server.account(ALICE).psm = "Changed elsewhere", b""
+        await server.drop(ALICE)
+        await owner.wait_for(lambda: texts.RECONNECTED in owner.notices)
+        assert server.online(ALICE) == "HDN"
+        assert server.account(ALICE).name == "Alice, chosen"
+        assert b"gone fishing" in server.account(ALICE).psm
+        assert server.shown_as(ALICE) == []  # nobody was ever told she was online
+
+        # a new choice is applied at once and kept (Bob sees this one)
+        assert await own_presence.choose(row, owner.save, session.client, status=Status.BUSY)
+        assert server.online(ALICE) == "BSY" and row.chosen_status == "BSY"
+        assert server.shown_as(ALICE, to=BOB) == ["BSY"]
+    finally:
+        await session.stop()
+        await bob.close()
+
+
+async def test_a_choice_made_offline_waits_and_a_refused_one_is_not_kept(
+    server: MSNServer,
+) -> None:
+    row = DBUser(mxid="@alice:hs", passport=ALICE, password=ALICE_PASSWORD)
+    session, owner = make_session(make_config(server.server_address, server.passport_url), row)
+    try:
+        # not connected: stored, applied at the next connection
+        assert not await own_presence.choose(row, owner.save, None, status=Status.AWAY)
+        assert row.chosen_status == "AWY" and owner.saves == 1
+        session.ensure_started()
+        await owner.wait_for(lambda: session.connected)
+        assert server.online(ALICE) == "AWY"
+        assert server.shown_as(ALICE) == []  # Bob is offline: nobody to tell
+
+        # MSN refuses a name longer than it allows: the earlier choice stays
+        assert await own_presence.choose(row, owner.save, session.client, friendly_name="Ally")
+        with pytest.raises(MSNPError):
+            await own_presence.choose(row, owner.save, session.client, friendly_name="€" * 129)
+        assert row.chosen_friendly_name == "Ally" and server.account(ALICE).name == "Ally"
+    finally:
+        await session.stop()
+
+
+def _events_in_memory(kind: type) -> int:
+    return sum(1 for obj in gc.get_objects() if type(obj) is kind)
+
+
+async def test_a_flood_waits_at_the_server_not_in_the_bridge(server: MSNServer) -> None:
+    # While the handlers are stuck, 20,000 presence lines for different addresses must not
+    # pile up in the bridge: its queue fills, then the client's, then the client stops
+    # reading (the rest waits in socket buffers and the server). Nothing is dropped: once the
+    # handlers go on, every event arrives, in order.
+    config = make_config(server.server_address, server.passport_url)
+    config["bridge.limits.event_queue"] = 50
+    session, _ = make_session(config, DBUser(mxid="@alice:hs"))
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def on_presence(evt: PresenceChanged) -> None:
+        await release.wait()
+        if evt.passport.endswith("@flood.example"):
+            seen.append(evt.passport)
+
+    session.on(PresenceChanged, on_presence)
+    count = 20_000
+    try:
+        await session.login(ALICE, ALICE_PASSWORD)
+        client = session.client
+        assert client is not None
+        before = _events_in_memory(PresenceChanged)
+        flood = b"".join(b"NLN NLN p%d@flood.example P%d 0\r\n" % (i, i) for i in range(count))
+        await server.send_raw(ALICE, flood)
+
+        async def client_queue_full() -> bool:
+            limit = client.config.max_pending_events
+            return client.counters["events_queued_peak"] >= limit
+
+        await poll(client_queue_full, 15, "the MSN client's own queue to fill (back-pressure)")
+        waiting = _events_in_memory(PresenceChanged) - before
+        assert waiting <= client.config.max_pending_events + 50 + 10, waiting
+        assert session.counters["events_waiting"] <= 50
+        assert session.counters["backpressure_waits"] >= 1
+
+        release.set()
+
+        async def all_seen() -> bool:
+            return len(seen) >= count
+
+        await poll(all_seen, 60, f"all {count} presence events handled")
+        assert seen == [f"p{i}@flood.example" for i in range(count)]
+        assert session.counters["typing_dropped"] == 0
+    finally:
+        release.set()
+        await session.stop()

@@ -345,6 +345,7 @@ class NotificationConnection:
         answer = (command.payload or b"").decode("ascii", errors="replace")
         if challenge.verify(self.pending_challenge, command.arg(0), answer, protocol=self.v):
             self.pending_challenge = None
+            self.server.counters["challenges_answered"] += 1
             self.send("QRY", command.trid)
             return
         self.error(540, command.trid)
@@ -352,6 +353,7 @@ class NotificationConnection:
 
     # keepalive / logout -----------------------------------------------------------------
     async def cmd_png(self, command: ClientCommand) -> None:
+        self.server.counters["png"] += 1
         self.send("QNG", self.server.config.qng_seconds if self.v >= 9 else None)
 
     async def cmd_out(self, command: ClientCommand) -> None:
@@ -842,6 +844,7 @@ class NotificationConnection:
     ) -> None:
         """``other``'s presence: ILN (with ``trid``) or NLN, then UBX where it applies."""
         assert other.account is not None
+        self._record_presence(other)
         if trid is not None and self.v < 18:
             self.send("ILN", trid, *presence.presence_args(self.v, other))
         else:
@@ -859,10 +862,19 @@ class NotificationConnection:
             return
         other = self.server.ns_session(contact.email)
         assert other is not None
+        self._record_presence(other)
         self.send("NLN", *presence.presence_args(self.v, other))
 
     def notify_online(self, other: NotificationConnection) -> None:
+        self._record_presence(other)
         self.send("NLN", *presence.presence_args(self.v, other))
+
+    def _record_presence(self, other: NotificationConnection) -> None:
+        """Keep what this client is told about ``other`` (``server.shown_as``)."""
+        if self.account is not None and other.account is not None:
+            self.server.presence_sent.append(
+                (self.account.key, other.account.key, str(other.status or ""))
+            )
 
     def notify_offline(self, email: str) -> None:
         self.send("FLN", *presence.fln_args(self.v, email))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 import asyncio
@@ -124,6 +124,8 @@ class MSNServer:
         self.close_during_login: str | None = None
         #: messages from these accounts (lower-case) are not delivered and get NAK
         self.nak_senders: set[str] = set()
+        #: every presence line (ILN/NLN) sent: (watcher, account shown, status), latest 100,000
+        self.presence_sent: deque[tuple[str, str, str]] = deque(maxlen=100_000)
         self._servers: list[asyncio.Server] = []
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -656,6 +658,16 @@ class MSNServer:
         return web.json_response(self.stats())
 
     # inspection -------------------------------------------------------------------------
+    def shown_as(self, email: str, *, to: str | None = None) -> list[str]:
+        """Every status ``email`` was shown with in an ILN/NLN line (to ``to`` only, if given),
+        oldest first."""
+        key, watcher = email.lower(), to.lower() if to else None
+        return [
+            status
+            for seen_by, shown, status in self.presence_sent
+            if shown == key and (watcher is None or seen_by == watcher)
+        ]
+
     def online(self, email: str) -> str | None:
         """The user's status (``HDN`` included), "" before the first CHG, None if offline."""
         conn = self.ns_session(email)

@@ -27,6 +27,7 @@ import itertools
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -419,6 +420,33 @@ class Stack:
         await self.bridge.stop()
         await self.bridge.start()
 
+    async def restart_bridge_with_log_levels(self, levels: dict[str, int | str]) -> None:
+        """Restart the bridge with these logger levels (e.g. ``{"mau": 1}``) in its config."""
+        yaml = YAML()
+        config = yaml.load(self.config_path.read_text())
+        for name, level in levels.items():
+            if name == "":
+                config["logging"]["root"]["level"] = level
+            else:
+                config["logging"]["loggers"].setdefault(name, {})["level"] = level
+        with open(self.config_path, "w") as f:
+            yaml.dump(config, f)
+        await self.restart_bridge()
+
+    async def db_values(self, sql: str) -> list[str | None]:
+        """The first column of ``sql`` run on the bridge's database, as text."""
+        if self.backend == "sqlite":
+            path = self.db_url.removeprefix("sqlite:")
+
+            def query() -> list[str | None]:
+                with contextlib.closing(sqlite3.connect(path)) as conn:
+                    rows = conn.execute(sql).fetchall()
+                return [None if r[0] is None else str(r[0]) for r in rows]
+
+            return await asyncio.to_thread(query)
+        output = await asyncio.to_thread(self.pg.psql, sql, self.db_url.rsplit("/", 1)[1])
+        return [line or None for line in output.splitlines()]
+
     async def restart_synapse(self) -> None:
         """Restart Synapse; the bridge is restarted too (Synapse restarts its txn ids)."""
         await self.bridge.stop()
@@ -456,6 +484,8 @@ class Stack:
         with contextlib.suppress(KeyError, TypeError):
             br["reconnect"]["initial_delay"] = 0.5
             br["reconnect"]["max_delay"] = 2
+        with contextlib.suppress(KeyError, TypeError):
+            br["limits"]["display_name_interval"] = 5  # tests of name churn wait less
         with contextlib.suppress(KeyError, TypeError):
             br["encryption"]["allow"] = False
             br["encryption"]["default"] = False

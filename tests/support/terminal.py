@@ -109,6 +109,20 @@ class Terminal:
     def send_eof(self) -> None:
         os.write(self.master, b"\x04")
 
+    async def end_input(self, timeout: float = 30.0) -> int:
+        """Ctrl-D on an empty line, as a person does: again until the program ends. (A Ctrl-D
+        typed while readline is not reading, e.g. while the previous line is being handled, can
+        be discarded when readline sets the terminal up again.)"""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            self.send_eof()
+            try:
+                return await self.wait(min(2.0, max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
+
     async def wait(self, timeout: float = 30.0) -> int:
         assert self.proc is not None
         code = await asyncio.wait_for(self.proc.wait(), timeout)

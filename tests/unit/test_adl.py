@@ -15,7 +15,7 @@ from bridge.msnp.adl import (
 )
 from bridge.msnp.endpoints import NetworkId
 from bridge.msnp.errors import LocalProtocolError, ProtocolError
-from bridge.msnp.events import Lists
+from bridge.msnp.values import Lists
 from bridge.msnp.xmlsafe import parse_xml
 
 FL, AL, BL, RL, PL = Lists.FORWARD, Lists.ALLOW, Lists.BLOCK, Lists.REVERSE, Lists.PENDING

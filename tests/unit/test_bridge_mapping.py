@@ -5,16 +5,16 @@ from __future__ import annotations
 from mautrix.types import PresenceState
 import pytest
 
-from bridge.msnp.client import ProtocolRefused
 from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
     MD5LoginRefused,
     MSNPError,
+    ProtocolRefused,
     TransactionTimeout,
 )
-from bridge.msnp.events import Status
-from bridge.puppet import normalize_friendly_name, presence_for
+from bridge.msnp.values import Status
+from bridge.puppet import presence_for
 from bridge.texts import describe_login_error, describe_send_error
 
 
@@ -37,13 +37,6 @@ from bridge.texts import describe_login_error, describe_send_error
 )
 def test_presence_mapping(status: Status | str | None, psm: str, expected: tuple) -> None:
     assert presence_for(status, psm) == expected
-
-
-def test_friendly_names_are_not_decoded_twice() -> None:
-    # the library already URL-decoded the name: "%41" here is literal text
-    assert normalize_friendly_name("100%41 real") == "100%41 real"
-    assert normalize_friendly_name("  Bob \t the  builder ") == "Bob the builder"
-    assert normalize_friendly_name(None) == ""
 
 
 @pytest.mark.parametrize(

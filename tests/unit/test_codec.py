@@ -547,3 +547,30 @@ def test_command_helpers() -> None:
     assert repr(msg) == "<Command MSG a b +1 bytes>"
     assert repr(C("ACK", 4)) == "<Command ACK trid=4>"
     assert repr(C("QNG", None, ("4",))) == "<Command QNG 4>"
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (C("USR", 3, ("MD5", "S", "0123abcd")), "<Command USR trid=3 MD5 S <redacted>>"),
+        (C("USR", 3, ("TWN", "S", "t=TICKET&p=P")), "<Command USR trid=3 TWN S <redacted>>"),
+        (C("USR", 3, ("SSO", "S", "t=T", "MBI", "{g}")), "<Command USR trid=3 SSO S <redacted>>"),
+        (C("USR", 3, ("SHA", "A", "Y2lyY2xl")), "<Command USR trid=3 SHA A <redacted>>"),
+        (C("USR", 3, ("TWN", "I", "a@b.c")), "<Command USR trid=3 TWN I a@b.c>"),
+        (C("USR", 1, ("a@b.c", "1234.5678")), "<Command USR trid=1 a@b.c <redacted>>"),
+        (C("USR", 1, ("OK", "a@b.c", "A")), "<Command USR trid=1 OK a@b.c A>"),
+        (C("ANS", 1, ("a@b.c", "COOKIE", "77")), "<Command ANS trid=1 a@b.c <redacted> 77>"),
+        (
+            C("XFR", 9, ("SB", "1.2.3.4:1864", "CKI", "COOKIE")),
+            "<Command XFR trid=9 SB 1.2.3.4:1864 CKI <redacted>>",
+        ),
+        (
+            C("RNG", None, ("5", "1.2.3.4:1864", "CKI", "COOKIE", "b@c.d", "B")),
+            "<Command RNG 5 1.2.3.4:1864 CKI <redacted> b@c.d B>",
+        ),
+        (C("RNG", None, ("5", "h:1", "CKI")), "<Command RNG 5 h:1 CKI>"),
+    ],
+)
+def test_repr_leaves_secrets_out(command: Command, shown: str) -> None:
+    # every log line and error message that shows a command shows it through its repr
+    assert repr(command) == shown

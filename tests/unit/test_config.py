@@ -30,6 +30,7 @@ def dump_yaml(data: Any, path: Path) -> None:
 def make_config(tmp_path: Path, data: Any) -> Config:
     path = tmp_path / "config.yaml"
     dump_yaml(data, path)
+    path.chmod(0o600)  # as the bridge keeps it (else saving it warns about its mode)
     config = Config(str(path), str(tmp_path / "registration.yaml"), base_config_path())
     config.load()
     config.update(save=True)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+import importlib
+
 import pytest
 
+from bridge import msnp
 from bridge.msnp.codec import Command, Parser
 from bridge.msnp.errors import (
     AUTH_FAILURE_CODES,
@@ -15,6 +19,7 @@ from bridge.msnp.errors import (
     MSNPError,
     MSNPException,
     ProtocolError,
+    RemoteProtocolError,
     TransactionTimeout,
     error_from_code,
     error_text,
@@ -97,6 +102,36 @@ def test_exception_hierarchy() -> None:
     assert closed.stage == "USR" and "during USR" in str(closed)
     closed2 = ConnectionClosed("VER", "reset by peer")
     assert str(closed2) == "reset by peer during VER"
+
+
+def test_local_and_remote_protocol_errors_are_siblings() -> None:
+    # as in h11: one base to catch both, neither a kind of the other
+    assert issubclass(RemoteProtocolError, ProtocolError)
+    assert issubclass(LocalProtocolError, ProtocolError)
+    assert not issubclass(LocalProtocolError, RemoteProtocolError)
+    assert not issubclass(RemoteProtocolError, LocalProtocolError)
+    parser = Parser()
+    with pytest.raises(RemoteProtocolError):
+        parser.feed(b"!!garbage!!\r\n")
+        parser.next_command()
+
+
+def test_every_exception_of_the_library_is_defined_in_errors() -> None:
+    """One home for exceptions (as aiohttp's client_exceptions): any module of bridge/msnp
+    that defines an exception class breaks this."""
+    stray = []
+    for path in sorted(Path(msnp.__file__).parent.glob("*.py")):
+        if path.name in ("__main__.py", "errors.py"):
+            continue
+        module = importlib.import_module(f"bridge.msnp.{path.stem}")
+        stray += [
+            f"{path.name}: {name}"
+            for name, value in vars(module).items()
+            if isinstance(value, type)
+            and issubclass(value, BaseException)
+            and value.__module__ == module.__name__
+        ]
+    assert not stray
 
 
 def test_error_code_enum_names_the_table() -> None:

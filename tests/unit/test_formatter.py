@@ -18,7 +18,7 @@ from bridge.formatter import (
     quote_text,
     strip_reply_fallback,
 )
-from bridge.msnp.events import MessageFormat
+from bridge.msnp.values import MessageFormat
 
 F = MessageFormat
 

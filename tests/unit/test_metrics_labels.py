@@ -7,12 +7,13 @@ from prometheus_client import REGISTRY
 import pytest
 
 from bridge import metrics
-from bridge.msnp.client import DeliveryFailed, ProtocolRefused
 from bridge.msnp.errors import (
     AuthError,
     ConnectionClosed,
+    DeliveryFailed,
     MSNPError,
     ProtocolError,
+    ProtocolRefused,
     TransactionTimeout,
 )
 from bridge.password_login import Outcome, classify

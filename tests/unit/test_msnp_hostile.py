@@ -25,10 +25,11 @@ from bridge.msnp.burst import BurstLog, Tally
 from bridge.msnp.charsets import KNOWN_CHARSETS, codec_for, decode_text
 from bridge.msnp.codec import Command, Parser, Role
 from bridge.msnp.errors import ProtocolError
-from bridge.msnp.events import PresenceChanged, Status, TypingReceived
+from bridge.msnp.events import PresenceChanged, TypingReceived
 from bridge.msnp.flow import EventQueue
 from bridge.msnp.message import parse_message
 from bridge.msnp.ubx import parse_user_data
+from bridge.msnp.values import Status
 
 
 def best_of(fn: Callable[[], object], runs: int = 5) -> float:

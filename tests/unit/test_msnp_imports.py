@@ -118,3 +118,83 @@ def test_imports_standalone_with_mautrix_blocked() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ok")
+
+
+#: "No file over about 400 lines": a little slack for a docstring or a limit more.
+MAX_LINES = 410
+
+
+def _graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Which bridge.msnp modules each one imports (every import, TYPE_CHECKING included;
+    ``from . import codec`` counts as importing ``bridge.msnp.codec``)."""
+    paths = sorted((root / "bridge" / "msnp").rglob("*.py"))
+    names = {_module_name(path, root) for path in paths}
+    graph: dict[str, set[str]] = {}
+    for path in paths:
+        name = _module_name(path, root)
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                module = f"bridge.msnp.{node.module}" if node.module else "bridge.msnp"
+                targets.add(module)
+                targets.update(f"{module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                targets.add(node.module)
+                targets.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+        graph[name] = {t for t in targets if t in names and t not in (name, "bridge.msnp")}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name) :], name]
+        if name in done:
+            return None
+        for target in sorted(graph.get(name, ())):
+            found = visit(target, [*path, name])
+            if found:
+                return found
+        done.add(name)
+        return None
+
+    for name in sorted(graph):
+        found = visit(name, [])
+        if found:
+            return found
+    return None
+
+
+def test_cycle_check_finds_a_cycle(tmp_path: Path) -> None:
+    pkg = tmp_path / "bridge" / "msnp"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .b import B\n"
+    )
+    (pkg / "b.py").write_text("from . import c\n")
+    (pkg / "c.py").write_text("from .a import A\n")
+    assert _cycle(_graph(tmp_path)) == [
+        "bridge.msnp.a",
+        "bridge.msnp.b",
+        "bridge.msnp.c",
+        "bridge.msnp.a",
+    ]
+
+
+def test_no_import_cycle() -> None:
+    assert _cycle(_graph()) is None
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_module_is_small_and_says_its_job(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_LINES, f"{path.name}: over {MAX_LINES} lines"
+    doc = ast.get_docstring(ast.parse(text))
+    assert doc, f"{path.name} has no docstring"
+    first = doc.split("\n\n")[0]
+    assert first.endswith(".") and len(first) <= 200, f"{path.name}: {first!r}"

@@ -26,6 +26,15 @@ def test_plain_messages_pass_through() -> None:
     assert r.feed("a@x", message, 0.0) is message
 
 
+def test_an_id_without_chunks_or_chunk_is_a_whole_message() -> None:
+    r = MultiPacketReassembler()
+    message = parse_message(
+        b"Content-Type: text/plain\r\nMessage-ID: " + MID.encode() + b"\r\n\r\nhi"
+    )
+    assert r.feed("a@x", message, 0.0) is message
+    assert r.pending == 0 and r.dropped == 0
+
+
 def test_three_parts_joined_with_the_first_headers() -> None:
     r = MultiPacketReassembler()
     text = "héllo wörld ".encode() * 300

@@ -10,8 +10,8 @@ import os
 import pytest
 
 from bridge.msnp import slp
-from bridge.msnp.connection import DeliveryFailed
 from bridge.msnp.errors import (
+    DeliveryFailed,
     P2PLimitExceeded,
     TransferDeclined,
     TransferFailed,

@@ -9,7 +9,6 @@ from bridge.msnp.addressbook import parse_find_all
 from bridge.msnp.adl import ListEntry, build_ml, list_entries
 from bridge.msnp.endpoints import NetworkId
 from bridge.msnp.errors import ProtocolError
-from bridge.msnp.events import Lists
 from bridge.msnp.sharing import (
     Member,
     MemberKind,
@@ -21,6 +20,7 @@ from bridge.msnp.sharing import (
     parse_ack,
     parse_find_membership,
 )
+from bridge.msnp.values import Lists
 from bridge.msnp.xmlsafe import parse_xml
 from tests.unit.test_addressbook import FIND_ALL
 

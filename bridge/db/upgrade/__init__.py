@@ -16,6 +16,19 @@ upgrade_table = UpgradeTable(
     log=logging.getLogger("mau.db.upgrade"),
 )
 
-from . import v01_initial, v02_double_puppet  # noqa: E402  (register in order)
+from . import (  # noqa: E402  (register in order)
+    v01_initial,
+    v02_double_puppet,
+    v03_chosen_presence,
+    v04_encrypted_tokens,
+    v05_group_participants,
+)
 
-__all__ = ["upgrade_table", "v01_initial", "v02_double_puppet"]
+__all__ = [
+    "upgrade_table",
+    "v01_initial",
+    "v02_double_puppet",
+    "v03_chosen_presence",
+    "v04_encrypted_tokens",
+    "v05_group_participants",
+]
