@@ -11,10 +11,8 @@ every second, and resets its maxima on ``SIGUSR1`` (the start of a new measureme
 * :func:`rss_kib` / :func:`cpu_seconds` — from ``/proc`` (this process or another).
 * :func:`top_allocations` — tracemalloc difference between two snapshots, by file and line.
 
-In the bridge, ``MSN_SCALE_GC`` tries a garbage-collector policy without changing the bridge:
-``gc=A:B:C`` sets the thresholds at start-up; ``freeze`` makes the probe run ``gc.collect()``
-and ``gc.freeze()`` when the file ``<probe file>.freeze`` appears (the benchmark creates it
-once every user is connected and the bridge is quiet).
+In the bridge, the garbage collector's policy is the bridge's own (``bridge.gc``,
+:mod:`bridge.gc_policy`): the probe only reports its thresholds and how much is frozen.
 """
 
 from __future__ import annotations
@@ -209,11 +207,6 @@ class ProcessProbe:
     def install(self) -> None:
         import signal
 
-        for part in os.environ.get("MSN_SCALE_GC", "").split("+"):
-            if part.startswith("gc="):
-                gc.set_threshold(*(int(x) for x in part[3:].split(":")))
-        self.freeze_on = self.path.with_suffix(".freeze")
-        self.frozen = False
         self.gc.install()
         signal.signal(signal.SIGUSR1, lambda *_: self._reset())
         signal.signal(signal.SIGUSR2, lambda *_: self._dump_allocations())
@@ -241,10 +234,6 @@ class ProcessProbe:
 
     async def _write_forever(self) -> None:
         while True:
-            if not self.frozen and self.freeze_on.exists():
-                self.frozen = True
-                gc.collect()
-                gc.freeze()
             self._write()
             await asyncio.sleep(1.0)
 

@@ -77,28 +77,15 @@ def request_kinds(proxy: CountingProxy, since: int = 0) -> Counter[str]:
 class ProbedBridge(BridgeProcess):
     """The bridge process with the measuring probe loaded (``bench/_probe_site``)."""
 
-    def __init__(
-        self, workdir: Path, config_path: Path, as_port: int, probe: Path, gc_policy: str = ""
-    ) -> None:
+    def __init__(self, workdir: Path, config_path: Path, as_port: int, probe: Path) -> None:
         super().__init__(workdir, config_path, as_port)
         self.probe = probe
-        self.gc_policy = gc_policy
 
     def env(self) -> dict[str, str]:  # type: ignore[override]
         env = BridgeProcess.env()
         env["PYTHONPATH"] = os.pathsep.join((str(PROBE_SITE), env["PYTHONPATH"]))
         env["MSN_SCALE_PROBE"] = str(self.probe)
-        env["MSN_SCALE_GC"] = self.gc_policy
         return env
-
-    def freeze_gc(self) -> None:
-        """With ``freeze`` in the GC policy: the probe freezes the bridge's heap now."""
-        if "freeze" in self.gc_policy.split("+"):
-            self.probe.with_suffix(".freeze").touch()
-
-    async def start(self, timeout: float = 60.0) -> None:
-        self.probe.with_suffix(".freeze").unlink(missing_ok=True)
-        await super().start(timeout)
 
     def probe_figures(self) -> dict[str, Any]:
         try:
@@ -125,13 +112,16 @@ class ScaleStack(BenchStack):
         msn: Server,
         proxy: CountingProxy,
         gc_policy: str = "",
+        concurrency: int = 100,
     ) -> None:
         super().__init__(workdir, backend, pg, log_level="INFO", hs_address=proxy.url)
         self.msn_server = msn
         self.proxy = proxy
         self.credential_key = generate_key()
+        self.gc_policy = gc_policy
+        self.concurrency = concurrency
         probe = workdir / "probe.json"
-        self.bridge = ProbedBridge(workdir, self.config_path, self.as_port, probe, gc_policy)
+        self.bridge = ProbedBridge(workdir, self.config_path, self.as_port, probe)
 
     async def start(self) -> None:
         """Everything but the bridge (``self.bridge.start()``)."""
@@ -154,6 +144,10 @@ class ScaleStack(BenchStack):
         yaml = YAML()
         config = yaml.load(self.config_path.read_text())
         config["bridge"]["credential_key"] = self.credential_key
+        config["bridge"]["reconnect"]["max_concurrent_logins"] = self.concurrency
+        if self.gc_policy:  # "off" (Python's collector as it comes) or THRESHOLD:FREEZE_EVERY
+            threshold, _, every = self.gc_policy.replace("off", "0:0").partition(":")
+            config["bridge"]["gc"] = {"threshold": int(threshold), "freeze_every": int(every)}
         with open(self.config_path, "w") as f:
             yaml.dump(config, f)
 
@@ -198,6 +192,7 @@ class StartFigures:
     all_online_s: float = float("nan")  # start to the MSN server seeing every user online
     online: int = 0
     in_progress_max: int = 0
+    concurrency: int = 0  # the bridge's bridge.reconnect.max_concurrent_logins
     storm_cpu_s: float = 0.0  # bridge CPU from the start to all online
     quiet_s: float = float("nan")  # start to the bridge being quiet (see _quiet)
     quiet_cpu_s: float = 0.0
@@ -264,7 +259,7 @@ async def measure_start(
 ) -> StartFigures:
     """Start the bridge; wait for every user online (``settle`` s at most), then for quiet
     (``settle`` s more at most)."""
-    figures = StartFigures(label)
+    figures = StartFigures(label, concurrency=stack.concurrency)
     await _reset(http, server)
     mark = len(stack.proxy.requests)
     started = time.monotonic()
@@ -305,6 +300,7 @@ async def run_bridge(
     quiet_window: float = 5.0,
     keep: bool = False,
     gc_policy: str = "",
+    concurrency: int = 100,
     report: Any = print,
 ) -> BridgeRun:
     """The measurement described in the module documentation, for ``count`` users."""
@@ -325,7 +321,7 @@ async def run_bridge(
             pg = PostgresServer()
             await asyncio.to_thread(pg.start)
         await proxy.start()
-        stack = ScaleStack(workdir, backend, pg, server, proxy, gc_policy)
+        stack = ScaleStack(workdir, backend, pg, server, proxy, gc_policy, concurrency)
         proxy.upstream = stack.synapse.url
         await stack.start()
         async with ClientSession() as http:
@@ -352,7 +348,6 @@ async def run_bridge(
                 run.starts.append(figures)
                 report(format_start(run, figures))
                 if n == 0 and idle > 0:
-                    stack.bridge.freeze_gc()
                     await asyncio.sleep(1.5)  # the probe looks every second
                     stack.bridge.mark()
                     pid = stack.bridge.proc.pid if stack.bridge.proc else 0
@@ -397,7 +392,8 @@ def format_start(run: BridgeRun, f: StartFigures) -> str:
     hs = sum(f.requests.values())
     return (
         f"  {run.count:>6} {f.label:<12} ready {f.ready_s:5.1f} s, all {f.online} online after "
-        f"{f.all_online_s:6.1f} s (in progress max {f.in_progress_max}), bridge CPU "
+        f"{f.all_online_s:6.1f} s (in progress max {f.in_progress_max} "
+        f"{'<=' if f.in_progress_max <= f.concurrency else '>'} {f.concurrency}), bridge CPU "
         f"{storm:5.2f} ms/user until then, quiet after {f.quiet_s:6.1f} s ({quiet:5.2f} "
         f"ms/user);{per} {hs} homeserver requests; {_lag(f.probe_storm)}"
     )
@@ -421,6 +417,7 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             quiet_window=args.quiet_window,
             keep=args.keep,
             gc_policy=args.bridge_gc,
+            concurrency=args.concurrency,
         )
         for error in run.errors:
             print(f"  bridge error: {error.splitlines()[0][:160]}")

@@ -336,7 +336,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--bridge-gc",
         default="",
-        help="bridge: a GC policy to try (+-joined gc=A:B:C, freeze: after the first storm)",
+        help="bridge: bridge.gc as THRESHOLD:FREEZE_EVERY, or off (Python's defaults); "
+        "default: the shipped config",
     )
     # worker processes
     ap.add_argument("--worker", help=argparse.SUPPRESS)

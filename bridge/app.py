@@ -16,10 +16,19 @@ from mautrix.bridge import Bridge
 from mautrix.types import RoomID, UserID
 from yarl import URL
 
-from bridge import db as bridge_db, homeserver, log_redaction, metrics, private_files, startup
+from bridge import (
+    db as bridge_db,
+    homeserver,
+    log_redaction,
+    login_gate,
+    metrics,
+    private_files,
+    startup,
+)
 from bridge.commands.auth import awaiting_password
 from bridge.config import Config, base_config_path
 from bridge.config_doc import ConfigFileError, reason
+from bridge.gc_policy import policy as gc_policy
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal
 from bridge.puppet import Puppet
@@ -205,6 +214,10 @@ class MSNBridge(Bridge):
         User.init_cls(self, self.config)
         Puppet.init_cls(self, self.config)
         Portal.init_cls(self, self.config)
+        login_gate.gate.configure(int(self.config["bridge.reconnect.max_concurrent_logins"]))
+        gc_policy.configure(
+            int(self.config["bridge.gc.threshold"]), int(self.config["bridge.gc.freeze_every"])
+        )
         self.web = WebFrontends.for_bridge(self)
 
     def start_prometheus(self) -> None:

@@ -202,6 +202,9 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.presence.max_per_second")
         copy("bridge.reconnect.initial_delay")
         copy("bridge.reconnect.max_delay")
+        copy("bridge.reconnect.max_concurrent_logins")
+        copy("bridge.gc.threshold")
+        copy("bridge.gc.freeze_every")
         for key in (
             "event_queue",
             "group_rooms_per_contact",

@@ -21,11 +21,12 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import metrics, own_presence, texts
+from bridge import login_gate, metrics, own_presence, texts
 from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.user import User as DBUser
 from bridge.event_queue import EventQueue
+from bridge.gc_policy import policy as gc_policy
 from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
@@ -180,12 +181,14 @@ class MSNSession:
         client = self._make_client()
         self._set_client(client)
         try:
-            with metrics.login_timer("login" if new_login else "reconnect"):
-                result = await client.login(passport, password, ticket=ticket)
+            async with login_gate.gate.slot():  # bridge.reconnect.max_concurrent_logins
+                with metrics.login_timer("login" if new_login else "reconnect"):
+                    result = await client.login(passport, password, ticket=ticket)
         except BaseException:
             self._set_client(None)
             await _close_quietly(client)
             raise
+        gc_policy.logged_in()
         row = self.row
         if new_login:
             row.passport, row.password, row.credentials_lost = passport, password, False
@@ -210,6 +213,8 @@ class MSNSession:
             task.cancel()
 
     def _set_client(self, client: MSNClient | None) -> None:
+        if self.client is not None and client is not self.client:
+            gc_policy.session_ended()
         self.client = client
         # events still waiting for room from the previous client are not wanted any more
         self._events.wake()

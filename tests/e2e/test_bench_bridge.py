@@ -32,22 +32,24 @@ def run(*argv: str, timeout: float = 280) -> subprocess.CompletedProcess[str]:
 def test_scale_bridge_mode_small_run(tmp_path: Path) -> None:
     out = tmp_path / "bridge.json"
     run(
-        str(ROOT / "bench" / "scale.py"), "bridge", "--counts", "5", "--db", "sqlite",
-        "--idle", "2", "--quiet-window", "1.5", "--settle", "120", "--json", str(out),
+        str(ROOT / "bench" / "scale.py"), "bridge", "--counts", "12", "--db", "sqlite",
+        "--idle", "2", "--quiet-window", "1.5", "--settle", "120", "--concurrency", "3",
+        "--json", str(out),
     )  # fmt: skip
     (result,) = json.loads(out.read_text())
-    assert result["count"] == 5 and result["baseline_rss_kib"] > 0
+    assert result["count"] == 12 and result["baseline_rss_kib"] > 0
     assert math.isfinite(result["rss_kib_per_account"])
     assert math.isfinite(result["idle_cpu_pct"])
     assert result["probe_idle"]["lag"]["ticks"] > 0  # the probe inside the bridge reported
     first, restart = result["starts"]
     assert [first["label"], restart["label"]] == ["first start", "restart"]
     for start in (first, restart):
-        assert start["online"] == 5 and math.isfinite(start["all_online_s"])
-        assert 1 <= start["in_progress_max"] <= 5
+        assert start["online"] == 12 and math.isfinite(start["all_online_s"])
+        # bridge.reconnect.max_concurrent_logins (3), counted by the MSN server
+        assert 1 <= start["in_progress_max"] <= 3 and start["concurrency"] == 3
         assert start["rss_kib"] > 0 and start["probe_storm"]["gc"]["collections"]
-    # the first start registered the contacts' ghosts (5 accounts: 4 contacts each, 5 ghosts)
-    assert first["requests"]["POST /_matrix/client/v3/register"] >= 5
+    # the first start registered the contacts' ghosts (12 accounts, 12 ghosts)
+    assert first["requests"]["POST /_matrix/client/v3/register"] >= 12
     assert sum(restart["requests"].values()) > 0
 
 
