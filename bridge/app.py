@@ -18,6 +18,7 @@ from yarl import URL
 
 from bridge import (
     db as bridge_db,
+    fd_limit,
     homeserver,
     log_redaction,
     login_gate,
@@ -280,6 +281,7 @@ class MSNBridge(Bridge):
     async def _start_users(self) -> None:
         users = await User.all_logged_in()
         self.log.debug("Starting %d logged-in users", len(users))
+        fd_limit.ensure_open_files(len(users))
         for user in users:
             try:
                 user.ensure_started()
