@@ -18,20 +18,21 @@ from yarl import URL
 
 from bridge import (
     db as bridge_db,
+    double_puppet,
     fd_limit,
     homeserver,
     log_redaction,
-    login_gate,
     metrics,
     private_files,
     startup,
 )
+from bridge.appservice import adopt
 from bridge.commands.auth import awaiting_password
 from bridge.config import Config, base_config_path
 from bridge.config_doc import ConfigFileError, reason
 from bridge.gc_policy import policy as gc_policy
 from bridge.matrix import MatrixHandler
-from bridge.portal import Portal
+from bridge.portal import Portal, outbox
 from bridge.puppet import Puppet
 from bridge.spaces import SpaceManager
 from bridge.startup import StartupError
@@ -175,6 +176,7 @@ class MSNBridge(Bridge):
 
     def prepare_appservice(self) -> None:
         super().prepare_appservice()
+        adopt(self.az)  # transactions de-duplicated by content and event ID (bridge/appservice.py)
         self.ping_tracker = homeserver.PingTracker()
         self.az.app.middlewares.append(self.ping_tracker.middleware)
 
@@ -214,8 +216,8 @@ class MSNBridge(Bridge):
         super().prepare_bridge()
         User.init_cls(self, self.config)
         Puppet.init_cls(self, self.config)
+        double_puppet.configure(self.config)
         Portal.init_cls(self, self.config)
-        login_gate.gate.configure(int(self.config["bridge.reconnect.max_concurrent_logins"]))
         gc_policy.configure(
             int(self.config["bridge.gc.threshold"]), int(self.config["bridge.gc.freeze_every"])
         )
@@ -279,6 +281,17 @@ class MSNBridge(Bridge):
         await super().system_exit()
 
     async def _start_users(self) -> None:
+        await double_puppet.start_all()
+        # Messages received from MSN before the restart go to Matrix first, before anything
+        # the new sessions receive.
+        received: dict[str, list[bridge_db.Incoming]] = {}
+        for row in await bridge_db.Incoming.all_in_order():
+            received.setdefault(row.owner, []).append(row)
+        for owner, rows in received.items():
+            stored_for = await User.get_by_mxid(UserID(owner), create=False)
+            if stored_for is not None:
+                self.log.debug("Handing on %d stored MSN messages of %s", len(rows), owner)
+                stored_for.session.replay(rows)
         users = await User.all_logged_in()
         self.log.debug("Starting %d logged-in users", len(users))
         fd_limit.ensure_open_files(len(users))
@@ -287,6 +300,15 @@ class MSNBridge(Bridge):
                 user.ensure_started()
             except Exception:
                 self.log.exception("Failed to start %s", user.mxid)
+        await self._resume_queues()
+
+    async def _resume_queues(self) -> None:
+        """Messages from Matrix still queued when the bridge stopped wait for their sessions."""
+        for owner, conv_key in await bridge_db.Outgoing.conversations():
+            user = await User.get_by_mxid(UserID(owner), create=False)
+            portal = await Portal.get_by_key(owner, conv_key, create=False)
+            if user is not None and portal is not None:
+                await portal.from_matrix.resume(user)
 
     async def stop(self) -> None:
         # MSN sessions and background work go first: they use the appservice's HTTP session
@@ -297,8 +319,11 @@ class MSNBridge(Bridge):
     async def _stop_msn(self) -> None:
         if Puppet.presence is not None:
             Puppet.presence.stop()
-        SpaceManager.stop_all()
+        # A message being written to MSN is finished (or it would fail for good at the next
+        # start); the rest of the queues stays stored.
+        await outbox.stop_all(float(self.config["msn.ack_timeout"]) + 5)
         await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
+        SpaceManager.stop_all()  # after the sessions: their last handled events may start syncs
         if self.metrics_server is not None:
             await self.metrics_server.stop()
 

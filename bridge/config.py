@@ -166,17 +166,83 @@ class Config(BaseBridgeConfig, UserFileConfig):
         except ValueError as e:
             key, _, message = str(e).partition(": ")
             found.append(OptionError(key, message[:1].upper() + message[1:] + "."))
+        found.extend(self._reconnect_problems())
         if self["msn.force_scheme"] not in (None, "http", "https"):
             found.append(OptionError("msn.force_scheme", "Use http, https or null."))
         try:
             web_settings.WebSettings.from_config(self)
         except OptionError as e:
             found.append(e)
+        if not self["bridge.encryption.allow"]:
+            for key in ("default", "require"):
+                if self[f"bridge.encryption.{key}"]:
+                    found.append(
+                        OptionError(
+                            f"bridge.encryption.{key}",
+                            "It needs bridge.encryption.allow: true (the bridge cannot "
+                            "encrypt without it).",
+                        )
+                    )
+        found += self._double_puppet_problems()
         if self["bridge.credential_key"]:
             try:
                 CredentialCipher(self["bridge.credential_key"])
             except InvalidCredentialKey as e:
                 found.append(OptionError("bridge.credential_key", str(e)))
+        return found
+
+    def _reconnect_problems(self) -> list[OptionError]:
+        """``bridge.reconnect`` and ``bridge.send_queue``: positive numbers in a sane order."""
+        found: list[OptionError] = []
+        numbers = {
+            key: self[key]
+            for key in (
+                "bridge.reconnect.initial_delay",
+                "bridge.reconnect.max_delay",
+                "bridge.reconnect.stable_after",
+                "bridge.reconnect.max_concurrent_logins",
+                "bridge.send_queue.max_per_conversation",
+                "bridge.send_queue.timeout",
+            )
+        }
+        whole = (
+            "bridge.reconnect.max_concurrent_logins",
+            "bridge.send_queue.max_per_conversation",
+        )
+        for key, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                found.append(OptionError(key, f"It must be a positive number, got {value!r}."))
+            elif key in whole and not isinstance(value, int):
+                found.append(OptionError(key, f"It must be a whole number, got {value!r}."))
+        low, high = (
+            numbers["bridge.reconnect.initial_delay"],
+            numbers["bridge.reconnect.max_delay"],
+        )
+        if not found and high < low:
+            found.append(
+                OptionError(
+                    "bridge.reconnect.max_delay",
+                    "It must not be below bridge.reconnect.initial_delay.",
+                )
+            )
+        return found
+
+    def _double_puppet_problems(self) -> list[OptionError]:
+        found = []
+        for key in ("bridge.login_shared_secret_map", "bridge.double_puppet_server_map"):
+            value = self[key] or {}
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                found.append(OptionError(key, "It must map server names to text."))
+        for server, url in (self["bridge.double_puppet_server_map"] or {}).items():
+            if isinstance(url, str) and not re.match(r"^https?://[^/\s]+", url):
+                found.append(
+                    OptionError(
+                        f"bridge.double_puppet_server_map[{server!r}]",
+                        f"{url!r} is not an http:// or https:// URL.",
+                    )
+                )
         return found
 
     # endregion
@@ -202,7 +268,10 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.presence.max_per_second")
         copy("bridge.reconnect.initial_delay")
         copy("bridge.reconnect.max_delay")
+        copy("bridge.reconnect.stable_after")
         copy("bridge.reconnect.max_concurrent_logins")
+        copy("bridge.send_queue.max_per_conversation")
+        copy("bridge.send_queue.timeout")
         copy("bridge.gc.threshold")
         copy("bridge.gc.freeze_every")
         for key in (
@@ -216,6 +285,9 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.message_status_events")
         copy("bridge.delivery_error_notices")
         copy("bridge.sync_direct_chat_list")
+        copy_dict("bridge.login_shared_secret_map")
+        copy_dict("bridge.double_puppet_server_map")
+        copy("bridge.double_puppet_allow_discovery")
         copy("bridge.federate_rooms")
         copy("bridge.private_chat_portal_meta")
         copy("bridge.public_media_url")
@@ -299,6 +371,10 @@ class Config(BaseBridgeConfig, UserFileConfig):
         self._registration["receive_ephemeral"] = True
         self._registration["de.sorunome.msc2409.push_ephemeral"] = True
         self._registration["rate_limited"] = False
+        if self["bridge.encryption.allow"] and self["bridge.encryption.appservice"]:
+            # MSC3202: device lists and one-time key counts in the transactions (with
+            # MSC2409's to-device events, which push_ephemeral above asks for).
+            self._registration["org.matrix.msc3202"] = True
 
     # endregion
     # region helpers

@@ -126,6 +126,10 @@ class EventQueue(Generic[T]):
             await self._ready.wait()
         return self._pop()
 
+    def peek(self) -> T | None:
+        """The next item without taking it, or None when nothing waits."""
+        return self._slots[0].item if self._slots else None
+
     def get_nowait(self) -> T | None:
         """The next item, or None when nothing waits."""
         return self._pop() if self._slots else None

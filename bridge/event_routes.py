@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Awaitable, Callable
 
-from bridge import metrics
+from mautrix.util import background_task
+
+from bridge import double_puppet, metrics
 from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
@@ -100,6 +102,8 @@ class EventRoutes:
         return route
 
     def _may_write(self, sender: str) -> bool:
+        if sender.lower() == (self.user.passport or "").lower():
+            return True  # the user themselves, from another MSN client (MSNP16+)
         client = self.user.client
         allow_unlisted = client.privacy_allow_unlisted if client is not None else None
         if self.user.contacts.may_write(sender, allow_unlisted):
@@ -136,3 +140,6 @@ class EventRoutes:
 
     async def _on_logged_in(self, evt: LoggedIn) -> None:
         self.log.debug("Logged in as %s with MSNP%d", evt.passport, evt.protocol)
+        # the configured double puppeting (if any) for this user; in the background, as it
+        # asks the homeserver
+        background_task.create(double_puppet.enable(self.user, evt.passport))

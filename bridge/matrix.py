@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mautrix.bridge import BaseMatrixHandler
-from mautrix.errors import IntentError, MatrixConnectionError
+from mautrix.bridge.matrix import UnencryptedMessageError
+from mautrix.errors import DecryptionError, IntentError, MatrixConnectionError
 from mautrix.types import (
     BeeperMessageStatusEventContent,
     EventID,
@@ -13,17 +14,20 @@ from mautrix.types import (
     MessageEvent,
     MessageStatus,
     MessageStatusReason,
+    MessageType,
     PresenceEvent,
     ReceiptEvent,
     RelatesTo,
     RelationType,
     RoomID,
     SingleReceiptEventContent,
+    TextMessageEventContent,
     TypingEvent,
     UserID,
 )
+from mautrix.util.message_send_checkpoint import MessageSendCheckpointStep
 
-from bridge import log_redaction
+from bridge import encryption, log_redaction, texts
 from bridge.commands import CommandProcessor
 from bridge.config import Config
 from bridge.portal import Portal
@@ -48,6 +52,15 @@ class MatrixHandler(BaseMatrixHandler):
             kwargs["command_processor"] = CommandProcessor(bridge=bridge)
         super().__init__(bridge=bridge, **kwargs)
         self._typing: dict[RoomID, set[UserID]] = {}
+        if self.e2ee is not None:
+            encryption.install(self.e2ee, bridge.db, bridge.get_portal)
+
+    async def init_encryption(self) -> None:
+        """mautrix's, then the bot's messages in encrypted rooms go encrypted (the bot's
+        intent exists once the appservice has started)."""
+        await super().init_encryption()
+        if self.e2ee is not None:
+            encryption.encrypt_bot_messages(self.az.intent, self.e2ee)
 
     async def wait_for_connection(self) -> None:
         """The start-up checks against the homeserver, with errors that say what to fix
@@ -112,6 +125,53 @@ class MatrixHandler(BaseMatrixHandler):
             )
         except Exception:
             self.log.debug("Failed to send the command status in %s", evt.room_id, exc_info=True)
+
+    async def _send_crypto_status_error(
+        self,
+        evt: Any,
+        err: DecryptionError | None = None,
+        retry_num: int = 0,
+        is_final: bool = True,
+        edit: EventID | None = None,
+        wait_for: int | None = None,
+    ) -> EventID | None:
+        """A Matrix event the bridge cannot decrypt (or may not accept unencrypted): in a
+        portal, the notice goes through the portal (encrypted like everything the bridge says
+        there, from the same sender as the other delivery notices) and the event gets a failed
+        message status (pending while the bridge still waits for the keys). Elsewhere (the
+        chat with the bot) mautrix's own notice."""
+        portal = await Portal.get_by_mxid(evt.room_id)
+        if portal is None or not portal.mxid:
+            return await super()._send_crypto_status_error(
+                evt, err, retry_num, is_final, edit, wait_for
+            )
+        reason = str(getattr(err, "human_message", None) or err or "unknown error")
+        self._send_message_checkpoint(
+            evt, MessageSendCheckpointStep.DECRYPTED, reason, is_final, retry_num
+        )
+        event_id: EventID | None = None
+        if self.config.get("bridge.delivery_error_notices", True):
+            if self.e2ee is None:
+                text = texts.ENCRYPTION_NOT_ALLOWED
+            elif isinstance(err, UnencryptedMessageError):
+                text = texts.ENCRYPTION_REQUIRED
+            else:
+                text = texts.not_decrypted(reason, None if is_final else wait_for)
+            content = TextMessageEventContent(msgtype=MessageType.NOTICE, body=text)
+            if edit:
+                content.set_edit(edit)
+            try:
+                event_id = await portal.send_message(portal.main_intent, content)
+            except Exception:
+                portal.log.warning("Failed to send the decryption error notice", exc_info=True)
+        await self._send_mss(
+            evt,
+            status=MessageStatus.RETRIABLE if is_final else MessageStatus.PENDING,
+            reason=MessageStatusReason.UNDECRYPTABLE,
+            error=str(err) if err else None,
+            message=reason,
+        )
+        return event_id
 
     async def _refuse(self, room_id: RoomID) -> None:
         try:

@@ -71,6 +71,8 @@ SEND_FAILURE_REASONS = (
     "offline",  # MSN: the contact is offline (217)
     "not_delivered",  # MSN: NAK, the contact did not get it
     "timeout",  # MSN: no ACK in time
+    "uncertain",  # the connection broke after the message was written, before MSN's ACK
+    "queue_full",  # too many messages already waiting in the conversation's queue
     "refused",  # MSN: another error code
     "unsupported",  # nothing MSN can carry (empty, unsupported content)
     "no_permission",  # the sender may not write in this conversation

@@ -1,15 +1,19 @@
 """One bridge user's MSN session: it owns the MSNClient, opens it (a `login` and every
-reconnect take the same path), retries with backoff, reports the bridge state, and hands the
-client's events, in order, to the handlers registered for their type.
+reconnect take the same path, through the bridge-wide login gate), retries with backoff, tells
+the user once per incident, reports the bridge state, and passes the client's events to its
+:class:`~bridge.session_events.SessionEvents` (in order, to the handlers registered for their
+type, in a bounded queue that makes the client wait when the handlers fall behind; what
+contacts sent stored until handled).
 
-The events wait in a bounded :class:`bridge.event_queue.EventQueue` (``bridge.limits.
-event_queue``): when the handlers fall behind, the client is made to wait, and so stops
-reading from the server (back-pressure) instead of the bridge buffering without bound.
+An incident starts when the connection drops or a connect attempt fails, and ends once a new
+session has stayed up for ``bridge.reconnect.stable_after`` seconds: the user gets one notice
+at its start and one ("Reconnected") at its end, however many attempts it took, and the
+backoff starts again from its initial delay only then.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, TypeVar
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -21,17 +25,19 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import login_gate, metrics, own_presence, texts
+from bridge import metrics, own_presence, texts
 from bridge.clean_text import clean_line
 from bridge.config import Config
+from bridge.db.incoming import Incoming
 from bridge.db.user import User as DBUser
-from bridge.event_queue import EventQueue
 from bridge.gc_policy import policy as gc_policy
 from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
 from bridge.msnp.events import Disconnected, Event
 from bridge.msnp.values import DisconnectReason
+from bridge.reconnect import Backoff, LoginGate
+from bridge.session_events import SessionEvents
 
 __all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
 
@@ -39,9 +45,6 @@ __all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
 TICKET_LIFETIME = 8 * 3600
 
 E = TypeVar("E", bound=Event)
-Handler = Callable[[Event], Awaitable[None]]
-#: A queued event: the client that sent it, the event and when it arrived (monotonic).
-Queued = tuple[MSNClient, Event, float]
 
 
 class SessionOwner(Protocol):
@@ -67,24 +70,37 @@ class SessionOwner(Protocol):
 class MSNSession:
     """The MSN side of one :class:`bridge.user.User` (see the module documentation)."""
 
-    def __init__(self, owner: SessionOwner, config: Config, log: TraceLogger) -> None:
+    def __init__(
+        self, owner: SessionOwner, config: Config, log: TraceLogger, gate: LoginGate
+    ) -> None:
         self.owner = owner
         self.config = config
         self.log = log
+        self.gate = gate
         self.client: MSNClient | None = None
         self.connected_since: float | None = None
+        #: Set while the session is connected: the condition outgoing messages wait for.
+        self.online = asyncio.Event()
         self._ready = False
+        reconnect = config["bridge.reconnect"] or {}
+        self._backoff = Backoff(
+            float(reconnect.get("initial_delay", 2)), float(reconnect.get("max_delay", 300))
+        )
+        self._stable_after = float(reconnect.get("stable_after", 60))
+        self._stable_task: asyncio.Task[None] | None = None
+        self._incident = False  # the user was told of a lost connection, not yet of its end
         self._connect_task: asyncio.Task[None] | None = None
         self._login_lock = asyncio.Lock()
-        self._handlers: dict[type[Event], Handler] = {}
-        self._events: EventQueue[Queued] = EventQueue(
-            Limits.from_config(config).event_queue, lambda q, evt: (q[0], evt, q[2]), log
+        self.events = SessionEvents(
+            owner.mxid,
+            log,
+            limit=Limits.from_config(config).event_queue,
+            current=lambda: self.client,
+            on_disconnected=self._on_disconnected,
         )
-        self._event_worker: asyncio.Task[None] | None = None
         self._state: BridgeStateEvent | None = None
         self._state_error: str | None = None
         self._state_message: str | None = None
-        self._notified_disconnect = False
 
     @property
     def row(self) -> DBUser:
@@ -96,13 +112,8 @@ class MSNSession:
 
     @property
     def counters(self) -> Counter[str]:
-        """What the event queue dropped, merged or waited for (``typing_dropped``,
-        ``presence_coalesced``, ``backpressure_waits``), its ``events_queued_peak`` and
-        ``events_waiting``; a snapshot."""
-        counts = Counter(self._events.counts)
-        counts["events_queued_peak"] = self._events.peak
-        counts["events_waiting"] = len(self._events)
-        return counts
+        """What the event queue dropped, merged or waited for; see :class:`SessionEvents`."""
+        return self.events.counters
 
     @property
     def friendly_name(self) -> str | None:
@@ -112,53 +123,21 @@ class MSNSession:
     # region events
 
     def on(self, kind: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
-        """Hand every event of type ``kind`` from the current client to ``handler``."""
-        self._handlers[kind] = cast(Handler, handler)
+        """Hand every event of type ``kind`` to ``handler`` (see :class:`SessionEvents`)."""
+        self.events.on(kind, handler)
+
+    def replay(self, rows: list[Incoming]) -> None:
+        """Hand on the messages received before a restart (call before connecting)."""
+        self.events.replay(rows)
 
     def _make_client(self) -> MSNClient:
         client: MSNClient
-
-        async def enqueue(evt: Event) -> None:
-            # Called by the client's dispatcher: waiting here is the back-pressure. Events of
-            # a client that is no longer the session's are not wanted (nor waited for).
-            self._ensure_event_worker()
-            await self._events.put(
-                (client, evt, time.monotonic()), evt, wanted=lambda: client is self.client
-            )
-            self._ensure_event_worker()
-
         # the user's chosen status is the first one the server sees (Appear Offline stays so)
         config = replace(
             self.config.client_config(), initial_status=own_presence.chosen_status(self.row)
         )
-        client = MSNClient(config, enqueue)
+        client = MSNClient(config, self.events.handler_for(lambda: client))
         return client
-
-    def _ensure_event_worker(self) -> None:
-        if len(self._events) and (not self._event_worker or self._event_worker.done()):
-            self._event_worker = background_task.create(
-                self._drain_events(), name=f"msn-events-{self.owner.mxid}"
-            )
-
-    async def _drain_events(self) -> None:
-        """Handle the queued events one at a time, in the order the clients sent them."""
-        while (queued := self._events.get_nowait()) is not None:
-            client, evt, arrived_at = queued
-            try:
-                if isinstance(evt, Disconnected):
-                    await self._on_disconnected(client, evt)
-                elif client is self.client:
-                    with metrics.handling_arrival(arrived_at):
-                        await self._dispatch(evt)
-            except Exception:
-                self.log.exception("Failed to handle %s", type(evt).__name__)
-
-    async def _dispatch(self, evt: Event) -> None:
-        handler = self._handlers.get(type(evt))
-        if handler is None:
-            self.log.trace("Unhandled event %s", type(evt).__name__)
-            return
-        await handler(evt)
 
     # endregion
     # region opening and closing
@@ -170,10 +149,18 @@ class MSNSession:
         """
         async with self._login_lock:
             self._cancel_connect_task()
-            return await self._open(passport, password, None, new_login=True)
+            self._backoff.reset()
+            self._incident = False  # the command's own reply says how it went
+            return await self._open(passport, password, None, new_login=True, interactive=True)
 
     async def _open(
-        self, passport: str, password: str | None, ticket: str | None, *, new_login: bool
+        self,
+        passport: str,
+        password: str | None,
+        ticket: str | None,
+        *,
+        new_login: bool,
+        interactive: bool,
     ) -> LoginResult:
         """The one way a session opens, for a new login and for (re)connecting with the stored
         credentials. Call it with the login lock held."""
@@ -181,7 +168,7 @@ class MSNSession:
         client = self._make_client()
         self._set_client(client)
         try:
-            async with login_gate.gate.slot():  # bridge.reconnect.max_concurrent_logins
+            async with self.gate.turn(interactive=interactive):
                 with metrics.login_timer("login" if new_login else "reconnect"):
                     result = await client.login(passport, password, ticket=ticket)
         except BaseException:
@@ -200,11 +187,24 @@ class MSNSession:
         await own_presence.reapply(client, row, self.log)
         self._ready = True
         self.connected_since = time.time()
+        self.online.set()
+        self._stable_task = background_task.create(
+            self._confirm_stable(client), name=f"msn-stable-{self.owner.mxid}"
+        )
         await self._push_state(BridgeStateEvent.CONNECTED)
-        if self._notified_disconnect:
-            self._notified_disconnect = False
-            await self.owner.send_bridge_notice(texts.RECONNECTED)
         return result
+
+    async def _confirm_stable(self, client: MSNClient) -> None:
+        """The session stayed up: the backoff starts again from the beginning, and an incident
+        the user was told about is over."""
+        await asyncio.sleep(self._stable_after)
+        if client is not self.client or not self.connected:
+            return
+        self._backoff.reset()
+        if self._incident:
+            self._incident = False
+            self.log.info("Connection to MSN stable again")
+            await self.owner.send_bridge_notice(texts.RECONNECTED)
 
     def _cancel_connect_task(self) -> None:
         task = self._connect_task
@@ -216,14 +216,20 @@ class MSNSession:
         if self.client is not None and client is not self.client:
             gc_policy.session_ended()
         self.client = client
-        # events still waiting for room from the previous client are not wanted any more
-        self._events.wake()
+        self.events.wake()  # events of the old client waiting for room are not wanted now
 
-    async def _close_client(self) -> None:
-        client = self.client
+    def _went_offline(self) -> None:
         self._set_client(None)
         self._ready = False
         self.connected_since = None
+        self.online.clear()
+        task, self._stable_task = self._stable_task, None
+        if task and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _close_client(self) -> None:
+        client = self.client
+        self._went_offline()
         if client is not None:
             await _close_quietly(client)
 
@@ -236,37 +242,39 @@ class MSNSession:
         self._start_connecting()
 
     async def reconnect(self) -> None:
-        """Drop the current session (if any) and connect again with the stored credentials."""
+        """Drop the current session (if any) and connect again with the stored credentials
+        (the `reconnect` command: at once, whatever the backoff had reached)."""
         self._cancel_connect_task()
         await self._close_client()
-        self._start_connecting()
+        self._backoff.reset()
+        self._start_connecting(interactive=True)
 
-    def _start_connecting(self, delay: float | None = None) -> None:
+    def _start_connecting(self, delay: float | None = None, *, interactive: bool = False) -> None:
         self._connect_task = background_task.create(
-            self._connect_loop(delay), name=f"msn-connect-{self.owner.mxid}"
+            self._connect_loop(delay, interactive), name=f"msn-connect-{self.owner.mxid}"
         )
 
     async def logout(self) -> None:
         """Close the session and forget its state (the owner forgets the credentials)."""
         self._cancel_connect_task()
         await self._close_client()
-        self._notified_disconnect = False
+        self._incident = False
         self._state = None
 
     async def stop(self) -> None:
-        """Close the session without forgetting anything (bridge shutdown)."""
+        """Close the session without forgetting anything (bridge shutdown). The event being
+        handled is finished; received messages not handled yet stay stored for the next
+        start (:meth:`replay`)."""
         self._cancel_connect_task()
-        if self._event_worker and not self._event_worker.done():
-            self._event_worker.cancel()
         await self._close_client()
+        await self.events.stop()
 
     # endregion
     # region reconnecting with backoff
 
-    async def _connect_loop(self, delay: float | None = None) -> None:
-        reconnect_cfg = self.config["bridge.reconnect"] or {}
-        backoff = float(reconnect_cfg.get("initial_delay", 2))
-        max_delay = float(reconnect_cfg.get("max_delay", 300))
+    async def _connect_loop(self, delay: float | None, interactive: bool) -> None:
+        """Connect with the stored credentials until it works (``interactive``: the first
+        attempt is someone's `reconnect`, which goes before background logins)."""
         if delay:
             await asyncio.sleep(delay)
         row = self.row
@@ -278,7 +286,7 @@ class MSNSession:
             attempt += 1
             await self._push_state(BridgeStateEvent.CONNECTING)
             try:
-                await self._connect_once(row.passport)
+                await self._connect_once(row.passport, interactive and attempt == 1)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -295,8 +303,9 @@ class MSNSession:
                     )
                     await self.owner.send_bridge_notice(texts.CREDENTIALS_REJECTED)
                     return
+                wait = self._backoff.next_delay()
                 if isinstance(e, TimeoutError | OSError | MSNPException):
-                    await self._connect_failed(e, attempt, backoff)
+                    await self._connect_failed(e, attempt, wait)
                 else:
                     self.log.exception("Unexpected error connecting to MSN")
                     await self._push_state(
@@ -305,10 +314,9 @@ class MSNSession:
             else:
                 metrics.reconnect_attempt(success=True)
                 return
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max_delay)
+            await asyncio.sleep(wait)
 
-    async def _connect_once(self, passport: str) -> None:
+    async def _connect_once(self, passport: str, interactive: bool) -> None:
         row = self.row
         ticket = None
         if row.ticket and (row.ticket_expiry or 0) > time.time() + 60:
@@ -316,7 +324,9 @@ class MSNSession:
         if not row.password and not ticket:
             raise AuthError("no stored password or ticket")
         async with self._login_lock:
-            result = await self._open(passport, row.password, ticket, new_login=False)
+            result = await self._open(
+                passport, row.password, ticket, new_login=False, interactive=interactive
+            )
         self.log.info("Connected to MSN as %s (MSNP%s)", passport, result.protocol)
 
     async def _credentials_lost(self) -> None:
@@ -325,28 +335,30 @@ class MSNSession:
         await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_CREDENTIALS_LOST)
         await self.owner.send_bridge_notice(texts.credentials_lost(self.row.passport))
 
-    async def _connect_failed(self, err: BaseException, attempt: int, backoff: float) -> None:
-        self.log.info("Connecting to MSN failed (attempt %d): %s", attempt, err)
+    async def _connect_failed(self, err: BaseException, attempt: int, wait: float) -> None:
+        self.log.info(
+            "Connecting to MSN failed (attempt %d, next in %.1fs): %s", attempt, wait, err
+        )
         await self._push_state(
             BridgeStateEvent.TRANSIENT_DISCONNECT,
             texts.STATE_CONNECTION_FAILED,
             str(err) or type(err).__name__,
         )
-        if attempt == 1 and not self._notified_disconnect:
-            self._notified_disconnect = True
-            await self.owner.send_bridge_notice(texts.connect_failed(err, backoff))
+        if not self._incident:
+            self._incident = True
+            await self.owner.send_bridge_notice(texts.connect_failed(err, wait))
 
     async def _on_disconnected(self, client: MSNClient, evt: Disconnected) -> None:
         if client is not self.client or evt.reason == DisconnectReason.CLIENT:
             return
         self.log.info("Disconnected from MSN: %s %s", evt.reason.value, evt.detail)
         metrics.disconnected(evt.reason.name.lower())
-        self._set_client(None)
-        self._ready = False
-        self.connected_since = None
+        self._went_offline()
         if evt.reason == DisconnectReason.OTHER_LOCATION:
             await self.owner.mark_contacts_offline()
-            self._notified_disconnect = True
+            # told now; nothing reconnects by itself, but once `reconnect` brought the session
+            # back (and it stayed up), the user hears that it is back
+            self._incident = True
             await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_OTHER_LOCATION)
             await self.owner.send_bridge_notice(texts.OTHER_LOCATION)
             return
@@ -355,9 +367,14 @@ class MSNSession:
             texts.STATE_DISCONNECTED,
             texts.disconnect_reason(evt.reason),
         )
-        delay = float((self.config["bridge.reconnect"] or {}).get("initial_delay", 2))
-        self._notified_disconnect = True
-        await self.owner.send_bridge_notice(texts.disconnected(evt.reason, delay))
+        delay = self._backoff.next_delay()
+        if self._incident:
+            self.log.info(
+                "Still reconnecting (attempt %d in %.1fs)", self._backoff.attempts, delay
+            )
+        else:
+            self._incident = True
+            await self.owner.send_bridge_notice(texts.disconnected(evt.reason, delay))
         self._cancel_connect_task()
         self._start_connecting(delay)
 

@@ -201,7 +201,9 @@ def _installation_error(config: Config) -> StartupError:
 def config_problems(config: Config, generating: bool = False) -> StartupError | None:
     """All placeholders and invalid values at once, plus missing optional dependencies."""
     lines = [str(problem) for problem in config.problems()]
-    if config["bridge.encryption.allow"] and not _importable("olm"):
+    # python-olm, and what mautrix's crypto imports besides (base58 it does not declare)
+    e2be_modules = ("olm", "base58", "Crypto", "unpaddedbase64")
+    if config["bridge.encryption.allow"] and not all(map(_importable, e2be_modules)):
         lines.append(
             "bridge.encryption.allow is invalid: encryption needs the e2be extra "
             "(pip install 'matrix-msn[e2be]')"

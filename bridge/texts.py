@@ -34,6 +34,9 @@ from bridge.msnp.values import DisconnectReason
 
 __all__ = [
     "CREDENTIALS_REJECTED",
+    "ENCRYPTION_NOT_ALLOWED",
+    "ENCRYPTION_REQUIRED",
+    "LEFT_ON_MSN",
     "NOT_CONNECTED",
     "OTHER_LOCATION",
     "RECONNECTED",
@@ -55,8 +58,13 @@ __all__ = [
     "group_rooms_limited",
     "md",
     "not_connected_state",
+    "not_decrypted",
     "portal_owner_only",
+    "queue_expired",
+    "queue_full",
     "quoted",
+    "sent_uncertain",
+    "wrote_elsewhere",
 ]
 
 # region text from elsewhere in Markdown replies
@@ -157,14 +165,23 @@ def disconnect_reason(reason: DisconnectReason) -> str:
     return _DISCONNECT_TEXT.get(reason, reason.value)
 
 
+def _seconds(value: float) -> str:
+    whole = max(1, round(value))
+    return f"{whole} second{'s' if whole != 1 else ''}"
+
+
 def disconnected(reason: DisconnectReason, retry_in: float) -> str:
-    return f"Disconnected from MSN: {disconnect_reason(reason)}. Reconnecting in {retry_in:g} seconds."
+    return (
+        f"Disconnected from MSN: {disconnect_reason(reason)}. Reconnecting in "
+        f"{_seconds(retry_in)}; the bridge keeps trying and tells you when the connection is back. "
+        "Messages you send meanwhile wait and are delivered then."
+    )
 
 
 def connect_failed(err: BaseException, retry_in: float) -> str:
     return (
-        f"{describe_login_error(err)} The bridge keeps retrying "
-        f"(next attempt in {retry_in:g} seconds)."
+        f"{describe_login_error(err)} The bridge keeps retrying (next attempt in "
+        f"{_seconds(retry_in)}) and tells you when it is connected."
     )
 
 
@@ -287,6 +304,71 @@ def describe_send_error(err: BaseException, contact: str) -> SendFailure:
     return SendFailure(
         f"unexpected error ({type(err).__name__})", MessageStatusReason.GENERIC_ERROR
     )
+
+
+def queue_expired(timeout: float, last_error: str) -> SendFailure:
+    """A queued message that could not be sent in time (``last_error``: the last obstacle)."""
+    why = f": {last_error}" if last_error else ""
+    return SendFailure(
+        f"it could not be sent within {timeout:g} seconds{why}",
+        MessageStatusReason.NETWORK_ERROR,
+        kind="not_connected",
+    )
+
+
+def queue_full(limit: int) -> SendFailure:
+    return SendFailure(
+        f"{limit} messages are already waiting to be sent in this conversation",
+        MessageStatusReason.NETWORK_ERROR,
+        retriable=True,
+        kind="queue_full",
+    )
+
+
+def sent_uncertain(err: BaseException) -> SendFailure:
+    """The connection broke after the message was written, before MSN acknowledged it."""
+    detail = str(err) or type(err).__name__
+    return SendFailure(
+        "the connection to MSN broke before MSN confirmed this message, so it may or may not "
+        f"have arrived ({detail}); it is not sent again, to avoid sending it twice",
+        MessageStatusReason.NETWORK_ERROR,
+        kind="uncertain",
+    )
+
+
+def not_decrypted(reason: str, wait_seconds: int | None = None) -> str:
+    """The notice about a message from Matrix the bridge cannot decrypt (``reason``: why, e.g.
+    mautrix's "the bridge hasn't received the decryption keys"); while it still waits for the
+    keys, ``wait_seconds`` says how long."""
+    if wait_seconds:
+        return (
+            f"The bridge cannot decrypt your message yet ({reason}), so it has not been sent to "
+            f"MSN. The bridge waits up to {wait_seconds} seconds for the keys."
+        )
+    return (
+        f"Your message was not sent to MSN: the bridge could not decrypt it ({reason}). Send it "
+        "again; if this keeps happening, your Matrix client is not sharing its keys with the "
+        "bridge's device."
+    )
+
+
+def wrote_elsewhere(text: str) -> str:
+    """The notice showing what the user wrote from their own MSN client (echoed to the bridge
+    at MSNP16+) when the bridge cannot post it as their Matrix account (no double puppeting)."""
+    return f"You wrote from Messenger: {text}"
+
+
+LEFT_ON_MSN = "You left this conversation on MSN."
+
+ENCRYPTION_REQUIRED = (
+    "Your message was not sent to MSN: it is not encrypted, and this bridge accepts only "
+    "encrypted messages (bridge.encryption.require). Send it again from a client that encrypts."
+)
+
+ENCRYPTION_NOT_ALLOWED = (
+    "Your message was not sent to MSN: it is encrypted, and this bridge is not configured for "
+    "encryption (bridge.encryption.allow)."
+)
 
 
 # endregion

@@ -14,7 +14,7 @@ from mautrix.types import EventID, RoomID, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 
-from bridge import own_presence
+from bridge import double_puppet, own_presence
 from bridge.config import Config
 from bridge.contact_book import ContactBook
 from bridge.db.user import User as DBUser
@@ -24,7 +24,9 @@ from bridge.ids import normalize_passport
 from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.portal import Portal
+from bridge.portal.outbox import Condition
 from bridge.puppet import Puppet
+from bridge.reconnect import LoginGate
 from bridge.session import MSNSession
 from bridge.spaces import SpaceManager
 
@@ -47,6 +49,9 @@ class User(BaseUser):
     """One Matrix user; :attr:`session` is their MSN connection, :attr:`contacts` their list."""
 
     config: ClassVar[Config]
+    #: The bridge-wide limit on MSN logins in progress (every user's session passes it);
+    #: :meth:`init_cls` sets it from ``bridge.reconnect.max_concurrent_logins``.
+    login_gate: ClassVar[LoginGate] = LoginGate(10)
 
     by_mxid: ClassVar[dict[UserID, User]] = {}
 
@@ -63,7 +68,7 @@ class User(BaseUser):
             self.config.get_permissions(self.mxid)
         )
         limits = Limits.from_config(self.config)
-        self.session = MSNSession(self, self.config, self.log)
+        self.session = MSNSession(self, self.config, self.log, self.login_gate)
         self.spaces = SpaceManager(row, self.az, self.config["homeserver.domain"], self.log)
         self.contacts = ContactBook(
             self.mxid,
@@ -89,6 +94,7 @@ class User(BaseUser):
         cls.config = config
         cls.az = bridge.az
         cls.loop = bridge.loop
+        cls.login_gate = LoginGate(int(config["bridge.reconnect.max_concurrent_logins"]))
 
     @classmethod
     @async_getter_lock
@@ -155,6 +161,10 @@ class User(BaseUser):
     def connected_since(self) -> float | None:
         return self.session.connected_since
 
+    def send_condition(self, conv_key: str) -> Condition:
+        """Messages to MSN can be delivered while the session is connected."""
+        return self.session.online
+
     async def login(self, passport: str, password: str) -> LoginResult:
         """Log in with an e-mail address and password (from the login command).
 
@@ -172,6 +182,7 @@ class User(BaseUser):
     async def logout(self) -> None:
         """Close the session, forget the credentials and tell the status endpoint."""
         passport = self.passport
+        await double_puppet.disable(self)
         await self.session.logout()
         # Nothing of the old session may keep running: ghost and space syncs.
         self.spaces.stop()
@@ -187,10 +198,11 @@ class User(BaseUser):
         self.contacts.clear()
 
     async def stop(self) -> None:
-        """Close the session without forgetting anything (bridge shutdown)."""
+        """Close the session without forgetting anything (bridge shutdown). The session goes
+        first: the event it finishes handling may still start space and contact work."""
+        await self.session.stop()
         self.spaces.stop()
         self.contacts.stop()
-        await self.session.stop()
 
     async def sync(self) -> int:
         """Re-read the live session's contact list into the contact book (see

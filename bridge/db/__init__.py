@@ -11,8 +11,10 @@ from mautrix.util.async_db import Database
 from bridge.credentials import CredentialCipher
 
 from .contact import Contact, ContactGroup, ContactGroupMember
+from .incoming import Incoming
 from .message import Message
 from .model import Model
+from .outgoing import Outgoing
 from .portal import Portal
 from .puppet import Puppet
 from .upgrade import upgrade_table
@@ -23,8 +25,10 @@ __all__ = [
     "Contact",
     "ContactGroup",
     "ContactGroupMember",
+    "Incoming",
     "Message",
     "Model",
+    "Outgoing",
     "Portal",
     "Puppet",
     "User",
@@ -40,6 +44,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ContactGroupMember,
     Portal,
     Message,
+    Outgoing,
+    Incoming,
 )
 
 

@@ -22,10 +22,21 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self
 from dataclasses import dataclass, fields
 from enum import Enum
+import time
 
 from mautrix.util.async_db import Database
 
-__all__ = ["Model", "quote"]
+__all__ = ["Model", "next_seq", "quote"]
+
+_last_seq = 0
+
+
+def next_seq() -> int:
+    """A number above every one returned before, in this process and (being the time in
+    microseconds when possible) in earlier ones: it orders queued rows."""
+    global _last_seq
+    _last_seq = max(_last_seq + 1, time.time_ns() // 1000)
+    return _last_seq
 
 
 def quote(identifier: str) -> str:

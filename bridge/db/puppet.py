@@ -50,3 +50,8 @@ class Puppet(EncryptedModel, table="puppet", primary_key=("passport",)):
     @classmethod
     async def get_by_custom_mxid(cls, mxid: str) -> Puppet | None:
         return await cls._get_one(f"{quote('custom_mxid')}=$1", mxid)
+
+    @classmethod
+    async def all_double_puppets(cls) -> list[Puppet]:
+        """The puppets of MSN accounts whose Matrix user enabled double puppeting."""
+        return await cls._get_all(f"{quote('custom_mxid')} IS NOT NULL")

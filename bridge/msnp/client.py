@@ -174,9 +174,6 @@ class MSNClient:
                     await self.handler(event)
                 except Exception:
                     log.exception("event handler failed on %r", event)
-                if isinstance(event, Disconnected):
-                    self._finished = True
-                    return
         finally:
             if self._dispatcher is asyncio.current_task():
                 self._dispatcher = None
@@ -240,13 +237,23 @@ class MSNClient:
 
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
         self._dead = True
-        self._pool.abort()
-        if self._web.owns_session:
-            task = asyncio.create_task(self._web.close())
-            if self._tasks is None:
-                self._tasks = set()
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._pool.closed = True  # no switchboard is opened or answered any more
+        task = asyncio.create_task(self._wind_down())
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wind_down(self) -> None:
+        """The notification session ended. Switchboards live on at the server without it: the
+        acknowledgements of messages in flight are awaited, and what contacts send meanwhile
+        is still emitted, before each is left; then the dispatcher stops."""
+        try:
+            await self._pool.wind_down(self.config.ack_timeout)
+            if self._web.owns_session:
+                await self._web.close()
+        finally:
+            self._finished = True  # what was emitted until now is still delivered
 
     def _on_ring(self, ring: Ring) -> None:
         if not self._dead:
@@ -302,6 +309,13 @@ class MSNClient:
         await self._ns.lists.set_privacy(allow_unlisted)
 
     # -------------------------------------------------------- conversations
+
+    async def open_conversation(self, conversation: str) -> None:
+        """Make sure the conversation's switchboard is open and its participants joined
+        (re-opening it and calling them if needed) without sending anything, so a failure
+        here means nothing was sent. Raises what :meth:`send_text` raises."""
+        async with self._pool.using(conversation):
+            pass
 
     async def send_text(
         self, conversation: str, text: str, fmt: MessageFormat | None = None

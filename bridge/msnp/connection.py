@@ -201,6 +201,12 @@ class Connection:
         finally:
             self._pending.pop(trid, None)
 
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the replies to the transactions in flight."""
+        futures = [future for future, _, _ in self._pending.values()]
+        if futures:
+            await asyncio.wait(futures, timeout=timeout)
+
     def awaits(self, trid: int | None, name: str) -> bool:
         """Whether a ``name`` transaction with ``trid`` is still waiting for its reply."""
         pending = self._pending.get(trid) if trid is not None else None
@@ -312,7 +318,9 @@ class Connection:
         self._shutdown(reason, detail)
         if self._writer is not None:
             try:
-                await asyncio.wait_for(self._writer.wait_closed(), 2)
+                # shielded: a timeout (or a cancelled caller) must not cancel the stream's one
+                # close future, which another caller of close() may be waiting on too
+                await asyncio.wait_for(asyncio.shield(self._writer.wait_closed()), 2)
             except (OSError, TimeoutError, RuntimeError):
                 pass
 

@@ -18,7 +18,6 @@ from typing import Final, Protocol
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 import asyncio
-import functools
 import logging
 import secrets
 import time
@@ -49,7 +48,7 @@ from .flow import ReadGate
 from .message import TYPING, TEXT_PLAIN, Message, is_nudge
 from .multipacket import MultiPacketReassembler
 from .switchboard import Switchboard
-from .values import DisconnectReason, Ring
+from .values import Ring
 
 __all__ = ["GROUP_PREFIX", "MAX_REMEMBERED_GROUPS", "NotificationServer", "SwitchboardPool"]
 
@@ -71,12 +70,6 @@ class NotificationServer(Protocol):
     def server_hosts(self) -> tuple[str, ...]: ...
 
     async def request_switchboard(self) -> tuple[str, int, str]: ...
-
-
-@functools.lru_cache(maxsize=64)
-def _switchboard_hosts(allowed: tuple[str, ...]) -> SwitchboardHosts:
-    """One (immutable) allow-list per configured value, shared by the clients using it."""
-    return SwitchboardHosts(allowed)
 
 
 def normalize(conversation: str) -> str:
@@ -112,7 +105,7 @@ class SwitchboardPool:
         self._all: dict[Switchboard, None] = {}
         self._remembered: BoundedDict[str, tuple[str, ...]] = BoundedDict(MAX_REMEMBERED_GROUPS)
         self._locks = KeyedLocks()
-        self._hosts = _switchboard_hosts(tuple(config.switchboard_hosts))
+        self._hosts = SwitchboardHosts.shared(tuple(config.switchboard_hosts))
         self._limits = SwitchboardLimits(
             config.max_switchboards, config.max_switchboards_per_inviter
         )
@@ -133,6 +126,8 @@ class SwitchboardPool:
         """The conversation's switchboard (opened and its participants called if needed),
         marked busy while the caller uses it: eviction and replacement wait for that."""
         key = normalize(conversation)
+        if self.closed:
+            raise ConnectionClosed("session", "the client is disconnected")
         async with self._locks.hold(key):
             sb = self._sbs.get(key)
             if sb is None or sb.closed or not sb.members:
@@ -242,14 +237,19 @@ class SwitchboardPool:
 
     async def close(self) -> None:
         """Leave every switchboard (the client signs out)."""
-        for sb in list(self._all):
+        await asyncio.gather(*(sb.leave() for sb in list(self._all)))
+
+    async def wind_down(self, timeout: float) -> None:
+        """The notification session ended: open nothing more; wait (at most ``timeout``
+        seconds) for the acknowledgements in flight on each switchboard, what contacts send
+        meanwhile still reported, then leave it."""
+        self.closed = True
+
+        async def settle_and_leave(sb: Switchboard) -> None:
+            await sb.conn.settle(timeout)
             await sb.leave()
 
-    def abort(self) -> None:
-        """Drop every switchboard at once (the notification session ended)."""
-        self.closed = True
-        for sb in list(self._all):
-            sb.conn.abort(DisconnectReason.CLIENT, "the notification session ended")
+        await asyncio.gather(*(settle_and_leave(sb) for sb in list(self._all)))
 
     def cancel_tasks(self) -> None:
         for task in list(self._tasks or ()):

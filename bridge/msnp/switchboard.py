@@ -187,9 +187,12 @@ class Switchboard:
         await self.send_payload(build_nudge(), "N")
 
     async def leave(self) -> None:
+        """``OUT``, then read until the server closes (at most 2 s): a message it delivered
+        to us before it saw the ``OUT`` is still received."""
         if not self.conn.closed:
             try:
                 await asyncio.wait_for(self.conn.send(Command("OUT")), 2)
+                await asyncio.wait_for(self.conn.wait_closed(), 2)
             except (ConnectionClosed, TimeoutError):
                 pass
         await self.conn.close(DisconnectReason.CLIENT, "left the conversation")

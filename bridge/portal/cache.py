@@ -36,7 +36,7 @@ P = TypeVar("P", bound=_Cached)
 
 class PortalCache(Generic[P]):
     """Portals by room and by key. ``load`` makes the object for a row not in memory yet; a
-    lookup waits for another one of the same key, so no portal is ever loaded twice."""
+    lookup waits for another one of the same key, and only one object is ever kept per portal."""
 
     def __init__(self, load: Callable[[DBPortal], Awaitable[P]]) -> None:
         self._load = load
@@ -84,8 +84,12 @@ class PortalCache(Generic[P]):
     async def _from_row(self, row: DBPortal) -> P:
         portal = self.current(row)
         if portal is None:
-            portal = await self._load(row)
-            self.add(portal)
+            loaded = await self._load(row)
+            # a lookup by the other map (room / key) may have loaded it meanwhile
+            portal = self.current(row)
+            if portal is None:
+                portal = loaded
+                self.add(portal)
         return portal
 
     # endregion

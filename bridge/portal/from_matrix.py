@@ -1,4 +1,4 @@
-"""Matrix -> MSN: one portal's messages (in timeline order, with delivery status) and typing."""
+"""Matrix -> MSN: one portal's messages into its outgoing queue (in timeline order); typing."""
 
 from __future__ import annotations
 
@@ -23,13 +23,15 @@ from mautrix.util import background_task
 from bridge import formatter, metrics
 from bridge.clean_text import clean_line
 from bridge.db.message import Message as DBMessage
-from bridge.msnp.client import MSNClient
-from bridge.msnp.errors import MSNPException
+from bridge.db.model import next_seq
+from bridge.db.outgoing import Outgoing as DBOutgoing
 from bridge.puppet import Puppet
-from bridge.texts import SendFailure, describe_send_error
+from bridge.texts import SendFailure, describe_send_error, queue_full
 
 from .interfaces import PortalOwner, PortalRoom
+from .outbox import Outbox
 from .send_status import send_status
+from .sender import MSNSender, encode_format
 
 __all__ = ["TYPING_REPEAT_SECONDS", "MatrixToMSN"]
 
@@ -48,31 +50,60 @@ _MEDIA_NAMES: dict[MessageType | None, str] = {
 
 
 class MatrixToMSN:
-    """Sends what the owner writes in one portal's room to the MSN conversation."""
+    """Takes what the owner writes in one portal's room into the portal's outgoing queue
+    (converted to MSN text, in timeline order, stored), and sends typing notifications."""
 
     def __init__(self, portal: PortalRoom) -> None:
         self.portal = portal
         self.log = portal.log
         # mautrix handles every Matrix event in its own task, started in timeline order. The
         # lock is taken before anything here can yield, so (being FIFO) it keeps the messages
-        # of a room in that order all the way to MSN, and makes the duplicate check atomic.
+        # of a room in that order all the way into the queue, and makes the duplicate check
+        # atomic.
         self._send_lock = asyncio.Lock()
         self._typing_task: asyncio.Task[None] | None = None
         self._typing_deadline = 0.0
+        self.sender = MSNSender(portal)
+        self._resumed = False  # the stored queue was loaded
+        queue = portal.config["bridge.send_queue"] or {}
+        self.outbox = Outbox(
+            self.sender,
+            portal.log,
+            max_size=int(queue.get("max_per_conversation", 200)),
+            timeout=float(queue.get("timeout", 300)),
+        )
 
     # region messages
 
     async def handle_message(
         self, user: PortalOwner, message: MessageEventContent, event_id: EventID
     ) -> None:
+        """Queue the message; it returns once the message is stored (or refused), before it is
+        sent, so the homeserver's transaction can be answered once nothing can be lost."""
         room_id = self.portal.mxid
         if not room_id:
             return
         arrived_at = time.monotonic()
         async with self._send_lock:
-            await self._bridge_matrix_message(user, message, event_id, room_id, arrived_at)
+            await self._accept(user, message, event_id, room_id, arrived_at)
 
-    async def _bridge_matrix_message(
+    async def resume(self, user: PortalOwner) -> None:
+        """Take the stored queue back after a restart (also done before the first new message
+        is queued, so the older ones keep their place)."""
+        async with self._send_lock:
+            await self._resume(user)
+
+    async def _resume(self, user: PortalOwner) -> None:
+        if self._resumed:
+            return
+        self._resumed = True
+        items = await DBOutgoing.for_conversation(self.portal.owner, self.portal.conv_key)
+        if items:
+            self.log.debug("Resuming %d stored messages to MSN", len(items))
+            self.sender.owner = user
+            self.outbox.resume(items)
+
+    async def _accept(
         self,
         user: PortalOwner,
         message: MessageEventContent,
@@ -82,8 +113,6 @@ class MatrixToMSN:
     ) -> None:
         portal = self.portal
         msgtype = getattr(message, "msgtype", None)
-        failure: SendFailure | None = None
-        record: DBMessage | None = None
         try:
             if await DBMessage.get_by_mxid(room_id, event_id):
                 # Synapse re-sent the transaction (e.g. after a restart): already bridged.
@@ -94,80 +123,64 @@ class MatrixToMSN:
                     "only the Matrix user who owns this MSN conversation can send here",
                     MessageStatusReason.NO_PERMISSION,
                 )
-            record = DBMessage(
-                room_id=room_id,
-                mxid=event_id,
-                owner=portal.owner,
-                conv_key=portal.conv_key,
-                msn_id=None,
-                sender=user.mxid,
-                direction="out",
-                status="pending",
-                timestamp=int(time.time() * 1000),
-            )
-            await record.insert()
+            await self._resume(user)
             text, fmt = await self._convert_matrix_message(user, message)
             if not text.strip():
                 raise SendFailure("the message is empty", MessageStatusReason.UNSUPPORTED)
-            client = user.client
-            if client is None or not user.connected:
-                raise SendFailure(
-                    "the bridge is not connected to MSN right now",
-                    MessageStatusReason.NETWORK_ERROR,
-                    retriable=True,
-                    kind="not_connected",
-                )
-            conversation = user.msn_conversation(portal.conv_key)
-            if not portal.is_direct and not client.participants(conversation):
-                await self._restore_group(client, conversation)
-            await client.send_text(conversation, text, fmt)
+            if self.outbox.full():
+                raise queue_full(self.outbox.max_size)
+            now = int(time.time() * 1000)
+            record = self._record(room_id, event_id, user, "pending", now)
+            item = DBOutgoing(
+                room_id=room_id,
+                event_id=event_id,
+                owner=portal.owner,
+                conv_key=portal.conv_key,
+                seq=next_seq(),
+                text=text,
+                msgtype=str(msgtype) if msgtype else None,
+                format=encode_format(fmt),
+                queued_at=now,
+            )
+            conn: Any
+            async with DBMessage.db.acquire() as conn, conn.transaction():
+                # stored together, or not at all
+                await record.insert()
+                await item.insert()
+            self.sender.owner = user
+            self.sender.arrived[event_id] = arrived_at  # for the latency metric
+            await self.outbox.put(item)
+            self.stop_typing()
+            return
         except asyncio.CancelledError:
             raise
         except SendFailure as e:
             failure = e
-        except (MSNPException, OSError) as e:
-            failure = describe_send_error(e, await self._contact_name())
-            self.log.info("Failed to send %s to MSN: %r", event_id, e)
         except Exception as e:
-            failure = describe_send_error(e, await self._contact_name())
-            self.log.warning("Unexpected error sending %s to MSN", event_id, exc_info=True)
-        self.stop_typing()
-        if failure is None:
-            metrics.message_bridged(metrics.MATRIX_TO_MSN, arrived_at)
-        else:
-            metrics.send_failed(metrics.MATRIX_TO_MSN, failure.kind)
-        if record is not None:
+            failure = describe_send_error(e, portal.conv_key)
+            self.log.warning("Unexpected error taking %s from Matrix", event_id, exc_info=True)
+        metrics.send_failed(metrics.MATRIX_TO_MSN, failure.kind)
+        if user.mxid == portal.owner:
             try:
-                await record.set_status("failed" if failure else "delivered")
+                await self._record(room_id, event_id, user, "failed").insert()
             except Exception:
-                self.log.warning("Failed to update status of %s", event_id, exc_info=True)
+                self.log.debug("Failed to record failed event %s", event_id, exc_info=True)
         await send_status(portal, user, event_id, msgtype, failure)
 
-    async def _restore_group(self, client: MSNClient, conversation: str) -> None:
-        """A group room from an earlier MSN session: its stored participants (or else its
-        ghosts) are the people to invite."""
-        portal = self.portal
-        assert portal.mxid
-        passports = portal.participants
-        if not passports:
-            members = await portal.main_intent.get_room_members(portal.mxid)
-            passports = [p for p in map(Puppet.ghost_ids.passport, members) if p]
-        if not passports:
-            raise SendFailure(
-                "nobody from MSN is left in this group conversation",
-                MessageStatusReason.UNSUPPORTED,
-            )
-        self.log.debug("Restoring group conversation %s with %s", conversation, passports)
-        client.restore_group(conversation, passports)
-
-    async def _contact_name(self) -> str:
-        portal = self.portal
-        if portal.is_direct:
-            puppet = await portal.get_dm_puppet()
-            if puppet is not None:
-                return puppet.display_text
-            return portal.conv_key
-        return "the group conversation"
+    def _record(
+        self, room_id: RoomID, event_id: EventID, user: PortalOwner, status: str, now: int = 0
+    ) -> DBMessage:
+        return DBMessage(
+            room_id=room_id,
+            mxid=event_id,
+            owner=self.portal.owner,
+            conv_key=self.portal.conv_key,
+            msn_id=None,
+            sender=user.mxid,
+            direction="out",
+            status=status,
+            timestamp=now or int(time.time() * 1000),
+        )
 
     async def _sender_name(self, user: PortalOwner) -> str:
         client = user.client

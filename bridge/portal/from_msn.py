@@ -7,9 +7,15 @@ import uuid
 
 from mautrix.appservice import IntentAPI
 from mautrix.errors import IntentError, MForbidden
-from mautrix.types import JSON, EventID, MessageType, TextMessageEventContent
+from mautrix.types import (
+    JSON,
+    EventID,
+    MessageEventContent,
+    MessageType,
+    TextMessageEventContent,
+)
 
-from bridge import formatter, metrics
+from bridge import double_puppet, formatter, metrics, texts
 from bridge.db.message import Message as DBMessage
 from bridge.msnp.events import (
     NudgeReceived,
@@ -48,6 +54,10 @@ def is_silent(evt: object) -> bool:
     if not isinstance(evt, OtherMessageReceived):
         return False
     return _content_type(evt) in _SILENT_CONTENT_TYPES
+
+
+def _same(passport: str, other: str | None) -> bool:
+    return bool(other) and passport.lower() == (other or "").lower()
 
 
 def _content_type(evt: OtherMessageReceived) -> str:
@@ -100,7 +110,9 @@ class MSNToMatrix:
         room was shut down), the portal gets a fresh room and the message is sent there."""
         portal = self.portal
         for attempt in (1, 2):
-            intent: IntentAPI = puppet.intent if portal.is_direct else puppet.default_mxid_intent
+            # the contact's ghost (never the Matrix account of another bridge user who
+            # double-puppets that MSN address: it is not in this user's rooms)
+            intent: IntentAPI = puppet.default_mxid_intent
             try:
                 event_id = await portal.send_message(intent, content)
             except (IntentError, MForbidden) as e:
@@ -126,39 +138,109 @@ class MSNToMatrix:
             return event_id
         return None
 
+    async def _deliver(
+        self,
+        user: PortalOwner,
+        sender: str,
+        content: TextMessageEventContent,
+        sender_name: str = "",
+    ) -> EventID | None:
+        """Post ``content`` from ``sender``: as the contact's ghost, or through
+        :meth:`post_as_user` when the sender is the user (what they sent from another MSN
+        client, which the server echoes to the bridge at MSNP16+)."""
+        if _same(sender, user.passport):
+            return await self.post_as_user(user, content)
+        puppet = await self._sender_puppet(sender)
+        if puppet is None:
+            return None
+        if sender_name:
+            await puppet.update_info(sender_name)
+        return await self._send_from(user, puppet, content, sender)
+
+    # region what the user did on MSN outside Matrix
+
+    async def post_as_user(
+        self, user: PortalOwner, content: MessageEventContent
+    ) -> EventID | None:
+        """The one way to show what the user wrote on MSN outside Matrix (from their own
+        Messenger, echoed to the bridge's endpoint at MSNP16+): with double puppeting as
+        their real Matrix account, otherwise as a notice "You wrote from Messenger: …"."""
+        portal = self.portal
+        if not await self._room_ready(user):
+            return None
+        assert portal.mxid is not None
+        intent = await double_puppet.intent_of(user)
+        if intent is not None:
+            try:
+                await intent.ensure_joined(portal.mxid)
+                # sent as the user: mautrix marks it as the bridge's (the source key), so
+                # the bridge does not send it back to MSN when the homeserver passes it on
+                event_id = await portal.send_message(intent, content)
+            except Exception as e:
+                portal.log.warning("Could not post as %s (%s): posting a notice", user.mxid, e)
+            else:
+                metrics.message_bridged(metrics.MSN_TO_MATRIX, metrics.arrival())
+                await self._record_incoming(event_id, user.passport or "")
+                return event_id
+        notice = TextMessageEventContent(
+            msgtype=MessageType.NOTICE, body=texts.wrote_elsewhere(content.body or "")
+        )
+        try:
+            event_id = await portal.send_message(portal.main_intent, notice)
+        except Exception:
+            portal.log.warning("Failed to post what %s wrote elsewhere", user.mxid, exc_info=True)
+            metrics.send_failed(metrics.MSN_TO_MATRIX, "matrix_error")
+            return None
+        metrics.message_bridged(metrics.MSN_TO_MATRIX, metrics.arrival())
+        await self._record_incoming(event_id, user.passport or "")
+        return event_id
+
+    async def leave_as_user(self, user: PortalOwner) -> None:
+        """The user left this group conversation on MSN: with double puppeting their Matrix
+        account leaves the room, otherwise the bridge removes them with a reason; the portal
+        is forgotten either way (a later message of these people opens a new room)."""
+        portal = self.portal
+        room_id = portal.mxid
+        if not room_id or portal.is_direct:
+            return
+        intent = await double_puppet.intent_of(user)
+        try:
+            if intent is not None:
+                await intent.leave_room(room_id, reason=texts.LEFT_ON_MSN)
+            else:
+                await portal.main_intent.kick_user(room_id, user.mxid, texts.LEFT_ON_MSN)
+        except Exception as e:
+            portal.log.warning("Could not take %s out of the room: %s", user.mxid, e)
+        await portal.cleanup_and_forget(texts.LEFT_ON_MSN)
+
+    # endregion
+
     async def handle_text(self, user: PortalOwner, evt: TextMessageReceived) -> EventID | None:
         if not await self._room_ready(user):
             return None
-        puppet = await self._sender_puppet(evt.sender)
-        if puppet is None:
-            return None
-        if evt.sender_name:
-            await puppet.update_info(evt.sender_name)
         raw = formatter.msn_to_matrix(evt.text, evt.format)
         content = TextMessageEventContent.deserialize(JSON(raw))
-        return await self._send_from(user, puppet, content, evt.sender)
+        return await self._deliver(user, evt.sender, content, evt.sender_name)
 
     async def handle_typing(self, user: PortalOwner, evt: TypingReceived) -> None:
         room_id = self.portal.mxid
         if not room_id:
             return
         puppet = await Puppet.get_by_passport(evt.sender, create=False)
-        if puppet is None:
+        if puppet is None or _same(evt.sender, user.passport):
             return
         try:
-            await puppet.intent.set_typing(room_id, timeout=TYPING_TIMEOUT_MS)
+            await puppet.default_mxid_intent.set_typing(room_id, timeout=TYPING_TIMEOUT_MS)
         except Exception:
             self.portal.log.debug("Failed to set typing for %s", evt.sender, exc_info=True)
 
     async def handle_nudge(self, user: PortalOwner, evt: NudgeReceived) -> EventID | None:
         if not await self._room_ready(user):
             return None
-        puppet = await self._sender_puppet(evt.sender)
-        if puppet is None:
-            return None
-        text = "sent you a nudge" if self.portal.is_direct else "sent a nudge"
+        to_you = self.portal.is_direct and not _same(evt.sender, user.passport)
+        text = "sent you a nudge" if to_you else "sent a nudge"
         content = TextMessageEventContent(msgtype=MessageType.EMOTE, body=text)
-        return await self._send_from(user, puppet, content, evt.sender)
+        return await self._deliver(user, evt.sender, content)
 
     async def handle_other(self, user: PortalOwner, evt: OtherMessageReceived) -> EventID | None:
         ctype = _content_type(evt)
@@ -166,16 +248,13 @@ class MSNToMatrix:
             return None
         if not await self._room_ready(user):
             return None
-        puppet = await self._sender_puppet(evt.sender)
-        if puppet is None:
-            return None
         what = _CONTENT_TYPE_NAMES.get(ctype)
         desc = f"{what} ({ctype})" if what else f"a message of type {ctype or 'unknown'}"
         content = TextMessageEventContent(
             msgtype=MessageType.NOTICE,
             body=f"Sent {desc}, which the bridge cannot show in Matrix.",
         )
-        return await self._send_from(user, puppet, content, evt.sender)
+        return await self._deliver(user, evt.sender, content)
 
     async def handle_joined(self, user: PortalOwner, evt: SwitchboardJoined) -> None:
         """A participant joined a multi-party switchboard whose room exists: the ghosts of the
@@ -191,7 +270,11 @@ class MSNToMatrix:
 
     async def handle_left(self, user: PortalOwner, evt: SwitchboardLeft) -> None:
         room_id = self.portal.mxid
-        if not room_id or evt.idle_timeout or evt.passport == user.passport:
+        if not room_id or evt.idle_timeout:
+            return
+        if _same(evt.passport, user.passport):
+            # the user themselves left (from another MSN client: MSNP16+ reports it)
+            await self.leave_as_user(user)
             return
         puppet = await Puppet.get_by_passport(evt.passport, create=False)
         if puppet is None:

@@ -20,6 +20,8 @@ from bridge.config import Config
 from bridge.msnp.client import MSNClient
 from bridge.puppet import Puppet
 
+from .outbox import Condition
+
 __all__ = ["PortalOwner", "PortalRoom"]
 
 
@@ -38,6 +40,10 @@ class PortalOwner(Protocol):
 
     @property
     def connected(self) -> bool: ...
+
+    def send_condition(self, conv_key: str) -> Condition:
+        """When messages of the conversation ``conv_key`` can be delivered to MSN."""
+        ...
 
     def may_have_ghost(self, passport: str) -> bool:
         """Whether ``passport`` may get a ghost before they wrote (on the user's lists)."""

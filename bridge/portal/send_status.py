@@ -1,4 +1,5 @@
-"""Message send status: ``com.beeper.message_send_status`` events, checkpoints, error notices."""
+"""Message send status: ``com.beeper.message_send_status`` events (pending, success, failure),
+checkpoints, error notices."""
 
 from __future__ import annotations
 
@@ -28,16 +29,20 @@ async def send_status(
     event_id: EventID,
     msgtype: MessageType | None,
     failure: SendFailure | None = None,
+    *,
+    pending: bool = False,
 ) -> None:
-    """Send the message status event, the remote checkpoint and (on failure) a notice."""
+    """Send the message status event, the remote checkpoint and (on failure) a notice;
+    ``pending``: the message waits in the outgoing queue (no notice)."""
     if not portal.mxid:
         return
     if user is not None:
-        status = (
-            MessageSendCheckpointStatus.SUCCESS
-            if failure is None
-            else MessageSendCheckpointStatus.PERM_FAILURE
-        )
+        if pending:
+            status = MessageSendCheckpointStatus.WILL_RETRY
+        elif failure is None:
+            status = MessageSendCheckpointStatus.SUCCESS
+        else:
+            status = MessageSendCheckpointStatus.PERM_FAILURE
         try:
             user.send_remote_checkpoint(
                 status,
@@ -54,7 +59,9 @@ async def send_status(
             network=NETWORK,
             relates_to=RelatesTo(rel_type=RelationType.REFERENCE, event_id=event_id),
         )
-        if failure is None:
+        if pending:
+            content.status = MessageStatus.PENDING
+        elif failure is None:
             content.status = MessageStatus.SUCCESS
         else:
             content.status = MessageStatus.RETRIABLE if failure.retriable else MessageStatus.FAIL

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bridge.msnp.client import MSNClient
@@ -13,6 +15,7 @@ from bridge.msnp.events import (
     GroupChanged,
     ListSynced,
     PresenceChanged,
+    TextMessageReceived,
 )
 from bridge.msnp.values import DisconnectReason, Group, Lists, Status
 from tests.msn_server import AL, BL, FL
@@ -65,9 +68,35 @@ async def test_server_drop() -> None:
         event = await rec.wait(Disconnected)
         assert event.reason is DisconnectReason.CONNECTION_LOST
         assert not alice.connected
-        # the switchboards went down with the session
-        assert alice.conversations() == {}
+        # the switchboards are left once the session is gone (nothing was in flight)
+        await wait_until(lambda: alice.conversations() == {})
         await bob.close()
+
+
+async def test_message_in_flight_when_the_session_drops_is_still_acknowledged() -> None:
+    # A switchboard lives on at the server when the notification session drops: a message
+    # written just before is delivered, and its acknowledgement must not be thrown away (the
+    # sender would have to guess whether it arrived). What the contact sends meanwhile
+    # arrives too. Only then are the switchboards left, and nothing new is sent on them.
+    async with running_server() as server:
+        alice, rec = await logged_in(server, "alice@example.com", 12)
+        bob, bob_rec = await logged_in(server, "bob@example.com", 12)
+        try:
+            await alice.send_text("bob@example.com", "first")
+            await bob_rec.wait(TextMessageReceived, text="first")
+            sending = asyncio.create_task(alice.send_text("bob@example.com", "in flight"))
+            await asyncio.sleep(0)  # written; the server has not read it yet
+            await server.drop("alice@example.com")
+            await bob.send_text("alice@example.com", "meanwhile")
+            await sending  # acknowledged, not ConnectionClosed
+            await bob_rec.wait(TextMessageReceived, text="in flight")
+            await rec.wait(Disconnected)
+            await rec.wait(TextMessageReceived, text="meanwhile")
+            with pytest.raises(ConnectionClosed):
+                await alice.send_text("bob@example.com", "after the drop")
+            await wait_until(lambda: alice.conversations() == {})
+        finally:
+            await bob.close()
 
 
 async def test_keepalive_timeout_when_server_stalls() -> None:

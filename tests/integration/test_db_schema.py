@@ -21,6 +21,8 @@ TABLES = (
     "contact_group_member",
     "portal",
     "message",
+    "outgoing",
+    "incoming",
 )
 
 

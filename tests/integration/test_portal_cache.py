@@ -4,6 +4,7 @@ library's group prefix, rooms tracked as they change."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+import asyncio
 
 from mautrix.types import RoomID
 from mautrix.util.async_db import Database
@@ -81,3 +82,25 @@ async def test_rooms_are_tracked(db: Database) -> None:
     await dm.row.delete()
     assert await cache.get_by_room(RoomID("!two:hs")) is None
     assert cache.current(dm.row) is None
+
+
+async def test_lookups_by_room_and_by_key_at_once_load_one_object(db: Database) -> None:
+    # After a restart the first Matrix event (found by room) and a stored queue (found by
+    # key) look the same portal up at once; the two must not each load an object of their
+    # own (two objects for one conversation sent its queued messages twice).
+    await DBUser(mxid=OWNER).insert()
+    await DBPortal(owner=OWNER, conv_key="bob@example.com", room_id="!room:hs").insert()
+    loads: list[DBPortal] = []
+
+    async def slow_load(row: DBPortal) -> Loaded:
+        loads.append(row)
+        await asyncio.sleep(0.01)  # e.g. the DM's puppet is read from the database
+        return Loaded(row)
+
+    cache: PortalCache[Loaded] = PortalCache(slow_load)
+    by_room, by_key = await asyncio.gather(
+        cache.get_by_room(RoomID("!room:hs")),
+        cache.get_by_key(OWNER, "bob@example.com", create=False),
+    )
+    assert by_room is not None and by_room is by_key
+    assert await cache.get_by_room(RoomID("!room:hs")) is by_room

@@ -23,6 +23,7 @@ from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPError
 from bridge.msnp.events import ListSynced, LoggedIn, PresenceChanged
 from bridge.msnp.values import DisconnectReason, Status
+from bridge.reconnect import LoginGate
 from bridge.session import MSNSession
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
@@ -86,16 +87,19 @@ def make_config(server_address: str, passport_url: str | None) -> Config:
         "msn.transaction_timeout": 5,
         "bridge.reconnect.initial_delay": 0.1,
         "bridge.reconnect.max_delay": 0.2,
+        "bridge.reconnect.stable_after": 0.5,
     }.items():
         config[key] = value
     return config
 
 
-def make_session(config: Config, row: DBUser) -> tuple[MSNSession, RecordingOwner]:
+def make_session(
+    config: Config, row: DBUser, gate: LoginGate | None = None
+) -> tuple[MSNSession, RecordingOwner]:
     owner = RecordingOwner(row)
     log = logging.getLogger(f"mau.test.session.{row.mxid}")
     assert isinstance(log, TraceLogger)
-    return MSNSession(owner, config, log), owner
+    return MSNSession(owner, config, log, gate or LoginGate(10)), owner
 
 
 @pytest.fixture
@@ -208,6 +212,69 @@ SESSIONS = 10
 
 def _tasks_named(prefix: str) -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith(prefix)]
+
+
+async def test_a_flapping_server_meets_growing_delays_and_one_notice(server: MSNServer) -> None:
+    # The server drops every session shortly after its login. Each login succeeds, so a
+    # backoff that starts again at every login retries every initial_delay and tells the user
+    # twice per round ("Disconnected", "Reconnected"); it must grow instead, and the user
+    # hears once that the connection is lost and once that it is back.
+    config = make_config(server.server_address, server.passport_url)
+    config["bridge.reconnect.initial_delay"] = 0.1
+    config["bridge.reconnect.max_delay"] = 10
+    config["bridge.reconnect.stable_after"] = 1.0
+    session, owner = make_session(config, DBUser(mxid="@alice:hs"))
+    server.drop_after_login = 0.2
+    try:
+        await session.login(ALICE, ALICE_PASSWORD)
+        logins_before = server.counters["logins"]
+        await asyncio.sleep(3.0)
+        logins = server.counters["logins"] - logins_before
+        # delays drawn from [0.05, 0.1], [0.1, 0.2], [0.2, 0.4], ...: at most 6 rounds fit in
+        # 3 s even at their shortest (each round also spends 0.2 s logged in); a backoff that
+        # restarts at every login makes about one round per 0.35 s
+        assert 2 <= logins <= 6, logins
+        assert owner.notices == [texts.disconnected(DisconnectReason.CONNECTION_LOST, 0.1)]
+        # the server behaves again: the next session stays up, and the incident is over
+        server.drop_after_login = None
+        await owner.wait_for(lambda: texts.RECONNECTED in owner.notices, timeout=15)
+        assert owner.notices == [
+            texts.disconnected(DisconnectReason.CONNECTION_LOST, 0.1),
+            texts.RECONNECTED,
+        ]
+        assert session.connected
+    finally:
+        server.drop_after_login = None
+        await session.stop()
+
+
+async def test_logins_in_progress_are_limited_across_all_users(server: MSNServer) -> None:
+    # A restart with many stored users: every session connects at once, but no more than
+    # the gate's limit log in at the same time (the server counts logins in progress).
+    users = 12
+    server.seed_accounts(users, contacts=2, groups=1)
+    config = make_config(server.server_address, server.passport_url)
+    gate = LoginGate(2)
+    sessions = [
+        make_session(
+            config,
+            DBUser(mxid=f"@u{i}:hs", passport=f"user{i}@scale.example", password="password"),
+            gate,
+        )
+        for i in range(users)
+    ]
+    server.reset_stats()
+    try:
+        for session, _ in sessions:
+            session.ensure_started()
+        for session, owner in sessions:
+            await owner.wait_for(lambda s=session: s.connected, timeout=30)  # type: ignore[misc]
+        stats = server.stats()
+        assert stats["logins"] == users
+        assert stats["logins_in_progress_max"] <= 2, stats
+        assert (gate.peak, gate.admitted, gate.active, gate.waiting) == (2, users, 0, 0)
+    finally:
+        await asyncio.gather(*(session.stop() for session, _ in sessions))
 
 
 async def test_the_chosen_status_name_and_message_survive_reconnects(server: MSNServer) -> None:

@@ -186,6 +186,10 @@ class LineConnection:
             pass
 
     def abort(self) -> None:
+        """Close abruptly (no FIN handshake from our side), as a dying server would. What was
+        written before is sent first (a real server's writes reach the socket at once; only
+        our batching of one loop turn's lines delays them)."""
+        self.flush()
         self.closed = True
         self._pending.clear()
         transport = self.writer.transport

@@ -284,6 +284,14 @@ class NotificationConnection:
             self.send("UBX", *presence.ubx_args(v, account.email), payload=b"")
         if self.server.config.challenge_interval:
             self._tasks.append(asyncio.create_task(self._challenge_loop()))
+        if self.server.drop_after_login is not None:
+            self._tasks.append(asyncio.create_task(self._drop_later(self.server.drop_after_login)))
+
+    async def _drop_later(self, seconds: float) -> None:
+        """The drop_after_login fault: abort this session ``seconds`` after its login."""
+        await asyncio.sleep(seconds)
+        log.info("NS %s: dropping the session (drop_after_login)", self.email)
+        self.conn.abort()
 
     def _profile(self, ticket: str) -> bytes:
         token = self.server.tickets.token_of(ticket)

@@ -122,6 +122,8 @@ class MSNServer:
         self.login_stats = LoginStats()
         #: close the NS connection when this command arrives before the first CHG
         self.close_during_login: str | None = None
+        #: abort every NS session this many seconds after its login (a flapping server)
+        self.drop_after_login: float | None = None
         #: messages from these accounts (lower-case) are not delivered and get NAK
         self.nak_senders: set[str] = set()
         #: every presence line (ILN/NLN) sent: (watcher, account shown, status), latest 100,000

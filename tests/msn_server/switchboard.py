@@ -378,7 +378,11 @@ class SwitchboardConnection:
             )
             return False
         session.touch()
-        recipients = [c for c in session.participants.values() if c is not self]
+        # a participant whose connection is gone (dropped, not yet noticed by its read loop)
+        # cannot receive: the message is not delivered to it
+        recipients = [
+            c for c in session.participants.values() if c is not self and not c.conn.closed
+        ]
         failing = self.account.key in self.server.nak_senders
         delivered = bool(recipients) and not failing
         if delivered:

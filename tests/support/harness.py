@@ -375,6 +375,8 @@ class Stack:
         self.registration: dict[str, Any] = {}
         self._counter = itertools.count(1)
         self._closers: list[Any] = []
+        #: more appservice registrations for Synapse (e.g. the double-puppet one)
+        self.extra_registrations: list[Path] = []
 
     # --- setup / teardown -------------------------------------------------------------------
 
@@ -393,7 +395,7 @@ class Stack:
         yaml = YAML(typ="safe")
         self.registration = yaml.load(self.registration_path.read_text())
         self.config = yaml.load(self.config_path.read_text())
-        self.synapse.app_service_config_files = [self.registration_path]
+        self.synapse.app_service_config_files = [self.registration_path, *self.extra_registrations]
         await self.synapse.start()
         await self.bridge.start()
 
@@ -447,8 +449,12 @@ class Stack:
         output = await asyncio.to_thread(self.pg.psql, sql, self.db_url.rsplit("/", 1)[1])
         return [line or None for line in output.splitlines()]
 
-    async def restart_synapse(self) -> None:
-        """Restart Synapse; the bridge is restarted too (Synapse restarts its txn ids)."""
+    async def restart_synapse(self, *, with_bridge: bool = True) -> None:
+        """Restart Synapse (which numbers its transactions from 1 again); the bridge too
+        unless ``with_bridge`` is False (then it keeps running through the restart)."""
+        if not with_bridge:
+            await self.synapse.restart()
+            return
         await self.bridge.stop()
         await self.synapse.restart()
         await self.bridge.start()
@@ -484,6 +490,7 @@ class Stack:
         with contextlib.suppress(KeyError, TypeError):
             br["reconnect"]["initial_delay"] = 0.5
             br["reconnect"]["max_delay"] = 2
+            br["reconnect"]["stable_after"] = 1
         with contextlib.suppress(KeyError, TypeError):
             br["limits"]["display_name_interval"] = 5  # tests of name churn wait less
         with contextlib.suppress(KeyError, TypeError):

@@ -188,6 +188,13 @@ def test_placeholders_refused(tmp_path: Path) -> None:
         ("msn.protocol_max", 1, "protocol_min"),
         ("msn.force_scheme", "ftp", "force_scheme"),
         ("bridge.credential_key", "not-a-key", "credential_key"),
+        ("bridge.reconnect.initial_delay", 0, "positive number"),
+        ("bridge.reconnect.max_delay", 1, "not be below"),
+        ("bridge.reconnect.stable_after", -5, "positive number"),
+        ("bridge.reconnect.max_concurrent_logins", 2.5, "whole number"),
+        ("bridge.reconnect.max_concurrent_logins", 0, "positive number"),
+        ("bridge.send_queue.max_per_conversation", "many", "positive number"),
+        ("bridge.send_queue.timeout", True, "positive number"),
     ],
 )
 def test_invalid_options_have_clear_errors(

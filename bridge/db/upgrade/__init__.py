@@ -16,12 +16,14 @@ upgrade_table = UpgradeTable(
     log=logging.getLogger("mau.db.upgrade"),
 )
 
-from . import (  # noqa: E402  (register in order)
+# registered in the order imported (one statement, so sorting imports cannot reorder them)
+from . import (  # noqa: E402
     v01_initial,
     v02_double_puppet,
     v03_chosen_presence,
     v04_encrypted_tokens,
     v05_group_participants,
+    v06_message_queues,
 )
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "v03_chosen_presence",
     "v04_encrypted_tokens",
     "v05_group_participants",
+    "v06_message_queues",
 ]
