@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, ServerDisconnectedError, web
 from ruamel.yaml import YAML
 
 from bridge.msnp.client import ClientConfig
@@ -210,6 +210,7 @@ class CountingProxy:
         self.upstream = upstream.rstrip("/")
         self.keep_body = re.compile(keep_body)
         self.requests: list[ProxiedRequest] = []
+        self.in_flight = 0  # requests forwarded and not answered yet
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
@@ -242,14 +243,33 @@ class CountingProxy:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         url = f"{self.upstream}{request.rel_url.raw_path_qs}"
-        async with self._session.request(
-            request.method, url, data=body or None, headers=headers, allow_redirects=False
-        ) as upstream:
-            payload = await upstream.read()
-            status = upstream.status
-            out_headers = {
-                k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
-            }
+        self.in_flight += 1
+        try:
+            return await self._forward_to(request, url, body, headers, start)
+        finally:
+            self.in_flight -= 1
+
+    async def _forward_to(
+        self, request: web.Request, url: str, body: bytes, headers: dict[str, str], start: float
+    ) -> web.StreamResponse:
+        assert self._session is not None
+        for attempt in range(2):
+            try:
+                async with self._session.request(
+                    request.method, url, data=body or None, headers=headers, allow_redirects=False
+                ) as upstream:
+                    payload = await upstream.read()
+                    status = upstream.status
+                    out_headers = {
+                        k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
+                    }
+                break
+            except ServerDisconnectedError:
+                if attempt:  # a pooled connection the upstream had just closed: once more
+                    raise
+            except ClientError as e:  # upstream down: answer like a gateway would
+                payload, status, out_headers = str(e).encode(), 502, {}
+                break
         kept = body if self.keep_body.search(request.path) else b""
         self.requests.append(
             ProxiedRequest(start, time.monotonic(), request.method, request.path, status, kept)

@@ -19,6 +19,9 @@ measures, for ``N`` text messages:
 
 Messages are sent back to back (``--rate 0``, a burst: latency then includes queueing) or paced
 at ``--rate`` messages per second. Every path checks that all messages arrived, in order.
+
+``--profile DIR`` samples the bridge process with py-spy (PyPI ``py-spy``) during each bridged
+phase and prints where its CPU went, by function and by source file (raw stacks in ``DIR``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._probe import PySpy
 from bench._stack import (
     BenchStack,
     Summary,
@@ -61,21 +65,36 @@ class Result:
         self.cpu_ms: dict[str, float] = {}  # process -> CPU ms per message during the phase
 
 
-class CPUMeter:
-    """CPU time the bridge and Synapse processes spend during a phase, per message."""
+#: ``--profile DIR``: py-spy samples of the bridge per measured phase go there
+PROFILE_DIR: Path | None = None
 
-    def __init__(self, stack: BenchStack) -> None:
+
+class CPUMeter:
+    """CPU time the bridge and Synapse processes spend during a phase, per message; with
+    ``--profile``, also py-spy samples of the bridge during the phase (``phase`` names it)."""
+
+    def __init__(self, stack: BenchStack, phase: str | None = None) -> None:
         self.pids = {
             "bridge": stack.bridge.proc.pid if stack.bridge.proc else None,
             "synapse": stack.synapse._proc.pid if stack.synapse._proc else None,
         }
+        self.spy: PySpy | None = None
+        bridge = self.pids["bridge"]
+        if PROFILE_DIR is not None and phase and bridge:
+            self.spy = PySpy(bridge, PROFILE_DIR / f"{phase}.txt")
+            self.spy.start()
         self.start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
 
     def per_message(self, n: int) -> dict[str, float]:
-        return {
+        used = {
             name: (cpu_seconds(pid) - self.start[name]) * 1000 / n
             for name, pid in self.pids.items()
         }
+        if self.spy is not None:
+            self.spy.stop()
+            print(f"bridge CPU profile, {self.spy.output.stem}:\n{self.spy.summary()}")
+            self.spy = None
+        return used
 
 
 async def send_all(
@@ -220,7 +239,7 @@ async def bridged(stack: BenchStack, n: int, rate: float, timeout: float) -> lis
         # (a) MSN -> Matrix
         prefix = f"m2x {secrets.token_hex(3)} "
         texts = [f"{prefix}{i:05d}" for i in range(n)]
-        cpu = CPUMeter(stack)
+        cpu = CPUMeter(stack, "msn-to-matrix")
         starts, _ = await send_all(texts, lambda t: bob.client.send_text(pair.passport, t), rate)
         await wait_until(
             lambda: len(room_messages(user, arrivals, room, ghost, prefix)) >= n, timeout
@@ -258,7 +277,7 @@ async def bridged(stack: BenchStack, n: int, rate: float, timeout: float) -> lis
         # (b) Matrix -> MSN
         prefix = f"x2m {secrets.token_hex(3)} "
         texts = [f"{prefix}{i:05d}" for i in range(n)]
-        cpu = CPUMeter(stack)
+        cpu = CPUMeter(stack, "matrix-to-msn")
         starts, event_ids = await send_all(texts, lambda t: user.send_text(room, t), rate)
         wanted = set(event_ids)
         await wait_until(
@@ -384,7 +403,14 @@ def main() -> None:
     ap.add_argument("--wait", type=float, default=120.0, help="seconds to wait for arrivals")
     ap.add_argument("--timeout", type=float, default=600.0, help="overall limit in seconds")
     ap.add_argument("--keep", action="store_true", help="keep the work dir with the logs")
+    ap.add_argument(
+        "--profile", type=Path, help="sample the bridge with py-spy per phase into this dir"
+    )
     args = ap.parse_args()
+    if args.profile:
+        global PROFILE_DIR
+        args.profile.mkdir(parents=True, exist_ok=True)
+        PROFILE_DIR = args.profile
     if args.n < 1:
         ap.error("-n must be at least 1")
     sys.exit(asyncio.run(run(args)))

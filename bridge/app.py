@@ -19,6 +19,7 @@ from yarl import URL
 from bridge import (
     db as bridge_db,
     double_puppet,
+    fd_limit,
     homeserver,
     log_redaction,
     metrics,
@@ -29,6 +30,7 @@ from bridge.appservice import adopt
 from bridge.commands.auth import awaiting_password
 from bridge.config import Config, base_config_path
 from bridge.config_doc import ConfigFileError, reason
+from bridge.gc_policy import policy as gc_policy
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal, outbox
 from bridge.puppet import Puppet
@@ -216,6 +218,9 @@ class MSNBridge(Bridge):
         Puppet.init_cls(self, self.config)
         double_puppet.configure(self.config)
         Portal.init_cls(self, self.config)
+        gc_policy.configure(
+            int(self.config["bridge.gc.threshold"]), int(self.config["bridge.gc.freeze_every"])
+        )
         self.web = WebFrontends.for_bridge(self)
 
     def start_prometheus(self) -> None:
@@ -289,6 +294,7 @@ class MSNBridge(Bridge):
                 stored_for.session.replay(rows)
         users = await User.all_logged_in()
         self.log.debug("Starting %d logged-in users", len(users))
+        fd_limit.ensure_open_files(len(users))
         for user in users:
             try:
                 user.ensure_started()

@@ -278,6 +278,8 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.reconnect.max_concurrent_logins")
         copy("bridge.send_queue.max_per_conversation")
         copy("bridge.send_queue.timeout")
+        copy("bridge.gc.threshold")
+        copy("bridge.gc.freeze_every")
         for key in (
             "event_queue",
             "group_rooms_per_contact",

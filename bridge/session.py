@@ -30,6 +30,7 @@ from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.incoming import Incoming
 from bridge.db.user import User as DBUser
+from bridge.gc_policy import policy as gc_policy
 from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
@@ -182,6 +183,7 @@ class MSNSession:
             self._set_client(None)
             await _close_quietly(client)
             raise
+        gc_policy.logged_in()
         row = self.row
         if new_login:
             row.passport, row.password, row.credentials_lost = passport, password, False
@@ -220,6 +222,8 @@ class MSNSession:
             task.cancel()
 
     def _set_client(self, client: MSNClient | None) -> None:
+        if self.client is not None and client is not self.client:
+            gc_policy.session_ended()
         self.client = client
         self.events.wake()  # events of the old client waiting for room are not wanted now
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 from collections.abc import Collection, Iterable
+import functools
 import ipaddress
 import logging
 
@@ -46,6 +47,13 @@ class SwitchboardHosts:
                 self._networks.append(ipaddress.ip_network(entry.strip(), strict=False))
             except ValueError:
                 self._names.add(_normalize(entry))
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def shared(allowed: tuple[str, ...]) -> SwitchboardHosts:
+        """One allow-list per configured value, shared by every client using it (it never
+        changes once made)."""
+        return SwitchboardHosts(allowed)
 
     def allows(self, host: str, server_hosts: Collection[str]) -> bool:
         """Whether a switchboard on ``host`` may be used; ``server_hosts`` are the NS's."""

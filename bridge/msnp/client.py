@@ -15,7 +15,6 @@ per inviter (:mod:`.admission`); what was refused or dropped is counted in
 
 from __future__ import annotations
 
-from typing import Final
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -80,11 +79,19 @@ class LoginResult:
     profile: dict[str, str] = field(repr=False)  # (its MSPAuth holds the ticket)
 
 
-_STOP: Final = object()
-
-
 class MSNClient:
-    """One MSN account. After :class:`Disconnected` (other than CLIENT) the client is dead."""
+    """One MSN account. After :class:`Disconnected` (other than CLIENT) the client is dead.
+
+    Thousands of clients share a process: an idle one keeps no task or HTTP session of its own
+    (events are handed on by a task that exists while some wait; a session it had to make for
+    the Passport login is closed after it). Pass ``http`` to share one session.
+    """
+
+    __slots__ = (
+        "_oim", "p2p",
+        "_closing", "_dead", "_dispatcher", "_events", "_finished", "_ns", "_pool", "_tally",
+        "_tasks", "_web", "config", "handler",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -109,7 +116,8 @@ class MSNClient:
         self._pool = SwitchboardPool(
             config, self._ns, self._emit, gate=self._events.gate, tally=self._tally
         )
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None  # runs while events wait
+        self._finished = False  # no more events are handed to the handler
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         #: pictures, emoticons and files over P2P (:mod:`.p2p_client`)
         self.p2p = ClientP2P(config, self._ns, self._pool, self._emit)
@@ -190,22 +198,38 @@ class MSNClient:
     # ----------------------------------------------------------- event queue
 
     def _emit(self, event: Event) -> None:
+        if self._finished:
+            return
         if self._oim.intercept(event):
             return  # the server's offline-message notice: fetched, then reported
-        if self._dispatcher is None:
-            self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
         self._events.put(event)
+        if self._dispatcher is None or self._dispatcher.done():  # (done: cancelled unstarted)
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
 
     async def _dispatch(self) -> None:
-        while True:
-            item = await self._events.get()
-            if item is _STOP:
-                return
-            assert isinstance(item, Event)
-            try:
-                await self.handler(item)
-            except Exception:
-                log.exception("event handler failed on %r", item)
+        """Hand waiting events to the handler in order; ends when none is left."""
+        events = self._events
+        try:
+            while len(events):
+                event = events.pop()
+                assert isinstance(event, Event)
+                try:
+                    await self.handler(event)
+                except Exception:
+                    log.exception("event handler failed on %r", event)
+        finally:
+            if self._dispatcher is asyncio.current_task():
+                self._dispatcher = None
+
+    async def _finish_events(self) -> None:
+        """Deliver what was emitted so far (at most 10 s more), then nothing any more."""
+        self._finished = True
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher is not asyncio.current_task():
+            try:  # (from the handler itself: no wait)
+                await asyncio.wait_for(asyncio.shield(dispatcher), 10)
+            except TimeoutError:
+                dispatcher.cancel()
 
     # ------------------------------------------------------------------ login
 
@@ -245,10 +269,10 @@ class MSNClient:
         except BaseException:
             self._dead = True
             self._pool.closed = True
-            await self._web.close()
-            if self._dispatcher is not None:
-                self._events.put(_STOP)
+            self._finished = True  # what was emitted is still delivered
             raise
+        finally:
+            await self._web.close()  # MSNP2-12 need HTTP for the Passport login only
         ns = self._ns
         return LoginResult(ns.passport, ns.friendly_name, ns.version, used, ns.profile)
 
@@ -270,14 +294,7 @@ class MSNClient:
         for task in list(self._tasks or ()):
             task.cancel()
         self._oim.close()
-        dispatcher = self._dispatcher
-        if dispatcher is not None and not dispatcher.done():
-            self._events.put(_STOP)
-            if dispatcher is not asyncio.current_task():  # called from the handler: no wait
-                try:
-                    await asyncio.wait_for(asyncio.shield(dispatcher), 10)
-                except TimeoutError:
-                    dispatcher.cancel()
+        await self._finish_events()
         await self._web.close()
 
     def _on_disconnect(self, reason: DisconnectReason, detail: str) -> None:
@@ -303,7 +320,7 @@ class MSNClient:
             if self._web.owns_session:
                 await self._web.close()
         finally:
-            self._events.put(_STOP)
+            self._finished = True  # what was emitted until now is still delivered
 
     def _on_ring(self, ring: Ring) -> None:
         if not self._dead:

@@ -70,6 +70,12 @@ def _redact(command: Command) -> str:
 class Connection:
     """One MSNP TCP connection with transaction handling."""
 
+    __slots__ = (
+        "_close_detail", "_closed", "_closed_event", "_pending", "_read_task", "_reader",
+        "_trid", "_write_lock", "_writer", "close_reason", "gate", "name", "on_close",
+        "on_command", "parser", "peer", "peer_ip", "stage", "tally", "transaction_timeout",
+    )  # fmt: skip
+
     def __init__(
         self,
         name: str,
@@ -110,7 +116,7 @@ class Connection:
         self._closed = False
         self._close_detail = ""
         self.close_reason: DisconnectReason | None = None
-        self._closed_event = asyncio.Event()
+        self._closed_event: asyncio.Event | None = None  # made when someone waits
 
     @property
     def version(self) -> int | None:
@@ -235,6 +241,7 @@ class Connection:
                 if not data:
                     break
                 self.parser.feed(data)
+                del data  # the parser keeps what it needs: an idle connection holds no chunk
                 slice_end = time.monotonic() + SLICE
                 while True:
                     await self._wait_gate()
@@ -293,7 +300,8 @@ class Connection:
         current = asyncio.current_task()
         if self._read_task is not None and self._read_task is not current:
             self._read_task.cancel()
-        self._closed_event.set()
+        if self._closed_event is not None:
+            self._closed_event.set()
         if self.on_close is not None:
             try:
                 self.on_close(reason, detail)
@@ -317,4 +325,8 @@ class Connection:
                 pass
 
     async def wait_closed(self) -> None:
+        if self._closed:
+            return
+        if self._closed_event is None:
+            self._closed_event = asyncio.Event()
         await self._closed_event.wait()

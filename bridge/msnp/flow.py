@@ -16,6 +16,9 @@ with its timeout). The keepalive does not count time spent not reading as the se
 
 A connection checks the gate before each command it hands on, so the queue exceeds its bound by
 at most one event per connection (plus the ``SwitchboardJoined`` of one answered switchboard).
+
+Thousands of clients share a process: an idle queue and an open gate hold no deque or Event
+(they are made while events wait or while someone waits for the gate to open).
 """
 
 from __future__ import annotations
@@ -38,9 +41,11 @@ HARD_LIMIT_FACTOR: Final = 4
 class ReadGate:
     """Open: the connections of one client may read. Closed while the handler is behind."""
 
+    __slots__ = ("_awaiting", "_behind", "_closed", "_full", "_opened", "pauses")
+
     def __init__(self) -> None:
-        self._open = asyncio.Event()
-        self._open.set()
+        self._closed = False
+        self._opened: asyncio.Event | None = None  # set when the gate opens; made on demand
         self._behind = False
         self._full = False
         self._awaiting = 0
@@ -49,14 +54,17 @@ class ReadGate:
 
     @property
     def is_open(self) -> bool:
-        return self._open.is_set()
+        return not self._closed
 
     @property
     def full(self) -> bool:
         return self._full
 
     async def wait(self) -> None:
-        await self._open.wait()
+        if self._closed:
+            if self._opened is None:
+                self._opened = asyncio.Event()
+            await self._opened.wait()
 
     def set_pressure(self, *, behind: bool, full: bool) -> None:
         """``behind``: close unless a reply is awaited; ``full``: close in any case."""
@@ -65,11 +73,14 @@ class ReadGate:
 
     def _update(self) -> None:
         if self._full or (self._behind and not self._awaiting):
-            if self._open.is_set():
-                self._open.clear()
+            if not self._closed:
+                self._closed = True
                 self.pauses += 1
-        else:
-            self._open.set()
+        elif self._closed:
+            self._closed = False
+            if self._opened is not None:
+                self._opened.set()
+                self._opened = None
 
     @contextmanager
     def awaiting_reply(self) -> Iterator[None]:
@@ -86,6 +97,8 @@ class ReadGate:
 class EventQueue:
     """FIFO of events for one handler, driving the :class:`ReadGate`."""
 
+    __slots__ = ("_items", "_ready", "gate", "hard_limit", "limit", "peak", "tally")
+
     def __init__(self, limit: int, tally: Tally) -> None:
         self.limit = max(2, limit)
         self.hard_limit = HARD_LIMIT_FACTOR * self.limit
@@ -93,14 +106,14 @@ class EventQueue:
         self.gate = ReadGate()
         #: the most events that were ever waiting at once
         self.peak = 0
-        self._items: deque[object] = deque()
-        self._ready = asyncio.Event()
+        self._items: deque[object] | None = None  # made while events wait
+        self._ready: asyncio.Event | None = None  # made while get() waits
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) if self._items is not None else 0
 
     def put(self, item: object) -> None:
-        queued = len(self._items)
+        queued = len(self)
         if queued >= self.limit // 2 and isinstance(item, TypingReceived):
             self.tally.hit(
                 "typing_dropped",
@@ -108,8 +121,11 @@ class EventQueue:
                 queued,
             )
             return
+        if self._items is None:
+            self._items = deque()
         self._items.append(item)
-        self._ready.set()
+        if self._ready is not None:
+            self._ready.set()
         queued += 1
         self.peak = max(self.peak, queued)
         if queued >= self.limit:
@@ -117,10 +133,20 @@ class EventQueue:
 
     async def get(self) -> object:
         while not self._items:
+            if self._ready is None:
+                self._ready = asyncio.Event()
             self._ready.clear()
             await self._ready.wait()
+        self._ready = None
+        return self.pop()
+
+    def pop(self) -> object:
+        """The next event (there must be one)."""
+        assert self._items
         item = self._items.popleft()
         queued = len(self._items)
+        if not queued:
+            self._items = None
         if queued <= self.limit // 2:
             self.gate.set_pressure(behind=False, full=False)
         elif queued <= self.hard_limit // 2 and self.gate.full:

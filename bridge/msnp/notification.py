@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from typing import Final
 from collections.abc import Awaitable, Callable
+from sys import intern
 import asyncio
 import logging
 
 from . import ab_login, challenge as challenge_mod, list_commands, list_sync
 from .burst import Tally
-from .codec import Command, decode_arg, encode_arg
+from .codec import Command, decode_arg, encode_arg, limits
 from .config import ClientConfig
 from .connection import Connection, parse_address
 from .errors import ConnectionClosed, MSNPError, RemoteProtocolError, TransactionTimeout
 from .events import Disconnected, Event, LoggedIn, OtherMessageReceived
 from .flow import ReadGate
-from .keepalive import Keepalive
+from .keepalive import Keepalive, qng_interval
 from .list_editor import ListEditor
 from .login import FIRST_MPOP_VERSION, Credentials, PassportService, log_in
 from .message import PROFILE, parse_message
@@ -45,6 +46,14 @@ class NotificationSession:
     switchboard invitations; ``on_disconnect`` is called once when the session ends after a
     successful login.
     """
+
+    __slots__ = (
+        "_cache", "_web", "ab_cache", "endpoint_name", "machine_guid", "msn_object", "tokens",
+        "_disconnected", "_keepalive", "_out_detail", "_out_reason", "_syncing", "_tasks",
+        "config", "conn", "emit", "gate",
+        "lists", "logged_in", "on_disconnect", "on_ring", "passport", "personal_message",
+        "profile", "roster", "server_hosts", "status", "tally", "version",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -80,8 +89,8 @@ class NotificationSession:
         self._cache: ListCache | None = None  # the list kept from an earlier session
         self._out_reason: DisconnectReason | None = None
         self._out_detail = ""
-        self._keepalive = Keepalive(config.keepalive_interval, config.keepalive_timeout)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._keepalive: Keepalive | None = None  # from the end of the login on
+        self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         self._disconnected = False
         #: MSNP13+: the address-book cache of the previous login (in), of this one (out)
         self.ab_cache: ab_login.AbCache | None = None
@@ -139,7 +148,7 @@ class NotificationSession:
             transaction_timeout=self.config.transaction_timeout,
             max_line=self.config.max_line,
             max_payload=self.config.max_payload,
-            payload_limits={"UBX": self.config.max_ubx_payload, "MSG": MAX_NS_MESSAGE},
+            payload_limits=limits(UBX=self.config.max_ubx_payload, MSG=MAX_NS_MESSAGE),
             gate=self.gate,
             tally=self.tally,
         )
@@ -186,7 +195,7 @@ class NotificationSession:
             await conn.transaction("UUX", (), build_endpoint_data(self.config.capabilities))
             await conn.transaction("UUX", (), build_private_endpoint_data(self.endpoint_name))
         conn.stage = "session"
-        self._keepalive.start(conn, self.gate)
+        self._start_keepalive()
 
     async def _syn(self, conn: Connection) -> tuple[str, bool]:
         conn.stage = "SYN"
@@ -225,7 +234,7 @@ class NotificationSession:
         message = parse_message(cmd.payload or b"")
         if message.content_type == PROFILE:
             self.profile = {
-                k: v
+                intern(k): v  # the same few names for every session
                 for k, v in message.headers.items()
                 if k.lower() not in ("mime-version", "content-type")
             }
@@ -254,7 +263,10 @@ class NotificationSession:
         self._spawn(conn.send(Command("QRY", trid, (client_id,), digest.encode("ascii"))))
 
     def _cmd_QNG(self, cmd: Command) -> None:
-        self._keepalive.on_qng(cmd, self.version)
+        if self._keepalive is not None:
+            self._keepalive.answered(
+                qng_interval(cmd, self.version, self.config.keepalive_interval)
+            )
 
     def _cmd_OUT(self, cmd: Command) -> None:
         code = cmd.arg(0).upper()
@@ -291,7 +303,23 @@ class NotificationSession:
             )
         )
 
-    # ------------------------------------------------------------ tasks, end
+    # ------------------------------------------------------------ keepalive, tasks, end
+
+    def _start_keepalive(self) -> None:
+        conn = self.conn
+        assert conn is not None
+        self._keepalive = Keepalive(
+            conn,
+            self.gate,
+            self._ping,
+            interval=self.config.keepalive_interval,
+            timeout=self.config.keepalive_timeout,
+        )
+        self._keepalive.start()
+
+    def _ping(self) -> None:
+        if self.conn is not None:
+            self._spawn(self.conn.send(Command("PNG")))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -301,11 +329,14 @@ class NotificationSession:
                 log.debug("background NS task failed: %s", e)
 
         task = asyncio.create_task(run())
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _on_close(self, reason: DisconnectReason, detail: str) -> None:
-        self._keepalive.stop()
+        if self._keepalive is not None:
+            self._keepalive.stop()
         if not self.logged_in or self._disconnected:
             return
         self._disconnected = True

@@ -103,10 +103,11 @@ class SwitchboardPool:
         self._tally = tally if tally is not None else Tally(log)
         #: the current switchboard of each conversation key, and every open one
         self._sbs: dict[str, Switchboard] = {}
-        self._all: set[Switchboard] = set()
+        # a dict used as an ordered set: an empty dict is a third of an empty set
+        self._all: dict[Switchboard, None] = {}
         self._remembered: BoundedDict[str, tuple[str, ...]] = BoundedDict(MAX_REMEMBERED_GROUPS)
         self._locks = KeyedLocks()
-        self._hosts = SwitchboardHosts(config.switchboard_hosts)
+        self._hosts = SwitchboardHosts.shared(tuple(config.switchboard_hosts))
         self._limits = SwitchboardLimits(
             config.max_switchboards, config.max_switchboards_per_inviter
         )
@@ -179,7 +180,7 @@ class SwitchboardPool:
         sb = Switchboard(
             self.config, self._ns.endpoint_address, self, key, gate=self._gate, tally=self._tally
         )
-        self._all.add(sb)
+        self._all[sb] = None
         return sb
 
     def _host_allowed(self, host: str, what: str, inviter: str = "") -> bool:
@@ -326,7 +327,7 @@ class SwitchboardPool:
             self._spawn(old.leave())
 
     def _forget(self, sb: Switchboard) -> None:
-        self._all.discard(sb)
+        self._all.pop(sb, None)
         if sb.key and self._sbs.get(sb.key) is sb:
             del self._sbs[sb.key]
 

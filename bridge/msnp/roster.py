@@ -9,6 +9,11 @@ Contacts are frozen :class:`~.values.Contact` values: a change replaces the entr
 was handed out (``ListSynced``, :attr:`Roster.contacts`) never changes under its holder. What
 the server sends costs bounded memory: at most ``max_contacts`` contacts, :data:`MAX_GROUPS`
 groups, :data:`MAX_CONTACT_GROUPS` groups per contact, names cut at :data:`MAX_NAME`.
+
+Thousands of sessions in one process list the same people: addresses, names and MSN objects
+are interned (one string per value, freed with its last user), a contact's group ids are the
+group's own id strings and capability numbers are shared, so a contact costs little more than
+its :class:`~.values.Contact`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 from typing import Final
 from collections.abc import Mapping
 from dataclasses import replace
+from sys import intern
 from types import MappingProxyType
 import logging
 
@@ -50,6 +56,24 @@ MAX_NAME: Final = 1024
 MAX_MSN_OBJECT: Final = 4096
 #: The phone numbers ``BPR``/``PRP`` carry (home, work, mobile, mobile device, MSN Mobile).
 PHONE_TYPES: Final = frozenset({"PHH", "PHW", "PHM", "MOB", "MBE"})
+
+
+#: one int object per capability value seen (bounded), not one per contact and session
+_SHARED_INTS: dict[int, int] = {}
+
+
+def _shared_int(value: int) -> int:
+    kept = _SHARED_INTS.get(value)
+    if kept is not None:
+        return kept
+    if len(_SHARED_INTS) < 1024:
+        _SHARED_INTS[value] = value
+    return value
+
+
+def _shared_name(name: str, current: str) -> str:
+    """``name``, as the object already held when it is unchanged, else interned."""
+    return current if name == current else intern(name)
 
 
 class Roster:
@@ -163,13 +187,16 @@ class Roster:
         c = self._contacts.get(passport.lower())
         name = name[:MAX_NAME]
         if groups is not None:
-            groups = groups[:MAX_CONTACT_GROUPS]
+            groups = self._own_ids(groups[:MAX_CONTACT_GROUPS])
         if c is None:
-            contact = Contact(passport, name or passport, lists, guid, groups or ())
+            passport = intern(passport)
+            contact = Contact(
+                passport, intern(name) if name else passport, lists, guid, groups or ()
+            )
         else:
             contact = Contact(
                 c.passport,
-                name,
+                _shared_name(name, c.friendly_name),
                 c.lists | lists if merge else lists,
                 guid or c.guid,
                 c.groups if groups is None else groups,
@@ -279,13 +306,13 @@ class Roster:
                 name, capabilities, msn_object = None, c.capabilities, c.msn_object
             self._contacts[key] = Contact(
                 passport,
-                c.friendly_name if name is None else name,
+                c.friendly_name if name is None else _shared_name(name, c.friendly_name),
                 c.lists,
                 c.guid,
                 c.groups,
                 status,
-                capabilities,
-                msn_object,
+                _shared_int(capabilities),
+                None if msn_object is None else _shared_name(msn_object, c.msn_object or ""),
                 c.personal_message,
                 c.current_media,
             )
@@ -329,8 +356,10 @@ class Roster:
         """Store ``contact``; a new one only below ``max_contacts`` (beyond, it is reported
         but not kept)."""
         key = contact.passport.lower()
-        if key in self._contacts or len(self._contacts) < self._max_contacts:
-            self._contacts[key] = contact
+        if key in self._contacts:
+            self._contacts[key] = contact  # (the dict keeps the key it has)
+        elif len(self._contacts) < self._max_contacts:
+            self._contacts[contact.passport if key == contact.passport else intern(key)] = contact
         else:
             self.tally.hit(
                 "contacts_not_kept",
@@ -339,6 +368,12 @@ class Roster:
                 contact.passport,
             )
         return contact
+
+    def _own_ids(self, ids: tuple[str, ...]) -> tuple[str, ...]:
+        """``ids`` as the known groups' own id strings (one object per group, not one per
+        contact in it)."""
+        groups = self._groups
+        return tuple(group.id if (group := groups.get(g)) else g for g in ids)
 
     def _set_group(self, group: Group) -> bool:
         """Keep ``group`` (False: a new group beyond :data:`MAX_GROUPS`, not kept)."""

@@ -8,7 +8,7 @@ import logging
 import time
 
 from .burst import Tally
-from .codec import Command, decode_arg
+from .codec import Command, decode_arg, limits
 from .config import ClientConfig
 from .connection import Connection
 from .errors import (
@@ -44,6 +44,13 @@ class SwitchboardListener(Protocol):
 
 class Switchboard:
     """One switchboard connection. ``key`` is the conversation key the client assigned."""
+
+    __slots__ = (
+        "login_name",
+        "_changed", "_closed_reported", "_had_members", "answering", "busy", "config", "conn",
+        "inviter", "key", "last_active", "listener", "members", "own_passport", "retired",
+        "session_id", "tally",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -83,7 +90,7 @@ class Switchboard:
             transaction_timeout=config.transaction_timeout,
             max_line=config.max_line,
             max_payload=config.max_payload,
-            payload_limits={"MSG": config.max_switchboard_payload},
+            payload_limits=limits(MSG=config.max_switchboard_payload),
             gate=gate,
             tally=self.tally,
         )

@@ -1,0 +1,350 @@
+"""Measuring probes for the scale benchmarks: event-loop lag, GC pauses, RSS and CPU, allocations.
+
+Used in process by ``bench/scale.py``'s client workers, and inside the bridge process through
+``bench/_probe_site/sitecustomize.py`` (which the benchmark puts on the bridge's ``PYTHONPATH``
+together with ``MSN_SCALE_PROBE=<file>``): the probe then writes its figures to that file
+every second, and resets its maxima on ``SIGUSR1`` (the start of a new measurement window).
+
+* :class:`LoopLag` — a ticker task that sleeps ``interval`` seconds and records how late it
+  woke up: the longest stretch the event loop did not run it (GC, long callbacks, ...).
+* :class:`GCPauses` — ``gc.callbacks`` timing of every collection, per generation.
+* :func:`rss_kib` / :func:`cpu_seconds` — from ``/proc`` (this process or another).
+* :func:`top_allocations` — tracemalloc difference between two snapshots, by file and line.
+
+In the bridge, the garbage collector's policy is the bridge's own (``bridge.gc``,
+:mod:`bridge.gc_policy`): the probe only reports its thresholds and how much is frozen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from pathlib import Path
+import asyncio
+import gc
+import json
+import os
+import re
+import resource
+import time
+import tracemalloc
+
+__all__ = [
+    "GCPauses",
+    "LoopLag",
+    "cpu_seconds",
+    "raise_fd_limit",
+    "rss_kib",
+    "top_allocations",
+]
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int | str = "self") -> int:
+    """Resident set size in KiB (``VmRSS``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def raise_fd_limit() -> int:
+    """Raise the open-file limit to its hard maximum; returns the new soft limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+class LoopLag:
+    """How late a ticker sleeping ``interval`` seconds wakes up (max, and counts over limits)."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.task: asyncio.Task[None] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.max = 0.0
+        self.ticks = 0
+        self.over_20ms = 0
+        self.over_50ms = 0
+        self.over_100ms = 0
+
+    def start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="probe-lag")
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.interval
+            await asyncio.sleep(self.interval)
+            late = loop.time() - due
+            self.ticks += 1
+            if late > self.max:
+                self.max = late
+            if late > 0.02:
+                self.over_20ms += 1
+                if late > 0.05:
+                    self.over_50ms += 1
+                    if late > 0.1:
+                        self.over_100ms += 1
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "max_ms": round(self.max * 1000, 2),
+            "ticks": self.ticks,
+            "over_20ms": self.over_20ms,
+            "over_50ms": self.over_50ms,
+            "over_100ms": self.over_100ms,
+        }
+
+
+class GCPauses:
+    """Every garbage collection's duration, per generation (through ``gc.callbacks``): the
+    pause (wall clock) and the CPU it took (this thread's CPU time: a shared machine's
+    preemption does not count)."""
+
+    def __init__(self) -> None:
+        self._started = self._started_cpu = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = [0, 0, 0]
+        self.total = [0.0, 0.0, 0.0]
+        self.max = [0.0, 0.0, 0.0]
+        self.cpu = 0.0
+        self.collected = 0
+
+    def install(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            self._started_cpu = time.thread_time()
+            return
+        self.cpu += time.thread_time() - self._started_cpu
+        spent = time.perf_counter() - self._started
+        generation = info["generation"]
+        self.count[generation] += 1
+        self.total[generation] += spent
+        if spent > self.max[generation]:
+            self.max[generation] = spent
+        self.collected += info.get("collected", 0)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.total)
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "collections": self.count,
+            "seconds": [round(t, 4) for t in self.total],
+            "max_ms": [round(m * 1000, 2) for m in self.max],
+            "total_s": round(self.seconds, 4),
+            "cpu_s": round(self.cpu, 4),
+            "collected": self.collected,
+        }
+
+
+def top_allocations(
+    before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, limit: int = 15
+) -> list[dict[str, Any]]:
+    """Where memory grew between two snapshots, by file:line (the biggest first)."""
+    ignore = (
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, __file__),
+    )
+    stats = after.filter_traces(ignore).compare_to(before.filter_traces(ignore), "lineno")
+    out = []
+    for stat in stats[:limit]:
+        frame = stat.traceback[0]
+        out.append(
+            {
+                "where": f"{_short(frame.filename)}:{frame.lineno}",
+                "kib": round(stat.size_diff / 1024, 1),
+                "count": stat.count_diff,
+            }
+        )
+    return out
+
+
+def _short(filename: str) -> str:
+    for marker in ("/site-packages/", "/lib/python3", "/work/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+# -- inside the bridge process -----------------------------------------------------------------
+class ProcessProbe:
+    """The probe installed in another program (the bridge) by ``_probe_site/sitecustomize``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.gc = GCPauses()
+        self.lag = LoopLag(float(os.environ.get("MSN_SCALE_PROBE_INTERVAL", "0.01")))
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.window_started = time.monotonic()
+
+    def install(self) -> None:
+        import signal
+
+        self.gc.install()
+        signal.signal(signal.SIGUSR1, lambda *_: self._reset())
+        signal.signal(signal.SIGUSR2, lambda *_: self._dump_allocations())
+        original = asyncio.BaseEventLoop.run_until_complete
+        probe = self
+
+        def run_until_complete(loop: Any, future: Any) -> Any:
+            if probe.loop is None:
+                probe.loop = loop
+                loop.call_soon(probe._start)
+            return original(loop, future)
+
+        asyncio.BaseEventLoop.run_until_complete = run_until_complete  # type: ignore[method-assign,assignment]
+
+    def _start(self) -> None:
+        self.lag.start()
+        assert self.loop is not None
+        self.loop.create_task(self._write_forever(), name="probe-writer")
+
+    def _reset(self) -> None:
+        self.gc.reset()
+        self.lag.reset()
+        self.window_started = time.monotonic()
+        self._write()
+
+    async def _write_forever(self) -> None:
+        while True:
+            self._write()
+            await asyncio.sleep(1.0)
+
+    def _write(self) -> None:
+        data = {
+            "time": time.time(),
+            "window_s": round(time.monotonic() - self.window_started, 2),
+            "gc": self.gc.figures(),
+            "lag": self.lag.figures(),
+            "gc_counts": gc.get_count(),
+            "gc_frozen": gc.get_freeze_count(),
+            "gc_threshold": gc.get_threshold(),
+            "tasks": len(asyncio.all_tasks(self.loop)) if self.loop else 0,
+        }
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(self.path)
+
+    def _dump_allocations(self) -> None:
+        if not tracemalloc.is_tracing():
+            return
+        snapshot = tracemalloc.take_snapshot()
+        snapshot = snapshot.filter_traces((tracemalloc.Filter(False, tracemalloc.__file__),))
+        rows = []
+        for stat in snapshot.statistics("lineno")[:25]:
+            frame = stat.traceback[0]
+            rows.append(
+                {
+                    "where": f"{_short(frame.filename)}:{frame.lineno}",
+                    "kib": round(stat.size / 1024, 1),
+                    "count": stat.count,
+                }
+            )
+        out = self.path.with_suffix(".alloc.json")
+        out.write_text(json.dumps(rows))
+
+
+# -- sampling another process ------------------------------------------------------------------
+class PySpy:
+    """``py-spy record`` (PyPI ``py-spy``) on another process for one phase of a benchmark, and a
+    summary of where that process's CPU went: by function (own samples) and by source file
+    (samples with the file anywhere on the stack). Idle threads are not sampled."""
+
+    def __init__(self, pid: int, output: Path, rate: int = 200) -> None:
+        self.pid, self.output, self.rate = pid, output, rate
+        self.proc: Any = None
+
+    @staticmethod
+    def available() -> str | None:
+        import shutil
+        import sys
+
+        local = Path(sys.executable).with_name("py-spy")
+        return str(local) if local.exists() else shutil.which("py-spy")
+
+    def start(self) -> None:
+        import subprocess
+
+        exe = self.available()
+        if exe is None:
+            raise RuntimeError("py-spy is not installed (pip install py-spy)")
+        self.proc = subprocess.Popen(
+            [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw",
+             "--output", str(self.output), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(60)
+
+    def summary(self, top: int = 15) -> str:
+        own: dict[str, int] = {}
+        files: dict[str, int] = {}
+        total = idle = 0
+        for line in self.output.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            frames = stack.split(";")
+            leaf = frames[-1]
+            if _IDLE.search(leaf):
+                idle += n  # waiting (py-spy cannot always tell here)
+                continue
+            total += n
+            own[leaf] = own.get(leaf, 0) + n
+            for name in {_frame_file(f) for f in frames}:
+                files[name] = files.get(name, 0) + n
+        if not total:
+            return "    (no samples)"
+        lines = [f"    {total} busy samples ({idle} waiting left out); by function (own time):"]
+        for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"      {n * 100 / total:5.1f} %  {_short(frame)}")
+        lines.append("    by source file (anywhere on the stack):")
+        for name, n in sorted(files.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"      {n * 100 / total:5.1f} %  {name}")
+        return "\n".join(lines)
+
+
+#: leaf frames that wait rather than work: the event loop's select, queue and lock waits
+_IDLE = re.compile(
+    r"^(\w+\.)?(select|wait|_wait_for_tstate_lock) \(|"
+    r"^_connection_worker_thread \(aiosqlite/core\.py:59\)"
+)
+
+
+def _frame_file(frame: str) -> str:
+    """``func (path/file.py:12)`` -> ``file`` relative to its package root."""
+    inner = frame.rpartition("(")[2].rstrip(")")
+    return _short(inner.rpartition(":")[0]) or frame

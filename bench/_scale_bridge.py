@@ -1,0 +1,444 @@
+"""Whole-bridge mode of ``bench/scale.py`` and the homeserver-traffic count of ``bench/hs_traffic.py``.
+
+For N accounts: ``tests/msn_server`` seeded with them in its own process, PostgreSQL (or SQLite),
+Synapse (``tests.support``) and the real ``python -m bridge``; the bridge talks to Synapse through a
+:class:`~bench._stack.CountingProxy`, so every homeserver request is counted by kind, and runs
+with ``bench/_probe_site`` on its ``PYTHONPATH`` (GC pauses and event-loop lag from inside).
+
+1. The bridge starts with no user: its RSS then is the baseline.
+2. It stops; N users are written into its database through the bridge's own models, with their
+   MSN passwords encrypted under the configured credential key (``@scale<i>:msn.test`` ↔
+   ``user<i>@scale.example``).
+3. It starts again and connects every user, as after a restart of a bridge that had them (first
+   start: ghosts, spaces and contact lists are made). Measured: time until the MSN server sees
+   all N online, the most logins it saw in progress at once, bridge CPU during that storm, the
+   time until the bridge is quiet, RSS per account above the baseline, idle CPU over
+   ``--idle`` seconds, GC pauses and loop stalls (storm, idle).
+4. Unless ``--no-restart``: it stops and starts once more (nothing changed): the restart storm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+
+from aiohttp import ClientSession
+from ruamel.yaml import YAML
+
+from bench._probe import cpu_seconds, raise_fd_limit, rss_kib
+from bench._stack import BenchStack, CountingProxy
+from bench.msn_server_scale import Server, server_argv, start_server
+from bridge.credentials import CredentialCipher, generate_key
+from tests.msn_server.seed import SeedSpec
+from tests.support.harness import REPO, BridgeProcess
+
+__all__ = ["BridgeRun", "ScaleStack", "bridge_mode", "path_template", "run_bridge"]
+
+PROBE_SITE = Path(__file__).resolve().parent / "_probe_site"
+
+
+def path_template(method: str, path: str) -> str:
+    """``PUT /_matrix/client/v3/rooms/{roomId}/state/m.room.name/{stateKey}`` and the like."""
+    parts = path.split("/")
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        before = parts[i - 1] if i else ""
+        before2 = parts[i - 2] if i > 1 else ""
+        if part[:1] in "!@#$" and len(part) > 1:
+            part = {"!": "{roomId}", "@": "{userId}", "#": "{alias}", "$": "{eventId}"}[part[0]]
+        elif before2 in ("send", "state") and before and i == len(parts) - 1:
+            part = "{txnId}" if before2 == "send" else "{stateKey}"
+        elif before in ("download", "thumbnail", "upload") and part:
+            part = "{server}"
+        elif before2 in ("download", "thumbnail") and part:
+            part = "{mediaId}"
+        elif re.fullmatch(r"[0-9]+", part):
+            part = "{n}"
+        out.append(part)
+    return f"{method} {'/'.join(out)}"
+
+
+def request_kinds(proxy: CountingProxy, since: int = 0) -> Counter[str]:
+    return Counter(path_template(r.method, r.path) for r in proxy.requests[since:])
+
+
+class ProbedBridge(BridgeProcess):
+    """The bridge process with the measuring probe loaded (``bench/_probe_site``)."""
+
+    def __init__(self, workdir: Path, config_path: Path, as_port: int, probe: Path) -> None:
+        super().__init__(workdir, config_path, as_port)
+        self.probe = probe
+
+    def env(self) -> dict[str, str]:  # type: ignore[override]
+        env = BridgeProcess.env()
+        env["PYTHONPATH"] = os.pathsep.join((str(PROBE_SITE), env["PYTHONPATH"]))
+        env["MSN_SCALE_PROBE"] = str(self.probe)
+        return env
+
+    def probe_figures(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.probe.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def mark(self) -> None:
+        """Start a new probe window (the probe resets its maxima on SIGUSR1)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+
+
+class ScaleStack(BenchStack):
+    """Synapse + the bridge against an MSN server running in another process."""
+
+    bridge: ProbedBridge
+
+    def __init__(
+        self,
+        workdir: Path,
+        backend: str,
+        pg: Any,
+        msn: Server,
+        proxy: CountingProxy,
+        gc_policy: str = "",
+        concurrency: int = 100,
+    ) -> None:
+        super().__init__(workdir, backend, pg, log_level="INFO", hs_address=proxy.url)
+        self.msn_server = msn
+        self.proxy = proxy
+        self.credential_key = generate_key()
+        self.gc_policy = gc_policy
+        self.concurrency = concurrency
+        probe = workdir / "probe.json"
+        self.bridge = ProbedBridge(workdir, self.config_path, self.as_port, probe)
+
+    async def start(self) -> None:
+        """Everything but the bridge (``self.bridge.start()``)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.msn = _MSNAddress(self.msn_server.ds, self.msn_server.login_url)
+        if self.backend == "sqlite":
+            self.db_url = f"sqlite:{self.workdir / 'bridge.db'}"
+        else:
+            self.db_url = await asyncio.to_thread(self.pg.create_database)
+        self.write_config()
+        await asyncio.to_thread(self.bridge.generate_registration, self.registration_path)
+        yaml = YAML(typ="safe")
+        self.registration = yaml.load(self.registration_path.read_text())
+        self.config = yaml.load(self.config_path.read_text())
+        self.synapse.app_service_config_files = [self.registration_path]
+        await self.synapse.start()
+
+    def write_config(self) -> None:
+        super().write_config()
+        yaml = YAML()
+        config = yaml.load(self.config_path.read_text())
+        config["bridge"]["credential_key"] = self.credential_key
+        config["bridge"]["reconnect"]["max_concurrent_logins"] = self.concurrency
+        if self.gc_policy:  # "off" (Python's collector as it comes) or THRESHOLD:FREEZE_EVERY
+            threshold, _, every = self.gc_policy.replace("off", "0:0").partition(":")
+            config["bridge"]["gc"] = {"threshold": int(threshold), "freeze_every": int(every)}
+        with open(self.config_path, "w") as f:
+            yaml.dump(config, f)
+
+    async def add_users(self, spec: SeedSpec) -> None:
+        """Store ``spec.count`` logged-in users through the bridge's models (bridge stopped)."""
+        from mautrix.util.async_db import Database
+
+        from bridge import db as bridge_db
+
+        db = Database.create(
+            self.db_url, upgrade_table=bridge_db.upgrade_table, owner_name="matrix-msn"
+        )
+        await db.start()
+        try:
+            bridge_db.init(db, CredentialCipher(self.credential_key))
+            for i in range(spec.count):
+                await bridge_db.User(
+                    mxid=user_mxid(i, self.SERVER_NAME),
+                    passport=spec.email(i),
+                    password=spec.password,
+                ).insert()
+        finally:
+            await db.stop()
+
+
+def user_mxid(i: int, server_name: str) -> str:
+    return f"@scale{i}:{server_name}"
+
+
+@dataclass
+class _MSNAddress:
+    ds_address: str
+    passport_url: str
+
+
+@dataclass
+class StartFigures:
+    """One bridge start with N users."""
+
+    label: str
+    ready_s: float = 0.0  # start to the appservice answering
+    all_online_s: float = float("nan")  # start to the MSN server seeing every user online
+    online: int = 0
+    in_progress_max: int = 0
+    concurrency: int = 0  # the bridge's bridge.reconnect.max_concurrent_logins
+    storm_cpu_s: float = 0.0  # bridge CPU from the start to all online
+    quiet_s: float = float("nan")  # start to the bridge being quiet (see _quiet)
+    quiet_cpu_s: float = 0.0
+    rss_kib: int = 0
+    probe_storm: dict[str, Any] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class BridgeRun:
+    count: int
+    backend: str
+    baseline_rss_kib: int = 0
+    baseline: StartFigures | None = None
+    starts: list[StartFigures] = field(default_factory=list)
+    idle_cpu_pct: float = float("nan")
+    probe_idle: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rss_kib_per_account(self) -> float:
+        first = self.starts[0] if self.starts else None
+        if first is None or not self.count:
+            return float("nan")
+        return (first.rss_kib - self.baseline_rss_kib) / self.count
+
+
+async def _stats(http: ClientSession, server: Server) -> dict[str, Any]:
+    assert server.stats_url
+    async with http.get(server.stats_url) as resp:
+        return dict(await resp.json())
+
+
+async def _reset(http: ClientSession, server: Server) -> None:
+    assert server.stats_url
+    async with http.post(server.stats_url + "/reset") as resp:
+        await resp.read()
+
+
+async def _quiet(
+    pid: int, proxy: CountingProxy, limit: float, below: float = 0.05, window: float = 5.0
+) -> bool:
+    """Wait for a ``window`` of seconds in which the bridge used less than ``below`` of a core
+    and sent the homeserver nothing but presence (re-sent every few seconds by design) — and
+    had no request waiting for it: a bridge waiting for Synapse is idle but not done."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before, seen = cpu_seconds(pid), len(proxy.requests)
+        await asyncio.sleep(window)
+        busy = [r for r in proxy.requests[seen:] if "/presence/" not in r.path]
+        if (cpu_seconds(pid) - before) / window < below and not busy and not proxy.in_flight:
+            return True
+    return False
+
+
+async def measure_start(
+    stack: ScaleStack,
+    server: Server,
+    http: ClientSession,
+    label: str,
+    count: int,
+    settle: float,
+    quiet_window: float = 5.0,
+) -> StartFigures:
+    """Start the bridge; wait for every user online (``settle`` s at most), then for quiet
+    (``settle`` s more at most)."""
+    figures = StartFigures(label, concurrency=stack.concurrency)
+    await _reset(http, server)
+    mark = len(stack.proxy.requests)
+    started = time.monotonic()
+    await stack.bridge.start(timeout=max(120.0, settle))
+    assert stack.bridge.proc is not None
+    pid = stack.bridge.proc.pid
+    figures.ready_s = time.monotonic() - started
+    deadline = started + settle
+    while count:
+        stats = await _stats(http, server)
+        figures.online = int(stats["online"])
+        if figures.online >= count or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.25)
+    stats = await _stats(http, server)
+    figures.in_progress_max = int(stats["logins_in_progress_max"])
+    if figures.online >= count:
+        figures.all_online_s = time.monotonic() - started
+    figures.storm_cpu_s = cpu_seconds(pid)
+    figures.probe_storm = stack.bridge.probe_figures()
+    if await _quiet(pid, stack.proxy, settle, window=quiet_window):
+        figures.quiet_s = time.monotonic() - started
+    figures.quiet_cpu_s = cpu_seconds(pid)
+    figures.rss_kib = rss_kib(pid)
+    figures.requests = request_kinds(stack.proxy, mark)
+    return figures
+
+
+async def run_bridge(
+    count: int,
+    *,
+    backend: str = "postgres",
+    contacts: int = 20,
+    groups: int = 2,
+    idle: float = 60.0,
+    restart: bool = True,
+    settle: float = 300.0,
+    quiet_window: float = 5.0,
+    keep: bool = False,
+    gc_policy: str = "",
+    concurrency: int = 100,
+    report: Any = print,
+) -> BridgeRun:
+    """The measurement described in the module documentation, for ``count`` users."""
+    raise_fd_limit()
+    spec = SeedSpec(count, contacts, groups)
+    run = BridgeRun(count, backend)
+    workdir = Path(tempfile.mkdtemp(prefix=f"msn-scale-bridge-{count}-"))
+    pg = None
+    seed = ["--seed", str(max(count, 1)), "--seed-contacts", str(contacts),
+            "--seed-groups", str(groups)]  # fmt: skip
+    server = await start_server("server", server_argv(seed), REPO)
+    proxy = CountingProxy("http://127.0.0.1:1", keep_body=r"^$")  # upstream: Synapse, below
+    stack: ScaleStack | None = None
+    try:
+        if backend == "postgres":
+            from tests.support.pg import PostgresServer
+
+            pg = PostgresServer()
+            await asyncio.to_thread(pg.start)
+        await proxy.start()
+        stack = ScaleStack(workdir, backend, pg, server, proxy, gc_policy, concurrency)
+        proxy.upstream = stack.synapse.url
+        await stack.start()
+        async with ClientSession() as http:
+            # twice: the first start also creates the database
+            for _ in range(2):
+                empty = await measure_start(
+                    stack, server, http, "no users", 0, settle, quiet_window
+                )
+                await stack.bridge.stop(timeout=60)
+            run.baseline_rss_kib = empty.rss_kib
+            run.baseline = empty
+            report(
+                f"  bridge with no users: RSS {empty.rss_kib / 1024:.1f} MiB, CPU "
+                f"{empty.quiet_cpu_s:.2f} s (the baseline)"
+            )
+            await stack.add_users(spec)
+            labels = ["first start", "restart"] if restart else ["first start"]
+            for n, label in enumerate(labels):
+                if n:
+                    await stack.bridge.stop(timeout=120)
+                figures = await measure_start(
+                    stack, server, http, label, count, settle, quiet_window
+                )
+                run.starts.append(figures)
+                report(format_start(run, figures))
+                if n == 0 and idle > 0:
+                    await asyncio.sleep(1.5)  # the probe looks every second
+                    stack.bridge.mark()
+                    pid = stack.bridge.proc.pid if stack.bridge.proc else 0
+                    cpu0 = cpu_seconds(pid)
+                    await asyncio.sleep(idle)
+                    run.idle_cpu_pct = (cpu_seconds(pid) - cpu0) * 100 / idle
+                    run.probe_idle = stack.bridge.probe_figures()
+                    report(format_idle(run))
+        run.errors = stack.bridge.errors_since(0)[:10]
+    finally:
+        if stack is not None:
+            await stack.stop()
+        await proxy.stop()
+        await server.stop()
+        if pg is not None:
+            await asyncio.to_thread(pg.stop)
+        if keep:
+            report(f"  work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return run
+
+
+def _lag(probe: dict[str, Any]) -> str:
+    lag, gc_ = probe.get("lag", {}), probe.get("gc", {})
+    if not lag:
+        return "probe: no figures"
+    return (
+        f"loop stall max {lag['max_ms']:.0f} ms ({lag['over_50ms']} over 50 ms), "
+        f"GC max {max(gc_['max_ms']):.0f} ms (full collections {gc_['collections'][2]}, "
+        f"{gc_['total_s']:.2f} s in all)"
+    )
+
+
+def format_start(run: BridgeRun, f: StartFigures) -> str:
+    """CPU per user is above what the same start with no user used (``run.baseline``)."""
+    per = f" RSS +{run.rss_kib_per_account:.1f} KiB/account;" if f.label == "first start" else ""
+    base = run.baseline or StartFigures("none")
+    n = max(run.count, 1)
+    storm = (f.storm_cpu_s - base.storm_cpu_s) * 1000 / n
+    quiet = (f.quiet_cpu_s - base.quiet_cpu_s) * 1000 / n
+    hs = sum(f.requests.values())
+    return (
+        f"  {run.count:>6} {f.label:<12} ready {f.ready_s:5.1f} s, all {f.online} online after "
+        f"{f.all_online_s:6.1f} s (in progress max {f.in_progress_max} "
+        f"{'<=' if f.in_progress_max <= f.concurrency else '>'} {f.concurrency}), bridge CPU "
+        f"{storm:5.2f} ms/user until then, quiet after {f.quiet_s:6.1f} s ({quiet:5.2f} "
+        f"ms/user);{per} {hs} homeserver requests; {_lag(f.probe_storm)}"
+    )
+
+
+def format_idle(run: BridgeRun) -> str:
+    return f"  {run.count:>6} idle         CPU {run.idle_cpu_pct:.2f} % of a core; {_lag(run.probe_idle)}"
+
+
+async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    for count in args.counts:
+        run = await run_bridge(
+            count,
+            backend=args.db,
+            contacts=args.contacts,
+            groups=args.groups,
+            idle=args.idle,
+            restart=not args.no_restart,
+            settle=args.settle,
+            quiet_window=args.quiet_window,
+            keep=args.keep,
+            gc_policy=args.bridge_gc,
+            concurrency=args.concurrency,
+        )
+        for error in run.errors:
+            print(f"  bridge error: {error.splitlines()[0][:160]}")
+        results.append(
+            {
+                "count": count,
+                "backend": run.backend,
+                "baseline_rss_kib": run.baseline_rss_kib,
+                "rss_kib_per_account": run.rss_kib_per_account,
+                "idle_cpu_pct": run.idle_cpu_pct,
+                "probe_idle": run.probe_idle,
+                "starts": [
+                    {k: (dict(v) if isinstance(v, Counter) else v) for k, v in vars(s).items()}
+                    for s in run.starts
+                ],
+            }
+        )
+    with contextlib.suppress(Exception):
+        flat = [r["rss_kib_per_account"] for r in results]
+        if len(flat) > 1:
+            print(
+                f"  RSS per account {min(flat):.1f}..{max(flat):.1f} KiB (x{max(flat) / min(flat):.2f})"
+            )
+    return results

@@ -1,0 +1,69 @@
+"""Small runs of the whole-bridge benchmarks (``bench/scale.py bridge``, ``bench/hs_traffic.py``)
+with a handful of users, so they cannot rot. Each starts its own MSN server, Synapse and bridge.
+
+The figures are not judged (the machine is shared); the runs must connect every user in both
+starts, measure the bridge process from outside and from its probe, and count the homeserver
+requests by kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def run(*argv: str, timeout: float = 280) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return proc
+
+
+def test_scale_bridge_mode_small_run(tmp_path: Path) -> None:
+    out = tmp_path / "bridge.json"
+    run(
+        str(ROOT / "bench" / "scale.py"), "bridge", "--counts", "12", "--db", "sqlite",
+        "--idle", "2", "--quiet-window", "1.5", "--settle", "120", "--concurrency", "3",
+        "--json", str(out),
+    )  # fmt: skip
+    (result,) = json.loads(out.read_text())
+    assert result["count"] == 12 and result["baseline_rss_kib"] > 0
+    assert math.isfinite(result["rss_kib_per_account"])
+    assert math.isfinite(result["idle_cpu_pct"])
+    assert result["probe_idle"]["lag"]["ticks"] > 0  # the probe inside the bridge reported
+    first, restart = result["starts"]
+    assert [first["label"], restart["label"]] == ["first start", "restart"]
+    for start in (first, restart):
+        assert start["online"] == 12 and math.isfinite(start["all_online_s"])
+        # bridge.reconnect.max_concurrent_logins (3), counted by the MSN server
+        assert 1 <= start["in_progress_max"] <= 3 and start["concurrency"] == 3
+        assert start["rss_kib"] > 0 and start["probe_storm"]["gc"]["collections"]
+    # the first start registered the contacts' ghosts (12 accounts, 12 ghosts)
+    assert first["requests"]["POST /_matrix/client/v3/register"] >= 12
+    assert sum(restart["requests"].values()) > 0
+
+
+def test_hs_traffic_small_run() -> None:
+    proc = run(
+        str(ROOT / "bench" / "hs_traffic.py"), "--users", "5", "--db", "sqlite",
+        "--quiet-window", "1.5", "--settle", "120",
+    )  # fmt: skip
+    lines = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if "first start" in line and "restart" in line)
+    total = next(line for line in lines[header:] if line.strip().startswith("total"))
+    first, restart = (int(x) for x in total.split()[-2:])
+    assert first > 0 and restart > 0
+    assert any("POST /_matrix/client/v3/register" in line for line in lines[header:])
+    assert "by category" in proc.stdout
+    for name in ("profile", "presence", "membership", "room creation", "room state", "other"):
+        assert any(line.strip().startswith(name) for line in lines), name
