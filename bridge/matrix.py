@@ -31,7 +31,7 @@ from mautrix.types import (
 )
 from mautrix.util.message_send_checkpoint import MessageSendCheckpointStep
 
-from bridge import encryption, log_redaction, texts
+from bridge import log_redaction, texts
 from bridge.commands import CommandProcessor
 from bridge.config import Config
 from bridge.portal import Portal
@@ -59,6 +59,9 @@ class MatrixHandler(BaseMatrixHandler):
         super().__init__(bridge=bridge, **kwargs)
         self._typing: dict[RoomID, set[UserID]] = {}
         if self.e2ee is not None:
+            # imported only here: it needs python-olm (the e2be extra), which mautrix checked
+            from bridge import encryption
+
             encryption.install(self.e2ee, bridge.db, bridge.get_portal)
 
     async def init_encryption(self) -> None:
@@ -66,6 +69,8 @@ class MatrixHandler(BaseMatrixHandler):
         intent exists once the appservice has started)."""
         await super().init_encryption()
         if self.e2ee is not None:
+            from bridge import encryption  # (python-olm, as above)
+
             encryption.encrypt_bot_messages(self.az.intent, self.e2ee)
 
     async def wait_for_connection(self) -> None:
