@@ -347,10 +347,12 @@ async def test_metrics_after_bridged_messages(stack: Stack) -> None:
     user, mgmt = await stack.logged_in(pair)
     room, _ = await stack.open_dm(pair, user, bob, "hello from MSN")
     mark = bob.mark()
-    await user.send_text(room, "hello from Matrix")
+    sent = await user.send_text(room, "hello from Matrix")
     await bob.wait_for_type(
         TextMessageReceived, lambda e: e.text == "hello from Matrix", after=mark
     )
+    # counted when MSN's acknowledgement arrives, just before the status goes out
+    await user.wait_for_send_status(room, sent, status="SUCCESS")
     after = await scrape(stack)
 
     def grew(name: str, **labels: str) -> float:
