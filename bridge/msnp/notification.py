@@ -48,11 +48,11 @@ class NotificationSession:
     """
 
     __slots__ = (
-        "_cache", "_web", "ab_cache", "endpoint_name", "machine_guid", "msn_object", "tokens",
-        "_disconnected", "_keepalive", "_out_detail", "_out_reason", "_syncing", "_tasks",
-        "config", "conn", "emit", "gate",
-        "lists", "logged_in", "on_disconnect", "on_ring", "passport", "personal_message",
-        "profile", "roster", "server_hosts", "status", "tally", "version",
+        "_cache", "_disconnected", "_keepalive", "_out_detail", "_out_reason", "_syncing",
+        "_tasks", "_web", "ab_cache", "config", "conn", "emit", "endpoint_name", "gate", "lists",
+        "logged_in", "machine_guid", "msn_object", "on_disconnect", "on_ring", "passport",
+        "personal_message", "profile", "roster", "server_hosts", "status", "tally", "tokens",
+        "version",
     )  # fmt: skip
 
     def __init__(
