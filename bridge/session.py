@@ -25,7 +25,7 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import endpoint_state, list_cache, metrics, own_presence, texts
+from bridge import metrics, own_presence, session_login, texts
 from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.incoming import Incoming
@@ -39,10 +39,7 @@ from bridge.msnp.values import DisconnectReason
 from bridge.reconnect import Backoff, LoginGate
 from bridge.session_events import SessionEvents
 
-__all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
-
-#: Passport tickets are not reported with a lifetime; reuse one for this long at most.
-TICKET_LIFETIME = 8 * 3600
+__all__ = ["MSNSession", "SessionOwner"]
 
 E = TypeVar("E", bound=Event)
 
@@ -174,26 +171,18 @@ class MSNSession:
         try:
             async with self.gate.turn(interactive=interactive):
                 with metrics.login_timer("login" if new_login else "reconnect"):
-                    cache = await list_cache.load(self.row, passport)
-                    kept = await endpoint_state.stored(self.row, passport)
-                    result = await client.login(
-                        passport, password, ticket=ticket, cache=cache, **kept
+                    result = await session_login.log_in(
+                        client, self.row, passport, password, ticket
                     )
         except BaseException:
             self._set_client(None)
             await _close_quietly(client)
             raise
         gc_policy.logged_in()
-        row = self.row
-        if new_login:
-            row.passport, row.password, row.credentials_lost = passport, password, False
-        if result.ticket and result.ticket != row.ticket:
-            row.ticket = result.ticket
-            row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
-        row.protocol = result.protocol
-        await endpoint_state.remember(row, client)
+        credentials = (passport, password) if new_login else None
+        await session_login.keep(self.row, client, result, credentials)
         await self.owner.save()
-        await own_presence.reapply(client, row, self.log)
+        await own_presence.reapply(client, self.row, self.log)
         self._ready = True
         self.connected_since = time.time()
         self.online.set()
@@ -327,9 +316,7 @@ class MSNSession:
 
     async def _connect_once(self, passport: str, interactive: bool) -> None:
         row = self.row
-        ticket = None
-        if row.ticket and (row.ticket_expiry or 0) > time.time() + 60:
-            ticket = row.ticket
+        ticket = session_login.usable_ticket(row)
         if not row.password and not ticket:
             raise AuthError("no stored password or ticket")
         async with self._login_lock:
