@@ -378,10 +378,11 @@ class Config(BaseBridgeConfig, UserFileConfig):
     def client_config(self) -> ClientConfig:
         """The :class:`bridge.msnp.client.ClientConfig` for the ``msn.*`` options (what
         exposes passwords is logged the first time)."""
-        client, md5 = msn_options.client_config(self)
+        return msn_options.client_config(self, self._warn_insecure_login)
+
+    def _warn_insecure_login(self, md5: bool) -> None:
         if not self._warned_security:
             self._warned_security = True
             msn_options.warn_insecure_login(self, md5)
-        return client
 
     # endregion

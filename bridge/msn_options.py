@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Callable
 import logging
 import re
 
@@ -69,15 +70,16 @@ def msn_problems(config: Any) -> list[OptionError]:
     return found
 
 
-def client_config(config: Any) -> tuple[ClientConfig, bool]:
-    """The :class:`ClientConfig` for the ``msn.*`` options, and whether it allows MD5 logins
-    (MSNP2-7 offered)."""
+def client_config(config: Any, warn: Callable[[bool], None]) -> ClientConfig:
+    """The :class:`ClientConfig` for the ``msn.*`` options; ``warn`` is told first whether it
+    offers MD5 logins (MSNP2-7)."""
     version = config["msn.client_version"] or {}
     low, high = int(config["msn.protocol_min"]), int(config["msn.protocol_max"])
     allow_md5 = bool(config["msn.allow_md5_login"])
     if not allow_md5:
         low = max(low, FIRST_TWEENER_VERSION)
-    client = ClientConfig(
+    warn(allow_md5 and low < FIRST_TWEENER_VERSION)
+    return ClientConfig(
         server=str(config["msn.server"]),
         protocols=tuple(range(high, low - 1, -1)),
         allow_md5_login=allow_md5,
@@ -105,7 +107,6 @@ def client_config(config: Any) -> tuple[ClientConfig, bool]:
         ack_timeout=float(config["msn.ack_timeout"]),
         p2p=P2PLimits(file_invite_timeout=float(config["bridge.p2p.offer_timeout"])),
     )
-    return client, allow_md5 and low < FIRST_TWEENER_VERSION
 
 
 def warn_insecure_login(config: Any, md5: bool) -> None:
