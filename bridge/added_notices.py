@@ -5,7 +5,7 @@ keep adding.
 A burst is announced once it has been quiet for :data:`GATHER_SECONDS` (but no later than
 :data:`MAX_GATHER_SECONDS` after it began), together with everyone who added the user
 meanwhile; the next notice waits until ``interval`` seconds have passed since the last one. At most :data:`MAX_LISTED` people are named in one notice; the rest are
-counted. The text (:func:`bridge.texts.added_you`) quotes the names, which their owners chose.
+counted. The text (:func:`bridge.contact_notices.added_you`) quotes the names, which their owners chose.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import asyncio
 import logging
 
-from bridge import metrics, texts
+from bridge import contact_notices, metrics
 from bridge.presence_limiter import MONOTONIC, Clock
 
 __all__ = ["GATHER_SECONDS", "MAX_GATHER_SECONDS", "MAX_LISTED", "AddedNotices"]
@@ -81,7 +81,7 @@ class AddedNotices:
         self._task = None
         if not people:
             return
-        text, html = texts.added_you(people, more)
+        text, html = contact_notices.added_you(people, more)
         try:
             await self._send(text, html)
         except Exception:

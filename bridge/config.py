@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 from pathlib import Path
-import logging
 import re
 
 from mautrix.bridge.config import BaseBridgeConfig
 from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenDefault
 
-from bridge import private_files
+from bridge import msn_options, private_files
 from bridge.config_doc import OptionError
 from bridge.config_file import UserFileConfig
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
 from bridge.ids import GhostIDs
 from bridge.limits import Limits
 from bridge.msnp.config import ClientConfig
-from bridge.msnp.p2p_transfer import P2PLimits
 from bridge.web import settings as web_settings
 
 __all__ = ["PERMISSION_LEVELS", "Config", "OptionError", "Permissions", "base_config_path"]
@@ -25,11 +23,6 @@ __all__ = ["PERMISSION_LEVELS", "Config", "OptionError", "Permissions", "base_co
 PLACEHOLDER_TOKEN = "This value is generated when generating the registration"
 #: Permission levels, lowest first.
 PERMISSION_LEVELS = ("none", "relay", "user", "admin")
-_SERVER_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$")
-#: MSNP versions below this log in with MD5 (see msn.allow_md5_login).
-FIRST_TWEENER_VERSION = 8
-
-log = logging.getLogger("mau.config")
 
 
 def base_config_path() -> str:
@@ -126,47 +119,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
                         f"Unknown level {level!r}; use one of {', '.join(PERMISSION_LEVELS)}.",
                     )
                 )
-        server = str(self["msn.server"] or "")
-        match = _SERVER_RE.match(server)
-        if not match or not 0 < int(match.group(2)) < 65536:
-            found.append(
-                OptionError("msn.server", f"{server!r} is not host:port (e.g. 127.0.0.1:1863).")
-            )
-        low, high = self["msn.protocol_min"], self["msn.protocol_max"]
-        if not (isinstance(low, int) and isinstance(high, int) and 2 <= low <= high <= 18):
-            found.append(
-                OptionError(
-                    "msn.protocol_min/protocol_max",
-                    f"Need 2 <= protocol_min <= protocol_max <= 18, got {low!r} and {high!r}.",
-                )
-            )
-        elif (
-            high >= 8
-            and not self["msn.passport_url"]
-            and not self["msn.nexus_url"]
-            and not (low >= 13 and self["msn.sso_url"])
-        ):
-            found.append(
-                OptionError(
-                    "msn.passport_url",
-                    f"MSNP8 and newer (msn.protocol_max is {high}) log in through Passport: set "
-                    "msn.passport_url (local Escargot: http://127.0.0.1:8081/login) or "
-                    "msn.nexus_url",
-                    invalid=False,
-                )
-            )
-        elif high < FIRST_TWEENER_VERSION and not self["msn.allow_md5_login"]:
-            found.append(
-                OptionError(
-                    "msn.protocol_max",
-                    f"MSNP{high} logs in with MD5: set msn.allow_md5_login to true to use it.",
-                )
-            )
-        for key in ("msn.max_switchboards", "msn.max_switchboards_per_inviter"):
-            if not isinstance(self[key], int) or isinstance(self[key], bool) or self[key] < 1:
-                found.append(OptionError(key, "It must be a positive integer."))
-        if not isinstance(self["msn.switchboard_hosts"] or [], list):
-            found.append(OptionError("msn.switchboard_hosts", "It must be a list of hosts."))
+        found += msn_options.msn_problems(self)
         try:
             Limits.from_config(self)
         except ValueError as e:
@@ -423,67 +376,13 @@ class Config(BaseBridgeConfig, UserFileConfig):
         return GhostIDs(self["bridge.username_template"], self["homeserver.domain"])
 
     def client_config(self) -> ClientConfig:
-        """The :class:`bridge.msnp.client.ClientConfig` for the ``msn.*`` options."""
-        version = self["msn.client_version"] or {}
-        low, high = int(self["msn.protocol_min"]), int(self["msn.protocol_max"])
-        allow_md5 = bool(self["msn.allow_md5_login"])
-        if not allow_md5:
-            low = max(low, FIRST_TWEENER_VERSION)
-        self._warn_insecure_login(allow_md5 and low < FIRST_TWEENER_VERSION)
-        return ClientConfig(
-            server=str(self["msn.server"]),
-            protocols=tuple(range(high, low - 1, -1)),
-            allow_md5_login=allow_md5,
-            max_switchboards=int(self["msn.max_switchboards"]),
-            max_switchboards_per_inviter=int(self["msn.max_switchboards_per_inviter"]),
-            switchboard_hosts=tuple(str(h) for h in self["msn.switchboard_hosts"] or ()),
-            passport_url=self["msn.passport_url"] or None,
-            nexus_url=self["msn.nexus_url"] or None,
-            sso_url=self["msn.sso_url"] or None,
-            ab_url=self["msn.ab_url"] or None,
-            force_scheme=self["msn.force_scheme"] or None,
-            verify_tls=bool(self["msn.verify_tls"]),
-            locale=str(version.get("locale", "0x0409")),
-            os_type=str(version.get("os_type", "winnt")),
-            os_version=str(version.get("os_version", "5.1")),
-            arch=str(version.get("arch", "i386")),
-            client_name=str(version.get("name", "MSNMSGR")),
-            client_version=str(version.get("version", "7.0.0816")),
-            client_lib=str(version.get("lib", "MSMSGS")),
-            keepalive_interval=float(self["msn.keepalive_interval"]),
-            keepalive_timeout=float(self["msn.keepalive_timeout"]),
-            connect_timeout=float(self["msn.connect_timeout"]),
-            transaction_timeout=float(self["msn.transaction_timeout"]),
-            switchboard_join_timeout=float(self["msn.switchboard_join_timeout"]),
-            ack_timeout=float(self["msn.ack_timeout"]),
-            p2p=P2PLimits(file_invite_timeout=float(self["bridge.p2p.offer_timeout"])),
-        )
+        """The :class:`bridge.msnp.client.ClientConfig` for the ``msn.*`` options (what
+        exposes passwords is logged the first time)."""
+        return msn_options.client_config(self, self._warn_insecure_login)
 
     def _warn_insecure_login(self, md5: bool) -> None:
-        """Log, once, what exposes passwords: plain-http Passport URLs and MD5 logins."""
-        if self._warned_security:
-            return
-        self._warned_security = True
-        forced_http = self["msn.force_scheme"] == "http"
-        plain = [
-            key
-            for key in ("msn.passport_url", "msn.nexus_url", "msn.sso_url")
-            if self[key] and (forced_http or str(self[key]).lower().startswith("http:"))
-        ]
-        if plain:
-            log.warning(
-                "%s use plain http: MSN passwords cross the network unencrypted",
-                " and ".join(plain),
-            )
-        if md5:
-            log.warning(
-                "msn.allow_md5_login is on: MSNP2-7 logins send md5(salt + password), which "
-                "anyone who sees the connection can try password guesses against"
-            )
-        elif int(self["msn.protocol_min"]) < FIRST_TWEENER_VERSION:
-            log.info(
-                "msn.protocol_min is %s, but MSNP2-7 are offered only with msn.allow_md5_login",
-                self["msn.protocol_min"],
-            )
+        if not self._warned_security:
+            self._warned_security = True
+            msn_options.warn_insecure_login(self, md5)
 
     # endregion

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Protocol
 from collections.abc import Callable, Collection, Iterable, Mapping, Set
-from dataclasses import dataclass, replace
+from dataclasses import replace
 import asyncio
 import logging
 
@@ -27,6 +27,7 @@ from mautrix.util import background_task
 from bridge import friend_requests
 from bridge.added_notices import AddedNotices
 from bridge.clean_text import clean_line
+from bridge.contact_entry import ContactEntry
 from bridge.db.contact import Contact as DBContact, ContactGroup as DBContactGroup, store_list
 from bridge.msnp.client import MSNClient
 from bridge.msnp.events import (
@@ -49,44 +50,6 @@ GHOST_SYNC_CONCURRENCY = 8
 GHOST_LISTS = Lists.FORWARD | Lists.ALLOW | Lists.REVERSE | Lists.PENDING
 #: Contacts the book keeps (as the MSN library does; MSN allowed 1,000 on the forward list).
 MAX_CONTACTS = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class ContactEntry:
-    """What the bridge knows about one contact (a snapshot; changes make a new entry)."""
-
-    passport: str
-    friendly_name: str = ""
-    lists: Lists = Lists.NONE
-    guid: str | None = None
-    groups: tuple[str, ...] = ()
-    status: Status = Status.OFFLINE
-    personal_message: str = ""
-    #: the user was told this person added them (see :mod:`bridge.friend_requests`)
-    request_announced: bool = False
-
-    @classmethod
-    def of(cls, contact: Contact) -> ContactEntry:
-        """A snapshot of the library's (mutable) contact, its texts cleaned."""
-        return cls(
-            passport=contact.passport.lower(),
-            friendly_name=clean_line(contact.friendly_name),
-            lists=contact.lists,
-            guid=contact.guid,
-            groups=tuple(contact.groups),
-            status=contact.status,
-            personal_message=clean_line(contact.personal_message),
-        )
-
-    @property
-    def display_name(self) -> str:
-        return self.friendly_name or self.passport
-
-
-def friend_count(contacts: Iterable[Contact | ContactEntry]) -> int:
-    """How many contacts the user has, as people count them: the forward list (not people who
-    only added the user, or who are only allowed or blocked). ``login`` and ``ping`` say it."""
-    return sum(1 for contact in contacts if contact.lists & Lists.FORWARD)
 
 
 class Ghost(Protocol):

@@ -18,7 +18,7 @@ from bridge.db.contact import Contact as DBContact
 from bridge.msnp.values import Lists
 
 if TYPE_CHECKING:
-    from bridge.contact_book import ContactEntry
+    from bridge.contact_entry import ContactEntry
 
 __all__ = ["ANSWERED", "REQUESTED", "announced", "is_open", "open_requests"]
 

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 import logging
 
-from bridge import metrics, texts
+from bridge import contact_notices, metrics
 from bridge.db.portal import Portal as DBPortal, participant_set
 from bridge.limits import Limits
 from bridge.msnp.bounded import BoundedDict
@@ -161,7 +161,7 @@ class GroupChats:
         if last is not None and now - last < self.window:
             return
         self._notified[sender] = now
-        text, html = texts.group_rooms_limited(sender, name, self.limit, self.window)
+        text, html = contact_notices.group_rooms_limited(sender, name, self.limit, self.window)
         try:
             await self._notify(text, html)
         except Exception:

@@ -11,7 +11,7 @@ from enum import Enum
 import logging
 
 from bridge.clean_text import clean_line
-from bridge.contact_book import friend_count
+from bridge.contact_entry import friend_count
 from bridge.msnp.errors import (
     ConnectionClosed,
     MSNPError,

@@ -25,7 +25,7 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import endpoint_state, list_cache, metrics, own_presence, texts
+from bridge import metrics, own_presence, session_login, texts
 from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.incoming import Incoming
@@ -38,11 +38,9 @@ from bridge.msnp.events import Disconnected, Event
 from bridge.msnp.values import DisconnectReason
 from bridge.reconnect import Backoff, LoginGate
 from bridge.session_events import SessionEvents
+from bridge.session_state import StateReport
 
-__all__ = ["TICKET_LIFETIME", "MSNSession", "SessionOwner"]
-
-#: Passport tickets are not reported with a lifetime; reuse one for this long at most.
-TICKET_LIFETIME = 8 * 3600
+__all__ = ["MSNSession", "SessionOwner"]
 
 E = TypeVar("E", bound=Event)
 
@@ -98,9 +96,7 @@ class MSNSession:
             current=lambda: self.client,
             on_disconnected=self._on_disconnected,
         )
-        self._state: BridgeStateEvent | None = None
-        self._state_error: str | None = None
-        self._state_message: str | None = None
+        self._state = StateReport(owner, log)
         #: awaited with each new client before it logs in (never raises)
         self.before_login: Callable[[MSNClient], Awaitable[None]] | None = None
 
@@ -174,33 +170,25 @@ class MSNSession:
         try:
             async with self.gate.turn(interactive=interactive):
                 with metrics.login_timer("login" if new_login else "reconnect"):
-                    cache = await list_cache.load(self.row, passport)
-                    kept = await endpoint_state.stored(self.row, passport)
-                    result = await client.login(
-                        passport, password, ticket=ticket, cache=cache, **kept
+                    result = await session_login.log_in(
+                        client, self.row, passport, password, ticket
                     )
         except BaseException:
             self._set_client(None)
             await _close_quietly(client)
             raise
         gc_policy.logged_in()
-        row = self.row
-        if new_login:
-            row.passport, row.password, row.credentials_lost = passport, password, False
-        if result.ticket and result.ticket != row.ticket:
-            row.ticket = result.ticket
-            row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
-        row.protocol = result.protocol
-        await endpoint_state.remember(row, client)
+        credentials = (passport, password) if new_login else None
+        await session_login.keep(self.row, client, result, credentials)
         await self.owner.save()
-        await own_presence.reapply(client, row, self.log)
+        await own_presence.reapply(client, self.row, self.log)
         self._ready = True
         self.connected_since = time.time()
         self.online.set()
         self._stable_task = background_task.create(
             self._confirm_stable(client), name=f"msn-stable-{self.owner.mxid}"
         )
-        await self._push_state(BridgeStateEvent.CONNECTED)
+        await self._state.push(BridgeStateEvent.CONNECTED)
         return result
 
     async def _confirm_stable(self, client: MSNClient) -> None:
@@ -268,7 +256,7 @@ class MSNSession:
         self._cancel_connect_task()
         await self._close_client()
         self._incident = False
-        self._state = None
+        self._state.event = None
 
     async def stop(self) -> None:
         """Close the session without forgetting anything (bridge shutdown). The event being
@@ -293,7 +281,7 @@ class MSNSession:
         attempt = 0
         while row.passport:
             attempt += 1
-            await self._push_state(BridgeStateEvent.CONNECTING)
+            await self._state.push(BridgeStateEvent.CONNECTING)
             try:
                 await self._connect_once(row.passport, interactive and attempt == 1)
             except asyncio.CancelledError:
@@ -307,7 +295,7 @@ class MSNSession:
                 metrics.reconnect_attempt(success=False)
                 if is_auth_failure(e):
                     self.log.warning("Stored MSN credentials were rejected: %s", e)
-                    await self._push_state(
+                    await self._state.push(
                         BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_BAD_CREDENTIALS
                     )
                     await self.owner.send_bridge_notice(texts.CREDENTIALS_REJECTED)
@@ -317,7 +305,7 @@ class MSNSession:
                     await self._connect_failed(e, attempt, wait)
                 else:
                     self.log.exception("Unexpected error connecting to MSN")
-                    await self._push_state(
+                    await self._state.push(
                         BridgeStateEvent.UNKNOWN_ERROR, texts.STATE_UNKNOWN_ERROR, type(e).__name__
                     )
             else:
@@ -327,9 +315,7 @@ class MSNSession:
 
     async def _connect_once(self, passport: str, interactive: bool) -> None:
         row = self.row
-        ticket = None
-        if row.ticket and (row.ticket_expiry or 0) > time.time() + 60:
-            ticket = row.ticket
+        ticket = session_login.usable_ticket(row)
         if not row.password and not ticket:
             raise AuthError("no stored password or ticket")
         async with self._login_lock:
@@ -341,14 +327,14 @@ class MSNSession:
     async def _credentials_lost(self) -> None:
         """The stored password cannot be decrypted (bridge.credential_key changed)."""
         self.log.warning("Stored MSN credentials cannot be decrypted; asking to log in again")
-        await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_CREDENTIALS_LOST)
+        await self._state.push(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_CREDENTIALS_LOST)
         await self.owner.send_bridge_notice(texts.credentials_lost(self.row.passport))
 
     async def _connect_failed(self, err: BaseException, attempt: int, wait: float) -> None:
         self.log.info(
             "Connecting to MSN failed (attempt %d, next in %.1fs): %s", attempt, wait, err
         )
-        await self._push_state(
+        await self._state.push(
             BridgeStateEvent.TRANSIENT_DISCONNECT,
             texts.STATE_CONNECTION_FAILED,
             str(err) or type(err).__name__,
@@ -368,10 +354,10 @@ class MSNSession:
             # told now; nothing reconnects by itself, but once `reconnect` brought the session
             # back (and it stayed up), the user hears that it is back
             self._incident = True
-            await self._push_state(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_OTHER_LOCATION)
+            await self._state.push(BridgeStateEvent.BAD_CREDENTIALS, texts.STATE_OTHER_LOCATION)
             await self.owner.send_bridge_notice(texts.OTHER_LOCATION)
             return
-        await self._push_state(
+        await self._state.push(
             BridgeStateEvent.TRANSIENT_DISCONNECT,
             texts.STATE_DISCONNECTED,
             texts.disconnect_reason(evt.reason),
@@ -390,33 +376,13 @@ class MSNSession:
     # endregion
     # region bridge state
 
-    async def _push_state(
-        self, event: BridgeStateEvent, error: str | None = None, message: str | None = None
-    ) -> None:
-        self._state, self._state_error, self._state_message = event, error, message
-        try:
-            await self.owner.push_bridge_state(event, error=error, message=message)
-        except Exception:
-            self.log.warning("Failed to push bridge state %s", event, exc_info=True)
-
     def bridge_state(self) -> BridgeState:
         """The state to report while logged in (mautrix's ``get_bridge_states``)."""
-        if self.connected:
-            return BridgeState(state_event=BridgeStateEvent.CONNECTED)
-        return BridgeState(
-            state_event=self._state or BridgeStateEvent.CONNECTING,
-            error=self._state_error,
-            message=self._state_message,
-        )
+        return self._state.current(self.connected)
 
     def state_description(self) -> str:
         """A short text for `ping` when not connected."""
-        return texts.not_connected_state(
-            connecting=bool(self._connect_task and not self._connect_task.done()),
-            state_error=self._state_error,
-            last_message=self._state_message,
-            bad_credentials=self._state == BridgeStateEvent.BAD_CREDENTIALS,
-        )
+        return self._state.description(bool(self._connect_task and not self._connect_task.done()))
 
     # endregion
 

@@ -16,7 +16,7 @@ from mautrix.bridge.commands import (
 from mautrix.types import EventID
 
 from bridge.config import Config
-from bridge.contact_book import friend_count
+from bridge.contact_entry import friend_count
 from bridge.ids import normalize_passport
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPError, MSNPException

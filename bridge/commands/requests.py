@@ -8,9 +8,10 @@ from __future__ import annotations
 from mautrix.types import EventID
 
 from bridge import friend_requests
+from bridge.contact_notices import quoted
 from bridge.msnp.client import MSNClient
 from bridge.msnp.values import Lists
-from bridge.texts import NOT_CONNECTED, md, quoted
+from bridge.texts import NOT_CONNECTED, md
 
 from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
 from .lists import add_to_list

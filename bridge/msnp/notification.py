@@ -16,9 +16,9 @@ import logging
 
 from . import ab_login, challenge as challenge_mod, list_commands, list_sync
 from .burst import Tally
-from .codec import Command, decode_arg, encode_arg, limits
+from .codec import Command, encode_arg, limits
 from .config import ClientConfig
-from .connection import Connection, parse_address
+from .connection import Connection
 from .errors import ConnectionClosed, MSNPError, RemoteProtocolError, TransactionTimeout
 from .events import Disconnected, Event, LoggedIn, OtherMessageReceived
 from .flow import ReadGate
@@ -26,6 +26,7 @@ from .keepalive import Keepalive, qng_interval
 from .list_editor import ListEditor
 from .login import FIRST_MPOP_VERSION, Credentials, PassportService, log_in
 from .message import PROFILE, parse_message
+from .ns_commands import chg_args, parse_ring, sign_out_reason, switchboard_transfer
 from .roster import Roster
 from .sso import SecurityTokens
 from .ubx import build_endpoint_data, build_private_endpoint_data, build_user_data
@@ -48,11 +49,11 @@ class NotificationSession:
     """
 
     __slots__ = (
-        "_cache", "_web", "ab_cache", "endpoint_name", "machine_guid", "msn_object", "tokens",
-        "_disconnected", "_keepalive", "_out_detail", "_out_reason", "_syncing", "_tasks",
-        "config", "conn", "emit", "gate",
-        "lists", "logged_in", "on_disconnect", "on_ring", "passport", "personal_message",
-        "profile", "roster", "server_hosts", "status", "tally", "version",
+        "_cache", "_disconnected", "_keepalive", "_out_detail", "_out_reason", "_syncing",
+        "_tasks", "_web", "ab_cache", "config", "conn", "emit", "endpoint_name", "gate", "lists",
+        "logged_in", "machine_guid", "msn_object", "on_disconnect", "on_ring", "passport",
+        "personal_message", "profile", "roster", "server_hosts", "status", "tally", "tokens",
+        "version",
     )  # fmt: skip
 
     def __init__(
@@ -269,39 +270,14 @@ class NotificationSession:
             )
 
     def _cmd_OUT(self, cmd: Command) -> None:
-        code = cmd.arg(0).upper()
-        if code == "OTH":
-            self._out_reason = DisconnectReason.OTHER_LOCATION
-            self._out_detail = "logged in from another location"
-        elif code == "SSD":
-            self._out_reason = DisconnectReason.SERVER_SHUTDOWN
-            self._out_detail = "the server is shutting down"
-        else:
-            self._out_reason = DisconnectReason.CONNECTION_LOST
-            self._out_detail = f"signed out by the server ({code or 'OUT'})"
+        self._out_reason, self._out_detail = sign_out_reason(cmd.arg(0).upper())
         if self.conn is not None:
             self.conn.abort(self._out_reason, self._out_detail)
 
     def _cmd_RNG(self, cmd: Command) -> None:
-        # RNG sessid host:port CKI cookie passport name
-        if len(cmd.args) < 5:
-            log.warning("malformed RNG %r", cmd)
-            return
-        try:
-            host, port = parse_address(cmd.args[1])
-        except RemoteProtocolError:
-            log.warning("bad switchboard address in %r", cmd)
-            return
-        self.on_ring(
-            Ring(
-                cmd.args[0],
-                host,
-                port,
-                cmd.args[3],
-                cmd.args[4],
-                decode_arg(cmd.arg(5, cmd.args[4])),
-            )
-        )
+        ring = parse_ring(cmd)
+        if ring is not None:
+            self.on_ring(ring)
 
     # ------------------------------------------------------------ keepalive, tasks, end
 
@@ -367,13 +343,7 @@ class NotificationSession:
         assert conn is not None
         while True:
             picture = self.msn_object if self.version >= 9 else None
-            args: tuple[str, ...] = (status.value,)
-            if self.version >= FIRST_MPOP_VERSION:
-                args = (status.value, f"{self.config.capabilities}:0")
-            elif self.version >= 8:
-                args = (status.value, str(self.config.capabilities))
-            if picture:
-                args = (*args, encode_arg(picture))
+            args = chg_args(status, self.version, self.config.capabilities, picture)
             await conn.transaction("CHG", args)
             self.status = status
             if picture == (self.msn_object if self.version >= 9 else None):
@@ -415,11 +385,7 @@ class NotificationSession:
     async def request_switchboard(self) -> tuple[str, int, str]:
         """``XFR SB``: (host, port, cookie) of a fresh switchboard session."""
         conn = self._live()
-        reply = await conn.transaction("XFR", ("SB",))
-        if reply.arg(0) != "SB" or len(reply.args) < 4:
-            raise RemoteProtocolError(f"unexpected XFR reply {reply!r}")
-        host, port = parse_address(reply.args[1])
-        return host, port, reply.args[3]
+        return switchboard_transfer(await conn.transaction("XFR", ("SB",)))
 
 
 _HANDLERS: Final[dict[str, Callable[[NotificationSession, Command], None]]] = {

@@ -9,7 +9,7 @@ replaces the older one, which is closed once nothing is being sent on it.
 
 Switchboards are bounded per account and per inviter and used only on the server's host
 (:mod:`.admission`); messages split into parts (``Message-ID``/``Chunks``/``Chunk``) are joined
-(:mod:`.multipacket`) before they become events.
+(:mod:`.multipacket`) before they become events (:mod:`.sb_messages`).
 """
 
 from __future__ import annotations
@@ -34,21 +34,13 @@ from .errors import (
     TransactionTimeout,
     UnknownConversation,
 )
-from .events import (
-    Event,
-    NudgeReceived,
-    OtherMessageReceived,
-    SwitchboardClosed,
-    SwitchboardJoined,
-    SwitchboardLeft,
-    TextMessageReceived,
-    TypingReceived,
-)
+from .events import Event, SwitchboardClosed, SwitchboardJoined, SwitchboardLeft
 from .flow import ReadGate
-from .message import TYPING, TEXT_PLAIN, Message, is_nudge
+from .message import Message
 from .multipacket import MultiPacketReassembler
 from .p2p import CONTENT_TYPE as P2P_CONTENT_TYPE
 from .p2p_session import P2PManager
+from .sb_messages import message_event
 from .switchboard import Switchboard
 from .values import Ring
 
@@ -365,27 +357,10 @@ class SwitchboardPool:
         if not sb.key and sb.rung_by_own_endpoint:
             return  # said to nobody yet in a session our other endpoint opened
         key = self._ensure_key(sb)
-        participants = sb.participants
-        ctype = message.content_type
-        if ctype == P2P_CONTENT_TYPE and self.p2p is not None:
+        if message.content_type == P2P_CONTENT_TYPE and self.p2p is not None:
             self.p2p.feed(sb, sender, message)  # never raises, never closes the switchboard
-        elif ctype == TEXT_PLAIN:
-            self._emit(
-                TextMessageReceived(
-                    key, sender, sender_name, message.text, message.format, participants
-                )
-            )
-        elif ctype == TYPING:
-            # the switchboard vouches for the sender; TypingUser is whatever the peer wrote
-            self._emit(TypingReceived(key, sender, participants))
-        elif is_nudge(message):
-            self._emit(NudgeReceived(key, sender, participants))
         else:
-            self._emit(
-                OtherMessageReceived(
-                    key, sender, ctype, dict(message.headers), message.body, participants
-                )
-            )
+            self._emit(message_event(key, sender, sender_name, message, sb.participants))
 
     def _join_parts(self, sender: str, message: Message, now: float) -> Message | None:
         """The whole message once its last part arrived (None meanwhile); parts dropped (over a

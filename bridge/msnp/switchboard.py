@@ -46,10 +46,9 @@ class Switchboard:
     """One switchboard connection. ``key`` is the conversation key the client assigned."""
 
     __slots__ = (
-        "login_name",
         "_changed", "_closed_reported", "_had_members", "answering", "busy", "config", "conn",
-        "inviter", "key", "last_active", "listener", "members", "own_passport", "retired",
-        "session_id", "tally",
+        "inviter", "key", "last_active", "listener", "login_name", "members", "own_passport",
+        "retired", "session_id", "tally",
     )  # fmt: skip
 
     def __init__(

@@ -36,6 +36,7 @@ from .cache import PortalCache, is_group_key
 from .from_matrix import MatrixToMSN
 from .from_msn import MSNToMatrix
 from .interfaces import PortalOwner
+from .room_create import create_room
 
 if TYPE_CHECKING:
     from mautrix.bridge import BaseUser, Bridge
@@ -305,59 +306,10 @@ class Portal(BasePortal):
         self.cache.add(self)
 
     async def _create_matrix_room(self, user: PortalOwner) -> RoomID:
-        encrypt = bool(self.matrix.e2ee and self.config["bridge.encryption.default"])
-        invitees = [user.mxid]
-        intent = self.main_intent
-        name: str | None = None
-        participants: list[str] = []
         if self.is_direct:
-            puppet = self._dm_puppet or await Puppet.get_by_passport(self.conv_key)
-            assert puppet is not None
-            self._dm_puppet = puppet
-            intent = puppet.default_mxid_intent
-            if encrypt or self.config["bridge.private_chat_portal_meta"]:
-                name = puppet.format_displayname()
-            if encrypt:
-                invitees.append(self.az.bot_mxid)
-            await intent.ensure_registered()
-        else:
-            participants = self.participants or room_info.group_participants(
-                user.client, user.msn_conversation(self.conv_key), user.passport
-            )
-            name = await room_info.group_room_name(participants)
-        encryption = self.get_encryption_state_event_json() if encrypt else None
-        room_id = await intent.create_room(
-            name=name,
-            is_direct=self.is_direct,
-            invitees=invitees,
-            initial_state=room_info.initial_state(
-                self.bridge_info_state_key, self.bridge_info, encryption
-            ),
-            creation_content=(
-                {} if self.config["bridge.federate_rooms"] else {"m.federate": False}
-            ),
-        )
-        self.row.room_id = room_id
-        self.row.name = name
-        self.row.encrypted = encrypt
-        await self.save()
-        self.cache.room_changed(self, None, room_id)
-        self.log.info("Created room %s", room_id)
-        if encrypt and self.is_direct:
-            try:
-                await self.az.intent.ensure_joined(room_id)
-            except Exception:
-                self.log.warning("Bridge bot failed to join the encrypted DM", exc_info=True)
-        if self.is_direct:
-            try:
-                await user.update_direct_chats({intent.mxid: [room_id]})
-            except Exception:
-                self.log.debug("Failed to update m.direct", exc_info=True)
-        # the contacts' ghosts join a group room; a stranger's when they write (ContactBook)
-        for passport in filter(user.may_have_ghost, participants):
-            await self.ensure_ghost_joined(passport)
-        await self.add_to_space(user)
-        return room_id
+            self._dm_puppet = self._dm_puppet or await Puppet.get_by_passport(self.conv_key)
+            assert self._dm_puppet is not None
+        return await create_room(self, user, self._dm_puppet)
 
     async def ensure_user_invited(self, user: PortalOwner) -> bool:
         """Invite ``user`` unless they are in the room already; False if that failed."""
