@@ -263,8 +263,9 @@ class MSNClient(ConversationMethods):
             self._dead = True
             self._pool.closed = True
             self._finished = True  # what was emitted is still delivered
+            await self._web.close()
             raise
-        finally:
+        if self._ns.version < 13:  # (13+ call the address book and offline messages later)
             await self._web.close()  # MSNP2-12 need HTTP for the Passport login only
         ns = self._ns
         return LoginResult(ns.passport, ns.friendly_name, ns.version, used, ns.profile)
