@@ -21,6 +21,8 @@ from bridge.msnp.errors import MSNPException, P2PError
 from bridge.msnp.events import FileOffered, OtherMessageReceived
 from bridge.msnp.p2p_files import IncomingFile
 
+from .encrypted_media import upload
+
 if TYPE_CHECKING:
     from .from_msn import MSNToMatrix
     from .interfaces import PortalOwner
@@ -63,15 +65,6 @@ async def handle_file_offer(from_msn: MSNToMatrix, user: PortalOwner, evt: FileO
     if not await from_msn.room_ready(user):
         offer.decline()
         return
-    if portal.encrypted:  # media would reach the homeserver unencrypted: not bridged yet
-        offer.decline()
-        await from_msn.send_notice(
-            user,
-            evt.sender,
-            f'Offered the file "{offer.filename}" ({human_size(offer.size)}); files are not '
-            "bridged into encrypted rooms yet, so it was declined.",
-        )
-        return
     incoming = offer.accept()
     background_task.create(
         _receive(from_msn, user, evt.sender, incoming), name=f"msn-file-{offer.call_id}"
@@ -91,9 +84,11 @@ async def _receive(
         head = await _head(incoming)
         mime = sniff(head, name)
         intent = puppet.default_mxid_intent  # the ghost (never a double puppet)
-        mxc = await intent.upload_media(
-            _pieces(head, incoming), mime_type=mime, filename=name, size=size
-        )
+        # an encrypted room: encrypted on its way (bridge.portal.encrypted_media)
+        mxc, file = await upload(
+            intent, _pieces(head, incoming), size=size, mime=mime, filename=name,
+            encrypted=portal.encrypted,
+        )  # fmt: skip
     except P2PError as e:
         portal.log.info("The file %r from %s did not arrive: %s", name, sender, e)
         await from_msn.send_notice(
@@ -109,7 +104,7 @@ async def _receive(
         return
     msgtype: MessageType = message_type(mime)
     content = MediaMessageEventContent(
-        msgtype=msgtype, body=name, url=mxc, info=FileInfo(mimetype=mime, size=size)
+        msgtype=msgtype, body=name, url=mxc, file=file, info=FileInfo(mimetype=mime, size=size)
     )
     await from_msn.send_as(user, puppet, content, sender)
 
