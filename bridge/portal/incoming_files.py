@@ -5,7 +5,8 @@ The offer is answered at once and the data is moved in the background, so the co
 other messages are not held up. The file never sits whole in memory: the P2P data arrives in
 chunks of about a kilobyte, is gathered into pieces of :data:`UPLOAD_PIECE` bytes and streamed to
 the homeserver's media repository with the announced size as its ``Content-Length``. Its MIME
-type (and so ``m.image``/``m.video``/``m.audio``/``m.file``) is read from its first bytes.
+type (and so ``m.image``/``m.video``/``m.audio``/``m.file``) is read from its first bytes. In an
+encrypted room it is encrypted on its way (:mod:`.encrypted_media`).
 """
 
 from __future__ import annotations

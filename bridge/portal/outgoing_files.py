@@ -6,7 +6,8 @@ The file is downloaded with the appservice's credentials (authenticated media, S
 default) in pieces and never held whole; an encrypted attachment (``file``) is decrypted and
 hash-checked on the way (:mod:`.encrypted_media`). A contact whose client has no P2P (no ``MSNC``
 version in its capabilities), a group conversation or a file over
-``bridge.p2p.max_outgoing_file`` gets the link instead (:meth:`MatrixToMSN._media_fallback`).
+``bridge.p2p.max_outgoing_file`` gets the link instead (:meth:`MatrixToMSN._media_fallback`;
+an encrypted file, which a link cannot carry, fails with a status saying why).
 The transfer runs in the background: the room's next messages do not wait for the contact to
 accept.
 """
