@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 
 from tests.e2e.test_e2be import _configure, encrypted_dm, logged_in, plaintext_messages
-from tests.p2p_peer import P2PPeer
+from tests.p2p_peer import DEFAULT_CAPS, P2PPeer
 from tests.support.attachments import decrypt_attachment, encrypt_attachment
 from tests.support.harness import Pair, Stack, poll
 from tests.support.olm_client import EncryptedMatrixClient
@@ -63,14 +63,19 @@ async def peers() -> AsyncIterator[list[P2PPeer]]:
 
 
 async def setup(
-    stack: Stack, clients: list[EncryptedMatrixClient], peers: list[P2PPeer]
+    stack: Stack,
+    clients: list[EncryptedMatrixClient],
+    peers: list[P2PPeer],
+    caps: int = DEFAULT_CAPS,
 ) -> tuple[Pair, EncryptedMatrixClient, RoomID, P2PPeer]:
-    """A logged-in user with an encrypted DM with a P2P-capable contact, who is online."""
+    """A logged-in user with an encrypted DM with a contact (P2P-capable by default), who is
+    online."""
     pair = stack.new_pair()
     user, _ = await logged_in(stack, clients, pair)
     bob = await P2PPeer.login(
-        stack.msn.ns_address, stack.msn.passport_url, pair.contact, pair.contact_password
-    )
+        stack.msn.ns_address, stack.msn.passport_url, pair.contact, pair.contact_password,
+        caps=caps,
+    )  # fmt: skip
     peers.append(bob)
 
     async def online() -> bool:  # the bridge saw the contact online (with P2P)
@@ -169,3 +174,14 @@ async def test_an_encrypted_file_from_matrix_reaches_msn_decrypted_and_checked(
     assert "does not match its SHA-256 hash" in status["content"]["error"]
     assert [name for _, name, _ in bob.offers] == ["holiday.zip", "tampered.bin"]
     assert bob.received.empty()
+
+
+async def test_an_encrypted_file_for_a_contact_without_p2p_fails_with_the_reason(
+    stack: Stack, clients: list[EncryptedMatrixClient], peers: list[P2PPeer]
+) -> None:
+    """A link cannot carry an encrypted file (it would lead to ciphertext)."""
+    _, user, room, old_client = await setup(stack, clients, peers, caps=0)
+    event_id = await send_encrypted_file(user, room, "photo.jpg", b"\xff\xd8\xff" + os.urandom(99))
+    status = await user.wait_for_send_status(room, event_id, "FAIL_PERMANENT", timeout=30)  # type: ignore[arg-type]
+    assert "reaches MSN only as a file transfer" in status["content"]["error"]
+    assert old_client.offers == []
