@@ -8,9 +8,8 @@ answers them from our ``portal`` table and mautrix's room-state cache (``mx_room
 ``mx_user_profile``), and :func:`install` puts it in place of mautrix's. No migration is needed.
 :func:`encrypt_bot_messages` encrypts what the bot itself says in encrypted rooms.
 
-Encrypted media is not bridged yet: an encrypted attachment from Matrix (``file`` instead of
-``url``) fails with a clear status (:mod:`bridge.portal.from_matrix`); the media path, when it
-lands, has mautrix's ``encrypt_attachment`` / ``decrypt_attachment`` (the ``e2be`` extra).
+Media in encrypted rooms are encrypted attachments (``file`` instead of ``url``), made and read
+by :mod:`bridge.portal.encrypted_media`.
 """
 
 from __future__ import annotations

@@ -290,7 +290,9 @@ class MatrixToMSN:
         if url is None:
             if getattr(message, "file", None) is not None:
                 raise SendFailure(
-                    f"{what} from an encrypted room cannot be forwarded to MSN yet",
+                    f"{what} from an encrypted room reaches MSN only as a file transfer, "
+                    "which this chat cannot take (a group chat, a contact whose client has no "
+                    "file transfers, or a file over the bridge's limit)",
                     MessageStatusReason.UNSUPPORTED,
                 )
             raise SendFailure(f"{what} without a URL", MessageStatusReason.UNSUPPORTED)

@@ -31,6 +31,7 @@ from bridge.msnp.events import (
 )
 from bridge.puppet import Puppet
 
+from .encrypted_media import upload
 from .incoming_files import handle_msnftp_invitation
 from .interfaces import PortalOwner, PortalRoom
 
@@ -255,6 +256,8 @@ class MSNToMatrix:
         if not await self._room_ready(user):
             return None
         raw = formatter.msn_to_matrix(evt.text, evt.format)
+        # inline pictures are plain mxc:// URIs (there is no encrypted form for them): in an
+        # encrypted room they would reach the homeserver in clear, so emoticons stay text
         if (
             emoticons is not None
             and not self.portal.encrypted
@@ -308,17 +311,21 @@ class MSNToMatrix:
             return None
         if ctype == "text/x-msmsgsinvite" and await handle_msnftp_invitation(self, user, evt):
             return None
-        # (no media into encrypted rooms yet: it would reach the homeserver unencrypted)
-        ink = decode_ink(evt) if ctype == "image/gif" and not self.portal.encrypted else None
+        ink = decode_ink(evt) if ctype == "image/gif" else None
         if ink is not None:
             puppet = await self._sender_puppet(evt.sender)
             if puppet is None:
                 return None
-            mxc = await puppet.default_mxid_intent.upload_media(
-                ink, mime_type="image/gif", filename="ink.gif"
+            mxc, file = await upload(
+                puppet.default_mxid_intent,
+                ink,
+                size=len(ink),
+                mime="image/gif",
+                filename="ink.gif",
+                encrypted=self.portal.encrypted,
             )
             media = MediaMessageEventContent(
-                msgtype=MessageType.IMAGE, body="ink.gif", url=mxc,
+                msgtype=MessageType.IMAGE, body="ink.gif", url=mxc, file=file,
                 info=ImageInfo(mimetype="image/gif", size=len(ink)),
             )  # fmt: skip
             return await self._deliver(user, evt.sender, media)

@@ -5,7 +5,8 @@ The offer is answered at once and the data is moved in the background, so the co
 other messages are not held up. The file never sits whole in memory: the P2P data arrives in
 chunks of about a kilobyte, is gathered into pieces of :data:`UPLOAD_PIECE` bytes and streamed to
 the homeserver's media repository with the announced size as its ``Content-Length``. Its MIME
-type (and so ``m.image``/``m.video``/``m.audio``/``m.file``) is read from its first bytes.
+type (and so ``m.image``/``m.video``/``m.audio``/``m.file``) is read from its first bytes. In an
+encrypted room it is encrypted on its way (:mod:`.encrypted_media`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from bridge.media_types import SNIFF_BYTES, message_type, sniff
 from bridge.msnp.errors import MSNPException, P2PError
 from bridge.msnp.events import FileOffered, OtherMessageReceived
 from bridge.msnp.p2p_files import IncomingFile
+
+from .encrypted_media import upload
 
 if TYPE_CHECKING:
     from .from_msn import MSNToMatrix
@@ -63,15 +66,6 @@ async def handle_file_offer(from_msn: MSNToMatrix, user: PortalOwner, evt: FileO
     if not await from_msn.room_ready(user):
         offer.decline()
         return
-    if portal.encrypted:  # media would reach the homeserver unencrypted: not bridged yet
-        offer.decline()
-        await from_msn.send_notice(
-            user,
-            evt.sender,
-            f'Offered the file "{offer.filename}" ({human_size(offer.size)}); files are not '
-            "bridged into encrypted rooms yet, so it was declined.",
-        )
-        return
     incoming = offer.accept()
     background_task.create(
         _receive(from_msn, user, evt.sender, incoming), name=f"msn-file-{offer.call_id}"
@@ -91,9 +85,11 @@ async def _receive(
         head = await _head(incoming)
         mime = sniff(head, name)
         intent = puppet.default_mxid_intent  # the ghost (never a double puppet)
-        mxc = await intent.upload_media(
-            _pieces(head, incoming), mime_type=mime, filename=name, size=size
-        )
+        # an encrypted room: encrypted on its way (bridge.portal.encrypted_media)
+        mxc, file = await upload(
+            intent, _pieces(head, incoming), size=size, mime=mime, filename=name,
+            encrypted=portal.encrypted,
+        )  # fmt: skip
     except P2PError as e:
         portal.log.info("The file %r from %s did not arrive: %s", name, sender, e)
         await from_msn.send_notice(
@@ -109,7 +105,7 @@ async def _receive(
         return
     msgtype: MessageType = message_type(mime)
     content = MediaMessageEventContent(
-        msgtype=msgtype, body=name, url=mxc, info=FileInfo(mimetype=mime, size=size)
+        msgtype=msgtype, body=name, url=mxc, file=file, info=FileInfo(mimetype=mime, size=size)
     )
     await from_msn.send_as(user, puppet, content, sender)
 

@@ -3,9 +3,11 @@ streamed from the homeserver to the switchboard; the contact accepting, declinin
 answering becomes the event's send status.
 
 The file is downloaded with the appservice's credentials (authenticated media, Synapse's
-default) in pieces and never held whole. A contact whose client has no P2P (no ``MSNC`` version in
-its capabilities), a group conversation, an encrypted file or one over
-``bridge.p2p.max_outgoing_file`` gets the link instead (:meth:`MatrixToMSN._media_fallback`).
+default) in pieces and never held whole; an encrypted attachment (``file``) is decrypted and
+hash-checked on the way (:mod:`.encrypted_media`). A contact whose client has no P2P (no ``MSNC``
+version in its capabilities), a group conversation or a file over
+``bridge.p2p.max_outgoing_file`` gets the link instead (:meth:`MatrixToMSN._media_fallback`;
+an encrypted file, which a link cannot carry, fails with a status saying why).
 The transfer runs in the background: the room's next messages do not wait for the contact to
 accept.
 """
@@ -13,6 +15,7 @@ accept.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
+from collections.abc import AsyncIterable
 import time
 
 from mautrix.types import (
@@ -27,6 +30,7 @@ from bridge.msnp.capabilities import supports_p2p
 from bridge.msnp.errors import TransferDeclined, TransferFailed, TransferTimeout
 from bridge.texts import SendFailure, describe_send_error
 
+from .encrypted_media import AttachmentError, check, decrypted
 from .send_status import send_status
 
 if TYPE_CHECKING:
@@ -44,7 +48,7 @@ def p2p_target(portal: PortalRoom, user: PortalOwner, message: MessageEventConte
     """The contact to offer ``message``'s file to over P2P, or None: send a link."""
     if not portal.is_direct or not isinstance(message, MediaMessageEventContent):
         return None
-    if not message.url or message.file is not None:
+    if not message.url and (message.file is None or not message.file.url):
         return None
     client = user.client
     contact = client.contacts.get(portal.conv_key.lower()) if client is not None else None
@@ -112,8 +116,16 @@ class FileSender:
                 retriable=True,
                 kind="not_connected",
             )
+        encrypted = message.file
+        if encrypted is not None:
+            try:
+                check(encrypted)
+            except AttachmentError as e:
+                reason = f"the encrypted file cannot be read: {e}"
+                raise SendFailure(reason, Reason.UNSUPPORTED) from None
+        source = encrypted.url if encrypted is not None else message.url
         api = self.portal.main_intent.api
-        url = api.get_download_url(str(message.url), authenticated=True)
+        url = api.get_download_url(str(source), authenticated=True)
         params = {"allow_redirect": "true"}
         if api.as_user_id:
             params["user_id"] = api.as_user_id
@@ -139,8 +151,15 @@ class FileSender:
                     ),
                     Reason.UNSUPPORTED,
                 )
-            chunks = response.content.iter_chunked(DOWNLOAD_PIECE)
-            await client.p2p.send_file(self.passport, name, size, chunks)
+            chunks: AsyncIterable[bytes] = response.content.iter_chunked(DOWNLOAD_PIECE)
+            if encrypted is not None:
+                chunks = decrypted(chunks, encrypted)
+            try:
+                await client.p2p.send_file(self.passport, name, size, chunks)
+            except AttachmentError as e:  # the transfer was cancelled before its last piece
+                raise SendFailure(
+                    f"the encrypted file was not sent: {e}", Reason.GENERIC_ERROR
+                ) from None
         self.portal.log.debug(
             "Sent %s (%d bytes) to %s in %.1f s", name, size, contact, time.monotonic() - started
         )
