@@ -23,6 +23,7 @@ import base64
 import binascii
 import re
 
+from .charsets import codec_for, decode_text
 from .errors import LocalProtocolError, RemoteProtocolError
 from .message import parse_message
 from .soap import SoapRequest, envelope, parse_response
@@ -72,6 +73,8 @@ _MONTHS: Final = {
 
 def _decode_word(match: re.Match[str]) -> str:
     charset, kind, payload = match.group(1), match.group(2).upper(), match.group(3)
+    if codec_for(charset) is None:
+        return match.group(0)  # known charsets only (some codecs are quadratic: punycode)
     try:
         if kind == "B":
             raw = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
@@ -79,7 +82,7 @@ def _decode_word(match: re.Match[str]) -> str:
             raw = _QP_HEX.sub(
                 lambda m: chr(int(m.group(1), 16)), payload.replace("_", " ")
             ).encode("latin-1")
-        return raw.decode(charset, errors="replace")
+        return decode_text(raw, charset)
     except (binascii.Error, ValueError, LookupError, UnicodeError):
         return match.group(0)
 
@@ -299,10 +302,7 @@ def parse_oim_message(
             raise RemoteProtocolError("offline message body is not base64") from e
     else:
         raw = body.encode("utf-8", errors="replace")
-    try:
-        content = raw.decode(_charset(headers.get("content-type", "")), errors="replace")
-    except LookupError:
-        content = raw.decode("utf-8", errors="replace")
+    content = decode_text(raw, _charset(headers.get("content-type", "")))
     sent = _arrival(headers.get("x-originalarrivaltime", ""))
     if sent is None and headers.get("date"):
         try:

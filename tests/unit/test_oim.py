@@ -408,3 +408,17 @@ def test_folded_headers() -> None:
         7,
         "body",
     )
+
+
+@pytest.mark.parametrize("charset", ["punycode", "\x00TF-8", "no-such-charset"])
+def test_a_body_in_an_unknown_or_costly_charset_is_read_as_utf8(charset: str) -> None:
+    # punycode decoding is quadratic (a 40 KB body blocked the loop for seconds); a NUL in the
+    # name made codecs raise ValueError: only the known charsets are used, else UTF-8
+    body = "é" + "a-" * 20000
+    mime = (
+        "From: bob@example.com\r\nTo: me@example.com\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset={charset}\r\n"
+        "Content-Transfer-Encoding: base64\r\nX-OIM-Run-Id: {A}\r\nX-OIM-Sequence-Num: 1\r\n\r\n"
+        + base64.b64encode(body.encode("utf-8")).decode("ascii")
+    )
+    assert parse_oim_message("m", mime).text == body
