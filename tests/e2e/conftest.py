@@ -57,15 +57,9 @@ async def stack(
     pg = request.getfixturevalue("pg_server") if backend == "postgres" else None
     stack = Stack(tmp_path_factory.mktemp(f"e2e-{backend}"), backend, pg)
     try:
-        await stack.start()
-    except BaseException:
-        print(stack.failure_report())
-        await stack.stop()
-        raise
-    try:
-        yield stack
+        async with stack.running():
+            yield stack
     finally:
-        await stack.stop()
         _SUMMARIES.append(stack.error_summary())
 
 

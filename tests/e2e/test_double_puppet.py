@@ -43,16 +43,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     TOKEN["as_token"] = write_registration(registration, Stack.SERVER_NAME)
     stack = Stack(workdir, "sqlite", configure=_configure)
     stack.extra_registrations.append(registration)
-    try:
-        await stack.start()
-    except BaseException:
-        print(stack.failure_report())
-        await stack.stop()
-        raise
-    try:
+    async with stack.running():
         yield stack
-    finally:
-        await stack.stop()
 
 
 TEXT_HEADER = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"

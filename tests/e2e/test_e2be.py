@@ -57,16 +57,8 @@ async def stack(
     )
     if appservice_mode:
         stack.synapse.extra_config = APPSERVICE_MODE
-    try:
-        await stack.start()
-    except BaseException:
-        print(stack.failure_report())
-        await stack.stop()
-        raise
-    try:
+    async with stack.running():
         yield stack
-    finally:
-        await stack.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -257,16 +249,8 @@ async def require_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
         config["bridge"]["encryption"]["require"] = True
 
     stack = Stack(tmp_path_factory.mktemp("e2e-e2be-require"), "sqlite", configure=configure)
-    try:
-        await stack.start()
-    except BaseException:
-        print(stack.failure_report())
-        await stack.stop()
-        raise
-    try:
+    async with stack.running():
         yield stack
-    finally:
-        await stack.stop()
 
 
 async def test_with_require_an_unencrypted_message_is_refused(

@@ -34,16 +34,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     if synapse_python() is None:
         pytest.fail("Synapse is not installed: run tests/install-test-deps.sh", pytrace=False)
     stack = Stack(tmp_path_factory.mktemp("e2e-e2be-media"), "sqlite", configure=_configure(False))
-    try:
-        await stack.start()
-    except BaseException:
-        print(stack.failure_report())
-        await stack.stop()
-        raise
-    try:
+    async with stack.running():
         yield stack
-    finally:
-        await stack.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -51,16 +51,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         pytest.fail("Synapse is not installed: run tests/install-test-deps.sh", pytrace=False)
     metrics_port = free_port()
     stack = Stack(tmp_path_factory.mktemp("e2e-web"), "sqlite", configure=_configure(metrics_port))
-    try:
-        await stack.start()
-    except BaseException:
-        print(stack.failure_report())
-        await stack.stop()
-        raise
-    try:
+    async with stack.running():
         yield stack
-    finally:
-        await stack.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -19,7 +19,7 @@ MSN through the bot), :meth:`Stack.command` (a bot command and its reply), :meth
 from __future__ import annotations
 
 from typing import Any, TypeVar
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 import asyncio
 import contextlib
@@ -379,6 +379,21 @@ class Stack:
         self.extra_registrations: list[Path] = []
 
     # --- setup / teardown -------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Stack]:
+        """Started for the block and stopped after it; a failed start prints the failure
+        report (the logs of every process) before it raises."""
+        try:
+            await self.start()
+        except BaseException:
+            print(self.failure_report())
+            await self.stop()
+            raise
+        try:
+            yield self
+        finally:
+            await self.stop()
 
     async def start(self) -> None:
         from tests.msn_server import MSNServer, ServerConfig
