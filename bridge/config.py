@@ -305,6 +305,8 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.p2p.max_incoming_file")
         copy("bridge.p2p.max_outgoing_file")
         copy("bridge.p2p.offer_timeout")
+        copy("bridge.p2p.msnftp")
+        copy("bridge.p2p.msnftp_private_addresses")
         copy_dict("bridge.permissions")
 
         copy("msn.server")
@@ -456,7 +458,10 @@ class Config(BaseBridgeConfig, UserFileConfig):
             transaction_timeout=float(self["msn.transaction_timeout"]),
             switchboard_join_timeout=float(self["msn.switchboard_join_timeout"]),
             ack_timeout=float(self["msn.ack_timeout"]),
-            p2p=P2PLimits(file_invite_timeout=float(self["bridge.p2p.offer_timeout"])),
+            p2p=P2PLimits(
+                file_invite_timeout=float(self["bridge.p2p.offer_timeout"]),
+                msnftp_private_addresses=bool(self["bridge.p2p.msnftp_private_addresses"]),
+            ),
         )
 
     def _warn_insecure_login(self, md5: bool) -> None:

@@ -37,6 +37,7 @@ from .errors import (
 from .events import Disconnected, Event
 from .flow import EventQueue
 from .login import Credentials
+from .msnftp_transfer import ClientMsnftp
 from .notification import NotificationSession
 from .offline import OfflineMessages
 from .p2p_client import ClientP2P
@@ -88,7 +89,7 @@ class MSNClient:
     """
 
     __slots__ = (
-        "_oim", "p2p",
+        "_oim", "p2p", "msnftp",
         "_closing", "_dead", "_dispatcher", "_events", "_finished", "_ns", "_pool", "_tally",
         "_tasks", "_web", "config", "handler",
     )  # fmt: skip
@@ -121,6 +122,10 @@ class MSNClient:
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         #: pictures, emoticons and files over P2P (:mod:`.p2p_client`)
         self.p2p = ClientP2P(config, self._ns, self._pool, self._emit)
+        #: files from MSN Messenger 4-5 (:mod:`.msnftp_transfer`)
+        self.msnftp = ClientMsnftp(
+            config.p2p, lambda: self._ns.passport, self._send_invitation, self._emit
+        )
         self._dead = False
         self._closing = False
         self._oim = OfflineMessages(config, self._ns, self._web, self._emit)  # MSNP13+
@@ -202,6 +207,8 @@ class MSNClient:
             return
         if self._oim.intercept(event):
             return  # the server's offline-message notice: fetched, then reported
+        if self.msnftp.intercept(event):
+            return  # an MSNFTP invitation: a FileOffered event, or an answer to one
         self._events.put(event)
         if self._dispatcher is None or self._dispatcher.done():  # (done: cancelled unstarted)
             self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
@@ -291,6 +298,7 @@ class MSNClient:
         self._pool.closed = True
         self._pool.cancel_tasks()
         await self.p2p.close()
+        await self.msnftp.close()
         for task in list(self._tasks or ()):
             task.cancel()
         self._oim.close()
@@ -303,6 +311,7 @@ class MSNClient:
         self._oim.close()
         self._spawn(self._wind_down())
         self._spawn(self.p2p.close())
+        self._spawn(self.msnftp.close())
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
@@ -446,6 +455,9 @@ class MSNClient:
             f"Invitation-Command: CANCEL\r\nInvitation-Cookie: {cookie}\r\n"
             "Cancel-Code: REJECT\r\n\r\n"
         ).encode()
+        await self._send_invitation(conversation, payload)
+
+    async def _send_invitation(self, conversation: str, payload: bytes) -> None:
         async with self._pool.using(conversation) as sb:
             await sb.send_payload(payload, "N")
 

@@ -1,0 +1,335 @@
+"""MSNFTP file offers of MSN Messenger 4-5 for one client (``client.msnftp``): the invitations
+on the switchboard become :class:`~.events.FileOffered` events carrying an :class:`MsnftpOffer`,
+and an accepted offer connects to the sender's computer (this module owns those sockets).
+
+An :class:`MsnftpOffer` answers like a P2P :class:`~.p2p_files.FileOffer` (``accept()``,
+``decline()``, ``open``, ``filename``, ``size``), and ``async for chunk in offer.accept()``
+streams the data in order, so a file never has to fit in memory. The sender chooses the
+address: unless :attr:`~.p2p_transfer.P2PLimits.msnftp_private_addresses` allows it, only
+global addresses are connected to; refused, timed-out and refused-by-rule connections raise
+:class:`~.errors.PeerUnreachable` and the sender is told with a ``CANCEL``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+import asyncio
+import ipaddress
+import logging
+
+from .errors import MSNPException, PeerUnreachable, TransferFailed, TransferTimeout
+from .events import Event, FileOffered, OtherMessageReceived
+from .msnftp import (
+    CONTENT_TYPE,
+    Invitation,
+    MsnftpReceiver,
+    build_accept,
+    build_cancel,
+    parse_invitation,
+)
+from .p2p_transfer import P2PLimits
+
+__all__ = ["ClientMsnftp", "MsnftpIncoming", "MsnftpOffer"]
+
+log = logging.getLogger("msnp.msnftp")
+
+SendPayload = Callable[[str, bytes], Awaitable[None]]
+#: bytes read from the sender's socket at a time
+READ_SIZE = 64 * 1024
+
+
+class ClientMsnftp:
+    """The MSNFTP offers of one client, by (sender, cookie); at most ``limits.max_sessions``."""
+
+    def __init__(
+        self,
+        limits: P2PLimits,
+        own_passport: Callable[[], str],
+        send: SendPayload,
+        emit: Callable[[Event], None],
+    ) -> None:
+        self.limits = limits
+        self._own_passport = own_passport
+        self._send = send
+        self._emit = emit
+        self._offers: dict[tuple[str, str], MsnftpOffer] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def intercept(self, event: Event) -> bool:
+        """Whether ``event`` was an MSNFTP invitation message (then it is handled here)."""
+        if not isinstance(event, OtherMessageReceived) or event.content_type != CONTENT_TYPE:
+            return False
+        inv = parse_invitation(event.body)
+        if inv is None:
+            return False
+        key = (event.sender.lower(), inv.cookie)
+        offer = self._offers.get(key)
+        if offer is not None and inv.command != "INVITE":
+            offer.on_answer(inv)
+            return True
+        if not inv.is_file_transfer:
+            return False
+        if inv.command != "INVITE" or offer is not None:
+            return True  # an answer to an offer we no longer have, or a repeated INVITE
+        if len(self._offers) >= self.limits.max_sessions or inv.size is None:
+            log.info("MSNFTP: refused a file offer from %s (too many, or no size)", event.sender)
+            self.spawn(self.send(event.conversation, build_cancel(inv.cookie)))
+            return True
+        offer = MsnftpOffer(self, event.conversation, event.sender, inv)
+        self._offers[key] = offer
+        offer.expire_after(self.limits.file_invite_timeout)
+        self._emit(FileOffered(event.conversation, event.sender, offer, event.participants))
+        return True
+
+    def forget(self, offer: MsnftpOffer) -> None:
+        if self._offers.get(offer.key) is offer:
+            del self._offers[offer.key]
+
+    @property
+    def own_passport(self) -> str:
+        return self._own_passport()
+
+    async def send(self, conversation: str, payload: bytes) -> None:
+        try:
+            await self._send(conversation, payload)
+        except MSNPException as e:
+            log.info("MSNFTP: could not answer an invitation: %s", e)
+
+    def spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name="msnftp-answer")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for offer in list(self._offers.values()):
+            offer.withdraw("the session closed")
+        self._offers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+
+
+class MsnftpOffer:
+    """A contact offers a file with MSNFTP; answer with :meth:`accept` or :meth:`decline` once."""
+
+    def __init__(
+        self, owner: ClientMsnftp, conversation: str, sender: str, invitation: Invitation
+    ) -> None:
+        self._owner = owner
+        self.conversation = conversation
+        self.passport = sender
+        self.invitation = invitation
+        self.key = (sender.lower(), invitation.cookie)
+        self.answered = False
+        self._withdrawn = False
+        self._timer: asyncio.TimerHandle | None = None
+        #: the sender's answer to our ACCEPT (its ACCEPT with the address, or a CANCEL)
+        self._answer: asyncio.Future[Invitation] | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.invitation.filename
+
+    @property
+    def size(self) -> int:
+        return self.invitation.size or 0
+
+    @property
+    def call_id(self) -> str:
+        return f"msnftp-{self.invitation.cookie}"
+
+    @property
+    def open(self) -> bool:
+        """Unanswered and not withdrawn by the sender."""
+        return not self.answered and not self._withdrawn
+
+    def expire_after(self, timeout: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(timeout, self._expire)
+
+    def _expire(self) -> None:
+        if self.open:
+            log.info("MSNFTP: a file offer from %s was not answered in time", self.passport)
+            self.decline()
+
+    def _answered(self) -> None:
+        self.answered = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def on_answer(self, inv: Invitation) -> None:
+        """The sender's ACCEPT (with its address) or CANCEL."""
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(inv)
+        elif inv.command == "CANCEL":
+            self.withdraw("the sender cancelled")
+
+    def withdraw(self, reason: str) -> None:
+        self._withdrawn = True
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(TransferFailed(reason))
+        if self._timer is not None:
+            self._timer.cancel()
+        self._owner.forget(self)
+
+    def accept(self) -> MsnftpIncoming:
+        """Say yes (``Request-Data: IP-Address:``); iterate the result to receive the data."""
+        if not self.open:
+            raise TransferFailed("this file offer is no longer open")
+        self._answered()
+        self._answer = asyncio.get_running_loop().create_future()
+        self._owner.spawn(self._owner.send(self.conversation, build_accept(self.invitation.cookie)))
+        return MsnftpIncoming(self, self._answer, self._owner.limits)
+
+    def decline(self) -> None:
+        if self.answered:
+            return
+        self._answered()
+        self._owner.forget(self)
+        if not self._withdrawn:
+            self.cancel("REJECT")
+
+    def cancel(self, code: str) -> None:
+        self._owner.spawn(
+            self._owner.send(self.conversation, build_cancel(self.invitation.cookie, code))
+        )
+
+    def done(self) -> None:
+        self._owner.forget(self)
+
+    def own_passport(self) -> str:
+        return self._owner.own_passport
+
+
+class MsnftpIncoming:
+    """An accepted MSNFTP file: ``async for chunk in incoming`` yields its data in order.
+
+    Raises :class:`PeerUnreachable` when the sender's computer cannot be reached,
+    :class:`TransferTimeout` when it stops sending, :class:`TransferFailed` otherwise.
+    """
+
+    def __init__(
+        self, offer: MsnftpOffer, answer: asyncio.Future[Invitation], limits: P2PLimits
+    ) -> None:
+        self.offer = offer
+        self.received = 0
+        self._answer = answer
+        self._limits = limits
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._codec: MsnftpReceiver | None = None
+        self._pending: deque[bytes] = deque()
+        self._finished = False
+
+    @property
+    def size(self) -> int:
+        return self.offer.size
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._pending:
+            return self._pending.popleft()
+        if self._finished:
+            raise StopAsyncIteration
+        try:
+            if self._codec is None:
+                await self._connect()
+            while not self._pending:
+                if self._codec is not None and self._codec.done:
+                    await self._complete()
+                    raise StopAsyncIteration
+                await self._read()
+        except StopAsyncIteration:
+            raise
+        except PeerUnreachable:
+            self._fail("FAIL")
+            raise
+        except TransferTimeout:
+            self._fail("FTTIMEOUT")
+            raise
+        except (TransferFailed, OSError, EOFError) as e:
+            self._fail("FAIL")
+            if isinstance(e, TransferFailed):
+                raise
+            raise TransferFailed(f"the connection to the sender broke: {e}") from None
+        except BaseException:
+            self._fail("FAIL")
+            raise
+        return self._pending.popleft()
+
+    async def _connect(self) -> None:
+        stall = self._limits.stall_timeout
+        try:
+            inv = await asyncio.wait_for(asyncio.shield(self._answer), stall)
+        except asyncio.TimeoutError:
+            raise TransferTimeout(f"{self.offer.passport} did not send its address") from None
+        if inv.command != "ACCEPT" or inv.address is None:
+            self._finished = True  # the sender cancelled: nothing to tell it
+            raise TransferFailed(f"{self.offer.passport} cancelled the file transfer")
+        host, port, auth = inv.address
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            raise PeerUnreachable(f"the sender's address {host[:60]!r} is not an IP") from None
+        if not ip.is_global and not self._limits.msnftp_private_addresses:
+            raise PeerUnreachable(f"the sender's address {ip} is not a public one")
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(str(ip), port), self._limits.msnftp_connect_timeout
+            )
+        except (asyncio.TimeoutError, OSError) as e:
+            raise PeerUnreachable(f"could not connect to {ip}:{port}: {e or 'timed out'}") from None
+        self._reader, self._writer = reader, writer
+        self._codec = MsnftpReceiver(
+            self.offer.own_passport(), auth, self._limits.max_file_size, self.offer.size
+        )
+        writer.write(self._codec.start())
+
+    async def _read(self) -> None:
+        reader, writer, codec = self._reader, self._writer, self._codec
+        assert reader is not None and writer is not None and codec is not None
+        try:
+            data = await asyncio.wait_for(reader.read(READ_SIZE), self._limits.stall_timeout)
+        except asyncio.TimeoutError:
+            raise TransferTimeout(f"{self.offer.passport} stopped sending the file") from None
+        if not data:
+            raise TransferFailed(f"{self.offer.passport} closed the connection early")
+        out, chunks = codec.feed(data)
+        if out:
+            writer.write(out)
+            await writer.drain()
+        for chunk in chunks:
+            self.received += len(chunk)
+            self._pending.append(chunk)
+
+    async def _complete(self) -> None:
+        self._finished = True
+        self.offer.done()
+        writer = self._writer
+        if writer is not None:
+            try:
+                await asyncio.wait_for(writer.drain(), self._limits.stall_timeout)
+            except (OSError, asyncio.TimeoutError):
+                pass
+            writer.close()
+
+    def _fail(self, code: str) -> None:
+        if self._finished:
+            self._close()
+            return
+        self._finished = True
+        self._close()
+        self.offer.done()
+        self.offer.cancel(code)
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def cancel(self) -> None:
+        """Stop receiving (the sender is told with a CANCEL)."""
+        self._fail("FAIL")
