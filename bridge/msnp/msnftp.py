@@ -20,8 +20,8 @@ A block whose first byte is not 0 is the sender cancelling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
+from dataclasses import dataclass
 
 from .errors import TransferFailed
 

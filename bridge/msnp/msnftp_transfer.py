@@ -264,7 +264,7 @@ class MsnftpIncoming:
         stall = self._limits.stall_timeout
         try:
             inv = await asyncio.wait_for(asyncio.shield(self._answer), stall)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TransferTimeout(f"{self.offer.passport} did not send its address") from None
         if inv.command != "ACCEPT" or inv.address is None:
             self._finished = True  # the sender cancelled: nothing to tell it
@@ -280,7 +280,7 @@ class MsnftpIncoming:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(str(ip), port), self._limits.msnftp_connect_timeout
             )
-        except (asyncio.TimeoutError, OSError) as e:
+        except (TimeoutError, OSError) as e:
             raise PeerUnreachable(f"could not connect to {ip}:{port}: {e or 'timed out'}") from None
         self._reader, self._writer = reader, writer
         self._codec = MsnftpReceiver(
@@ -293,7 +293,7 @@ class MsnftpIncoming:
         assert reader is not None and writer is not None and codec is not None
         try:
             data = await asyncio.wait_for(reader.read(READ_SIZE), self._limits.stall_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TransferTimeout(f"{self.offer.passport} stopped sending the file") from None
         if not data:
             raise TransferFailed(f"{self.offer.passport} closed the connection early")
@@ -312,7 +312,7 @@ class MsnftpIncoming:
         if writer is not None:
             try:
                 await asyncio.wait_for(writer.drain(), self._limits.stall_timeout)
-            except (OSError, asyncio.TimeoutError):
+            except (OSError, TimeoutError):
                 pass
             writer.close()
 

@@ -57,7 +57,7 @@ def closed_port() -> int:
 
 
 async def test_a_file_arrives_byte_for_byte_from_the_senders_computer() -> None:
-    async with pair(private=True) as (alice, rec, peer):
+    async with pair(private=True) as (_alice, rec, peer):
         data = os.urandom(1024 * 1024 + 17)
         sending = asyncio.create_task(send_msnftp(peer, ALICE, "big.bin", data))
         offer = await offer_of(rec)
@@ -73,7 +73,7 @@ async def test_a_file_arrives_byte_for_byte_from_the_senders_computer() -> None:
 
 
 async def test_a_declined_offer_is_cancelled_with_reject() -> None:
-    async with pair(private=True) as (alice, rec, peer):
+    async with pair(private=True) as (_alice, rec, peer):
         sending = asyncio.create_task(send_msnftp(peer, ALICE, "no.txt", b"no"))
         (await offer_of(rec)).decline()
         result = await sending
@@ -83,7 +83,7 @@ async def test_a_declined_offer_is_cancelled_with_reject() -> None:
 @pytest.mark.parametrize("private", [True, False])
 async def test_an_unreachable_or_private_sender_gets_a_cancel(private: bool) -> None:
     # a closed port when private addresses are allowed; a listening one when they are not
-    async with pair(private=private) as (alice, rec, peer):
+    async with pair(private=private) as (_alice, rec, peer):
         announce = f"127.0.0.1:{closed_port()}" if private else None
         sending = asyncio.create_task(
             send_msnftp(peer, ALICE, "x.txt", b"data", announce=announce, timeout=10)

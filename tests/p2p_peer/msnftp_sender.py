@@ -87,7 +87,7 @@ async def send_msnftp(
     assert await sb.send(invite, "N")
     try:
         answer = await _answer(peer, cookie, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return MsnftpResult("timeout")
     if answer.get("invitation-command") != "ACCEPT":
         return MsnftpResult("declined", answer.get("cancel-code", ""))
