@@ -37,7 +37,7 @@ from .errors import (
 from .events import Disconnected, Event
 from .flow import EventQueue
 from .login import Credentials
-from .msnftp_transfer import ClientMsnftp
+from .msnftp_client import ClientMsnftp
 from .notification import NotificationSession
 from .offline import OfflineMessages
 from .p2p_client import ClientP2P
@@ -122,7 +122,7 @@ class MSNClient:
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         #: pictures, emoticons and files over P2P (:mod:`.p2p_client`)
         self.p2p = ClientP2P(config, self._ns, self._pool, self._emit)
-        #: files from MSN Messenger 4-5 (:mod:`.msnftp_transfer`)
+        #: files from MSN Messenger 4-5 (:mod:`.msnftp_client`)
         self.msnftp = ClientMsnftp(
             config.p2p, lambda: self._ns.passport, self._send_invitation, self._emit
         )

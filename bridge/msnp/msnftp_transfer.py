@@ -1,6 +1,7 @@
-"""MSNFTP file offers of MSN Messenger 4-5 for one client (``client.msnftp``): the invitations
-on the switchboard become :class:`~.events.FileOffered` events carrying an :class:`MsnftpOffer`,
-and an accepted offer connects to the sender's computer (this module owns those sockets).
+"""An MSNFTP file offer (MSN Messenger 4-5) and its transfer from the sender's computer.
+
+:class:`MsnftpOffer` is carried by a :class:`~.events.FileOffered` event; an accepted offer
+connects to the sender's computer (this module owns those sockets).
 
 An :class:`MsnftpOffer` answers like a P2P :class:`~.p2p_files.FileOffer` (``accept()``,
 ``decline()``, ``open``, ``filename``, ``size``), and ``async for chunk in offer.accept()``
@@ -12,109 +13,45 @@ global addresses are connected to; refused, timed-out and refused-by-rule connec
 
 from __future__ import annotations
 
+from typing import Protocol
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 import asyncio
 import ipaddress
 import logging
 
-from .errors import MSNPException, PeerUnreachable, TransferFailed, TransferTimeout
-from .events import Event, FileOffered, OtherMessageReceived
-from .msnftp import (
-    CONTENT_TYPE,
-    Invitation,
-    MsnftpReceiver,
-    build_accept,
-    build_cancel,
-    parse_invitation,
-)
+from .errors import PeerUnreachable, TransferFailed, TransferTimeout
+from .msnftp import Invitation, MsnftpReceiver, build_accept, build_cancel
 from .p2p_transfer import P2PLimits
 
-__all__ = ["ClientMsnftp", "MsnftpIncoming", "MsnftpOffer"]
+__all__ = ["MsnftpIncoming", "MsnftpOffer", "OfferOwner"]
 
 log = logging.getLogger("msnp.msnftp")
 
-SendPayload = Callable[[str, bytes], Awaitable[None]]
 #: bytes read from the sender's socket at a time
 READ_SIZE = 64 * 1024
 
 
-class ClientMsnftp:
-    """The MSNFTP offers of one client, by (sender, cookie); at most ``limits.max_sessions``."""
+class OfferOwner(Protocol):
+    """What an offer needs from the client's MSNFTP layer (:class:`~.msnftp_client.ClientMsnftp`)."""
 
-    def __init__(
-        self,
-        limits: P2PLimits,
-        own_passport: Callable[[], str],
-        send: SendPayload,
-        emit: Callable[[Event], None],
-    ) -> None:
-        self.limits = limits
-        self._own_passport = own_passport
-        self._send = send
-        self._emit = emit
-        self._offers: dict[tuple[str, str], MsnftpOffer] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def intercept(self, event: Event) -> bool:
-        """Whether ``event`` was an MSNFTP invitation message (then it is handled here)."""
-        if not isinstance(event, OtherMessageReceived) or event.content_type != CONTENT_TYPE:
-            return False
-        inv = parse_invitation(event.body)
-        if inv is None:
-            return False
-        key = (event.sender.lower(), inv.cookie)
-        offer = self._offers.get(key)
-        if offer is not None and inv.command != "INVITE":
-            offer.on_answer(inv)
-            return True
-        if not inv.is_file_transfer:
-            return False
-        if inv.command != "INVITE" or offer is not None:
-            return True  # an answer to an offer we no longer have, or a repeated INVITE
-        if len(self._offers) >= self.limits.max_sessions or inv.size is None:
-            log.info("MSNFTP: refused a file offer from %s (too many, or no size)", event.sender)
-            self.spawn(self.send(event.conversation, build_cancel(inv.cookie)))
-            return True
-        offer = MsnftpOffer(self, event.conversation, event.sender, inv)
-        self._offers[key] = offer
-        offer.expire_after(self.limits.file_invite_timeout)
-        self._emit(FileOffered(event.conversation, event.sender, offer, event.participants))
-        return True
-
-    def forget(self, offer: MsnftpOffer) -> None:
-        if self._offers.get(offer.key) is offer:
-            del self._offers[offer.key]
+    limits: P2PLimits
 
     @property
-    def own_passport(self) -> str:
-        return self._own_passport()
+    def own_passport(self) -> str: ...
 
-    async def send(self, conversation: str, payload: bytes) -> None:
-        try:
-            await self._send(conversation, payload)
-        except MSNPException as e:
-            log.info("MSNFTP: could not answer an invitation: %s", e)
+    async def send(self, conversation: str, payload: bytes) -> None: ...
 
-    def spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name="msnftp-answer")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def spawn(self, coro: Coroutine[object, object, None]) -> None: ...
 
-    async def close(self) -> None:
-        for offer in list(self._offers.values()):
-            offer.withdraw("the session closed")
-        self._offers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        self._tasks.clear()
+    def forget(self, offer: MsnftpOffer) -> None: ...
 
 
 class MsnftpOffer:
     """A contact offers a file with MSNFTP; answer with :meth:`accept` or :meth:`decline` once."""
 
     def __init__(
-        self, owner: ClientMsnftp, conversation: str, sender: str, invitation: Invitation
+        self, owner: OfferOwner, conversation: str, sender: str, invitation: Invitation
     ) -> None:
         self._owner = owner
         self.conversation = conversation
@@ -179,7 +116,9 @@ class MsnftpOffer:
             raise TransferFailed("this file offer is no longer open")
         self._answered()
         self._answer = asyncio.get_running_loop().create_future()
-        self._owner.spawn(self._owner.send(self.conversation, build_accept(self.invitation.cookie)))
+        self._owner.spawn(
+            self._owner.send(self.conversation, build_accept(self.invitation.cookie))
+        )
         return MsnftpIncoming(self, self._answer, self._owner.limits)
 
     def decline(self) -> None:
@@ -281,7 +220,9 @@ class MsnftpIncoming:
                 asyncio.open_connection(str(ip), port), self._limits.msnftp_connect_timeout
             )
         except (TimeoutError, OSError) as e:
-            raise PeerUnreachable(f"could not connect to {ip}:{port}: {e or 'timed out'}") from None
+            raise PeerUnreachable(
+                f"could not connect to {ip}:{port}: {e or 'timed out'}"
+            ) from None
         self._reader, self._writer = reader, writer
         self._codec = MsnftpReceiver(
             self.offer.own_passport(), auth, self._limits.max_file_size, self.offer.size
