@@ -63,6 +63,7 @@ class MsnftpOffer:
         self._timer: asyncio.TimerHandle | None = None
         #: the sender's answer to our ACCEPT (its ACCEPT with the address, or a CANCEL)
         self._answer: asyncio.Future[Invitation] | None = None
+        self._incoming: MsnftpIncoming | None = None
 
     @property
     def filename(self) -> str:
@@ -103,9 +104,12 @@ class MsnftpOffer:
             self.withdraw("the sender cancelled")
 
     def withdraw(self, reason: str) -> None:
+        """The sender cancelled or the session closed: a transfer under way is cut off."""
         self._withdrawn = True
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(TransferFailed(reason))
+        if self._incoming is not None:
+            self._incoming.abort()
         if self._timer is not None:
             self._timer.cancel()
         self._owner.forget(self)
@@ -119,7 +123,8 @@ class MsnftpOffer:
         self._owner.spawn(
             self._owner.send(self.conversation, build_accept(self.invitation.cookie))
         )
-        return MsnftpIncoming(self, self._answer, self._owner.limits)
+        self._incoming = MsnftpIncoming(self, self._answer, self._owner.limits)
+        return self._incoming
 
     def decline(self) -> None:
         if self.answered:
@@ -274,3 +279,9 @@ class MsnftpIncoming:
     def cancel(self) -> None:
         """Stop receiving (the sender is told with a CANCEL)."""
         self._fail("FAIL")
+
+    def abort(self) -> None:
+        """Close the connection at once (the session is gone: nobody to tell)."""
+        self._finished = True
+        self._pending.clear()
+        self._close()

@@ -146,9 +146,7 @@ async def _head(incoming: IncomingFile | MsnftpIncoming) -> bytes:
     return bytes(head)
 
 
-async def _pieces(
-    head: bytes, incoming: IncomingFile | MsnftpIncoming
-) -> AsyncIterator[bytes]:
+async def _pieces(head: bytes, incoming: IncomingFile | MsnftpIncoming) -> AsyncIterator[bytes]:
     piece = bytearray(head)
     async for chunk in incoming:
         piece += chunk

@@ -14,7 +14,7 @@ import socket
 import pytest
 
 from bridge.msnp.client import MSNClient
-from bridge.msnp.errors import PeerUnreachable
+from bridge.msnp.errors import PeerUnreachable, TransferTimeout
 from bridge.msnp.events import FileOffered
 from bridge.msnp.msnftp_transfer import MsnftpOffer
 from bridge.msnp.p2p_transfer import P2PLimits
@@ -29,9 +29,13 @@ ALICE, BOB = "alice@example.com", "bob@example.com"
 
 
 @contextlib.asynccontextmanager
-async def pair(private: bool) -> AsyncIterator[tuple[MSNClient, Recorder, P2PPeer]]:
+async def pair(
+    private: bool, stall_timeout: float = 60
+) -> AsyncIterator[tuple[MSNClient, Recorder, P2PPeer]]:
     async with running_server() as server:
-        limits = P2PLimits(msnftp_private_addresses=private, msnftp_connect_timeout=5)
+        limits = P2PLimits(
+            msnftp_private_addresses=private, msnftp_connect_timeout=5, stall_timeout=stall_timeout
+        )
         alice, rec = await logged_in(server, ALICE, 12, p2p=limits)
         peer = await P2PPeer.login(server.ns_address, server.passport_url, BOB, "bob123")
         try:
@@ -95,3 +99,18 @@ async def test_an_unreachable_or_private_sender_gets_a_cancel(private: bool) -> 
         result = await sending
         assert (result.outcome, result.cancel_code) == ("cancelled", "FAIL")
         assert result.usr == []  # never connected to
+
+
+async def test_a_sender_that_stops_sending_is_given_up_on() -> None:
+    async with pair(private=True, stall_timeout=1) as (_alice, rec, peer):
+        data = os.urandom(50_000)
+        sending = asyncio.create_task(
+            send_msnftp(peer, ALICE, "slow.bin", data, stall_after=10_000, timeout=20)
+        )
+        received = bytearray()
+        with pytest.raises(TransferTimeout):
+            async for chunk in (await offer_of(rec)).accept():
+                received += chunk
+        assert bytes(received) == data[: len(received)] and 0 < len(received) < len(data)
+        result = await sending
+        assert (result.outcome, result.cancel_code) == ("cancelled", "FTTIMEOUT")

@@ -70,12 +70,14 @@ async def send_msnftp(
     data: bytes,
     *,
     announce: str | None = None,
+    stall_after: int | None = None,
     timeout: float = 30,
 ) -> MsnftpResult:
     """Offer ``data`` as ``name`` to ``to``; serve it on 127.0.0.1 if accepted.
 
     ``announce``: the ``IP-Address:Port`` named in our ACCEPT instead of the listening socket's
-    (a test of an unreachable sender)."""
+    (a test of an unreachable sender); ``stall_after``: stop sending after that many bytes and
+    keep the connection open."""
     sb = await peer.wait_switchboard_with(to)
     cookie = str(secrets.randbelow(2**31 - 2) + 1)
     auth = str(secrets.randbelow(2**31 - 2) + 1)
@@ -106,6 +108,9 @@ async def send_msnftp(
             if (await reader.readline()).strip() != b"TFR":
                 return
             for start in range(0, len(data), BLOCK):
+                if stall_after is not None and start >= stall_after:
+                    await reader.read()  # until the receiver gives up
+                    return
                 block = data[start : start + BLOCK]
                 writer.write(bytes((0, len(block) & 0xFF, len(block) >> 8)) + block)
                 await writer.drain()
@@ -133,13 +138,15 @@ async def send_msnftp(
         served = asyncio.create_task(finished.wait())
         try:
             await asyncio.wait({cancel, served}, timeout=timeout, return_when="FIRST_COMPLETED")
+            if finished.is_set() and result.outcome == "done":
+                return result
+            if finished.is_set():  # the connection broke off: a CANCEL may follow
+                await asyncio.wait({cancel}, timeout=timeout)
         finally:
             served.cancel()
             cancel.cancel()
-        if finished.is_set():
-            return result
         if cancel.done() and not cancel.cancelled() and cancel.exception() is None:
             return MsnftpResult("cancelled", cancel.result().get("cancel-code", ""), result.usr)
-        return MsnftpResult("timeout")
+        return result if finished.is_set() else MsnftpResult("timeout")
     finally:
         server.close()
