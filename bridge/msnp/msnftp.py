@@ -145,6 +145,7 @@ class MsnftpReceiver:
         self._max = max_size
         self._expected = expected
         self._buf = bytearray()
+        self._pos = 0  # bytes of _buf already read (dropped once per feed: linear time)
         self._state = "ver"  # ver -> fil -> data -> done
         self._block_left = 0
         self.size = 0
@@ -166,7 +167,18 @@ class MsnftpReceiver:
         self._buf += data
         out = bytearray()
         chunks: list[bytes] = []
-        while self._buf and self._state != "done":
+        try:
+            self._run(out, chunks)
+        finally:
+            del self._buf[: self._pos]
+            self._pos = 0
+        if self._state == "done" and self._buf:
+            raise TransferFailed("the sender sent more than the file")
+        # one piece per read however small the sender's blocks
+        return bytes(out), [b"".join(chunks)] if len(chunks) > 1 else chunks
+
+    def _run(self, out: bytearray, chunks: list[bytes]) -> None:
+        while self._pos < len(self._buf) and self._state != "done":
             if self._state in ("ver", "fil"):
                 line = self._line()
                 if line is None:
@@ -181,18 +193,15 @@ class MsnftpReceiver:
                 if self.received >= self.size:
                     self._state = "done"
                     out += BYE_COMPLETE
-        if self._state == "done" and self._buf:
-            raise TransferFailed("the sender sent more than the file")
-        return bytes(out), chunks
 
     def _line(self) -> str | None:
-        end = self._buf.find(b"\r\n")
+        end = self._buf.find(b"\r\n", self._pos, self._pos + MAX_LINE + 2)
         if end < 0:
-            if len(self._buf) > MAX_LINE:
+            if len(self._buf) - self._pos > MAX_LINE:
                 raise TransferFailed("the sender sent an overlong line")
             return None
-        line = bytes(self._buf[:end]).decode("ascii", errors="replace")
-        del self._buf[: end + 2]
+        line = bytes(self._buf[self._pos : end]).decode("ascii", errors="replace")
+        self._pos = end + 2
         return line
 
     def _on_line(self, line: str) -> bytes:
@@ -218,18 +227,19 @@ class MsnftpReceiver:
     def _data(self) -> bytes | None:
         """The next piece of data (b"" after a block header); None when more bytes are needed."""
         if self._block_left == 0:
-            if len(self._buf) < 3:
+            pos = self._pos
+            if len(self._buf) - pos < 3:
                 return None
-            flag, length = self._buf[0], self._buf[1] | (self._buf[2] << 8)
-            del self._buf[:3]
+            flag, length = self._buf[pos], self._buf[pos + 1] | (self._buf[pos + 2] << 8)
+            self._pos += 3
             if flag != 0:
                 raise TransferFailed("the sender cancelled the transfer")
             if length > MAX_BLOCK or self.received + length > self.size:
                 raise TransferFailed("the sender sent a bad data block")
             self._block_left = length
             return b""
-        take = bytes(self._buf[: self._block_left])
-        del self._buf[: len(take)]
+        take = bytes(self._buf[self._pos : self._pos + self._block_left])
+        self._pos += len(take)
         self._block_left -= len(take)
         self.received += len(take)
         return take
