@@ -218,6 +218,8 @@ class MsnftpIncoming:
             ip = ipaddress.ip_address(host)
         except ValueError:
             raise PeerUnreachable(f"the sender's address {host[:60]!r} is not an IP") from None
+        if ip.is_multicast or ip.is_unspecified:
+            raise PeerUnreachable(f"the sender's address {ip} is not a host")
         if not ip.is_global and not self._limits.msnftp_private_addresses:
             raise PeerUnreachable(f"the sender's address {ip} is not a public one")
         try:
