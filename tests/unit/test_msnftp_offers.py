@@ -8,6 +8,9 @@ from collections.abc import Coroutine
 import asyncio
 import logging
 
+import pytest
+
+from bridge.msnp.errors import PeerUnreachable
 from bridge.msnp.events import FileOffered
 from bridge.msnp.msnftp import parse_invitation
 from bridge.msnp.msnftp_transfer import MsnftpOffer
@@ -101,3 +104,33 @@ async def test_a_sender_cancel_withdraws_the_offer() -> None:
     o.decline()  # nothing is sent to a sender who withdrew
     await asyncio.sleep(0)
     assert owner.sent == []
+
+
+@pytest.mark.parametrize(
+    ("address", "private"),
+    [
+        ("0.0.0.0", True),
+        ("224.0.0.1", True),
+        ("evil.example.com", True),
+        ("10.0.0.1", False),
+        ("127.0.0.1", False),
+        ("169.254.1.1", False),
+        ("::1", False),
+    ],
+)
+async def test_addresses_the_bridge_does_not_connect_to(address: str, private: bool) -> None:
+    owner = Owner()
+    owner.limits = P2PLimits(msnftp_private_addresses=private)
+    o = offer(owner, 10)
+    incoming = o.accept()
+    accept = parse_invitation(
+        b"Invitation-Command: ACCEPT\r\nInvitation-Cookie: 77\r\nIP-Address: "
+        + address.encode()
+        + b"\r\nPort: 6891\r\nAuthCookie: 5\r\n"
+    )
+    assert accept is not None
+    o.on_answer(accept)
+    with pytest.raises(PeerUnreachable):
+        await incoming.__anext__()
+    await asyncio.sleep(0)
+    assert b"Cancel-Code: FAIL" in owner.sent[-1][1]  # (after our ACCEPT)
