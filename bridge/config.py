@@ -258,6 +258,8 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.p2p.max_incoming_file")
         copy("bridge.p2p.max_outgoing_file")
         copy("bridge.p2p.offer_timeout")
+        copy("bridge.p2p.msnftp")
+        copy("bridge.p2p.msnftp_private_addresses")
         copy_dict("bridge.permissions")
 
         copy("msn.server")

@@ -105,7 +105,10 @@ def client_config(config: Any, warn: Callable[[bool], None]) -> ClientConfig:
         transaction_timeout=float(config["msn.transaction_timeout"]),
         switchboard_join_timeout=float(config["msn.switchboard_join_timeout"]),
         ack_timeout=float(config["msn.ack_timeout"]),
-        p2p=P2PLimits(file_invite_timeout=float(config["bridge.p2p.offer_timeout"])),
+        p2p=P2PLimits(
+            file_invite_timeout=float(config["bridge.p2p.offer_timeout"]),
+            msnftp_private_addresses=bool(config["bridge.p2p.msnftp_private_addresses"]),
+        ),
     )
 
 

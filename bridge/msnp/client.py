@@ -32,6 +32,7 @@ from .errors import DeliveryFailed, ProtocolRefused, UnknownConversation
 from .events import Disconnected, Event
 from .flow import EventQueue
 from .login import Credentials
+from .msnftp_client import ClientMsnftp
 from .notification import NotificationSession
 from .offline import OfflineMessages
 from .p2p_client import ClientP2P
@@ -83,7 +84,7 @@ class MSNClient(ConversationMethods):
 
     __slots__ = (
         "_closing", "_dead", "_dispatcher", "_events", "_finished", "_ns", "_oim", "_pool",
-        "_tally", "_tasks", "_web", "config", "handler", "p2p",
+        "_tally", "_tasks", "_web", "config", "handler", "msnftp", "p2p",
     )  # fmt: skip
 
     def __init__(
@@ -114,6 +115,10 @@ class MSNClient(ConversationMethods):
         self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
         #: pictures, emoticons and files over P2P (:mod:`.p2p_client`)
         self.p2p = ClientP2P(config, self._ns, self._pool, self._emit)
+        #: files from MSN Messenger 4-5 (:mod:`.msnftp_client`)
+        self.msnftp = ClientMsnftp(
+            config.p2p, lambda: self._ns.passport, self._send_invitation, self._emit
+        )
         self._dead = False
         self._closing = False
         self._oim = OfflineMessages(config, self._ns, self._web, self._emit)  # MSNP13+
@@ -195,6 +200,8 @@ class MSNClient(ConversationMethods):
             return
         if self._oim.intercept(event):
             return  # the server's offline-message notice: fetched, then reported
+        if self.msnftp.intercept(event):
+            return  # an MSNFTP invitation: a FileOffered event, or an answer to one
         self._events.put(event)
         if self._dispatcher is None or self._dispatcher.done():  # (done: cancelled unstarted)
             self._dispatcher = asyncio.create_task(self._dispatch(), name="msnp-events")
@@ -285,6 +292,7 @@ class MSNClient(ConversationMethods):
         self._pool.closed = True
         self._pool.cancel_tasks()
         await self.p2p.close()
+        await self.msnftp.close()
         for task in list(self._tasks or ()):
             task.cancel()
         self._oim.close()
@@ -297,6 +305,7 @@ class MSNClient(ConversationMethods):
         self._oim.close()
         self._spawn(self._wind_down())
         self._spawn(self.p2p.close())
+        self._spawn(self.msnftp.close())
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)

@@ -86,6 +86,9 @@ class ConversationMethods:
             f"Invitation-Command: CANCEL\r\nInvitation-Cookie: {cookie}\r\n"
             "Cancel-Code: REJECT\r\n\r\n"
         ).encode()
+        await self._send_invitation(conversation, payload)
+
+    async def _send_invitation(self, conversation: str, payload: bytes) -> None:
         async with self._pool.using(conversation) as sb:
             await sb.send_payload(payload, "N")
 

@@ -26,6 +26,7 @@ __all__ = [
     "P2PLimitExceeded",
     "P2PProtocolError",
     "PassportUnavailable",
+    "PeerUnreachable",
     "ProtocolError",
     "ProtocolRefused",
     "RemoteProtocolError",
@@ -231,6 +232,11 @@ class TransferTimeout(P2PError, TimeoutError):
 
 class TransferFailed(P2PError):
     """A transfer broke off: cancelled by either side, the switchboard closed, bad data."""
+
+
+class PeerUnreachable(TransferFailed):
+    """An MSNFTP sender's computer could not be reached (refused, timed out, or an address
+    the client does not connect to)."""
 
 
 # --- web services (Passport SSO, address book, offline messages) -------------------------

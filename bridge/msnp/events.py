@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 # The value types lived here before values.py; code written against that layout still finds them.
 if TYPE_CHECKING:
+    from .msnftp_transfer import MsnftpOffer
     from .p2p_files import FileOffer
 
 from .values import (
@@ -173,7 +174,7 @@ class FileOffered(Event):
 
     conversation: str
     sender: str
-    offer: FileOffer = field(repr=False)
+    offer: FileOffer | MsnftpOffer = field(repr=False)  # P2P, or MSNFTP (MSN 4-5)
     participants: tuple[str, ...] = ()
 
 

@@ -66,6 +66,10 @@ class P2PLimits:
     file_invite_timeout: float = 300.0
     #: no data or acknowledgement for this long ends a transfer
     stall_timeout: float = 60.0
+    #: MSNFTP (MSN 4-5 files): connect to senders at private/loopback/link-local addresses
+    msnftp_private_addresses: bool = False
+    #: MSNFTP: how long connecting to the sender's computer may take
+    msnftp_connect_timeout: float = 15.0
     transport: TransportLimits = field(default_factory=TransportLimits)
 
 

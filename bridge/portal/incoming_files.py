@@ -1,5 +1,5 @@
-"""MSN -> Matrix files: a contact's P2P file offer is accepted and streamed into a Matrix upload,
-or declined with a notice when it is larger than the bridge accepts.
+"""MSN -> Matrix files: a contact's P2P (or MSN 4-5 MSNFTP) file offer is accepted and streamed
+into a Matrix upload, or declined with a notice when it is larger than the bridge accepts.
 
 The offer is answered at once and the data is moved in the background, so the conversation's
 other messages are not held up. The file never sits whole in memory: the P2P data arrives in
@@ -18,8 +18,9 @@ from mautrix.types import FileInfo, MediaMessageEventContent, MessageType
 from mautrix.util import background_task
 
 from bridge.media_types import SNIFF_BYTES, message_type, sniff
-from bridge.msnp.errors import MSNPException, P2PError
+from bridge.msnp.errors import MSNPException, P2PError, PeerUnreachable
 from bridge.msnp.events import FileOffered, OtherMessageReceived
+from bridge.msnp.msnftp_transfer import MsnftpIncoming, MsnftpOffer
 from bridge.msnp.p2p_files import IncomingFile
 
 from .encrypted_media import upload
@@ -53,6 +54,16 @@ async def handle_file_offer(from_msn: MSNToMatrix, user: PortalOwner, evt: FileO
     limit = int(portal.config["bridge.p2p.max_incoming_file"])
     if not offer.open:
         return  # withdrawn (or expired) while it waited in the queue
+    if isinstance(offer, MsnftpOffer) and not portal.config["bridge.p2p.msnftp"]:
+        offer.decline()
+        await from_msn.send_notice(
+            user,
+            evt.sender,
+            f'Offered the file "{offer.filename}" ({human_size(offer.size)}) with the file '
+            "transfer of MSN Messenger 4-5, which connects to their computer directly; the "
+            "bridge is set not to (bridge.p2p.msnftp), so it was declined.",
+        )
+        return
     if offer.size > limit:
         offer.decline()
         portal.log.info("Declined %s's file of %d bytes (over %d)", evt.sender, offer.size, limit)
@@ -73,7 +84,7 @@ async def handle_file_offer(from_msn: MSNToMatrix, user: PortalOwner, evt: FileO
 
 
 async def _receive(
-    from_msn: MSNToMatrix, user: PortalOwner, sender: str, incoming: IncomingFile
+    from_msn: MSNToMatrix, user: PortalOwner, sender: str, incoming: IncomingFile | MsnftpIncoming
 ) -> None:
     portal = from_msn.portal
     name, size = incoming.offer.filename, incoming.size
@@ -90,6 +101,16 @@ async def _receive(
             intent, _pieces(head, incoming), size=size, mime=mime, filename=name,
             encrypted=portal.encrypted,
         )  # fmt: skip
+    except PeerUnreachable as e:
+        portal.log.info("The file %r from %s did not arrive: %s", name, sender, e)
+        await from_msn.send_notice(
+            user,
+            sender,
+            f'Offered the file "{name}" ({human_size(size)}), but the bridge could not reach '
+            "the sender's computer (MSN Messenger 4-5 sends files directly), so it did not "
+            "arrive. Sent from MSN Messenger 6 or later, it would come over the server.",
+        )
+        return
     except P2PError as e:
         portal.log.info("The file %r from %s did not arrive: %s", name, sender, e)
         await from_msn.send_notice(
@@ -110,7 +131,7 @@ async def _receive(
     await from_msn.send_as(user, puppet, content, sender)
 
 
-async def _head(incoming: IncomingFile) -> bytes:
+async def _head(incoming: IncomingFile | MsnftpIncoming) -> bytes:
     """At least the first :data:`SNIFF_BYTES` bytes (fewer only if the file is shorter)."""
     head = bytearray()
     while len(head) < SNIFF_BYTES:
@@ -121,7 +142,7 @@ async def _head(incoming: IncomingFile) -> bytes:
     return bytes(head)
 
 
-async def _pieces(head: bytes, incoming: IncomingFile) -> AsyncIterator[bytes]:
+async def _pieces(head: bytes, incoming: IncomingFile | MsnftpIncoming) -> AsyncIterator[bytes]:
     piece = bytearray(head)
     async for chunk in incoming:
         piece += chunk
@@ -135,8 +156,8 @@ async def _pieces(head: bytes, incoming: IncomingFile) -> AsyncIterator[bytes]:
 async def handle_msnftp_invitation(
     from_msn: MSNToMatrix, user: PortalOwner, evt: OtherMessageReceived
 ) -> bool:
-    """An MSN Messenger 4-5 file transfer (MSNFTP): the bridge does not connect to the
-    sender's computer, so the invitation is declined and a notice says what was offered.
+    """An MSN Messenger 4-5 file invitation the library could not take up (no valid cookie or
+    size; readable ones arrive as :class:`FileOffered`): declined, with a notice naming it.
     Returns whether ``evt`` was such an invitation (other invitation messages: False)."""
     fields: dict[str, str] = {}
     for line in evt.body[:4096].decode("utf-8", errors="replace").splitlines():
@@ -158,8 +179,8 @@ async def handle_msnftp_invitation(
     await from_msn.send_notice(
         user,
         evt.sender,
-        f"Offered the file {what} with the file transfer of MSN Messenger 4-5, which "
-        "connects to their computer directly; the bridge does not, so it was declined. "
+        f"Offered the file {what} with the file transfer of MSN Messenger 4-5, in an "
+        "invitation the bridge could not read, so it was declined. "
         "Sent from MSN Messenger 6 or later (or another client with P2P), it arrives here.",
     )
     return True

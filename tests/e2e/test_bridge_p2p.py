@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import re
+import socket
 import struct
 import zlib
 
@@ -19,6 +20,7 @@ from PIL import Image
 import pytest_asyncio
 
 from tests.p2p_peer import DEFAULT_CAPS, P2PPeer, wire
+from tests.p2p_peer.msnftp_sender import send_msnftp
 from tests.support.harness import Pair, Stack, poll
 from tests.support.synapse import MatrixTestClient
 
@@ -280,31 +282,46 @@ async def test_emoticons_inline_ink_as_image_and_one_notice_per_wink(
     assert bodies == ["Sent a wink, which the bridge cannot show in Matrix.", "after the wink"]
 
 
-async def test_an_msn_4_file_transfer_is_declined_with_a_notice(
+async def test_msn_4_files_arrive_from_the_senders_computer_or_say_why_not(
     stack: Stack, peers: list[P2PPeer]
 ) -> None:
     pair = stack.new_pair()
     user, _ = await stack.logged_in(pair)
     bob = await login_peer(stack, pair, peers)
     room = RoomID(await dm_with(stack, pair, user, bob))
-    sb = await bob.wait_switchboard_with(pair.passport)
-    invite = (
-        b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
-        b"Application-Name: File Transfer\r\n"
-        b"Application-GUID: {5D3E02AB-6190-11d3-BBBB-00C04F795683}\r\n"
-        b"Invitation-Command: INVITE\r\nInvitation-Cookie: 4711\r\n"
-        b"Application-File: old.doc\r\nApplication-FileSize: 2048\r\n\r\n"
-    )
+    ghost = pair.contact_ghost
+
+    # a 1 MB file, served by the sender's own computer (MSNFTP), arrives whole
+    data = b"%PDF-1.4\n" + os.urandom(1024 * 1024)
     mark = user.mark(room)
-    assert await sb.send(invite, "N")
+    result = await send_msnftp(bob, pair.passport, "old.pdf", data, timeout=60)
+    assert result.outcome == "done" and result.bye == "BYE 16777989"
+    evt = await user.wait_for_message(room, "old.pdf", sender=ghost, after=mark, timeout=60)
+    content = evt["content"]
+    assert content["msgtype"] == "m.file"
+    assert content["info"] == {"mimetype": "application/pdf", "size": len(data)}
+    downloaded = await user.api.download_media(ContentURI(content["url"]))
+    assert hashlib.sha256(downloaded).digest() == hashlib.sha256(data).digest()
+
+    # the sender's address cannot be reached: a notice, and a CANCEL to the sender
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nobody = f"127.0.0.1:{s.getsockname()[1]}"
+    mark = user.mark(room)
+    result = await send_msnftp(bob, pair.passport, "far.doc", b"x" * 100, announce=nobody)
+    assert (result.outcome, result.cancel_code) == ("cancelled", "FAIL")
     notice = await user.wait_for_message(
-        room, re.compile("old.doc"), sender=pair.contact_ghost, after=mark, timeout=20
+        room, re.compile("far.doc"), sender=ghost, after=mark, timeout=20
     )
     assert notice["content"]["msgtype"] == "m.notice"
-    assert "MSN Messenger 6" in notice["content"]["body"]
-    sender, headers, body = await asyncio.wait_for(bob.messages.get(), 20)
-    while b"Invitation-Command" not in body:
-        sender, headers, body = await asyncio.wait_for(bob.messages.get(), 20)
-    assert sender.lower() == pair.passport.lower()
-    assert headers["content-type"].startswith("text/x-msmsgsinvite")
-    assert b"Invitation-Command: CANCEL" in body and b"Invitation-Cookie: 4711" in body
+    assert "could not reach the sender's computer" in notice["content"]["body"]
+
+    # over the limit: declined before anything is fetched
+    limit = stack.config["bridge"]["p2p"]["max_incoming_file"]
+    mark = user.mark(room)
+    result = await send_msnftp(bob, pair.passport, "huge.iso", bytes(limit + 1))
+    assert (result.outcome, result.cancel_code) == ("declined", "REJECT")
+    notice = await user.wait_for_message(
+        room, re.compile("huge.iso"), sender=ghost, after=mark, timeout=20
+    )
+    assert "larger than the bridge accepts" in notice["content"]["body"]

@@ -511,6 +511,7 @@ class Stack:
         with contextlib.suppress(KeyError, TypeError):
             br["p2p"]["max_incoming_file"] = 4 * 1024 * 1024  # a 3 MB file passes, 5 MB do not
             br["p2p"]["offer_timeout"] = 5  # unanswered file offers time out soon
+            br["p2p"]["msnftp_private_addresses"] = True  # the MSNFTP test sender is local
         with contextlib.suppress(KeyError, TypeError):
             br["encryption"]["allow"] = False
             br["encryption"]["default"] = False
