@@ -209,6 +209,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
                 "bridge.reconnect.max_concurrent_logins",
                 "bridge.send_queue.max_per_conversation",
                 "bridge.send_queue.timeout",
+                "bridge.offline_contacts.timeout",
             )
         }
         whole = (
@@ -278,6 +279,8 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.reconnect.max_concurrent_logins")
         copy("bridge.send_queue.max_per_conversation")
         copy("bridge.send_queue.timeout")
+        copy("bridge.offline_contacts.enabled")
+        copy("bridge.offline_contacts.timeout")
         copy("bridge.gc.threshold")
         copy("bridge.gc.freeze_every")
         for key in (

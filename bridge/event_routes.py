@@ -162,6 +162,7 @@ class EventRoutes:
         return answer
 
     async def _on_presence(self, evt: PresenceChanged) -> None:
+        self.user.offline_contacts.on_presence(evt)
         await self.user.contacts.on_presence(evt)
         await self.avatars.on_presence(evt)
 
