@@ -10,7 +10,7 @@ import re
 from mautrix.bridge.config import BaseBridgeConfig
 from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenDefault
 
-from bridge import private_files
+from bridge import matrix_presence, private_files
 from bridge.config_doc import OptionError
 from bridge.config_file import UserFileConfig
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
@@ -190,6 +190,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
                         )
                     )
         found += self._double_puppet_problems()
+        found += [OptionError(k, m) for k, m in matrix_presence.problems(self)]
         if self["bridge.credential_key"]:
             try:
                 CredentialCipher(self["bridge.credential_key"])
@@ -281,6 +282,10 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.send_queue.timeout")
         copy("bridge.offline_contacts.enabled")
         copy("bridge.offline_contacts.timeout")
+        copy("bridge.matrix_presence.status")
+        copy("bridge.matrix_presence.unavailable")
+        copy("bridge.matrix_presence.offline")
+        copy("bridge.matrix_presence.display_name")
         copy("bridge.gc.threshold")
         copy("bridge.gc.freeze_every")
         for key in (
