@@ -104,15 +104,24 @@ def _live(user: Owner) -> MSNClient | None:
     return client if client is not None and user.connected else None
 
 
+#: Per user: the status Matrix presence asks for last, and the lock that sends it (presence
+#: events are handled concurrently: the last one asked for is the one that stays).
+_wanted: dict[str, Status] = {}
+_locks: dict[str, asyncio.Lock] = {}
+
+
 async def _set_status(user: Owner, status: Status) -> None:
-    client = _live(user)
-    if client is None or user.row.chosen_status is not None or client.status is status:
-        return
-    try:
-        await client.set_status(status)
-        user.log.debug("MSN status follows Matrix presence: %s", status.value)
-    except MSNPException as e:
-        user.log.warning("Could not set the MSN status from Matrix presence: %s", e)
+    _wanted[user.mxid] = status
+    async with _locks.setdefault(user.mxid, asyncio.Lock()):
+        status = _wanted[user.mxid]
+        client = _live(user)
+        if client is None or user.row.chosen_status is not None or client.status is status:
+            return
+        try:
+            await client.set_status(status)
+            user.log.debug("MSN status follows Matrix presence: %s", status.value)
+        except MSNPException as e:
+            user.log.warning("Could not set the MSN status from Matrix presence: %s", e)
 
 
 async def _set_name(user: Owner, name: str | None) -> None:
@@ -132,17 +141,25 @@ async def _set_name(user: Owner, name: str | None) -> None:
 async def on_presence(user: Owner, presence: PresenceState | str) -> None:
     """The user's Matrix presence changed (``m.presence`` from the homeserver)."""
     settings = Settings.of(user.config)
-    if settings.status:
-        status = settings.status_for(presence)
-        if status is not None:
-            await _set_status(user, status)
+    if not settings.status:
+        return
+    if user.row.chosen_status is not None:
+        user.log.debug("Matrix presence %s not mirrored: a status was chosen", presence)
+        return
+    status = settings.status_for(presence)
+    if status is not None:
+        await _set_status(user, status)
 
 
 async def on_name(user: Owner) -> None:
     """The user's display name changed in a room: their profile's name (not a name for one
     room) becomes the MSN name."""
-    if Settings.of(user.config).display_name and user.row.chosen_friendly_name is None:
-        await _set_name(user, await _matrix_name(user))
+    if not Settings.of(user.config).display_name:
+        return
+    if user.row.chosen_friendly_name is not None:
+        user.log.debug("Matrix display name not mirrored: a name was chosen")
+        return
+    await _set_name(user, await _matrix_name(user))
 
 
 async def _matrix_status(user: Owner, settings: Settings) -> Status | None:
