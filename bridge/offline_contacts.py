@@ -108,6 +108,7 @@ class OfflineContacts:
         self.enabled = enabled
         self.timeout = timeout
         self._held: dict[str, _Hold] = {}
+        self._retried: set[str] = set()  # refused while seen online: tried again once
 
     @classmethod
     def from_config(cls, config: Any) -> OfflineContacts:
@@ -124,16 +125,29 @@ class OfflineContacts:
         hold = self._held.get(passport.lower())
         return online if hold is None else _HeldCondition(online, hold)
 
-    def hold(self, passport: str, error: BaseException, presence_reported: bool) -> bool:
+    def hold(
+        self,
+        passport: str,
+        error: BaseException,
+        presence_reported: bool,
+        seen_online: bool = False,
+    ) -> bool:
         """After ``error`` calling ``passport`` into a direct chat: whether its messages wait
-        for them to sign in (the feature is on, MSN said they are offline, and MSN reports
-        their presence: ``presence_reported``, they are on the forward list)."""
+        (the feature is on, MSN said they are offline, and MSN reports their presence:
+        ``presence_reported``, they are on the forward list). They wait for the contact to
+        sign in, except once if the contact is ``seen_online`` (they signed in between the
+        call and its refusal): then they are tried again at once."""
         if not (self.enabled and presence_reported):
             return False
         if not (isinstance(error, MSNPError) and error.code == ErrorCode.NOT_ONLINE):
             return False
-        # (one per contact on the forward list: bounded as the list is)
-        self._held.setdefault(passport.lower(), _Hold())
+        # (one entry per contact on the forward list at most: bounded as the list is)
+        key = passport.lower()
+        if seen_online and key not in self._retried:
+            self._retried.add(key)
+            return True
+        self._retried.discard(key)
+        self._held.setdefault(key, _Hold())
         return True
 
     def tell_once(self, passport: str) -> bool:
@@ -156,5 +170,6 @@ class OfflineContacts:
     def release_all(self) -> None:
         """Stop waiting for anyone (logout): the queues try again, and fail as MSN answers."""
         holds, self._held = self._held, {}
+        self._retried.clear()
         for hold in holds.values():
             hold.signed_in.set()

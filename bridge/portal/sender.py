@@ -20,7 +20,7 @@ from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ConnectionClosed, MSNPException, TransactionTimeout
 from bridge.msnp.events import MessageFormat
 from bridge.msnp.message import build_text, split_text
-from bridge.msnp.values import Lists
+from bridge.msnp.values import Lists, Status
 from bridge.offline_contacts import offline_notice
 from bridge.puppet import Puppet
 from bridge.texts import SendFailure
@@ -124,7 +124,8 @@ class MSNSender:
         if owner is not None and self.portal.is_direct:
             contact = owner.contacts.get(passport)
             reported = bool(contact and contact.lists & Lists.FORWARD)
-            if owner.offline_contacts.hold(passport, error, reported):
+            seen_online = bool(contact and contact.status is not Status.OFFLINE)
+            if owner.offline_contacts.hold(passport, error, reported, seen_online):
                 return RetryLater(f"{name} is offline")
         return texts.describe_send_error(error, name)
 

@@ -91,3 +91,12 @@ def test_queue_timeout_and_duration() -> None:
     assert OfflineContacts.from_config(config).enabled is False
     assert duration(86400) == "1 day" and duration(7200) == "2 hours"
     assert duration(60) == "1 minute" and duration(30) == "30 seconds"
+
+
+def test_a_contact_seen_online_is_tried_again_once_before_being_waited_for() -> None:
+    # (they signed in between the call and MSN's refusal: their NLN came first)
+    book = OfflineContacts(enabled=True)
+    assert book.hold("bob@x.com", OFFLINE, presence_reported=True, seen_online=True)
+    assert not book.held("bob@x.com")  # tried again at once
+    assert book.hold("bob@x.com", OFFLINE, presence_reported=True, seen_online=True)
+    assert book.held("bob@x.com")  # refused again: now it waits for a sign-in
