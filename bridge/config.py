@@ -9,7 +9,7 @@ import re
 from mautrix.bridge.config import BaseBridgeConfig
 from mautrix.util.config import ConfigUpdateHelper, ConfigValueError, ForbiddenDefault
 
-from bridge import msn_options, private_files
+from bridge import matrix_presence, msn_options, private_files
 from bridge.config_doc import OptionError
 from bridge.config_file import UserFileConfig
 from bridge.credentials import CredentialCipher, InvalidCredentialKey, generate_key
@@ -143,6 +143,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
                         )
                     )
         found += self._double_puppet_problems()
+        found += [OptionError(k, m) for k, m in matrix_presence.problems(self)]
         if self["bridge.credential_key"]:
             try:
                 CredentialCipher(self["bridge.credential_key"])
@@ -162,6 +163,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
                 "bridge.reconnect.max_concurrent_logins",
                 "bridge.send_queue.max_per_conversation",
                 "bridge.send_queue.timeout",
+                "bridge.offline_contacts.timeout",
             )
         }
         whole = (
@@ -231,6 +233,12 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.reconnect.max_concurrent_logins")
         copy("bridge.send_queue.max_per_conversation")
         copy("bridge.send_queue.timeout")
+        copy("bridge.offline_contacts.enabled")
+        copy("bridge.offline_contacts.timeout")
+        copy("bridge.matrix_presence.status")
+        copy("bridge.matrix_presence.unavailable")
+        copy("bridge.matrix_presence.offline")
+        copy("bridge.matrix_presence.display_name")
         copy("bridge.gc.threshold")
         copy("bridge.gc.freeze_every")
         for key in (

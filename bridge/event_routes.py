@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from mautrix.types import EventID
 from mautrix.util import background_task
 
-from bridge import double_puppet, list_cache, metrics
+from bridge import double_puppet, list_cache, matrix_presence, metrics
 from bridge.emoticons import EMOTICON_TYPES, Emoticons
 from bridge.ghost_avatars import GhostAvatars
 from bridge.msnp.errors import MSNPException
@@ -162,6 +162,7 @@ class EventRoutes:
         return answer
 
     async def _on_presence(self, evt: PresenceChanged) -> None:
+        self.user.offline_contacts.on_presence(evt)
         await self.user.contacts.on_presence(evt)
         await self.avatars.on_presence(evt)
 
@@ -245,6 +246,7 @@ class EventRoutes:
         # the configured double puppeting (if any) for this user; in the background, as it
         # asks the homeserver
         background_task.create(double_puppet.enable(self.user, evt.passport))
+        background_task.create(matrix_presence.after_login(self.user, self.user.session.online))
         self.own_avatar_changed()
 
     def own_avatar_changed(self) -> None:

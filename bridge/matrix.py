@@ -31,7 +31,7 @@ from mautrix.types import (
 )
 from mautrix.util.message_send_checkpoint import MessageSendCheckpointStep
 
-from bridge import log_redaction, texts
+from bridge import log_redaction, matrix_presence, texts
 from bridge.commands import CommandProcessor
 from bridge.config import Config
 from bridge.portal import Portal
@@ -325,17 +325,22 @@ class MatrixHandler(BaseMatrixHandler):
         prev_content: MemberStateEventContent,
         event_id: EventID,
     ) -> None:
-        """A bridge user's new Matrix avatar becomes their MSN display picture."""
-        if content.avatar_url == prev_content.avatar_url:
-            return
+        """A bridge user's new Matrix avatar becomes their MSN display picture (and their new
+        display name their MSN name, if ``bridge.matrix_presence.display_name``)."""
         user = await User.get_by_mxid(user_id, create=False)
-        if user is not None:
+        if user is None:
+            return
+        if content.displayname != prev_content.displayname:
+            await matrix_presence.on_name(user)
+        if content.avatar_url != prev_content.avatar_url:
             user.routes.own_avatar_changed()
 
     async def handle_presence(self, evt: PresenceEvent) -> None:
-        # MSN status is chosen explicitly with the `status` command; Matrix presence of the
-        # bridge users is not mirrored (clients report "offline" whenever the app is closed).
-        self.log.trace("Ignoring presence of %s: %s", evt.sender, evt.content.presence)
+        # Mirrored only if bridge.matrix_presence.status (and no `status` was chosen).
+        self.log.trace("Matrix presence of %s: %s", evt.sender, evt.content.presence)
+        user = User.by_mxid.get(evt.sender)  # (loaded: only users with a login matter)
+        if user is not None:
+            await matrix_presence.on_presence(user, evt.content.presence)
 
     async def handle_read_receipt(
         self,

@@ -23,6 +23,7 @@ from bridge.group_chats import GroupChats
 from bridge.ids import normalize_passport
 from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
+from bridge.offline_contacts import OfflineContacts
 from bridge.portal import Portal
 from bridge.portal.outbox import Condition
 from bridge.puppet import Puppet
@@ -69,6 +70,7 @@ class User(BaseUser):
         )
         limits = Limits.from_config(self.config)
         self.session = MSNSession(self, self.config, self.log, self.login_gate)
+        self.offline_contacts = OfflineContacts.from_config(self.config)
         self.spaces = SpaceManager(row, self.az, self.config["homeserver.domain"], self.log)
         self.contacts = ContactBook(
             self.mxid,
@@ -163,8 +165,9 @@ class User(BaseUser):
         return self.session.connected_since
 
     def send_condition(self, conv_key: str) -> Condition:
-        """Messages to MSN can be delivered while the session is connected."""
-        return self.session.online
+        """Messages to MSN can be delivered while the session is connected (and, in a direct
+        chat held for an offline contact, once they signed in: :mod:`bridge.offline_contacts`)."""
+        return self.offline_contacts.condition(conv_key, self.session.online)
 
     async def login(self, passport: str, password: str) -> LoginResult:
         """Log in with an e-mail address and password (from the login command).
@@ -188,6 +191,7 @@ class User(BaseUser):
         # Nothing of the old session may keep running: ghost and space syncs.
         self.spaces.stop()
         self.contacts.stop()
+        self.offline_contacts.release_all()
         await self.mark_contacts_offline()
         if passport:
             await self.push_bridge_state(BridgeStateEvent.LOGGED_OUT, remote_id=passport)

@@ -7,7 +7,7 @@ from typing import Any
 
 from mautrix.types import EventID
 
-from bridge import own_presence
+from bridge import matrix_presence, own_presence
 from bridge.msnp.errors import MSNPException
 from bridge.msnp.values import Status
 from bridge.texts import command_failure, md
@@ -50,11 +50,14 @@ async def _choose(evt: CommandEvent, action: str, done: str, later: str, **choic
 @command_handler(
     needs_auth=True,
     help_section=SECTION_PRESENCE,
-    help_text="Set your MSN status; it stays chosen across reconnects and restarts.",
-    help_args="<online|busy|away|brb|phone|lunch|idle|invisible>",
+    help_text="Set your MSN status; it stays chosen across reconnects and restarts (`auto`: "
+    "forget the choice; your Matrix presence drives it if the bridge is set up so).",
+    help_args="<online|busy|away|brb|phone|lunch|idle|invisible|auto>",
 )
 async def status(evt: CommandEvent) -> EventID:
-    usage = "**Usage:** `$cmdprefix+sp status <" + "|".join(STATUS_NAMES) + ">`"
+    usage = "**Usage:** `$cmdprefix+sp status <" + "|".join(STATUS_NAMES) + "|auto>`"
+    if [a.lower() for a in evt.args] == ["auto"]:
+        return await evt.reply(await matrix_presence.clear_status(evt.sender, evt.sender.save))
     if len(evt.args) != 1 or evt.args[0].lower() not in STATUS_NAMES:
         return await evt.reply(usage)
     new = STATUS_NAMES[evt.args[0].lower()]
@@ -71,13 +74,16 @@ async def status(evt: CommandEvent) -> EventID:
 @command_handler(
     needs_auth=True,
     help_section=SECTION_PRESENCE,
-    help_text="Change your MSN display name (friendly name).",
-    help_args="<_name_>",
+    help_text="Change your MSN display name (friendly name; `auto`: forget the choice, your "
+    "Matrix display name drives it if the bridge is set up so).",
+    help_args="<_name_|auto>",
 )
 async def nick(evt: CommandEvent) -> EventID:
     name = _rest(evt)
     if not name:
-        return await evt.reply("**Usage:** `$cmdprefix+sp nick <name>`")
+        return await evt.reply("**Usage:** `$cmdprefix+sp nick <name|auto>`")
+    if name.lower() == "auto":
+        return await evt.reply(await matrix_presence.clear_name(evt.sender, evt.sender.save))
     if len(name) > MAX_NICK:
         return await evt.reply(f"That name is too long: MSN allows at most {MAX_NICK} characters.")
     return await _choose(

@@ -25,6 +25,7 @@ from bridge.clean_text import clean_line
 from bridge.db.message import Message as DBMessage
 from bridge.db.model import next_seq
 from bridge.db.outgoing import Outgoing as DBOutgoing
+from bridge.offline_contacts import queue_timeout
 from bridge.puppet import Puppet
 from bridge.texts import SendFailure, describe_send_error, queue_full
 
@@ -71,7 +72,7 @@ class MatrixToMSN:
             self.sender,
             portal.log,
             max_size=int(queue.get("max_per_conversation", 200)),
-            timeout=float(queue.get("timeout", 300)),
+            timeout=queue_timeout(portal.config, portal.is_direct),
         )
 
     # region messages

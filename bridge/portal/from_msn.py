@@ -32,6 +32,7 @@ from bridge.msnp.events import (
 from bridge.puppet import Puppet
 
 from .encrypted_media import upload
+from .ghost_join import join_with_reason
 from .incoming_files import handle_msnftp_invitation
 from .interfaces import PortalOwner, PortalRoom
 
@@ -347,7 +348,7 @@ class MSNToMatrix:
         own = (user.passport or "").lower()
         for passport in dict.fromkeys(p.lower() for p in (*evt.participants, evt.passport)):
             if passport != own:
-                await portal.ensure_ghost_joined(passport, create=user.may_have_ghost(passport))
+                await join_with_reason(portal, passport, create=user.may_have_ghost(passport))
 
     async def handle_left(self, user: PortalOwner, evt: SwitchboardLeft) -> None:
         room_id = self.portal.mxid

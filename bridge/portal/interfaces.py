@@ -17,7 +17,9 @@ from mautrix.util.logging import TraceLogger
 from mautrix.util.message_send_checkpoint import MessageSendCheckpointStatus
 
 from bridge.config import Config
+from bridge.contact_book import ContactBook
 from bridge.msnp.client import MSNClient
+from bridge.offline_contacts import OfflineContacts
 from bridge.puppet import Puppet
 
 from .outbox import Condition
@@ -28,6 +30,10 @@ __all__ = ["PortalOwner", "PortalRoom"]
 @runtime_checkable
 class PortalOwner(Protocol):
     """The Matrix user a portal belongs to."""
+
+    #: the user's contact list; the direct chats waiting for their contact to sign in
+    contacts: ContactBook
+    offline_contacts: OfflineContacts
 
     @property
     def mxid(self) -> UserID: ...

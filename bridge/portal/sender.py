@@ -20,6 +20,8 @@ from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ConnectionClosed, MSNPException, TransactionTimeout
 from bridge.msnp.events import MessageFormat
 from bridge.msnp.message import build_text, split_text
+from bridge.msnp.values import Lists, Status
+from bridge.offline_contacts import offline_notice
 from bridge.puppet import Puppet
 from bridge.texts import SendFailure
 
@@ -92,7 +94,7 @@ class MSNSender:
             except MSNPException as e:
                 # NAK or an error reply: MSN says it was not delivered
                 await item.set_progress("queued", index)
-                raise texts.describe_send_error(e, await self.contact_name()) from e
+                raise await self._refused(e) from e
             await item.set_progress("queued", index + 1)
 
     async def _open(self, client: MSNClient, conv_key: str) -> None:
@@ -112,7 +114,20 @@ class MSNSender:
         except (ConnectionClosed, OSError) as e:
             raise RetryLater(f"the conversation could not be opened ({e})") from e
         except MSNPException as e:
-            raise texts.describe_send_error(e, await self.contact_name()) from e
+            raise await self._refused(e) from e
+
+    async def _refused(self, error: MSNPException) -> Exception:
+        """What MSN refusing the message means: it waits if the contact is offline and the
+        user wants it kept for them (:mod:`bridge.offline_contacts`), else it failed."""
+        name = await self.contact_name()
+        owner, passport = self.owner, self.portal.conv_key
+        if owner is not None and self.portal.is_direct:
+            contact = owner.contacts.get(passport)
+            reported = bool(contact and contact.lists & Lists.FORWARD)
+            seen_online = bool(contact and contact.status is not Status.OFFLINE)
+            if owner.offline_contacts.hold(passport, error, reported, seen_online):
+                return RetryLater(f"{name} is offline")
+        return texts.describe_send_error(error, name)
 
     async def _restore_group(self, client: MSNClient, conversation: str) -> None:
         """A group room from an earlier MSN session: its stored participants (or else its
@@ -169,6 +184,11 @@ class MSNSender:
         await send_status(self.portal, self.owner, EventID(item.event_id), _msgtype(item), failure)
 
     async def report_pending(self, item: Outgoing) -> None:
+        owner = self.owner
+        if owner is not None and owner.offline_contacts.tell_once(self.portal.conv_key):
+            await self.portal.send_portal_notice(
+                offline_notice(await self.contact_name(), owner.offline_contacts.timeout)
+            )
         if self.portal.mxid == RoomID(item.room_id):
             await send_status(
                 self.portal, self.owner, EventID(item.event_id), _msgtype(item), pending=True

@@ -401,6 +401,8 @@ class MatrixTestClient:
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self.sync_count = 0
+        #: the presence each /sync reports (as a client does: online, or unavailable when idle)
+        self.sync_presence = PresenceState.ONLINE
 
     # --- sync loop --------------------------------------------------------------------------
 
@@ -417,7 +419,7 @@ class MatrixTestClient:
             since=self.next_batch,
             timeout=timeout,
             filter_id=self._filter,
-            set_presence=PresenceState.ONLINE,
+            set_presence=self.sync_presence,
         )
         self._ingest(data)
 
