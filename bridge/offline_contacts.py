@@ -51,7 +51,7 @@ def queue_timeout(config: Any, is_direct: bool) -> float:
 
 def _settings(config: Any) -> tuple[bool, float]:
     section = config["bridge.offline_contacts"] or {}
-    return bool(section.get("enabled", False)), float(section.get("timeout", DEFAULT_TIMEOUT))
+    return bool(section.get("enabled", True)), float(section.get("timeout", DEFAULT_TIMEOUT))
 
 
 def duration(seconds: float) -> str:

@@ -1,6 +1,6 @@
 """End to end: ``bridge.offline_contacts`` (issue 10, bullet 7). At MSNP12 a message to an
 offline contact waits, pending with one notice, and arrives when they sign in; or fails after
-``bridge.offline_contacts.timeout``. (With the feature off, the default, it fails at once:
+``bridge.offline_contacts.timeout``. (With the feature off it fails at once, as the shared stacks have it:
 ``test_bridge.py::test_send_to_offline_contact_fails_visibly`` on the shared stacks.)
 
 One stack of its own, with the feature on and a short timeout."""
