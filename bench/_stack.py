@@ -13,16 +13,18 @@ Everything listens on 127.0.0.1 only.
 from __future__ import annotations
 
 from typing import Any
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 import asyncio
 import contextlib
 import os
 import re
+import shutil
 import sqlite3
 import statistics
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,6 +43,7 @@ __all__ = [
     "DBProbe",
     "ProxiedRequest",
     "TimedPeer",
+    "bench_stack",
     "cpu_seconds",
     "login_via_bot",
     "percentile",
@@ -342,3 +345,30 @@ class DBProbe:
             return None
 
         return await asyncio.to_thread(run)
+
+
+@contextlib.asynccontextmanager
+async def bench_stack(
+    prefix: str, db: str, *, keep: bool = False, **options: Any
+) -> AsyncIterator[BenchStack]:
+    """A :class:`BenchStack` (not started yet) in a new work directory, with its own
+    PostgreSQL when ``db`` is ``postgres``; afterwards everything is stopped and the directory
+    removed (with ``keep``, kept and named)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    pg = None
+    if db == "postgres":
+        from tests.support.pg import PostgresServer
+
+        pg = PostgresServer()
+        await asyncio.to_thread(pg.start)
+    stack = BenchStack(workdir, db, pg, **options)
+    try:
+        yield stack
+    finally:
+        await stack.stop()
+        if pg is not None:
+            await asyncio.to_thread(pg.stop)
+        if keep:
+            print(f"logs kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)

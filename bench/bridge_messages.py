@@ -32,9 +32,7 @@ from pathlib import Path
 import argparse
 import asyncio
 import secrets
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,6 +42,7 @@ from bench._stack import (
     BenchStack,
     Summary,
     TimedPeer,
+    bench_stack,
     cpu_seconds,
     login_via_bot,
     record_arrivals,
@@ -358,40 +357,29 @@ def print_table(args: argparse.Namespace, base: Result, results: list[Result]) -
 
 
 async def run(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-msgs-"))
-    pg = None
-    if args.db == "postgres":
-        from tests.support.pg import PostgresServer
-
-        pg = PostgresServer()
-        await asyncio.to_thread(pg.start)
-    stack = BenchStack(workdir, args.db, pg, log_level=args.log_level)
-    code = 0
-    try:
-        async with asyncio.timeout(args.timeout):
-            t = time.monotonic()
-            await stack.start()
-            print(f"stack up in {time.monotonic() - t:.1f} s ({workdir})", file=sys.stderr)
-            base = await baseline(stack, args.n, args.rate, args.wait)
-            results = await bridged(stack, args.n, args.rate, args.wait)
-        print_table(args, base, results)
-        if any(r.missing or not r.in_order for r in [base, *results]):
-            code = 1
-        errors = stack.bridge.errors_since(0)
-        if errors:
-            print(f"!! the bridge logged {len(errors)} errors; first: {errors[0][:500]}")
-    except TimeoutError:
-        print(f"!! gave up after {args.timeout} s\n{stack.failure_report()}")
-        code = 2
-    finally:
-        await stack.stop()
-        if pg is not None:
-            await asyncio.to_thread(pg.stop)
-        if args.keep:
-            print(f"logs kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return code
+    async with bench_stack(
+        "bench-msgs-", args.db, keep=args.keep, log_level=args.log_level
+    ) as stack:
+        code = 0
+        try:
+            async with asyncio.timeout(args.timeout):
+                t = time.monotonic()
+                await stack.start()
+                print(
+                    f"stack up in {time.monotonic() - t:.1f} s ({stack.workdir})", file=sys.stderr
+                )
+                base = await baseline(stack, args.n, args.rate, args.wait)
+                results = await bridged(stack, args.n, args.rate, args.wait)
+            print_table(args, base, results)
+            if any(r.missing or not r.in_order for r in [base, *results]):
+                code = 1
+            errors = stack.bridge.errors_since(0)
+            if errors:
+                print(f"!! the bridge logged {len(errors)} errors; first: {errors[0][:500]}")
+        except TimeoutError:
+            print(f"!! gave up after {args.timeout} s\n{stack.failure_report()}")
+            code = 2
+        return code
 
 
 def main() -> None:

@@ -16,70 +16,57 @@ from dataclasses import replace
 from pathlib import Path
 import argparse
 import asyncio
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stack import BenchStack
+from bench._stack import bench_stack
 from tests.support.chaos import ChaosPlan, describe, run_chaos
 
 
 async def run(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-chaos-"))
-    pg = None
-    if args.db == "postgres":
-        from tests.support.pg import PostgresServer
-
-        pg = PostgresServer()
-        await asyncio.to_thread(pg.start)
-    stack = BenchStack(workdir, args.db, pg, log_level=args.log_level)
-    plan = ChaosPlan(
-        messages_each_way=args.n,
-        conversations=args.conversations,
-        ns_drops=args.ns_drops,
-        sb_drops=args.sb_drops,
-        bridge_restarts=args.restarts,
-        seed=args.seed,
-    )
-    code = 0
-    try:
-        async with asyncio.timeout(args.timeout):
-            t = time.monotonic()
-            await stack.start()
-            print(f"stack up in {time.monotonic() - t:.1f} s ({workdir})", file=sys.stderr)
-            calm = replace(plan, ns_drops=0, sb_drops=0, bridge_restarts=0)
-            baseline = await run_chaos(stack, calm)
-            print("== baseline (no faults) ==")
-            print(describe(baseline))
-            await stack.close_clients()
-            result = await run_chaos(stack, plan)
-            print("== with faults ==")
-            print(describe(result))
-            print(
-                f"time with faults / baseline: {result.seconds / baseline.seconds:.2f}x "
-                f"({result.seconds:.1f} s / {baseline.seconds:.1f} s)"
-            )
-            if not (baseline.clean and result.clean):
-                code = 1
-        errors = stack.bridge.errors_since(0)
-        print(f"bridge errors/tracebacks logged: {len(errors)}")
-        for error in errors[:5]:
-            print(f"  {error[:400]}")
-    except TimeoutError:
-        print(f"!! gave up after {args.timeout} s\n{stack.failure_report()}")
-        code = 2
-    finally:
-        await stack.stop()
-        if pg is not None:
-            await asyncio.to_thread(pg.stop)
-        if args.keep:
-            print(f"logs kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return code
+    async with bench_stack(
+        "bench-chaos-", args.db, keep=args.keep, log_level=args.log_level
+    ) as stack:
+        plan = ChaosPlan(
+            messages_each_way=args.n,
+            conversations=args.conversations,
+            ns_drops=args.ns_drops,
+            sb_drops=args.sb_drops,
+            bridge_restarts=args.restarts,
+            seed=args.seed,
+        )
+        code = 0
+        try:
+            async with asyncio.timeout(args.timeout):
+                t = time.monotonic()
+                await stack.start()
+                print(
+                    f"stack up in {time.monotonic() - t:.1f} s ({stack.workdir})", file=sys.stderr
+                )
+                calm = replace(plan, ns_drops=0, sb_drops=0, bridge_restarts=0)
+                baseline = await run_chaos(stack, calm)
+                print("== baseline (no faults) ==")
+                print(describe(baseline))
+                await stack.close_clients()
+                result = await run_chaos(stack, plan)
+                print("== with faults ==")
+                print(describe(result))
+                print(
+                    f"time with faults / baseline: {result.seconds / baseline.seconds:.2f}x "
+                    f"({result.seconds:.1f} s / {baseline.seconds:.1f} s)"
+                )
+                if not (baseline.clean and result.clean):
+                    code = 1
+            errors = stack.bridge.errors_since(0)
+            print(f"bridge errors/tracebacks logged: {len(errors)}")
+            for error in errors[:5]:
+                print(f"  {error[:400]}")
+        except TimeoutError:
+            print(f"!! gave up after {args.timeout} s\n{stack.failure_report()}")
+            code = 2
+        return code
 
 
 def main() -> None:

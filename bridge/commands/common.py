@@ -34,6 +34,7 @@ __all__ = [
     "SECTION_PRESENCE",
     "CommandEvent",
     "ask_msn",
+    "ask_msn_about",
     "command_handler",
     "contact_count",
     "contacts_text",
@@ -112,3 +113,14 @@ async def ask_msn(
             return await evt.reply(refusals[e.code])
         return await evt.reply(command_failure(e, action))
     return await evt.reply(reply)
+
+
+async def ask_msn_about(
+    evt: CommandEvent, command: str, request: Callable[[MSNClient, str], Awaitable[str]]
+) -> EventID:
+    """:func:`ask_msn` for a command that takes one e-mail address: its usage when the
+    argument is not one, else ``request(client, address)``."""
+    passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
+    if passport is None:
+        return await evt.reply(f"**Usage:** `$cmdprefix+sp {command} <e-mail>`")
+    return await ask_msn(evt, f"{command} {passport}", lambda client: request(client, passport))

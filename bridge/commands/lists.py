@@ -16,7 +16,14 @@ from bridge.msnp.errors import ErrorCode, MSNPError
 from bridge.msnp.values import Lists
 from bridge.texts import md
 
-from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
+from .common import (
+    SECTION_CONTACTS,
+    CommandEvent,
+    ask_msn,
+    ask_msn_about,
+    command_handler,
+    parse_passport,
+)
 
 __all__ = [
     "add_to_list",
@@ -73,15 +80,11 @@ async def add_to_list(client: MSNClient, passport: str, group: str | None = None
     help_args="<_e-mail_>",
 )
 async def block(evt: CommandEvent) -> EventID:
-    passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
-    if passport is None:
-        return await evt.reply("**Usage:** `$cmdprefix+sp block <e-mail>`")
-
-    async def request(client: MSNClient) -> str:
+    async def request(client: MSNClient, passport: str) -> str:
         await client.block(passport)
         return f"Blocked {md(passport)}: they see you offline and cannot message you."
 
-    return await ask_msn(evt, f"block {passport}", request)
+    return await ask_msn_about(evt, "block", request)
 
 
 @command_handler(
@@ -91,15 +94,11 @@ async def block(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def unblock(evt: CommandEvent) -> EventID:
-    passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
-    if passport is None:
-        return await evt.reply("**Usage:** `$cmdprefix+sp unblock <e-mail>`")
-
-    async def request(client: MSNClient) -> str:
+    async def request(client: MSNClient, passport: str) -> str:
         await client.unblock(passport)
         return f"Unblocked {md(passport)}: they may see your status and message you."
 
-    return await ask_msn(evt, f"unblock {passport}", request)
+    return await ask_msn_about(evt, "unblock", request)
 
 
 @command_handler(

@@ -13,7 +13,7 @@ from bridge.msnp.client import MSNClient
 from bridge.msnp.values import Lists
 from bridge.texts import NOT_CONNECTED, md
 
-from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
+from .common import SECTION_CONTACTS, CommandEvent, ask_msn, ask_msn_about, command_handler
 from .lists import add_to_list
 
 __all__ = ["accept", "decline", "privacy", "requests"]
@@ -46,11 +46,7 @@ async def requests(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def accept(evt: CommandEvent) -> EventID:
-    passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
-    if passport is None:
-        return await evt.reply("**Usage:** `$cmdprefix+sp accept <e-mail>`")
-
-    async def request(client: MSNClient) -> str:
+    async def request(client: MSNClient, passport: str) -> str:
         contact = client.contacts.get(passport)
         if contact is not None and contact.lists & Lists.BLOCK:
             await client.unblock(passport)
@@ -60,7 +56,7 @@ async def accept(evt: CommandEvent) -> EventID:
             await client.unblock(passport)  # onto the allow list
         return f"Accepted {md(passport)}: they are on your contact list and may message you."
 
-    return await ask_msn(evt, f"accept {passport}", request)
+    return await ask_msn_about(evt, "accept", request)
 
 
 @command_handler(
@@ -71,11 +67,7 @@ async def accept(evt: CommandEvent) -> EventID:
     help_args="<_e-mail_>",
 )
 async def decline(evt: CommandEvent) -> EventID:
-    passport = parse_passport(evt.args[0]) if len(evt.args) == 1 else None
-    if passport is None:
-        return await evt.reply("**Usage:** `$cmdprefix+sp decline <e-mail>`")
-
-    async def request(client: MSNClient) -> str:
+    async def request(client: MSNClient, passport: str) -> str:
         # MSNP below 13 has one "no": the block list (what MSN Messenger's own dialog did)
         await client.block(passport)
         return (
@@ -83,7 +75,7 @@ async def decline(evt: CommandEvent) -> EventID:
             f"`unblock {passport}` lets them see you again."
         )
 
-    return await ask_msn(evt, f"decline {passport}", request)
+    return await ask_msn_about(evt, "decline", request)
 
 
 def _setting(value: bool | None, yes: str, no: str) -> str:

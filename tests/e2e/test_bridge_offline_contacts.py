@@ -30,16 +30,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     if synapse_python() is None:
         pytest.fail("Synapse is not installed: run tests/install-test-deps.sh", pytrace=False)
     stack = Stack(tmp_path_factory.mktemp("e2e-offline"), "sqlite", configure=_configure)
-    try:
-        await stack.start()
-    except BaseException:
-        print(stack.failure_report())
-        await stack.stop()
-        raise
-    try:
+    async with stack.running():
         yield stack
-    finally:
-        await stack.stop()
 
 
 async def _offline_dm(stack: Stack) -> tuple[Any, Any, str, Any]:
