@@ -76,18 +76,6 @@ class ConversationMethods:
         async with self._pool.using(conversation) as sb:
             await sb.send_nudge()
 
-    async def cancel_invitation(self, conversation: str, cookie: str) -> None:
-        """Decline a ``text/x-msmsgsinvite`` invitation (an MSNFTP file transfer of MSN
-        Messenger 4-5, ...): ``Invitation-Command: CANCEL``, ``Cancel-Code: REJECT``."""
-        if not (cookie.isascii() and cookie.isdigit() and len(cookie) <= 10):
-            raise ValueError(f"not an invitation cookie: {cookie[:20]!r}")
-        payload = (
-            "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
-            f"Invitation-Command: CANCEL\r\nInvitation-Cookie: {cookie}\r\n"
-            "Cancel-Code: REJECT\r\n\r\n"
-        ).encode()
-        await self._send_invitation(conversation, payload)
-
     async def _send_invitation(self, conversation: str, payload: bytes) -> None:
         async with self._pool.using(conversation) as sb:
             await sb.send_payload(payload, "N")

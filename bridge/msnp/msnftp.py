@@ -33,6 +33,7 @@ __all__ = [
     "MsnftpReceiver",
     "build_accept",
     "build_cancel",
+    "invitation_fields",
     "parse_invitation",
 ]
 
@@ -82,13 +83,20 @@ class Invitation:
         return ip, int(port), auth
 
 
-def parse_invitation(body: bytes) -> Invitation | None:
-    """The invitation in a message body (None unless it has a command and a valid cookie)."""
+def invitation_fields(body: bytes) -> dict[str, str]:
+    """The ``Name: value`` lines of an invitation message body (names in lower case; the
+    first of each counts; only the first :data:`MAX_INVITATION` bytes are read)."""
     fields: dict[str, str] = {}
     for line in body[:MAX_INVITATION].decode("utf-8", errors="replace").splitlines():
         name, sep, value = line.partition(":")
         if sep:
             fields.setdefault(name.strip().lower(), value.strip())
+    return fields
+
+
+def parse_invitation(body: bytes) -> Invitation | None:
+    """The invitation in a message body (None unless it has a command and a valid cookie)."""
+    fields = invitation_fields(body)
     cookie = fields.get("invitation-cookie", "")
     command = fields.get("invitation-command", "").upper()
     if not command or not _valid_cookie(cookie):

@@ -18,8 +18,9 @@ from mautrix.types import FileInfo, MediaMessageEventContent, MessageType
 from mautrix.util import background_task
 
 from bridge.media_types import SNIFF_BYTES, message_type, sniff
-from bridge.msnp.errors import MSNPException, P2PError, PeerUnreachable
+from bridge.msnp.errors import P2PError, PeerUnreachable
 from bridge.msnp.events import FileOffered, OtherMessageReceived
+from bridge.msnp.msnftp import MSNFTP_GUID, invitation_fields
 from bridge.msnp.msnftp_transfer import MsnftpIncoming, MsnftpOffer
 from bridge.msnp.p2p_files import IncomingFile
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["UPLOAD_PIECE", "handle_file_offer", "handle_msnftp_invitation", "human_size"]
 
 #: The Application-GUID of MSNFTP file transfers (``text/x-msmsgsinvite``, MSN Messenger 4-5).
-MSNFTP_GUID: Final = "{5D3E02AB-6190-11D3-BBBB-00C04F795683}"
 
 #: Bytes gathered before they are handed to the upload.
 UPLOAD_PIECE: Final = 64 * 1024
@@ -156,13 +156,10 @@ async def _pieces(head: bytes, incoming: IncomingFile | MsnftpIncoming) -> Async
 async def handle_msnftp_invitation(
     from_msn: MSNToMatrix, user: PortalOwner, evt: OtherMessageReceived
 ) -> bool:
-    """An MSN Messenger 4-5 file invitation the library could not take up (no valid cookie or
-    size; readable ones arrive as :class:`FileOffered`): declined, with a notice naming it.
-    Returns whether ``evt`` was such an invitation (other invitation messages: False)."""
-    fields: dict[str, str] = {}
-    for line in evt.body[:4096].decode("utf-8", errors="replace").splitlines():
-        name, _, value = line.partition(":")
-        fields[name.strip().lower()] = value.strip()
+    """An MSN Messenger 4-5 file invitation the library could not take up (no valid cookie, so
+    it cannot even be answered; readable ones arrive as :class:`FileOffered`): a notice names
+    it. Returns whether ``evt`` was such an invitation (other invitation messages: False)."""
+    fields = invitation_fields(evt.body)
     if fields.get("application-guid", "").upper() != MSNFTP_GUID:
         return False
     if fields.get("invitation-command", "").upper() != "INVITE":
@@ -170,17 +167,11 @@ async def handle_msnftp_invitation(
     name = fields.get("application-file", "")[:255] or "a file"
     size = fields.get("application-filesize", "")
     what = f'"{name}" ({human_size(int(size))})' if size.isdigit() else f'"{name}"'
-    client = user.client
-    if client is not None:
-        try:
-            await client.cancel_invitation(evt.conversation, fields.get("invitation-cookie", ""))
-        except (ValueError, MSNPException) as e:
-            from_msn.portal.log.info("Could not decline the MSNFTP invitation: %s", e)
     await from_msn.send_notice(
         user,
         evt.sender,
         f"Offered the file {what} with the file transfer of MSN Messenger 4-5, in an "
-        "invitation the bridge could not read, so it was declined. "
+        "invitation the bridge could not read, so it did not arrive. "
         "Sent from MSN Messenger 6 or later (or another client with P2P), it arrives here.",
     )
     return True
