@@ -11,8 +11,9 @@ and joins never make a room, and make a ghost only for someone on the user's lis
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+import asyncio
 
 from mautrix.types import EventID
 from mautrix.util import background_task
@@ -64,6 +65,8 @@ class EventRoutes:
         self.log = user.log
         #: messages not shown because the user's privacy settings keep their sender out
         self.hidden_messages = 0
+        #: work a login started in the background; cancelled when the user stops
+        self._after_login: set[asyncio.Task[Any]] = set()
         on = user.session.on
         self.emoticons = Emoticons(lambda: user.client, self.log)
         on(TextMessageReceived, self._to_portal(self._handle_text))
@@ -245,13 +248,24 @@ class EventRoutes:
         self.log.debug("Logged in as %s with MSNP%d", evt.passport, evt.protocol)
         # the configured double puppeting (if any) for this user; in the background, as it
         # asks the homeserver
-        background_task.create(double_puppet.enable(self.user, evt.passport))
-        background_task.create(matrix_presence.after_login(self.user, self.user.session.online))
+        self._in_background(double_puppet.enable(self.user, evt.passport))
+        self._in_background(matrix_presence.after_login(self.user, self.user.session.online))
         self.own_avatar_changed()
+
+    def _in_background(self, work: Coroutine[Any, Any, Any], name: str | None = None) -> None:
+        task = background_task.create(work, name=name)
+        self._after_login.add(task)
+        task.add_done_callback(self._after_login.discard)
+
+    def stop(self) -> None:
+        """Cancel what a login started in the background (bridge shutdown: the homeserver
+        connection closes next)."""
+        for task in list(self._after_login):
+            task.cancel()
 
     def own_avatar_changed(self) -> None:
         """Announce the user's Matrix avatar as their display picture (after a login, or
         when it changed)."""
         client = self.user.client
         if self.own_avatar is not None and client is not None:
-            background_task.create(self.own_avatar.apply(client), name="msn-own-avatar")
+            self._in_background(self.own_avatar.apply(client), name="msn-own-avatar")

@@ -208,6 +208,7 @@ class User(BaseUser):
         """Close the session without forgetting anything (bridge shutdown). The session goes
         first: the event it finishes handling may still start space and contact work."""
         await self.session.stop()
+        self.routes.stop()
         self.spaces.stop()
         self.contacts.stop()
 

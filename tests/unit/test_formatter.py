@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-import time
-
 from hypothesis import given, settings, strategies as st
 import pytest
 
@@ -19,6 +16,7 @@ from bridge.formatter import (
     strip_reply_fallback,
 )
 from bridge.msnp.values import MessageFormat
+from tests.support.scaling import assert_linear
 
 F = MessageFormat
 
@@ -454,16 +452,6 @@ def test_round_trip_property(lines: list[str], effects: set[str], color: str) ->
 # --- hostile HTML ---------------------------------------------------------------------------
 
 
-def _best_of(fn: Callable[[], object], runs: int = 5) -> float:
-    """The least CPU time of ``runs`` calls (CPU time: other processes do not count)."""
-    best = float("inf")
-    for _ in range(runs):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
-
-
 def test_html_longer_than_one_msn_message_is_not_parsed() -> None:
     content = {
         "msgtype": "m.text",
@@ -508,8 +496,7 @@ def test_hostile_html_costs_linear_time(unit: str, monkeypatch: pytest.MonkeyPat
     # the cut at MAX_HTML bounds the work; this checks the parsing below it scales linearly
     monkeypatch.setattr(formatter, "MAX_HTML", 10**9, raising=False)
     small, large = unit * (8000 // len(unit)), unit * (32000 // len(unit))
-    ratio = _best_of(lambda: html_to_msn(large)) / max(_best_of(lambda: html_to_msn(small)), 1e-6)
-    assert ratio < 8, f"4x the input cost {ratio:.1f}x the time"
+    assert_linear(html_to_msn, small, large)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,7 @@
 per-command payload caps, the event queue's back-pressure, bounded containers, burst logs,
 switchboard admission and where a Passport password may be sent.
 
-Linear time is checked by scaling, not by a deadline: the same worst shape at 4x the size must
-cost less than 8x (linear work costs 4x, quadratic 16x); each cost is the least CPU time of a few
-runs.
+Linear time is checked by scaling, not by a deadline (tests/support/scaling.py).
 """
 
 from __future__ import annotations
@@ -30,22 +28,11 @@ from bridge.msnp.flow import EventQueue
 from bridge.msnp.message import parse_message
 from bridge.msnp.ubx import parse_user_data
 from bridge.msnp.values import Status
-
-
-def best_of(fn: Callable[[], object], runs: int = 5) -> float:
-    """The least CPU time of ``runs`` calls (CPU time: other processes do not count)."""
-    best = float("inf")
-    for _ in range(runs):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
+from tests.support.scaling import assert_linear as linear
 
 
 def assert_linear(fn: Callable[[bytes], object], make: Callable[[int], bytes], n: int) -> None:
-    small, large = make(n), make(4 * n)
-    ratio = best_of(lambda: fn(large)) / max(best_of(lambda: fn(small)), 1e-6)
-    assert ratio < 8, f"4x the input cost {ratio:.1f}x the time"
+    linear(fn, make(n), make(4 * n))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------ charsets
