@@ -141,6 +141,10 @@ class MatrixHandler(BaseMatrixHandler):
             await portal.main_intent.send_message_event(
                 evt.room_id, EventType.BEEPER_MESSAGE_STATUS, content
             )
+        except IntentError as e:
+            # the portal's intent is no longer in the room and may not join it (the room
+            # was left or the ghost removed): there is nobody to show the status to
+            self.log.debug("Could not send the status of %s: %s", evt.event_id, e)
         except Exception:
             self.log.debug("Failed to send the command status in %s", evt.room_id, exc_info=True)
 
