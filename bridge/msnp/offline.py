@@ -20,6 +20,7 @@ from .oim import MAIL_DATA_TYPES
 from .oim_inbox import OimInbox
 from .oim_outbox import OimOutbox
 from .sso import SecurityTokens
+from .tickets import TicketKeeper
 
 __all__ = ["OfflineMessages"]
 
@@ -27,6 +28,8 @@ __all__ = ["OfflineMessages"]
 class _Session(Protocol):
     @property
     def tokens(self) -> SecurityTokens | None: ...
+    @property
+    def tickets(self) -> TicketKeeper | None: ...
     @property
     def passport(self) -> str: ...
     @property

@@ -1,0 +1,90 @@
+"""MSNClient's address-book edits at MSNP13+ against tests/msn_server: ``FQY`` before a new
+contact is added (MSNP14+)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.msnp.errors import ErrorCode, MSNPError
+from bridge.msnp.values import Lists
+from tests.msn_server import AL, FL
+from tests.msn_server.fixtures import running_server
+from tests.support.client_fixtures import logged_in
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize("protocol", [14, 15, 18])
+async def test_a_new_contact_is_looked_up_with_fqy_first(protocol: int) -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", protocol)
+        try:
+            before_fqy, before_ab = server.counters["ns_fqy"], server.counters["http_abservice"]
+            await alice.add_contact("dave@example.com")
+            assert server.counters["ns_fqy"] - before_fqy == 1
+            assert server.account("alice@example.com").contacts["dave@example.com"].lists & (
+                FL | AL
+            ) == (FL | AL)
+            assert alice.contacts["dave@example.com"].lists & Lists.FORWARD
+            assert server.counters["http_abservice"] - before_ab == 1
+            # a contact already in the address book is not looked up again (into a group)
+            group = await alice.add_group("Work")
+            await alice.add_contact("dave@example.com", group=group.id)
+            assert server.counters["ns_fqy"] - before_fqy == 1
+        finally:
+            await alice.close()
+
+
+@pytest.mark.parametrize("protocol", [14, 18])
+async def test_an_unknown_address_is_refused_by_fqy_before_the_address_book(
+    protocol: int,
+) -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", protocol)
+        try:
+            before_ab = server.counters["http_abservice"]
+            with pytest.raises(MSNPError) as refused:
+                await alice.add_contact("nobody@example.com")
+            assert refused.value.code == ErrorCode.INVALID_USER
+            assert server.counters["http_abservice"] == before_ab
+            assert "nobody@example.com" not in server.account("alice@example.com").contacts
+            assert alice.connected  # the session goes on
+            await alice.add_contact("dave@example.com")
+        finally:
+            await alice.close()
+
+
+async def test_no_fqy_at_msnp13() -> None:
+    """FQY came with MSNP14: a server closes an MSNP13 connection that sends it."""
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", 13)
+        try:
+            await alice.add_contact("dave@example.com")
+            assert server.counters["ns_fqy"] == 0
+            assert alice.connected
+        finally:
+            await alice.close()
+
+
+@pytest.mark.parametrize("protocol", [13, 18])
+async def test_privacy_settings_are_address_book_annotations(protocol: int) -> None:
+    """No GTC at MSNP13+ (the server closes the connection): MSN.IM.GTC / MSN.IM.BLP of the
+    user's own entry, read back at the next login."""
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", protocol)
+        try:
+            assert alice.reverse_prompt and alice.privacy_allow_unlisted
+            await alice.set_reverse_prompt(False)
+            await alice.set_privacy(False)
+            account = server.account("alice@example.com")
+            assert (account.gtc, account.blp) == ("N", "BL")
+            await alice.set_privacy(True)  # a transaction after both: still signed in
+            assert account.blp == "AL" and alice.connected
+        finally:
+            await alice.close()
+        again, _ = await logged_in(server, "alice@example.com", protocol)
+        try:
+            assert again.reverse_prompt is False
+            assert again.privacy_allow_unlisted is True
+        finally:
+            await again.close()
