@@ -1,13 +1,16 @@
 """MSNClient's address-book edits at MSNP13+ against tests/msn_server: ``FQY`` before a new
-contact is added (MSNP14+)."""
+contact is added (MSNP14+), the privacy settings as annotations, expired web-service tickets
+renewed (address book, offline messages)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from bridge.msnp.errors import ErrorCode, MSNPError
+from bridge.msnp.errors import AuthError, ErrorCode, MSNPError
 from bridge.msnp.values import Lists
-from tests.msn_server import AL, FL
+from tests.msn_server import AL, BL, FL
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import logged_in
 
@@ -88,3 +91,76 @@ async def test_privacy_settings_are_address_book_annotations(protocol: int) -> N
             assert again.privacy_allow_unlisted is True
         finally:
             await again.close()
+
+
+@pytest.mark.parametrize("protocol", [13, 15, 18])
+async def test_an_expired_address_book_ticket_is_renewed_and_the_edit_retried(
+    protocol: int,
+) -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", protocol)
+        try:
+            assert server.tickets.expire("contacts.msn.com") >= 1
+            rst, ab = server.counters["http_rst"], server.counters["http_abservice"]
+            group = await alice.add_group("Work")  # refused (BadContextToken), renewed, again
+            assert server.account("alice@example.com").group_by_id(group.id) is not None
+            assert server.counters["http_rst"] - rst == 1
+            assert server.counters["http_abservice"] - ab == 2
+            await alice.add_contact("dave@example.com", group=group.id)  # the new ticket
+            assert server.counters["http_rst"] - rst == 1
+            await alice.block("bob@example.com")  # the sharing service takes it too
+            assert server.account("alice@example.com").contacts["bob@example.com"].lists & BL
+        finally:
+            await alice.close()
+
+
+async def test_an_expired_offline_message_ticket_is_renewed_and_the_message_sent() -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", 18)
+        try:
+            await alice.open_conversation("bob@example.com")  # offline: an OIM
+            await alice.send_text("bob@example.com", "first")
+            for domain in ("messengersecure.live.com", "messenger.msn.com"):
+                server.tickets.expire(domain)
+            rst = server.counters["http_rst"]
+            await alice.send_text("bob@example.com", "after the ticket expired")
+            assert [m.text for m in server.oims["bob@example.com"]] == [
+                "first",
+                "after the ticket expired",
+            ]
+            assert server.counters["http_rst"] - rst == 1
+        finally:
+            await alice.close()
+
+
+async def test_a_ticket_is_renewed_before_its_known_expiry() -> None:
+    """The RST answer says when the tickets expire: near it, the keeper renews first (one
+    address-book request, no refusal)."""
+    async with running_server(rst_token_lifetime=3.0) as server:
+        loop = asyncio.get_running_loop()
+        issued = loop.time()
+        alice, _ = await logged_in(server, "alice@example.com", 18)
+        try:
+            # a quarter of the lifetime before the expiry, the ticket is due (still valid)
+            await asyncio.sleep(max(0.0, issued + 2.4 - loop.time()))
+            rst, ab = server.counters["http_rst"], server.counters["http_abservice"]
+            await alice.add_group("Work")
+            assert server.counters["http_rst"] - rst == 1
+            assert server.counters["http_abservice"] - ab == 1
+        finally:
+            await alice.close()
+
+
+async def test_a_wrong_password_at_renewal_is_the_services_refusal() -> None:
+    """The password changed since the login: the renewal fails as a login would (AuthError),
+    the session goes on."""
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", 18)
+        try:
+            server.account("alice@example.com").password = "changed"
+            server.tickets.expire("contacts.msn.com")
+            with pytest.raises(AuthError):
+                await alice.add_group("Work")
+            assert alice.connected
+        finally:
+            await alice.close()
