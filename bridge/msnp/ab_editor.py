@@ -10,11 +10,12 @@ an address not yet in the address book is first looked up with ``FQY`` (which ne
 an unknown address is refused there, before the address book is touched), as Messenger does.
 The privacy settings are annotations of the user's own entry (``MSN.IM.GTC``; ``MSN.IM.BLP``
 beside the ``BLP`` command): MSNP13+ has no ``GTC`` command (a server closes the connection).
+The user's own names for contacts are their ``AB.NickName`` annotations (``ABContactUpdate``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from . import abedit, sharing
 from .adl import ListEntry, build_fqy, build_ml, parse_ml
@@ -40,7 +41,7 @@ class AbListEditor(ListEditor):
     """List changes of one MSNP13+ session through the address-book services at ``ab_base``
     with the contacts.msn.com ``ticket``."""
 
-    __slots__ = ("_ab_base", "_tickets", "_web")
+    __slots__ = ("_ab_base", "_nicknames", "_tickets", "_web")
 
     def __init__(
         self,
@@ -50,11 +51,14 @@ class AbListEditor(ListEditor):
         web: PassportService,
         ab_base: str,
         tickets: TicketKeeper,
+        nicknames: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(roster, live, emit)
         self._web = web
         self._ab_base = ab_base
         self._tickets = tickets
+        #: the user's names for contacts (annotation ``AB.NickName``), by lower-case address
+        self._nicknames = dict(nicknames or {})
 
     async def _post(self, path: str, request: Callable[[str], SoapRequest]) -> bytes:
         """``request(ticket)`` to the service at ``path``, with a renewed contacts.msn.com
@@ -195,6 +199,23 @@ class AbListEditor(ListEditor):
         event = self.roster.group_set(Group(group_id, name))
         if event is not None:
             self._emit(event)
+
+    def nickname(self, passport: str) -> str | None:
+        return self._nicknames.get(passport.lower())
+
+    async def set_nickname(self, passport: str, nickname: str) -> None:
+        """``ABContactUpdate`` of the contact's ``AB.NickName`` annotation ("" clears it);
+        Messenger shows it instead of the contact's own name."""
+        known = self.roster.get(passport)
+        if known is None or known.guid is None or not known.lists & Lists.FORWARD:
+            raise MSNPError(ErrorCode.NOT_ON_LIST, command="ABContactUpdate")
+        guid = known.guid
+        answer = await self._ab(lambda t: abedit.contact_update(t, guid, nickname=nickname))
+        abedit.parse_ack(answer, "ABContactUpdate")
+        if nickname:
+            self._nicknames[passport.lower()] = nickname
+        else:
+            self._nicknames.pop(passport.lower(), None)
 
     async def _own_annotation(self, name: str, on: bool) -> None:
         value = "1" if on else "2"

@@ -177,7 +177,13 @@ async def login_lists(
     fetched = await fetch_lists(web, ab_base, tickets.ticket((CONTACTS,)), cache)
     entries = fill_roster(roster, fetched)
     initial = build_ml(entries, initial=True) or [b'<ml l="1"></ml>']
-    return fetched, initial, AbListEditor(roster, live, emit, web, ab_base, tickets)
+    nicknames = {
+        c.email.lower(): c.nickname
+        for c in fetched.book.contacts
+        if c.email and c.nickname and not c.deleted
+    }
+    editor = AbListEditor(roster, live, emit, web, ab_base, tickets, nicknames)
+    return fetched, initial, editor
 
 
 def inbox_for(

@@ -256,3 +256,24 @@ async def test_an_expired_address_book_ticket_is_renewed(stack: Stack) -> None:
     await stack.command(user, mgmt, "group-create Later", "Created the group")
     assert any(g.name == "Later" for g in msn.account(pair.passport).groups.values())
     assert msn.counters["http_rst"] > rst
+
+
+async def test_alias_is_the_contacts_nickname_in_the_address_book(stack: Stack) -> None:
+    pair = stack.new_pair()
+    user, mgmt = await stack.logged_in(pair)
+    entry = stack.msn.account(pair.passport).contacts[pair.contact]
+    await stack.command(user, mgmt, f"alias {pair.contact} Bobby  from work", "nickname")
+    assert entry.nickname == "Bobby from work"
+    listed = await stack.command(user, mgmt, "contacts", pair.contact)
+    assert "your nickname **Bobby from work**" in listed["content"]["body"]
+    await stack.command(user, mgmt, f"alias {pair.contact}", "Cleared your nickname")
+    assert not entry.nickname
+    reply = await stack.command(user, mgmt, "alias stranger@example.com Who", "contact list")
+    assert "`add` them first" in reply["content"]["body"]
+
+
+async def test_alias_at_msnp12_says_why_not(stack12: Stack) -> None:
+    pair = stack12.new_pair()
+    user, mgmt = await stack12.logged_in(pair)
+    await stack12.command(user, mgmt, f"alias {pair.contact} Bobby", "MSNP13 and newer")
+    assert not stack12.msn.account(pair.passport).contacts[pair.contact].nickname

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from bridge.msnp.errors import AuthError, ErrorCode, MSNPError
+from bridge.msnp.errors import AuthError, ErrorCode, LocalProtocolError, MSNPError
 from bridge.msnp.values import Lists
 from tests.msn_server import AL, BL, FL
 from tests.msn_server.fixtures import running_server
@@ -162,5 +162,41 @@ async def test_a_wrong_password_at_renewal_is_the_services_refusal() -> None:
             with pytest.raises(AuthError):
                 await alice.add_group("Work")
             assert alice.connected
+        finally:
+            await alice.close()
+
+
+@pytest.mark.parametrize("protocol", [13, 18])
+async def test_a_contact_nickname_is_an_address_book_annotation(protocol: int) -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", protocol)
+        try:
+            assert alice.nickname("bob@example.com") is None
+            await alice.set_nickname("bob@example.com", "Bobby from work")
+            entry = server.account("alice@example.com").contacts["bob@example.com"]
+            assert entry.nickname == "Bobby from work"
+            assert alice.nickname("bob@example.com") == "Bobby from work"
+            with pytest.raises(MSNPError) as refused:
+                await alice.set_nickname("dave@example.com", "not a contact")
+            assert refused.value.code == ErrorCode.NOT_ON_LIST
+        finally:
+            await alice.close()
+        again, _ = await logged_in(server, "alice@example.com", protocol)  # read at login
+        try:
+            assert again.nickname("bob@example.com") == "Bobby from work"
+            await again.set_nickname("bob@example.com", "")  # cleared
+            assert not server.account("alice@example.com").contacts["bob@example.com"].nickname
+            assert again.nickname("bob@example.com") is None
+        finally:
+            await again.close()
+
+
+async def test_no_contact_nicknames_below_msnp13() -> None:
+    async with running_server() as server:
+        alice, _ = await logged_in(server, "alice@example.com", 12)
+        try:
+            with pytest.raises(LocalProtocolError):
+                await alice.set_nickname("bob@example.com", "Bobby")
+            assert alice.nickname("bob@example.com") is None and alice.connected
         finally:
             await alice.close()
