@@ -35,7 +35,7 @@ from .passport import service_urls
 from .roster import Roster
 from .sharing import Memberships
 from .soap import SoapRequest
-from .sso import CONTACTS, MESSENGER_TICKET, SecurityTokens
+from .sso import CONTACTS, MESSENGER_TICKET
 from .tickets import MESSENGER_SECURE, TicketKeeper
 from .values import Group, Lists
 
@@ -188,17 +188,16 @@ async def login_lists(
 
 def inbox_for(
     config: ClientConfig,
-    tokens: SecurityTokens,
+    tickets: TicketKeeper,
     web: PassportService,
     emit: Callable[[Event], None],
 ) -> OimInbox | None:
     """The offline-message inbox of a login (None without a messenger.msn.com ticket); the
     RSI service is beside the address book (``/rsi/rsi.asmx``)."""
-    token = tokens.get(MESSENGER_TICKET)
-    if token is None or not token.token:
+    if tickets.token((MESSENGER_TICKET,)) is None:
         return None
     _, ab_base = service_urls(config)
-    return OimInbox(web, ab_base + "/rsi/rsi.asmx", token.token, emit)
+    return OimInbox(web, ab_base + "/rsi/rsi.asmx", tickets, emit)
 
 
 #: the tickets the OIM service takes, the first one issued

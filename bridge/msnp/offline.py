@@ -70,9 +70,9 @@ class OfflineMessages:
         return True
 
     def inbox(self) -> OimInbox | None:
-        tokens = self._ns.tokens
-        if self._inbox is None and tokens is not None and self._ns.version >= 13:
-            self._inbox = inbox_for(self._config, tokens, self._web, self._emit)
+        tickets = self._ns.tickets
+        if self._inbox is None and tickets is not None and self._ns.version >= 13:
+            self._inbox = inbox_for(self._config, tickets, self._web, self._emit)
         return self._inbox
 
     def outbox(self) -> OimOutbox | None:

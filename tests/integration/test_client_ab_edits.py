@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from bridge.msnp.errors import AuthError, ErrorCode, LocalProtocolError, MSNPError
+from bridge.msnp.events import OfflineMessageReceived
 from bridge.msnp.values import Lists
 from tests.msn_server import AL, BL, FL
 from tests.msn_server.fixtures import running_server
@@ -198,5 +199,23 @@ async def test_no_contact_nicknames_below_msnp13() -> None:
             with pytest.raises(LocalProtocolError):
                 await alice.set_nickname("bob@example.com", "Bobby")
             assert alice.nickname("bob@example.com") is None and alice.connected
+        finally:
+            await alice.close()
+
+
+async def test_an_offline_message_arriving_after_the_ticket_expired_is_fetched() -> None:
+    """The RSI service refuses the expired messenger.msn.com ticket: renewed, fetched, and
+    deleted with the new one."""
+    async with running_server() as server:
+        alice, rec = await logged_in(server, "alice@example.com", 18)
+        try:
+            assert server.tickets.expire("messenger.msn.com") >= 1
+            rst = server.counters["http_rst"]
+            server.store_oim("bob@example.com", "alice@example.com", "while you were away")
+            got = await rec.wait(OfflineMessageReceived, text="while you were away")
+            assert got.sender == "bob@example.com"
+            assert server.counters["http_rst"] - rst == 1
+            await alice.delete_offline_messages([got.message_id])
+            assert not server.oims.get("alice@example.com")
         finally:
             await alice.close()
