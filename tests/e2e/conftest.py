@@ -3,6 +3,8 @@
 Every test in this directory is marked ``e2e`` and runs in the session event loop, because the
 stack (MSN server in-process, Synapse and the bridge as processes) is shared by the tests of a
 backend. Tests must create their own users (``stack.new_pair()``) and never reuse names.
+The shared stacks' bridges negotiate the default (MSNP18); a test about MSNP12 semantics (the
+``SYN`` list, Passport 1.4 tickets, no offline messages) asks for ``stack12`` instead.
 """
 
 from __future__ import annotations
