@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from bridge.msnp.events import TextMessageReceived
+from bridge.msnp.values import Status
 from tests.msn_server import AL, FL, MSNServer
 from tests.msn_server.msnp13_helpers import GUID_A, caps_for, initial_ml
 from tests.msn_server.rawclient import RawClient, login_sso
@@ -277,3 +278,43 @@ async def test_alias_at_msnp12_says_why_not(stack12: Stack) -> None:
     user, mgmt = await stack12.logged_in(pair)
     await stack12.command(user, mgmt, f"alias {pair.contact} Bobby", "MSNP13 and newer")
     assert not stack12.msn.account(pair.passport).contacts[pair.contact].nickname
+
+
+async def test_people_adding_the_user_are_announced_once_per_burst(stack: Stack) -> None:
+    """At MSNP13+ the server pushes each new reverse-list entry as an ADL (l="8"): a burst of
+    them is one notice, as with MSNP12's ADC RL lines."""
+    pair = stack.new_pair()
+    msn = stack.msn
+    user, mgmt = await stack.logged_in(pair)
+    bob = _peer(stack, pair.contact, pair.contact_password)
+    await bob.login()
+    try:
+        mark = user.mark(mgmt)
+        tag = stack.unique("fan")
+        fans = [f"{tag}-{i}@example.com" for i in range(25)]
+        for i, fan in enumerate(fans):
+            msn.add_account(fan, "fanpw", f"Fan {i}")
+        for fan in fans:
+            msn.list_add(msn.account(fan), pair.passport, FL)
+        await bob.client.set_status(Status.BUSY)  # last: once it shows, the adds were handled
+
+        async def bob_busy() -> bool:
+            return await stack.ghost_presence(pair.contact_ghost) == "unavailable"
+
+        await poll(bob_busy, 30, "bob's ghost busy")
+        notice = await user.wait_for_message(
+            mgmt,
+            re.compile("added you to their MSN contact list"),
+            sender=stack.bot_mxid,
+            after=mark,
+            timeout=20,
+        )
+        assert "and 5 more" in notice["content"]["body"]
+        added = [
+            e
+            for e in user.timeline.get(mgmt, [])[mark:]
+            if e.get("type") == "m.room.message" and "added you" in e["content"].get("body", "")
+        ]
+        assert len(added) == 1, [e["content"]["body"] for e in added]
+    finally:
+        await bob.close()
