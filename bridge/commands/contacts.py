@@ -1,9 +1,10 @@
-"""``contacts``, ``pm``, ``sync``, ``add`` and ``remove``."""
+"""``contacts``, ``pm``, ``sync``, ``add``, ``remove`` and ``alias``."""
 
 from __future__ import annotations
 
 from mautrix.types import EventID
 
+from bridge.clean_text import clean_line
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ErrorCode
 from bridge.msnp.values import Lists
@@ -13,7 +14,7 @@ from bridge.texts import NOT_CONNECTED, md
 from .common import SECTION_CONTACTS, CommandEvent, ask_msn, command_handler, parse_passport
 from .lists import add_to_list, find_group, words
 
-__all__ = ["add", "contacts", "nudge", "pm", "remove", "sync"]
+__all__ = ["add", "alias", "contacts", "nudge", "pm", "remove", "sync"]
 
 _NOT_ON_LIST = " (not on your contact list: they may not receive messages)"
 
@@ -38,6 +39,9 @@ async def contacts(evt: CommandEvent) -> EventID:
         line = f"* **{md(name)}**"
         if name.lower() != passport:  # a contact without a friendly name is shown once
             line += f" ({md(passport)})"
+        nickname = user.client.nickname(passport) if user.client is not None else None
+        if nickname:
+            line += f" - your nickname **{md(nickname)}**"
         line += f" - {contact.status.label}"
         if contact.personal_message:
             line += f" - _{md(contact.personal_message)}_"
@@ -158,3 +162,34 @@ async def nudge(evt: CommandEvent) -> EventID:
 
     offline = "Nudge not delivered: the contact is offline."
     return await ask_msn(evt, "send the nudge", request, {ErrorCode.NOT_ONLINE: offline})
+
+
+@command_handler(
+    needs_auth=True,
+    help_section=SECTION_CONTACTS,
+    help_text="Give a contact a nickname of your own, kept in your MSN address book (your "
+    "Messenger shows it too; MSNP13+); without a name, clear it.",
+    help_args="<_e-mail_> [_name_]",
+)
+async def alias(evt: CommandEvent) -> EventID:
+    passport = parse_passport(evt.args[0]) if evt.args else None
+    if passport is None:
+        return await evt.reply("**Usage:** `$cmdprefix+sp alias <e-mail> [name]`")
+    name = clean_line(" ".join(evt.args[1:]))
+    client = evt.sender.client
+    if client is not None and client.protocol is not None and client.protocol < 13:
+        return await evt.reply(
+            "MSN keeps nicknames for contacts in the address book of MSNP13 and newer; this "
+            f"connection uses MSNP{client.protocol}."
+        )
+
+    async def request(client: MSNClient) -> str:
+        await client.set_nickname(passport, name)
+        if name:
+            return f"Your nickname for {md(passport)} is now **{md(name)}**."
+        return f"Cleared your nickname for {md(passport)}."
+
+    not_there = f"{md(passport)} is not on your contact list: `add` them first."
+    return await ask_msn(
+        evt, f"set your nickname for {passport}", request, {ErrorCode.NOT_ON_LIST: not_there}
+    )

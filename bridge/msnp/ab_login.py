@@ -35,7 +35,8 @@ from .passport import service_urls
 from .roster import Roster
 from .sharing import Memberships
 from .soap import SoapRequest
-from .sso import CONTACTS, MESSENGER_TICKET, SecurityTokens
+from .sso import CONTACTS, MESSENGER_TICKET
+from .tickets import MESSENGER_SECURE, TicketKeeper
 from .values import Group, Lists
 
 __all__ = [
@@ -165,7 +166,7 @@ async def login_lists(
     roster: Roster,
     web: PassportService,
     config: ClientConfig,
-    tokens: SecurityTokens,
+    tickets: TicketKeeper,
     cache: AbCache | None,
     live: Callable[[], Connection],
     emit: Callable[[Event], None],
@@ -173,31 +174,39 @@ async def login_lists(
     """Fetch the lists into ``roster``: the new cache, the initial ``ADL`` payloads (``<ml
     l="1"></ml>`` for an empty list) and the editor of the user's changes."""
     _, ab_base = service_urls(config)
-    ticket = tokens.ticket(CONTACTS)
-    fetched = await fetch_lists(web, ab_base, ticket, cache)
+    fetched = await fetch_lists(web, ab_base, tickets.ticket((CONTACTS,)), cache)
     entries = fill_roster(roster, fetched)
     initial = build_ml(entries, initial=True) or [b'<ml l="1"></ml>']
-    return fetched, initial, AbListEditor(roster, live, emit, web, ab_base, ticket)
+    nicknames = {
+        c.email.lower(): c.nickname
+        for c in fetched.book.contacts
+        if c.email and c.nickname and not c.deleted
+    }
+    editor = AbListEditor(roster, live, emit, web, ab_base, tickets, nicknames)
+    return fetched, initial, editor
 
 
 def inbox_for(
     config: ClientConfig,
-    tokens: SecurityTokens,
+    tickets: TicketKeeper,
     web: PassportService,
     emit: Callable[[Event], None],
 ) -> OimInbox | None:
     """The offline-message inbox of a login (None without a messenger.msn.com ticket); the
     RSI service is beside the address book (``/rsi/rsi.asmx``)."""
-    token = tokens.get(MESSENGER_TICKET)
-    if token is None or not token.token:
+    if tickets.token((MESSENGER_TICKET,)) is None:
         return None
     _, ab_base = service_urls(config)
-    return OimInbox(web, ab_base + "/rsi/rsi.asmx", token.token, emit)
+    return OimInbox(web, ab_base + "/rsi/rsi.asmx", tickets, emit)
+
+
+#: the tickets the OIM service takes, the first one issued
+OIM_TICKETS: Final = (MESSENGER_SECURE, MESSENGER_TICKET)
 
 
 class _Session(Protocol):
     @property
-    def tokens(self) -> SecurityTokens | None: ...
+    def tickets(self) -> TicketKeeper | None: ...
     @property
     def passport(self) -> str: ...
     @property
@@ -207,11 +216,8 @@ class _Session(Protocol):
 def outbox_for(config: ClientConfig, ns: _Session, web: PassportService) -> OimOutbox | None:
     """The offline-message sender of a login (None below MSNP13 or without a ticket for it);
     the OIM service is beside the address book (``/OimWS/oim.asmx``)."""
-    tokens = ns.tokens
-    if tokens is None or ns.version < 13:
-        return None
-    token = tokens.get("messengersecure.live.com") or tokens.get(MESSENGER_TICKET)
-    if token is None or not token.token:
+    tickets = ns.tickets
+    if tickets is None or ns.version < 13 or tickets.token(OIM_TICKETS) is None:
         return None
     _, ab_base = service_urls(config)
-    return OimOutbox(web, ab_base + "/OimWS/oim.asmx", token.token, ns.passport, ns.version)
+    return OimOutbox(web, ab_base + "/OimWS/oim.asmx", tickets, ns.passport, ns.version)

@@ -383,6 +383,14 @@ class MSNClient(ConversationMethods):
     async def rename_group(self, group_id: str, name: str) -> None:
         await self._ns.lists.rename_group(group_id, name)
 
+    def nickname(self, passport: str) -> str | None:
+        """The user's own name for a contact (MSNP13+ address book), if they gave one."""
+        return self._ns.lists.nickname(passport)
+
+    async def set_nickname(self, passport: str, nickname: str) -> None:
+        """Name a contact for the user ("" clears it); MSNP13+ (below: LocalProtocolError)."""
+        await self._ns.lists.set_nickname(passport, nickname)
+
     async def set_privacy(self, allow_unlisted: bool) -> None:
         await self._ns.lists.set_privacy(allow_unlisted)
 

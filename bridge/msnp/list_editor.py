@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from .codec import encode_arg
 from .connection import Connection
-from .errors import ErrorCode, MSNPError, RemoteProtocolError
+from .errors import ErrorCode, LocalProtocolError, MSNPError, RemoteProtocolError
 from .events import Event
 from .list_commands import parse_adg
 from .roster import Roster
@@ -145,6 +145,13 @@ class ListEditor:
         conn = self._live()
         await conn.transaction("BLP", ("AL" if allow_unlisted else "BL",))
         self.roster.privacy_allow_unlisted = allow_unlisted
+
+    def nickname(self, passport: str) -> str | None:
+        """The user's own name for a contact: kept in the address book from MSNP13 on."""
+        return None
+
+    async def set_nickname(self, passport: str, nickname: str) -> None:
+        raise LocalProtocolError("contact nicknames are kept in the MSNP13+ address book")
 
     async def set_reverse_prompt(self, ask: bool) -> None:
         """``GTC``: whether the user wants to be asked when someone adds them."""

@@ -29,6 +29,7 @@ from .message import PROFILE, parse_message
 from .ns_commands import chg_args, parse_ring, sign_out_reason, switchboard_transfer
 from .roster import Roster
 from .sso import SecurityTokens
+from .tickets import TicketKeeper
 from .ubx import build_endpoint_data, build_private_endpoint_data, build_user_data
 from .values import DisconnectReason, ListCache, Ring, Status
 
@@ -52,7 +53,8 @@ class NotificationSession:
         "_cache", "_disconnected", "_keepalive", "_out_detail", "_out_reason", "_syncing",
         "_tasks", "_web", "ab_cache", "config", "conn", "emit", "endpoint_name", "gate", "lists",
         "logged_in", "machine_guid", "msn_object", "on_disconnect", "on_ring", "passport",
-        "personal_message", "profile", "roster", "server_hosts", "status", "tally", "tokens",
+        "personal_message", "profile", "roster", "server_hosts", "status", "tally", "tickets",
+        "tokens",
         "version",
     )  # fmt: skip
 
@@ -100,6 +102,7 @@ class NotificationSession:
         self.endpoint_name = "Matrix bridge"
         self._web: PassportService | None = None
         self.tokens: SecurityTokens | None = None  # MSNP13+: tickets of the web services
+        self.tickets: TicketKeeper | None = None  # MSNP13+: the same, renewed when they expire
 
     @property
     def endpoint_address(self) -> str:
@@ -132,6 +135,8 @@ class NotificationSession:
         self.server_hosts = (auth.host, auth.conn.peer_ip)
         self.passport = self.roster.own_passport = auth.passport
         self.tokens = auth.tokens
+        if auth.tokens is not None:
+            self.tickets = TicketKeeper(services, auth.passport, credentials.password, auth.tokens)
         if auth.friendly_name is not None:
             self.roster.own_name = auth.friendly_name
         try:
@@ -166,13 +171,13 @@ class NotificationSession:
         version, current = "", False
         if self.version >= 13:
             conn.stage = "address book"
-            if self._web is None or self.tokens is None:
+            if self._web is None or self.tickets is None:
                 raise RemoteProtocolError("no address-book ticket after the MSNP13+ login")
             self.ab_cache, initial, self.lists = await ab_login.login_lists(
                 self.roster,
                 self._web,
                 self.config,
-                self.tokens,
+                self.tickets,
                 self.ab_cache,
                 self._live,
                 self.emit,

@@ -20,6 +20,7 @@ from .oim import MAIL_DATA_TYPES
 from .oim_inbox import OimInbox
 from .oim_outbox import OimOutbox
 from .sso import SecurityTokens
+from .tickets import TicketKeeper
 
 __all__ = ["OfflineMessages"]
 
@@ -27,6 +28,8 @@ __all__ = ["OfflineMessages"]
 class _Session(Protocol):
     @property
     def tokens(self) -> SecurityTokens | None: ...
+    @property
+    def tickets(self) -> TicketKeeper | None: ...
     @property
     def passport(self) -> str: ...
     @property
@@ -67,9 +70,9 @@ class OfflineMessages:
         return True
 
     def inbox(self) -> OimInbox | None:
-        tokens = self._ns.tokens
-        if self._inbox is None and tokens is not None and self._ns.version >= 13:
-            self._inbox = inbox_for(self._config, tokens, self._web, self._emit)
+        tickets = self._ns.tickets
+        if self._inbox is None and tickets is not None and self._ns.version >= 13:
+            self._inbox = inbox_for(self._config, tickets, self._web, self._emit)
         return self._inbox
 
     def outbox(self) -> OimOutbox | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 from collections.abc import Callable, Iterable
+from functools import partial
 import asyncio
 import logging
 
@@ -21,6 +22,9 @@ from .errors import MSNPException
 from .events import Event, OfflineMessageReceived
 from .login import PassportService
 from .oim import MailData
+from .soap import SoapRequest
+from .sso import MESSENGER_TICKET
+from .tickets import TicketKeeper
 
 __all__ = ["MAX_SEEN", "OimInbox"]
 
@@ -30,22 +34,36 @@ log = logging.getLogger("msnp.oim")
 MAX_SEEN: Final = 4096
 
 
+def _get_message(ticket: str, message_id: str) -> SoapRequest:
+    return oim.get_message(ticket, message_id)
+
+
 class OimInbox:
     """The offline messages of one session, fetched through ``web`` from ``rsi_url`` with the
-    messenger.msn.com ``ticket``."""
+    messenger.msn.com ticket of ``tickets`` (renewed when the service says it expired)."""
 
-    __slots__ = ("_emit", "_lock", "_rsi_url", "_seen", "_tasks", "_ticket", "_web")
+    __slots__ = ("_emit", "_lock", "_rsi_url", "_seen", "_tasks", "_tickets", "_web")
 
     def __init__(
-        self, web: PassportService, rsi_url: str, ticket: str, emit: Callable[[Event], None]
+        self,
+        web: PassportService,
+        rsi_url: str,
+        tickets: TicketKeeper,
+        emit: Callable[[Event], None],
     ) -> None:
         self._web = web
         self._rsi_url = rsi_url
-        self._ticket = ticket
+        self._tickets = tickets
         self._emit = emit
         self._seen: dict[str, None] = {}
         self._lock = asyncio.Lock()  # one batch at a time: they are reported in order
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _rsi(self, request: Callable[[str], SoapRequest]) -> bytes:
+        async def attempt(ticket: str) -> bytes:
+            return await self._web.post(self._rsi_url, request(ticket))
+
+        return await self._tickets.call((MESSENGER_TICKET,), attempt)
 
     def announced_in(self, body: bytes) -> None:
         """The body of the server's mail-data notice: fetch what it lists."""
@@ -81,16 +99,14 @@ class OimInbox:
         """Fetch and report the messages ``mail_data`` lists (not reported before); how many
         were reported. A message that cannot be fetched or read is logged and skipped."""
         if mail_data.too_large:
-            data = await self._web.post(self._rsi_url, oim.get_metadata(self._ticket))
+            data = await self._rsi(oim.get_metadata)
             mail_data = oim.parse_get_metadata(data)
         fetched: list[oim.OfflineMessage] = []
         for info in mail_data.messages:
             if info.message_id in self._seen:
                 continue
             try:
-                data = await self._web.post(
-                    self._rsi_url, oim.get_message(self._ticket, info.message_id)
-                )
+                data = await self._rsi(partial(_get_message, message_id=info.message_id))
                 message = oim.parse_get_message(data, info.message_id, received=info.received)
             except MSNPException as e:
                 log.warning("offline message %s not fetched: %s", info.message_id, e)
@@ -128,5 +144,5 @@ class OimInbox:
         """``DeleteMessages``: remove delivered messages from the server."""
         ids = list(message_ids)
         if ids:
-            data = await self._web.post(self._rsi_url, oim.delete_messages(self._ticket, ids))
+            data = await self._rsi(lambda t: oim.delete_messages(t, ids))
             oim.parse_delete_messages(data)

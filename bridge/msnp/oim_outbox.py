@@ -3,7 +3,7 @@
 One run (run id and sequence numbers, :class:`~.oim_store.OimRun`) per recipient and session,
 as Messenger numbers them; the service's lock-key challenge is answered once and the request
 sent again with the same sequence number; the lock key is kept for the session's later
-messages. Texts longer than one offline message allows are split at character boundaries.
+messages. An expired ticket is renewed and the message sent once more (:mod:`.tickets`). Texts longer than one offline message allows are split at character boundaries.
 """
 
 from __future__ import annotations
@@ -14,11 +14,15 @@ from . import oim_store
 from .errors import SoapFault
 from .login import PassportService
 from .oim_store import MAX_OIM_TEXT, OimRun
+from .sso import MESSENGER_TICKET
+from .tickets import MESSENGER_SECURE, TicketKeeper
 
 __all__ = ["MAX_RUNS", "OimOutbox", "split_oim_text"]
 
 #: Recipients whose runs are remembered (the oldest is forgotten beyond).
 MAX_RUNS: Final = 256
+#: the service's ticket, messenger.msn.com when Passport issued no messengersecure one
+_TICKETS: Final = (MESSENGER_SECURE, MESSENGER_TICKET)
 
 
 def split_oim_text(text: str, limit: int = MAX_OIM_TEXT) -> list[str]:
@@ -42,14 +46,14 @@ class OimOutbox:
     """Offline messages from ``sender`` (named ``sender_name``) through ``web`` to ``url``
     with the ``ticket`` of messenger.msn.com / messengersecure.live.com."""
 
-    __slots__ = ("_lock_key", "_runs", "_ticket", "_url", "_web", "protocol", "sender")
+    __slots__ = ("_lock_key", "_runs", "_tickets", "_url", "_web", "protocol", "sender")
 
     def __init__(
-        self, web: PassportService, url: str, ticket: str, sender: str, protocol: int
+        self, web: PassportService, url: str, tickets: TicketKeeper, sender: str, protocol: int
     ) -> None:
         self._web = web
         self._url = url
-        self._ticket = ticket
+        self._tickets = tickets
         self.sender = sender
         self.protocol = protocol
         self._lock_key = ""
@@ -70,19 +74,23 @@ class OimOutbox:
         for part in split_oim_text(text):
             sequence = run.take()
             for attempt in (1, 2):
-                request = oim_store.store2(
-                    self._ticket,
-                    self.sender,
-                    sender_name,
-                    recipient,
-                    part,
-                    run_id=run.run_id,
-                    sequence=sequence,
-                    lock_key=self._lock_key,
-                    protocol=self.protocol,
-                )
-                try:
+
+                async def store(ticket: str, text: str = part, number: int = sequence) -> None:
+                    request = oim_store.store2(
+                        ticket,
+                        self.sender,
+                        sender_name,
+                        recipient,
+                        text,
+                        run_id=run.run_id,
+                        sequence=number,
+                        lock_key=self._lock_key,
+                        protocol=self.protocol,
+                    )
                     oim_store.parse_store2(await self._web.post(self._url, request))
+
+                try:
+                    await self._tickets.call(_TICKETS, store)
                     break
                 except SoapFault as fault:
                     challenge = oim_store.lock_key_challenge(fault)

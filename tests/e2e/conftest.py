@@ -3,10 +3,13 @@
 Every test in this directory is marked ``e2e`` and runs in the session event loop, because the
 stack (MSN server in-process, Synapse and the bridge as processes) is shared by the tests of a
 backend. Tests must create their own users (``stack.new_pair()``) and never reuse names.
+The shared stacks' bridges negotiate the default (MSNP18); a test about MSNP12 semantics (the
+``SYN`` list, Passport 1.4 tickets, no offline messages) asks for ``stack12`` instead.
 """
 
 from __future__ import annotations
 
+from typing import Any
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -63,13 +66,32 @@ async def stack(
         _SUMMARIES.append(stack.error_summary())
 
 
+def _pin_msnp12(config: dict[str, Any]) -> None:
+    config["msn"]["protocol_max"] = 12
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def stack12(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """A stack whose bridge speaks at most MSNP12, for the tests about MSNP12 semantics (the
+    shared stacks negotiate the default, MSNP18). Started only when a test asks for it."""
+    if synapse_python() is None:
+        pytest.fail("Synapse is not installed: run tests/install-test-deps.sh", pytrace=False)
+    stack = Stack(tmp_path_factory.mktemp("e2e-msnp12"), "sqlite", configure=_pin_msnp12)
+    try:
+        async with stack.running():
+            yield stack
+    finally:
+        _SUMMARIES.append(stack.error_summary())
+
+
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def _e2e_close_clients(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Log the test's MSN and Matrix clients out after each test."""
     yield
-    if "stack" in request.fixturenames:
-        stack: Stack = request.getfixturevalue("stack")
-        await stack.close_clients()
+    for name in ("stack", "stack12"):
+        if name in request.fixturenames:
+            stack: Stack = request.getfixturevalue(name)
+            await stack.close_clients()
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +99,9 @@ def _e2e_failure_report(request: pytest.FixtureRequest) -> Iterator[None]:
     """Print the bridge's and Synapse's log tails when a test fails."""
     yield
     report = getattr(request.node, "e2e_report_call", None)
-    if report is None or not report.failed or "stack" not in request.fixturenames:
+    if report is None or not report.failed:
         return
-    stack: Stack = request.getfixturevalue("stack")
-    print(f"\n===== e2e failure report ({stack.backend}) =====\n{stack.failure_report()}")
+    for name in ("stack", "stack12"):
+        if name in request.fixturenames:
+            stack: Stack = request.getfixturevalue(name)
+            print(f"\n===== e2e failure report ({stack.backend}) =====\n{stack.failure_report()}")

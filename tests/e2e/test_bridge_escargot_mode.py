@@ -54,7 +54,10 @@ async def test_add_and_remove_update_the_contact_list(stack: Stack) -> None:
     assert dave not in listed["content"]["body"]
 
 
-async def test_restart_with_an_expired_ticket_logs_in_with_the_password(stack: Stack) -> None:
+async def test_restart_with_an_expired_ticket_logs_in_with_the_password(stack12: Stack) -> None:
+    """A stored Passport 1.4 ticket is MSNP8-12 (at 13+ every login asks the token service
+    with the password): the stack12 bridge."""
+    stack = stack12
     pair = stack.new_pair()
     user, mgmt = await stack.logged_in(pair)
     bot = stack.bot_mxid

@@ -209,8 +209,10 @@ async def _ghost_exists(stack: Stack, ghost: str) -> bool:
 
 
 async def test_added_you_notices_are_one_per_burst_and_strangers_get_no_ghost(
-    stack: Stack,
+    stack12: Stack,
 ) -> None:
+    """The burst is MSNP12 on the wire (ADC RL, NLN without a network): the stack12 bridge."""
+    stack = stack12
     log_mark = stack.bridge.log_mark()
     pair = stack.new_pair()
     user, mgmt = await stack.logged_in(pair)

@@ -3,7 +3,8 @@ offline contact waits, pending with one notice, and arrives when they sign in; o
 ``bridge.offline_contacts.timeout``. (With the feature off it fails at once, as the shared stacks have it:
 ``test_bridge.py::test_send_to_offline_contact_fails_visibly`` on the shared stacks.)
 
-One stack of its own, with the feature on and a short timeout."""
+One stack of its own, with the feature on and a short timeout, pinned to MSNP12: from MSNP13 the
+server keeps such a message as an offline message instead (test_bridge_msnp18)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ TIMEOUT = 30
 
 def _configure(config: dict[str, Any]) -> None:
     config["bridge"]["offline_contacts"] = {"enabled": True, "timeout": TIMEOUT}
+    config["msn"]["protocol_max"] = 12
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

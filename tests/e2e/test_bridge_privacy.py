@@ -141,6 +141,7 @@ async def test_no_secret_in_the_trace_log(stack: Stack) -> None:
         mark = stack.bridge.log_mark()
         with (
             _recording(stack.msn.tickets, "issue", tickets),
+            _recording(stack.msn.tickets, "issue_compact", tickets),  # MSNP13+: RST tokens
             _recording(stack.msn, "issue_sb_cookie", cookies),
         ):
             pair = stack.new_pair()
@@ -178,6 +179,7 @@ async def test_no_secret_in_the_trace_log(stack: Stack) -> None:
     # (Bob's ticket and cookies are in the lists too: they must not be in the log either)
     secrets = {"password": pair.password, "access token": token}
     secrets |= {f"ticket {t}": t for t in tickets} | {f"cookie {c}": c for c in cookies}
+    secrets |= {f"token {t}": stack.msn.tickets.token_of(t) for t in tickets}
     assert len(tickets) >= 3 and len(cookies) >= 2
     leaked = [name for name, value in secrets.items() if value in log]
     assert not leaked, f"in the log: {leaked}"

@@ -55,7 +55,10 @@ def _relay_from_other_endpoint(stack: Stack, passport: str, contact: str, text: 
     with ``contact`` to the bridge's endpoint there (what an MSNP16+ server does)."""
     for session in stack.msn.sessions_of(passport):
         if session.has_account(contact.lower()):
-            conn = session.participants[passport.lower()]
+            # keyed "email;{machine guid}" at MSNP16+
+            conn = next(
+                c for c in session.participants.values() if c.account.key == passport.lower()
+            )
             name = encode_name(conn.account.name)
             conn.send("MSG", conn.account.email, name, payload=TEXT_HEADER + text.encode())
             return

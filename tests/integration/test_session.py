@@ -83,6 +83,7 @@ def make_config(server_address: str, passport_url: str | None) -> Config:
         "msn.passport_url": passport_url,
         "msn.nexus_url": None,
         "msn.force_scheme": None,
+        "msn.protocol_max": 12,  # the MSNP12 session (Passport ticket, SYN); 13-18: *_msnp13.py
         "msn.connect_timeout": 5,
         "msn.transaction_timeout": 5,
         "bridge.reconnect.initial_delay": 0.1,

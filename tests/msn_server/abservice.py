@@ -618,6 +618,17 @@ def _fault(action: str, code: str, message: str, extra: str = "") -> web.Respons
     return soap.xml_response(text, status=500)
 
 
+def _expired(action: str) -> web.Response:
+    """An expired ticket: the security-context fault real clients renew their token on."""
+    text = soap.fault(
+        "q0:BadContextToken",
+        "Token has expired",
+        actor=f"{AB_NS}/{action}",
+        code_ns="http://schemas.xmlsoap.org/ws/2005/02/sc",
+    )
+    return soap.xml_response(text, status=500)
+
+
 def _authenticate(server: MSNServer, root: ET.Element) -> Account | None:
     token = soap.text(root, ".//ABAuthHeader/TicketToken") or ""
     ticket = server.tickets.lookup(token)
@@ -647,6 +658,9 @@ def add_routes(app: web.Application, server: MSNServer) -> None:
             name = soap.local(action.tag)
             account = _authenticate(server, root)
             if account is None:
+                token = soap.text(root, ".//ABAuthHeader/TicketToken") or ""
+                if server.tickets.expired(token):
+                    return _expired(name)
                 return _fault(name, "PassportAuthFail", "Passport authentication failed")
             handler = actions.get(name)
             if handler is None:

@@ -223,6 +223,7 @@ async def cmd_fqy(conn: NotificationConnection, command: ClientCommand) -> None:
     """``FQY`` (MSNP14+): which network a contact is on; ours are all on 1 (Messenger)."""
     if await too_old(conn, command, 14):
         return
+    conn.server.counters["ns_fqy"] += 1
     try:
         _, entries = parse_ml(command.payload)
         if len(entries) != 1:

@@ -237,6 +237,8 @@ def add_routes(app: web.Application, server: MSNServer) -> None:
         if sender_node is None or to_node is None or ticket_node is None:
             return _oim_fault(ns, "InvalidContent")
         sender_email = sender_node.get("memberName", "")
+        if server.tickets.expired(ticket_node.get("passport", "")):
+            return _oim_fault(ns, "BadContextToken")
         ticket = server.tickets.lookup(ticket_node.get("passport", ""))
         sender = server.directory.get(sender_email)
         if (

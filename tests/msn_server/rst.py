@@ -84,11 +84,17 @@ def _failure(version2: bool, code: str = "wst:FailedAuthentication") -> str:
 
 
 def _token_response(
-    version2: bool, index: int, domain: str, token: str, secret: str | None, created: float
+    version2: bool,
+    index: int,
+    domain: str,
+    token: str,
+    secret: str | None,
+    created: float,
+    seconds: float = TOKEN_LIFETIME,
 ) -> str:
     lifetime = (
         f"<wst:Lifetime><wsu:Created>{_utc(created)}</wsu:Created>"
-        f"<wsu:Expires>{_utc(created + TOKEN_LIFETIME)}</wsu:Expires></wst:Lifetime>"
+        f"<wsu:Expires>{_utc(created + seconds)}</wsu:Expires></wst:Lifetime>"
     )
     applies = (
         f'<wsp:AppliesTo xmlns:wsp="{_WSP}"><wsa:EndpointReference><wsa:Address>'
@@ -143,6 +149,7 @@ def add_routes(app: web.Application, server: MSNServer) -> None:
             log.info("RST: failed login for %s", email or "?")
             return soap.xml_response(_failure(version2))
         now = time.time()
+        seconds = server.config.rst_token_lifetime
         responses = []
         for index, domain in enumerate(domains):
             secret = None
@@ -151,9 +158,9 @@ def add_routes(app: web.Application, server: MSNServer) -> None:
             token = ""
             if domain != TB:
                 token = server.tickets.issue_compact(
-                    account.email, domain, secret=secret, lifetime=TOKEN_LIFETIME
+                    account.email, domain, secret=secret, lifetime=seconds
                 )
-            responses.append(_token_response(version2, index, domain, token, secret, now))
+            responses.append(_token_response(version2, index, domain, token, secret, now, seconds))
         trust = _TRUST2 if version2 else _TRUST1
         pp = (
             "<psf:pp><psf:serverVersion>1</psf:serverVersion>"

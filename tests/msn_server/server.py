@@ -61,6 +61,9 @@ class ServerConfig:
     protocols: Iterable[int] = range(2, 19)
     #: Passport ticket lifetime; None: 24 h (30 s in escargot_mode)
     ticket_lifetime: float | None = None
+    #: lifetime of the RST (MSNP13+) tokens, as their ``Expires`` says; an expired one is
+    #: refused with a ``BadContextToken`` fault by the address book and the OIM service
+    rst_token_lifetime: float = DAY
     #: scheme in the nexus' ``DALogin=`` (the real nexus sends none): None, "http", "https"
     nexus_dalogin_scheme: str | None = None
     qng_seconds: int = 50

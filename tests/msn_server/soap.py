@@ -93,10 +93,15 @@ def text(element: ET.Element | None, path: str, default: str | None = None) -> s
     return (node.text or "").strip()
 
 
+#: characters XML 1.0 cannot carry at all (not even as references): a web service drops them
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def esc(value: object) -> str:
-    """XML-escape text or an attribute value."""
+    """XML-escape text or an attribute value (without the characters XML cannot carry: a
+    friendly name set over MSNP2-12 may hold them)."""
     return (
-        str(value)
+        _NOT_XML.sub("", str(value))
         .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")

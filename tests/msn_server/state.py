@@ -442,9 +442,21 @@ class TicketStore:
         if ticket is None:
             return None
         if ticket.expires < time.monotonic():
-            self._tickets.pop(token, None)
-            return None
+            return None  # known until swept: expired() tells it from a made-up one
         return ticket
+
+    def expired(self, presented: str) -> bool:
+        """Whether ``presented`` is a ticket this store issued that has expired."""
+        ticket = self._tickets.get(self.token_of(presented))
+        return ticket is not None and ticket.expires < time.monotonic()
+
+    def expire(self, domain: str) -> int:
+        """Let every ticket for the RST ``domain`` expire now (they stay known as expired);
+        how many there were."""
+        gone = [t for t in self._tickets.values() if t.domain == domain]
+        for ticket in gone:
+            ticket.expires = 0.0
+        return len(gone)
 
     def check(self, presented: str, email: str) -> bool:
         ticket = self.lookup(presented)

@@ -184,7 +184,7 @@ def test_placeholders_refused(tmp_path: Path) -> None:
         ("bridge.username_template", "msn_user", "userid"),
         ("msn.server", "127.0.0.1", "host:port"),
         ("msn.server", "127.0.0.1:99999", "host:port"),
-        ("msn.protocol_min", 13, "protocol_min"),
+        ("msn.protocol_min", 19, "protocol_min"),
         ("msn.protocol_max", 1, "protocol_min"),
         ("msn.force_scheme", "ftp", "force_scheme"),
         ("bridge.credential_key", "not-a-key", "credential_key"),
@@ -270,14 +270,14 @@ def test_ghost_helpers(tmp_path: Path) -> None:
 
 def test_md5_logins_need_the_opt_in(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert usable(tmp_path)["msn.protocol_min"] == 8
-    assert usable(tmp_path).client_config().protocols == (12, 11, 10, 9, 8)
+    assert usable(tmp_path).client_config().protocols == tuple(range(18, 7, -1))
     old = usable(tmp_path, **{"msn.protocol_min": 2})  # a config from before the option
     cc = old.client_config()
-    assert cc.protocols == (12, 11, 10, 9, 8) and not cc.allow_md5_login
+    assert cc.protocols == tuple(range(18, 7, -1)) and not cc.allow_md5_login
     caplog.set_level(logging.INFO, "mau.config")
     allowed = usable(tmp_path, **{"msn.protocol_min": 2, "msn.allow_md5_login": True})
     cc = allowed.client_config()
-    assert cc.protocols == tuple(range(12, 1, -1)) and cc.allow_md5_login
+    assert cc.protocols == tuple(range(18, 1, -1)) and cc.allow_md5_login
     allowed.client_config()
     md5_warnings = [r for r in caplog.records if "allow_md5_login is on" in r.getMessage()]
     assert len(md5_warnings) == 1 and md5_warnings[0].levelno == logging.WARNING
