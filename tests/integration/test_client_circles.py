@@ -3,9 +3,6 @@ login, messages both ways, members joining and leaving, the user's other endpoin
 
 from __future__ import annotations
 
-import base64
-import html
-
 import pytest
 
 from bridge.msnp.circles import CircleMembersChanged, CirclesLoaded, conversation_key
@@ -13,9 +10,8 @@ from bridge.msnp.errors import UnknownConversation
 from bridge.msnp.events import SwitchboardJoined, SwitchboardLeft, TextMessageReceived
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
-from tests.msn_server.msnp13_helpers import sign_in
-from tests.msn_server.rawclient import RawClient, find_text
-from tests.msn_server.test_circles import find_contacts_paged, sdg
+from tests.msn_server.circle_client import circle_member, sdg
+from tests.msn_server.rawclient import RawClient
 from tests.support.client_fixtures import logged_in
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,17 +23,7 @@ GUID_DAVE = "{dddddddd-0000-4000-8000-000000000000}"
 
 
 async def _member_joins(server: MSNServer, email: str, password: str, guid: str) -> RawClient:
-    """A raw MSNP18 member signs in and joins every circle of theirs (ticket, ADL t=9)."""
-    book = await find_contacts_paged(server, email, password)
-    ticket = html.unescape(find_text(book, "CircleTicket") or "")
-    client = await sign_in(server, email, 18, guid=guid)
-    t = await client.cmd("USR", "SHA", "A", base64.b64encode(ticket.encode()).decode())
-    await client.expect(f"USR {t}")
-    ids = "".join(f'<c n="{c.guid}" t="9" l="1" />' for c in server.circles.values()
-                  if email in c.members)  # fmt: skip
-    t = await client.cmd("ADL", payload=f'<ml><d n="live.com">{ids}</d></ml>'.encode())
-    await client.expect(f"ADL {t}")
-    return client
+    return await circle_member(server, email, password, guid)
 
 
 async def test_circle_at_login_and_messages_both_ways() -> None:
