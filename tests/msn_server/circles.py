@@ -17,7 +17,7 @@ A circle is ``00000000-0000-0000-0009-<12 hex>``, addressed ``9:<that>@live.com`
   1:<email>;epid={guid}``), ``Reliability`` and ``Messaging`` headers, the text: relayed
   unchanged as ``SDG 0 <len>`` to every other endpoint joined to the circle (the sender's
   other endpoints too); no answer to the sender; 201 when ``From`` is not the sending
-  endpoint, the circle is unknown or the endpoint has not joined it.
+  endpoint (its ``epid`` must be the machine GUID in lower case, as Escargot compares it), the circle is unknown or the endpoint has not joined it.
 * ``PUT trid <len>`` with ``application/circles+xml`` presence (``PSM``, ``CurrentMedia``) for
   the circle: ``PUT trid OK 0`` and ``NFY PUT`` (``NotifType: Full``) to every joined endpoint.
 * Status changes of a member reach the others as ``NLN``/``FLN`` via the circle; an endpoint
@@ -445,10 +445,13 @@ async def cmd_sdg(conn: NotificationConnection, command: ClientCommand) -> None:
     headers = _headers(routing)
     to, _, path = headers.get("to", "").partition(";")
     sender = headers.get("from", "")
-    expected = f"1:{account.email};epid={conn.machine_guid}".lower()
+    # the e-mail in any case, the epid exactly as the lower-cased machine GUID (Escargot
+    # refuses {ABCD...} although the client signed in with it)
+    email, _, epid = sender.partition(";epid=")
     circle = circle_of(conn.server, to[2:]) if to.startswith("9:") else None
     if (
-        sender.lower() != expected
+        email.lower() != f"1:{account.email}".lower()
+        or epid != (conn.machine_guid or "").lower()
         or circle is None
         or path != "path=IM"
         or conn not in circle.joined
