@@ -27,9 +27,7 @@ def _configure(config: dict[str, Any]) -> None:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: Any
-) -> AsyncIterator[Stack]:
+async def stack(tmp_path_factory: pytest.TempPathFactory, pg_server: Any) -> AsyncIterator[Stack]:
     if synapse_python() is None:
         pytest.fail("Synapse is not installed: run tests/install-test-deps.sh", pytrace=False)
     stack = Stack(tmp_path_factory.mktemp("e2e-circles"), "postgres", pg_server, _configure)

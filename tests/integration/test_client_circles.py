@@ -9,8 +9,8 @@ from bridge.msnp.circles import CircleMembersChanged, CirclesLoaded, conversatio
 from bridge.msnp.errors import UnknownConversation
 from bridge.msnp.events import SwitchboardJoined, SwitchboardLeft, TextMessageReceived
 from tests.msn_server import MSNServer
-from tests.msn_server.fixtures import running_server
 from tests.msn_server.circle_client import circle_member, sdg
+from tests.msn_server.fixtures import running_server
 from tests.msn_server.rawclient import RawClient
 from tests.support.client_fixtures import logged_in
 
@@ -122,4 +122,3 @@ async def test_messages_from_the_users_other_endpoint_arrive() -> None:
         finally:
             await alice.close()
             await phone.close()
-

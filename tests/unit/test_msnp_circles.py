@@ -48,7 +48,9 @@ def _inverse(circle_id: str, name: str, state: str = "Accepted", deleted: str = 
     )
 
 
-TICKET = '<?xml version="1.0" encoding="utf-16"?><SignedTicket ver="1"><Data>QQ==</Data></SignedTicket>'
+TICKET = (
+    '<?xml version="1.0" encoding="utf-16"?><SignedTicket ver="1"><Data>QQ==</Data></SignedTicket>'
+)
 
 
 def _escaped(xml: str) -> str:
