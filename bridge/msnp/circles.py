@@ -1,6 +1,8 @@
-"""MSNP18 circles (persistent group chats), the wire side: address-book requests and answers,
-the notification-server payloads (``SDG`` messages, ``NFY`` roster pushes, the ``NOT`` that a
-circle changed), as frozen values. Sans-IO: :mod:`.circle_session` does the talking.
+"""MSNP18 circles (persistent group chats) on the wire: requests, answers and payloads.
+
+Address-book requests and answers and the notification-server payloads (``SDG`` messages,
+``NFY`` roster pushes, the ``NOT`` that a circle changed) as frozen values. Sans-IO:
+:mod:`.circle_session` does the talking.
 
 A circle is ``00000000-0000-0000-0009-<12 hex>`` (its address book id), addressed on the
 notification server as ``9:<id>@live.com``. The user's own address book
