@@ -24,7 +24,6 @@ from .ab_editor import AbListEditor
 from .abch import FULL_SYNC_REQUIRED
 from .addressbook import AddressBook
 from .adl import ListEntry, build_ml, list_entries
-from .circle_session import CircleSession
 from .config import ClientConfig
 from .connection import Connection
 from .errors import SoapFault
@@ -50,7 +49,6 @@ __all__ = [
     "inbox_for",
     "login_lists",
     "outbox_for",
-    "start_circles",
 ]
 
 log = logging.getLogger("msnp.ab")
@@ -217,21 +215,3 @@ def outbox_for(config: ClientConfig, ns: _Session, web: PassportService) -> OimO
         return None
     _, ab_base = service_urls(config)
     return OimOutbox(web, ab_base + "/OimWS/oim.asmx", token.token, ns.passport, ns.version)
-
-
-class _CircleLogin(Protocol):
-    @property
-    def circles(self) -> CircleSession: ...
-    @property
-    def passport(self) -> str: ...
-    @property
-    def machine_guid(self) -> str | None: ...
-
-
-async def start_circles(
-    ns: _CircleLogin, web: PassportService, config: ClientConfig, tokens: SecurityTokens
-) -> None:
-    """MSNP18: fetch and join the user's circles (:mod:`.circle_session`)."""
-    _, ab_base = service_urls(config)
-    url = ab_base + "/abservice/abservice.asmx"
-    await ns.circles.start(web, url, tokens.ticket(CONTACTS), ns.passport, ns.machine_guid or "")

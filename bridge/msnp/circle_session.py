@@ -8,14 +8,16 @@ refuses the request, leaves the user without circles (logged).
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 from collections.abc import Callable
 import asyncio
 import logging
 
 from . import circles as codec
+from .ab_login import THREAD_PARSE_BYTES
 from .circles import CircleInfo, CircleMember, CircleMembersChanged, CirclesLoaded
 from .codec import Command
+from .config import ClientConfig
 from .connection import Connection
 from .errors import MSNPException, UnknownConversation
 from .events import (
@@ -26,10 +28,12 @@ from .events import (
     TextMessageReceived,
     TypingReceived,
 )
+from .passport import service_urls
 from .soap import SoapRequest
+from .sso import CONTACTS, SecurityTokens
 from .values import MessageFormat
 
-__all__ = ["FIRST_CIRCLE_VERSION", "CircleSession"]
+__all__ = ["FIRST_CIRCLE_VERSION", "CircleSession", "start_circles"]
 
 log = logging.getLogger("msnp.circles")
 
@@ -39,6 +43,34 @@ FIRST_CIRCLE_VERSION: Final = 18
 
 class Poster(Protocol):
     async def post(self, url: str, request: SoapRequest) -> bytes: ...
+
+
+T = TypeVar("T")
+
+
+async def _parse(data: bytes, parser: Callable[[bytes], T]) -> T:
+    """Large answers are parsed off the event loop (as the login's address book is)."""
+    if len(data) >= THREAD_PARSE_BYTES:
+        return await asyncio.to_thread(parser, data)
+    return parser(data)
+
+
+class _Login(Protocol):
+    @property
+    def circles(self) -> CircleSession: ...
+    @property
+    def passport(self) -> str: ...
+    @property
+    def machine_guid(self) -> str | None: ...
+
+
+async def start_circles(
+    ns: _Login, web: Poster, config: ClientConfig, tokens: SecurityTokens
+) -> None:
+    """Fetch and join the circles of the login ``ns`` (see :meth:`CircleSession.start`)."""
+    _, ab_base = service_urls(config)
+    url = ab_base + "/abservice/abservice.asmx"
+    await ns.circles.start(web, url, tokens.ticket(CONTACTS), ns.passport, ns.machine_guid or "")
 
 
 class CircleSession:
@@ -69,7 +101,8 @@ class CircleSession:
         self._web, self.ab_url, self.ticket = web, ab_url, ticket
         self.passport, self.epid = passport.lower(), epid
         try:
-            book = codec.parse_circles(await web.post(ab_url, codec.find_circles(ticket)))
+            book = await _parse(await web.post(ab_url, codec.find_circles(ticket)),
+                                codec.parse_circles)  # fmt: skip
             joinable = [c for c in book.circles if c.accepted]
             if joinable and book.ticket:
                 conn = self._live()
@@ -90,7 +123,7 @@ class CircleSession:
     async def _fetch_members(self, circle_id: str) -> tuple[CircleMember, ...]:
         assert self._web is not None
         data = await self._web.post(self.ab_url, codec.find_members(self.ticket, circle_id))
-        return codec.parse_members(data)
+        return await _parse(data, codec.parse_members)
 
     def _emit_members(self, circle: CircleInfo) -> None:
         members = tuple(self._members.get(circle.circle_id, {}).values())

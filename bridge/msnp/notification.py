@@ -16,7 +16,7 @@ import logging
 
 from . import ab_login, challenge as challenge_mod, list_commands, list_sync
 from .burst import Tally
-from .circle_session import FIRST_CIRCLE_VERSION, CircleSession
+from .circle_session import FIRST_CIRCLE_VERSION, CircleSession, start_circles
 from .circles import CIRCLE_PAYLOAD_LIMITS
 from .codec import Command, encode_arg, limits
 from .config import ClientConfig
@@ -204,7 +204,7 @@ class NotificationSession:
         conn.stage = "session"
         self._start_keepalive()
         if self.version >= FIRST_CIRCLE_VERSION and self._web is not None and self.tokens:
-            self._spawn(ab_login.start_circles(self, self._web, self.config, self.tokens))
+            self._spawn(start_circles(self, self._web, self.config, self.tokens))
 
     async def _syn(self, conn: Connection) -> tuple[str, bool]:
         conn.stage = "SYN"
