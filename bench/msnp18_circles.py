@@ -76,13 +76,13 @@ def main() -> None:
     print("circle member lists (parse_members; baseline ElementTree.fromstring on the same bytes)")
     for n in (64, 256, 512, 1024, 4096):
         data = members_answer(n)
-        ours = best(lambda: parse_members(data), repeat)
-        base = best(lambda: ET.fromstring(data), repeat)
+        ours = best(lambda: parse_members(data), repeat)  # noqa: B023
+        base = best(lambda: ET.fromstring(data), repeat)  # noqa: B023
         print(f"  {n:5d} members {len(data) / 1024:7.0f} KB: {ours * 1000:7.2f} ms"
               f" ({ours / n * 1e6:5.1f} us/member), baseline {base * 1000:7.2f} ms")  # fmt: skip
     print("NS payloads, 1000 each (baseline parse_message on the same bytes)")
     text = build_sdg_text(CID, "bob@example.com", "{abc}", "a circle message " * 20)[0]
-    cases = [("SDG text (%d B)" % len(text), text, parse_sdg)]
+    cases = [(f"SDG text ({len(text)} B)", text, parse_sdg)]
     for n in (16, 256, 330):  # 330 users: just under the 16 KB payload cap
         payload = roster(n)
         cases.append((f"NFY roster of {n} ({len(payload)} B)", payload, parse_nfy))
