@@ -7,7 +7,13 @@ import pytest
 
 from bridge.msnp.circles import CircleMembersChanged, CirclesLoaded, conversation_key
 from bridge.msnp.errors import UnknownConversation
-from bridge.msnp.events import SwitchboardJoined, SwitchboardLeft, TextMessageReceived
+from bridge.msnp.events import (
+    NudgeReceived,
+    SwitchboardJoined,
+    SwitchboardLeft,
+    TextMessageReceived,
+    TypingReceived,
+)
 from tests.msn_server import MSNServer
 from tests.msn_server.circle_client import circle_member, sdg
 from tests.msn_server.fixtures import running_server
@@ -122,3 +128,29 @@ async def test_messages_from_the_users_other_endpoint_arrive() -> None:
         finally:
             await alice.close()
             await phone.close()
+
+
+async def test_typing_and_nudges_from_a_member() -> None:
+    async with running_server() as server:
+        circle = server.add_circle("Band", ALICE, [BOB])
+        key = conversation_key(circle.guid)
+        alice, rec = await logged_in(server, ALICE, 18)
+        bob = await _member_joins(server, BOB, "bob123", GUID_BOB)
+        try:
+            await rec.wait(CirclesLoaded)
+            head = (
+                f"Routing: 1.0\r\nTo: 9:{circle.guid}@live.com;path=IM\r\nFrom: 1:{BOB};"
+                f"epid={GUID_BOB}\r\n\r\nReliability: 1.0\r\n\r\nMessaging: 2.0\r\n"
+            ).encode()
+            typing = b"Content-Length: 2\r\nContent-Type: text/x-msmsgscontrol\r\nMessage-Type: " \
+                b"Control\r\nMessage-Subtype: Typing\r\n\r\n\r\n"  # fmt: skip
+            await bob.cmd("SDG", payload=head + typing)
+            got = await rec.wait(TypingReceived, conversation=key)
+            assert got.sender == BOB
+            nudge = b"Content-Length: 9\r\nContent-Type: Text/plain; charset=UTF-8\r\n" \
+                b"Message-Type: Nudge\r\n\r\nID: 1\r\n\r\n"  # fmt: skip
+            await bob.cmd("SDG", payload=head + nudge)
+            assert (await rec.wait(NudgeReceived, conversation=key)).sender == BOB
+        finally:
+            await alice.close()
+            await bob.close()
