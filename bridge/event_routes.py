@@ -19,8 +19,10 @@ from mautrix.types import EventID
 from mautrix.util import background_task
 
 from bridge import double_puppet, list_cache, matrix_presence, metrics
+from bridge.circles import CirclePortals
 from bridge.emoticons import EMOTICON_TYPES, Emoticons
 from bridge.ghost_avatars import GhostAvatars
+from bridge.msnp.circles import circle_of_key
 from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import (
     ContactAdded,
@@ -96,6 +98,7 @@ class EventRoutes:
         if self.own_avatar is not None:
             user.session.before_login = self.own_avatar.before_login
         on(PersonalMessageChanged, contacts.on_personal_message)
+        self.circles = CirclePortals(user)  # MSNP18
 
     def _to_portal(
         self, handle: Callable[[MSNToMatrix, User, M], Awaitable[object]], *, create: bool = True
@@ -112,7 +115,9 @@ class EventRoutes:
             if not create:
                 key = user.groups.portal_key(evt.conversation)
                 portal = await Portal.get_by_key(user.mxid, key, create=False)
-            elif is_silent(evt) or not self._may_write(evt.sender):
+            elif is_silent(evt) or not (
+                circle_of_key(evt.conversation) or self._may_write(evt.sender)
+            ):  # (a circle's members write in it whatever the privacy settings)
                 return
             else:
                 name = getattr(evt, "sender_name", "") or self._name_of(evt.sender)

@@ -30,6 +30,7 @@ from bridge import contact_notices, metrics
 from bridge.db.portal import Portal as DBPortal, participant_set
 from bridge.limits import Limits
 from bridge.msnp.bounded import BoundedDict
+from bridge.msnp.circles import circle_of_key
 from bridge.portal.cache import is_group_key
 from bridge.presence_limiter import MONOTONIC, Clock
 
@@ -94,6 +95,8 @@ class GroupChats:
         sender = sender.lower()
         if not is_group_key(key):
             return Route(key.lower())
+        if circle_of_key(key):
+            return Route(key)  # an MSNP18 circle: its own room, whoever writes (bridge.circles)
         members = participant_set(participants, self._own_passport())
         group = members if " " in members else None  # two or more others
         known = self._portal_of.get(key)

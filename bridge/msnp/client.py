@@ -25,6 +25,7 @@ import aiohttp
 
 from .ab_login import AbCache
 from .burst import Tally
+from .circles import CircleInfo
 from .config import ClientConfig
 from .conversations import ConversationMethods
 from .endpoints import format_guid, new_machine_guid
@@ -142,6 +143,11 @@ class MSNClient(ConversationMethods):
     def ab_cache(self) -> AbCache | None:
         """MSNP13+: the address book as this login fetched it; pass it to the next login."""
         return self._ns.ab_cache
+
+    @property
+    def circles(self) -> Mapping[str, CircleInfo]:
+        """MSNP18: the circles joined, by id (their conversation key is ``circle.key``)."""
+        return self._ns.circles.circles
 
     @property
     def machine_guid(self) -> str | None:

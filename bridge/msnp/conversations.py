@@ -1,7 +1,8 @@
 """The conversation methods of :class:`~.client.MSNClient`: text, typing, nudges and invitations.
 
 They go through the pool's switchboards (:mod:`.pool`), a conversation being named by its key
-(a contact's passport, or ``group:...``); text to an offline contact falls back to an offline
+(a contact's passport, or ``group:...``), or to an MSNP18 circle (``group:circle:<id>``,
+:mod:`.circle_session`); text to an offline contact falls back to an offline
 message at MSNP13+ (:mod:`.offline`).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .circles import circle_of_key
 from .errors import ErrorCode, MSNPError
 from .notification import NotificationSession
 from .offline import OfflineMessages
@@ -33,6 +35,9 @@ class ConversationMethods:
         (re-opening it and calling them if needed) without sending anything, so a failure
         here means nothing was sent. Raises what :meth:`send_text` raises (not 217 at
         MSNP13+, where :meth:`send_text` stores the text as an offline message)."""
+        if circle_of_key(conversation):
+            self._ns.circles.participants(conversation)  # (raises for an unknown circle)
+            return
         try:
             async with self._pool.using(conversation):
                 pass
@@ -59,6 +64,9 @@ class ConversationMethods:
         """
         if not text:
             raise ValueError("cannot send an empty message")
+        if circle_of_key(conversation):
+            await self._ns.circles.send_text(conversation, text)
+            return
         try:
             async with self._pool.using(conversation) as sb:
                 await sb.send_text(text, fmt)
@@ -69,6 +77,8 @@ class ConversationMethods:
             await outbox.send(conversation, self._ns.friendly_name, text)
 
     async def send_typing(self, conversation: str) -> None:
+        if circle_of_key(conversation):
+            return  # (typing is not sent to circles)
         async with self._pool.using(conversation) as sb:
             await sb.send_typing()
 
@@ -87,7 +97,8 @@ class ConversationMethods:
             return sb.key
 
     async def leave(self, conversation: str) -> None:
-        await self._pool.leave(conversation)
+        if not circle_of_key(conversation):  # (a circle is left on the server, not here)
+            await self._pool.leave(conversation)
 
     def restore_group(self, conversation: str, participants: Iterable[str]) -> None:
         """Make a ``group:`` key from an earlier session usable: sending to it re-opens a
@@ -95,8 +106,10 @@ class ConversationMethods:
         self._pool.restore_group(conversation, participants)
 
     def participants(self, conversation: str) -> tuple[str, ...]:
+        if circle_of_key(conversation):
+            return self._ns.circles.participants(conversation)
         return self._pool.participants(conversation)
 
     def conversations(self) -> dict[str, tuple[str, ...]]:
-        """Open switchboard conversations and their participants."""
-        return self._pool.conversations()
+        """Open switchboard conversations and joined circles, and their participants."""
+        return {**self._pool.conversations(), **self._ns.circles.conversations()}

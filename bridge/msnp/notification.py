@@ -16,6 +16,8 @@ import logging
 
 from . import ab_login, challenge as challenge_mod, list_commands, list_sync
 from .burst import Tally
+from .circle_session import FIRST_CIRCLE_VERSION, CircleSession, start_circles
+from .circles import CIRCLE_PAYLOAD_LIMITS
 from .codec import Command, encode_arg, limits
 from .config import ClientConfig
 from .connection import Connection
@@ -51,11 +53,10 @@ class NotificationSession:
 
     __slots__ = (
         "_cache", "_disconnected", "_keepalive", "_out_detail", "_out_reason", "_syncing",
-        "_tasks", "_web", "ab_cache", "config", "conn", "emit", "endpoint_name", "gate", "lists",
-        "logged_in", "machine_guid", "msn_object", "on_disconnect", "on_ring", "passport",
+        "_tasks", "_web", "ab_cache", "circles", "config", "conn", "emit", "endpoint_name", "gate",
+        "lists", "logged_in", "machine_guid", "msn_object", "on_disconnect", "on_ring", "passport",
         "personal_message", "profile", "roster", "server_hosts", "status", "tally", "tickets",
-        "tokens",
-        "version",
+        "tokens", "version",
     )  # fmt: skip
 
     def __init__(
@@ -103,6 +104,7 @@ class NotificationSession:
         self._web: PassportService | None = None
         self.tokens: SecurityTokens | None = None  # MSNP13+: tickets of the web services
         self.tickets: TicketKeeper | None = None  # MSNP13+: the same, renewed when they expire
+        self.circles = CircleSession(emit, self._live)  # MSNP18
 
     @property
     def endpoint_address(self) -> str:
@@ -154,7 +156,9 @@ class NotificationSession:
             transaction_timeout=self.config.transaction_timeout,
             max_line=self.config.max_line,
             max_payload=self.config.max_payload,
-            payload_limits=limits(UBX=self.config.max_ubx_payload, MSG=MAX_NS_MESSAGE),
+            payload_limits=limits(
+                UBX=self.config.max_ubx_payload, MSG=MAX_NS_MESSAGE, **CIRCLE_PAYLOAD_LIMITS
+            ),
             gate=self.gate,
             tally=self.tally,
         )
@@ -174,14 +178,9 @@ class NotificationSession:
             if self._web is None or self.tickets is None:
                 raise RemoteProtocolError("no address-book ticket after the MSNP13+ login")
             self.ab_cache, initial, self.lists = await ab_login.login_lists(
-                self.roster,
-                self._web,
-                self.config,
-                self.tickets,
-                self.ab_cache,
-                self._live,
+                self.roster, self._web, self.config, self.tickets, self.ab_cache, self._live,
                 self.emit,
-            )
+            )  # fmt: skip
             if conn.closed:
                 raise ConnectionClosed("address book", "the server closed the connection")
         else:
@@ -202,6 +201,8 @@ class NotificationSession:
             await conn.transaction("UUX", (), build_private_endpoint_data(self.endpoint_name))
         conn.stage = "session"
         self._start_keepalive()
+        if self.version >= FIRST_CIRCLE_VERSION and self._web is not None and self.tokens:
+            self._spawn(start_circles(self, self._web, self.config, self.tokens))
 
     async def _syn(self, conn: Connection) -> tuple[str, bool]:
         conn.stage = "SYN"
@@ -316,6 +317,7 @@ class NotificationSession:
         task.add_done_callback(self._tasks.discard)
 
     def _on_close(self, reason: DisconnectReason, detail: str) -> None:
+        self.circles.close()
         if self._keepalive is not None:
             self._keepalive.stop()
         if not self.logged_in or self._disconnected:
@@ -399,4 +401,7 @@ _HANDLERS: Final[dict[str, Callable[[NotificationSession, Command], None]]] = {
     "QNG": NotificationSession._cmd_QNG,
     "OUT": NotificationSession._cmd_OUT,
     "RNG": NotificationSession._cmd_RNG,
+    "SDG": lambda ns, cmd: ns.circles.on_sdg(cmd),
+    "NFY": lambda ns, cmd: ns.circles.on_nfy(cmd),
+    "NOT": lambda ns, cmd: ns.circles.on_not(cmd),
 }

@@ -225,6 +225,10 @@ class Portal(BasePortal):
             return
         await self._set_room_name(puppet.format_displayname())
 
+    async def set_room_name(self, name: str) -> None:
+        """Rename the room (a circle renamed on MSN)."""
+        await self._set_room_name(name)
+
     async def _set_room_name(self, name: str) -> None:
         if self.row.name == name:
             return

@@ -90,7 +90,8 @@ async def create_room(portal: NewRoomPortal, user: PortalOwner, puppet: Puppet |
         participants = portal.participants or room_info.group_participants(
             user.client, user.msn_conversation(portal.conv_key), user.passport
         )
-        name = await room_info.group_room_name(participants)
+        name = room_info.circle_name(user.client, portal.conv_key)
+        name = name or await room_info.group_room_name(participants)
     encryption = portal.get_encryption_state_event_json() if encrypt else None
     room_id = await intent.create_room(
         name=name,

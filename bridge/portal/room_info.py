@@ -7,6 +7,7 @@ from typing import Any
 
 from mautrix.types import EventType, UserID
 
+from bridge.msnp.circles import circle_of_key
 from bridge.msnp.client import MSNClient
 from bridge.puppet import Puppet
 
@@ -15,6 +16,7 @@ __all__ = [
     "BRIDGE_PROTOCOL",
     "bridge_info",
     "bridge_info_state_key",
+    "circle_name",
     "group_participants",
     "group_room_name",
     "initial_state",
@@ -68,6 +70,13 @@ def group_participants(client: MSNClient | None, conv_key: str, own: str | None)
         return [p for p in client.participants(conv_key) if p != own]
     except Exception:
         return []
+
+
+def circle_name(client: MSNClient | None, conv_key: str) -> str | None:
+    """The name of the MSNP18 circle ``conv_key`` (None for other conversations)."""
+    circle_id = circle_of_key(conv_key)
+    circle = client.circles.get(circle_id) if client is not None and circle_id else None
+    return circle.name if circle is not None else None
 
 
 async def group_room_name(participants: list[str]) -> str:

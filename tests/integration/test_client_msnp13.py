@@ -7,6 +7,7 @@ import pytest
 
 from bridge.msnp.ab_login import fetch_lists
 from bridge.msnp.ab_store import dump_cache, load_cache
+from bridge.msnp.circles import CirclesLoaded
 from bridge.msnp.client import ClientConfig, MSNClient
 from bridge.msnp.errors import AuthError, MSNPError
 from bridge.msnp.events import (
@@ -212,6 +213,9 @@ async def test_list_changes_go_through_the_address_book(protocol: int) -> None:
         dave, dave_rec = await logged_in(server, "dave@example.com", protocol)
         alice, rec = await logged_in(server, "alice@example.com", protocol)
         try:
+            if protocol >= 18:  # (after the login, the circles are looked up: one more call)
+                await rec.wait(CirclesLoaded)
+                await dave_rec.wait(CirclesLoaded)
             ab_calls, sharing_calls = (
                 server.counters["http_abservice"],
                 server.counters["http_sharing"],

@@ -125,3 +125,17 @@ def test_participant_sets_are_one_form() -> None:
         "bob@x.com carol@x.com"
     )
     assert participant_set([], None) == ""
+
+
+async def test_a_circle_has_its_own_room_whoever_writes(db: Database) -> None:
+    """An MSNP18 circle's messages go to the circle's portal: not to a direct chat when one
+    other member is in it, not to another room with the same people, never limited."""
+    await DBUser(mxid=OWNER).insert()
+    notices = Notices()
+    groups = make(VirtualClock(), notices, per_contact=1)
+    same_people = await deliver(groups, "group:00aa", BOB, BOB, CAROL)
+    circle = "group:circle:00000000-0000-0000-0009-0123456789ab"
+    routes = [await deliver(groups, circle, BOB, BOB, CAROL), await deliver(groups, circle, BOB)]
+    assert routes == [Route(circle), Route(circle)]
+    assert not routes[0].direct and same_people.conv_key != circle
+    assert groups.library_key(circle) == circle and notices == []

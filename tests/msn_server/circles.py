@@ -17,7 +17,7 @@ A circle is ``00000000-0000-0000-0009-<12 hex>``, addressed ``9:<that>@live.com`
   1:<email>;epid={guid}``), ``Reliability`` and ``Messaging`` headers, the text: relayed
   unchanged as ``SDG 0 <len>`` to every other endpoint joined to the circle (the sender's
   other endpoints too); no answer to the sender; 201 when ``From`` is not the sending
-  endpoint, the circle is unknown or the endpoint has not joined it.
+  endpoint (its ``epid`` must be the machine GUID in lower case, as Escargot compares it), the circle is unknown or the endpoint has not joined it.
 * ``PUT trid <len>`` with ``application/circles+xml`` presence (``PSM``, ``CurrentMedia``) for
   the circle: ``PUT trid OK 0`` and ``NFY PUT`` (``NotifType: Full``) to every joined endpoint.
 * Status changes of a member reach the others as ``NLN``/``FLN`` via the circle; an endpoint
@@ -27,6 +27,7 @@ A circle is ``00000000-0000-0000-0009-<12 hex>``, addressed ``9:<that>@live.com`
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 import base64
 import binascii
@@ -50,6 +51,7 @@ __all__ = [
     "Circle",
     "ab_entries",
     "adl",
+    "change_members",
     "circle_of",
     "circles_of",
     "cmd_put",
@@ -111,6 +113,40 @@ def new_circle(server: MSNServer, name: str, owner: str, members: list[str]) -> 
         circle.members.setdefault(email.lower(), Member())
     server.circles[circle_id] = circle
     return circle
+
+
+def change_members(
+    server: MSNServer, circle: Circle, add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> None:
+    """Members added (accepted) or taken out, as a circle's admin does on the web: each one
+    taken out goes to every joined endpoint as ``NFY DEL`` of ``/circle/roster(IM)/user(1:..)``
+    and leaves; every joined endpoint then gets the ``NOT`` that the circle changed."""
+    for email in add:
+        circle.members.setdefault(email.lower(), Member())
+    for email in remove:
+        key = email.lower()
+        if circle.members.pop(key, None) is None:
+            continue
+        for conn in list(circle.joined):
+            if conn.account is not None and conn.account.key == key:
+                _leave(conn, circle)
+        for other in circle.joined:
+            if not other.closing and other.account is not None:
+                _nfy_left(other, circle, key)
+    for conn in circle.joined:
+        if not conn.closing:
+            _circle_notice(conn, circle)
+
+
+def _nfy_left(viewer: NotificationConnection, circle: Circle, email: str) -> None:
+    assert viewer.account is not None
+    head = (
+        f"Routing: 1.0\r\nTo: 1:{viewer.account.email}\r\nFrom: 9:{circle.address}\r\n\r\n"
+        "Reliability: 1.0\r\nStream: 0\r\n\r\nNotification: 1.0\r\nNotifNum: 2\r\n"
+        f"Uri: /circle/roster(IM)/user(1:{email})\r\nNotifType: Partial\r\n"
+        "Content-Type: application/circles+xml\r\nContent-Length: 0\r\n\r\n"
+    )
+    viewer.send("NFY", "DEL", payload=head.encode("utf-8"))
 
 
 def circle_of(server: MSNServer, ident: str) -> Circle | None:
@@ -409,10 +445,13 @@ async def cmd_sdg(conn: NotificationConnection, command: ClientCommand) -> None:
     headers = _headers(routing)
     to, _, path = headers.get("to", "").partition(";")
     sender = headers.get("from", "")
-    expected = f"1:{account.email};epid={conn.machine_guid}".lower()
+    # the e-mail in any case, the epid exactly as the lower-cased machine GUID (Escargot
+    # refuses {ABCD...} although the client signed in with it)
+    email, _, epid = sender.partition(";epid=")
     circle = circle_of(conn.server, to[2:]) if to.startswith("9:") else None
     if (
-        sender.lower() != expected
+        email.lower() != f"1:{account.email}".lower()
+        or epid != (conn.machine_guid or "").lower()
         or circle is None
         or path != "path=IM"
         or conn not in circle.joined

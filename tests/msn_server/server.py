@@ -186,6 +186,12 @@ class MSNServer:
             self.account(email)
         return circles.new_circle(self, name, owner, list(members))
 
+    def change_circle_members(
+        self, circle: Circle, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> None:
+        """Members added to or taken out of a circle by its admin (see circles.change_members)."""
+        circles.change_members(self, circle, add, remove)
+
     def store_oim(
         self,
         sender: str,
