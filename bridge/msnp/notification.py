@@ -16,6 +16,7 @@ import logging
 
 from . import ab_login, challenge as challenge_mod, list_commands, list_sync
 from .burst import Tally
+from .capabilities import OWN_EXTENDED
 from .codec import Command, encode_arg, limits
 from .config import ClientConfig
 from .connection import Connection
@@ -193,7 +194,9 @@ class NotificationSession:
         await self._chg(self.config.initial_status)
         if self.version >= FIRST_MPOP_VERSION:
             conn.stage = "UUX"
-            await conn.transaction("UUX", (), build_endpoint_data(self.config.capabilities))
+            await conn.transaction(
+                "UUX", (), build_endpoint_data(self.config.capabilities, OWN_EXTENDED)
+            )
             await conn.transaction("UUX", (), build_private_endpoint_data(self.endpoint_name))
         conn.stage = "session"
         self._start_keepalive()
