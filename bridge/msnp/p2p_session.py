@@ -35,7 +35,6 @@ from .p2p import decode_packet
 from .p2p_files import FileOffer, IncomingFile
 from .p2p_objects import ObjectProvider
 from .p2p_transfer import Budget, P2PLimits, P2PLink, Peer, SendPipe, Session, SessionInbox
-from .p2p_v2 import Target, decode_v2_packet, p2p_target
 from .p2p_transport import (
     AckReceived,
     DataComplete,
@@ -45,6 +44,7 @@ from .p2p_transport import (
     SLPReceived,
     TransportEvent,
 )
+from .p2p_v2 import Target, decode_v2_packet, p2p_target
 
 __all__ = [
     "FileOffer",
