@@ -20,7 +20,9 @@ from bridge.msnp.capabilities import (
     parse_capabilities,
     parse_extended_capabilities,
 )
+from bridge.msnp.codec import encode_arg
 from bridge.msnp.errors import LocalProtocolError, P2PProtocolError, TransferFailed
+from bridge.msnp.events import PresenceChanged
 from bridge.msnp.message import parse_message
 from bridge.msnp.ns_commands import chg_args
 from bridge.msnp.p2p_session import FileOffer, P2PManager
@@ -35,11 +37,13 @@ from bridge.msnp.p2p_v2 import (
     p2p_target,
     p2p_version,
 )
+from bridge.msnp.roster import Roster
 from bridge.msnp.ubx import build_endpoint_data
 from bridge.msnp.values import Status
 from tests.support.scaling import assert_linear
 
 from .test_p2p_session import Receiver, _until, chunks, connect
+from .test_roster import feed
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 ALICE_EP = "{A11CE000-0000-4000-8000-000000000001}"
@@ -271,3 +275,29 @@ async def test_v2_data_for_a_running_session_ends_that_session_only() -> None:
     alice.on_file_offer = receiver
     await bob.send_file(link_b, ALICE, "g", 5000, chunks(data[:5000]))
     assert await asyncio.wait_for(receiver.done, 5) == data[:5000]
+
+
+MSNOBJ = '<msnobj Creator="bob@example.com" Size="5" Type="3" SHA1D="x"/>'
+
+
+@pytest.mark.parametrize(
+    ("version", "line"),
+    [
+        (13, "NLN NLN bob@example.com Bob 1342177280 {o}"),
+        (15, "NLN NLN bob@example.com 1 Bob 1342177280 {o}"),
+        (16, "NLN NLN bob@example.com 1 Bob 2788999228:48 {o}"),
+        (18, "NLN NLN 1:bob@example.com Bob 2788999228:48 {o}"),
+        (15, "ILN 9 NLN bob@example.com 1 Bob 1342177280 {o}"),
+    ],
+)
+def test_contacts_msn_objects_are_read_at_msnp13_to_18(version: int, line: str) -> None:
+    roster = Roster(version)
+    roster.own_passport = ALICE
+    wire = line.format(o=encode_arg(MSNOBJ)).encode()
+    (event,) = feed(roster, wire)
+    assert isinstance(event, PresenceChanged)
+    assert (event.passport, event.msn_object, event.capabilities) == (
+        BOB,
+        MSNOBJ,
+        parse_capabilities(line.split()[-2]),
+    )
