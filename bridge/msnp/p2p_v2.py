@@ -34,7 +34,7 @@ from enum import IntEnum, IntFlag
 import struct
 
 from .capabilities import EXTENDED_P2P_V2
-from .endpoints import parse_address, parse_guid
+from .endpoints import parse_guid
 from .errors import LocalProtocolError, P2PProtocolError
 from .message import Message, parse_message
 from .p2p import CONTENT_TYPE, FOOTER, is_p2p
@@ -101,19 +101,17 @@ def p2p_version(own_extended: int, peer_extended: int) -> int:
 
 def p2p_target(destination: str, own_passport: str, own_endpoint: str | None) -> Target:
     """Classify ``P2P-Dest``: v1 to our account, v2 to our endpoint, or not ours at all."""
-    try:
-        address = parse_address(destination.strip())
-    except ValueError:
+    email, semicolon, endpoint = destination.strip().partition(";")
+    if email.lower() != own_passport.lower():
         return Target.OTHER
-    if address.email.lower() != own_passport.lower():
-        return Target.OTHER
-    if address.endpoint is None:
+    if not semicolon:
         return Target.V1
     try:
+        named = parse_guid(endpoint)
         ours = parse_guid(own_endpoint) if own_endpoint else None
     except ValueError:
-        ours = None
-    return Target.V2 if address.endpoint == ours else Target.OTHER
+        return Target.OTHER
+    return Target.V2 if named == ours else Target.OTHER
 
 
 def _tlvs(raw: bytes, start: int, end: int, what: str) -> dict[int, bytes]:
