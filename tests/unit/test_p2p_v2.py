@@ -301,3 +301,30 @@ def test_contacts_msn_objects_are_read_at_msnp13_to_18(version: int, line: str) 
         MSNOBJ,
         parse_capabilities(line.split()[-2]),
     )
+
+
+def test_the_test_peers_v2_and_the_library_read_each_other() -> None:
+    """Two framings written apart (tests/p2p_peer/wire_v2.py and bridge/msnp/p2p_v2.py)."""
+    from tests.p2p_peer import wire_v2
+
+    payload = os.urandom(700)
+    peer_made = wire_v2.pack_v2(
+        f"{ALICE};{ALICE_EP}", f"{BOB};{BOB_EP}", wire_v2.OP_SYN | wire_v2.OP_RAK, 4242,
+        syn_info=True, tf=wire_v2.TF_OBJECT | wire_v2.TF_FIRST, package=3, sid=77,
+        remaining=1500, data=payload, app=12,
+    )  # fmt: skip
+    packet = decode_v2_packet(peer_made)
+    assert (packet.header.op_code, packet.header.sequence) == (3, 4242)
+    assert packet.header.peer_info == wire_v2.PEER_INFO
+    assert packet.data == DataHeader(0x5, 3, 77, 1500) and packet.payload == payload
+    assert packet.app_id == 12 and packet.source == f"{BOB};{BOB_EP}"
+
+    library_made = encode_v2_packet(
+        f"{BOB};{BOB_EP}", f"{ALICE};{ALICE_EP}", P2PV2Header(OpCode.RAK, 99, ack=4242 + 720),
+        DataHeader(TFCombination.FILE, 9, 78, 0), payload, app_id=2,
+    )  # fmt: skip
+    frame = wire_v2.unpack_v2(library_made)
+    assert frame is not None
+    assert (frame.op, frame.seq, frame.ack_of) == (2, 99, 4242 + 720)
+    assert (frame.tf, frame.package, frame.sid, frame.remaining) == (6, 9, 78, 0)
+    assert frame.data == payload and frame.app == 2 and frame.size == 20 + len(payload)
