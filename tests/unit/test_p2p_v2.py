@@ -328,3 +328,14 @@ def test_the_test_peers_v2_and_the_library_read_each_other() -> None:
     assert (frame.op, frame.seq, frame.ack_of) == (2, 99, 4242 + 720)
     assert (frame.tf, frame.package, frame.sid, frame.remaining) == (6, 9, 78, 0)
     assert frame.data == payload and frame.app == 2 and frame.size == 20 + len(payload)
+
+
+@pytest.mark.parametrize("version", [12, 15, 18])
+@pytest.mark.parametrize("empty", ["<msnobj/>", "<msnobj />", "<msnobj></msnobj>"])
+def test_an_empty_msn_object_names_no_picture(version: int, empty: str) -> None:
+    """What Escargot sends at MSNP9+ for a contact without a picture (or who removed it)."""
+    roster = Roster(version)
+    roster.own_passport = ALICE
+    who = {12: BOB, 15: f"{BOB} 1", 18: f"1:{BOB}"}[version]
+    (event,) = feed(roster, f"NLN NLN {who} Bob 1342177280 {encode_arg(empty)}".encode())
+    assert isinstance(event, PresenceChanged) and event.msn_object is None
