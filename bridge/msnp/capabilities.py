@@ -14,14 +14,23 @@ from typing import Final
 from enum import IntFlag
 
 __all__ = [
+    "EXTENDED_P2P_V2",
     "MSNC_MASK",
+    "OWN_EXTENDED",
     "ClientCapabilities",
     "msnc_version",
     "parse_capabilities",
+    "parse_extended_capabilities",
     "supports_chunking",
     "supports_p2p",
     "with_msnc",
 ]
+
+#: Extended capabilities (MSNP16+, after the ``:``): the client speaks P2P v2 (see .p2p_v2).
+EXTENDED_P2P_V2: Final = 0x20
+#: The extended capabilities this library advertises: none. It frames P2P as v1 only, so a
+#: Windows Live Messenger 2009 contact (which offers v2) stays on v1 with us.
+OWN_EXTENDED: Final = 0
 
 #: The bits that hold the MSNC version number.
 MSNC_MASK: Final = 0xF0000000
@@ -95,4 +104,15 @@ def parse_capabilities(token: str | None) -> int:
     if not (basic.isascii() and basic.isdigit()) or len(basic) > 10:
         return 0
     value = int(basic)
+    return value if value <= 0xFFFFFFFF else 0
+
+
+def parse_extended_capabilities(token: str | None) -> int:
+    """The extended part of an MSNP16+ ``basic:extended`` capability token (0 when absent)."""
+    if not token or ":" not in token:
+        return 0
+    extended = token.split(":", 1)[1]
+    if not (extended.isascii() and extended.isdigit()) or len(extended) > 10:
+        return 0
+    value = int(extended)
     return value if value <= 0xFFFFFFFF else 0

@@ -265,9 +265,9 @@ class MSNClient(ConversationMethods):
         bad = [v for v in self.config.protocols if not 2 <= v <= 18]
         if bad or not self.config.protocols:
             raise ValueError(f"unsupported protocol versions {bad}: this library speaks MSNP2-18")
-        self.p2p.start(passport)
-        self._ns.ab_cache = ab_cache
         guid = format_guid(machine_guid) if machine_guid else new_machine_guid()
+        self.p2p.start(passport, guid)
+        self._ns.ab_cache = ab_cache
         try:
             used = await self._ns.login(
                 Credentials(passport, password, ticket, machine_guid=guid), self._web, cache

@@ -296,6 +296,8 @@ def _presence(roster: Roster, args: tuple[str, ...], *, initial: bool) -> Event 
     msn_object = None
     if len(args) >= 5 and args[4] != "0":
         msn_object = decode_arg(args[4])[:MAX_MSN_OBJECT]
+        if "".join(msn_object.split()) in ("<msnobj/>", "<msnobj></msnobj>"):
+            msn_object = None  # Escargot's "no picture" (MSNP9+)
     name = _name(args[2]) if len(args) >= 3 else None
     caps = _int(args[3].partition(":")[0]) if len(args) >= 4 else 0
     return roster.presence(args[1], _status(args[0]), name, caps, msn_object, initial)

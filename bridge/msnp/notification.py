@@ -16,6 +16,7 @@ import logging
 
 from . import ab_login, challenge as challenge_mod, list_commands, list_sync
 from .burst import Tally
+from .capabilities import OWN_EXTENDED
 from .circle_session import FIRST_CIRCLE_VERSION, CircleSession, start_circles
 from .circles import CIRCLE_PAYLOAD_LIMITS
 from .codec import Command, encode_arg, limits
@@ -197,7 +198,9 @@ class NotificationSession:
         await self._chg(self.config.initial_status)
         if self.version >= FIRST_MPOP_VERSION:
             conn.stage = "UUX"
-            await conn.transaction("UUX", (), build_endpoint_data(self.config.capabilities))
+            await conn.transaction(
+                "UUX", (), build_endpoint_data(self.config.capabilities, OWN_EXTENDED)
+            )
             await conn.transaction("UUX", (), build_private_endpoint_data(self.endpoint_name))
         conn.stage = "session"
         self._start_keepalive()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from .capabilities import OWN_EXTENDED
 from .codec import Command, decode_arg, encode_arg
 from .connection import parse_address
 from .errors import RemoteProtocolError
@@ -54,7 +55,8 @@ def chg_args(
     """The arguments of ``CHG``: the status, the capabilities (MSNP8+), our MSN object."""
     args: tuple[str, ...] = (status.value,)
     if version >= FIRST_MPOP_VERSION:
-        args = (status.value, f"{capabilities}:0")
+        # no P2P v2 in the extended part: contacts on Messenger 2009 use v1 with us
+        args = (status.value, f"{capabilities}:{OWN_EXTENDED}")
     elif version >= 8:
         args = (status.value, str(capabilities))
     if picture:

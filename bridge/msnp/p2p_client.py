@@ -45,10 +45,10 @@ class ClientP2P:
         self._own: dict[str, bytes] = {}
         self._picture_at_login: bytes | None = None
 
-    def start(self, passport: str) -> None:
-        """The login begins: switchboards feed a new manager; a picture set before the login
-        is shown from its first ``CHG`` on (Escargot tells contacts about a picture only
-        with a status change)."""
+    def start(self, passport: str, endpoint: str | None = None) -> None:
+        """The login begins: switchboards feed a new manager (``endpoint``: our machine GUID,
+        which P2P v2 packets would name); a picture set before the login is shown from its
+        first ``CHG`` on (Escargot tells contacts about a picture only with a status change)."""
         if self._picture_at_login:
             obj = build_msnobject(passport, self._picture_at_login)
             self._own[obj.sha1d] = self._picture_at_login
@@ -58,6 +58,7 @@ class ClientP2P:
             limits=self.config.p2p,
             object_provider=self._provide,
             on_file_offer=self._on_file_offer,
+            own_endpoint=endpoint,
         )
 
     async def close(self) -> None:

@@ -15,17 +15,17 @@ than the receive buffer behind ends the transfer instead.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 import asyncio
 import logging
 
 from . import slp
-from .errors import P2PLimitExceeded, TransferFailed, TransferTimeout
+from .errors import P2PLimitExceeded, P2PProtocolError, TransferFailed, TransferTimeout
 from .p2p import FILE_DATA_FLAGS, AppID
-from .p2p_transfer import Session
+from .p2p_transfer import P2PLimits, Session
 from .p2p_transport import DataComplete, DataReceived, SessionAborted
 
-__all__ = ["FileOffer", "IncomingFile", "send"]
+__all__ = ["FileOffer", "IncomingFile", "offer", "send"]
 
 log = logging.getLogger("msnp.p2p")
 
@@ -109,6 +109,38 @@ class FileOffer:
             self._stats["declined"] += 1
         session.invite = None
         session.end()
+
+
+def offer(
+    session: Session,
+    context: bytes,
+    limits: P2PLimits,
+    stats: dict[str, int],
+    handler: Callable[[FileOffer], None] | None,
+) -> None:
+    """A contact invited us to a file session: hand a :class:`FileOffer` to ``handler``, or
+    decline at once (an unreadable context, a size over the limit, nobody to ask)."""
+    try:
+        file_context = slp.parse_file_context(context)
+    except P2PProtocolError as e:
+        log.info("P2P: bad file invitation from %s: %s", session.peer.passport, e)
+        file_context = None
+    made = FileOffer(
+        session, file_context or slp.FileContext("file", 0, 0, 0), limits.stall_timeout, stats
+    )
+    if (
+        handler is None
+        or file_context is None
+        or not 0 < file_context.size <= limits.max_file_size
+    ):
+        made.decline()
+        return
+    made.expire_after(limits.file_invite_timeout)
+    try:
+        handler(made)
+    except Exception:
+        log.exception("P2P: the file offer handler failed")
+        made.decline()
 
 
 class IncomingFile:

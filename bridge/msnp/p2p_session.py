@@ -44,6 +44,7 @@ from .p2p_transport import (
     SLPReceived,
     TransportEvent,
 )
+from .p2p_v2 import Target, decode_v2_packet, p2p_target
 
 __all__ = [
     "FileOffer",
@@ -67,6 +68,7 @@ _STATS: Final = (
     "declined",
     "dropped",
     "sessions_aborted",
+    "v2_refused",
 )
 
 
@@ -80,8 +82,11 @@ class P2PManager:
         limits: P2PLimits | None = None,
         object_provider: ObjectProvider | None = None,
         on_file_offer: FileOfferHandler | None = None,
+        own_endpoint: str | None = None,
     ) -> None:
         self.own_passport = own_passport
+        #: our MSNP16+ endpoint (``{guid}``): P2P v2 packets are addressed to it
+        self.own_endpoint = own_endpoint
         self.limits = limits or P2PLimits()
         self.object_provider = object_provider
         self.on_file_offer = on_file_offer
@@ -98,14 +103,18 @@ class P2PManager:
         """A P2P ``MSG`` from ``sender`` arrived on ``link``. Never raises for bad input."""
         if self._closed:
             return
+        target = p2p_target(message.get("P2P-Dest"), self.own_passport, self.own_endpoint)
+        if target is Target.OTHER:
+            return  # for someone else in a group conversation, or our other endpoint
         try:
+            if target is Target.V2:
+                self._refuse_v2(sender, message)
+                return
             packet = decode_packet(message)
         except P2PProtocolError as e:
             self.stats["dropped"] += 1
             log.debug("P2P from %s dropped: %s", sender, e)
             return
-        if packet.destination.lower() != self.own_passport.lower():
-            return  # for someone else in a group conversation
         peer = self._peer(sender, link)
         if peer is None:
             self.stats["dropped"] += 1
@@ -120,6 +129,17 @@ class P2PManager:
         for payload in peer.transport.data_to_send():
             peer.pipe.post(peer.link, payload)
         self._forget_if_idle(peer)
+
+    def _refuse_v2(self, sender: str, message: Message) -> None:
+        """P2P v2, which we never advertise: the session it names cannot go on (it is ended,
+        with a BYE); the switchboard and other sessions are untouched."""
+        packet = decode_v2_packet(message)
+        self.stats["v2_refused"] += 1
+        peer = self._peers.get(sender.lower())
+        session_id = packet.data.session_id if packet.data is not None else 0
+        session = peer.sessions.get(session_id) if peer is not None and session_id else None
+        if session is not None:
+            self._abort(session, "the contact framed it as P2P v2, which we did not offer")
 
     def link_closed(self, link: P2PLink) -> None:
         """The switchboard behind ``link`` closed: sessions that were using it fail now."""
@@ -369,30 +389,4 @@ class P2PManager:
             )
             self._spawn(serve, f"p2p-serve-{session_id}")
         else:
-            self._offer_file(session, context)
-
-    def _offer_file(self, session: Session, context: bytes) -> None:
-        try:
-            file_context = slp.parse_file_context(context)
-        except P2PProtocolError as e:
-            log.info("P2P: bad file invitation from %s: %s", session.peer.passport, e)
-            file_context = None
-        offer = FileOffer(
-            session,
-            file_context or slp.FileContext("file", 0, 0, 0),
-            self.limits.stall_timeout,
-            self.stats,
-        )
-        if (
-            file_context is None
-            or self.on_file_offer is None
-            or not 0 < file_context.size <= self.limits.max_file_size
-        ):
-            offer.decline()
-            return
-        offer.expire_after(self.limits.file_invite_timeout)
-        try:
-            self.on_file_offer(offer)
-        except Exception:
-            log.exception("P2P: the file offer handler failed")
-            offer.decline()
+            p2p_files.offer(session, context, self.limits, self.stats, self.on_file_offer)

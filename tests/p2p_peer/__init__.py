@@ -6,6 +6,6 @@ logs into ``tests.msn_server``; see :mod:`.peer` for what it can do.
 
 from __future__ import annotations
 
-from .peer import DEFAULT_CAPS, P2PPeer, ReceivedFile
+from .peer import DEFAULT_CAPS, WLM2009_CAPS, WLM2009_CAPS_EX, P2PPeer, ReceivedFile
 
-__all__ = ["DEFAULT_CAPS", "P2PPeer", "ReceivedFile"]
+__all__ = ["DEFAULT_CAPS", "WLM2009_CAPS", "WLM2009_CAPS_EX", "P2PPeer", "ReceivedFile"]

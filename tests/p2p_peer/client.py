@@ -3,7 +3,9 @@
 Built on :mod:`tests.msn_server.rawclient` (raw lines, no ``bridge.msnp``). The NS reader
 answers ``RNG`` invitations by joining the switchboard and records contacts' presence with
 their capability numbers and MSN objects; a switchboard reader hands ``MSG`` payloads to a
-callback and matches ``ACK``/``NAK`` to the messages sent.
+callback and matches ``ACK``/``NAK`` to the messages sent. MSNP12 (TWN) or MSNP18 (SSO, a
+machine GUID, ``caps:extended`` capabilities, ``1:email`` handles, ``email;{guid}`` endpoints
+on switchboards).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from urllib.parse import quote, unquote
 import asyncio
 import logging
 
-from tests.msn_server.rawclient import RawClient, Reply, login_twn
+from tests.msn_server.rawclient import RawClient, Reply, login_sso, login_twn
 
 __all__ = ["Presence", "RawNS", "RawSB"]
 
@@ -25,14 +27,25 @@ MessageCallback = Callable[["RawSB", str, bytes], None]
 class Presence:
     """What ILN/NLN said about a contact."""
 
-    def __init__(self, status: str, caps: int, msnobj: str) -> None:
+    def __init__(self, status: str, caps: int, msnobj: str, caps_ex: int = 0) -> None:
         self.status = status
         self.caps = caps
         self.msnobj = msnobj
+        self.caps_ex = caps_ex
 
 
 def _caps(token: str) -> int:
     return int(token.split(":")[0]) if token.split(":")[0].isdigit() else 0
+
+
+def _caps_ex(token: str) -> int:
+    parts = token.split(":")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+def _email(handle: str) -> str:
+    """``1:bob@x`` (MSNP18) or ``bob@x`` -> ``bob@x``."""
+    return handle.split(":", 1)[1] if handle[:1].isdigit() and ":" in handle else handle
 
 
 class RawSB:
@@ -44,6 +57,8 @@ class RawSB:
         self.on_message = on_message
         #: lower-case address -> capabilities shown in IRO/JOI (MSNP12)
         self.members: dict[str, int] = {}
+        #: MSNP16+: lower-case e-mail -> (endpoint "{guid}", extended capabilities) from JOI/IRO
+        self.endpoints: dict[str, tuple[str, int]] = {}
         self.joined = asyncio.Event()
         self.closed = asyncio.Event()
         self._acks: dict[int, asyncio.Future[bool]] = {}
@@ -74,13 +89,18 @@ class RawSB:
             if future is not None and not future.done():
                 future.set_result(t[0] == "ACK")
         elif t[0] == "JOI":
-            self.members[t[1].lower()] = _caps(t[3]) if len(t) > 3 else 0
-            self.joined.set()
+            self._member(t[1], t[3] if len(t) > 3 else "0")
         elif t[0] == "IRO":
-            self.members[t[4].lower()] = _caps(t[6]) if len(t) > 6 else 0
-            self.joined.set()
+            self._member(t[4], t[6] if len(t) > 6 else "0")
         elif t[0] == "BYE":
             self.members.pop(t[1].lower(), None)
+
+    def _member(self, address: str, caps: str) -> None:
+        email, _, guid = address.lower().partition(";")
+        if guid:
+            self.endpoints[email] = (guid, _caps_ex(caps))
+        self.members[address.lower()] = _caps(caps)
+        self.joined.set()
 
     async def send(self, payload: bytes, mode: str = "D", timeout: float = 30) -> bool:
         """Send ``MSG trid mode``; for A/D wait for ACK (True) or NAK/close (False)."""
@@ -100,11 +120,21 @@ class RawSB:
 
 
 class RawNS:
-    """The peer's notification session (MSNP12 by default)."""
+    """The peer's notification session (MSNP12 by default, or MSNP18)."""
 
-    def __init__(self, client: RawClient, me: str, on_message: MessageCallback) -> None:
+    def __init__(
+        self,
+        client: RawClient,
+        me: str,
+        on_message: MessageCallback,
+        version: int = 12,
+        guid: str = "",
+    ) -> None:
         self.client = client
         self.me = me
+        self.version = version
+        #: our machine GUID at MSNP16+ ("{...}", lower case)
+        self.guid = guid.lower()
         self.on_message = on_message
         self.presence: dict[str, Presence] = {}
         self.presence_changed = asyncio.Event()
@@ -124,10 +154,32 @@ class RawNS:
         caps: int,
         msnobj: str | None,
         on_message: MessageCallback,
+        *,
+        version: int = 12,
+        http_base: str = "",
+        guid: str = "",
+        caps_ex: int = 0,
+        contacts: tuple[str, ...] = (),
     ) -> RawNS:
-        client = await login_twn(ns_address, passport_url, email, password, version=12)
-        ns = cls(client, email, on_message)
-        args: list[object] = ["NLN", caps]
+        if version < 16:
+            client = await login_twn(ns_address, passport_url, email, password, version=12)
+            ns = cls(client, email, on_message)
+            caps_token = str(caps)
+        else:
+            client, _ = await login_sso(
+                ns_address, http_base, email, password, version, machine_guid=guid
+            )
+            ns = cls(client, email, on_message, version, guid)
+            caps_token = f"{caps}:{caps_ex}"
+            if contacts:  # the initial list: forward and allow lists (l="3"), Passport members
+                domains: dict[str, str] = {}
+                for contact in contacts:
+                    user, _, domain = contact.partition("@")
+                    domains[domain] = domains.get(domain, "") + f'<c n="{user}" l="3" t="1" />'
+                body = "".join(f'<d n="{d}">{cs}</d>' for d, cs in domains.items())
+                t = await client.cmd("ADL", payload=f'<ml l="1">{body}</ml>'.encode())
+                await client.expect(f"ADL {t}")
+        args: list[object] = ["NLN", caps_token]
         if msnobj:
             args.append(quote(msnobj, safe=""))
         await client.cmd("CHG", *args)
@@ -147,9 +199,9 @@ class RawNS:
         if t[0] == "ILN" and len(t) >= 6:
             self._presence(t[2], t[3], t[5], t[6] if len(t) > 6 else "")
         elif t[0] == "NLN" and len(t) >= 5:
-            self._presence(t[1], t[2], t[4], t[5] if len(t) > 5 else "")
+            self._presence(t[1], _email(t[2]), t[4], t[5] if len(t) > 5 else "")
         elif t[0] == "FLN":
-            self.presence.pop(t[1].lower(), None)
+            self.presence.pop(_email(t[1]).lower(), None)
             self.presence_changed.set()
         elif t[0] == "XFR" and t[1].isdigit():
             future = self._xfr.pop(int(t[1]), None)
@@ -161,13 +213,15 @@ class RawNS:
             task.add_done_callback(self._joins.discard)
 
     def _presence(self, status: str, email: str, caps: str, msnobj: str) -> None:
-        self.presence[email.lower()] = Presence(status, _caps(caps), unquote(msnobj))
+        self.presence[email.lower()] = Presence(
+            status, _caps(caps), unquote(msnobj), _caps_ex(caps)
+        )
         self.presence_changed.set()
 
     async def _answer(self, session_id: str, address: str, cookie: str) -> None:
         client = await RawClient.connect(address)
         sb = RawSB(client, self.me, self.on_message)
-        await client.cmd("ANS", self.me, cookie, session_id)
+        await client.cmd("ANS", self.handle, cookie, session_id)
         while True:
             reply = await client.read()
             sb._handle(reply)
@@ -183,7 +237,7 @@ class RawNS:
         await self.client.cmd("XFR", "SB")
         reply = await asyncio.wait_for(future, timeout)
         client = await RawClient.connect(reply.tokens[3])
-        await client.cmd("USR", self.me, reply.tokens[5])
+        await client.cmd("USR", self.handle, reply.tokens[5])
         await client.expect("USR")
         sb = RawSB(client, self.me, self.on_message)
         sb.start()
@@ -191,6 +245,11 @@ class RawNS:
         await asyncio.wait_for(sb.joined.wait(), timeout)
         self.switchboards.append(sb)
         return sb
+
+    @property
+    def handle(self) -> str:
+        """How the peer names itself on switchboards: ``email;{guid}`` at MSNP16+."""
+        return f"{self.me};{self.guid}" if self.version >= 16 and self.guid else self.me
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
         async def loop() -> None:

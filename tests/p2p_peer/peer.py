@@ -1,12 +1,17 @@
 """An MSN client for tests that speaks P2P/MSNSLP from its own implementation.
 
-It logs into ``tests.msn_server`` (MSNP12), advertises capabilities and a display picture,
-joins switchboards it is invited to, and:
+It logs into ``tests.msn_server`` (MSNP12, or MSNP18 like Windows Live Messenger 2009),
+advertises capabilities and a display picture, joins switchboards it is invited to, and:
 
 * serves its display picture and custom emoticons (``fetches`` counts requests per SHA1D);
 * sends files (``send_file``) and receives them (``file_policy``: accept, decline, ignore);
 * fetches other clients' MSN objects (``fetch_object``);
 * sends custom emoticons (``text/x-mms-emoticon``) and multi-packet messages.
+
+At MSNP18 it frames P2P as v2 (:mod:`.wire_v2`, ``P2P-Dest: email;{guid}``) with a contact
+whose endpoint advertises P2P v2 in its extended capabilities (``caps_ex`` & 0x20) when it does
+too, and as v1 (``P2P-Dest: email``) otherwise, as Messenger 2009 does;
+``sent_versions``/``received_versions`` count the packets of each.
 
 Written independently of ``bridge.msnp``; see :mod:`.wire` for the formats.
 """
@@ -22,15 +27,17 @@ import base64
 import logging
 import secrets
 
-from . import wire
+from . import wire, wire_v2
 from .client import RawNS, RawSB
 
-__all__ = ["DEFAULT_CAPS", "P2PPeer", "ReceivedFile"]
+__all__ = ["DEFAULT_CAPS", "WLM2009_CAPS", "WLM2009_CAPS_EX", "P2PPeer", "ReceivedFile"]
 
 log = logging.getLogger("p2p_peer")
 
 #: MSNC4 (Messenger 7.0) | multi-packet | ink as GIF
 DEFAULT_CAPS = 0x40000000 | 0x20 | 0x4
+#: what Windows Live Messenger 2009 (MSNC10) sends at MSNP18: basic, extended (RTC video, P2P v2)
+WLM2009_CAPS, WLM2009_CAPS_EX = 2788999228, 0x30
 
 
 @dataclass
@@ -78,6 +85,14 @@ class P2PPeer:
         self._calls: dict[str, _Call] = {}
         self._by_sid: dict[int, _Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.caps_ex = 0
+        #: P2P packets sent / received per framing version (1, 2)
+        self.sent_versions: Counter[int] = Counter()
+        self.received_versions: Counter[int] = Counter()
+        self._seq = secrets.randbelow(2**30)
+        self._package = 0
+        self._synced: set[str] = set()
+        self._partial_v2: dict[tuple[int, int], bytearray] = {}
 
     # ------------------------------------------------------------------ login
 
@@ -91,14 +106,22 @@ class P2PPeer:
         *,
         picture: bytes | None = None,
         caps: int = DEFAULT_CAPS,
+        version: int = 12,
+        http_base: str = "",
+        caps_ex: int = 0,
+        contacts: tuple[str, ...] = (),
     ) -> P2PPeer:
+        """Log in; at ``version`` 16+ with SSO over ``http_base``, a machine GUID of its own,
+        ``caps:caps_ex`` and the initial list ``contacts``."""
         peer = cls(email)
+        peer.caps_ex = caps_ex
         if picture is not None:
             peer.picture_msnobj = wire.make_msnobj(email, picture, 3)
             peer.objects[wire.sha1_b64(picture)] = picture
         peer.ns = await RawNS.login(
             ns_address, passport_url, email, password, caps, peer.picture_msnobj,
-            peer._on_message,
+            peer._on_message, version=version, http_base=http_base, guid=wire.guid(),
+            caps_ex=caps_ex, contacts=contacts,
         )  # fmt: skip
         return peer
 
@@ -107,7 +130,8 @@ class P2PPeer:
         assert self.ns is not None
         self.picture_msnobj = wire.make_msnobj(self.email, picture, 3)
         self.objects[wire.sha1_b64(picture)] = picture
-        await self.ns.client.cmd("CHG", "NLN", caps, quote(self.picture_msnobj, safe=""))
+        token = f"{caps}:{self.caps_ex}" if self.ns.version >= 16 else caps
+        await self.ns.client.cmd("CHG", "NLN", token, quote(self.picture_msnobj, safe=""))
         return self.picture_msnobj
 
     async def close(self) -> None:
@@ -147,10 +171,21 @@ class P2PPeer:
         self._ident += 1
         return self._ident
 
+    def version_with(self, sb: RawSB, other: str) -> int:
+        """2 when we and ``other``'s endpoint on ``sb`` both offer P2P v2, else 1."""
+        if self.ns is None or self.ns.version < 16 or not self.caps_ex & wire_v2.EXT_P2PV2:
+            return 1
+        endpoint = sb.endpoints.get(other.lower())
+        return 2 if endpoint is not None and endpoint[1] & wire_v2.EXT_P2PV2 else 1
+
     async def _send_message(
         self, sb: RawSB, to: str, sid: int, data: bytes, flags: int = 0, app: int = 0
     ) -> int:
-        """Send one P2P message in chunks (each MSG waits for the switchboard's ACK)."""
+        """Send one P2P message in chunks (each MSG waits for the switchboard's ACK); returns
+        what its acknowledgement will name (for :meth:`_wait_ack`)."""
+        if self.version_with(sb, to) == 2:
+            return await self._send_v2(sb, to, sid, data, flags, app)
+        self.sent_versions[1] += 1
         ident, unique = self._next_ident(), secrets.randbelow(2**31) + 1
         self._acks[ident] = asyncio.get_running_loop().create_future()
         for offset in range(0, len(data), wire.CHUNK):
@@ -161,6 +196,39 @@ class P2PPeer:
             if not await sb.send(frame, "D"):
                 raise ConnectionError("the switchboard did not deliver a P2P chunk")
         return ident
+
+    async def _send_v2(
+        self, sb: RawSB, to: str, sid: int, data: bytes, flags: int, app: int
+    ) -> int:
+        assert self.ns is not None
+        guid, _ = sb.endpoints[to.lower()]
+        dest = f"{to};{guid}"
+        kind = {wire.FLAG_OBJECT_DATA: wire_v2.TF_OBJECT, wire.FLAG_FILE_DATA: wire_v2.TF_FILE}
+        tf = kind.get(flags, 0)
+        self._package = (self._package + 1) & 0xFFFF
+        pieces = [data[i : i + wire.CHUNK] for i in range(0, len(data), wire.CHUNK)] or [b""]
+        done = 0
+        acked = 0
+        for index, piece in enumerate(pieces):
+            done += len(piece)
+            last = index == len(pieces) - 1
+            syn = dest.lower() not in self._synced
+            self._synced.add(dest.lower())
+            op = (wire_v2.OP_SYN if syn else 0) | (wire_v2.OP_RAK if last else 0)
+            seq = self._seq
+            self._seq = (seq + 20 + len(piece)) & 0xFFFFFFFF  # data header (20) + payload
+            if last:
+                acked = self._seq
+                self._acks[acked] = asyncio.get_running_loop().create_future()
+            frame = wire_v2.pack_v2(
+                dest, self.ns.handle, op, seq, syn_info=syn, package=self._package, sid=sid,
+                tf=tf | (wire_v2.TF_FIRST if index == 0 else 0), remaining=len(data) - done,
+                data=piece, app=app,
+            )  # fmt: skip
+            self.sent_versions[2] += 1
+            if not await sb.send(frame, "D"):
+                raise ConnectionError("the switchboard did not deliver a P2P v2 packet")
+        return acked
 
     async def _wait_ack(self, ident: int, timeout: float = 30) -> None:
         future = self._acks.setdefault(ident, asyncio.get_running_loop().create_future())
@@ -201,9 +269,13 @@ class P2PPeer:
         if headers.get("content-type", "").split(";")[0].strip() != wire.P2P_TYPE:
             self.messages.put_nowait((sender, headers, body))
             return
+        if ";" in headers.get("p2p-dest", ""):
+            self._on_v2(sb, sender, payload)
+            return
         frame = wire.unpack_frame(payload)
         if frame is None or frame.dest.lower() != self.email.lower():
             return
+        self.received_versions[1] += 1
         if frame.flags & wire.FLAG_ACK:
             future = self._acks.pop(frame.ack_id, None)
             if future is not None and not future.done():
@@ -236,6 +308,51 @@ class P2PPeer:
         self._spawn(self._ack(sb, sender, frame))
         self._complete(sb, sender, frame, complete)
 
+    def _on_v2(self, sb: RawSB, sender: str, payload: bytes) -> None:
+        v2 = wire_v2.unpack_v2(payload)
+        assert self.ns is not None
+        if v2 is None or v2.dest.lower() != self.ns.handle.lower():
+            return  # malformed, or for another endpoint
+        self.received_versions[2] += 1
+        if v2.ack_of is not None:
+            future = self._acks.pop(v2.ack_of, None)
+            if future is not None and not future.done():
+                future.set_result(None)
+        if v2.op & wire_v2.OP_RAK:
+            ack = wire_v2.pack_v2(
+                v2.src, self.ns.handle, v2.op & wire_v2.OP_SYN, self._seq,
+                ack=(v2.seq + v2.size) & 0xFFFFFFFF, syn_info=bool(v2.op & wire_v2.OP_SYN),
+                with_data_header=False,
+            )  # fmt: skip
+            self._spawn(sb.send(ack, "D"))  # type: ignore[arg-type]
+        if not v2.size:
+            return
+        call = self._by_sid.get(v2.sid) if v2.sid else None
+        kind = v2.tf & ~wire_v2.TF_FIRST
+        flags = {wire_v2.TF_OBJECT: wire.FLAG_OBJECT_DATA, wire_v2.TF_FILE: wire.FLAG_FILE_DATA}
+        frame = wire.Frame(
+            v2.dest, v2.sid, v2.package, 0, 0, len(v2.data), flags.get(kind, 0), 0, 0, 0,
+            v2.data, v2.app,
+        )  # fmt: skip
+        if call is not None and call.kind == "file-in":
+            call.data += v2.data
+            if not v2.remaining:
+                frame.total = len(call.data)
+                self._complete(sb, sender, frame, b"")
+            return
+        key = (v2.sid, v2.package)
+        if v2.tf & wire_v2.TF_FIRST:
+            self._partial_v2[key] = bytearray()
+        buf = self._partial_v2.get(key)
+        if buf is None:
+            return
+        buf += v2.data
+        if v2.remaining:
+            return
+        del self._partial_v2[key]
+        frame.total = len(buf)
+        self._complete(sb, sender, frame, bytes(buf))
+
     async def _ack(self, sb: RawSB, sender: str, frame: wire.Frame) -> None:
         await sb.send(wire.ack_for(sender, frame, self._next_ident()), "D")
 
@@ -255,7 +372,7 @@ class P2PPeer:
             call.done.set()
 
     def _on_slp(self, sb: RawSB, sender: str, msg: wire.Slp) -> None:
-        if msg.addr("To").lower() != self.email.lower():
+        if msg.addr("To").lower().split(";")[0] != self.email.lower():
             return
         call = self._calls.get(msg.call_id)
         if msg.method == "INVITE" and msg.headers.get("content-type") == wire.TRANS_REQ:
@@ -356,9 +473,15 @@ class P2PPeer:
             )  # fmt: skip
             await self._send_slp(sb, to, probe)
             await asyncio.wait_for(self._until(lambda: bool(self.direct_answers)), timeout)
+        if self.version_with(sb, to) == 2:
+            ident = await self._send_message(
+                sb, to, call.sid, data, wire.FLAG_FILE_DATA, wire.APP_FILE
+            )
+            return await self._finish_sending(call, ident, timeout)
         ident = self._next_ident()
         unique = secrets.randbelow(2**31) + 1
         self._acks[ident] = asyncio.get_running_loop().create_future()
+        self.sent_versions[1] += 1
         for offset in range(0, len(data), wire.CHUNK):
             if call.bye.is_set():
                 self._drop_call(call)
@@ -370,6 +493,9 @@ class P2PPeer:
             )  # fmt: skip
             if not await sb.send(frame, "D"):
                 return "cancelled"
+        return await self._finish_sending(call, ident, timeout)
+
+    async def _finish_sending(self, call: _Call, ident: int, timeout: float) -> str:
         try:
             await self._wait_ack(ident, timeout)
             await asyncio.wait_for(call.bye.wait(), timeout)  # the receiver says BYE
