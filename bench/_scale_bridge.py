@@ -199,6 +199,7 @@ class StartFigures:
     rss_kib: int = 0
     probe_storm: dict[str, Any] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
+    presence: Counter[str] = field(default_factory=Counter)  # presence PUTs per Matrix user
 
 
 @dataclass
@@ -285,6 +286,11 @@ async def measure_start(
     figures.quiet_cpu_s = cpu_seconds(pid)
     figures.rss_kib = rss_kib(pid)
     figures.requests = request_kinds(stack.proxy, mark)
+    figures.presence = Counter(
+        r.path.split("/presence/", 1)[1].split("/", 1)[0]
+        for r in stack.proxy.requests[mark:]
+        if r.method == "PUT" and "/presence/" in r.path
+    )
     return figures
 
 

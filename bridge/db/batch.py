@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 from collections.abc import Sequence
+from functools import lru_cache
 import re
 import sqlite3
 
@@ -29,6 +30,12 @@ __all__ = ["Statement", "is_duplicate", "write_together"]
 Statement = tuple[str, Sequence[Any]]
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=256)
+def _sqlite_query(query: str) -> str:
+    """``$n`` placeholders as SQLite's ``?n`` (the models' statements are few and fixed)."""
+    return _PLACEHOLDER.sub(r"?\1", query)
 
 
 def _on_sqlite(conn: sqlite3.Connection, statements: list[Statement]) -> None:
@@ -51,7 +58,7 @@ async def write_together(db: Database, statements: Sequence[Statement]) -> None:
     async with db.acquire() as conn:
         raw = conn.wrapped
         if SQLiteConnection is not None and isinstance(raw, SQLiteConnection):
-            converted = [(_PLACEHOLDER.sub(r"?\1", q), args) for q, args in statements]
+            converted = [(_sqlite_query(q), args) for q, args in statements]
             await raw._execute(_on_sqlite, raw._conn, converted)
             return
         async with conn.transaction():
