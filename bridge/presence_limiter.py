@@ -72,6 +72,7 @@ class PresenceLimiter(Generic[K, V]):
         self.log = log or logging.getLogger("mau.presence")
         self._pending: dict[K, tuple[V, int]] = {}  # insertion order = send order
         self._sent: dict[K, tuple[V, float]] = {}  # last value sent and when (monotonic)
+        self._in_flight: tuple[K, V] | None = None  # the value being sent
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -81,7 +82,12 @@ class PresenceLimiter(Generic[K, V]):
     # --- public API -----------------------------------------------------------------------
 
     def update(self, key: K, value: V) -> None:
-        """Queue ``value`` as the wanted state of ``key`` (replacing a queued older value)."""
+        """Queue ``value`` as the wanted state of ``key`` (replacing a queued older value);
+        nothing is queued when that very value of ``key`` is being sent (several users' MSN
+        sessions report the same contact's presence at once, e.g. after a restart)."""
+        if self._in_flight is not None and self._in_flight == (key, value):
+            self._pending.pop(key, None)  # (the latest wish is the one under way)
+            return
         self._pending[key] = (value, 0)
         self._kick()
 
@@ -124,6 +130,7 @@ class PresenceLimiter(Generic[K, V]):
             key = next(iter(self._pending))
             value, attempts = self._pending.pop(key)
             started = self._clock.now()
+            self._in_flight = (key, value)
             try:
                 await self._send(key, value)
             except asyncio.CancelledError:
@@ -137,6 +144,8 @@ class PresenceLimiter(Generic[K, V]):
                     self.log.warning("Sending presence for %s failed", key, exc_info=True)
             else:
                 self._sent[key] = (value, self._clock.now())
+            finally:
+                self._in_flight = None
             if self.interval:
                 # Pace by send starts: the time the request took counts towards the interval.
                 delay = started + self.interval - self._clock.now()

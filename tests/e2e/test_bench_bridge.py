@@ -74,3 +74,6 @@ def test_hs_traffic_small_run() -> None:
     # (nothing having changed) writes no state either
     assert categories["room state"][0] > 0 and categories["room state"][1] == 0, categories
     assert "restart:" in proc.stdout and "presence updates for" in proc.stdout
+    # each user's Matrix avatar (their MSN display picture) is read once per login
+    avatar = next(line for line in lines if "/profile/{userId}/avatar_url" in line)
+    assert [int(x) for x in avatar.split()[-2:]] == [5, 5], avatar
