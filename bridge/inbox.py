@@ -20,6 +20,7 @@ import base64
 import json
 import time
 
+from bridge.db.batch import write_together
 from bridge.db.incoming import Incoming
 from bridge.db.model import next_seq
 from bridge.msnp.events import (
@@ -123,7 +124,8 @@ class Inbox:
             data=encode(evt),
             received=int(time.time() * 1000),
         )
-        await row.insert()
+        # (written together with other writes waiting at the same moment: bridge.db.batch)
+        await write_together(Incoming.db, [row.insert_statement()])
         return row.seq
 
     async def done(self, seq: int) -> None:

@@ -6,6 +6,11 @@ to aiosqlite's thread and back, the largest part of the bridge's CPU per message
 in between leaves half of it. :func:`write_together` runs them as one transaction: all of them
 are stored, or none.
 
+On SQLite the writes of several callers that wait at the same time (a burst of messages:
+one being recorded while the next is stored) go in one trip as well, each caller's statements
+in a savepoint of their own: a caller whose statements fail (e.g. a duplicate key) gets the
+error and the others are stored. Every caller returns only once its writes are committed.
+
 Statements use the ``$n`` placeholders of the models (:mod:`bridge.db.model`).
 """
 
@@ -14,10 +19,12 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Sequence
 from functools import lru_cache
+from weakref import WeakKeyDictionary
+import asyncio
 import re
 import sqlite3
 
-from mautrix.util.async_db import Database
+from mautrix.util.async_db import Database, Scheme
 
 try:
     from aiosqlite import Connection as SQLiteConnection
@@ -38,32 +45,92 @@ def _sqlite_query(query: str) -> str:
     return _PLACEHOLDER.sub(r"?\1", query)
 
 
-def _on_sqlite(conn: sqlite3.Connection, statements: list[Statement]) -> None:
-    """Runs in aiosqlite's thread (the connection is in autocommit mode, as mautrix opens it)."""
+def _on_sqlite(
+    conn: sqlite3.Connection, groups: list[list[Statement]]
+) -> list[BaseException | None]:
+    """Runs in aiosqlite's thread (the connection is in autocommit mode, as mautrix opens it):
+    one transaction, a savepoint per group; the error of each group (None: stored)."""
+    errors: list[BaseException | None] = []
     conn.execute("BEGIN")
     try:
-        for query, args in statements:
-            conn.execute(query, tuple(args))
+        for statements in groups:
+            conn.execute("SAVEPOINT together")
+            try:
+                for query, args in statements:
+                    conn.execute(query, tuple(args))
+            except sqlite3.Error as e:
+                conn.execute("ROLLBACK TO together")
+                errors.append(e)
+            else:
+                errors.append(None)
+            conn.execute("RELEASE together")
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    return errors
+
+
+class _Group:
+    """The SQLite writes waiting for the next trip to aiosqlite's thread (one per database)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.waiting: list[tuple[list[Statement], asyncio.Future[None]]] = []
+        self.writer: asyncio.Task[None] | None = None
+
+    async def write(self, statements: list[Statement]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((statements, done))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._write_all(), name="db-write-together")
+        await done
+
+    async def _write_all(self) -> None:
+        await asyncio.sleep(0)  # what the callers ready to run now add comes along
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            conn: Any
+            try:
+                async with self.db.acquire() as conn:
+                    raw = conn.wrapped
+                    errors = await raw._execute(_on_sqlite, raw._conn, [s for s, _ in batch])
+            except asyncio.CancelledError:
+                for _, done in batch:
+                    done.cancel()
+                raise
+            except Exception as e:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(e)
+                continue
+            for (_, done), error in zip(batch, errors, strict=True):
+                if done.done():
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+
+_groups: WeakKeyDictionary[Database, _Group] = WeakKeyDictionary()
 
 
 async def write_together(db: Database, statements: Sequence[Statement]) -> None:
     """Run ``statements`` in one transaction, in order (not inside another transaction)."""
     if not statements:
         return
+    if db.scheme == Scheme.SQLITE and SQLiteConnection is not None:
+        group = _groups.get(db)
+        if group is None:
+            group = _groups[db] = _Group(db)
+        await group.write([(_sqlite_query(q), args) for q, args in statements])
+        return
     conn: Any
-    async with db.acquire() as conn:
-        raw = conn.wrapped
-        if SQLiteConnection is not None and isinstance(raw, SQLiteConnection):
-            converted = [(_sqlite_query(q), args) for q, args in statements]
-            await raw._execute(_on_sqlite, raw._conn, converted)
-            return
-        async with conn.transaction():
-            for query, args in statements:
-                await conn.execute(query, *args)
+    async with db.acquire() as conn, conn.transaction():
+        for query, args in statements:
+            await conn.execute(query, *args)
 
 
 def is_duplicate(error: BaseException) -> bool:
