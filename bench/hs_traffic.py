@@ -88,7 +88,8 @@ async def run(args: argparse.Namespace) -> int:
         most = max(sent.values(), default=0)
         print(
             f"  {start.label}: {sum(sent.values())} presence updates for {len(sent)} Matrix "
-            f"users, at most {most} for one (more than 1: a duplicate)"
+            f"users, at most {most} for one; {start.presence_repeats} repeated the user's "
+            "previous value (re-sent every bridge.presence.resend_interval by design)"
         )
     for error in result.errors:
         print(f"  bridge error: {error.splitlines()[0][:160]}")
