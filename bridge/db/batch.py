@@ -11,6 +11,8 @@ one being recorded while the next is stored) go in one trip as well, each caller
 in a savepoint of their own: a caller whose statements fail (e.g. a duplicate key) gets the
 error and the others are stored. Every caller returns only once its writes are committed.
 
+On PostgreSQL the statements are sent as one (the parts of a ``WITH``): one round trip.
+
 Statements use the ``$n`` placeholders of the models (:mod:`bridge.db.model`).
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from weakref import WeakKeyDictionary
 import asyncio
 import re
@@ -118,7 +120,8 @@ _groups: WeakKeyDictionary[Database, _Group] = WeakKeyDictionary()
 
 
 async def write_together(db: Database, statements: Sequence[Statement]) -> None:
-    """Run ``statements`` in one transaction, in order (not inside another transaction)."""
+    """Run ``statements`` (each changing rows the others do not) in one transaction (not
+    inside another transaction)."""
     if not statements:
         return
     if db.scheme == Scheme.SQLITE and SQLiteConnection is not None:
@@ -127,10 +130,31 @@ async def write_together(db: Database, statements: Sequence[Statement]) -> None:
             group = _groups[db] = _Group(db)
         await group.write([(_sqlite_query(q), args) for q, args in statements])
         return
+    if db.scheme == Scheme.POSTGRES and len(statements) > 1:
+        # one statement (a round trip, atomic by itself) instead of four with BEGIN/COMMIT
+        query, args = _one_statement(statements)
+        await db.execute(query, *args)
+        return
     conn: Any
     async with db.acquire() as conn, conn.transaction():
         for query, args in statements:
             await conn.execute(query, *args)
+
+
+def _shifted(offset: int, match: re.Match[str]) -> str:
+    return f"${int(match.group(1)) + offset}"
+
+
+def _one_statement(statements: Sequence[Statement]) -> tuple[str, list[Any]]:
+    """PostgreSQL: the statements as the parts of one ``WITH`` (their placeholders renumbered);
+    they see the same snapshot, so they must touch different rows (as every caller does)."""
+    parts: list[str] = []
+    args: list[Any] = []
+    for i, (query, values) in enumerate(statements):
+        renumbered = _PLACEHOLDER.sub(partial(_shifted, len(args)), query)
+        parts.append(f"w{i} AS ({renumbered})")
+        args.extend(values)
+    return f"WITH {', '.join(parts)} SELECT 1", args
 
 
 def is_duplicate(error: BaseException) -> bool:
