@@ -199,6 +199,8 @@ class StartFigures:
     rss_kib: int = 0
     probe_storm: dict[str, Any] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
+    presence: Counter[str] = field(default_factory=Counter)  # presence PUTs per Matrix user
+    presence_repeats: int = 0  # presence PUTs with the same body as that user's previous one
 
 
 @dataclass
@@ -285,6 +287,13 @@ async def measure_start(
     figures.quiet_cpu_s = cpu_seconds(pid)
     figures.rss_kib = rss_kib(pid)
     figures.requests = request_kinds(stack.proxy, mark)
+    last: dict[str, bytes] = {}
+    for r in stack.proxy.requests[mark:]:
+        if r.method == "PUT" and "/presence/" in r.path:
+            who = r.path.split("/presence/", 1)[1].split("/", 1)[0]
+            figures.presence[who] += 1
+            figures.presence_repeats += last.get(who) == r.body
+            last[who] = r.body
     return figures
 
 
@@ -312,7 +321,7 @@ async def run_bridge(
     seed = ["--seed", str(max(count, 1)), "--seed-contacts", str(contacts),
             "--seed-groups", str(groups)]  # fmt: skip
     server = await start_server("server", server_argv(seed), REPO)
-    proxy = CountingProxy("http://127.0.0.1:1", keep_body=r"^$")  # upstream: Synapse, below
+    proxy = CountingProxy("http://127.0.0.1:1", keep_body=r"/presence/")  # upstream: Synapse
     stack: ScaleStack | None = None
     try:
         if backend == "postgres":

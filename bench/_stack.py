@@ -159,6 +159,7 @@ class Summary:
     p50_ms: float
     p95_ms: float
     max_ms: float
+    p99_ms: float = float("nan")
 
 
 def summary(latencies: list[float], seconds: float) -> Summary:
@@ -172,6 +173,7 @@ def summary(latencies: list[float], seconds: float) -> Summary:
         statistics.median(latencies) * 1000,
         percentile(latencies, 95) * 1000,
         max(latencies) * 1000,
+        percentile(latencies, 99) * 1000,
     )
 
 

@@ -318,7 +318,7 @@ def print_table(args: argparse.Namespace, base: Result, results: list[Result]) -
         f"bridge log level {args.log_level}"
     )
     head = (
-        f"{'path':40} {'got':>5} {'total s':>8} {'msg/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'path':40} {'got':>5} {'total s':>8} {'msg/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
         f"{'max ms':>8} {'order':>6} {'msg/s vs base':>14} {'p50 vs base':>12} {'CPU ms/msg bridge/HS':>21}"
     )
     print(head)
@@ -334,7 +334,7 @@ def print_table(args: argparse.Namespace, base: Result, results: list[Result]) -
         cpu = f"{res.cpu_ms['bridge']:.1f} / {res.cpu_ms['synapse']:.1f}" if res.cpu_ms else "-"
         print(
             f"{res.label:40} {s.count:5d} {s.seconds:8.3f} {s.rate:8.1f} {s.p50_ms:8.1f} "
-            f"{s.p95_ms:8.1f} {s.max_ms:8.1f} {order:>6} {ratio_rate:>14} {ratio_p50:>12} {cpu:>21}"
+            f"{s.p95_ms:8.1f} {s.p99_ms:8.1f} {s.max_ms:8.1f} {order:>6} {ratio_rate:>14} {ratio_p50:>12} {cpu:>21}"
         )
     for res in [base, *results]:
         if res.missing:

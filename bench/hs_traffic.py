@@ -83,6 +83,14 @@ async def run(args: argparse.Namespace) -> int:
         return 1
     first, restart = result.starts[0].requests, result.starts[1].requests
     print_table(first, restart)
+    for start in result.starts[:2]:
+        sent = start.presence
+        most = max(sent.values(), default=0)
+        print(
+            f"  {start.label}: {sum(sent.values())} presence updates for {len(sent)} Matrix "
+            f"users, at most {most} for one; {start.presence_repeats} repeated the user's "
+            "previous value (re-sent every bridge.presence.resend_interval by design)"
+        )
     for error in result.errors:
         print(f"  bridge error: {error.splitlines()[0][:160]}")
     return 0

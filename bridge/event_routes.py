@@ -255,7 +255,10 @@ class EventRoutes:
         # asks the homeserver
         self._in_background(double_puppet.enable(self.user, evt.passport))
         self._in_background(matrix_presence.after_login(self.user, self.user.session.online))
-        self.own_avatar_changed()
+        client = self.user.client
+        if self.own_avatar is not None and client is not None:
+            # (the avatar was read for the login already, unless that took too long)
+            self._in_background(self.own_avatar.after_login(client), name="msn-own-avatar")
 
     def _in_background(self, work: Coroutine[Any, Any, Any], name: str | None = None) -> None:
         task = background_task.create(work, name=name)

@@ -15,6 +15,7 @@ only ever contains characters Matrix allows in a localpart (``[a-z0-9._=-/]``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 import re
 
 from mautrix.types import UserID
@@ -103,12 +104,12 @@ class GhostIDs:
                 f"username template {self.template!r} must contain {_PLACEHOLDER} once"
             )
 
-    @property
+    @cached_property
     def mxid_prefix(self) -> str:
         """What every ghost ID starts with, e.g. ``@msn_``."""
         return "@" + self.template.split(_PLACEHOLDER)[0]
 
-    @property
+    @cached_property
     def mxid_suffix(self) -> str:
         """What every ghost ID ends with, e.g. ``:example.com``."""
         return self.template.split(_PLACEHOLDER)[1] + ":" + self.domain

@@ -4,15 +4,23 @@ in between must not lose it.
 
 Only the events that carry a contact's message are kept (text, nudge, other content); the
 others (presence, typing, membership) describe a moment that a restart makes obsolete.
+
+While a stored message is handled (:meth:`Inbox.handling`), the record of its copy in Matrix
+removes it in the same transaction (:func:`handled_row`): one write instead of two, and no
+moment in which a crash would bring the message to Matrix twice.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 import base64
 import json
 import time
 
+from bridge.db.batch import write_together
 from bridge.db.incoming import Incoming
 from bridge.db.model import next_seq
 from bridge.msnp.events import (
@@ -23,7 +31,7 @@ from bridge.msnp.events import (
     TextMessageReceived,
 )
 
-__all__ = ["KEPT", "Inbox", "decode", "encode"]
+__all__ = ["KEPT", "Handling", "Inbox", "decode", "encode", "handled_row"]
 
 #: The events kept until handled.
 KEPT = (TextMessageReceived, NudgeReceived, OtherMessageReceived)
@@ -79,6 +87,26 @@ def decode(kind: str, text: str) -> Event:
     raise ValueError(f"unknown kind of stored message {kind!r}")
 
 
+class Handling:
+    """The stored message being handled; ``removed`` once its removal was written."""
+
+    __slots__ = ("removed", "row")
+
+    def __init__(self, row: Incoming) -> None:
+        self.row = row
+        self.removed = False
+
+
+_handling: ContextVar[Handling | None] = ContextVar("inbox_handling", default=None)
+
+
+def handled_row() -> Handling | None:
+    """The stored message being handled in this task, if not removed yet: whoever records its
+    copy in Matrix deletes ``row`` in the same transaction and then sets ``removed``."""
+    handling = _handling.get()
+    return handling if handling is not None and not handling.removed else None
+
+
 class Inbox:
     """One user's stored received messages."""
 
@@ -96,8 +124,26 @@ class Inbox:
             data=encode(evt),
             received=int(time.time() * 1000),
         )
-        await row.insert()
+        # (written together with other writes waiting at the same moment: bridge.db.batch)
+        await write_together(Incoming.db, [row.insert_statement()])
         return row.seq
 
     async def done(self, seq: int) -> None:
-        await Incoming(owner=self.owner, seq=seq, kind="", data="").delete()
+        await self._row(seq).delete()
+
+    @contextmanager
+    def handling(self, seq: int | None) -> Iterator[Handling | None]:
+        """While stored message ``seq`` is handled (None: not stored): see :func:`handled_row`;
+        if nobody removed it, call :meth:`done` afterwards."""
+        if seq is None:
+            yield None
+            return
+        handling = Handling(self._row(seq))
+        token = _handling.set(handling)
+        try:
+            yield handling
+        finally:
+            _handling.reset(token)
+
+    def _row(self, seq: int) -> Incoming:
+        return Incoming(owner=self.owner, seq=seq, kind="", data="")

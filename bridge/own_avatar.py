@@ -75,6 +75,14 @@ class OwnAvatar:
         except Exception:
             self.log.exception("Failed to prepare the display picture")
 
+    async def after_login(self, client: MSNClient) -> None:
+        """After ``client`` logged in: announce the avatar unless :meth:`before_login` did
+        already (its avatar was read a moment ago; a change since arrives as an event)."""
+        async with self._lock:
+            if self._announced is not None and self._announced[0] is client:
+                return
+            await self._apply(client)
+
     async def apply(self, client: MSNClient) -> None:
         """Announce the user's current Matrix avatar on ``client`` (none: no picture)."""
         async with self._lock:

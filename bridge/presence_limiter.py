@@ -72,6 +72,8 @@ class PresenceLimiter(Generic[K, V]):
         self.log = log or logging.getLogger("mau.presence")
         self._pending: dict[K, tuple[V, int]] = {}  # insertion order = send order
         self._sent: dict[K, tuple[V, float]] = {}  # last value sent and when (monotonic)
+        self._in_flight: tuple[K, V] | None = None  # the value being sent
+        self._due: set[K] = set()  # queued by the re-sender: sent even if unchanged
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -81,7 +83,13 @@ class PresenceLimiter(Generic[K, V]):
     # --- public API -----------------------------------------------------------------------
 
     def update(self, key: K, value: V) -> None:
-        """Queue ``value`` as the wanted state of ``key`` (replacing a queued older value)."""
+        """Queue ``value`` as the wanted state of ``key`` (replacing a queued older value);
+        nothing is queued when that very value of ``key`` is being sent (several users' MSN
+        sessions report the same contact's presence at once, e.g. after a restart)."""
+        if self._in_flight is not None and self._in_flight == (key, value):
+            self._pending.pop(key, None)  # (the latest wish is the one under way)
+            self._due.discard(key)
+            return
         self._pending[key] = (value, 0)
         self._kick()
 
@@ -123,7 +131,12 @@ class PresenceLimiter(Generic[K, V]):
                 continue
             key = next(iter(self._pending))
             value, attempts = self._pending.pop(key)
+            due = key in self._due
+            self._due.discard(key)
+            if not due and self._unchanged(key, value):
+                continue
             started = self._clock.now()
+            self._in_flight = (key, value)
             try:
                 await self._send(key, value)
             except asyncio.CancelledError:
@@ -137,11 +150,24 @@ class PresenceLimiter(Generic[K, V]):
                     self.log.warning("Sending presence for %s failed", key, exc_info=True)
             else:
                 self._sent[key] = (value, self._clock.now())
+            finally:
+                self._in_flight = None
             if self.interval:
                 # Pace by send starts: the time the request took counts towards the interval.
                 delay = started + self.interval - self._clock.now()
                 if delay > 0:
                     await self._clock.sleep(delay)
+
+    def _unchanged(self, key: K, value: V) -> bool:
+        """``value`` is what was sent for ``key`` less than ``resend_interval`` ago: changes
+        that came back to it while queued (a contact seen offline by one user's session a
+        moment before it reports them online) need no request."""
+        sent = self._sent.get(key)
+        return (
+            sent is not None
+            and sent[0] == value
+            and self._clock.now() - sent[1] < self.resend_interval
+        )
 
     async def _resend(self) -> None:
         # Check a few times per interval so that re-sends of many keys spread out in time.
@@ -155,6 +181,7 @@ class PresenceLimiter(Generic[K, V]):
                     # Mark as fresh now so it is not queued twice while waiting its turn.
                     self._sent[key] = (value, self._clock.now())
                     self._pending[key] = (value, 0)
+                    self._due.add(key)
                     due = True
             if due:
                 self._kick()

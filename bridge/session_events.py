@@ -164,16 +164,17 @@ class SessionEvents:
     async def _drain(self) -> None:
         while not self._stopping and (queued := self._next()) is not None:
             client, evt, arrived_at, seq = queued
-            try:
-                if client is self._current() or isinstance(evt, KEPT):
-                    if math.isfinite(arrived_at):
-                        with metrics.handling_arrival(arrived_at):
+            with self.inbox.handling(seq) as handling:
+                try:
+                    if client is self._current() or isinstance(evt, KEPT):
+                        if math.isfinite(arrived_at):
+                            with metrics.handling_arrival(arrived_at):
+                                await self._dispatch(evt)
+                        else:
                             await self._dispatch(evt)
-                    else:
-                        await self._dispatch(evt)
-            except Exception:
-                self.log.exception("Failed to handle %s", type(evt).__name__)
-            if seq is not None:
+                except Exception:
+                    self.log.exception("Failed to handle %s", type(evt).__name__)
+            if seq is not None and not (handling and handling.removed):
                 try:
                     await self.inbox.done(seq)
                 except Exception:

@@ -10,8 +10,10 @@ Layout::
     └── group chats
 
 The bridge bot owns the spaces; the DM portal rooms are owned by their ghost, which also sets the
-optional ``m.space.parent`` event. The children of a space are read from the homeserver once per
-process and then tracked, so re-syncing sends only the links that changed.
+optional ``m.space.parent`` event. The names and children of the spaces are stored
+(:mod:`bridge.db.space`) as the bridge sets them, so re-syncing, in this process or after a
+restart, sends only the links and names that changed and reads nothing back (a space made
+before they were stored is read from the homeserver once).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bridge.db.contact import (
     ContactGroup as DBContactGroup,
     ContactGroupMember as DBContactGroupMember,
 )
+from bridge.db.space import SpaceChild, SpaceState
 from bridge.db.user import User as DBUser
 from bridge.portal import Portal
 
@@ -55,6 +58,7 @@ class SpaceManager:
         self._root_lock = asyncio.Lock()
         self._children: dict[RoomID, set[RoomID]] = {}
         self._names: dict[RoomID, str] = {}
+        self._loaded = False  # the stored names and children are in the two dicts above
         self._tasks: set[asyncio.Task[None]] = set()
         # schedule_sync: groups removed since the last sync, and whether another is due
         self._removed: dict[str, DBContactGroup] = {}
@@ -116,8 +120,46 @@ class SpaceManager:
             return None
         self._children[room_id] = set()
         self._names[room_id] = name
+        await self._store_state(room_id, name)
         self.log.debug("Created space %s (%s)", room_id, name)
         return room_id
+
+    async def _load(self) -> None:
+        """What was stored of this user's spaces (once per process)."""
+        if self._loaded:
+            return
+        try:
+            states = await SpaceState.all_for_owner(self.owner)
+            children = await SpaceChild.all_for_owner(self.owner)
+        except Exception:
+            self.log.warning("Failed to load the stored spaces", exc_info=True)
+            return
+        self._loaded = True
+        for state in states:
+            space = RoomID(state.room_id)
+            self._children.setdefault(space, set())
+            if state.name is not None:
+                self._names.setdefault(space, state.name)
+        for child in children:
+            self._children.setdefault(RoomID(child.room_id), set()).add(RoomID(child.child))
+
+    async def _store_state(
+        self, space: RoomID, name: str | None, children: Iterable[RoomID] = ()
+    ) -> None:
+        """Remember ``space`` (its name, and children read from the homeserver)."""
+        try:
+            await SpaceState(room_id=space, owner=self.owner, name=name).store()
+            for child in children:
+                await SpaceChild(room_id=space, child=child, owner=self.owner).store()
+        except Exception:
+            self.log.warning("Failed to store the state of space %s", space, exc_info=True)
+
+    async def _store_link(self, space: RoomID, room: RoomID, linked: bool) -> None:
+        row = SpaceChild(room_id=space, child=room, owner=self.owner)
+        try:
+            await (row.store() if linked else row.delete())
+        except Exception:
+            self.log.warning("Failed to store a child of space %s", space, exc_info=True)
 
     # --- public entry points --------------------------------------------------------------
 
@@ -159,6 +201,7 @@ class SpaceManager:
         """Bring all spaces in line with the stored groups and the DM portals' contacts."""
         async with self._lock:
             try:
+                await self._load()
                 await self._sync(list(removed))
             except Exception:
                 self.log.exception("Failed to sync spaces")
@@ -168,6 +211,7 @@ class SpaceManager:
         if not portal.mxid:
             return
         async with self._lock:
+            await self._load()
             root = await self.get_root()
             if root is None:
                 return
@@ -231,7 +275,7 @@ class SpaceManager:
             await self._link(space, portal.mxid, space in wanted, intent)
 
     async def _ensure_name(self, space: RoomID, name: str) -> None:
-        current = self._names.get(space)
+        current = stored = self._names.get(space)
         if current is None:
             try:
                 evt = await self._bot.get_state_event(space, EventType.ROOM_NAME)
@@ -246,6 +290,9 @@ class SpaceManager:
                 return
             self.log.debug("Renamed space %s from %r to %r", space, current, name)
         self._names[space] = name
+        if stored != name and space in self._children:
+            # (a space whose children are not known yet is stored once they are read)
+            await self._store_state(space, name)
 
     async def _get_children(self, space: RoomID) -> set[RoomID]:
         children = self._children.get(space)
@@ -257,7 +304,10 @@ class SpaceManager:
                         children.add(RoomID(evt.state_key))
             except Exception:
                 self.log.debug("Failed to read the children of %s", space, exc_info=True)
+                self._children[space] = children
+                return children  # (not stored: read again by the next process)
             self._children[space] = children
+            await self._store_state(space, self._names.get(space), children)
         return children
 
     async def _link(self, space: RoomID, room: RoomID, linked: bool, intent: IntentAPI) -> None:
@@ -275,6 +325,7 @@ class SpaceManager:
             children.add(room)
         else:
             children.discard(room)
+        await self._store_link(space, room, linked)
         try:
             await intent.send_state_event(room, EventType.SPACE_PARENT, content, state_key=space)
         except Exception:

@@ -27,6 +27,7 @@ import json
 
 from mautrix.bridge.state_store.asyncpg import GetPuppetFunc, PgBridgeStateStore
 from mautrix.types import (
+    EventType,
     Member,
     Membership,
     MemberStateEventContent,
@@ -45,16 +46,23 @@ MAX_ROOMS: Final = 4096
 _UNKNOWN: Final = object()
 
 
+#: power levels JSON, create event JSON, and the two parsed from them
+_Parsed = tuple[str, "str | None", PowerLevelStateEventContent, "StateEvent | None"]
+
+
 class _Room:
     """What is known of one room: members (``None``: no row), power levels and create event
     as JSON text (``None``: not in the database; ``_UNKNOWN``: not read yet)."""
 
-    __slots__ = ("create", "members", "power_levels", "writes", "writing")
+    __slots__ = ("create", "levels", "members", "power_levels", "writes", "writing")
 
     def __init__(self) -> None:
         self.members: dict[UserID, Member | None] = {}
         self.power_levels: Any = _UNKNOWN
         self.create: Any = _UNKNOWN
+        #: power levels and create event parsed from the JSON texts above, for
+        #: :meth:`StateStore.has_power_level` (never handed out: callers may change objects)
+        self.levels: _Parsed | None = None
         #: writes begun, and writes under way: a read that overlapped one keeps nothing
         self.writes = 0
         self.writing = 0
@@ -219,6 +227,22 @@ class StateStore(PgBridgeStateStore):
         room.power_levels = _UNKNOWN
         if await self._write(room, super().set_power_levels(room_id, content)):
             room.power_levels = _json(content)
+
+    async def has_power_level(
+        self, room_id: RoomID, user_id: UserID, event_type: EventType
+    ) -> bool | None:
+        # asked before every event the bridge sends: from the parsed state when it is known
+        room = self._room(room_id)
+        levels_json, create_json = room.power_levels, room.create
+        if not isinstance(levels_json, str) or create_json is _UNKNOWN:
+            return await super().has_power_level(room_id, user_id, event_type)
+        parsed = room.levels
+        if parsed is None or parsed[0] is not levels_json or parsed[1] is not create_json:
+            create = StateEvent.parse_json(create_json) if create_json is not None else None
+            levels = PowerLevelStateEventContent.parse_json(levels_json)
+            parsed = room.levels = (levels_json, create_json, levels, create)
+        levels, create = parsed[2], parsed[3]
+        return levels.get_user_level(user_id, create) >= levels.get_event_level(event_type)
 
     async def has_create_cached(self, room_id: RoomID) -> bool:
         known = self._room(room_id).create

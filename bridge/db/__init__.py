@@ -17,6 +17,7 @@ from .model import Model
 from .outgoing import Outgoing
 from .portal import Portal
 from .puppet import Puppet
+from .space import SpaceChild, SpaceState
 from .upgrade import upgrade_table
 from .user import User
 
@@ -32,6 +33,8 @@ __all__ = [
     "Outgoing",
     "Portal",
     "Puppet",
+    "SpaceChild",
+    "SpaceState",
     "User",
     "init",
     "upgrade_table",
@@ -48,6 +51,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Message,
     Outgoing,
     Incoming,
+    SpaceState,
+    SpaceChild,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import dataclass
 
 from .model import Model, quote
@@ -28,13 +29,17 @@ class Message(Model, table="message", primary_key=("room_id", "mxid")):
     async def set_status(self, status: str) -> None:
         """Update only the status column (and this object)."""
         self.status = status
-        await self.db.execute(
-            f"UPDATE {quote(self._table)} SET {quote('status')}=$1 "
-            f"WHERE {quote('room_id')}=$2 AND {quote('mxid')}=$3",
-            status,
-            self.room_id,
-            self.mxid,
+        query, args = self.status_statement(self.room_id, self.mxid, status)
+        await self.db.execute(query, *args)
+
+    @classmethod
+    def status_statement(cls, room_id: str, mxid: str, status: str) -> tuple[str, list[Any]]:
+        """The UPDATE of one message's status (for :func:`bridge.db.batch.write_together`)."""
+        query = (
+            f"UPDATE {quote(cls._table)} SET {quote('status')}=$1 "
+            f"WHERE {quote('room_id')}=$2 AND {quote('mxid')}=$3"
         )
+        return query, [status, room_id, mxid]
 
     @classmethod
     async def delete_all_in_room(cls, room_id: str) -> None:

@@ -183,6 +183,14 @@ class Model:
         """INSERT this row; fails if the primary key already exists."""
         await self.db.execute(self._sql().insert, *self._values())
 
+    def insert_statement(self) -> tuple[str, list[Any]]:
+        """What :meth:`insert` runs, for :func:`bridge.db.batch.write_together`."""
+        return self._sql().insert, self._values()
+
+    def delete_statement(self) -> tuple[str, list[Any]]:
+        """What :meth:`delete` runs, for :func:`bridge.db.batch.write_together`."""
+        return self._sql().delete, self._pk_values()
+
     async def update(self) -> None:
         """UPDATE every non-key column of the row with this primary key."""
         stmts = self._sql()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .batch import write_together
+from .message import Message
 from .model import Model, quote
 
 __all__ = ["Outgoing"]
@@ -46,6 +48,17 @@ class Outgoing(Model, table="outgoing", primary_key=("room_id", "event_id")):
             f"SELECT DISTINCT {quote('owner')}, {quote('conv_key')} FROM {quote(cls._table)}"
         )
         return [(row["owner"], row["conv_key"]) for row in rows]
+
+    async def store_with(self, record: Message) -> None:
+        """INSERT this row and the message's ``record`` together (one transaction); fails
+        (:func:`bridge.db.batch.is_duplicate`) if the event was stored before."""
+        await write_together(self.db, [record.insert_statement(), self.insert_statement()])
+
+    async def finish(self, status: str) -> None:
+        """Remove this row and set the message's status (``delivered`` or ``failed``)
+        together: a message leaves the queue with its outcome recorded."""
+        done = Message.status_statement(self.room_id, self.event_id, status)
+        await write_together(self.db, [self.delete_statement(), done])
 
     async def set_progress(self, state: str, parts_sent: int) -> None:
         """Update only ``state`` and ``parts_sent`` (and this object)."""

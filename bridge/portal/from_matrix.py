@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, cast
+from collections.abc import Awaitable
 import asyncio
 import time
 
@@ -22,6 +23,7 @@ from mautrix.util import background_task
 
 from bridge import formatter, metrics
 from bridge.clean_text import clean_line
+from bridge.db.batch import is_duplicate
 from bridge.db.message import Message as DBMessage
 from bridge.db.model import next_seq
 from bridge.db.outgoing import Outgoing as DBOutgoing
@@ -116,10 +118,8 @@ class MatrixToMSN:
         portal = self.portal
         msgtype = getattr(message, "msgtype", None)
         try:
-            if await DBMessage.get_by_mxid(room_id, event_id):
-                # Synapse re-sent the transaction (e.g. after a restart): already bridged.
-                self.log.debug("Ignoring duplicate Matrix event %s", event_id)
-                return
+            # An event stored before (Synapse re-sent the transaction after a restart) is
+            # found when its record is stored: the record's key is the event ID.
             if user.mxid != portal.owner:
                 user = await self._relay(user, message)
             await self._resume(user)
@@ -127,7 +127,8 @@ class MatrixToMSN:
             if target is not None and isinstance(message, MediaMessageEventContent):
                 # offered over P2P in the background; its answer becomes the send status
                 record = self._record(room_id, event_id, user, "pending")
-                await record.insert()
+                if not await self._store(record.insert(), event_id):
+                    return
                 deliver = FileSender(portal, user, target).deliver(
                     message, event_id, record, arrived_at, await self.sender.contact_name()
                 )
@@ -151,11 +152,8 @@ class MatrixToMSN:
                 format=encode_format(fmt),
                 queued_at=now,
             )
-            conn: Any
-            async with DBMessage.db.acquire() as conn, conn.transaction():
-                # stored together, or not at all
-                await record.insert()
-                await item.insert()
+            if not await self._store(item.store_with(record), event_id):
+                return
             self.sender.owner = user
             self.sender.arrived[event_id] = arrived_at  # for the latency metric
             await self.outbox.put(item)
@@ -172,9 +170,23 @@ class MatrixToMSN:
         if user.mxid == portal.owner:
             try:
                 await self._record(room_id, event_id, user, "failed").insert()
-            except Exception:
+            except Exception as e:
+                if is_duplicate(e):
+                    self.log.debug("Ignoring duplicate Matrix event %s", event_id)
+                    return
                 self.log.debug("Failed to record failed event %s", event_id, exc_info=True)
         await send_status(portal, user, event_id, msgtype, failure)
+
+    async def _store(self, writing: Awaitable[None], event_id: EventID) -> bool:
+        """Store a new event's rows; False if the event was stored before (a duplicate)."""
+        try:
+            await writing
+        except Exception as e:
+            if not is_duplicate(e):
+                raise
+            self.log.debug("Ignoring duplicate Matrix event %s", event_id)
+            return False
+        return True
 
     def _record(
         self, room_id: RoomID, event_id: EventID, user: PortalOwner, status: str, now: int = 0

@@ -18,8 +18,10 @@ from mautrix.types import (
 )
 
 from bridge import double_puppet, formatter, metrics, texts
+from bridge.db.batch import write_together
 from bridge.db.message import Message as DBMessage
 from bridge.emoticons import Emoticons, datacast_notice, decode_ink, inline
+from bridge.inbox import handled_row
 from bridge.msnp.events import (
     NudgeReceived,
     OfflineMessageReceived,
@@ -100,10 +102,17 @@ class MSNToMatrix:
             status="delivered",
             timestamp=int(time.time() * 1000),
         )
+        handled = handled_row()  # the stored MSN message it came from goes in the same write
+        statements = [msg.insert_statement()]
+        if handled is not None:
+            statements.append(handled.row.delete_statement())
         try:
-            await msg.insert()
+            await write_together(DBMessage.db, statements)
         except Exception:
             portal.log.warning("Failed to record incoming message %s", event_id, exc_info=True)
+        else:
+            if handled is not None:
+                handled.removed = True
 
     async def _room_ready(self, user: PortalOwner) -> bool:
         """Make sure the room exists for a message; a failure counts as a lost message."""

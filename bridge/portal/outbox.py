@@ -230,12 +230,13 @@ class Outbox:
             self.log.warning("Failed to report %s as pending", item.event_id, exc_info=True)
 
     async def _finish(self, item: Outgoing, failure: SendFailure | None) -> None:
-        """Take ``item`` off the queue and the database, then report how it ended."""
+        """Take ``item`` off the queue and the database (recording the message's outcome in
+        the same transaction), then report how it ended."""
         if self._items and self._items[0] is item:
             self._items.popleft()
         self._announced.discard(item.event_id)
         try:
-            await item.delete()
+            await item.finish("failed" if failure else "delivered")
         except Exception:
             self.log.warning("Failed to remove %s from the queue", item.event_id, exc_info=True)
         try:

@@ -14,7 +14,6 @@ import json
 from mautrix.types import EventID, MessageStatusReason, MessageType, RoomID
 
 from bridge import metrics, texts
-from bridge.db.message import Message as DBMessage
 from bridge.db.outgoing import Outgoing
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ConnectionClosed, MSNPException, TransactionTimeout
@@ -95,7 +94,12 @@ class MSNSender:
                 # NAK or an error reply: MSN says it was not delivered
                 await item.set_progress("queued", index)
                 raise await self._refused(e) from e
-            await item.set_progress("queued", index + 1)
+            if index + 1 < len(parts):
+                await item.set_progress("queued", index + 1)
+            else:
+                # the last part: the queue removes the row next (Outgoing.finish), with the
+                # message's outcome, in one write
+                item.state, item.parts_sent = "queued", index + 1
 
     async def _open(self, client: MSNClient, conv_key: str) -> None:
         """Open the conversation (re-invite a group's people); nothing is written yet."""
@@ -174,13 +178,7 @@ class MSNSender:
             metrics.send_failed(metrics.MATRIX_TO_MSN, failure.kind)
         else:
             metrics.message_bridged(metrics.MATRIX_TO_MSN, arrived_at)
-        record = DBMessage(
-            room_id=item.room_id, mxid=item.event_id, owner=item.owner, conv_key=item.conv_key
-        )
-        try:
-            await record.set_status("failed" if failure else "delivered")
-        except Exception:
-            self.log.warning("Failed to update status of %s", item.event_id, exc_info=True)
+        # (the message's stored status was set when the queue let go of it)
         await send_status(self.portal, self.owner, EventID(item.event_id), _msgtype(item), failure)
 
     async def report_pending(self, item: Outgoing) -> None:

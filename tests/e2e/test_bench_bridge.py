@@ -65,5 +65,15 @@ def test_hs_traffic_small_run() -> None:
     assert first > 0 and restart > 0
     assert any("POST /_matrix/client/v3/register" in line for line in lines[header:])
     assert "by category" in proc.stdout
+    categories = {}
     for name in ("profile", "presence", "membership", "room creation", "room state", "other"):
-        assert any(line.strip().startswith(name) for line in lines), name
+        line = next((line for line in lines if line.strip().startswith(name)), None)
+        assert line is not None, name
+        categories[name] = [int(x) for x in line.split()[-2:]]
+    # the spaces' names and children are stored: the restart reads none of them back, and
+    # (nothing having changed) writes no state either
+    assert categories["room state"][0] > 0 and categories["room state"][1] == 0, categories
+    assert "restart:" in proc.stdout and "presence updates for" in proc.stdout
+    # each user's Matrix avatar (their MSN display picture) is read once per login
+    avatar = next(line for line in lines if "/profile/{userId}/avatar_url" in line)
+    assert [int(x) for x in avatar.split()[-2:]] == [5, 5], avatar

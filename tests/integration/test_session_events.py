@@ -1,20 +1,24 @@
 """What MSN contacts send is stored from arrival until handled: a bridge stop with a backlog
 of received messages loses none of them, and the next start hands them on first, in order
-(on SQLite and PostgreSQL, with messages from a real contact through the MSN test server)."""
+(on SQLite and PostgreSQL, with messages from a real contact through the MSN test server);
+the record of a message's Matrix copy removes the stored message in the same transaction."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 import asyncio
 import logging
 
-from mautrix.types import UserID
+from mautrix.types import EventID, UserID
 from mautrix.util.async_db import Database
 from mautrix.util.logging import TraceLogger
 import pytest
 
 from bridge.db.incoming import Incoming
+from bridge.db.message import Message
+from bridge.db.portal import Portal as DBPortal
 from bridge.db.user import User as DBUser
-from bridge.inbox import decode, encode
+from bridge.inbox import Inbox, decode, encode
 from bridge.msnp.client import MSNClient
 from bridge.msnp.events import (
     Disconnected,
@@ -23,6 +27,7 @@ from bridge.msnp.events import (
     OtherMessageReceived,
     TextMessageReceived,
 )
+from bridge.portal.from_msn import MSNToMatrix
 from bridge.session_events import SessionEvents
 from tests.msn_server.fixtures import running_server
 from tests.support.client_fixtures import client_config, logged_in
@@ -166,3 +171,42 @@ async def test_a_disconnection_is_handled_ahead_of_a_backlog(db: Database) -> No
             await alice.close()
             await bob.close()
             await events.stop()
+
+
+async def test_the_record_of_the_matrix_copy_removes_the_stored_message_with_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The message's copy is recorded in Matrix; the bridge then dies before it could remove
+    # the stored message separately. The stored message must be gone all the same (removed in
+    # the record's own transaction), or the next start would bring it to Matrix a second time.
+    await DBUser(mxid=OWNER).insert()
+    await DBPortal(owner=OWNER, conv_key="bob@example.com", room_id="!dm:hs").insert()
+    portal = SimpleNamespace(mxid="!dm:hs", owner=OWNER, conv_key="bob@example.com", log=LOG)
+    to_matrix = MSNToMatrix(portal)  # type: ignore[arg-type]
+    handled = asyncio.Event()
+
+    async def handler(evt: TextMessageReceived) -> None:
+        assert await Incoming.all_in_order()  # stored while it is handled
+        await to_matrix._record_incoming(EventID("$copy"), evt.sender)
+        handled.set()
+
+    async def never_removed_separately(self: object, seq: int) -> None:
+        raise ConnectionError("the bridge died here")
+
+    monkeypatch.setattr(Inbox, "done", never_removed_separately)
+
+    async def on_disconnected(client: MSNClient, evt: Disconnected) -> None:
+        pass
+
+    events = SessionEvents(
+        OWNER, LOG, limit=200, current=lambda: None, on_disconnected=on_disconnected
+    )
+    events.on(TextMessageReceived, handler)
+    await events.handler_for(lambda: None)(  # type: ignore[arg-type]
+        TextMessageReceived("bob@example.com", "bob@example.com", "Bob", "hi", MessageFormat(), ())
+    )
+    await asyncio.wait_for(handled.wait(), 10)
+    await events.stop()
+    record = await Message.get_by_mxid("!dm:hs", "$copy")
+    assert record is not None and record.direction == "in" and record.sender == "bob@example.com"
+    assert await Incoming.all_in_order() == []

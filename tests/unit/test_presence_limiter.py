@@ -111,6 +111,46 @@ async def test_update_during_send_is_not_lost(clock: VirtualClock, limiters: Lim
     assert limiter.last_sent("a") == "offline"
 
 
+async def test_the_value_being_sent_is_not_queued_again(
+    clock: VirtualClock, limiters: Limiters
+) -> None:
+    # Several users list the same contact: their sessions report its presence one after the
+    # other while the first report is on its way to the homeserver.
+    rec = Recorder(clock, delay=0.0625)
+    limiter = make(limiters, rec, max_per_second=1024)
+    limiter.update("a", "online")
+    await clock.advance(0.03125)  # "online" is being sent now
+    assert rec.in_flight == 1
+    limiter.update("a", "online")
+    limiter.update("a", "away")
+    limiter.update("a", "online")  # the latest wish is the value under way
+    await clock.advance(1)
+    assert rec.values() == [("a", "online")]
+    assert limiter.last_sent("a") == "online"
+
+
+async def test_a_value_that_changed_back_while_queued_is_not_sent_again(
+    clock: VirtualClock, limiters: Limiters
+) -> None:
+    # One user's session sees the contact offline for a moment (it is still connecting) while
+    # the others report them online: the queued value ends where the sent one was.
+    rec = Recorder(clock)
+    limiter = make(limiters, rec, max_per_second=4, resend_interval=20)
+    limiter.update("a", "online")
+    limiter.update("b", "online")
+    await clock.advance(0.5)  # "a" and "b" sent
+    limiter.update("a", "offline")
+    limiter.update("c", "online")
+    limiter.update("a", "online")  # back to what was sent, before it was sent
+    await clock.advance(5)
+    assert rec.values() == [("a", "online"), ("b", "online"), ("c", "online")]
+    limiter.update("a", "away")  # a real change still goes out
+    await clock.advance(1)
+    assert rec.values()[-1] == ("a", "away")
+    await clock.advance(25)  # and the re-sends of unchanged values still happen
+    assert rec.values().count(("b", "online")) == 2
+
+
 async def test_failed_send_is_retried_then_given_up(
     clock: VirtualClock, limiters: Limiters
 ) -> None:

@@ -27,6 +27,7 @@ from . import (  # noqa: E402
     v07_contact_lists,
     v08_avatar_sha1d,
     v09_msnp13_endpoint,
+    v12_space_state,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "v07_contact_lists",
     "v08_avatar_sha1d",
     "v09_msnp13_endpoint",
+    "v12_space_state",
 ]

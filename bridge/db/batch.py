@@ -1,0 +1,164 @@
+"""Several writes stored together: one transaction, and on SQLite one trip to its thread.
+
+A bridged message changes more than one row (its record, the queue row it leaves, the stored
+event it was made from). Written one by one, each statement is a round trip (on SQLite, a hop
+to aiosqlite's thread and back, the largest part of the bridge's CPU per message) and a crash
+in between leaves half of it. :func:`write_together` runs them as one transaction: all of them
+are stored, or none.
+
+On SQLite the writes of several callers that wait at the same time (a burst of messages:
+one being recorded while the next is stored) go in one trip as well, each caller's statements
+in a savepoint of their own: a caller whose statements fail (e.g. a duplicate key) gets the
+error and the others are stored. Every caller returns only once its writes are committed.
+
+On PostgreSQL the statements are sent as one (the parts of a ``WITH``): one round trip.
+
+Statements use the ``$n`` placeholders of the models (:mod:`bridge.db.model`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from collections.abc import Sequence
+from functools import lru_cache, partial
+from weakref import WeakKeyDictionary
+import asyncio
+import re
+import sqlite3
+
+from mautrix.util.async_db import Database, Scheme
+
+try:
+    from aiosqlite import Connection as SQLiteConnection
+except ImportError:  # PostgreSQL only
+    SQLiteConnection = None  # type: ignore[assignment,misc]
+
+__all__ = ["Statement", "is_duplicate", "write_together"]
+
+#: A query with ``$n`` placeholders and its arguments.
+Statement = tuple[str, Sequence[Any]]
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=256)
+def _sqlite_query(query: str) -> str:
+    """``$n`` placeholders as SQLite's ``?n`` (the models' statements are few and fixed)."""
+    return _PLACEHOLDER.sub(r"?\1", query)
+
+
+def _on_sqlite(
+    conn: sqlite3.Connection, groups: list[list[Statement]]
+) -> list[BaseException | None]:
+    """Runs in aiosqlite's thread (the connection is in autocommit mode, as mautrix opens it):
+    one transaction, a savepoint per group; the error of each group (None: stored)."""
+    errors: list[BaseException | None] = []
+    conn.execute("BEGIN")
+    try:
+        for statements in groups:
+            conn.execute("SAVEPOINT together")
+            try:
+                for query, args in statements:
+                    conn.execute(query, tuple(args))
+            except sqlite3.Error as e:
+                conn.execute("ROLLBACK TO together")
+                errors.append(e)
+            else:
+                errors.append(None)
+            conn.execute("RELEASE together")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return errors
+
+
+class _Group:
+    """The SQLite writes waiting for the next trip to aiosqlite's thread (one per database)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.waiting: list[tuple[list[Statement], asyncio.Future[None]]] = []
+        self.writer: asyncio.Task[None] | None = None
+
+    async def write(self, statements: list[Statement]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((statements, done))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._write_all(), name="db-write-together")
+        await done
+
+    async def _write_all(self) -> None:
+        await asyncio.sleep(0)  # what the callers ready to run now add comes along
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            conn: Any
+            try:
+                async with self.db.acquire() as conn:
+                    raw = conn.wrapped
+                    errors = await raw._execute(_on_sqlite, raw._conn, [s for s, _ in batch])
+            except asyncio.CancelledError:
+                for _, done in batch:
+                    done.cancel()
+                raise
+            except Exception as e:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(e)
+                continue
+            for (_, done), error in zip(batch, errors, strict=True):
+                if done.done():
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+
+_groups: WeakKeyDictionary[Database, _Group] = WeakKeyDictionary()
+
+
+async def write_together(db: Database, statements: Sequence[Statement]) -> None:
+    """Run ``statements`` (each changing rows the others do not) in one transaction (not
+    inside another transaction)."""
+    if not statements:
+        return
+    if db.scheme == Scheme.SQLITE and SQLiteConnection is not None:
+        group = _groups.get(db)
+        if group is None:
+            group = _groups[db] = _Group(db)
+        await group.write([(_sqlite_query(q), args) for q, args in statements])
+        return
+    if db.scheme == Scheme.POSTGRES and len(statements) > 1:
+        # one statement (a round trip, atomic by itself) instead of four with BEGIN/COMMIT
+        query, args = _one_statement(statements)
+        await db.execute(query, *args)
+        return
+    conn: Any
+    async with db.acquire() as conn, conn.transaction():
+        for query, args in statements:
+            await conn.execute(query, *args)
+
+
+def _shifted(offset: int, match: re.Match[str]) -> str:
+    return f"${int(match.group(1)) + offset}"
+
+
+def _one_statement(statements: Sequence[Statement]) -> tuple[str, list[Any]]:
+    """PostgreSQL: the statements as the parts of one ``WITH`` (their placeholders renumbered);
+    they see the same snapshot, so they must touch different rows (as every caller does)."""
+    parts: list[str] = []
+    args: list[Any] = []
+    for i, (query, values) in enumerate(statements):
+        renumbered = _PLACEHOLDER.sub(partial(_shifted, len(args)), query)
+        parts.append(f"w{i} AS ({renumbered})")
+        args.extend(values)
+    return f"WITH {', '.join(parts)} SELECT 1", args
+
+
+def is_duplicate(error: BaseException) -> bool:
+    """Whether ``error`` is a unique-key violation (SQLite or PostgreSQL): the row exists."""
+    if isinstance(error, sqlite3.IntegrityError):
+        return "UNIQUE" in str(error) or "PRIMARY KEY" in str(error)
+    return type(error).__name__ == "UniqueViolationError"
