@@ -332,6 +332,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--quiet-window", type=float, default=5.0, help="bridge: seconds of calm that mean quiet"
     )
+    ap.add_argument(
+        "--quiet-limit",
+        type=float,
+        default=None,
+        help="bridge: max wait for quiet after all are online (s; default: --settle)",
+    )
+    ap.add_argument(
+        "--stop-timeout", type=float, default=300.0, help="bridge: max wait for an exit (s)"
+    )
     ap.add_argument("--keep", action="store_true", help="bridge: keep the work directory")
     ap.add_argument(
         "--bridge-gc",

@@ -42,6 +42,12 @@ from bridge.web.frontends import WebFrontends
 
 __all__ = ["MSNBridge", "package_version"]
 
+#: Users started between two yields to the event loop at start-up.
+START_CHUNK = 200
+#: Users stopping at once at shutdown (each closes its MSN connections and finishes the MSN
+#: event it is handling; none waits for another).
+STOP_CONCURRENCY = 1000
+
 
 def package_version() -> str:
     """The installed distribution's version, or pyproject.toml's in an uninstalled checkout."""
@@ -75,6 +81,20 @@ def _redact_url(url: str) -> str:
     except ValueError:
         return "?"
     return str(parsed.with_password("***")) if parsed.password else url
+
+
+async def _stop_all(users: list[User], concurrency: int) -> None:
+    """Stop ``users``, ``concurrency`` at a time (thousands at shutdown)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def stop(user: User) -> None:
+        async with gate:
+            try:
+                await user.stop()
+            except Exception:
+                user.log.exception("Failed to stop the MSN session")
+
+    await asyncio.gather(*(stop(user) for user in users))
 
 
 class MSNBridge(Bridge):
@@ -295,11 +315,13 @@ class MSNBridge(Bridge):
         users = await User.all_logged_in()
         self.log.debug("Starting %d logged-in users", len(users))
         fd_limit.ensure_open_files(len(users))
-        for user in users:
+        for n, user in enumerate(users, 1):
             try:
                 user.ensure_started()
             except Exception:
                 self.log.exception("Failed to start %s", user.mxid)
+            if n % START_CHUNK == 0:
+                await asyncio.sleep(0)  # thousands of users: let the first ones get going
         await self._resume_queues()
 
     async def _resume_queues(self) -> None:
@@ -322,7 +344,8 @@ class MSNBridge(Bridge):
         # A message being written to MSN is finished (or it would fail for good at the next
         # start); the rest of the queues stays stored.
         await outbox.stop_all(float(self.config["msn.ack_timeout"]) + 5)
-        await asyncio.gather(*(user.stop() for user in list(User.by_mxid.values())))
+        gc_policy.stopping()
+        await _stop_all(list(User.by_mxid.values()), STOP_CONCURRENCY)
         SpaceManager.stop_all()  # after the sessions: their last handled events may start syncs
         if self.metrics_server is not None:
             await self.metrics_server.stop()

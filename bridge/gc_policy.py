@@ -13,7 +13,9 @@ both set under ``bridge.gc``:
   leaves in reference cycles when it ends is collected once ``freeze_every`` sessions ended
   (one full collection then, with everything unfrozen, and a freeze again).
 
-0 for either keeps Python's behaviour.
+0 for either keeps Python's behaviour. At shutdown (:meth:`GCPolicy.stopping`) nothing is
+collected any more: the process is about to end, and a full collection per ``freeze_every``
+ended sessions would only hold up the stop.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ DEFAULT_FREEZE_EVERY: Final = 1000
 class GCPolicy:
     """Counts logins and ended sessions and freezes / collects as described above."""
 
-    __slots__ = ("ended", "freeze_every", "freezes", "logins", "releases", "threshold")
+    __slots__ = (
+        "ended",
+        "freeze_every",
+        "freezes",
+        "logins",
+        "releases",
+        "shutting_down",
+        "threshold",
+    )
 
     def __init__(self) -> None:
         self.threshold = 0
@@ -43,6 +53,7 @@ class GCPolicy:
         self.ended = 0  # sessions ended since the last release
         self.freezes = 0
         self.releases = 0
+        self.shutting_down = False
 
     def configure(self, threshold: int, freeze_every: int) -> None:
         self.threshold = max(0, threshold)
@@ -64,7 +75,8 @@ class GCPolicy:
 
     def session_ended(self) -> None:
         """A session ended: once ``freeze_every`` did, collect what frozen ones left behind."""
-        if not self.freeze_every or not gc.get_freeze_count():
+        # (not gc.get_freeze_count(): it walks every frozen object, at each ended session)
+        if not self.freeze_every or self.shutting_down or not self.freezes:
             return
         self.ended += 1
         if self.ended >= self.freeze_every:
@@ -79,6 +91,10 @@ class GCPolicy:
                 self.freeze_every,
                 (time.perf_counter() - started) * 1000,
             )
+
+    def stopping(self) -> None:
+        """The bridge stops: ended sessions are not collected after (see the module doc)."""
+        self.shutting_down = True
 
 
 #: The bridge's policy (configured at start-up from the config).

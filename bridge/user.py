@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from collections import Counter
+import asyncio
 
 from mautrix.bridge import BasePuppet, BaseUser
 from mautrix.errors import IntentError, MForbidden
@@ -121,11 +122,19 @@ class User(BaseUser):
         return cls._cached(row)
 
     @classmethod
-    async def all_logged_in(cls) -> list[User]:
-        return [
-            cls.by_mxid.get(UserID(row.mxid)) or cls._cached(row)
-            for row in await DBUser.all_logged_in()
-        ]
+    async def all_logged_in(cls, page: int = 200) -> list[User]:
+        """Every user with an MSN account, read and set up ``page`` at a time: at start-up with
+        thousands of them, one pass would hold the event loop for seconds (decrypting the
+        passwords, making each user's session objects)."""
+        users: list[User] = []
+        after = ""
+        while True:
+            rows = await DBUser.logged_in_page(after, page)
+            users.extend(cls.by_mxid.get(UserID(row.mxid)) or cls._cached(row) for row in rows)
+            if len(rows) < page:
+                return users
+            after = rows[-1].mxid
+            await asyncio.sleep(0)  # (the database answered at once if it had the page cached)
 
     @classmethod
     def _cached(cls, row: DBUser) -> User:

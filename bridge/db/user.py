@@ -61,3 +61,12 @@ class User(EncryptedModel, table="user", primary_key=("mxid",)):
     async def all_logged_in(cls) -> list[User]:
         """Users with an MSN account set (whether or not their credentials still work)."""
         return await cls._get_all(f"{quote('passport')} IS NOT NULL", order_by=quote("mxid"))
+
+    @classmethod
+    async def logged_in_page(cls, after: str, limit: int) -> list[User]:
+        """Up to ``limit`` of :meth:`all_logged_in` whose ``mxid`` sorts after ``after``."""
+        return await cls._get_all(
+            f"{quote('passport')} IS NOT NULL AND {quote('mxid')}>$1",
+            after,
+            order_by=f"{quote('mxid')} LIMIT {int(limit)}",
+        )

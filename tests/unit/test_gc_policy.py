@@ -10,6 +10,7 @@ import weakref
 import pytest
 
 from bridge.gc_policy import GCPolicy
+from tests.support.scaling import best_of
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +75,48 @@ def test_off_freezes_nothing() -> None:
         policy.logged_in()
         policy.session_ended()
     assert gc.get_freeze_count() == 0 and policy.freezes == policy.releases == 0
+
+
+def _ended_sessions_cost(frozen_objects: int) -> float:
+    """CPU time of 300 ended sessions (fewer than ``freeze_every``: nothing is collected) with
+    what the process holds and ``frozen_objects`` more objects frozen."""
+    gc.unfreeze()
+    heap = [[i] for i in range(frozen_objects)]  # (lists: always tracked by the collector)
+    policy = GCPolicy()
+    policy.configure(0, 1)
+    policy.logged_in()  # frozen, with the heap in it
+    policy.freeze_every = 1000
+
+    def end_300() -> None:
+        for _ in range(300):
+            policy.session_ended()
+        policy.ended = 0
+
+    cost = best_of(end_300)
+    gc.unfreeze()
+    del heap
+    return cost
+
+
+def test_an_ended_session_costs_the_same_whatever_is_frozen() -> None:
+    # A bridge with thousands of sessions has millions of frozen objects; ending each session
+    # once walked all of them (gc.get_freeze_count), so stopping N sessions cost N x the heap.
+    ratio = float("inf")
+    for _ in range(3):  # measured again when over the bound: the machine may be busy
+        ratio = min(ratio, _ended_sessions_cost(1_000_000) / max(_ended_sessions_cost(0), 1e-6))
+        if ratio < 1.5:
+            break
+    assert (
+        ratio < 1.5
+    ), f"a million more frozen objects made ending sessions {ratio:.1f}x as costly"
+
+
+def test_nothing_is_collected_once_the_bridge_stops() -> None:
+    policy = GCPolicy()
+    policy.configure(0, 2)
+    policy.logged_in()
+    policy.logged_in()
+    policy.stopping()
+    policy.session_ended()
+    policy.session_ended()
+    assert policy.releases == 0
