@@ -138,6 +138,7 @@ class GCPauses:
         self.total = [0.0, 0.0, 0.0]
         self.max = [0.0, 0.0, 0.0]
         self.cpu = 0.0
+        self.cpu_max = [0.0, 0.0, 0.0]
         self.collected = 0
 
     def install(self) -> None:
@@ -153,9 +154,12 @@ class GCPauses:
             self._started = time.perf_counter()
             self._started_cpu = time.thread_time()
             return
-        self.cpu += time.thread_time() - self._started_cpu
+        cpu = time.thread_time() - self._started_cpu
+        self.cpu += cpu
         spent = time.perf_counter() - self._started
         generation = info["generation"]
+        if cpu > self.cpu_max[generation]:
+            self.cpu_max[generation] = cpu
         self.count[generation] += 1
         self.total[generation] += spent
         if spent > self.max[generation]:
@@ -173,6 +177,7 @@ class GCPauses:
             "max_ms": [round(m * 1000, 2) for m in self.max],
             "total_s": round(self.seconds, 4),
             "cpu_s": round(self.cpu, 4),
+            "cpu_max_ms": [round(m * 1000, 2) for m in self.cpu_max],
             "collected": self.collected,
         }
 

@@ -457,7 +457,8 @@ def _lag(probe: dict[str, Any]) -> str:
         f"loop stall max {lag['max_ms']:.0f} ms ({lag['over_50ms']} over 50 ms; CPU between "
         f"two ticks max {lag.get('cpu_max_ms', float('nan')):.0f} ms, "
         f"{lag.get('cpu_over_50ms', 0)} over 50 ms), "
-        f"GC max {max(gc_['max_ms']):.0f} ms (full collections {gc_['collections'][2]}, "
+        f"GC max {max(gc_['max_ms']):.0f} ms (CPU {max(gc_.get('cpu_max_ms', [0])):.0f} ms; "
+        f"full collections {gc_['collections'][2]}, "
         f"{gc_['total_s']:.2f} s in all)"
     )
 

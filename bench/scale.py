@@ -243,6 +243,8 @@ def print_row(r: dict[str, Any], floor: float | None, concurrency: int) -> None:
         f"  RSS +{r['rss_kib_per_account']:5.1f} KiB/acct {ratio}"
         f"  stall {r['login_lag']['max_ms']:6.1f}/{r['idle_lag']['max_ms']:5.1f} ms"
         f"  GC max {max(r['login_gc']['max_ms']):6.1f}/{max(r['idle_gc']['max_ms']):5.1f} ms"
+        f" (CPU {max(r['login_gc'].get('cpu_max_ms', [0])):5.1f}/"
+        f"{max(r['idle_gc'].get('cpu_max_ms', [0])):4.1f})"
         f"  idle {r['idle_cpu_pct']:5.2f} %"
         f"  [server: in progress max {s['logins_in_progress_max']} <= {concurrency} {ok}]",
         flush=True,

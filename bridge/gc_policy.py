@@ -11,7 +11,9 @@ both set under ``bridge.gc``:
   sessions made so far moves out of the collector's sight, so a full collection scans only what
   is newer. Objects that die later are still freed by reference counting; what a frozen session
   leaves in reference cycles when it ends is collected once ``freeze_every`` sessions ended
-  (one full collection then, with everything unfrozen, and a freeze again).
+  (one full collection then, with everything unfrozen, and a freeze again). The last logins of
+  a burst (fewer than ``freeze_every``) are frozen once no login came for
+  :data:`SETTLE_SECONDS`, so an idle bridge's collections scan nothing of the sessions.
 
 0 for either keeps Python's behaviour. At shutdown (:meth:`GCPolicy.stopping`) nothing is
 collected any more: the process is about to end, and a full collection per ``freeze_every``
@@ -21,6 +23,7 @@ ended sessions would only hold up the stop.
 from __future__ import annotations
 
 from typing import Final
+import asyncio
 import gc
 import logging
 import time
@@ -31,6 +34,8 @@ log = logging.getLogger("mau.gc")
 
 DEFAULT_THRESHOLD: Final = 20000
 DEFAULT_FREEZE_EVERY: Final = 1000
+#: Seconds without a login after which the logins since the last freeze are frozen too.
+SETTLE_SECONDS: Final = 10.0
 
 
 class GCPolicy:
@@ -40,8 +45,11 @@ class GCPolicy:
         "ended",
         "freeze_every",
         "freezes",
+        "last_login",
         "logins",
         "releases",
+        "settle",
+        "settle_seconds",
         "shutting_down",
         "threshold",
     )
@@ -54,6 +62,9 @@ class GCPolicy:
         self.freezes = 0
         self.releases = 0
         self.shutting_down = False
+        self.last_login = 0.0
+        self.settle_seconds = SETTLE_SECONDS
+        self.settle: asyncio.TimerHandle | None = None
 
     def configure(self, threshold: int, freeze_every: int) -> None:
         self.threshold = max(0, threshold)
@@ -67,11 +78,33 @@ class GCPolicy:
         if not self.freeze_every:
             return
         self.logins += 1
+        self.last_login = time.monotonic()
         if self.logins >= self.freeze_every:
-            self.logins = 0
-            gc.collect(1)  # the young generations only: fast
-            gc.freeze()
-            self.freezes += 1
+            self._freeze()
+        elif self.settle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self.settle = loop.call_later(self.settle_seconds, self._settled)
+
+    def _settled(self) -> None:
+        """No login for a while: freeze what the last ones made (or look again later)."""
+        self.settle = None
+        if not self.logins or self.shutting_down:
+            return
+        quiet = time.monotonic() - self.last_login
+        if quiet < self.settle_seconds:
+            loop = asyncio.get_running_loop()
+            self.settle = loop.call_later(self.settle_seconds - quiet, self._settled)
+            return
+        self._freeze()
+
+    def _freeze(self) -> None:
+        self.logins = 0
+        gc.collect(1)  # the young generations only: fast
+        gc.freeze()
+        self.freezes += 1
 
     def session_ended(self) -> None:
         """A session ended: once ``freeze_every`` did, collect what frozen ones left behind."""
@@ -95,6 +128,9 @@ class GCPolicy:
     def stopping(self) -> None:
         """The bridge stops: ended sessions are not collected after (see the module doc)."""
         self.shutting_down = True
+        if self.settle is not None:
+            self.settle.cancel()
+            self.settle = None
 
 
 #: The bridge's policy (configured at start-up from the config).

@@ -4,6 +4,7 @@ what frozen sessions leave in reference cycles collected once N sessions ended."
 from __future__ import annotations
 
 from collections.abc import Iterator
+import asyncio
 import gc
 import weakref
 
@@ -120,3 +121,20 @@ def test_nothing_is_collected_once_the_bridge_stops() -> None:
     policy.session_ended()
     policy.session_ended()
     assert policy.releases == 0
+
+
+async def test_the_last_logins_of_a_burst_are_frozen_once_logins_stop() -> None:
+    policy = GCPolicy()
+    policy.configure(0, 1000)
+    policy.settle_seconds = 0.05
+    session = _Session()
+    for _ in range(3):
+        policy.logged_in()  # far fewer than freeze_every
+    assert policy.freezes == 0 and session in gc.get_objects()
+    for _ in range(200):  # (awaiting the policy's own timer; 10 s at most)
+        if policy.freezes:
+            break
+        await asyncio.sleep(0.05)
+    assert policy.freezes == 1 and policy.logins == 0
+    assert session not in gc.get_objects()  # out of the collector's sight now
+    policy.stopping()
