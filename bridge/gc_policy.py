@@ -6,7 +6,8 @@ long-lived objects that are still alive (``bench/scale.py``, README "Scaling"). 
 both set under ``bridge.gc``:
 
 * ``threshold``: the generation-0 threshold (Python: 700) and, with it, fewer full collections
-  (generation thresholds ``threshold``, 50, 100);
+  (generation thresholds ``threshold``, 10, 100: a young collection then scans at most about
+  ``threshold`` x 10 objects, which keeps it under 50 ms);
 * ``freeze_every``: after that many logins, a young collection and :func:`gc.freeze`: what the
   sessions made so far moves out of the collector's sight, so a full collection scans only what
   is newer. Objects that die later are still freed by reference counting; what a frozen session
@@ -32,8 +33,10 @@ __all__ = ["DEFAULT_FREEZE_EVERY", "DEFAULT_THRESHOLD", "GCPolicy", "policy"]
 
 log = logging.getLogger("mau.gc")
 
-DEFAULT_THRESHOLD: Final = 20000
-DEFAULT_FREEZE_EVERY: Final = 1000
+DEFAULT_THRESHOLD: Final = 10000
+DEFAULT_FREEZE_EVERY: Final = 500
+#: Generation-1 threshold: young collections between two of generation 1 (Python: 10).
+GEN1_THRESHOLD: Final = 10
 #: Seconds without a login after which the logins since the last freeze are frozen too.
 SETTLE_SECONDS: Final = 10.0
 
@@ -70,7 +73,7 @@ class GCPolicy:
         self.threshold = max(0, threshold)
         self.freeze_every = max(0, freeze_every)
         if self.threshold:
-            gc.set_threshold(self.threshold, 50, 100)
+            gc.set_threshold(self.threshold, GEN1_THRESHOLD, 100)
         log.debug("GC thresholds %s, freeze every %d logins", gc.get_threshold(), freeze_every)
 
     def logged_in(self) -> None:

@@ -34,8 +34,8 @@ def test_thresholds_are_set_and_zero_keeps_pythons() -> None:
     before = gc.get_threshold()
     GCPolicy().configure(0, 0)
     assert gc.get_threshold() == before
-    GCPolicy().configure(20000, 1000)
-    assert gc.get_threshold() == (20000, 50, 100)
+    GCPolicy().configure(10000, 500)
+    assert gc.get_threshold() == (10000, 10, 100)
 
 
 def test_freezes_every_n_logins() -> None:
