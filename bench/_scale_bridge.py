@@ -90,6 +90,19 @@ class ProbedBridge(BridgeProcess):
             env["PYTHONTRACEMALLOC"] = "1"
         return env
 
+    async def tasks_and_timers(self) -> dict[str, dict[str, int]]:
+        """Tasks by name and timers by callback in the bridge now (the probe's SIGUSR2)."""
+        out = self.probe.with_suffix(".tasks.json")
+        out.unlink(missing_ok=True)
+        if self.proc is None or self.proc.poll() is not None:
+            return {}
+        self.proc.send_signal(signal.SIGUSR2)
+        for _ in range(300):
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(OSError, ValueError):
+                return dict(json.loads(out.read_text()))
+        return {}
+
     async def allocations(self) -> list[dict[str, Any]]:
         """The probe's tracemalloc statistics by file:line (SIGUSR2 makes it write them)."""
         out = self.probe.with_suffix(".alloc.json")
@@ -417,6 +430,7 @@ async def run_bridge(
                     run.idle_cpu_pct = (cpu_seconds(pid) - cpu0) * 100 / idle
                     run.probe_idle = stack.bridge.probe_figures()
                     report(format_idle(run))
+                    report(format_tasks(count, await stack.bridge.tasks_and_timers()))
             if run.starts:
                 run.starts[-1].stop_s = await timed_stop(stack, stop_timeout)
                 report(
@@ -446,6 +460,16 @@ async def allocations(stack: ScaleStack, count: int) -> str:
             f"           {row['kib']:10.1f} KiB {per:8.0f} B/user {row['count']:>9} blocks  "
             f"{row['where']}"
         )
+    return "\n".join(lines)
+
+
+def format_tasks(count: int, found: dict[str, dict[str, int]]) -> str:
+    """The most numerous tasks and timers while idle, per user."""
+    lines = []
+    for kind in ("tasks", "timers"):
+        rows = sorted(found.get(kind, {}).items(), key=lambda kv: -kv[1])[:6]
+        text = ", ".join(f"{name} {n} ({n / max(count, 1):.2f}/user)" for name, n in rows)
+        lines.append(f"  {count:>6} idle {kind:<7} {text or '-'}")
     return "\n".join(lines)
 
 
