@@ -312,16 +312,17 @@ class MSNBridge(Bridge):
             if stored_for is not None:
                 self.log.debug("Handing on %d stored MSN messages of %s", len(rows), owner)
                 stored_for.session.replay(rows)
-        users = await User.all_logged_in()
-        self.log.debug("Starting %d logged-in users", len(users))
-        fd_limit.ensure_open_files(len(users))
-        for n, user in enumerate(users, 1):
-            try:
-                user.ensure_started()
-            except Exception:
-                self.log.exception("Failed to start %s", user.mxid)
-            if n % START_CHUNK == 0:
-                await asyncio.sleep(0)  # thousands of users: let the first ones get going
+        count = await bridge_db.User.count_logged_in()
+        self.log.debug("Starting %d logged-in users", count)
+        fd_limit.ensure_open_files(count)
+        # a page at a time, the event loop free in between: thousands of users take seconds
+        # to set up, and the first ones connect meanwhile
+        async for page in User.logged_in_pages(START_CHUNK):
+            for user in page:
+                try:
+                    user.ensure_started()
+                except Exception:
+                    self.log.exception("Failed to start %s", user.mxid)
         await self._resume_queues()
 
     async def _resume_queues(self) -> None:
@@ -369,7 +370,7 @@ class MSNBridge(Bridge):
         return Puppet.ghost_ids.is_ghost(user_id)
 
     async def count_logged_in_users(self) -> int:
-        return len(await bridge_db.User.all_logged_in())
+        return await bridge_db.User.count_logged_in()
 
     async def manhole_global_namespace(self, user_id: UserID) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from collections import Counter
+from collections.abc import AsyncIterator
 import asyncio
 
 from mautrix.bridge import BasePuppet, BaseUser
@@ -122,19 +123,22 @@ class User(BaseUser):
         return cls._cached(row)
 
     @classmethod
-    async def all_logged_in(cls, page: int = 200) -> list[User]:
+    async def all_logged_in(cls) -> list[User]:
+        return [user async for page in cls.logged_in_pages() for user in page]
+
+    @classmethod
+    async def logged_in_pages(cls, page: int = 200) -> AsyncIterator[list[User]]:
         """Every user with an MSN account, read and set up ``page`` at a time: at start-up with
         thousands of them, one pass would hold the event loop for seconds (decrypting the
-        passwords, making each user's session objects)."""
-        users: list[User] = []
+        passwords, making each user's session objects), and the first can connect meanwhile."""
         after = ""
         while True:
             rows = await DBUser.logged_in_page(after, page)
-            users.extend(cls.by_mxid.get(UserID(row.mxid)) or cls._cached(row) for row in rows)
+            yield [cls.by_mxid.get(UserID(row.mxid)) or cls._cached(row) for row in rows]
             if len(rows) < page:
-                return users
+                return
             after = rows[-1].mxid
-            await asyncio.sleep(0)  # (the database answered at once if it had the page cached)
+            await asyncio.sleep(0)  # (the database may answer at once)
 
     @classmethod
     def _cached(cls, row: DBUser) -> User:

@@ -63,6 +63,12 @@ class User(EncryptedModel, table="user", primary_key=("mxid",)):
         return await cls._get_all(f"{quote('passport')} IS NOT NULL", order_by=quote("mxid"))
 
     @classmethod
+    async def count_logged_in(cls) -> int:
+        """How many :meth:`all_logged_in` would return (without reading them)."""
+        query = f"SELECT COUNT(*) FROM {quote(cls._table)} WHERE {quote('passport')} IS NOT NULL"
+        return int(await cls.db.fetchval(query) or 0)
+
+    @classmethod
     async def logged_in_page(cls, after: str, limit: int) -> list[User]:
         """Up to ``limit`` of :meth:`all_logged_in` whose ``mxid`` sorts after ``after``."""
         return await cls._get_all(
