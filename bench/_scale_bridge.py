@@ -142,8 +142,10 @@ class ScaleStack(BenchStack):
         proxy: CountingProxy,
         gc_policy: str = "",
         concurrency: int = 100,
+        db_pool: int = 50,
     ) -> None:
         super().__init__(workdir, backend, pg, log_level="INFO", hs_address=proxy.url)
+        self.db_pool = db_pool
         self.msn_server = msn
         self.proxy = proxy
         self.credential_key = generate_key()
@@ -174,6 +176,8 @@ class ScaleStack(BenchStack):
         config = yaml.load(self.config_path.read_text())
         config["bridge"]["credential_key"] = self.credential_key
         config["bridge"]["reconnect"]["max_concurrent_logins"] = self.concurrency
+        if self.backend == "postgres":  # as README "Running thousands of users" says
+            config["appservice"]["database_opts"] = {"min_size": 1, "max_size": self.db_pool}
         if self.gc_policy:  # "off" (Python's collector as it comes) or THRESHOLD:FREEZE_EVERY
             threshold, _, every = self.gc_policy.replace("off", "0:0").partition(":")
             config["bridge"]["gc"] = {"threshold": int(threshold), "freeze_every": int(every)}
@@ -369,6 +373,7 @@ async def run_bridge(
     quiet_limit: float | None = None,
     stop_timeout: float = 300.0,
     tracemalloc: bool = False,
+    db_pool: int = 50,
     report: Any = print,
 ) -> BridgeRun:
     """The measurement described in the module documentation, for ``count`` users."""
@@ -389,7 +394,7 @@ async def run_bridge(
             pg = PostgresServer()
             await asyncio.to_thread(pg.start)
         await proxy.start()
-        stack = ScaleStack(workdir, backend, pg, server, proxy, gc_policy, concurrency)
+        stack = ScaleStack(workdir, backend, pg, server, proxy, gc_policy, concurrency, db_pool)
         proxy.upstream = stack.synapse.url
         await stack.start()
         async with ClientSession() as http:
@@ -533,6 +538,7 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             quiet_limit=args.quiet_limit,
             stop_timeout=args.stop_timeout,
             tracemalloc=args.tracemalloc,
+            db_pool=args.db_pool,
         )
         for error in run.errors:
             print(f"  bridge error: {error.splitlines()[0][:160]}")

@@ -343,6 +343,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--stop-timeout", type=float, default=300.0, help="bridge: max wait for an exit (s)"
     )
+    ap.add_argument(
+        "--db-pool",
+        type=int,
+        default=50,
+        help="bridge: appservice.database_opts.max_size with PostgreSQL (the example's is 10)",
+    )
     ap.add_argument("--keep", action="store_true", help="bridge: keep the work directory")
     ap.add_argument(
         "--bridge-gc",

@@ -45,8 +45,9 @@ __all__ = ["MSNBridge", "package_version"]
 #: Users started between two yields to the event loop at start-up.
 START_CHUNK = 200
 #: Users stopping at once at shutdown (each closes its MSN connections and finishes the MSN
-#: event it is handling; none waits for another).
-STOP_CONCURRENCY = 1000
+#: event it is handling, up to 10 s; none waits for another). Stopping is mostly waiting, so
+#: the bound is high: at 1,000, 10,000 users stopped in 10 waves and took 61 s.
+STOP_CONCURRENCY = 10000
 
 
 def package_version() -> str:
