@@ -3,7 +3,9 @@
 A display picture is announced as an MSN object (its SHA1D is a hash of the data) in the
 contact's presence (``ILN``/``NLN``). When the SHA1D differs from the one stored with the ghost
 (:attr:`bridge.puppet.Puppet.avatar_sha1d`, kept across restarts), the picture is fetched over
-P2P, checked against the SHA1D, uploaded and set as the ghost's avatar. Bounded: one pending
+P2P, checked against the SHA1D, uploaded and set as the ghost's avatar; when an online contact
+announces no picture any more (MSNP9+, where pictures exist), the ghost's avatar is removed.
+Bounded: one pending
 picture per contact (the latest wins), a few fetches at a time, and a picture whose fetch failed
 is not tried again in this session.
 """
@@ -31,6 +33,8 @@ __all__ = ["GhostAvatars"]
 FETCHES_AT_ONCE: Final = 2
 #: Failed pictures remembered (not tried again until the bridge restarts).
 MAX_FAILED: Final = 1024
+#: The first protocol version with display pictures (before it, no presence names one).
+PICTURES_SINCE: Final = 9
 
 
 class GhostAvatars:
@@ -42,8 +46,8 @@ class GhostAvatars:
         self._client = client
         self.log = log.getChild("avatars")
         self.enabled = enabled
-        #: passport -> the latest picture announced and not fetched yet
-        self._wanted: dict[str, MSNObject] = {}
+        #: passport -> the latest picture announced and not fetched yet (None: no picture)
+        self._wanted: dict[str, MSNObject | None] = {}
         self._running: set[str] = set()
         self._workers: set[asyncio.Task[None]] = set()
         self._failed: set[str] = set()
@@ -52,7 +56,10 @@ class GhostAvatars:
         self.unchanged = 0
 
     async def on_presence(self, evt: PresenceChanged) -> None:
-        if not self.enabled or not evt.msn_object or evt.status in (Status.OFFLINE, Status.HIDDEN):
+        if not self.enabled or evt.status in (Status.OFFLINE, Status.HIDDEN):
+            return
+        if not evt.msn_object or evt.msn_object == "0":
+            await self._no_picture(evt.passport.lower())
             return
         try:
             obj = parse_msnobject(evt.msn_object)
@@ -74,13 +81,25 @@ class GhostAvatars:
         self._wanted[passport] = obj
         self._start_workers()
 
+    async def _no_picture(self, passport: str) -> None:
+        """An online contact shows no picture: their ghost's avatar goes, if it has one."""
+        client = self._client()
+        if client is None or (client.protocol or 0) < PICTURES_SINCE:
+            return  # this user's server version cannot tell (another user's may)
+        puppet = await Puppet.get_by_passport(passport, create=False)
+        if puppet is None or not puppet.avatar_sha1d:
+            self._wanted.pop(passport, None)
+            return
+        self._wanted[passport] = None
+        self._start_workers()
+
     def _start_workers(self) -> None:
         while len(self._workers) < min(FETCHES_AT_ONCE, len(self._wanted)):
             task = background_task.create(self._work(), name="msn-ghost-avatars")
             self._workers.add(task)
             task.add_done_callback(self._workers.discard)
 
-    def _next(self) -> tuple[str, MSNObject] | None:
+    def _next(self) -> tuple[str, MSNObject | None] | None:
         for passport in self._wanted:
             if passport not in self._running:
                 return passport, self._wanted.pop(passport)
@@ -97,12 +116,17 @@ class GhostAvatars:
             finally:
                 self._running.discard(passport)
 
-    async def _fetch(self, passport: str, obj: MSNObject) -> None:
+    async def _fetch(self, passport: str, obj: MSNObject | None) -> None:
         client = self._client()
         puppet = await Puppet.get_by_passport(passport, create=False)
         if client is None or not client.connected or puppet is None:
             return
         async with puppet.avatar_lock:  # another user of the bridge may fetch it too
+            if obj is None:
+                if puppet.avatar_sha1d:
+                    await puppet.remove_avatar()
+                    self.log.debug("Removed the avatar of %s (no display picture)", passport)
+                return
             if puppet.avatar_sha1d == obj.sha1d:
                 self.unchanged += 1
                 return

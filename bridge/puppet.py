@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import asyncio
 
 from mautrix.bridge import BasePuppet
-from mautrix.types import PresenceState, UserID
+from mautrix.types import ContentURI, PresenceState, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 
 from bridge.clean_text import clean_line
@@ -319,6 +319,13 @@ class Puppet(BasePuppet):
         await intent.set_avatar_url(mxc)
         self.row.avatar_url = mxc
         self.row.avatar_sha1d = sha1d
+        await self._store()
+
+    async def remove_avatar(self) -> None:
+        """The contact shows no display picture any more: neither does the ghost."""
+        await self.default_mxid_intent.set_avatar_url(ContentURI(""))
+        self.row.avatar_url = None
+        self.row.avatar_sha1d = None
         await self._store()
 
     # endregion

@@ -106,6 +106,20 @@ async def test_display_picture_becomes_the_ghost_avatar_once(
     assert await user.api.download_media(ContentURI(second)) == new_picture
     assert bob.fetches[sha1d] == 1 and bob.fetches[wire.sha1_b64(new_picture)] == 1
 
+    # the contact removes their picture (their presence names none): so does the ghost
+    await bob.ns.client.cmd("CHG", "NLN", DEFAULT_CAPS)
+
+    async def no_avatar() -> bool:
+        status, data = await stack.as_request(
+            "GET", f"/_matrix/client/v3/profile/{ghost}/avatar_url"
+        )
+        return status in (200, 404) and not data.get("avatar_url")
+
+    await poll(no_avatar, 30, f"the avatar of {ghost} removed")
+    assert await stack.db_values(
+        f"SELECT avatar_sha1d FROM puppet WHERE passport='{pair.contact}'"
+    ) == [None]
+
 
 async def dm_with(stack: Stack, pair: Pair, user: MatrixTestClient, bob: P2PPeer) -> str:
     """Bob opens a switchboard with the user and writes: the DM room, joined."""

@@ -11,11 +11,11 @@ import logging
 import pytest
 
 from bridge.msnp.errors import PeerUnreachable
-from bridge.msnp.events import FileOffered
-from bridge.msnp.msnftp import parse_invitation
+from bridge.msnp.events import FileOffered, OtherMessageReceived
+from bridge.msnp.msnftp import MSNFTP_GUID, parse_invitation
 from bridge.msnp.msnftp_transfer import MsnftpOffer
 from bridge.msnp.p2p_transfer import P2PLimits
-from bridge.portal.incoming_files import handle_file_offer
+from bridge.portal.incoming_files import handle_file_offer, handle_msnftp_invitation
 
 
 class Owner:
@@ -134,3 +134,57 @@ async def test_addresses_the_bridge_does_not_connect_to(address: str, private: b
         await incoming.__anext__()
     await asyncio.sleep(0)
     assert b"Cancel-Code: FAIL" in owner.sent[-1][1]  # (after our ACCEPT)
+
+
+class Notices:
+    """What :func:`handle_msnftp_invitation` asks the portal to show."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send_notice(self, user: object, sender: str, text: str) -> None:
+        self.sent.append((sender, text))
+
+
+def _invitation(lines: str) -> OtherMessageReceived:
+    return OtherMessageReceived(
+        "alice@example.com",
+        "alice@example.com",
+        "text/x-msmsgsinvite",
+        {},
+        lines.replace("\n", "\r\n").encode(),
+        ("alice@example.com",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "shown", "text"),
+    [
+        (  # an INVITE the library could not take up (its cookie is not a number)
+            f"Application-GUID: {MSNFTP_GUID}\nInvitation-Command: INVITE\n"
+            "Invitation-Cookie: x\nApplication-File: holiday.jpg\nApplication-FileSize: 2048\n",
+            True,
+            '"holiday.jpg" (2.0 KB)',
+        ),
+        (  # no name and a size that is not a number: still said, without the size
+            f"Application-GUID: {MSNFTP_GUID.lower()}\nInvitation-Command: invite\n"
+            "Application-FileSize: lots\n",
+            True,
+            '"a file"',
+        ),
+        (f"Application-GUID: {MSNFTP_GUID}\nInvitation-Command: CANCEL\n", True, None),
+        ("Application-GUID: {02D3C01F-BF30-4825-A83A-DE7AF41648AA}\n", False, None),
+    ],
+)
+async def test_an_unreadable_msnftp_invitation_is_named_in_a_notice(
+    body: str, shown: bool, text: str | None
+) -> None:
+    notices = Notices()
+    evt = _invitation(body)
+    assert await handle_msnftp_invitation(notices, object(), evt) is shown  # type: ignore[arg-type]
+    if text is None:
+        assert notices.sent == []
+    else:
+        [(sender, notice)] = notices.sent
+        assert sender == "alice@example.com"
+        assert text in notice and "did not arrive" in notice
