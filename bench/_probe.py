@@ -62,7 +62,10 @@ def raise_fd_limit() -> int:
 
 
 class LoopLag:
-    """How late a ticker sleeping ``interval`` seconds wakes up (max, and counts over limits)."""
+    """How late a ticker sleeping ``interval`` seconds wakes up (max, and counts over limits),
+    and how much CPU the loop's thread used between two ticks (``cpu_max_ms``): the longest
+    stretch of work that held the loop, which, unlike the lateness, a busy machine's preemption
+    does not stretch."""
 
     def __init__(self, interval: float = 0.01) -> None:
         self.interval = interval
@@ -75,6 +78,8 @@ class LoopLag:
         self.over_20ms = 0
         self.over_50ms = 0
         self.over_100ms = 0
+        self.cpu_max = 0.0
+        self.cpu_over_50ms = 0
 
     def start(self) -> None:
         if self.task is None or self.task.done():
@@ -89,8 +94,14 @@ class LoopLag:
         loop = asyncio.get_running_loop()
         while True:
             due = loop.time() + self.interval
+            cpu0 = time.thread_time()
             await asyncio.sleep(self.interval)
             late = loop.time() - due
+            cpu = time.thread_time() - cpu0
+            if cpu > self.cpu_max:
+                self.cpu_max = cpu
+            if cpu > 0.05:
+                self.cpu_over_50ms += 1
             self.ticks += 1
             if late > self.max:
                 self.max = late
@@ -108,6 +119,8 @@ class LoopLag:
             "over_20ms": self.over_20ms,
             "over_50ms": self.over_50ms,
             "over_100ms": self.over_100ms,
+            "cpu_max_ms": round(self.cpu_max * 1000, 2),
+            "cpu_over_50ms": self.cpu_over_50ms,
         }
 
 
@@ -125,6 +138,7 @@ class GCPauses:
         self.total = [0.0, 0.0, 0.0]
         self.max = [0.0, 0.0, 0.0]
         self.cpu = 0.0
+        self.cpu_max = [0.0, 0.0, 0.0]
         self.collected = 0
 
     def install(self) -> None:
@@ -140,9 +154,12 @@ class GCPauses:
             self._started = time.perf_counter()
             self._started_cpu = time.thread_time()
             return
-        self.cpu += time.thread_time() - self._started_cpu
+        cpu = time.thread_time() - self._started_cpu
+        self.cpu += cpu
         spent = time.perf_counter() - self._started
         generation = info["generation"]
+        if cpu > self.cpu_max[generation]:
+            self.cpu_max[generation] = cpu
         self.count[generation] += 1
         self.total[generation] += spent
         if spent > self.max[generation]:
@@ -160,6 +177,7 @@ class GCPauses:
             "max_ms": [round(m * 1000, 2) for m in self.max],
             "total_s": round(self.seconds, 4),
             "cpu_s": round(self.cpu, 4),
+            "cpu_max_ms": [round(m * 1000, 2) for m in self.cpu_max],
             "collected": self.collected,
         }
 
@@ -244,15 +262,18 @@ class ProcessProbe:
             "gc": self.gc.figures(),
             "lag": self.lag.figures(),
             "gc_counts": gc.get_count(),
-            "gc_frozen": gc.get_freeze_count(),
+            # (not gc.get_freeze_count(): it walks every frozen object, a pause of its own)
+            "gc_freezes": _policy_freezes(),
             "gc_threshold": gc.get_threshold(),
-            "tasks": len(asyncio.all_tasks(self.loop)) if self.loop else 0,
+            # (tasks are counted in the SIGUSR2 dump: asyncio.all_tasks every second walks
+            # every task, tens of thousands at scale)
         }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(self.path)
 
     def _dump_allocations(self) -> None:
+        self._dump_tasks()
         if not tracemalloc.is_tracing():
             return
         snapshot = tracemalloc.take_snapshot()
@@ -269,6 +290,35 @@ class ProcessProbe:
             )
         out = self.path.with_suffix(".alloc.json")
         out.write_text(json.dumps(rows))
+
+    def _dump_tasks(self) -> None:
+        """Tasks by name and the loop's timers by callback (numbers and user IDs left out), to
+        ``<probe>.tasks.json``: what runs per user while idle."""
+        if self.loop is None:
+            return
+        tasks: dict[str, int] = {}
+        for task in asyncio.all_tasks(self.loop):
+            name = re.sub(r"[-_]?(@\S+|\d+)$", "", task.get_name())
+            tasks[name] = tasks.get(name, 0) + 1
+        timers: dict[str, int] = {}
+        for handle in getattr(self.loop, "_scheduled", ()):
+            callback = getattr(handle, "_callback", None)
+            name = getattr(callback, "__qualname__", None) or type(callback).__name__
+            owner = getattr(callback, "__self__", None)
+            if owner is not None and hasattr(owner, "get_coro"):  # a task waking up
+                coro = owner.get_coro()
+                name = f"task {getattr(coro, '__qualname__', '?')}"
+            timers[name] = timers.get(name, 0) + 1
+        data = {"tasks": tasks, "timers": timers}
+        self.path.with_suffix(".tasks.json").write_text(json.dumps(data))
+
+
+def _policy_freezes() -> int:
+    """How often the bridge's GC policy froze what was alive (if the bridge is loaded)."""
+    import sys
+
+    module = sys.modules.get("bridge.gc_policy")
+    return int(getattr(getattr(module, "policy", None), "freezes", 0))
 
 
 # -- sampling another process ------------------------------------------------------------------

@@ -80,12 +80,41 @@ class ProbedBridge(BridgeProcess):
     def __init__(self, workdir: Path, config_path: Path, as_port: int, probe: Path) -> None:
         super().__init__(workdir, config_path, as_port)
         self.probe = probe
+        self.tracemalloc = False
 
     def env(self) -> dict[str, str]:  # type: ignore[override]
         env = BridgeProcess.env()
         env["PYTHONPATH"] = os.pathsep.join((str(PROBE_SITE), env["PYTHONPATH"]))
         env["MSN_SCALE_PROBE"] = str(self.probe)
+        if self.tracemalloc:
+            env["PYTHONTRACEMALLOC"] = "1"
         return env
+
+    async def tasks_and_timers(self) -> dict[str, dict[str, int]]:
+        """Tasks by name and timers by callback in the bridge now (the probe's SIGUSR2)."""
+        out = self.probe.with_suffix(".tasks.json")
+        out.unlink(missing_ok=True)
+        if self.proc is None or self.proc.poll() is not None:
+            return {}
+        self.proc.send_signal(signal.SIGUSR2)
+        for _ in range(300):
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(OSError, ValueError):
+                return dict(json.loads(out.read_text()))
+        return {}
+
+    async def allocations(self) -> list[dict[str, Any]]:
+        """The probe's tracemalloc statistics by file:line (SIGUSR2 makes it write them)."""
+        out = self.probe.with_suffix(".alloc.json")
+        out.unlink(missing_ok=True)
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        self.proc.send_signal(signal.SIGUSR2)
+        for _ in range(600):
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(OSError, ValueError):
+                return list(json.loads(out.read_text()))
+        return []
 
     def probe_figures(self) -> dict[str, Any]:
         try:
@@ -113,8 +142,10 @@ class ScaleStack(BenchStack):
         proxy: CountingProxy,
         gc_policy: str = "",
         concurrency: int = 100,
+        db_pool: int = 50,
     ) -> None:
         super().__init__(workdir, backend, pg, log_level="INFO", hs_address=proxy.url)
+        self.db_pool = db_pool
         self.msn_server = msn
         self.proxy = proxy
         self.credential_key = generate_key()
@@ -145,6 +176,8 @@ class ScaleStack(BenchStack):
         config = yaml.load(self.config_path.read_text())
         config["bridge"]["credential_key"] = self.credential_key
         config["bridge"]["reconnect"]["max_concurrent_logins"] = self.concurrency
+        if self.backend == "postgres":  # as README "Running thousands of users" says
+            config["appservice"]["database_opts"] = {"min_size": 1, "max_size": self.db_pool}
         if self.gc_policy:  # "off" (Python's collector as it comes) or THRESHOLD:FREEZE_EVERY
             threshold, _, every = self.gc_policy.replace("off", "0:0").partition(":")
             config["bridge"]["gc"] = {"threshold": int(threshold), "freeze_every": int(every)}
@@ -197,10 +230,19 @@ class StartFigures:
     quiet_s: float = float("nan")  # start to the bridge being quiet (see _quiet)
     quiet_cpu_s: float = 0.0
     rss_kib: int = 0
+    rss_online_kib: int = 0  # the moment every user was online
+    quiet: bool = False  # whether the bridge was quiet within --quiet-limit
+    synapse_cpu_s: float = 0.0  # Synapse's CPU from the start to quiet (or --quiet-limit)
+    stop_s: float = float("nan")  # SIGTERM to exit, at the stop after this start
     probe_storm: dict[str, Any] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
     presence: Counter[str] = field(default_factory=Counter)  # presence PUTs per Matrix user
     presence_repeats: int = 0  # presence PUTs with the same body as that user's previous one
+    in_flight: int = 0  # homeserver requests not answered when the measurement ended
+
+    @property
+    def rooms_created(self) -> int:
+        return self.requests.get("POST /_matrix/client/v3/createRoom", 0)
 
 
 @dataclass
@@ -250,6 +292,23 @@ async def _quiet(
     return False
 
 
+def _synapse_cpu(stack: ScaleStack) -> float:
+    proc = getattr(stack.synapse, "_proc", None)
+    if proc is None or proc.poll() is not None:
+        return 0.0
+    with contextlib.suppress(OSError):
+        return cpu_seconds(proc.pid)
+    return 0.0
+
+
+async def timed_stop(stack: ScaleStack, timeout: float) -> float:
+    """Stop the bridge (SIGTERM); the seconds until it exited (``inf`` when it was killed)."""
+    kills = stack.bridge.kills
+    started = time.monotonic()
+    await stack.bridge.stop(timeout=timeout)
+    return float("inf") if stack.bridge.kills > kills else time.monotonic() - started
+
+
 async def measure_start(
     stack: ScaleStack,
     server: Server,
@@ -258,12 +317,16 @@ async def measure_start(
     count: int,
     settle: float,
     quiet_window: float = 5.0,
+    quiet_limit: float | None = None,
 ) -> StartFigures:
     """Start the bridge; wait for every user online (``settle`` s at most), then for quiet
-    (``settle`` s more at most)."""
+    (``quiet_limit`` s more at most, ``settle`` if None): at thousands of users Synapse needs far
+    longer than the bridge to create the first start's spaces, and the figures then say how
+    much of that was still waiting (``rooms_created``, ``in_flight``)."""
     figures = StartFigures(label, concurrency=stack.concurrency)
     await _reset(http, server)
     mark = len(stack.proxy.requests)
+    synapse0 = _synapse_cpu(stack)
     started = time.monotonic()
     await stack.bridge.start(timeout=max(120.0, settle))
     assert stack.bridge.proc is not None
@@ -281,10 +344,15 @@ async def measure_start(
     if figures.online >= count:
         figures.all_online_s = time.monotonic() - started
     figures.storm_cpu_s = cpu_seconds(pid)
+    figures.rss_online_kib = rss_kib(pid)
+    await asyncio.sleep(1.2)  # the probe writes every second
     figures.probe_storm = stack.bridge.probe_figures()
-    if await _quiet(pid, stack.proxy, settle, window=quiet_window):
+    limit = settle if quiet_limit is None else quiet_limit
+    if await _quiet(pid, stack.proxy, limit, window=quiet_window):
+        figures.quiet = True
         figures.quiet_s = time.monotonic() - started
     figures.quiet_cpu_s = cpu_seconds(pid)
+    figures.synapse_cpu_s = _synapse_cpu(stack) - synapse0
     figures.rss_kib = rss_kib(pid)
     figures.requests = request_kinds(stack.proxy, mark)
     last: dict[str, bytes] = {}
@@ -294,6 +362,7 @@ async def measure_start(
             figures.presence[who] += 1
             figures.presence_repeats += last.get(who) == r.body
             last[who] = r.body
+    figures.in_flight = stack.proxy.in_flight
     return figures
 
 
@@ -310,6 +379,10 @@ async def run_bridge(
     keep: bool = False,
     gc_policy: str = "",
     concurrency: int = 100,
+    quiet_limit: float | None = None,
+    stop_timeout: float = 300.0,
+    tracemalloc: bool = False,
+    db_pool: int = 50,
     report: Any = print,
 ) -> BridgeRun:
     """The measurement described in the module documentation, for ``count`` users."""
@@ -330,7 +403,7 @@ async def run_bridge(
             pg = PostgresServer()
             await asyncio.to_thread(pg.start)
         await proxy.start()
-        stack = ScaleStack(workdir, backend, pg, server, proxy, gc_policy, concurrency)
+        stack = ScaleStack(workdir, backend, pg, server, proxy, gc_policy, concurrency, db_pool)
         proxy.upstream = stack.synapse.url
         await stack.start()
         async with ClientSession() as http:
@@ -347,15 +420,21 @@ async def run_bridge(
                 f"{empty.quiet_cpu_s:.2f} s (the baseline)"
             )
             await stack.add_users(spec)
+            stack.bridge.tracemalloc = tracemalloc
             labels = ["first start", "restart"] if restart else ["first start"]
             for n, label in enumerate(labels):
                 if n:
-                    await stack.bridge.stop(timeout=120)
+                    run.starts[-1].stop_s = await timed_stop(stack, stop_timeout)
+                    report(
+                        f"  {count:>6} stop         {run.starts[-1].stop_s:.1f} s (SIGTERM to exit)"
+                    )
                 figures = await measure_start(
-                    stack, server, http, label, count, settle, quiet_window
+                    stack, server, http, label, count, settle, quiet_window, quiet_limit
                 )
                 run.starts.append(figures)
                 report(format_start(run, figures))
+                if n == 0 and tracemalloc:
+                    report(await allocations(stack, count))
                 if n == 0 and idle > 0:
                     await asyncio.sleep(1.5)  # the probe looks every second
                     stack.bridge.mark()
@@ -365,6 +444,12 @@ async def run_bridge(
                     run.idle_cpu_pct = (cpu_seconds(pid) - cpu0) * 100 / idle
                     run.probe_idle = stack.bridge.probe_figures()
                     report(format_idle(run))
+                    report(format_tasks(count, await stack.bridge.tasks_and_timers()))
+            if run.starts:
+                run.starts[-1].stop_s = await timed_stop(stack, stop_timeout)
+                report(
+                    f"  {count:>6} stop         {run.starts[-1].stop_s:.1f} s (SIGTERM to exit)"
+                )
         run.errors = stack.bridge.errors_since(0)[:10]
     finally:
         if stack is not None:
@@ -380,13 +465,38 @@ async def run_bridge(
     return run
 
 
+async def allocations(stack: ScaleStack, count: int) -> str:
+    rows = await stack.bridge.allocations()
+    lines = [f"  {count:>6} where the bridge's memory is (tracemalloc, all of it, by file:line):"]
+    for row in rows[:20]:
+        per = row["kib"] * 1024 / max(count, 1)
+        lines.append(
+            f"           {row['kib']:10.1f} KiB {per:8.0f} B/user {row['count']:>9} blocks  "
+            f"{row['where']}"
+        )
+    return "\n".join(lines)
+
+
+def format_tasks(count: int, found: dict[str, dict[str, int]]) -> str:
+    """The most numerous tasks and timers while idle, per user."""
+    lines = []
+    for kind in ("tasks", "timers"):
+        rows = sorted(found.get(kind, {}).items(), key=lambda kv: -kv[1])[:6]
+        text = ", ".join(f"{name} {n} ({n / max(count, 1):.2f}/user)" for name, n in rows)
+        lines.append(f"  {count:>6} idle {kind:<7} {text or '-'}")
+    return "\n".join(lines)
+
+
 def _lag(probe: dict[str, Any]) -> str:
     lag, gc_ = probe.get("lag", {}), probe.get("gc", {})
     if not lag:
         return "probe: no figures"
     return (
-        f"loop stall max {lag['max_ms']:.0f} ms ({lag['over_50ms']} over 50 ms), "
-        f"GC max {max(gc_['max_ms']):.0f} ms (full collections {gc_['collections'][2]}, "
+        f"loop stall max {lag['max_ms']:.0f} ms ({lag['over_50ms']} over 50 ms; CPU between "
+        f"two ticks max {lag.get('cpu_max_ms', float('nan')):.0f} ms, "
+        f"{lag.get('cpu_over_50ms', 0)} over 50 ms), "
+        f"GC max {max(gc_['max_ms']):.0f} ms (CPU {max(gc_.get('cpu_max_ms', [0])):.0f} ms; "
+        f"full collections {gc_['collections'][2]}, "
         f"{gc_['total_s']:.2f} s in all)"
     )
 
@@ -399,12 +509,19 @@ def format_start(run: BridgeRun, f: StartFigures) -> str:
     storm = (f.storm_cpu_s - base.storm_cpu_s) * 1000 / n
     quiet = (f.quiet_cpu_s - base.quiet_cpu_s) * 1000 / n
     hs = sum(f.requests.values())
+    online_rss = (f.rss_online_kib - run.baseline_rss_kib) / n
+    quiet_text = (
+        f"quiet after {f.quiet_s:6.1f} s"
+        if f.quiet
+        else f"NOT quiet (homeserver still busy: {f.in_flight} requests in flight)"
+    )
     return (
         f"  {run.count:>6} {f.label:<12} ready {f.ready_s:5.1f} s, all {f.online} online after "
         f"{f.all_online_s:6.1f} s (in progress max {f.in_progress_max} "
         f"{'<=' if f.in_progress_max <= f.concurrency else '>'} {f.concurrency}), bridge CPU "
-        f"{storm:5.2f} ms/user until then, quiet after {f.quiet_s:6.1f} s ({quiet:5.2f} "
-        f"ms/user);{per} {hs} homeserver requests; {_lag(f.probe_storm)}"
+        f"{storm:5.2f} ms/user until then (RSS +{online_rss:.1f} KiB/user then), {quiet_text} "
+        f"({quiet:5.2f} ms/user);{per} {hs} homeserver requests ({f.rooms_created} rooms "
+        f"created), Synapse CPU {f.synapse_cpu_s * 1000 / n:.1f} ms/user; {_lag(f.probe_storm)}"
     )
 
 
@@ -427,6 +544,10 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             keep=args.keep,
             gc_policy=args.bridge_gc,
             concurrency=args.concurrency,
+            quiet_limit=args.quiet_limit,
+            stop_timeout=args.stop_timeout,
+            tracemalloc=args.tracemalloc,
+            db_pool=args.db_pool,
         )
         for error in run.errors:
             print(f"  bridge error: {error.splitlines()[0][:160]}")

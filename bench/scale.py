@@ -243,6 +243,8 @@ def print_row(r: dict[str, Any], floor: float | None, concurrency: int) -> None:
         f"  RSS +{r['rss_kib_per_account']:5.1f} KiB/acct {ratio}"
         f"  stall {r['login_lag']['max_ms']:6.1f}/{r['idle_lag']['max_ms']:5.1f} ms"
         f"  GC max {max(r['login_gc']['max_ms']):6.1f}/{max(r['idle_gc']['max_ms']):5.1f} ms"
+        f" (CPU {max(r['login_gc'].get('cpu_max_ms', [0])):5.1f}/"
+        f"{max(r['idle_gc'].get('cpu_max_ms', [0])):4.1f})"
         f"  idle {r['idle_cpu_pct']:5.2f} %"
         f"  [server: in progress max {s['logins_in_progress_max']} <= {concurrency} {ok}]",
         flush=True,
@@ -331,6 +333,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--settle", type=float, default=900.0, help="bridge: max wait per phase (s)")
     ap.add_argument(
         "--quiet-window", type=float, default=5.0, help="bridge: seconds of calm that mean quiet"
+    )
+    ap.add_argument(
+        "--quiet-limit",
+        type=float,
+        default=None,
+        help="bridge: max wait for quiet after all are online (s; default: --settle)",
+    )
+    ap.add_argument(
+        "--stop-timeout", type=float, default=300.0, help="bridge: max wait for an exit (s)"
+    )
+    ap.add_argument(
+        "--db-pool",
+        type=int,
+        default=50,
+        help="bridge: appservice.database_opts.max_size with PostgreSQL (the example's is 10)",
     )
     ap.add_argument("--keep", action="store_true", help="bridge: keep the work directory")
     ap.add_argument(

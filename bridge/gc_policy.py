@@ -6,19 +6,25 @@ long-lived objects that are still alive (``bench/scale.py``, README "Scaling"). 
 both set under ``bridge.gc``:
 
 * ``threshold``: the generation-0 threshold (Python: 700) and, with it, fewer full collections
-  (generation thresholds ``threshold``, 50, 100);
+  (generation thresholds ``threshold``, 10, 100: a young collection then scans at most about
+  ``threshold`` x 10 objects, which keeps it under 50 ms);
 * ``freeze_every``: after that many logins, a young collection and :func:`gc.freeze`: what the
   sessions made so far moves out of the collector's sight, so a full collection scans only what
   is newer. Objects that die later are still freed by reference counting; what a frozen session
   leaves in reference cycles when it ends is collected once ``freeze_every`` sessions ended
-  (one full collection then, with everything unfrozen, and a freeze again).
+  (one full collection then, with everything unfrozen, and a freeze again). The last logins of
+  a burst (fewer than ``freeze_every``) are frozen once no login came for
+  :data:`SETTLE_SECONDS`, so an idle bridge's collections scan nothing of the sessions.
 
-0 for either keeps Python's behaviour.
+0 for either keeps Python's behaviour. At shutdown (:meth:`GCPolicy.stopping`) nothing is
+collected any more: the process is about to end, and a full collection per ``freeze_every``
+ended sessions would only hold up the stop.
 """
 
 from __future__ import annotations
 
 from typing import Final
+import asyncio
 import gc
 import logging
 import time
@@ -27,14 +33,29 @@ __all__ = ["DEFAULT_FREEZE_EVERY", "DEFAULT_THRESHOLD", "GCPolicy", "policy"]
 
 log = logging.getLogger("mau.gc")
 
-DEFAULT_THRESHOLD: Final = 20000
-DEFAULT_FREEZE_EVERY: Final = 1000
+DEFAULT_THRESHOLD: Final = 10000
+DEFAULT_FREEZE_EVERY: Final = 500
+#: Generation-1 threshold: young collections between two of generation 1 (Python: 10).
+GEN1_THRESHOLD: Final = 10
+#: Seconds without a login after which the logins since the last freeze are frozen too.
+SETTLE_SECONDS: Final = 10.0
 
 
 class GCPolicy:
     """Counts logins and ended sessions and freezes / collects as described above."""
 
-    __slots__ = ("ended", "freeze_every", "freezes", "logins", "releases", "threshold")
+    __slots__ = (
+        "ended",
+        "freeze_every",
+        "freezes",
+        "last_login",
+        "logins",
+        "releases",
+        "settle",
+        "settle_seconds",
+        "shutting_down",
+        "threshold",
+    )
 
     def __init__(self) -> None:
         self.threshold = 0
@@ -43,12 +64,16 @@ class GCPolicy:
         self.ended = 0  # sessions ended since the last release
         self.freezes = 0
         self.releases = 0
+        self.shutting_down = False
+        self.last_login = 0.0
+        self.settle_seconds = SETTLE_SECONDS
+        self.settle: asyncio.TimerHandle | None = None
 
     def configure(self, threshold: int, freeze_every: int) -> None:
         self.threshold = max(0, threshold)
         self.freeze_every = max(0, freeze_every)
         if self.threshold:
-            gc.set_threshold(self.threshold, 50, 100)
+            gc.set_threshold(self.threshold, GEN1_THRESHOLD, 100)
         log.debug("GC thresholds %s, freeze every %d logins", gc.get_threshold(), freeze_every)
 
     def logged_in(self) -> None:
@@ -56,15 +81,38 @@ class GCPolicy:
         if not self.freeze_every:
             return
         self.logins += 1
+        self.last_login = time.monotonic()
         if self.logins >= self.freeze_every:
-            self.logins = 0
-            gc.collect(1)  # the young generations only: fast
-            gc.freeze()
-            self.freezes += 1
+            self._freeze()
+        elif self.settle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self.settle = loop.call_later(self.settle_seconds, self._settled)
+
+    def _settled(self) -> None:
+        """No login for a while: freeze what the last ones made (or look again later)."""
+        self.settle = None
+        if not self.logins or self.shutting_down:
+            return
+        quiet = time.monotonic() - self.last_login
+        if quiet < self.settle_seconds:
+            loop = asyncio.get_running_loop()
+            self.settle = loop.call_later(self.settle_seconds - quiet, self._settled)
+            return
+        self._freeze()
+
+    def _freeze(self) -> None:
+        self.logins = 0
+        gc.collect(1)  # the young generations only: fast
+        gc.freeze()
+        self.freezes += 1
 
     def session_ended(self) -> None:
         """A session ended: once ``freeze_every`` did, collect what frozen ones left behind."""
-        if not self.freeze_every or not gc.get_freeze_count():
+        # (not gc.get_freeze_count(): it walks every frozen object, at each ended session)
+        if not self.freeze_every or self.shutting_down or not self.freezes:
             return
         self.ended += 1
         if self.ended >= self.freeze_every:
@@ -79,6 +127,13 @@ class GCPolicy:
                 self.freeze_every,
                 (time.perf_counter() - started) * 1000,
             )
+
+    def stopping(self) -> None:
+        """The bridge stops: ended sessions are not collected after (see the module doc)."""
+        self.shutting_down = True
+        if self.settle is not None:
+            self.settle.cancel()
+            self.settle = None
 
 
 #: The bridge's policy (configured at start-up from the config).

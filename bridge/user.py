@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from collections import Counter
+from collections.abc import AsyncIterator
+import asyncio
 
 from mautrix.bridge import BasePuppet, BaseUser
 from mautrix.errors import IntentError, MForbidden
@@ -122,10 +124,21 @@ class User(BaseUser):
 
     @classmethod
     async def all_logged_in(cls) -> list[User]:
-        return [
-            cls.by_mxid.get(UserID(row.mxid)) or cls._cached(row)
-            for row in await DBUser.all_logged_in()
-        ]
+        return [user async for page in cls.logged_in_pages() for user in page]
+
+    @classmethod
+    async def logged_in_pages(cls, page: int = 200) -> AsyncIterator[list[User]]:
+        """Every user with an MSN account, read and set up ``page`` at a time: at start-up with
+        thousands of them, one pass would hold the event loop for seconds (decrypting the
+        passwords, making each user's session objects), and the first can connect meanwhile."""
+        after = ""
+        while True:
+            rows = await DBUser.logged_in_page(after, page)
+            yield [cls.by_mxid.get(UserID(row.mxid)) or cls._cached(row) for row in rows]
+            if len(rows) < page:
+                return
+            after = rows[-1].mxid
+            await asyncio.sleep(0)  # (the database may answer at once)
 
     @classmethod
     def _cached(cls, row: DBUser) -> User:

@@ -61,3 +61,18 @@ class User(EncryptedModel, table="user", primary_key=("mxid",)):
     async def all_logged_in(cls) -> list[User]:
         """Users with an MSN account set (whether or not their credentials still work)."""
         return await cls._get_all(f"{quote('passport')} IS NOT NULL", order_by=quote("mxid"))
+
+    @classmethod
+    async def count_logged_in(cls) -> int:
+        """How many :meth:`all_logged_in` would return (without reading them)."""
+        query = f"SELECT COUNT(*) FROM {quote(cls._table)} WHERE {quote('passport')} IS NOT NULL"
+        return int(await cls.db.fetchval(query) or 0)
+
+    @classmethod
+    async def logged_in_page(cls, after: str, limit: int) -> list[User]:
+        """Up to ``limit`` of :meth:`all_logged_in` whose ``mxid`` sorts after ``after``."""
+        return await cls._get_all(
+            f"{quote('passport')} IS NOT NULL AND {quote('mxid')}>$1",
+            after,
+            order_by=f"{quote('mxid')} LIMIT {int(limit)}",
+        )

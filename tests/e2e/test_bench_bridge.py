@@ -48,6 +48,9 @@ def test_scale_bridge_mode_small_run(tmp_path: Path) -> None:
         # bridge.reconnect.max_concurrent_logins (3), counted by the MSN server
         assert 1 <= start["in_progress_max"] <= 3 and start["concurrency"] == 3
         assert start["rss_kib"] > 0 and start["probe_storm"]["gc"]["collections"]
+        # each stop was measured, and the bridge exited by itself (a kill reads as infinite)
+        assert math.isfinite(start["stop_s"]) and start["stop_s"] > 0
+        assert start["probe_storm"]["lag"]["cpu_max_ms"] >= 0
     # the first start registered the contacts' ghosts (12 accounts, 12 ghosts)
     assert first["requests"]["POST /_matrix/client/v3/register"] >= 12
     assert sum(restart["requests"].values()) > 0

@@ -82,6 +82,14 @@ async def test_user_round_trip_and_encryption(db: Database) -> None:
     await make_user("@carol:hs", "carol@example.com")
     assert [u.mxid for u in await User.all_logged_in()] == ["@alice:hs", "@carol:hs"]
     assert await db.fetchval('SELECT COUNT(*) FROM "user"') == 3
+    # read a page at a time at start-up: in mxid order, after the last one seen
+    await make_user("@dave:hs", "dave@example.com")
+    assert await User.count_logged_in() == 3
+    first = await User.logged_in_page("", 2)
+    assert [u.mxid for u in first] == ["@alice:hs", "@carol:hs"]
+    assert first[1].passport == "carol@example.com"
+    assert [u.mxid for u in await User.logged_in_page(first[-1].mxid, 2)] == ["@dave:hs"]
+    assert await User.logged_in_page("@dave:hs", 2) == []
 
     await replaced.delete()
     assert await User.get_by_mxid("@alice:hs") is None
