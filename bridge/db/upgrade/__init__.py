@@ -27,7 +27,7 @@ from . import (  # noqa: E402
     v07_contact_lists,
     v08_avatar_sha1d,
     v09_msnp13_endpoint,
-    v12_space_state,
+    v10_space_state,
 )
 
 __all__ = [
@@ -41,5 +41,5 @@ __all__ = [
     "v07_contact_lists",
     "v08_avatar_sha1d",
     "v09_msnp13_endpoint",
-    "v12_space_state",
+    "v10_space_state",
 ]

@@ -1,4 +1,4 @@
-"""v12: the names and children of the spaces the bridge made, as last set or read, so that a
+"""v10: the names and children of the spaces the bridge made, as last set or read, so that a
 start reads none of them back from the homeserver (bridge.spaces)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from . import upgrade_table
 
 
 # Version 12 (v10 and v11 are reserved for other branches; mautrix fills a gap with no-ops).
-@upgrade_table.register(index=11, description="Space names and children stored")
-async def upgrade_v12(conn: Connection) -> None:
+@upgrade_table.register(index=9, description="Space names and children stored")
+async def upgrade_v10(conn: Connection) -> None:
     await conn.execute("""
         CREATE TABLE space_state (
             room_id TEXT PRIMARY KEY,
