@@ -132,8 +132,8 @@ async def write_together(db: Database, statements: Sequence[Statement]) -> None:
         return
     if db.scheme == Scheme.POSTGRES and len(statements) > 1:
         # one statement (a round trip, atomic by itself) instead of four with BEGIN/COMMIT
-        query, args = _one_statement(statements)
-        await db.execute(query, *args)
+        combined, combined_args = _one_statement(statements)
+        await db.execute(combined, *combined_args)
         return
     conn: Any
     async with db.acquire() as conn, conn.transaction():
