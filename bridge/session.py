@@ -168,11 +168,10 @@ class MSNSession:
         if self.before_login is not None:
             await self.before_login(client)  # e.g. the display picture of the first CHG
         try:
+            ready = await session_login.prepare(self.row, passport)  # database reads: no turn
             async with self.gate.turn(interactive=interactive):
                 with metrics.login_timer("login" if new_login else "reconnect"):
-                    result = await session_login.log_in(
-                        client, self.row, passport, password, ticket
-                    )
+                    result = await session_login.log_in(client, passport, password, ticket, ready)
         except BaseException:
             self._set_client(None)
             await _close_quietly(client)

@@ -3,18 +3,22 @@
 What is kept: a Passport ticket (reused until shortly before it may expire, so a reconnect need
 not send the password), the MSNP8-12 contact list (:mod:`bridge.list_cache`) and the MSNP13+
 endpoint state (:mod:`bridge.endpoint_state`). :class:`bridge.session.MSNSession` calls these on
-its one open path, under the login gate.
+its one open path: :func:`prepare` (database reads) before it takes a turn of the login gate,
+:func:`log_in` (only the network login) with the turn held.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import time
 
 from bridge import endpoint_state, list_cache
 from bridge.db.user import User as DBUser
+from bridge.endpoint_state import LoginState
 from bridge.msnp.client import LoginResult, MSNClient
+from bridge.msnp.values import ListCache
 
-__all__ = ["TICKET_LIFETIME", "keep", "log_in", "usable_ticket"]
+__all__ = ["TICKET_LIFETIME", "Prepared", "keep", "log_in", "prepare", "usable_ticket"]
 
 #: Passport tickets are not reported with a lifetime; reuse one for this long at most.
 TICKET_LIFETIME = 8 * 3600
@@ -27,13 +31,26 @@ def usable_ticket(row: DBUser) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a login of one account needs from the database, read before the login turn."""
+
+    cache: ListCache | None
+    kept: LoginState
+
+
+async def prepare(row: DBUser, passport: str) -> Prepared:
+    """Read the list and endpoint state kept for ``passport`` (no network, no gate)."""
+    return Prepared(
+        await list_cache.load(row, passport), await endpoint_state.stored(row, passport)
+    )
+
+
 async def log_in(
-    client: MSNClient, row: DBUser, passport: str, password: str | None, ticket: str | None
+    client: MSNClient, passport: str, password: str | None, ticket: str | None, ready: Prepared
 ) -> LoginResult:
-    """Log ``client`` in, with the list and endpoint state kept for ``passport``."""
-    cache = await list_cache.load(row, passport)
-    kept = await endpoint_state.stored(row, passport)
-    return await client.login(passport, password, ticket=ticket, cache=cache, **kept)
+    """Log ``client`` in, with what :func:`prepare` read for ``passport``."""
+    return await client.login(passport, password, ticket=ticket, cache=ready.cache, **ready.kept)
 
 
 async def keep(

@@ -15,6 +15,7 @@ from .incoming import Incoming
 from .message import Message
 from .model import Model
 from .outgoing import Outgoing
+from .own_picture import OwnPicture
 from .portal import Portal
 from .puppet import Puppet
 from .space import SpaceChild, SpaceState
@@ -31,6 +32,7 @@ __all__ = [
     "Message",
     "Model",
     "Outgoing",
+    "OwnPicture",
     "Portal",
     "Puppet",
     "SpaceChild",
@@ -53,6 +55,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Incoming,
     SpaceState,
     SpaceChild,
+    OwnPicture,
 )
 
 

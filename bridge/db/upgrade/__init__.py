@@ -28,6 +28,7 @@ from . import (  # noqa: E402
     v08_avatar_sha1d,
     v09_msnp13_endpoint,
     v10_space_state,
+    v11_own_picture,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "v08_avatar_sha1d",
     "v09_msnp13_endpoint",
     "v10_space_state",
+    "v11_own_picture",
 ]
