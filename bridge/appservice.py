@@ -9,7 +9,9 @@ whose content differs, e.g. without its ephemeral events, still brings no event 
 
 A transaction is answered once its message events were taken in (for a portal: stored in the
 outgoing queue), at most :data:`ACCEPT_SECONDS` later: a bridge that stops or crashes after the
-answer has lost nothing, since the homeserver retries an unanswered transaction.
+answer has lost nothing, since the homeserver retries an unanswered transaction. Events mautrix
+handles in the background after the answer (membership and other state, for the state store)
+are awaited when the appservice stops, up to :data:`STOP_SECONDS`, before the database closes.
 
 :func:`adopt` turns mautrix's :class:`AppService` object into :class:`MSNAppService` after
 mautrix built it (its routes call these methods by name, so the overrides take effect).
@@ -31,10 +33,12 @@ from mautrix.util import background_task
 
 from bridge.puppet import Puppet
 
-__all__ = ["ACCEPT_SECONDS", "BoundedSet", "MSNAppService", "adopt"]
+__all__ = ["ACCEPT_SECONDS", "STOP_SECONDS", "BoundedSet", "MSNAppService", "adopt"]
 
 #: How long a transaction's answer waits for its message events to be taken in.
 ACCEPT_SECONDS = 10.0
+#: How long a stop waits for events still being handled (no new ones arrive by then).
+STOP_SECONDS = 10.0
 #: Event IDs and transaction keys remembered (a retry comes soon after the original).
 MAX_EVENT_IDS = 20_000
 MAX_TRANSACTIONS = 5_000
@@ -71,6 +75,7 @@ class MSNAppService(AppService):
     """mautrix's appservice with the de-duplication and answering rules above."""
 
     _seen_events: BoundedSet
+    _handling: set[asyncio.Task[None]]
 
     async def _read_transaction_header(self, request: web.Request) -> tuple[str, dict[str, Any]]:
         # mautrix checks the token and whether the bare ID was seen: bare IDs are never
@@ -141,20 +146,43 @@ class MSNAppService(AppService):
         return sender == self.bot_mxid or (ghost_ids is not None and ghost_ids.is_ghost(sender))
 
     async def handle_matrix_event(self, event: Event, ephemeral: bool = False) -> None:
-        accepting = _accepting.get()
-        if (
-            accepting is None
-            or ephemeral
-            or self.synchronous_handlers
-            or event.type.t not in _MESSAGE_TYPES
-            or getattr(event, "state_key", None) is not None
-        ):
+        if self.synchronous_handlers:
             await super().handle_matrix_event(event, ephemeral)
             return
-        # As mautrix does (one task per handler, started in order), keeping the tasks.
-        event.type = event.type.with_class(EventType.Class.MESSAGE)
+        # As mautrix does (its event classes, one task per handler started in order), keeping
+        # the tasks: a message's are awaited before the answer, all of them at a stop.
+        if ephemeral:
+            event_class = EventType.Class.EPHEMERAL
+        elif getattr(event, "state_key", None) is not None:
+            event_class = EventType.Class.STATE
+        else:
+            event_class = EventType.Class.MESSAGE
+        event.type = event.type.with_class(event_class)
+        accepting = _accepting.get()
+        awaited = (
+            accepting is not None
+            and event_class == EventType.Class.MESSAGE
+            and event.type.t in _MESSAGE_TYPES
+        )
         for handler in self.event_handlers:
-            accepting.append(background_task.create(self._handle_logged(handler, event)))
+            task = background_task.create(self._handle_logged(handler, event))
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+            if awaited:
+                assert accepting is not None
+                accepting.append(task)
+
+    async def stop(self) -> None:
+        """Stop taking transactions, let the events already taken in be handled (they may
+        still write to the database, which closes after), then stop as mautrix does."""
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+        if self._handling:
+            _, late = await asyncio.wait(set(self._handling), timeout=STOP_SECONDS)
+            if late:
+                self.log.warning("Stopping with %d Matrix events still being handled", len(late))
+        await super().stop()
 
     async def _handle_logged(self, handler: HandlerFunc, event: Event) -> None:
         try:
@@ -169,4 +197,5 @@ def adopt(az: AppService) -> MSNAppService:
     assert isinstance(az, MSNAppService)
     az.transactions = BoundedSet(MAX_TRANSACTIONS)  # type: ignore[assignment]
     az._seen_events = BoundedSet(MAX_EVENT_IDS)
+    az._handling = set()
     return az
