@@ -11,8 +11,11 @@ both set under ``bridge.gc``:
 * ``freeze_every``: after that many logins, a young collection and :func:`gc.freeze`: what the
   sessions made so far moves out of the collector's sight, so a full collection scans only what
   is newer. Objects that die later are still freed by reference counting; what a frozen session
-  leaves in reference cycles when it ends is collected once ``freeze_every`` sessions ended
-  (one full collection then, with everything unfrozen, and a freeze again). The last logins of
+  leaves in reference cycles when it ends is collected once ``freeze_every`` sessions, or a
+  quarter of the frozen ones if that is more, ended (one full collection then, with everything
+  unfrozen, and a freeze again: as in Python's own rule for full collections, a collection of
+  the whole heap comes only after garbage in proportion to it, so a server that drops 10,000
+  sessions at once causes 4 of them, not 20). The last logins of
   a burst (fewer than ``freeze_every``) are frozen once no login came for
   :data:`SETTLE_SECONDS`, so an idle bridge's collections scan nothing of the sessions.
 
@@ -48,6 +51,7 @@ class GCPolicy:
         "ended",
         "freeze_every",
         "freezes",
+        "frozen",
         "last_login",
         "logins",
         "releases",
@@ -62,6 +66,7 @@ class GCPolicy:
         self.freeze_every = 0
         self.logins = 0  # since the last freeze
         self.ended = 0  # sessions ended since the last release
+        self.frozen = 0  # sessions frozen (logins frozen, less the sessions ended, at a release)
         self.freezes = 0
         self.releases = 0
         self.shutting_down = False
@@ -104,18 +109,22 @@ class GCPolicy:
         self._freeze()
 
     def _freeze(self) -> None:
+        self.frozen += self.logins
         self.logins = 0
         gc.collect(1)  # the young generations only: fast
         gc.freeze()
         self.freezes += 1
 
     def session_ended(self) -> None:
-        """A session ended: once ``freeze_every`` did, collect what frozen ones left behind."""
+        """A session ended: once enough did (see the module doc), collect what frozen ones left
+        behind."""
         # (not gc.get_freeze_count(): it walks every frozen object, at each ended session)
         if not self.freeze_every or self.shutting_down or not self.freezes:
             return
         self.ended += 1
-        if self.ended >= self.freeze_every:
+        if self.ended >= max(self.freeze_every, self.frozen // 4):
+            self.frozen = max(0, self.frozen - self.ended) + self.logins  # frozen again below
+            self.logins = 0
             self.ended = 0
             started = time.perf_counter()
             gc.unfreeze()
@@ -123,8 +132,7 @@ class GCPolicy:
             gc.freeze()
             self.releases += 1
             log.info(
-                "Collected what %d ended sessions left: %.0f ms",
-                self.freeze_every,
+                "Collected what ended sessions left: %.0f ms",
                 (time.perf_counter() - started) * 1000,
             )
 

@@ -138,3 +138,25 @@ async def test_the_last_logins_of_a_burst_are_frozen_once_logins_stop() -> None:
     assert policy.freezes == 1 and policy.logins == 0
     assert session not in gc.get_objects()  # out of the collector's sight now
     policy.stopping()
+
+
+def test_with_many_sessions_frozen_a_quarter_of_them_must_end_before_a_full_collection() -> None:
+    # A full collection costs in proportion to the heap: with 40 sessions frozen it waits for
+    # 10 ended sessions, not freeze_every (2), so a server dropping every session at once
+    # causes a handful of them rather than one per freeze_every.
+    policy = GCPolicy()
+    policy.configure(0, 2)
+    for _ in range(40):
+        policy.logged_in()
+    assert policy.freezes == 20
+    for _ in range(9):
+        policy.session_ended()
+    assert policy.releases == 0
+    policy.session_ended()
+    assert policy.releases == 1
+    # 30 sessions are left frozen: the next full collection comes after 30 // 4 = 7 ended
+    for _ in range(6):
+        policy.session_ended()
+    assert policy.releases == 1
+    policy.session_ended()
+    assert policy.releases == 2
