@@ -30,6 +30,7 @@ from bridge.appservice import adopt
 from bridge.commands.auth import awaiting_password
 from bridge.config import Config, base_config_path
 from bridge.config_doc import ConfigFileError, reason
+from bridge.db import pg_pool
 from bridge.gc_policy import policy as gc_policy
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal, outbox
@@ -207,6 +208,7 @@ class MSNBridge(Bridge):
             super().prepare_db()
         except Exception as e:
             raise StartupError(f"appservice.database is invalid: {e}", startup.EXIT_CONFIG) from e
+        pg_pool.skip_reset_query(self.db)
         bridge_db.init(self.db, self.config.credential_cipher())
 
     def _log_db_error(self, e: Exception) -> None:
