@@ -8,8 +8,9 @@ account it was fetched for, and read and written off the event loop (it can be m
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Final, TypedDict
 import asyncio
+import logging
 
 from bridge.db.user import User as DBUser
 from bridge.msnp.ab_login import AbCache
@@ -18,27 +19,42 @@ from bridge.msnp.client import MSNClient
 
 __all__ = ["remember", "stored"]
 
+log = logging.getLogger("mau.endpoint_state")
+
+#: The first MSNP version with the address book (a user last seen below it has no cache).
+FIRST_AB_VERSION: Final = 13
+
 
 class LoginState(TypedDict):
     machine_guid: str | None
     ab_cache: AbCache | None
 
 
-def _cache_for(row: DBUser, passport: str) -> AbCache | None:
-    if not row.ab_cache or (row.passport or "").lower() != passport.lower():
-        return None
-    return load_cache(row.ab_cache)
-
-
 async def stored(row: DBUser, passport: str) -> LoginState:
     """The keyword arguments of :meth:`MSNClient.login` for ``passport``."""
-    cache = await asyncio.to_thread(_cache_for, row, passport) if row.ab_cache else None
+    cache = None
+    same_account = (row.passport or "").lower() == passport.lower()
+    if same_account and (row.protocol is None or row.protocol >= FIRST_AB_VERSION):
+        cache = await _read_cache(row)
     return LoginState(machine_guid=row.machine_guid, ab_cache=cache)
 
 
+async def _read_cache(row: DBUser) -> AbCache | None:
+    try:
+        text = await row.read_ab_cache()
+    except Exception:  # (then the whole address book is fetched, as without a cache)
+        log.warning("Failed to read the kept address book of %s", row.mxid, exc_info=True)
+        return None
+    return await asyncio.to_thread(load_cache, text) if text else None
+
+
 async def remember(row: DBUser, client: MSNClient) -> None:
-    """Keep the GUID and the address book of a successful login in ``row`` (saved by the
-    caller)."""
+    """Keep the GUID of a successful login in ``row`` (saved by the caller) and write its
+    address book to the database at once (it is not held in memory with the row)."""
     row.machine_guid = client.machine_guid or row.machine_guid
     if client.ab_cache is not None:
-        row.ab_cache = await asyncio.to_thread(dump_cache, client.ab_cache)
+        text = await asyncio.to_thread(dump_cache, client.ab_cache)
+        try:
+            await row.write_ab_cache(text)
+        except Exception:  # (the next login then fetches the whole address book)
+            log.warning("Failed to keep the address book of %s", row.mxid, exc_info=True)

@@ -211,10 +211,10 @@ class User(BaseUser):
         row = self.row
         row.passport = row.password = row.ticket = None
         row.ticket_expiry = None
-        row.ab_cache = None  # the contact list of the account signed out of
         own_presence.forget_account_texts(row)
         await list_cache.forget(self.mxid)  # (the kept list is the old account's)
         await self.save()
+        await row.write_ab_cache(None)  # the address book of the account signed out of
         self.contacts.clear()
 
     async def stop(self) -> None:

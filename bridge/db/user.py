@@ -25,6 +25,8 @@ class User(EncryptedModel, table="user", primary_key=("mxid",)):
     """
 
     _secret_columns: ClassVar[frozenset[str]] = frozenset({"password", "ticket"})
+    #: columns of the table that are not fields: never read or written with the row
+    separate_columns: ClassVar[frozenset[str]] = frozenset({"ab_cache"})
 
     mxid: str
     passport: str | None = None
@@ -38,10 +40,11 @@ class User(EncryptedModel, table="user", primary_key=("mxid",)):
     chosen_status: str | None = None  # an MSN status code, HDN for Appear Offline
     chosen_personal_message: str | None = None  # "" = chosen to be empty
     chosen_friendly_name: str | None = None
-    # v9: the MSNP16+ endpoint's machine GUID (kept across logins) and the MSNP13+ address-book
-    # cache of the last login (JSON, bridge.msnp.ab_store), so the next fetches only deltas
+    # v9: the MSNP16+ endpoint's machine GUID (kept across logins). The table also keeps the
+    # MSNP13+ address-book cache of the last login (``ab_cache``: JSON, bridge.msnp.ab_store),
+    # so the next fetches only deltas; it is not held with the row (tens of KiB per user, for
+    # the whole session) but read and written by the two methods below when a login needs it.
     machine_guid: str | None = None
-    ab_cache: str | None = field(default=None, repr=False)
     credentials_lost: bool = field(default=False, compare=False, metadata={"column": False})
 
     def _on_undecryptable(self, columns: list[str]) -> None:
@@ -52,6 +55,17 @@ class User(EncryptedModel, table="user", primary_key=("mxid",)):
             self.mxid,
         )
         self.credentials_lost = True
+
+    async def read_ab_cache(self) -> str | None:
+        """The address-book cache kept for this user (see the ``machine_guid`` comment)."""
+        query = f"SELECT {quote('ab_cache')} FROM {quote(self._table)} WHERE {quote('mxid')}=$1"
+        text = await self.db.fetchval(query, self.mxid)
+        return str(text) if text else None
+
+    async def write_ab_cache(self, text: str | None) -> None:
+        """Keep ``text`` as this user's address-book cache (None: forget it)."""
+        query = f"UPDATE {quote(self._table)} SET {quote('ab_cache')}=$1 WHERE {quote('mxid')}=$2"
+        await self.db.execute(query, text, self.mxid)
 
     @classmethod
     async def get_by_mxid(cls, mxid: str) -> User | None:

@@ -350,3 +350,16 @@ async def test_double_puppet_token_is_encrypted_like_passwords(db: Database) -> 
         assert await db.fetchval("SELECT access_token FROM puppet") == raw
     finally:
         Puppet.cipher = key
+
+
+async def test_the_address_book_cache_is_kept_apart_from_the_user_row(db: Database) -> None:
+    row = User(mxid="@a:hs", passport="a@x.com")
+    await row.insert()
+    await row.write_ab_cache('{"book": 1}')
+    row.protocol = 18
+    await row.update()  # the row's own columns: the cache is not one of them
+    assert await row.read_ab_cache() == '{"book": 1}'
+    again = await User.get_by_mxid("@a:hs")
+    assert again is not None and again.protocol == 18 and not hasattr(again, "ab_cache")
+    await again.write_ab_cache(None)
+    assert await row.read_ab_cache() is None

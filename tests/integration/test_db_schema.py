@@ -79,6 +79,7 @@ async def schema_of(db: Database) -> dict[str, object]:
 async def test_latest_schema_has_every_model_column(db: Database) -> None:
     for model in bridge_db.ALL_MODELS:
         model_cols = {f.name for f in fields(model) if f.metadata.get("column", True)}
+        model_cols |= getattr(model, "separate_columns", frozenset())
         if db.scheme == Scheme.SQLITE:
             rows = await db.fetch(f'PRAGMA table_info("{model._table}")')
         else:

@@ -1,9 +1,11 @@
 """A bridge user's session at MSNP18 against the MSN test server: the machine GUID and the
-address book are kept in the user's row, a reconnect is the same endpoint, and the user's own
-Messenger (another endpoint of the account) stays signed in throughout."""
+address book are kept (the GUID in the user's row, the address book in the database only), a
+reconnect is the same endpoint, and the user's own Messenger (another endpoint of the account)
+stays signed in throughout."""
 
 from __future__ import annotations
 
+from mautrix.util.async_db import Database
 import pytest
 
 from bridge import texts
@@ -20,13 +22,15 @@ pytestmark = pytest.mark.timeout(60)
 OWN_MESSENGER = "{0A0A0A0A-1B1B-2C2C-3D3D-4E4E4E4E4E4E}"
 
 
-async def test_msnp18_session_keeps_its_endpoint_and_address_book() -> None:
+async def test_msnp18_session_keeps_its_endpoint_and_address_book(db: Database) -> None:
+    user_row = DBUser(mxid="@alice:hs")
+    await user_row.insert()
     async with running_server() as server:
         messenger = MSNClient(client_config(server, 18), Recorder())
         await messenger.login(ALICE, ALICE_PASSWORD, machine_guid=OWN_MESSENGER)
         config = make_config(server.server_address, server.passport_url)
         config["msn.protocol_max"] = 18
-        session, owner = make_session(config, DBUser(mxid="@alice:hs"))
+        session, owner = make_session(config, user_row)
         lists: list[ListSynced] = []
 
         async def on_list(evt: ListSynced) -> None:
@@ -39,7 +43,9 @@ async def test_msnp18_session_keeps_its_endpoint_and_address_book() -> None:
             assert result.protocol == 18 and row.protocol == 18
             assert row.ticket is None  # nothing reusable without the password at MSNP15+
             assert row.machine_guid and row.machine_guid != OWN_MESSENGER
-            cache = load_cache(row.ab_cache)
+            # the address book is in the database, not held with the row for the session
+            assert not hasattr(row, "ab_cache")
+            cache = load_cache(await row.read_ab_cache())
             assert cache is not None
             assert {c.email for c in cache.book.contacts} == {
                 "bob@example.com",
