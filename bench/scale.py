@@ -2,7 +2,8 @@
 
 Two modes, each against ``tests/msn_server`` in its own process, seeded with N accounts of
 ``--contacts`` (20) mutual contacts in ``--groups`` (2) groups (``python -m tests.msn_server
---seed N``), MSNP12 through the dispatch server:
+--seed N``), through the dispatch server (MSNP12 for the library, ``--protocol``; the bridge
+offers what its config says, MSNP18 by default):
 
 ``python bench/scale.py library [--counts 1000,5000] [--concurrency 200] [--idle 30]``
     The client library alone. For each N, one fresh worker process per variant logs the N
@@ -365,6 +366,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def protocol_text(args: argparse.Namespace) -> str:
+    """The MSNP version(s) the run's logins use: ``--protocol`` for the library; the bridge
+    offers what its config does (``msn.protocol_max``, 18 by default), as a deployment would."""
+    if args.mode == "bridge":
+        return "MSNP up to the bridge's msn.protocol_max (18 by default)"
+    return f"MSNP{args.protocol}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
@@ -372,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(worker(args))
     print(
         f"scale, {args.mode}: {args.contacts} contacts and {args.groups} groups per account, "
-        f"MSNP{args.protocol} through the DS, {args.concurrency} logins at a time; "
+        f"{protocol_text(args)} through the DS, {args.concurrency} logins at a time; "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
