@@ -20,7 +20,7 @@ from mautrix.util.logging import TraceLogger
 from PIL import Image
 import pytest
 
-from bridge import list_cache
+from bridge import list_cache, session_login
 from bridge.db.own_picture import OwnPicture
 from bridge.db.user import User as DBUser
 from bridge.msnp.values import ListCache
@@ -98,12 +98,27 @@ def sha1d_of(msn_object: str | None) -> str | None:
 
 
 async def test_a_restart_storm_does_not_wait_for_the_homeservers_avatars(
-    server: MSNServer, db: Database
+    server: MSNServer, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every user's picture was stored by the previous run; the homeserver is stalled. All log
     # in, up to the gate's limit at once, with the stored picture in the first CHG; once the
     # homeserver answers, the one whose avatar was removed meanwhile announces no picture.
     users, limit = 6, 3
+    # The first `limit` logins wait, each holding its turn, until that many hold one: the
+    # limit is reached only if no login waits for the homeserver before its turn (without
+    # this, how many overlap would depend on how fast the test server answers).
+    in_turn, all_in = 0, asyncio.Event()
+    network_login = session_login.log_in
+
+    async def log_in_together(*args: Any, **kwargs: Any) -> Any:
+        nonlocal in_turn
+        in_turn += 1
+        if in_turn >= limit:
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), 20)
+        return await network_login(*args, **kwargs)
+
+    monkeypatch.setattr(session_login, "log_in", log_in_together)
     server.seed_accounts(users, contacts=2, groups=1)
     config = make_config(server.server_address, server.passport_url)
     config["bridge.reconnect.stable_after"] = 30
