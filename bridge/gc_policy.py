@@ -15,7 +15,7 @@ both set under ``bridge.gc``:
   quarter of the frozen ones if that is more, ended (one full collection then, with everything
   unfrozen, and a freeze again: as in Python's own rule for full collections, a collection of
   the whole heap comes only after garbage in proportion to it, so a server that drops 10,000
-  sessions at once causes 4 of them, not 20). The last logins of
+  sessions at once causes 3 or 4 of them, not 20). The last logins of
   a burst (fewer than ``freeze_every``) are frozen once no login came for
   :data:`SETTLE_SECONDS`, so an idle bridge's collections scan nothing of the sessions.
 

@@ -3,7 +3,7 @@ database call), and a transaction left open is still rolled back (bridge.db.pg_p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 import asyncio
 
@@ -12,7 +12,6 @@ import pytest
 
 from bridge import db as bridge_db
 from bridge.db.pg_pool import skip_reset_query
-from tests.support.pg import PostgresServer
 
 
 @asynccontextmanager
@@ -38,26 +37,23 @@ async def _queries_of_one_use(database: Database) -> list[str]:
     return sent
 
 
-@pytest.fixture
-def pg_url(pg_server: PostgresServer) -> Iterator[str]:
-    url = pg_server.create_database()
-    yield url
-    pg_server.drop_database(url.rsplit("/", 1)[1])
+#: a new empty PostgreSQL database per test (tests.support.db_fixtures' db_url, PostgreSQL only)
+pytestmark = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 
 
-async def test_a_released_connection_is_not_sent_the_reset_query(pg_url: str) -> None:
-    async with started(pg_url, skip=False) as database:
+async def test_a_released_connection_is_not_sent_the_reset_query(db_url: str) -> None:
+    async with started(db_url, skip=False) as database:
         assert any("RESET ALL" in q for q in await _queries_of_one_use(database))  # asyncpg's
-    async with started(pg_url, skip=True) as database:
+    async with started(db_url, skip=True) as database:
         assert await _queries_of_one_use(database) == ["SELECT 1"]
 
 
-async def test_a_transaction_left_open_is_still_rolled_back(pg_url: str) -> None:
+async def test_a_transaction_left_open_is_still_rolled_back(db_url: str) -> None:
     loop = asyncio.get_running_loop()
     reported: list[str] = []
     loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
     try:
-        async with started(pg_url, skip=True) as database:
+        async with started(db_url, skip=True) as database:
             await database.execute("CREATE TABLE kept (n INTEGER)")
             async with database.pool.acquire() as conn:
                 await conn.execute("BEGIN")
