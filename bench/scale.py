@@ -82,6 +82,7 @@ async def worker(args: argparse.Namespace) -> None:
     variant = args.worker
     library = variant != "raw"
     shared = variant != "own-session"
+    keep_ab = "keep-ab" in args.gc.split("+")
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency))
     config = ClientConfig(
         server=args.ds,
@@ -103,6 +104,8 @@ async def worker(args: argparse.Namespace) -> None:
         if library:
             client = MSNClient(config, handler, http=session if shared else None)
             await client.login(email, spec.password)
+            if not keep_ab:  # as the bridge does (its database keeps the address book)
+                client.take_ab_cache()
             clients.append(client)
         else:
             conn = await log_in(args.ds, args.login_url, session, email, spec.password)
@@ -182,7 +185,7 @@ async def worker(args: argparse.Namespace) -> None:
         "rss_kib_per_account": (rss_after - baseline) / args.count,
         "login_gc": login_gc,
         "login_lag": login_lag,
-        "idle_cpu_pct": idle_cpu * 100 / args.idle,
+        "idle_cpu_pct": idle_cpu * 100 / args.idle if args.idle else 0.0,
         "idle_gc": idle_gc,
         "idle_lag": idle_lag,
         "allocations": allocations,
@@ -323,7 +326,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--variants",
         default="raw,library,own-session,library+freeze",
         help="comma list of raw, library, own-session, and library+MODE where MODE joins with "
-        "+ any of freeze, freeze-every:N, gc=A:B:C (e.g. library+gc=20000:50:100+freeze)",
+        "+ any of freeze, freeze-every:N, gc=A:B:C, keep-ab (the client keeps the MSNP13+ "
+        "address book, as before the bridge took it) (e.g. library+gc=20000:50:100+freeze)",
     )
     ap.add_argument("--tracemalloc", action="store_true", help="also a traced library run")
     ap.add_argument("--top", type=int, default=15, help="allocation sites to show")

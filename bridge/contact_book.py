@@ -28,7 +28,12 @@ from bridge import friend_requests
 from bridge.added_notices import AddedNotices
 from bridge.clean_text import clean_line
 from bridge.contact_entry import ContactEntry
-from bridge.db.contact import Contact as DBContact, ContactGroup as DBContactGroup, store_list
+from bridge.db.contact import (
+    Contact as DBContact,
+    ContactGroup as DBContactGroup,
+    ListPrint,
+    store_list,
+)
 from bridge.msnp.client import MSNClient
 from bridge.msnp.events import (
     ContactAdded,
@@ -115,6 +120,10 @@ class ContactBook:
         self._sync_task: asyncio.Task[None] | None = None
         #: whether the book's last write to the database succeeded
         self.stored = False
+        # what the tables hold (None: unknown, read before the next write); one write at a
+        # time, so that it stays the print of what the last write left
+        self._print: ListPrint | None = None
+        self._writing = asyncio.Lock()
 
     # region reading
 
@@ -297,10 +306,12 @@ class ContactBook:
         """Store the book; returns the group rows that were deleted. A failure is logged, never
         raised: the book in memory stays right and the event that changed it goes on."""
         try:
-            removed = await self._write()
+            async with self._writing:
+                removed = await self._write()
         except Exception:
             self.log.warning("Failed to store the contact list", exc_info=True)
             self.stored = False
+            self._print = None
             return []
         self.stored = True
         return removed
@@ -312,7 +323,8 @@ class ContactBook:
             for passport, c in self._contacts.items()
         )
         members = ((g, p) for p, e in self._contacts.items() for g in e.groups)
-        return await store_list(owner, rows, self._groups, members)
+        removed, self._print = await store_list(owner, rows, self._groups, members, self._print)
+        return removed
 
     # endregion
     # region ghosts
@@ -370,5 +382,6 @@ class ContactBook:
         self.added_notices.stop()
         self._contacts = {}
         self._groups = {}
+        self._print = None
 
     # endregion

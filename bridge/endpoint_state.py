@@ -52,8 +52,9 @@ async def remember(row: DBUser, client: MSNClient) -> None:
     """Keep the GUID of a successful login in ``row`` (saved by the caller) and write its
     address book to the database at once (it is not held in memory with the row)."""
     row.machine_guid = client.machine_guid or row.machine_guid
-    if client.ab_cache is not None:
-        text = await asyncio.to_thread(dump_cache, client.ab_cache)
+    cache = client.take_ab_cache()  # (not held for the session: the database keeps it)
+    if cache is not None:
+        text = await asyncio.to_thread(dump_cache, cache)
         try:
             await row.write_ab_cache(text)
         except Exception:  # (the next login then fetches the whole address book)

@@ -66,8 +66,12 @@ class Puppet(BasePuppet):
         self.base_url = None
         self.intent = self._fresh_intent()
         self.log = self.log.getChild(self.passport)
+        # The MSN status lives in memory only: every login reports it again (ILN), Synapse
+        # forgets a ghost's presence soon anyway, and storing each change cost a database
+        # write per contact per login. The personal message, which seldom changes, is stored.
+        self._status = Status.OFFLINE
         self._target_presence: tuple[PresenceState, str | None] = presence_for(
-            row.status, row.personal_message or ""
+            None, row.personal_message or ""
         )
         # One name update at a time: the contact sync and presence events (ILN) of a login
         # would otherwise both set the same display name.
@@ -142,7 +146,7 @@ class Puppet(BasePuppet):
         if row is None:
             if not create:
                 return None
-            row = DBPuppet(passport=passport, status=Status.OFFLINE.value)
+            row = DBPuppet(passport=passport)
             await row.insert()
         puppet = cls(row)
         cls.by_passport[passport] = puppet
@@ -168,10 +172,8 @@ class Puppet(BasePuppet):
 
     @property
     def status(self) -> Status:
-        try:
-            return Status(self.row.status or Status.OFFLINE.value)
-        except ValueError:
-            return Status.OFFLINE
+        """The contact's MSN status as last reported in this process (offline until then)."""
+        return self._status
 
     @property
     def personal_message(self) -> str:
@@ -194,7 +196,7 @@ class Puppet(BasePuppet):
         await self.row.update()
 
     async def _store(self) -> None:
-        """Save a name or presence change. A failure is logged, never raised: the change stays
+        """Save a name or personal message change. A failure is logged, never raised: the change stays
         in memory and the event that carried it (a message, say) is still bridged."""
         try:
             await self.save()
@@ -266,19 +268,19 @@ class Puppet(BasePuppet):
     async def update_presence(
         self, status: Status | None = None, personal_message: str | None = None
     ) -> None:
-        """Store a new MSN status / PSM and queue a Matrix presence update if it changed."""
+        """Take a new MSN status / PSM (a new PSM is stored) and queue a Matrix presence update
+        if it changed."""
         dirty = False
-        if status is not None and status.value != self.row.status:
-            self.row.status = status.value
+        if status is not None and status != self._status:
+            self._status = status
             dirty = True
         if personal_message is not None:
             personal_message = clean_line(personal_message)
             if personal_message != (self.row.personal_message or ""):
                 self.row.personal_message = personal_message
                 dirty = True
-        if dirty:
-            await self._store()
-        target = presence_for(self.row.status, self.row.personal_message or "")
+                await self._store()
+        target = presence_for(self._status, self.row.personal_message or "")
         self._target_presence = target
         if dirty or target != self.sent_presence:
             self.queue_presence()

@@ -9,7 +9,16 @@ from mautrix.util.async_db.connection import LoggingConnection
 
 from .model import Model, quote
 
-__all__ = ["Contact", "ContactGroup", "ContactGroupMember", "ContactListVersion", "store_list"]
+__all__ = [
+    "Contact",
+    "ContactGroup",
+    "ContactGroupMember",
+    "ContactListVersion",
+    "ListPrint",
+    "list_print",
+    "store_list",
+    "stored_print",
+]
 
 _OWNER = quote("owner")
 
@@ -115,25 +124,63 @@ class ContactGroupMember(
                 )
 
 
+#: What a list's three tables hold, as hashes (contacts, groups, memberships): see
+#: :func:`store_list`. Kept in memory only (Python's string hashes differ between processes).
+ListPrint = tuple[int, int, int]
+
+
+def list_print(
+    contacts: Iterable[Contact], groups: Mapping[str, str], members: Iterable[tuple[str, str]]
+) -> ListPrint:
+    """The :data:`ListPrint` of a list as :func:`store_list` would store it."""
+    return (
+        hash(frozenset((c.passport, c.guid, c.lists, bool(c.request_announced)) for c in contacts)),
+        hash(frozenset(groups.items())),
+        hash(frozenset((g, p.lower()) for g, p in members if g in groups)),
+    )
+
+
+async def stored_print(owner: str) -> ListPrint:
+    """The :data:`ListPrint` of what the tables hold for ``owner`` now."""
+    groups = {g.group_id: g.name for g in await ContactGroup.all_for_owner(owner)}
+    members = [(m.group_id, m.passport) for m in await ContactGroupMember.all_for_owner(owner)]
+    return list_print(await Contact.all_for_owner(owner), groups, members)
+
+
 async def store_list(
     owner: str,
     contacts: Iterable[Contact],
     groups: Mapping[str, str],
     members: Iterable[tuple[str, str]],
-) -> list[ContactGroup]:
+    stored: ListPrint | None = None,
+) -> tuple[list[ContactGroup], ListPrint]:
     """Make ``contacts``, ``groups`` (names by id) and ``members`` (group id, passport; those
-    of unknown groups are left out) the whole list of ``owner``; returns the group rows that
-    were deleted (their spaces go)."""
-    await Contact.replace_for_owner(owner, contacts)
-    old_groups = {g.group_id: g for g in await ContactGroup.all_for_owner(owner)}
-    for gid, name in groups.items():
-        row = old_groups.pop(gid, None)
-        if row is None:
-            await ContactGroup(owner=owner, group_id=gid, name=name).insert()
-        elif row.name != name:
-            row.name = name
-            await row.update()
-    for row in old_groups.values():
-        await row.delete()
-    await ContactGroupMember.replace_for_owner(owner, ((g, p) for g, p in members if g in groups))
-    return list(old_groups.values())
+    of unknown groups are left out) the whole list of ``owner``. Returns the group rows that
+    were deleted (their spaces go) and the print of the list now stored.
+
+    ``stored`` is the print of what the tables hold (from an earlier call; read when None):
+    only the tables whose part of it changed are written, so a login with an unchanged list
+    writes nothing."""
+    rows = list(contacts)
+    pairs = [(g, p) for g, p in members if g in groups]
+    new = list_print(rows, groups, pairs)
+    if stored is None:
+        stored = await stored_print(owner)
+    if new[0] != stored[0]:
+        await Contact.replace_for_owner(owner, rows)
+    removed: list[ContactGroup] = []
+    if new[1] != stored[1]:
+        old_groups = {g.group_id: g for g in await ContactGroup.all_for_owner(owner)}
+        for gid, name in groups.items():
+            row = old_groups.pop(gid, None)
+            if row is None:
+                await ContactGroup(owner=owner, group_id=gid, name=name).insert()
+            elif row.name != name:
+                row.name = name
+                await row.update()
+        for row in old_groups.values():
+            await row.delete()
+        removed = list(old_groups.values())
+    if new[2] != stored[2]:
+        await ContactGroupMember.replace_for_owner(owner, pairs)
+    return removed, new

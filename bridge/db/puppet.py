@@ -27,7 +27,6 @@ class Puppet(EncryptedModel, table="puppet", primary_key=("passport",)):
     friendly_name: str | None = None
     name_set: bool = False  # the ghost's displayname has been set from friendly_name
     personal_message: str | None = None
-    status: str | None = None  # MSN status code (NLN, BSY, ..., FLN)
     avatar_url: str | None = None  # mxc:// URI
     is_registered: bool = False  # the ghost exists on the homeserver (mautrix state store)
     # v2: double puppeting

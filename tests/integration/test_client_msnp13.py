@@ -216,6 +216,10 @@ async def test_list_changes_go_through_the_address_book(protocol: int) -> None:
             if protocol >= 18:  # (after the login, the circles are looked up: one more call)
                 await rec.wait(CirclesLoaded)
                 await dave_rec.wait(CirclesLoaded)
+            # the bridge takes the fetched address book (into its database): the client
+            # then holds none, and its list changes need none
+            assert alice.take_ab_cache() is not None
+            assert alice.ab_cache is None and alice.take_ab_cache() is None
             ab_calls, sharing_calls = (
                 server.counters["http_abservice"],
                 server.counters["http_sharing"],

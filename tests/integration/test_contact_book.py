@@ -504,3 +504,61 @@ async def test_the_book_keeps_at_most_max_contacts(db: Database) -> None:
         await book.on_contact_added(ContactAdded(f"c{i}@example.com", RL, f"C {i}"))
     assert len(book) == 10 and len(ghosts.ghosts) == 10
     assert len((await stored())[0]) == 10
+
+
+async def _tamper() -> None:
+    """Change the tables behind the book's back: a write of the book puts them right again."""
+    await DBContact.db.execute('DELETE FROM contact WHERE passport=$1', "dave@example.com")
+    await DBContact.db.execute('DELETE FROM contact_group_member WHERE group_id=$1', "2")
+    await DBContact.db.execute("UPDATE contact_group SET name='x' WHERE group_id='1'")
+
+
+async def test_an_unchanged_list_is_not_written_again(db: Database) -> None:
+    """A login whose list is what the tables hold writes nothing (a restart of many users
+    wrote every list again), also in a new process (a new book reads what is stored); a
+    changed part is written, and only that part."""
+    book, _, _, _ = await make_book()
+    await book.on_list_synced(sample_list())
+    want = await stored()
+    await _tamper()
+    tampered = await stored()
+    assert tampered != want
+    await book.on_list_synced(sample_list())  # the same list, the same process: no write
+    assert await stored() == tampered
+
+    again = ContactBook(
+        OWNER, logging.getLogger("test.book"), spaces=RecordedSpaces(), notify=Notices(),
+        ghosts=RecordedGhosts(),
+    )  # fmt: skip
+    await again.on_list_synced(sample_list())  # a new process: it reads, then writes the diff
+    assert await stored() == want
+    await _tamper()
+    changed = sample_list()
+    del changed.contacts["eve@example.com"]  # the contacts change; groups and members do not
+    await again.on_list_synced(changed)
+    contacts, groups, members = await stored()
+    assert "eve@example.com" not in contacts and "dave@example.com" in contacts
+    assert (groups, members) == (tampered[1], tampered[2])  # not written: they did not change
+
+
+async def test_a_failed_write_is_done_again_next_time(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book, _, _, _ = await make_book()
+    real = DBContactGroupMember.replace_for_owner
+    calls = 0
+
+    async def failing(owner: str, pairs: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("database gone")
+        await real(owner, pairs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DBContactGroupMember, "replace_for_owner", failing)
+    await book.on_list_synced(sample_list())
+    assert not book.stored
+    await book.on_list_synced(sample_list())
+    assert book.stored and calls == 2
+    _, _, members = await stored()
+    assert len(members) == 3

@@ -144,7 +144,7 @@ async def test_user_without_cipher_refuses_to_store_plaintext(db: Database) -> N
 
 
 async def test_puppet_round_trip_unicode(db: Database) -> None:
-    puppet = Puppet(passport="bob@example.com", friendly_name=UNICODE_NAME, status="NLN")
+    puppet = Puppet(passport="bob@example.com", friendly_name=UNICODE_NAME, personal_message="hi")
     await puppet.insert()
     got = await Puppet.get_by_passport("BOB@example.com")
     assert got == puppet

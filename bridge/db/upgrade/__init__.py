@@ -29,6 +29,7 @@ from . import (  # noqa: E402
     v09_msnp13_endpoint,
     v10_space_state,
     v11_own_picture,
+    v12_live_status,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "v09_msnp13_endpoint",
     "v10_space_state",
     "v11_own_picture",
+    "v12_live_status",
 ]
