@@ -23,8 +23,9 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.msnp.circles import build_sdg_text, parse_members, parse_nfy, parse_sdg
+from bridge.msnp.circles import build_sdg_text, parse_circles, parse_members, parse_nfy, parse_sdg
 from bridge.msnp.message import parse_message
+from bridge.msnp.soap import parse_response
 
 CID = "00000000-0000-0000-0009-0123456789ab"
 MEMBER = (
@@ -48,6 +49,28 @@ def members_answer(n: int) -> bytes:
         f"<Contacts>{body}</Contacts></ABFindContactsPagedResult></ABFindContactsPagedResponse>"
         "</soap:Body></soap:Envelope>"
     ).encode()
+
+
+CIRCLE = (
+    "<CircleResult><Circles><CircleInverseInfo><Content><Handle><Id>{cid}</Id></Handle><Info>"
+    "<DisplayName>Friends</DisplayName></Info></Content><PersonalInfo><MembershipInfo>"
+    "<CirclePersonalMembership><Role>Member</Role><State>Accepted</State>"
+    "</CirclePersonalMembership></MembershipInfo></PersonalInfo><Deleted>false</Deleted>"
+    "</CircleInverseInfo></Circles><CircleTicket>ticket</CircleTicket></CircleResult>"
+)
+
+
+def own_book_answer(n: int) -> bytes:
+    """The user's own ABFindContactsPaged answer: ``n`` contacts, two groups, one circle."""
+    groups = "".join(
+        f"<Group><groupId>{g:08x}-0000-4000-8000-000000000000</groupId><groupInfo><name>G{g}"
+        "</name></groupInfo></Group>"
+        for g in range(2)
+    )
+    return members_answer(n).replace(
+        b"</Contacts>", b"</Contacts><Groups>" + groups.encode() + b"</Groups>"
+        + CIRCLE.format(cid=CID).encode(),
+    )  # fmt: skip
 
 
 def roster(n: int) -> bytes:
@@ -80,6 +103,20 @@ def main() -> None:
         base = best(lambda: ET.fromstring(data), repeat)  # noqa: B023
         print(f"  {n:5d} members {len(data) / 1024:7.0f} KB: {ours * 1000:7.2f} ms"
               f" ({ours / n * 1e6:5.1f} us/member), baseline {base * 1000:7.2f} ms")  # fmt: skip
+    print(
+        "own address book with one circle, read for its circles (parse_circles, which leaves the"
+        " contacts out of the tree; baseline: the whole tree, as before)"
+    )
+    for n in (20, 100, 1000):
+        data = own_book_answer(n)
+        assert [c.circle_id for c in parse_circles(data).circles] == [CID]
+        ours = best(lambda: [parse_circles(data) for _ in range(100)], repeat)  # noqa: B023
+        whole = "ABFindContactsPagedResponse"
+        base = best(
+            lambda: [parse_response(data, whole) for _ in range(100)], repeat
+        )  # noqa: B023
+        print(f"  {n:5d} contacts {len(data) / 1024:6.0f} KB: {ours * 10:7.3f} ms each,"
+              f" baseline {base * 10:7.3f} ms ({base / ours:4.2f}x)")  # fmt: skip
     print("NS payloads, 1000 each (baseline parse_message on the same bytes)")
     text = build_sdg_text(CID, "bob@example.com", "{abc}", "a circle message " * 20)[0]
     cases = [(f"SDG text ({len(text)} B)", text, parse_sdg)]

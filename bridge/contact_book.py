@@ -33,6 +33,7 @@ from bridge.db.contact import (
     ContactGroup as DBContactGroup,
     ListPrint,
     store_list,
+    stored_print,
 )
 from bridge.msnp.client import MSNClient
 from bridge.msnp.events import (
@@ -166,7 +167,10 @@ class ContactBook:
 
     async def on_list_synced(self, evt: ListSynced) -> None:
         """The whole list at login: store it, then sync spaces and ghosts in the background."""
-        told = await friend_requests.announced(self.owner)
+        rows = await DBContact.all_for_owner(self.owner)
+        told = friend_requests.announced_in(rows)
+        if self._print is None:  # (the first list of this process: what is stored, unread yet)
+            self._print = await stored_print(self.owner, rows)
         self._replace(evt.contacts.values(), evt.groups, told)
         self._announce(list(self._contacts))
         removed = await self._store()

@@ -98,7 +98,12 @@ async def disable(owner: Any) -> None:
 async def start_all() -> None:
     """At start-up: check every stored double puppet (a token that stopped working is
     forgotten; one made with a shared secret is made again)."""
-    for row in await DBPuppet.all_double_puppets():
-        puppet = await Puppet.get_by_passport(row.passport)
+    rows = await DBPuppet.all_double_puppets()
+    puppets = [await Puppet.get_by_passport(row.passport) for row in rows]
+    # Every double puppet is now in memory (Puppet.by_custom_mxid, which switch_mxid keeps up
+    # to date): a Matrix user who is not there is not one, without asking the database for
+    # each event the homeserver sends.
+    Puppet.double_puppets_loaded = True
+    for puppet in puppets:
         if puppet is not None and puppet.custom_mxid:
             await puppet.try_start(retry_auto_login=True)

@@ -20,7 +20,7 @@ from bridge.msnp.values import Lists
 if TYPE_CHECKING:
     from bridge.contact_entry import ContactEntry
 
-__all__ = ["ANSWERED", "REQUESTED", "announced", "is_open", "open_requests"]
+__all__ = ["ANSWERED", "REQUESTED", "announced_in", "is_open", "open_requests"]
 
 #: The lists of someone who added the user.
 REQUESTED = Lists.REVERSE | Lists.PENDING
@@ -38,6 +38,6 @@ def open_requests(entries: Iterable[ContactEntry]) -> list[ContactEntry]:
     return sorted((e for e in entries if is_open(e.lists)), key=lambda e: e.passport)
 
 
-async def announced(owner: str) -> set[str]:
-    """Whom ``owner`` was told about (as stored)."""
-    return {row.passport for row in await DBContact.all_for_owner(owner) if row.request_announced}
+def announced_in(rows: Iterable[DBContact]) -> set[str]:
+    """Whom the owner of the contact ``rows`` (as stored) was told about."""
+    return {row.passport for row in rows if row.request_announced}

@@ -52,6 +52,8 @@ class Puppet(BasePuppet):
     name_interval: ClassVar[float] = Limits().display_name_interval
 
     by_passport: ClassVar[dict[str, Puppet]] = {}
+    #: every stored double puppet is in ``by_custom_mxid`` (bridge.double_puppet.start_all)
+    double_puppets_loaded: ClassVar[bool] = False
 
     passport: str
     row: DBPuppet
@@ -129,6 +131,8 @@ class Puppet(BasePuppet):
         cached = cls.by_custom_mxid.get(mxid)
         if isinstance(cached, Puppet):
             return cached
+        if cls.double_puppets_loaded:
+            return None
         row = await DBPuppet.get_by_custom_mxid(mxid)
         if row is None:
             return None

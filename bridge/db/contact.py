@@ -134,17 +134,22 @@ def list_print(
 ) -> ListPrint:
     """The :data:`ListPrint` of a list as :func:`store_list` would store it."""
     return (
-        hash(frozenset((c.passport, c.guid, c.lists, bool(c.request_announced)) for c in contacts)),
+        hash(
+            frozenset((c.passport, c.guid, c.lists, bool(c.request_announced)) for c in contacts)
+        ),
         hash(frozenset(groups.items())),
         hash(frozenset((g, p.lower()) for g, p in members if g in groups)),
     )
 
 
-async def stored_print(owner: str) -> ListPrint:
-    """The :data:`ListPrint` of what the tables hold for ``owner`` now."""
+async def stored_print(owner: str, contacts: Iterable[Contact] | None = None) -> ListPrint:
+    """The :data:`ListPrint` of what the tables hold for ``owner`` now (``contacts``: the
+    contact rows, when the caller has just read them)."""
     groups = {g.group_id: g.name for g in await ContactGroup.all_for_owner(owner)}
     members = [(m.group_id, m.passport) for m in await ContactGroupMember.all_for_owner(owner)]
-    return list_print(await Contact.all_for_owner(owner), groups, members)
+    if contacts is None:
+        contacts = await Contact.all_for_owner(owner)
+    return list_print(contacts, groups, members)
 
 
 async def store_list(

@@ -182,14 +182,19 @@ def find_members(ticket: str, circle_id: str) -> SoapRequest:
     return _find_contacts_paged(ticket, handle)
 
 
-def _result(data: bytes) -> Element | None:
-    _, response = parse_response(data, "ABFindContactsPagedResponse")
+#: What the user's own ``ABFindContactsPaged`` answer holds besides the circles: the whole
+#: address book again (fetched with ``ABFindAll``), not built when only circles are read.
+_NOT_CIRCLES: Final = frozenset({"Contacts", "Groups"})
+
+
+def _result(data: bytes, skip: frozenset[str] = frozenset()) -> Element | None:
+    _, response = parse_response(data, "ABFindContactsPagedResponse", skip=skip)
     return response.child("ABFindContactsPagedResult")
 
 
 def parse_circles(data: bytes) -> CircleBook:
     """The circles of the user's own ``ABFindContactsPaged`` answer (raises its fault)."""
-    result = _result(data)
+    result = _result(data, _NOT_CIRCLES)
     node = result.child("CircleResult") if result is not None else None
     if node is None:
         return CircleBook(())

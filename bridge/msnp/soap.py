@@ -75,9 +75,12 @@ def soap_bool(value: str) -> bool:
     return value.strip().lower() in ("true", "1")
 
 
-def parse_envelope(data: bytes, *, max_bytes: int = SOAP_MAX_BYTES) -> Element:
-    """Parse a SOAP answer and check it is an envelope."""
-    root = parse_xml(data, max_bytes=max_bytes, max_elements=SOAP_MAX_ELEMENTS)
+def parse_envelope(
+    data: bytes, *, max_bytes: int = SOAP_MAX_BYTES, skip: frozenset[str] = frozenset()
+) -> Element:
+    """Parse a SOAP answer and check it is an envelope (``skip``: see
+    :func:`~.xmlsafe.parse_xml`)."""
+    root = parse_xml(data, max_bytes=max_bytes, max_elements=SOAP_MAX_ELEMENTS, skip=skip)
     if root.name != "Envelope":
         raise RemoteProtocolError(f"expected a SOAP envelope, got <{root.name}>")
     return root
@@ -117,14 +120,19 @@ def fault_from(root: Element, *, status: int | None = None) -> SoapFault | None:
 
 
 def parse_response(
-    data: bytes, expected: str, *, max_bytes: int = SOAP_MAX_BYTES
+    data: bytes,
+    expected: str,
+    *,
+    max_bytes: int = SOAP_MAX_BYTES,
+    skip: frozenset[str] = frozenset(),
 ) -> tuple[Element, Element]:
     """``(envelope, first body element)`` of a successful answer named ``expected``.
 
     Raises the :class:`SoapFault` when the answer is a fault and :class:`ProtocolError` when
-    it is not XML, not an envelope, or its body holds something else.
+    it is not XML, not an envelope, or its body holds something else. Elements named in
+    ``skip`` are left out of the tree (:func:`~.xmlsafe.parse_xml`).
     """
-    root = parse_envelope(data, max_bytes=max_bytes)
+    root = parse_envelope(data, max_bytes=max_bytes, skip=skip)
     fault = fault_from(root)
     if fault is not None:
         raise fault

@@ -123,9 +123,14 @@ def parse_xml(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    skip: frozenset[str] = frozenset(),
 ) -> Element:
     """Parse a whole document; raises :class:`ProtocolError` for anything malformed or over
-    the limits. ``str`` input is encoded as UTF-8 first (any encoding declaration must agree)."""
+    the limits. ``str`` input is encoded as UTF-8 first (any encoding declaration must agree).
+
+    Elements whose local name is in ``skip`` are left out of the tree with everything in them
+    (still parsed and checked against the limits, never built): for an answer of which the
+    caller reads one part, such as the circles in an address book."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise RemoteProtocolError(f"XML document of {len(raw)} bytes exceeds {max_bytes}")
@@ -138,14 +143,18 @@ def parse_xml(
     stack: list[tuple[str, Mapping[str, str], list[Element], list[str]]] = []
     roots: list[Element] = []
     budget = [max_elements]
+    skipping = [0]  # depth inside a left-out element
     new = tuple.__new__
 
     def start(tag: str, attributes: dict[str, str]) -> None:
-        if len(stack) >= max_depth:
+        if len(stack) + skipping[0] >= max_depth:
             raise RemoteProtocolError(f"XML nested deeper than {max_depth} levels")
         budget[0] -= 1
         if budget[0] < 0:
             raise RemoteProtocolError(f"XML has more than {max_elements} elements")
+        if skipping[0] or (skip and tag.rpartition(" ")[2] in skip):
+            skipping[0] += 1
+            return
         attrs: Mapping[str, str] = (
             {key.rpartition(" ")[2]: value for key, value in attributes.items()}
             if attributes
@@ -154,13 +163,16 @@ def parse_xml(
         stack.append((tag, attrs, [], []))
 
     def end(_tag: str) -> None:
+        if skipping[0]:
+            skipping[0] -= 1
+            return
         tag, attrs, children, chunks = stack.pop()
         ns, _, name = tag.rpartition(" ")
         element = new(Element, (name, ns, attrs, tuple(children), "".join(chunks)))
         (stack[-1][2] if stack else roots).append(element)
 
     def chars(chunk: str) -> None:
-        if stack:
+        if stack and not skipping[0]:
             stack[-1][3].append(chunk)
 
     parser = expat.ParserCreate(namespace_separator=" ")

@@ -178,6 +178,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         Puppet.by_passport.update(by_passport)
         Puppet.by_custom_mxid.clear()
         Puppet.by_custom_mxid.update(by_custom)
+        Puppet.double_puppets_loaded = False
         await az.stop()
         await db.stop()
         await synapse.stop()
@@ -232,6 +233,28 @@ async def test_with_double_puppeting_the_message_and_the_leave_are_the_users_own
     assert left.content.membership == Membership.LEAVE
     assert left.sender == world.owner.mxid  # the user left; nobody kicked them
     assert await Portal.get_by_mxid(room) is None  # forgotten: a new message opens a new room
+
+
+async def test_once_started_a_matrix_user_who_is_no_double_puppet_costs_no_query(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mautrix asks for each event from the homeserver whether its sender is a double puppet:
+    after start-up (every stored one loaded) the answer comes from memory."""
+    assert await double_puppet.enable(world.owner)
+    Puppet.by_custom_mxid.clear()
+    Puppet.by_passport.clear()
+    await double_puppet.start_all()
+    assert Puppet.double_puppets_loaded
+
+    async def no_query(_mxid: str) -> None:
+        raise AssertionError("the database was asked")
+
+    monkeypatch.setattr(DBPuppet, "get_by_custom_mxid", no_query)
+    mine = await Puppet.get_by_custom_mxid(world.owner.mxid)
+    assert mine is not None and mine.passport == PASSPORT
+    assert await Puppet.get_by_custom_mxid(UserID("@someone:hs.test")) is None
+    await double_puppet.disable(world.owner)  # (switch_mxid keeps the map)
+    assert await Puppet.get_by_custom_mxid(world.owner.mxid) is None
 
 
 async def test_without_double_puppeting_a_notice_and_a_removal(world: World) -> None:

@@ -508,8 +508,8 @@ async def test_the_book_keeps_at_most_max_contacts(db: Database) -> None:
 
 async def _tamper() -> None:
     """Change the tables behind the book's back: a write of the book puts them right again."""
-    await DBContact.db.execute('DELETE FROM contact WHERE passport=$1', "dave@example.com")
-    await DBContact.db.execute('DELETE FROM contact_group_member WHERE group_id=$1', "2")
+    await DBContact.db.execute("DELETE FROM contact WHERE passport=$1", "dave@example.com")
+    await DBContact.db.execute("DELETE FROM contact_group_member WHERE group_id=$1", "2")
     await DBContact.db.execute("UPDATE contact_group SET name='x' WHERE group_id='1'")
 
 

@@ -61,6 +61,26 @@ def test_limits() -> None:
         parse_xml(b"<a>" + b"x" * 100 + b"</a>", max_bytes=50)
 
 
+def test_skipped_elements_are_left_out_and_still_bounded() -> None:
+    doc = (
+        b'<r xmlns:n="urn:x"><n:Contacts><c>1<d>2</d></c><Groups/></n:Contacts>kept'
+        b"<Circles><Id>c1</Id><Groups>g</Groups></Circles><Contacts/></r>"
+    )
+    root = parse_xml(doc, skip=frozenset({"Contacts", "Groups"}))
+    assert [e.name for e in root.iter()] == ["r", "Circles", "Id"]
+    assert (root.text, root.findtext("Circles/Id")) == ("kept", "c1")
+    assert parse_xml(doc).find("Contacts/c/d") is not None  # (without skip: all of it)
+    # what is left out still counts: depth, elements, malformed input
+    deep = b"<r><Contacts>" + b"<a>" * 63 + b"</a>" * 63 + b"</Contacts></r>"
+    with pytest.raises(ProtocolError, match="nested deeper"):
+        parse_xml(deep, skip=frozenset({"Contacts"}))
+    with pytest.raises(ProtocolError, match="elements"):
+        parse_xml(b"<r><Contacts>" + b"<b/>" * 10 + b"</Contacts></r>", max_elements=10,
+                  skip=frozenset({"Contacts"}))  # fmt: skip
+    with pytest.raises(ProtocolError, match="malformed"):
+        parse_xml(b"<r><Contacts><a></b></Contacts></r>", skip=frozenset({"Contacts"}))
+
+
 @pytest.mark.parametrize("document", [b"", b"<a>", b"<a></b>", b"x", b"<a/><b/>", b"\xff\xfe<"])
 def test_malformed(document: bytes) -> None:
     with pytest.raises(ProtocolError):
