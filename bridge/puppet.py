@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 import asyncio
 
+from mautrix.api import Method, Path
+from mautrix.appservice import IntentAPI
 from mautrix.bridge import BasePuppet
 from mautrix.types import ContentURI, PresenceState, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
@@ -62,11 +64,14 @@ class Puppet(BasePuppet):
         self.row = row
         self.passport = row.passport
         self.default_mxid = self.ghost_ids.mxid(self.passport)
-        self.default_mxid_intent = self.az.intent.user(self.default_mxid)
         self.custom_mxid = UserID(row.custom_mxid) if row.custom_mxid else None
         self.access_token = row.access_token
         self.base_url = None
-        self.intent = self._fresh_intent()
+        # The intents are made when first used (see default_mxid_intent): an IntentAPI holds
+        # some 8 KiB of closures, and most ghosts need none while their contact's name and
+        # picture stay as they are (presence goes out without one, see send_presence_now).
+        self._default_intent: IntentAPI | None = None
+        self._intent: IntentAPI | None = None
         self.log = self.log.getChild(self.passport)
         # The MSN status lives in memory only: every login reports it again (ILN), Synapse
         # forgets a ghost's presence soon anyway, and storing each change cost a database
@@ -160,6 +165,28 @@ class Puppet(BasePuppet):
 
     # endregion
     # region naming
+
+    @property
+    def default_mxid_intent(self) -> IntentAPI:
+        if self._default_intent is None:
+            self._default_intent = self.az.intent.user(self.default_mxid)
+        return self._default_intent
+
+    @default_mxid_intent.setter
+    def default_mxid_intent(self, intent: IntentAPI) -> None:
+        self._default_intent = intent
+
+    @property
+    def intent(self) -> IntentAPI:
+        """The ghost's intent, or the Matrix user's own with double puppeting (mautrix sets it
+        again when that changes)."""
+        if self._intent is None:
+            self._intent = self._fresh_intent()
+        return self._intent
+
+    @intent.setter
+    def intent(self, intent: IntentAPI) -> None:
+        self._intent = intent
 
     @property
     def friendly_name(self) -> str:
@@ -304,8 +331,14 @@ class Puppet(BasePuppet):
             await puppet.send_presence_now(*value)
 
     async def send_presence_now(self, state: PresenceState, message: str | None) -> None:
+        """``PUT /presence`` as the ghost, through the appservice's API for that user (what
+        ``IntentAPI.set_presence`` sends, without making the ghost an intent)."""
         await self.ensure_ghost_registered()
-        await self.default_mxid_intent.set_presence(state, message, ignore_cache=True)
+        content: dict[str, str] = {"presence": state.value}
+        if message:
+            content["status_msg"] = message
+        api = self.az.intent.api.user(self.default_mxid)
+        await api.request(Method.PUT, Path.v3.presence[self.default_mxid].status, content)
 
     # endregion
     # region avatar

@@ -18,12 +18,14 @@ from types import SimpleNamespace
 import asyncio
 import re
 
+from mautrix.api import Method, Path as MatrixPath
 from mautrix.appservice import AppService
 from mautrix.types import (
     EventID,
     EventType,
     Membership,
     MessageType,
+    PresenceState,
     RoomID,
     TextMessageEventContent,
     UserID,
@@ -255,6 +257,24 @@ async def test_once_started_a_matrix_user_who_is_no_double_puppet_costs_no_query
     assert await Puppet.get_by_custom_mxid(UserID("@someone:hs.test")) is None
     await double_puppet.disable(world.owner)  # (switch_mxid keeps the map)
     assert await Puppet.get_by_custom_mxid(world.owner.mxid) is None
+
+
+async def test_a_ghosts_presence_goes_out_without_an_intent(world: World) -> None:
+    """An IntentAPI is some 8 KiB of closures: a ghost whose presence is all that changes
+    (every online contact after a restart) gets none; its presence still reaches Synapse."""
+    first = await Puppet.get_by_passport("carol@example.com")
+    assert first is not None
+    await first.ensure_ghost_registered()  # (a registration uses the intent)
+    del Puppet.by_passport["carol@example.com"]  # as after a restart: read from the database
+    ghost = await Puppet.get_by_passport("carol@example.com")
+    assert ghost is not None and ghost is not first and ghost.is_registered
+    await ghost.send_presence_now(PresenceState.UNAVAILABLE, "Busy - at work")
+    assert ghost._default_intent is None and ghost._intent is None
+    own = world.az.intent.api.user(ghost.default_mxid)
+    seen = await own.request(Method.GET, MatrixPath.v3.presence[ghost.default_mxid].status)
+    assert (seen["presence"], seen.get("status_msg")) == ("unavailable", "Busy - at work")
+    assert ghost.intent is ghost.default_mxid_intent  # made when first asked for
+    assert ghost.intent.mxid == ghost.default_mxid
 
 
 async def test_without_double_puppeting_a_notice_and_a_removal(world: World) -> None:
