@@ -433,7 +433,7 @@ async def run_bridge(
                 )
                 run.starts.append(figures)
                 report(format_start(run, figures))
-                if n == 0 and tracemalloc:
+                if tracemalloc:  # (after each start: the restart holds less)
                     report(await allocations(stack, count))
                 if n == 0 and idle > 0:
                     await asyncio.sleep(1.5)  # the probe looks every second

@@ -23,6 +23,7 @@ from bridge import (
     homeserver,
     log_redaction,
     metrics,
+    msn_http,
     private_files,
     startup,
 )
@@ -304,6 +305,7 @@ class MSNBridge(Bridge):
         await super().system_exit()
 
     async def _start_users(self) -> None:
+        msn_http.open_session()
         await double_puppet.start_all()
         # Messages received from MSN before the restart go to Matrix first, before anything
         # the new sessions receive.
@@ -350,6 +352,7 @@ class MSNBridge(Bridge):
         await outbox.stop_all(float(self.config["msn.ack_timeout"]) + 5)
         gc_policy.stopping()
         await _stop_all(list(User.by_mxid.values()), STOP_CONCURRENCY)
+        await msn_http.close()
         SpaceManager.stop_all()  # after the sessions: their last handled events may start syncs
         if self.metrics_server is not None:
             await self.metrics_server.stop()

@@ -25,7 +25,7 @@ from mautrix.util import background_task
 from mautrix.util.bridge_state import BridgeState, BridgeStateEvent
 from mautrix.util.logging import TraceLogger
 
-from bridge import metrics, own_presence, session_login, texts
+from bridge import metrics, msn_http, own_presence, session_login, texts
 from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.incoming import Incoming
@@ -134,7 +134,9 @@ class MSNSession:
         config = replace(
             self.config.client_config(), initial_status=own_presence.chosen_status(self.row)
         )
-        client = MSNClient(config, self.events.handler_for(lambda: client))
+        client = MSNClient(
+            config, self.events.handler_for(lambda: client), http=msn_http.session()
+        )
         return client
 
     # endregion
