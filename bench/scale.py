@@ -42,6 +42,8 @@ from typing import Any
 from pathlib import Path
 import argparse
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import json
 import os
@@ -153,6 +155,12 @@ async def worker(args: argparse.Namespace) -> None:
         gc.collect()
         gc.freeze()
     rss_after = rss_kib()
+    trim_ms = trimmed = None
+    if "trim" in modes:  # the C heap's free pages back to the system (glibc's malloc_trim)
+        t0 = time.perf_counter()
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        trim_ms = (time.perf_counter() - t0) * 1000
+        trimmed = (rss_kib() - baseline) / args.count
     allocations = []
     if args.tracemalloc:
         allocations = top_allocations(before, tracemalloc.take_snapshot(), args.top)
@@ -183,6 +191,8 @@ async def worker(args: argparse.Namespace) -> None:
         "gc_share": login_gc["cpu_s"] / login_cpu if login_cpu else 0.0,
         "rss_baseline_kib": baseline,
         "rss_kib_per_account": (rss_after - baseline) / args.count,
+        "rss_kib_per_account_trimmed": trimmed,
+        "trim_ms": trim_ms,
         "login_gc": login_gc,
         "login_lag": login_lag,
         "idle_cpu_pct": idle_cpu * 100 / args.idle if args.idle else 0.0,
@@ -253,6 +263,12 @@ def print_row(r: dict[str, Any], floor: float | None, concurrency: int) -> None:
         f"  [server: in progress max {s['logins_in_progress_max']} <= {concurrency} {ok}]",
         flush=True,
     )
+    if r.get("trim_ms") is not None:
+        print(
+            f"       after malloc_trim: RSS +{r['rss_kib_per_account_trimmed']:5.1f} KiB/acct"
+            f" (the trim took {r['trim_ms']:.1f} ms)",
+            flush=True,
+        )
     if r["connected"] != r["count"]:
         print(f"       !! only {r['connected']} of {r['count']} still connected", flush=True)
 
@@ -327,7 +343,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="raw,library,own-session,library+freeze",
         help="comma list of raw, library, own-session, and library+MODE where MODE joins with "
         "+ any of freeze, freeze-every:N, gc=A:B:C, keep-ab (the client keeps the MSNP13+ "
-        "address book, as before the bridge took it) (e.g. library+gc=20000:50:100+freeze)",
+        "address book, as before the bridge took it), trim (RSS again after glibc's "
+        "malloc_trim) (e.g. library+gc=20000:50:100+freeze)",
     )
     ap.add_argument("--tracemalloc", action="store_true", help="also a traced library run")
     ap.add_argument("--top", type=int, default=15, help="allocation sites to show")
