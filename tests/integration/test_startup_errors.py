@@ -576,7 +576,15 @@ async def _wait_ready(proc: asyncio.subprocess.Process, port: int, timeout: floa
 
 
 async def _finish(proc: asyncio.subprocess.Process) -> Run:
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    except TimeoutError:  # say where it was: its output so far, then stop it
+        proc.kill()
+        out, _ = await proc.communicate()
+        raise AssertionError(
+            "the bridge had not exited 60 s after the signal; its output not read yet:\n"
+            + ANSI.sub("", out.decode(errors="replace"))[-4000:]
+        ) from None
     assert proc.returncode is not None
     return Run(proc.returncode, ANSI.sub("", out.decode(errors="replace")))
 
