@@ -322,7 +322,6 @@ class MSNBridge(Bridge):
         fd_limit.ensure_open_files(count)
         # a page at a time, the event loop free in between: thousands of users take seconds
         # to set up, and the first ones connect meanwhile
-        gc_policy.started()  # (before the first page: its users connect at once)
         async for page in User.logged_in_pages(START_CHUNK):
             for user in page:
                 try:

@@ -17,8 +17,7 @@ both set under ``bridge.gc``:
   the whole heap comes only after garbage in proportion to it, so a server that drops 10,000
   sessions at once causes 3 or 4 of them, not 20). The last logins of
   a burst (fewer than ``freeze_every``) are frozen once no login came for
-  :data:`SETTLE_SECONDS`, so an idle bridge's collections scan nothing of the sessions. What
-  start-up made (modules, the stored users) is frozen before the first login.
+  :data:`SETTLE_SECONDS`, so an idle bridge's collections scan nothing of the sessions.
 
 0 for either keeps Python's behaviour. At shutdown (:meth:`GCPolicy.stopping`) nothing is
 collected any more: the process is about to end, and a full collection per ``freeze_every``
@@ -81,16 +80,6 @@ class GCPolicy:
         if self.threshold:
             gc.set_threshold(self.threshold, GEN1_THRESHOLD, 100)
         log.debug("GC thresholds %s, freeze every %d logins", gc.get_threshold(), freeze_every)
-
-    def started(self) -> None:
-        """Start-up is done and nothing is connected yet: one collection of the whole heap (no
-        one waits for the bridge yet) and a freeze of what is alive (modules, the stored users
-        just set up), so that no collection during the login storm scans it again."""
-        if not self.freeze_every:
-            return
-        gc.collect()
-        gc.freeze()
-        self.freezes += 1
 
     def logged_in(self) -> None:
         """A session is online: every ``freeze_every`` of them, freeze what is alive."""

@@ -50,17 +50,6 @@ def test_freezes_every_n_logins() -> None:
     assert session not in gc.get_objects()  # out of the collector's sight now
 
 
-def test_what_start_up_made_is_frozen_before_the_first_login() -> None:
-    started = _Session()
-    GCPolicy().started()  # zero: Python's behaviour
-    assert gc.get_freeze_count() == 0
-    policy = GCPolicy()
-    policy.configure(0, 500)
-    policy.started()
-    assert policy.freezes == 1 and gc.get_freeze_count() > 0
-    assert started not in gc.get_objects()
-
-
 def test_cycles_of_frozen_sessions_are_collected_once_n_ended() -> None:
     policy = GCPolicy()
     policy.configure(0, 2)
