@@ -329,12 +329,26 @@ def run(program: Callable[[], None]) -> None:
         program()
     except StartupError as e:
         report(e)
+        if e.code == EXIT_INTERRUPTED:
+            _leave_now(e.code)
         sys.exit(e.code)
     except KeyboardInterrupt:
         # Ctrl-C before the event loop's own handlers were installed: nothing was started.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         report(StartupError("Interrupted before the bridge started.", EXIT_INTERRUPTED))
-        sys.exit(EXIT_INTERRUPTED)
+        _leave_now(EXIT_INTERRUPTED)
+
+
+def _leave_now(code: int) -> None:
+    """Exit without waiting for other threads. An interrupt can land while the database is
+    being opened, after aiosqlite started its worker thread (not a daemon) and before anyone
+    holds the connection that would stop it: a normal exit then waits for that thread forever
+    (seen in CI: the process outlived the test by minutes). Nothing else needs an orderly
+    exit at this point: the start never finished, and SQLite is safe from a process that ends."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # endregion
