@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -9,8 +10,8 @@ def main() -> None:
     try:
         from bridge.app import MSNBridge
     except KeyboardInterrupt:  # Ctrl-C while the modules load: nothing has started yet
-        print("Interrupted before the bridge started.", file=sys.stderr)
-        sys.exit(130)
+        print("Interrupted before the bridge started.", file=sys.stderr, flush=True)
+        os._exit(130)  # at once, as bridge.startup does after an interrupt (see _leave_now)
     MSNBridge().run()
 
 
