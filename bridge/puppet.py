@@ -227,8 +227,9 @@ class Puppet(BasePuppet):
         await self.row.update()
 
     async def _store(self) -> None:
-        """Save a name or personal message change. A failure is logged, never raised: the change stays
-        in memory and the event that carried it (a message, say) is still bridged."""
+        """Save a name or personal message change. A failure is logged, never raised: the
+        change stays in memory and the event that carried it (a message, say) is still
+        bridged."""
         try:
             await self.save()
         except Exception:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge import msn_http
+from tests.integration.test_soap_http import serve
 
 
 async def test_shared_session_keeps_no_cookie() -> None:
@@ -17,22 +18,16 @@ async def test_shared_session_keeps_no_cookie() -> None:
         response.set_cookie("MSPAuth", "secret-of-whoever-logged-in")
         return response
 
-    app = web.Application()
-    app.router.add_post("/rst", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        assert msn_http.session() is None  # not open: a client would open its own
-        shared = msn_http.open_session()
-        assert msn_http.open_session() is shared and msn_http.session() is shared
-        for _ in range(2):  # two users' logins, one after the other
-            async with shared.post(f"http://localhost:{port}/rst") as response:
-                assert response.status == 200
-        assert seen == [None, None]
-    finally:
-        await msn_http.close()
-        await runner.cleanup()
+    async with serve(handler) as url:
+        url = url.replace("127.0.0.1", "localhost")  # (aiohttp keeps no cookie for IP hosts)
+        try:
+            assert msn_http.session() is None  # not open: a client would open its own
+            shared = msn_http.open_session()
+            assert msn_http.open_session() is shared and msn_http.session() is shared
+            for _ in range(2):  # two users' logins, one after the other
+                async with shared.post(url) as response:
+                    assert response.status == 200
+        finally:
+            await msn_http.close()
+    assert seen == [None, None]
     assert msn_http.session() is None
