@@ -119,6 +119,7 @@ class MSNBridge(Bridge):
     metrics_server: metrics.MetricsServer | None = None
     ping_tracker: homeserver.PingTracker
     _listening: bool = False
+    _start_interrupted: bool = False  # Ctrl-C or SIGTERM arrived during the start-up
 
     @property
     def base_config_path(self) -> str:
@@ -264,19 +265,21 @@ class MSNBridge(Bridge):
         self.add_startup_actions(self._start_users())
         try:
             await super().start()
+            if not self.args.no_update:
+                startup.save_config(self.config)
+            self.metrics_server = await metrics.serve_from_config(self.config, _session_gauges)
         except asyncio.CancelledError:
-            raise StartupError(
-                "Interrupted before the bridge started.", startup.EXIT_INTERRUPTED
-            ) from None
+            raise startup.interrupted() from None
         except OSError as e:
             if self._listening:
                 raise
             raise startup.listen_error(
                 e, self.config["appservice.hostname"], self.config["appservice.port"]
             ) from None
-        if not self.args.no_update:
-            startup.save_config(self.config)
-        self.metrics_server = await metrics.serve_from_config(self.config, _session_gauges)
+        if self._start_interrupted:
+            # The cancellation can be lost on the way: Python 3.11's asyncio.wait_for returns a
+            # result that arrives together with it (seen: a Ctrl-C the bridge then ignored).
+            raise startup.interrupted()
         # mautrix turns SIGTERM into a KeyboardInterrupt that can land inside any task; once
         # running, stop through the normal lifecycle instead.
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -284,6 +287,7 @@ class MSNBridge(Bridge):
         self.log.info("The bridge is running (bot: %s)", self.az.bot_mxid)
 
     def _interrupt_start(self, task: asyncio.Task[None] | None) -> None:
+        self._start_interrupted = True
         if task is not None and not task.done():
             task.cancel()
 

@@ -78,6 +78,10 @@ class StartupError(SystemExit):
         self.message = message
 
 
+def interrupted() -> StartupError:
+    return StartupError("Interrupted before the bridge started.", EXIT_INTERRUPTED)
+
+
 # region what to tell the user to run
 
 
@@ -335,7 +339,7 @@ def run(program: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         # Ctrl-C before the event loop's own handlers were installed: nothing was started.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        report(StartupError("Interrupted before the bridge started.", EXIT_INTERRUPTED))
+        report(interrupted())
         _leave_now(EXIT_INTERRUPTED)
 
 

@@ -552,13 +552,17 @@ def test_port_in_use(tmp_path: Path) -> None:
 
 
 async def _start(cwd: Path, *args: str) -> asyncio.subprocess.Process:
+    # -X faulthandler: a process that does not exit is made to print every thread's stack
+    # (SIGABRT in _finish); unbuffered, so what it printed before is not lost with it
     return await asyncio.create_subprocess_exec(
         sys.executable,
+        "-X",
+        "faulthandler",
         "-m",
         "bridge",
         *args,
         cwd=cwd,
-        env=bridge_env(),
+        env={**bridge_env(), "PYTHONUNBUFFERED": "1"},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -575,16 +579,31 @@ async def _wait_ready(proc: asyncio.subprocess.Process, port: int, timeout: floa
         await asyncio.sleep(0.1)
 
 
-async def _finish(proc: asyncio.subprocess.Process) -> Run:
+async def _finish(proc: asyncio.subprocess.Process, what: str = "the signal") -> Run:
+    # read all along (a cancelled communicate() would drop what it had read so far)
+    assert proc.stdout is not None
+    stdout, out = proc.stdout, bytearray()
+
+    async def read() -> None:
+        while chunk := await stdout.read(65536):
+            out.extend(chunk)
+
+    reading = asyncio.ensure_future(read())
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    except TimeoutError:  # say where it was: its output so far, then stop it
-        proc.kill()
-        out, _ = await proc.communicate()
+        await asyncio.wait_for(proc.wait(), 60)
+    except TimeoutError:  # say where it was: its output and every thread's stack, then stop it
+        proc.send_signal(signal.SIGABRT)
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        await reading
         raise AssertionError(
-            "the bridge had not exited 60 s after the signal; its output not read yet:\n"
-            + ANSI.sub("", out.decode(errors="replace"))[-4000:]
+            f"the bridge had not exited 60 s after {what}; its output and stacks:\n"
+            + ANSI.sub("", out.decode(errors="replace"))[-12000:]
         ) from None
+    await reading
     assert proc.returncode is not None
     return Run(proc.returncode, ANSI.sub("", out.decode(errors="replace")))
 
@@ -622,7 +641,7 @@ async def test_ctrl_c_at_any_point_of_the_start(homeserver: Homeserver) -> None:
         proc = await _start(homeserver.good)
         await asyncio.sleep(delay)
         proc.send_signal(signal.SIGINT)
-        run = await _finish(proc)
+        run = await _finish(proc, f"a SIGINT {delay:.2f} s into the start")
         assert "Traceback" not in run.out, f"SIGINT after {delay:.2f} s:\n{run.out}"
         assert run.code in (0, 130), f"SIGINT after {delay:.2f} s:\n{run.out}"
         if run.code == 130:
