@@ -11,7 +11,7 @@ def main() -> None:
         from bridge.app import MSNBridge
     except KeyboardInterrupt:  # Ctrl-C while the modules load: nothing has started yet
         print("Interrupted before the bridge started.", file=sys.stderr, flush=True)
-        os._exit(130)  # at once, as bridge.startup does after an interrupt (see _leave_now)
+        os._exit(130)  # at once, as bridge.startup does after an interrupt (see leave_now)
     MSNBridge().run()
 
 

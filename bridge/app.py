@@ -50,6 +50,8 @@ START_CHUNK = 200
 #: event it is handling, up to 10 s; none waits for another). Stopping is mostly waiting, so
 #: the bound is high: at 1,000, 10,000 users stopped in 10 waves and took 61 s.
 STOP_CONCURRENCY = 10000
+#: Seconds an interrupted start-up has to wind down before the process leaves regardless.
+INTERRUPTED_START_GRACE = 5.0
 
 
 def package_version() -> str:
@@ -287,9 +289,24 @@ class MSNBridge(Bridge):
         self.log.info("The bridge is running (bot: %s)", self.az.bot_mxid)
 
     def _interrupt_start(self, task: asyncio.Task[None] | None) -> None:
+        if self._start_interrupted:
+            self._leave_interrupted_start("interrupted again")
+            return
         self._start_interrupted = True
         if task is not None and not task.done():
             task.cancel()
+            # Some awaits hold on to a cancellation until what they wait for arrives (seen: a
+            # homeserver request that had no answer for 60 s): the start ends soon regardless.
+            self.loop.call_later(
+                INTERRUPTED_START_GRACE,
+                self._leave_interrupted_start,
+                f"still starting {INTERRUPTED_START_GRACE:.0f} s after the interrupt",
+            )
+
+    def _leave_interrupted_start(self, why: str) -> None:
+        self.log.warning("Leaving now: %s", why)
+        startup.report(startup.interrupted())
+        startup.leave_now(startup.EXIT_INTERRUPTED)
 
     def _signal_stop(self) -> None:
         if not self._stop_task.done():

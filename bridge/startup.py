@@ -334,16 +334,16 @@ def run(program: Callable[[], None]) -> None:
     except StartupError as e:
         report(e)
         if e.code == EXIT_INTERRUPTED:
-            _leave_now(e.code)
+            leave_now(e.code)
         sys.exit(e.code)
     except KeyboardInterrupt:
         # Ctrl-C before the event loop's own handlers were installed: nothing was started.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         report(interrupted())
-        _leave_now(EXIT_INTERRUPTED)
+        leave_now(EXIT_INTERRUPTED)
 
 
-def _leave_now(code: int) -> None:
+def leave_now(code: int) -> None:
     """Exit without waiting for other threads. An interrupt can land while the database is
     being opened, after aiosqlite started its worker thread (not a daemon) and before anyone
     holds the connection that would stop it: a normal exit then waits for that thread forever
