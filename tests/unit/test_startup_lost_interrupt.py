@@ -9,8 +9,8 @@ at once on a second one."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
+from types import SimpleNamespace
 import asyncio
 import logging
 import signal
