@@ -261,15 +261,19 @@ async def test_once_started_a_matrix_user_who_is_no_double_puppet_costs_no_query
 
 async def test_a_ghosts_presence_goes_out_without_an_intent(world: World) -> None:
     """An IntentAPI is some 8 KiB of closures: a ghost whose presence is all that changes
-    (every online contact after a restart) gets none; its presence still reaches Synapse."""
+    (every online contact after a restart) gets none, nor an API object of its own; its
+    presence still reaches Synapse, as that ghost."""
     first = await Puppet.get_by_passport("carol@example.com")
     assert first is not None
     await first.ensure_ghost_registered()  # (a registration uses the intent)
     del Puppet.by_passport["carol@example.com"]  # as after a restart: read from the database
+    del world.az.intent.api.children[first.default_mxid]  # (mautrix's API object for carol)
     ghost = await Puppet.get_by_passport("carol@example.com")
     assert ghost is not None and ghost is not first and ghost.is_registered
     await ghost.send_presence_now(PresenceState.UNAVAILABLE, "Busy - at work")
     assert ghost._default_intent is None and ghost._intent is None
+    # nor mautrix's API object for the user, whose logger would stay for good (1.6 KiB)
+    assert ghost.default_mxid not in world.az.intent.api.children
     own = world.az.intent.api.user(ghost.default_mxid)
     seen = await own.request(Method.GET, MatrixPath.v3.presence[ghost.default_mxid].status)
     assert (seen["presence"], seen.get("status_msg")) == ("unavailable", "Busy - at work")
