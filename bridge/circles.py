@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from mautrix.types import UserID
 
+from bridge import lazy_log
 from bridge.msnp.circles import CircleMembersChanged, CirclesLoaded, circle_of_key
 from bridge.portal import Portal
 from bridge.portal.ghost_join import join_with_reason
@@ -40,7 +41,7 @@ class CirclePortals:
 
     def __init__(self, user: User) -> None:
         self.user = user
-        self.log = user.log.getChild("circles")
+        self.log = lazy_log.child(user.log, "circles")
         user.session.on(CirclesLoaded, self._on_loaded)
         user.session.on(CircleMembersChanged, self._on_members)
 

@@ -25,6 +25,7 @@ from mautrix.appservice import IntentAPI
 from mautrix.types import ContentURI
 from mautrix.util.logging import TraceLogger
 
+from bridge import lazy_log
 from bridge.media_types import sniff
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPException
@@ -60,7 +61,7 @@ class Emoticons:
 
     def __init__(self, client: Callable[[], MSNClient | None], log: TraceLogger) -> None:
         self._client = client
-        self.log = log.getChild("emoticons")
+        self.log = lazy_log.child(log, "emoticons")
         self._pending: OrderedDict[tuple[str, str], list[tuple[str, MSNObject]]] = OrderedDict()
         self.fetched = 0
 

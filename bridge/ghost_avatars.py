@@ -19,6 +19,7 @@ import asyncio
 from mautrix.util import background_task
 from mautrix.util.logging import TraceLogger
 
+from bridge import lazy_log
 from bridge.media_types import SNIFF_BYTES, sniff
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPException, P2PError, P2PProtocolError
@@ -44,7 +45,7 @@ class GhostAvatars:
         self, client: Callable[[], MSNClient | None], log: TraceLogger, *, enabled: bool = True
     ) -> None:
         self._client = client
-        self.log = log.getChild("avatars")
+        self.log = lazy_log.child(log, "avatars")
         self.enabled = enabled
         #: passport -> the latest picture announced and not fetched yet (None: no picture)
         self._wanted: dict[str, MSNObject | None] = {}

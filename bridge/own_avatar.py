@@ -22,6 +22,7 @@ from mautrix.types import ContentURI, UserID
 from mautrix.util.logging import TraceLogger
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from bridge import lazy_log
 from bridge.db.own_picture import OwnPicture
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPException
@@ -62,7 +63,7 @@ class OwnAvatar:
     def __init__(self, mxid: UserID, intent: IntentAPI, log: TraceLogger) -> None:
         self.mxid = mxid
         self.intent = intent
-        self.log = log.getChild("own_avatar")
+        self.log = lazy_log.child(log, "own_avatar")
         self._made_from: ContentURI | None = None
         self._picture: bytes | None = None
         #: whether ``_made_from``/``_picture`` say what the avatar was (read or stored)

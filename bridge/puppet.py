@@ -11,6 +11,7 @@ from mautrix.bridge import BasePuppet
 from mautrix.types import ContentURI, PresenceState, UserID
 from mautrix.util.async_getter_lock import async_getter_lock
 
+from bridge import lazy_log
 from bridge.clean_text import clean_line
 from bridge.config import Config
 from bridge.db.puppet import Puppet as DBPuppet
@@ -72,7 +73,7 @@ class Puppet(BasePuppet):
         # picture stay as they are (presence goes out without one, see send_presence_now).
         self._default_intent: IntentAPI | None = None
         self._intent: IntentAPI | None = None
-        self.log = self.log.getChild(self.passport)
+        self.log = lazy_log.child(self.log, self.passport)  # (most ghosts never log a line)
         # The MSN status lives in memory only: every login reports it again (ILN), Synapse
         # forgets a ghost's presence soon anyway, and storing each change cost a database
         # write per contact per login. The personal message, which seldom changes, is stored.

@@ -27,6 +27,7 @@ from mautrix.appservice import AppService, IntentAPI
 from mautrix.types import EventType, RoomID
 from mautrix.util import background_task
 
+from bridge import lazy_log
 from bridge.clean_text import clean_line
 from bridge.db.contact import (
     ContactGroup as DBContactGroup,
@@ -53,7 +54,7 @@ class SpaceManager:
         self.owner = row.mxid
         self._az = az
         self._domain = domain
-        self.log = log.getChild("spaces")
+        self.log = lazy_log.child(log, "spaces")
         self._lock = asyncio.Lock()
         self._root_lock = asyncio.Lock()
         self._children: dict[RoomID, set[RoomID]] = {}

@@ -26,6 +26,7 @@ from mautrix.types import (
     UserID,
 )
 
+from bridge import lazy_log
 from bridge.config import Config
 from bridge.db.message import Message as DBMessage
 from bridge.db.portal import Portal as DBPortal
@@ -58,7 +59,7 @@ class Portal(BasePortal):
     def __init__(self, row: DBPortal) -> None:
         super().__init__()
         self.row = row
-        self.log = self.log.getChild(f"{row.owner}/{row.conv_key}")
+        self.log = lazy_log.child(self.log, f"{row.owner}/{row.conv_key}")
         self._create_lock = asyncio.Lock()
         self._forgotten = False  # the row was deleted (see delete())
         self._dm_puppet = None
