@@ -7,8 +7,6 @@ from importlib import metadata
 from pathlib import Path
 import argparse
 import asyncio
-import logging
-import os
 import signal
 import tomllib
 
@@ -315,8 +313,7 @@ class MSNBridge(Bridge):
         else:
             # a second Ctrl-C while stopping: leave now
             self.log.warning("Stopping immediately")
-            logging.shutdown()
-            os._exit(startup.EXIT_INTERRUPTED)
+            startup.leave_now(startup.EXIT_INTERRUPTED)
 
     async def system_exit(self) -> None:
         # A start-up error: undo what was started before the database closes.

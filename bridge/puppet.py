@@ -335,7 +335,8 @@ class Puppet(BasePuppet):
     async def send_presence_now(self, state: PresenceState, message: str | None) -> None:
         """``PUT /presence`` as the ghost: what ``IntentAPI.set_presence`` sends, through the
         bot's API with the ghost's ``user_id``. Neither an intent nor mautrix's API object for
-        that user is made (with its logger, which is never freed: 1.6 KiB per ghost)."""
+        that user is made (with its logger, which is never freed: 2.2 KiB per ghost,
+        bench/presence_put.py)."""
         await self.ensure_ghost_registered()
         content: dict[str, str] = {"presence": state.value}
         if message:

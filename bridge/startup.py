@@ -348,7 +348,8 @@ def leave_now(code: int) -> None:
     being opened, after aiosqlite started its worker thread (not a daemon) and before anyone
     holds the connection that would stop it: a normal exit then waits for that thread forever
     (seen in CI: the process outlived the test by minutes). Nothing else needs an orderly
-    exit at this point: the start never finished, and SQLite is safe from a process that ends."""
+    exit at this point: the start never finished, and SQLite is safe from a process that ends.
+    (Also the way out on a second Ctrl-C while the bridge stops.)"""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -40,11 +40,24 @@ def _clean_up(bridge: MSNBridge) -> None:
         bridge.loop.remove_signal_handler(signum)
 
 
+async def _no_metrics(*args: Any) -> None:
+    pass
+
+
+def _sigint_handler(bridge: MSNBridge) -> asyncio.Handle:
+    return bridge.loop._signal_handlers[signal.SIGINT]  # type: ignore[attr-defined, no-any-return]
+
+
+def _ctrl_c(bridge: MSNBridge) -> None:
+    """What the loop's SIGINT handler calls."""
+    handler = _sigint_handler(bridge)
+    handler._callback(*handler._args)  # type: ignore[attr-defined]
+
+
 async def test_a_ctrl_c_whose_cancellation_is_lost_still_stops_the_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bridge = _bridge()
-    running: list[str] = []
 
     async def start_with_a_reply_arriving_with_the_ctrl_c(self: Bridge) -> None:
         reply: asyncio.Future[str] = bridge.loop.create_future()
@@ -52,28 +65,23 @@ async def test_a_ctrl_c_whose_cancellation_is_lost_still_stops_the_start(
 
         def reply_and_ctrl_c() -> None:
             reply.set_result("versions")
-            # what the loop's SIGINT handler calls, in the same turn as the reply
-            handler = bridge.loop._signal_handlers[signal.SIGINT]  # type: ignore[attr-defined]
-            assert handler._args == (start,)
-            handler._run()
+            # in the same turn as the reply
+            assert _sigint_handler(bridge)._args == (start,)
+            _ctrl_c(bridge)
 
         bridge.loop.call_soon(reply_and_ctrl_c)
         await asyncio.wait_for(reply, 5)  # on 3.11 the cancellation is swallowed here
         await asyncio.sleep(0.05)  # the rest of the start
 
-    async def no_metrics(*args: Any) -> None:
-        running.append("metrics server started")
-
     monkeypatch.setattr(Bridge, "start", start_with_a_reply_arriving_with_the_ctrl_c)
-    monkeypatch.setattr(metrics, "serve_from_config", no_metrics)
+    monkeypatch.setattr(metrics, "serve_from_config", _no_metrics)
     try:
         with pytest.raises(startup.StartupError) as raised:
             await bridge.start()
         assert raised.value.code == startup.EXIT_INTERRUPTED
         assert raised.value.message == "Interrupted before the bridge started."
         # not running: a Ctrl-C now is still an interrupted start, not a stop of a running bridge
-        handler = bridge.loop._signal_handlers[signal.SIGINT]  # type: ignore[attr-defined]
-        assert handler._callback == bridge._interrupt_start
+        assert _sigint_handler(bridge)._callback == bridge._interrupt_start
     finally:
         _clean_up(bridge)
 
@@ -96,11 +104,8 @@ async def _start_stuck_on_a_request(
             except asyncio.CancelledError:
                 continue  # held on to, until the answer
 
-    async def no_metrics(*args: Any) -> None:
-        pass
-
     monkeypatch.setattr(Bridge, "start", stuck)
-    monkeypatch.setattr(metrics, "serve_from_config", no_metrics)
+    monkeypatch.setattr(metrics, "serve_from_config", _no_metrics)
 
     async def start() -> startup.StartupError | None:
         try:
@@ -125,12 +130,6 @@ def _leaving(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[str]]:
     monkeypatch.setattr(startup, "leave_now", leave_now)
     monkeypatch.setattr(startup, "report", lambda error: reported.append(error.message))
     return codes, reported
-
-
-def _ctrl_c(bridge: MSNBridge) -> None:
-    """What the loop's SIGINT handler calls."""
-    handler = bridge.loop._signal_handlers[signal.SIGINT]  # type: ignore[attr-defined]
-    handler._callback(*handler._args)
 
 
 async def test_a_start_that_holds_on_to_its_cancellation_is_left_soon(
@@ -179,3 +178,16 @@ async def test_a_second_ctrl_c_during_the_start_leaves_at_once(
         error = await task
         assert error is not None and error.code == startup.EXIT_INTERRUPTED
         _clean_up(bridge)
+
+
+async def test_a_second_ctrl_c_while_stopping_leaves_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bridge = _bridge()
+    codes, _ = _leaving(monkeypatch)
+    bridge._stop_task = bridge.loop.create_future()
+    bridge._signal_stop()  # the first: an orderly stop
+    assert bridge._stop_task.result() == 0 and codes == []
+    with pytest.raises(_Left):
+        bridge._signal_stop()
+    assert codes == [startup.EXIT_INTERRUPTED]
