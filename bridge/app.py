@@ -12,6 +12,7 @@ import tomllib
 
 from mautrix.bridge import Bridge
 from mautrix.types import RoomID, UserID
+from mautrix.util.async_db import Database
 from yarl import URL
 
 from bridge import (
@@ -29,7 +30,7 @@ from bridge.appservice import adopt
 from bridge.commands.auth import awaiting_password
 from bridge.config import Config, base_config_path
 from bridge.config_doc import ConfigFileError, reason
-from bridge.db import pg_pool
+from bridge.db import batch, pg_pool
 from bridge.gc_policy import policy as gc_policy
 from bridge.matrix import MatrixHandler
 from bridge.portal import Portal, outbox
@@ -320,7 +321,18 @@ class MSNBridge(Bridge):
         await self._stop_msn()
         if getattr(self.az, "runner", None) is not None or getattr(self.az, "_http_session", None):
             await self.az.stop()
+        await self._release_kept_connection()
         await super().system_exit()
+
+    async def stop_db(self) -> None:
+        await self._release_kept_connection()
+        await super().stop_db()
+
+    async def _release_kept_connection(self) -> None:
+        """The message writes' PostgreSQL connection goes back before the pool closes (the
+        pool waits for it)."""
+        if isinstance(getattr(self, "db", None), Database):
+            await batch.release(self.db)
 
     async def _start_users(self) -> None:
         msn_http.open_session()

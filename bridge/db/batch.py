@@ -11,7 +11,13 @@ one being recorded while the next is stored) go in one trip as well, each caller
 in a savepoint of their own: a caller whose statements fail (e.g. a duplicate key) gets the
 error and the others are stored. Every caller returns only once its writes are committed.
 
-On PostgreSQL the statements are sent as one (the parts of a ``WITH``): one round trip.
+On PostgreSQL the statements are sent as one (the parts of a ``WITH``, or the statement alone:
+no ``BEGIN`` and ``COMMIT`` around it), one round trip, on a connection kept for these writes
+(:class:`_Kept`): taking a connection from asyncpg's pool and giving it back costs about as
+much CPU as the write itself (``bench/db_writes.py``). The kept connection goes back to the pool
+after any error (the pool rolls back, resets or closes it; the next write takes another), after
+:data:`KEPT_IDLE_SECONDS` without a write, and when the bridge stops the database
+(:func:`release`).
 
 Statements use the ``$n`` placeholders of the models (:mod:`bridge.db.model`).
 """
@@ -33,12 +39,14 @@ try:
 except ImportError:  # PostgreSQL only
     SQLiteConnection = None  # type: ignore[assignment,misc]
 
-__all__ = ["Statement", "is_duplicate", "write_together"]
+__all__ = ["KEPT_IDLE_SECONDS", "Statement", "is_duplicate", "release", "write_together"]
 
 #: A query with ``$n`` placeholders and its arguments.
 Statement = tuple[str, Sequence[Any]]
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+#: PostgreSQL: seconds without a write after which the kept connection goes back to the pool.
+KEPT_IDLE_SECONDS = 2.0
 
 
 @lru_cache(maxsize=256)
@@ -119,6 +127,83 @@ class _Group:
 _groups: WeakKeyDictionary[Database, _Group] = WeakKeyDictionary()
 
 
+class _Kept:
+    """PostgreSQL: one of the pool's connections, kept for these writes (one at a time) until
+    :data:`KEPT_IDLE_SECONDS` pass without a write, so that nothing that stops the pool waits
+    for it longer than that, even without :func:`release`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.lock = asyncio.Lock()
+        self.conn: Any = None
+        self.last_write = 0.0
+        self.idle_check: asyncio.TimerHandle | None = None
+        self.giving_back: asyncio.Task[None] | None = None
+
+    async def execute(self, query: str, args: Sequence[Any]) -> None:
+        async with self.lock:
+            conn = self.conn
+            if conn is not None and _ended(conn):  # (e.g. the server ended it meanwhile)
+                await self._give_back()
+                conn = None
+            if conn is None:
+                conn = self.conn = await self.db.pool.acquire()  # type: ignore[attr-defined]
+            loop = asyncio.get_running_loop()
+            self.last_write = loop.time()
+            if self.idle_check is None:
+                self.idle_check = loop.call_later(KEPT_IDLE_SECONDS, self._check_idle)
+            try:
+                await conn.execute(query, *args)
+            except BaseException:
+                # whatever failed (the statement, the connection, a cancellation in the
+                # middle), the pool sorts the connection out (rollback, reset or close)
+                await asyncio.shield(self._give_back())
+                raise
+
+    def _check_idle(self) -> None:
+        self.idle_check = None
+        if self.conn is None:
+            return
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - self.last_write
+        if idle < KEPT_IDLE_SECONDS or self.lock.locked():
+            wait = KEPT_IDLE_SECONDS - idle if idle < KEPT_IDLE_SECONDS else KEPT_IDLE_SECONDS
+            self.idle_check = loop.call_later(wait, self._check_idle)
+            return
+        self.giving_back = asyncio.create_task(self.release(), name="db-give-back")
+
+    async def _give_back(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            await self.db.pool.release(conn)  # type: ignore[attr-defined]
+
+    async def release(self) -> None:
+        async with self.lock:
+            if self.idle_check is not None:
+                self.idle_check.cancel()
+                self.idle_check = None
+            await self._give_back()
+
+
+_kept: WeakKeyDictionary[Database, _Kept] = WeakKeyDictionary()
+
+
+def _ended(conn: Any) -> bool:
+    """Whether a kept connection can no longer be used: closed, or (what asyncpg does when
+    the server ends one) already handed back to the pool, where asking raises."""
+    try:
+        return bool(conn.is_closed())
+    except Exception:
+        return True
+
+
+async def release(db: Database) -> None:
+    """Before ``db`` stops: the kept connection goes back to the pool (which waits for it)."""
+    kept = _kept.pop(db, None)
+    if kept is not None:
+        await kept.release()
+
+
 async def write_together(db: Database, statements: Sequence[Statement]) -> None:
     """Run ``statements`` (each changing rows the others do not) in one transaction (not
     inside another transaction)."""
@@ -130,10 +215,13 @@ async def write_together(db: Database, statements: Sequence[Statement]) -> None:
             group = _groups[db] = _Group(db)
         await group.write([(_sqlite_query(q), args) for q, args in statements])
         return
-    if db.scheme == Scheme.POSTGRES and len(statements) > 1:
-        # one statement (a round trip, atomic by itself) instead of four with BEGIN/COMMIT
-        combined, combined_args = _one_statement(statements)
-        await db.execute(combined, *combined_args)
+    if db.scheme == Scheme.POSTGRES:
+        # one statement (a round trip, atomic by itself) instead of more with BEGIN/COMMIT
+        one: Statement = _one_statement(statements) if len(statements) > 1 else statements[0]
+        kept = _kept.get(db)
+        if kept is None:
+            kept = _kept[db] = _Kept(db)
+        await kept.execute(*one)
         return
     conn: Any
     async with db.acquire() as conn, conn.transaction():

@@ -63,11 +63,9 @@ class Outgoing(Model, table="outgoing", primary_key=("room_id", "event_id")):
     async def set_progress(self, state: str, parts_sent: int) -> None:
         """Update only ``state`` and ``parts_sent`` (and this object)."""
         self.state, self.parts_sent = state, parts_sent
-        await self.db.execute(
+        query = (
             f"UPDATE {quote(self._table)} SET {quote('state')}=$1, {quote('parts_sent')}=$2 "
-            f"WHERE {quote('room_id')}=$3 AND {quote('event_id')}=$4",
-            state,
-            parts_sent,
-            self.room_id,
-            self.event_id,
+            f"WHERE {quote('room_id')}=$3 AND {quote('event_id')}=$4"
         )
+        # (written before each part goes to MSN: the same path as the message's other writes)
+        await write_together(self.db, [(query, (state, parts_sent, self.room_id, self.event_id))])

@@ -20,6 +20,7 @@ import pytest
 
 from bridge import db as bridge_db
 from bridge.credentials import CredentialCipher, generate_key
+from bridge.db import batch
 from tests.support.pg import PostgresServer, PostgresUnavailable
 
 __all__ = ["db", "db_url", "pg_server"]
@@ -66,4 +67,5 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     try:
         yield database
     finally:
+        await batch.release(database)  # (the pool would wait for it up to KEPT_IDLE_SECONDS)
         await database.stop()

@@ -1,0 +1,43 @@
+"""A small run of ``bench/db_writes.py``, so the benchmark cannot rot: every path measured, with
+one statement and with two, against the asyncpg floor (the figures are the benchmark's to print;
+no timing is asserted here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.mark.skipif(
+    os.environ.get("MSN_TEST_SKIP_POSTGRES") == "1", reason="MSN_TEST_SKIP_POSTGRES=1"
+)
+def test_small_run(tmp_path: Path) -> None:
+    out = tmp_path / "writes.json"
+    proc = subprocess.run(
+        [
+            sys.executable, str(ROOT / "bench" / "db_writes.py"), "--writes", "300",
+            "--repeat", "2", "--json", str(out),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=170,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert len(results) == 8 and all(r["ms"] > 0 for r in results)
+    for statements in (1, 2):
+        by_path = {r["path"]: r["ms"] for r in results if r["statements"] == statements}
+        assert set(by_path) == {
+            "floor: asyncpg, one held connection",
+            "mautrix db.execute",
+            "pool + transaction (stop 18)",
+            "write_together (now)",
+        }
+    assert "x floor" in proc.stdout
