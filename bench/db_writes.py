@@ -10,13 +10,16 @@ after the other, as a bridged message does, through:
   ``Outgoing.set_progress`` and a two-statement ``write_together`` did at stop 18);
 * ``pool + transaction (stop 18)``: what ``write_together`` did for one statement: a connection
   from the pool, ``BEGIN``, the statement, ``COMMIT``;
-* ``write_together (now)``: the kept connection of :mod:`bridge.db.batch`;
+* ``write_together (now)``: the kept connection of :mod:`bridge.db.batch`, over TCP (as in the
+  tests and the benchmarks) and over the server's Unix socket (README "Scaling");
 
 once with one statement (``Inbox.keep``) and once with two (a message's record and the removal
 of what it was made from: ``write_together``'s ``WITH``). The pool is set up as the bridge sets
 it (no reset query on release, :mod:`bridge.db.pg_pool`). It prints the bridge-side CPU per
 write (user and system time of the thread, best of ``--repeat`` rounds) and its ratio to the
-floor; the database server's own work is not in it.
+floor; the database server's own work is not in it. With ``--gap MS`` the writes come that far
+apart, as a conversation's messages do, so that the server sleeps between them: waking it is
+part of what a write costs the sender.
 """
 
 from __future__ import annotations
@@ -71,28 +74,47 @@ def _row(seq: int) -> Statement:
 
 
 async def _rounds(
-    db: Database, write: Write, per_write: int, n: int, repeat: int, seqs: itertools.count[int]
+    db: Database,
+    write: Write,
+    per_write: int,
+    n: int,
+    repeat: int,
+    seqs: itertools.count[int],
+    gap: float,
 ) -> float:
-    """Best CPU per write (ms) over ``repeat`` rounds of ``n`` writes of new rows."""
+    """Best CPU per write (ms) over ``repeat`` rounds of ``n`` writes of new rows, ``gap``
+    seconds apart (0: back to back)."""
     best = float("inf")
     for _ in range(repeat):
         writes = [[_row(next(seqs)) for _ in range(per_write)] for _ in range(n)]
-        started = time.thread_time()
+        spent = 0.0
         for statements in writes:
+            if gap:
+                await asyncio.sleep(gap)
+            started = time.thread_time()
             await write(db, statements)
-        best = min(best, (time.thread_time() - started) / n)
+            spent += time.thread_time() - started
+        best = min(best, spent / n)
         await db.execute("DELETE FROM incoming")
     return best * 1000
 
 
-async def run(writes: int, repeat: int) -> list[dict[str, Any]]:
+async def _database(url: str) -> Database:
+    db = Database.create(url, upgrade_table=bridge_db.upgrade_table)
+    pg_pool.skip_reset_query(db)
+    await db.start()
+    return db
+
+
+async def run(writes: int, repeat: int, gap: float) -> list[dict[str, Any]]:
     pg = PostgresServer()
     await asyncio.to_thread(pg.start)
     try:
         url = await asyncio.to_thread(pg.create_database)
-        db = Database.create(url, upgrade_table=bridge_db.upgrade_table)
-        pg_pool.skip_reset_query(db)
-        await db.start()
+        db = await _database(url)
+        # the same database over the server's Unix socket (pg.root is its socket directory)
+        name = url.rsplit("/", 1)[1]
+        unix = await _database(f"postgres://postgres@/{name}?host={pg.root}&port={pg.port}")
         bridge_db.init(db, CredentialCipher(generate_key()))
         await DBUser(mxid=OWNER).insert()
         seqs = itertools.count(1)
@@ -107,24 +129,27 @@ async def run(writes: int, repeat: int) -> list[dict[str, Any]]:
                     query, args = _combined(statements)
                     await conn.execute(query, *args)
 
-                paths: list[tuple[str, Write]] = [
-                    ("floor: asyncpg, one held connection", floor),
-                    ("mautrix db.execute", mautrix_execute),
-                    ("pool + transaction (stop 18)", pool_transaction),
-                    ("write_together (now)", write_together),
+                paths: list[tuple[str, Database, Write]] = [
+                    ("floor: asyncpg, one held connection", db, floor),
+                    ("mautrix db.execute", db, mautrix_execute),
+                    ("pool + transaction (stop 18)", db, pool_transaction),
+                    ("write_together (now)", db, write_together),
+                    ("write_together, Unix socket", unix, write_together),
                 ]
                 try:
-                    for name, write in paths:
-                        ms = await _rounds(db, write, statements_per_write, writes, repeat, seqs)
+                    for name, on, write in paths:
+                        ms = await _rounds(
+                            on, write, statements_per_write, writes, repeat, seqs, gap
+                        )
                         results.append(
                             {"path": name, "statements": statements_per_write, "ms": ms}
                         )
                 finally:
                     await db.pool.release(held)  # type: ignore[attr-defined]
-                    await batch.release(db)
         finally:
-            await batch.release(db)
-            await db.stop()
+            for database in (db, unix):
+                await batch.release(database)
+                await database.stop()
     finally:
         await asyncio.to_thread(pg.stop)
     return results
@@ -134,12 +159,14 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--writes", type=int, default=3000, help="writes per round")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--gap", type=float, default=0.0, help="ms between writes (0: back to back)")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args()
-    results = await run(args.writes, args.repeat)
+    results = await run(args.writes, args.repeat, args.gap / 1000)
+    spacing = f"{args.gap:g} ms apart" if args.gap else "back to back"
     print(
-        f"PostgreSQL writes of a bridged message, {args.writes} per round, bridge-side CPU "
-        f"(best of {args.repeat} rounds)"
+        f"PostgreSQL writes of a bridged message, {args.writes} per round ({spacing}), "
+        f"bridge-side CPU (best of {args.repeat} rounds)"
     )
     print(f"{'path':38} {'statements':>10} {'ms/write':>9} {'x floor':>8}")
     for statements in (1, 2):
