@@ -45,6 +45,12 @@ SOAP_MAX_ELEMENTS: Final = 250_000
 _MAX_DETAIL: Final = 32
 
 
+#: Actions that only read (by the name after the namespace): asking twice changes nothing.
+READ_ACTIONS: Final = frozenset(
+    {"ABFindAll", "ABFindContactsPaged", "FindMembership", "GetMetadata", "GetMessage"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SoapRequest:
     """A request ready for :func:`bridge.msnp.soap_http.post_soap`: the ``SOAPAction`` (None
@@ -53,6 +59,12 @@ class SoapRequest:
     action: str | None
     body: bytes
     content_type: str = "text/xml; charset=utf-8"
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether sending it again is harmless: a read (:data:`READ_ACTIONS`) or Passport's
+        token request (it issues tickets and changes nothing)."""
+        return self.action is None or self.action.rsplit("/", 1)[-1] in READ_ACTIONS
 
     def __repr__(self) -> str:  # the body may hold a password or a ticket
         return f"SoapRequest(action={self.action!r}, {len(self.body)} bytes)"

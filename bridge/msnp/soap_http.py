@@ -10,6 +10,10 @@ Errors are typed: :class:`~bridge.msnp.errors.SoapFault` when the service answer
 fault (whatever the HTTP status), :class:`~bridge.msnp.errors.ServiceUnavailable` when it could
 not be reached, timed out, redirected, answered too much or answered an HTTP error without a
 fault. Request and response bodies (passwords, tickets) are never logged.
+
+A server may close a kept-alive connection just as a request goes out on it; the request then
+fails with no answer. A read (:attr:`~bridge.msnp.soap.SoapRequest.repeatable`) is then sent
+once more; a change is not, since it may have been made.
 """
 
 from __future__ import annotations
@@ -89,17 +93,28 @@ async def post_soap(
     if headers:
         send_headers.update(headers)
     log.debug("SOAP %s to %s", request.action or "request", where)
+    tries = 2 if request.repeatable else 1
     try:
-        async with http.post(
-            url,
-            data=request.body,
-            headers=send_headers,
-            allow_redirects=False,
-            ssl=verify_tls or not url.lower().startswith("https:"),
-            timeout=aiohttp.ClientTimeout(total=timeout),
-        ) as resp:
-            status = resp.status
-            data = await _read_bounded(resp, max_bytes, where)
+        for attempt in range(1, tries + 1):
+            try:
+                async with http.post(
+                    url,
+                    data=request.body,
+                    headers=send_headers,
+                    allow_redirects=False,
+                    ssl=verify_tls or not url.lower().startswith("https:"),
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                ) as resp:
+                    status = resp.status
+                    data = await _read_bounded(resp, max_bytes, where)
+                break
+            except aiohttp.ServerDisconnectedError:
+                # The server closed the connection without an answer: typically a kept-alive
+                # connection it had just closed when the request went out on it. A read is
+                # asked once more (on a new connection); a change is not, it may have been made.
+                if attempt == tries:
+                    raise
+                log.debug("%s closed the connection before answering: asking again", where)
     except ServiceUnavailable:
         raise
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as e:

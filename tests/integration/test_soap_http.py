@@ -185,3 +185,92 @@ async def test_bodies_never_logged(caplog: pytest.LogCaptureFixture) -> None:
             await post_soap(http, url, _request())
     assert caplog.records, "expected debug logging of the call"
     assert all(SECRET not in record.getMessage() for record in caplog.records)
+
+
+class ClosingServer:
+    """A raw HTTP/1.1 server that answers the first request of each connection, keeping it
+    alive, and closes the connection on its next request without answering: a kept-alive
+    connection the server let go of just as the client reused it. ``answer_first=False``:
+    it answers nothing at all."""
+
+    def __init__(self, *, answer_first: bool = True) -> None:
+        self.answer_first = answer_first
+        self.requests: list[tuple[int, str]] = []  # (connection number, SOAPAction)
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = self.connections
+        answered = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (line.partition(":") for line in lines[1:] if line)
+                }
+                await reader.readexactly(int(headers.get("content-length", "0")))
+                self.requests.append((number, headers.get("soapaction", "")))
+                if answered or not self.answer_first:
+                    break  # closed without an answer
+                answered += 1
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5\r\n"
+                    b"Connection: keep-alive\r\n\r\n<ok/>"
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def closing_server(server: ClosingServer) -> AsyncIterator[str]:
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/abservice/abservice.asmx"
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+def _change() -> SoapRequest:
+    return SoapRequest("http://www.msn.com/webservices/AddressBook/ABContactAdd", b"<x/>")
+
+
+async def test_a_read_is_asked_again_when_a_reused_connection_was_closed() -> None:
+    server = ClosingServer()
+    async with closing_server(server) as url, ClientSession() as http:
+        assert await post_soap(http, url, _request()) == b"<ok/>"
+        # the same connection again: the server closes it unanswered; asked once more anew
+        assert await post_soap(http, url, _request()) == b"<ok/>"
+    action = _request().action
+    assert server.requests == [(1, action), (1, action), (2, action)]
+
+
+async def test_a_change_is_not_sent_twice() -> None:
+    server = ClosingServer()
+    async with closing_server(server) as url, ClientSession() as http:
+        await post_soap(http, url, _request())
+        with pytest.raises(ServiceUnavailable, match="unreachable"):
+            await post_soap(http, url, _change())
+    # it reached the server once: it may have been made, so it is not made again
+    assert [a for _, a in server.requests].count(_change().action) == 1
+
+
+async def test_a_read_is_asked_again_only_once() -> None:
+    server = ClosingServer(answer_first=False)  # never answers anything
+    async with closing_server(server) as url, ClientSession() as http:
+        with pytest.raises(ServiceUnavailable, match="unreachable"):
+            await post_soap(http, url, _request())
+    assert len(server.requests) == 2
+    # Passport's token request (no SOAPAction) is a read too
+    server = ClosingServer()
+    rst = SoapRequest(None, b"<x/>", "application/soap+xml; charset=utf-8")
+    async with closing_server(server) as url, ClientSession() as http:
+        assert await post_soap(http, url, rst) == b"<ok/>"
+        assert await post_soap(http, url, rst) == b"<ok/>"
+    assert len(server.requests) == 3

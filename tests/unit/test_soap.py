@@ -85,3 +85,24 @@ def test_envelope_is_well_formed_and_request_repr_hides_body() -> None:
     assert root.name == "Envelope" and root.findtext("Body/x") == "secret"
     request = SoapRequest("urn:a", envelope("", "<x>secret</x>"))
     assert "secret" not in repr(request)
+
+
+@pytest.mark.parametrize(
+    ("action", "repeatable"),
+    [
+        ("http://www.msn.com/webservices/AddressBook/ABFindAll", True),
+        ("http://www.msn.com/webservices/AddressBook/ABFindContactsPaged", True),
+        ("http://www.msn.com/webservices/AddressBook/FindMembership", True),
+        ("http://www.hotmail.msn.com/ws/2004/09/oim/rsi/GetMetadata", True),
+        ("http://www.hotmail.msn.com/ws/2004/09/oim/rsi/GetMessage", True),
+        (None, True),  # Passport's token request
+        ("http://www.msn.com/webservices/AddressBook/ABContactAdd", False),
+        ("http://www.msn.com/webservices/AddressBook/ABGroupContactDelete", False),
+        ("http://www.msn.com/webservices/AddressBook/AddMember", False),
+        ("http://www.hotmail.msn.com/ws/2004/09/oim/rsi/DeleteMessages", False),
+        ("http://messenger.live.com/ws/2006/09/oim/Store2", False),
+        ("ABFindAllAndDeleteEverything", False),  # the whole name counts, not a prefix
+    ],
+)
+def test_only_reads_may_be_sent_again(action: str | None, repeatable: bool) -> None:
+    assert SoapRequest(action, b"<x/>").repeatable is repeatable
