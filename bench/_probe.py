@@ -212,6 +212,63 @@ def _short(filename: str) -> str:
 
 
 # -- inside the bridge process -----------------------------------------------------------------
+class LongCallbacks:
+    """The longest single callbacks the loop ran (this thread's CPU time, the task or
+    function each belonged to): what tells one long piece of work, which stalls the loop by
+    itself, from many short ones that were ready at the same moment (a busy loop runs every
+    ready callback before it looks at its timers again, so a ticker is late either way)."""
+
+    KEEP = 5
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.longest: list[tuple[float, str]] = []
+        self.over_50ms = 0
+        self.count = 0
+
+    def install(self) -> None:
+        original = asyncio.events.Handle._run
+        probe = self
+
+        def _run(handle: Any) -> None:
+            started = time.thread_time()
+            try:
+                original(handle)
+            finally:
+                spent = time.thread_time() - started
+                probe.count += 1
+                if spent > 0.05:
+                    probe.over_50ms += 1
+                if len(probe.longest) < probe.KEEP or spent > probe.longest[-1][0]:
+                    probe._keep(spent, handle)
+
+        asyncio.events.Handle._run = _run  # type: ignore[method-assign]
+
+    def _keep(self, spent: float, handle: Any) -> None:
+        self.longest.append((spent, _callback_name(handle)))
+        self.longest.sort(key=lambda entry: -entry[0])
+        del self.longest[self.KEEP :]
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "callbacks": self.count,
+            "over_50ms": self.over_50ms,
+            "longest": [[round(spent * 1000, 1), name] for spent, name in self.longest],
+        }
+
+
+def _callback_name(handle: Any) -> str:
+    """The task (its coroutine's name) or the function a loop callback belongs to."""
+    callback = getattr(handle, "_callback", None)
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        return str(getattr(coro, "__qualname__", owner.get_name()))
+    return str(getattr(callback, "__qualname__", type(callback).__name__))
+
+
 class ProcessProbe:
     """The probe installed in another program (the bridge) by ``_probe_site/sitecustomize``."""
 
@@ -219,6 +276,7 @@ class ProcessProbe:
         self.path = Path(path)
         self.gc = GCPauses()
         self.lag = LoopLag(float(os.environ.get("MSN_SCALE_PROBE_INTERVAL", "0.01")))
+        self.callbacks = LongCallbacks()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.window_started = time.monotonic()
 
@@ -226,6 +284,7 @@ class ProcessProbe:
         import signal
 
         self.gc.install()
+        self.callbacks.install()
         signal.signal(signal.SIGUSR1, lambda *_: self._reset())
         signal.signal(signal.SIGUSR2, lambda *_: self._dump_allocations())
         original = asyncio.BaseEventLoop.run_until_complete
@@ -247,6 +306,7 @@ class ProcessProbe:
     def _reset(self) -> None:
         self.gc.reset()
         self.lag.reset()
+        self.callbacks.reset()
         self.window_started = time.monotonic()
         self._write()
 
@@ -261,6 +321,7 @@ class ProcessProbe:
             "window_s": round(time.monotonic() - self.window_started, 2),
             "gc": self.gc.figures(),
             "lag": self.lag.figures(),
+            "callbacks": self.callbacks.figures(),
             "gc_counts": gc.get_count(),
             # (not gc.get_freeze_count(): it walks every frozen object, a pause of its own)
             "gc_freezes": _policy_freezes(),

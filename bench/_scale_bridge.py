@@ -497,8 +497,17 @@ def _lag(probe: dict[str, Any]) -> str:
         f"{lag.get('cpu_over_50ms', 0)} over 50 ms), "
         f"GC max {max(gc_['max_ms']):.0f} ms (CPU {max(gc_.get('cpu_max_ms', [0])):.0f} ms; "
         f"full collections {gc_['collections'][2]}, "
-        f"{gc_['total_s']:.2f} s in all)"
+        f"{gc_['total_s']:.2f} s in all){_callbacks(probe)}"
     )
+
+
+def _callbacks(probe: dict[str, Any]) -> str:
+    """The longest single callbacks (see bench._probe.LongCallbacks)."""
+    found = probe.get("callbacks")
+    if not found or not found["longest"]:
+        return ""
+    longest = ", ".join(f"{name} {ms:.0f} ms" for ms, name in found["longest"][:3])
+    return f"; single callbacks over 50 ms: {found['over_50ms']}, longest {longest}"
 
 
 def format_start(run: BridgeRun, f: StartFigures) -> str:
