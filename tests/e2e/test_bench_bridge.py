@@ -51,6 +51,10 @@ def test_scale_bridge_mode_small_run(tmp_path: Path) -> None:
         # each stop was measured, and the bridge exited by itself (a kill reads as infinite)
         assert math.isfinite(start["stop_s"]) and start["stop_s"] > 0
         assert start["probe_storm"]["lag"]["cpu_max_ms"] >= 0
+        # the longest single callbacks, each with the task or function it belonged to
+        callbacks = start["probe_storm"]["callbacks"]
+        assert callbacks["callbacks"] > 0 and callbacks["longest"]
+        assert all(ms >= 0 and name for ms, name in callbacks["longest"])
     # the first start registered the contacts' ghosts (12 accounts, 12 ghosts)
     assert first["requests"]["POST /_matrix/client/v3/register"] >= 12
     assert sum(restart["requests"].values()) > 0
