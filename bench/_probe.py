@@ -264,8 +264,14 @@ def _callback_name(handle: Any) -> str:
     callback = getattr(handle, "_callback", None)
     owner = getattr(callback, "__self__", None)
     if isinstance(owner, asyncio.Task):
-        coro = owner.get_coro()
-        return str(getattr(coro, "__qualname__", owner.get_name()))
+        # the task's coroutine and what it awaits now, two levels down (a wrapper such as
+        # mautrix's background_task "catch" says little by itself)
+        names: list[str] = []
+        coro: Any = owner.get_coro()
+        while coro is not None and len(names) < 3:
+            names.append(str(getattr(coro, "__qualname__", type(coro).__name__)))
+            coro = getattr(coro, "cr_await", None)
+        return " > ".join(names) or owner.get_name()
     return str(getattr(callback, "__qualname__", type(callback).__name__))
 
 

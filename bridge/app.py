@@ -43,8 +43,9 @@ from bridge.web.frontends import WebFrontends
 
 __all__ = ["MSNBridge", "package_version"]
 
-#: Users started between two yields to the event loop at start-up.
-START_CHUNK = 200
+#: Users started between two yields to the event loop at start-up (a page of 200 held the
+#: loop for 64 ms while the first logins were under way: bench/scale.py bridge).
+START_CHUNK = 50
 #: Users stopping at once at shutdown (each closes its MSN connections and finishes the MSN
 #: event it is handling, up to 10 s; none waits for another). Stopping is mostly waiting, so
 #: the bound is high: at 1,000, 10,000 users stopped in 10 waves and took 61 s.
@@ -267,7 +268,9 @@ class MSNBridge(Bridge):
         try:
             await super().start()
             if not self.args.no_update:
-                startup.save_config(self.config)
+                # (off the event loop: rendering the edits takes 50-80 ms of CPU, while the
+                # users' logins of the start are already under way)
+                await asyncio.to_thread(startup.save_config, self.config)
             self.metrics_server = await metrics.serve_from_config(self.config, _session_gauges)
         except asyncio.CancelledError:
             raise startup.interrupted() from None
