@@ -268,9 +268,7 @@ class MSNBridge(Bridge):
         try:
             await super().start()
             if not self.args.no_update:
-                # (off the event loop: rendering the edits takes 50-80 ms of CPU, while the
-                # users' logins of the start are already under way)
-                await asyncio.to_thread(startup.save_config, self.config)
+                startup.save_config(self.config)
             self.metrics_server = await metrics.serve_from_config(self.config, _session_gauges)
         except asyncio.CancelledError:
             raise startup.interrupted() from None
