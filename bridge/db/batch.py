@@ -138,7 +138,7 @@ class _Kept:
         self.conn: Any = None
         self.last_write = 0.0
         self.idle_check: asyncio.TimerHandle | None = None
-        self.giving_back: asyncio.Task[None] | None = None
+        self.giving_back: asyncio.Task[None] | None = None  # (referenced while it runs)
 
     async def execute(self, query: str, args: Sequence[Any]) -> None:
         async with self.lock:

@@ -11,30 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench_run import run_bench
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def run(*argv: str, timeout: float = 280) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return proc
-
-
 def test_scale_bridge_mode_small_run(tmp_path: Path) -> None:
     out = tmp_path / "bridge.json"
-    run(
-        str(ROOT / "bench" / "scale.py"), "bridge", "--counts", "12", "--db", "sqlite",
+    run_bench(
+        "scale.py", "bridge", "--counts", "12", "--db", "sqlite",
         "--idle", "2", "--quiet-window", "1.5", "--settle", "120", "--concurrency", "3",
-        "--json", str(out),
+        "--json", str(out), timeout=280,
     )  # fmt: skip
     (result,) = json.loads(out.read_text())
     assert result["count"] == 12 and result["baseline_rss_kib"] > 0
@@ -61,9 +51,9 @@ def test_scale_bridge_mode_small_run(tmp_path: Path) -> None:
 
 
 def test_hs_traffic_small_run() -> None:
-    proc = run(
-        str(ROOT / "bench" / "hs_traffic.py"), "--users", "5", "--db", "sqlite",
-        "--quiet-window", "1.5", "--settle", "120",
+    proc = run_bench(
+        "hs_traffic.py", "--users", "5", "--db", "sqlite", "--quiet-window", "1.5",
+        "--settle", "120", timeout=280,
     )  # fmt: skip
     lines = proc.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if "first start" in line and "restart" in line)

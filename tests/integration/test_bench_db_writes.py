@@ -7,12 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench_run import run_bench
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -22,14 +20,10 @@ pytestmark = pytest.mark.timeout(180)
 )
 def test_small_run(tmp_path: Path) -> None:
     out = tmp_path / "writes.json"
-    proc = subprocess.run(
-        [
-            sys.executable, str(ROOT / "bench" / "db_writes.py"), "--writes", "300",
-            "--repeat", "1", "--gap", "1", "--json", str(out),
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=170,
+    proc = run_bench(
+        "db_writes.py", "--writes", "300", "--repeat", "1", "--gap", "1", "--json", str(out),
+        timeout=170,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
     assert len(results) == 10 and all(r["ms"] > 0 for r in results)
     for statements in (1, 2):

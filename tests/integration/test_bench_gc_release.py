@@ -5,26 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 import json
-import subprocess
-import sys
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench_run import run_bench
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_small_run(tmp_path: Path) -> None:
     out = tmp_path / "gc.json"
-    proc = subprocess.run(
-        [
-            sys.executable, str(ROOT / "bench" / "gc_release.py"), "--sessions", "2000",
-            "--objects", "50", "--freeze-every", "100", "--json", str(out),
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=110,
+    proc = run_bench(
+        "gc_release.py", "--sessions", "2000", "--objects", "50", "--freeze-every", "100",
+        "--json", str(out),
+        timeout=110,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     before, shipped = json.loads(out.read_text())
     assert (before["rule"], shipped["rule"]) == ("every N ended", "proportional")
     # 2,000 ended sessions: one release per 100 before; at most one per quarter of the frozen

@@ -6,26 +6,20 @@ from __future__ import annotations
 
 from pathlib import Path
 import json
-import subprocess
-import sys
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench_run import run_bench
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_small_run(tmp_path: Path) -> None:
     out = tmp_path / "presence.json"
-    proc = subprocess.run(
-        [
-            sys.executable, str(ROOT / "bench" / "presence_put.py"), "--ghosts", "300",
-            "--repeat", "1", "--json", str(out),
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=110,
+    proc = run_bench(
+        "presence_put.py", "--ghosts", "300", "--repeat", "1", "--json", str(out),
+        timeout=110,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     floor, intent, api_object, now = json.loads(out.read_text())
     assert floor["path"].startswith("floor") and now["path"].endswith("(now)")
     assert all(r["ms"] > 0 for r in (floor, intent, api_object, now))

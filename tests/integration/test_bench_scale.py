@@ -9,27 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench_run import run_bench
 
 pytestmark = pytest.mark.timeout(180)
 
 
 def test_library_mode_small_run(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
-    proc = subprocess.run(
-        [
-            sys.executable, str(ROOT / "bench" / "scale.py"), "library", "--counts", "50",
-            "--concurrency", "20", "--idle", "1", "--variants", "raw,library,library+freeze",
-            "--tracemalloc", "--json", str(out),
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=170,
+    proc = run_bench(
+        "scale.py", "library", "--counts", "50", "--concurrency", "20", "--idle", "1",
+        "--variants", "raw,library,library+freeze", "--tracemalloc", "--json", str(out),
+        timeout=170,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
     variants = [r["variant"] for r in results if not r["tracemalloc"]]
     assert variants == ["raw", "library", "library+freeze"]

@@ -11,6 +11,7 @@ import time
 from mautrix.util.async_db import Database
 import pytest
 
+from bridge import db as bridge_db
 from bridge.db import batch
 from bridge.db.batch import is_duplicate, write_together
 from bridge.db.incoming import Incoming
@@ -119,8 +120,6 @@ async def test_the_kept_connection_goes_back_when_writes_pause(
 
 async def test_the_pool_closes_without_an_explicit_release(db_url: str) -> None:
     """Whatever stops the database without batch.release waits at most KEPT_IDLE_SECONDS."""
-    from bridge import db as bridge_db
-
     database = Database.create(db_url, upgrade_table=bridge_db.upgrade_table)
     await database.start()
     await database.execute("CREATE TABLE IF NOT EXISTS marks (n INTEGER)")
