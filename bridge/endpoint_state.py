@@ -48,12 +48,14 @@ async def _read_cache(row: DBUser) -> AbCache | None:
     return await asyncio.to_thread(load_cache, text) if text else None
 
 
-async def remember(row: DBUser, client: MSNClient) -> None:
+async def remember(row: DBUser, client: MSNClient, stored: LoginState) -> None:
     """Keep the GUID of a successful login in ``row`` (saved by the caller) and write its
-    address book to the database at once (it is not held in memory with the row)."""
+    address book to the database at once (it is not held in memory with the row), unless it
+    is what was read for the login (``stored``): a restart's deltas are mostly empty."""
     row.machine_guid = client.machine_guid or row.machine_guid
     cache = client.take_ab_cache()  # (not held for the session: the database keeps it)
-    if cache is not None:
+    before = stored["ab_cache"]
+    if cache is not None and (before is None or not cache.same_lists(before)):
         text = await asyncio.to_thread(dump_cache, cache)
         try:
             await row.write_ab_cache(text)

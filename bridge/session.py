@@ -180,7 +180,7 @@ class MSNSession:
             raise
         gc_policy.logged_in()
         credentials = (passport, password) if new_login else None
-        await session_login.keep(self.row, client, result, credentials)
+        await session_login.keep(self.row, client, result, credentials, ready)
         await self.owner.save()
         await own_presence.reapply(client, self.row, self.log)
         self._ready = True

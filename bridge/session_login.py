@@ -58,10 +58,11 @@ async def keep(
     client: MSNClient,
     result: LoginResult,
     new_credentials: tuple[str, str | None] | None,
+    ready: Prepared,
 ) -> None:
     """Put what the login returned into ``row`` (the caller saves it): the credentials of a
     new login (``new_credentials``: passport, password), a new ticket, the protocol version,
-    the endpoint state."""
+    the endpoint state (``ready``: what :func:`prepare` read for the login)."""
     if new_credentials is not None:
         row.passport, row.password = new_credentials
         row.credentials_lost = False
@@ -69,4 +70,4 @@ async def keep(
         row.ticket = result.ticket
         row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
     row.protocol = result.protocol
-    await endpoint_state.remember(row, client)
+    await endpoint_state.remember(row, client, ready.kept)

@@ -75,6 +75,21 @@ class AbCache:
     book: AddressBook
     memberships: Memberships
 
+    def same_lists(self, other: AbCache) -> bool:
+        """Whether ``other`` holds the same address book and memberships, the answers'
+        service headers aside: a login whose deltas changed nothing need not be kept again.
+        (Linear; entries a delta left alone are the same objects, compared by identity.)"""
+        a, b = self.book, other.book
+        return (
+            a.last_change == b.last_change
+            and a.created == b.created
+            and a.me == b.me
+            and a.contacts == b.contacts
+            and a.groups == b.groups
+            and self.memberships.last_change == other.memberships.last_change
+            and self.memberships.members == other.memberships.members
+        )
+
 
 async def _parse(data: bytes, parser: Callable[[bytes], T]) -> T:
     if len(data) >= THREAD_PARSE_BYTES:

@@ -7,6 +7,10 @@ publicly with ``<EndpointData>`` (capabilities) and to the user's own other endp
 ``UBX`` brings a contact's ``<Data>``, with one ``EndpointData`` per signed-in endpoint and,
 for the user's own account, their ``PrivateEndpointData``. Its first arguments name the
 contact: ``email`` (MSNP13), ``email network`` (MSNP14-17) or ``network:email`` (MSNP18).
+
+A contact's ``UBX`` payload reaches every user of a process who has them in their list, byte
+for byte the same: :func:`parse_user_data` keeps the last :data:`PARSED_KEPT` results of
+payloads up to :data:`PARSED_KEPT_BYTES` (the results are immutable, so they are shared).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from typing import Final
 from collections.abc import Sequence
 from dataclasses import dataclass
+import functools
 import re
 import uuid
 
@@ -23,6 +28,8 @@ from .xmlsafe import Element, parse_xml, text
 
 __all__ = [
     "ENDPOINT_NAME",
+    "PARSED_KEPT",
+    "PARSED_KEPT_BYTES",
     "Endpoint",
     "Media",
     "UserData",
@@ -42,6 +49,10 @@ _MAX_ENDPOINTS: Final = 64
 _MAX_MEDIA_FIELDS: Final = 32
 _MAX_MEDIA_TEXT: Final = 1024
 _PLACEHOLDER: Final = re.compile(r"\{(\d{1,2})\}")
+#: Parsed ``UBX`` payloads kept for reuse, and the largest payload kept: at most about 6 MiB
+#: with the results, about 2 MiB for typical MSNP18 payloads (300 bytes, one endpoint).
+PARSED_KEPT: Final = 2048
+PARSED_KEPT_BYTES: Final = 1024
 
 
 def build_user_data(
@@ -171,7 +182,14 @@ def _endpoint_id(node: Element) -> uuid.UUID | None:
 
 
 def parse_user_data(payload: bytes) -> UserData:
-    """A ``UBX`` payload (an empty one means "nothing set")."""
+    """A ``UBX`` payload (an empty one means "nothing set"); raises
+    :class:`~.errors.RemoteProtocolError` for one that is not readable (never kept)."""
+    if len(payload) > PARSED_KEPT_BYTES:
+        return _parse_user_data(payload)
+    return _kept_user_data(payload)
+
+
+def _parse_user_data(payload: bytes) -> UserData:
     if not payload.strip():
         return UserData()
     root = parse_xml(payload, max_bytes=_MAX_PAYLOAD, max_elements=_MAX_ELEMENTS)
@@ -204,6 +222,9 @@ def parse_user_data(payload: bytes) -> UserData:
         machine_guid=guid_text or None,
         endpoints=tuple(endpoints.values()),
     )
+
+
+_kept_user_data = functools.lru_cache(maxsize=PARSED_KEPT)(_parse_user_data)
 
 
 def ubx_sender(args: Sequence[str], protocol: int) -> Address:

@@ -5,6 +5,8 @@ stays signed in throughout."""
 
 from __future__ import annotations
 
+import json
+
 from mautrix.util.async_db import Database
 import pytest
 
@@ -89,6 +91,62 @@ async def test_the_users_messenger_stays_signed_in_when_the_bridge_signs_in() ->
             await messenger.set_personal_message("still here")
             assert messenger.connected and session.connected
             assert len(server.endpoints[ALICE]) == 2
+        finally:
+            await session.stop()
+            await messenger.close()
+
+
+async def test_a_reconnect_keeps_the_address_book_again_only_when_it_changed(
+    db: Database,
+) -> None:
+    user_row = DBUser(mxid="@alice:hs")
+    await user_row.insert()
+    async with running_server() as server:
+        messenger = MSNClient(client_config(server, 18), Recorder())
+        await messenger.login(ALICE, ALICE_PASSWORD, machine_guid=OWN_MESSENGER)
+        config = make_config(server.server_address, server.passport_url)
+        config["msn.protocol_max"] = 18
+        session, owner = make_session(config, user_row)
+        lists: list[ListSynced] = []
+
+        async def on_list(evt: ListSynced) -> None:
+            lists.append(evt)
+
+        session.on(ListSynced, on_list)
+
+        async def reconnect() -> None:
+            count, owner.notices[:] = len(lists), []
+            (bridge_ns,) = [
+                ep
+                for ep in server.endpoints[ALICE]
+                if ep.machine_guid == (owner.row.machine_guid or "").lower()
+            ]
+            bridge_ns.conn.abort()
+            await owner.wait_for(lambda: texts.RECONNECTED in owner.notices)
+            await owner.wait_for(lambda: len(lists) == count + 1)
+
+        try:
+            await session.login(ALICE, ALICE_PASSWORD)
+            row = owner.row
+            written = await row.read_ab_cache()
+            assert written is not None
+            # the same lists in other JSON: it stays as it is unless the book is written again
+            same = json.dumps(json.loads(written), indent=1)
+            await row.write_ab_cache(same)
+
+            await reconnect()  # nothing changed on the server: the deltas are empty
+            assert await row.read_ab_cache() == same
+
+            await messenger.add_group("Work")  # the user's own Messenger changes the book
+            await reconnect()
+            kept = await row.read_ab_cache()
+            assert kept != same
+            cache = load_cache(kept)
+            assert cache is not None and "Work" in {g.name for g in cache.book.groups}
+            assert {c.email for c in cache.book.contacts} == {
+                "bob@example.com",
+                "carol@example.com",
+            }
         finally:
             await session.stop()
             await messenger.close()

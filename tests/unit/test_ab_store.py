@@ -3,6 +3,7 @@ unusable is refused (None), never an exception."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 import json
 
 import pytest
@@ -55,6 +56,27 @@ def test_round_trip_keeps_the_live_entries_and_cookies() -> None:
     assert loaded.book.last_change == BOOK.last_change
     assert loaded.memberships.last_change == MEMBERS.last_change
     assert loaded.memberships.members == MEMBERS.members[:2]
+
+
+def test_same_lists_ignores_only_the_service_headers() -> None:
+    cache = AbCache(BOOK, MEMBERS)
+    # a delta that changed nothing: new containers, a new cache key, the same entries
+    again = AbCache(
+        replace(BOOK, contacts=tuple(BOOK.contacts), header=ServiceHeader(cache_key="new")),
+        replace(MEMBERS, header=ServiceHeader(cache_key="new")),
+    )
+    assert cache.same_lists(again) and again.same_lists(cache)
+    renamed = replace(BOOK.contacts[0], display_name="Robert")
+    changes = [
+        AbCache(replace(BOOK, contacts=(renamed, *BOOK.contacts[1:])), MEMBERS),
+        AbCache(replace(BOOK, groups=BOOK.groups[:1]), MEMBERS),
+        AbCache(replace(BOOK, me=None), MEMBERS),
+        AbCache(replace(BOOK, last_change="2026-12-05T00:00:00Z"), MEMBERS),
+        AbCache(BOOK, replace(MEMBERS, members=MEMBERS.members[:1])),
+        AbCache(BOOK, replace(MEMBERS, last_change=None)),
+    ]
+    for changed in changes:
+        assert not cache.same_lists(changed) and not changed.same_lists(cache)
 
 
 def test_the_service_cache_key_is_not_stored() -> None:

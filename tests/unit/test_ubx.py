@@ -10,6 +10,8 @@ from bridge.msnp.endpoints import Address, NetworkId
 from bridge.msnp.errors import ProtocolError
 from bridge.msnp.ubx import (
     ENDPOINT_NAME,
+    PARSED_KEPT,
+    PARSED_KEPT_BYTES,
     Endpoint,
     Media,
     build_endpoint_data,
@@ -99,6 +101,38 @@ def test_parse_empty_and_bad() -> None:
         parse_user_data(b"<Data><PSM>unclosed</Data>")
     with pytest.raises(ProtocolError):
         parse_user_data(b"<!DOCTYPE d [<!ENTITY a 'x'>]><Data><PSM>&a;</PSM></Data>")
+
+
+def _payload(psm: str, filler: int = 0) -> bytes:
+    return f"<Data><PSM>{psm}</PSM><CurrentMedia>{'x' * filler}</CurrentMedia></Data>".encode()
+
+
+def test_a_payload_seen_again_is_not_parsed_again() -> None:
+    # every user of the process with this contact gets the same bytes: one parse, one result
+    first = parse_user_data(_payload("shared by all watchers"))
+    again = parse_user_data(bytes(_payload("shared by all watchers")))
+    assert again is first and again.personal_message == "shared by all watchers"
+    assert parse_user_data(_payload("another")) is not first
+
+
+def test_kept_payloads_are_bounded_in_size_and_number() -> None:
+    large = _payload("large", PARSED_KEPT_BYTES)
+    assert len(large) > PARSED_KEPT_BYTES
+    one, two = parse_user_data(large), parse_user_data(large)
+    assert one == two and one is not two  # over the size: parsed each time, never kept
+    oldest = parse_user_data(_payload("oldest"))
+    for i in range(PARSED_KEPT):
+        parse_user_data(_payload(f"newer {i}"))
+    # the oldest result was let go to make room: the same bytes are parsed anew
+    later = parse_user_data(_payload("oldest"))
+    assert later == oldest and later is not oldest
+
+
+def test_an_unreadable_payload_fails_every_time() -> None:
+    bad = b"<Data><PSM>unclosed</Data>"
+    for _ in range(2):
+        with pytest.raises(ProtocolError):
+            parse_user_data(bad)
 
 
 def test_endpoint_count_is_bounded() -> None:
