@@ -34,10 +34,12 @@ demo: install
 	@bash tests/install-test-deps.sh --synapse-only
 	@$(PY) -m tests.demo $(DEMO_ARGS)
 
-# Install the test dependencies (Synapse, PostgreSQL) where missing and run every test.
+# Install the test dependencies (Synapse, PostgreSQL) where missing and run every test, in
+# TEST_WORKERS processes (pytest-xdist; each starts the end-to-end stacks its tests use).
+TEST_WORKERS ?= 2
 test: install
 	bash tests/install-test-deps.sh
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check bridge tests bench

@@ -17,19 +17,11 @@ from pytest_asyncio import is_async_test
 import pytest
 import pytest_asyncio
 
+from tests.support.e2e_summaries import SUMMARIES
 from tests.support.harness import Stack
 from tests.support.synapse import synapse_python
 
 HERE = Path(__file__).resolve().parent
-_SUMMARIES: list[str] = []
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """After the run: what the bridge logged as errors (not failures by themselves)."""
-    if _SUMMARIES:
-        terminalreporter.section("bridge errors in the e2e logs")
-        for summary in _SUMMARIES:
-            terminalreporter.write_line(summary)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
@@ -63,7 +55,7 @@ async def stack(
         async with stack.running():
             yield stack
     finally:
-        _SUMMARIES.append(stack.error_summary())
+        SUMMARIES.append(stack.error_summary())
 
 
 def _pin_msnp12(config: dict[str, Any]) -> None:
@@ -81,7 +73,7 @@ async def stack12(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sta
         async with stack.running():
             yield stack
     finally:
-        _SUMMARIES.append(stack.error_summary())
+        SUMMARIES.append(stack.error_summary())
 
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")
