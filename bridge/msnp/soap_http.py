@@ -112,7 +112,8 @@ async def post_soap(
                 # The server closed the connection without an answer: typically a kept-alive
                 # connection it had just closed when the request went out on it. A read is
                 # asked once more (on a new connection); a change is not, it may have been made.
-                if attempt == tries:
+                # (Nor is anything when it was the client's own session that closed.)
+                if attempt == tries or http.closed:
                     raise
                 log.debug("%s closed the connection before answering: asking again", where)
     except ServiceUnavailable:

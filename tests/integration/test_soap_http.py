@@ -193,10 +193,13 @@ class ClosingServer:
     connection the server let go of just as the client reused it. ``answer_first=False``:
     it answers nothing at all."""
 
-    def __init__(self, *, answer_first: bool = True) -> None:
+    def __init__(self, *, answer_first: bool = True, hold: asyncio.Event | None = None) -> None:
         self.answer_first = answer_first
         self.requests: list[tuple[int, str]] = []  # (connection number, SOAPAction)
         self.connections = 0
+        #: set at each request; ``hold``: a request not answered waits for it before the close
+        self.asked = asyncio.Event()
+        self.hold = hold
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -212,7 +215,10 @@ class ClosingServer:
                 }
                 await reader.readexactly(int(headers.get("content-length", "0")))
                 self.requests.append((number, headers.get("soapaction", "")))
+                self.asked.set()
                 if answered or not self.answer_first:
+                    if self.hold is not None:
+                        await self.hold.wait()
                     break  # closed without an answer
                 answered += 1
                 writer.write(
@@ -274,3 +280,19 @@ async def test_a_read_is_asked_again_only_once() -> None:
         assert await post_soap(http, url, rst) == b"<ok/>"
         assert await post_soap(http, url, rst) == b"<ok/>"
     assert len(server.requests) == 3
+
+
+async def test_a_read_cut_off_by_closing_the_client_is_not_asked_again() -> None:
+    # the client's HTTP session closes while a read is under way (the client was closed): the
+    # read fails as the service being unavailable, and is not sent again on the closed session
+    server = ClosingServer(answer_first=False, hold=asyncio.Event())
+    async with closing_server(server) as url:
+        http = ClientSession()
+        post = asyncio.create_task(post_soap(http, url, _request()))
+        await server.asked.wait()
+        await http.close()
+        assert server.hold is not None
+        server.hold.set()
+        with pytest.raises(ServiceUnavailable):
+            await post
+    assert len(server.requests) == 1
