@@ -35,11 +35,13 @@ demo: install
 	@$(PY) -m tests.demo $(DEMO_ARGS)
 
 # Install the test dependencies (Synapse, PostgreSQL) where missing and run every test, in
-# TEST_WORKERS processes (pytest-xdist; each starts the end-to-end stacks its tests use).
+# TEST_WORKERS processes (pytest-xdist; each starts the end-to-end stacks its tests use). With
+# "worksteal" a worker that runs out takes tests from the other: the slow end-to-end tests are
+# shared at the end instead of left to whichever worker got them first ("load").
 TEST_WORKERS ?= 2
 test: install
 	bash tests/install-test-deps.sh
-	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check bridge tests bench
