@@ -32,7 +32,7 @@ from bridge.config_doc import (
     yaml,
 )
 
-__all__ = ["render_update"]
+__all__ = ["render_update", "up_to_date"]
 
 _COMMENT = re.compile(r"^\s*#")
 
@@ -288,6 +288,13 @@ def _changes(
         elif plain(value) != plain(mine):
             changed.append(here)
     return missing, changed
+
+
+def up_to_date(effective: Mapping[Any, Any], doc: CommentedMap) -> bool:
+    """Whether the user's file already holds every option with its effective value (then
+    :func:`render_update` has nothing to do, and the example need not even be parsed)."""
+    missing, changed = _changes(effective, doc)
+    return not missing and not changed
 
 
 def render_update(

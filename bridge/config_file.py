@@ -28,7 +28,7 @@ from bridge.config_doc import (
     write_atomic,
     yaml,
 )
-from bridge.config_edit import render_update
+from bridge.config_edit import render_update, up_to_date
 
 __all__ = ["UserFileConfig"]
 
@@ -137,6 +137,9 @@ class UserFileConfig(BaseFileConfig):
             stream = io.StringIO()
             yaml().dump(self._data, stream)
             return stream.getvalue()
+        if up_to_date(self._data, self._doc):
+            # The usual restart: parsing the example alone would hold the event loop 40-70 ms.
+            return None
         example_text = self._example()
         if example_text is None:
             raise ConfigFileError(f"the example configuration ({self.base_path}) is missing")
