@@ -383,6 +383,8 @@ class MSNBridge(Bridge):
         await outbox.stop_all(float(self.config["msn.ack_timeout"]) + 5)
         gc_policy.stopping()
         await _stop_all(list(User.by_mxid.values()), STOP_CONCURRENCY)
+        if User.login_pace is not None:
+            await User.login_pace.close()
         await msn_http.close()
         SpaceManager.stop_all()  # after the sessions: their last handled events may start syncs
         if self.metrics_server is not None:

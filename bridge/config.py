@@ -186,6 +186,14 @@ class Config(BaseBridgeConfig, UserFileConfig):
                     "It must not be below bridge.reconnect.initial_delay.",
                 )
             )
+        lag = self["bridge.reconnect.max_loop_lag"]
+        if isinstance(lag, bool) or not isinstance(lag, int | float) or not 0 <= lag <= 10:
+            found.append(
+                OptionError(
+                    "bridge.reconnect.max_loop_lag",
+                    f"It must be a number of seconds from 0 (off) to 10, got {lag!r}.",
+                )
+            )
         return found
 
     def _double_puppet_problems(self) -> list[OptionError]:
@@ -231,6 +239,7 @@ class Config(BaseBridgeConfig, UserFileConfig):
         copy("bridge.reconnect.max_delay")
         copy("bridge.reconnect.stable_after")
         copy("bridge.reconnect.max_concurrent_logins")
+        copy("bridge.reconnect.max_loop_lag")
         copy("bridge.send_queue.max_per_conversation")
         copy("bridge.send_queue.timeout")
         copy("bridge.offline_contacts.enabled")

@@ -8,7 +8,7 @@ only hands out turns), so their rules are tested exactly.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 import asyncio
 import random
@@ -60,9 +60,11 @@ class LoginGate:
     Every login passes through :meth:`turn`: the `login` command, every reconnect and the
     start-up connect of each stored user. At most :attr:`limit` hold a turn at once; the
     others wait in arrival order, except that an interactive login (someone waiting for the
-    reply to `login`) goes before the background ones. The counters can be read at any time:
-    :attr:`active` (turns held now), :attr:`waiting`, :attr:`peak` (highest ``active`` so
-    far) and :attr:`admitted` (turns handed out).
+    reply to `login`) goes before the background ones. Background logins may be held to fewer
+    turns than the limit, :attr:`allowance` (set by :class:`bridge.login_pace.LoginPace` from
+    the event loop's lateness); an interactive one only ever waits for the limit. The counters
+    can be read at any time: :attr:`active` (turns held now), :attr:`waiting`, :attr:`peak`
+    (highest ``active`` so far) and :attr:`admitted` (turns handed out).
     """
 
     def __init__(self, limit: int) -> None:
@@ -72,13 +74,27 @@ class LoginGate:
         self.active = 0
         self.peak = 0
         self.admitted = 0
+        self._allowance = limit
         self._interactive: deque[asyncio.Future[None]] = deque()
         self._background: deque[asyncio.Future[None]] = deque()
         self._waiting = 0
+        #: Called when a login arrives at an idle gate (nothing held, nothing waiting).
+        self.when_busy: Callable[[], None] | None = None
 
     @property
     def waiting(self) -> int:
         return self._waiting
+
+    @property
+    def allowance(self) -> int:
+        """How many turns background logins may hold at once (1 to :attr:`limit`)."""
+        return self._allowance
+
+    def set_allowance(self, turns: int) -> None:
+        """Let background logins hold ``turns`` turns (clamped to 1..limit); turns already
+        held are kept, a larger allowance admits waiters at once."""
+        self._allowance = max(1, min(self.limit, turns))
+        self._wake()
 
     @asynccontextmanager
     async def turn(self, *, interactive: bool = False) -> AsyncIterator[None]:
@@ -90,12 +106,17 @@ class LoginGate:
             self._release()
 
     async def _acquire(self, interactive: bool) -> None:
-        if self.active < self.limit and not self._waiting:
+        if not self.active and not self._waiting and self.when_busy is not None:
+            self.when_busy()
+        cap = self.limit if interactive else self._allowance
+        if self.active < cap and not self._waiting:
             self._grant()
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         (self._interactive if interactive else self._background).append(future)
         self._waiting += 1
+        if interactive:
+            self._wake()  # (background logins may be waiting for the allowance, not the limit)
         try:
             await future
         except BaseException:
@@ -119,8 +140,11 @@ class LoginGate:
 
     def _wake(self) -> None:
         while self.active < self.limit:
-            queue = self._interactive or self._background
-            if not queue:
+            if self._interactive:
+                queue = self._interactive
+            elif self._background and self.active < self._allowance:
+                queue = self._background
+            else:
                 return
             future = queue.popleft()
             if future.done():

@@ -24,6 +24,7 @@ from bridge.event_routes import EventRoutes
 from bridge.group_chats import GroupChats
 from bridge.ids import normalize_passport
 from bridge.limits import Limits
+from bridge.login_pace import LoginPace
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.offline_contacts import OfflineContacts
 from bridge.portal import Portal
@@ -55,6 +56,9 @@ class User(BaseUser):
     #: The bridge-wide limit on MSN logins in progress (every user's session passes it);
     #: :meth:`init_cls` sets it from ``bridge.reconnect.max_concurrent_logins``.
     login_gate: ClassVar[LoginGate] = LoginGate(10)
+    #: What holds background logins to fewer turns while the event loop is late
+    #: (``bridge.reconnect.max_loop_lag``; None: off).
+    login_pace: ClassVar[LoginPace | None] = None
 
     by_mxid: ClassVar[dict[UserID, User]] = {}
 
@@ -100,6 +104,8 @@ class User(BaseUser):
         cls.az = bridge.az
         cls.loop = bridge.loop
         cls.login_gate = LoginGate(int(config["bridge.reconnect.max_concurrent_logins"]))
+        lag = float(config["bridge.reconnect.max_loop_lag"])
+        cls.login_pace = LoginPace(cls.login_gate, lag) if lag > 0 else None
 
     @classmethod
     @async_getter_lock

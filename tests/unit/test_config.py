@@ -193,6 +193,8 @@ def test_placeholders_refused(tmp_path: Path) -> None:
         ("bridge.reconnect.stable_after", -5, "positive number"),
         ("bridge.reconnect.max_concurrent_logins", 2.5, "whole number"),
         ("bridge.reconnect.max_concurrent_logins", 0, "positive number"),
+        ("bridge.reconnect.max_loop_lag", -0.01, "from 0 \\(off\\) to 10"),
+        ("bridge.reconnect.max_loop_lag", "fast", "from 0 \\(off\\) to 10"),
         ("bridge.send_queue.max_per_conversation", "many", "positive number"),
         ("bridge.send_queue.timeout", True, "positive number"),
     ],
