@@ -143,8 +143,10 @@ class ScaleStack(BenchStack):
         gc_policy: str = "",
         concurrency: int = 100,
         db_pool: int = 50,
+        options: tuple[str, ...] = (),
     ) -> None:
         super().__init__(workdir, backend, pg, log_level="INFO", hs_address=proxy.url)
+        self.options = options
         self.db_pool = db_pool
         self.msn_server = msn
         self.proxy = proxy
@@ -181,6 +183,13 @@ class ScaleStack(BenchStack):
         if self.gc_policy:  # "off" (Python's collector as it comes) or THRESHOLD:FREEZE_EVERY
             threshold, _, every = self.gc_policy.replace("off", "0:0").partition(":")
             config["bridge"]["gc"] = {"threshold": int(threshold), "freeze_every": int(every)}
+        for option in self.options:  # KEY=VALUE: a dotted key, a YAML value
+            key, _, value = option.partition("=")
+            *path, last = key.split(".")
+            section = config
+            for part in path:
+                section = section[part]
+            section[last] = YAML(typ="safe").load(value)
         with open(self.config_path, "w") as f:
             yaml.dump(config, f)
 
@@ -383,6 +392,7 @@ async def run_bridge(
     stop_timeout: float = 300.0,
     tracemalloc: bool = False,
     db_pool: int = 50,
+    options: tuple[str, ...] = (),
     report: Any = print,
 ) -> BridgeRun:
     """The measurement described in the module documentation, for ``count`` users."""
@@ -403,7 +413,9 @@ async def run_bridge(
             pg = PostgresServer()
             await asyncio.to_thread(pg.start)
         await proxy.start()
-        stack = ScaleStack(workdir, backend, pg, server, proxy, gc_policy, concurrency, db_pool)
+        stack = ScaleStack(
+            workdir, backend, pg, server, proxy, gc_policy, concurrency, db_pool, options
+        )
         proxy.upstream = stack.synapse.url
         await stack.start()
         async with ClientSession() as http:
@@ -557,6 +569,7 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             stop_timeout=args.stop_timeout,
             tracemalloc=args.tracemalloc,
             db_pool=args.db_pool,
+            options=tuple(args.set),
         )
         for error in run.errors:
             print(f"  bridge error: {error.splitlines()[0][:160]}")

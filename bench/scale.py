@@ -378,6 +378,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="bridge: bridge.gc as THRESHOLD:FREEZE_EVERY, or off (Python's defaults); "
         "default: the shipped config",
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="bridge: one more config option (a dotted key, a YAML value), e.g. "
+        "bridge.reconnect.max_loop_lag=0; may be repeated",
+    )
     # worker processes
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
