@@ -80,6 +80,12 @@ def _session_gauges() -> list[tuple[bool, int]]:
     ]
 
 
+def _login_gauges() -> tuple[int, int, int]:
+    """(in progress, waiting, allowed) of the login gate, for :mod:`bridge.metrics`."""
+    gate = User.login_gate
+    return gate.active, gate.waiting, gate.allowance
+
+
 def _redact_url(url: str) -> str:
     try:
         parsed = URL(url)
@@ -269,7 +275,9 @@ class MSNBridge(Bridge):
             await super().start()
             if not self.args.no_update:
                 startup.save_config(self.config)
-            self.metrics_server = await metrics.serve_from_config(self.config, _session_gauges)
+            self.metrics_server = await metrics.serve_from_config(
+                self.config, _session_gauges, _login_gauges
+            )
         except asyncio.CancelledError:
             raise startup.interrupted() from None
         except OSError as e:

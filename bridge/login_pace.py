@@ -8,7 +8,9 @@ up to 0.3 s with 200 logins at once, against 55 ms with 20, for about the same t
 were online). :class:`LoginPace` watches how late a timer fires while logins are in progress
 and sets the :class:`bridge.reconnect.LoginGate`'s allowance, the way TCP sets its window:
 
-* it starts small and doubles while the loop keeps up and logins are waiting;
+* it starts small and doubles while the loop keeps up and logins are waiting, at most once
+  per :data:`DOUBLE_EVERY` ticks (a login loads the loop hundreds of milliseconds after it was
+  let in: doubling every tick overshot, letting 100 in before the first late tick);
 * when the loop is late by more than the target it halves what is in flight (at most once per
   :data:`HOLD` ticks: what was admitted is still running), never below :data:`FLOOR`;
 * then it grows by one turn per tick on time.
@@ -26,7 +28,7 @@ import logging
 
 from bridge.reconnect import LoginGate
 
-__all__ = ["FLOOR", "HOLD", "INITIAL", "INTERVAL", "LoginPace"]
+__all__ = ["DOUBLE_EVERY", "FLOOR", "HOLD", "INITIAL", "INTERVAL", "LoginPace"]
 
 log = logging.getLogger("mau.login_pace")
 
@@ -38,6 +40,8 @@ INITIAL: Final = 8
 FLOOR: Final = 2
 #: Ticks after a cut before the next: the logins admitted before it are still running.
 HOLD: Final = 4
+#: Ticks on time between two doublings of the start.
+DOUBLE_EVERY: Final = 8
 
 
 class LoginPace:
@@ -55,6 +59,7 @@ class LoginPace:
         self.cuts = 0
         self._fast = True
         self._hold = 0
+        self._since_double = 0
         self._task: asyncio.Task[None] | None = None
         gate.when_busy = self.wake
 
@@ -67,6 +72,7 @@ class LoginPace:
         """Logins arrived at an idle gate: start small again, and start the timer."""
         self._fast = True
         self._hold = 0
+        self._since_double = 0
         self.gate.set_allowance(INITIAL)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="login-pace")
@@ -93,9 +99,14 @@ class LoginPace:
                 gate.set_allowance(cut)
             return
         self._hold = max(0, self._hold - 1)
+        self._since_double += 1
         if late * 2 > self.target or not gate.waiting or gate.active < allowance:
             return  # (only a limit that holds logins back is raised)
-        gate.set_allowance(allowance * 2 if self._fast else allowance + 1)
+        if not self._fast:
+            gate.set_allowance(allowance + 1)
+        elif self._since_double >= DOUBLE_EVERY:
+            self._since_double = 0
+            gate.set_allowance(allowance * 2)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -45,6 +45,7 @@ __all__ = [
     "MATRIX_TO_MSN",
     "MSN_TO_MATRIX",
     "SEND_FAILURE_REASONS",
+    "LoginSource",
     "MetricsServer",
     "SessionSource",
     "arrival",
@@ -217,13 +218,18 @@ def login_timer(kind: str) -> Iterator[None]:
 
 #: Yields (connected, open switchboards) for every logged-in user.
 SessionSource = Callable[[], Iterable[tuple[bool, int]]]
+#: (logins holding a turn, logins waiting for one, turns background logins may hold now).
+LoginSource = Callable[[], tuple[int, int, int]]
 
 
 class _SessionCollector:
-    """``msn_logged_in_users``, ``msn_connected_users`` and ``msn_open_switchboards``."""
+    """``msn_logged_in_users``, ``msn_connected_users`` and ``msn_open_switchboards``; with a
+    login source the login gate's ``msn_logins_in_progress``, ``msn_logins_waiting`` and
+    ``msn_login_turns_allowed``."""
 
-    def __init__(self, source: SessionSource) -> None:
+    def __init__(self, source: SessionSource, logins: LoginSource | None = None) -> None:
         self.source = source
+        self.logins = logins
 
     def describe(self) -> list[Any]:
         return []  # not known before the first scrape; keeps registration side-effect free
@@ -246,21 +252,48 @@ class _SessionCollector:
                 "Open MSN conversations (switchboard sessions) of all users.",
                 value=switchboards,
             ),
+            *self._login_gauges(),
+        ]
+
+    def _login_gauges(self) -> list[Any]:
+        if self.logins is None:
+            return []
+        active, waiting, allowed = self.logins()
+        return [
+            GaugeMetricFamily(
+                "msn_logins_in_progress",
+                "MSN logins holding a turn (at most bridge.reconnect.max_concurrent_logins).",
+                value=active,
+            ),
+            GaugeMetricFamily(
+                "msn_logins_waiting", "MSN logins waiting for a turn.", value=waiting
+            ),
+            GaugeMetricFamily(
+                "msn_login_turns_allowed",
+                "Turns the background logins may hold now: max_concurrent_logins, fewer while "
+                "the event loop is late (bridge.reconnect.max_loop_lag).",
+                value=allowed,
+            ),
         ]
 
 
 _collector: _SessionCollector | None = None
 
 
-def track_sessions(source: SessionSource, registry: CollectorRegistry | None = None) -> None:
-    """Read the sessions' gauges from ``source`` (called on the event loop, at each scrape)."""
+def track_sessions(
+    source: SessionSource,
+    registry: CollectorRegistry | None = None,
+    logins: LoginSource | None = None,
+) -> None:
+    """Read the sessions' gauges from ``source`` and the login gate's from ``logins`` (called
+    on the event loop, at each scrape)."""
     global _collector
     registry = registry or REGISTRY
     if registry is None:
         return
     if _collector is not None:
         registry.unregister(cast("Collector", _collector))
-    _collector = _SessionCollector(source)
+    _collector = _SessionCollector(source, logins)
     registry.register(cast("Collector", _collector))
 
 
@@ -301,7 +334,9 @@ class MetricsServer:
             await runner.cleanup()
 
 
-async def serve_from_config(config: Any, source: SessionSource) -> MetricsServer | None:
+async def serve_from_config(
+    config: Any, source: SessionSource, logins: LoginSource | None = None
+) -> MetricsServer | None:
     """Start the endpoint when ``metrics.enabled`` (``metrics.hostname``/``listen_port``)."""
     if not config["metrics.enabled"]:
         return None
@@ -310,7 +345,7 @@ async def serve_from_config(config: Any, source: SessionSource) -> MetricsServer
             "metrics.enabled is true, but prometheus_client (the metrics extra) is missing"
         )
         return None
-    track_sessions(source)
+    track_sessions(source, logins=logins)
     server = MetricsServer(
         str(config["metrics.hostname"] or "127.0.0.1"), int(config["metrics.listen_port"])
     )

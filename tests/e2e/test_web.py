@@ -362,6 +362,9 @@ async def test_metrics_after_bridged_messages(stack: Stack) -> None:
     assert value(after, "msn_connected_users") >= 1
     assert value(after, "msn_logged_in_users") >= value(after, "msn_connected_users")
     assert value(after, "msn_open_switchboards") >= 1
+    # the login gate's gauges are served (at least one turn is always allowed)
+    assert value(after, "msn_login_turns_allowed") >= 1
+    assert ("msn_logins_waiting", frozenset()) in after
     assert value(after, "bridge_matrix_event_count", event_type="m.room.message") > 0
 
     # A failed send is counted by reason.

@@ -33,7 +33,8 @@ async def test_the_endpoint_serves_the_bridge_series() -> None:
     port = free_port()
     server = metrics.MetricsServer("127.0.0.1", port)
     sessions = [(True, 2), (False, 0), (True, 1)]
-    metrics.track_sessions(lambda: list(sessions))
+    gate = [7, 12, 8]
+    metrics.track_sessions(lambda: list(sessions), logins=lambda: (gate[0], gate[1], gate[2]))
     await server.start()
     try:
         before = await scrape(port)
@@ -57,12 +58,19 @@ async def test_the_endpoint_serves_the_bridge_series() -> None:
         assert sample(after, "msn_logged_in_users") == 3
         assert sample(after, "msn_connected_users") == 2
         assert sample(after, "msn_open_switchboards") == 3
+        assert sample(after, "msn_logins_in_progress") == 7
+        assert sample(after, "msn_logins_waiting") == 12
+        assert sample(after, "msn_login_turns_allowed") == 8
         assert sample(after, "msn_bridge_latency_seconds_count", direction="matrix_to_msn")
         # The gauges are read at scrape time.
         sessions.append((True, 5))
         again = await scrape(port)
         assert sample(again, "msn_connected_users") == 3
         assert sample(again, "msn_open_switchboards") == 8
+        gate[:] = [4, 0, 10]
+        again = await scrape(port)
+        assert sample(again, "msn_logins_waiting") == 0
+        assert sample(again, "msn_login_turns_allowed") == 10
     finally:
         await server.stop()
         metrics.track_sessions(lambda: [])

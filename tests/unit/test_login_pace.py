@@ -10,7 +10,7 @@ import time
 import pytest
 
 from bridge import login_pace
-from bridge.login_pace import FLOOR, HOLD, INITIAL, LoginPace
+from bridge.login_pace import DOUBLE_EVERY, FLOOR, HOLD, INITIAL, LoginPace
 from bridge.reconnect import LoginGate
 
 TARGET = 0.025
@@ -70,6 +70,11 @@ async def no_timer(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[LoginP
         await pace.close()
 
 
+def on_time(pace: LoginPace, ticks: int, late: float = 0.0) -> None:
+    for _ in range(ticks):
+        pace.observe(late)
+
+
 def paced(made: list[LoginPace], limit: int) -> tuple[LoginGate, LoginPace, Logins]:
     gate = LoginGate(limit)
     pace = LoginPace(gate, TARGET)
@@ -84,14 +89,15 @@ async def test_logins_start_small_and_double_while_the_loop_keeps_up(
     logins.start(50)
     await settle()
     assert (gate.allowance, gate.active, gate.waiting) == (INITIAL, INITIAL, 50 - INITIAL)
+    on_time(pace, DOUBLE_EVERY - 1, 0.001)  # not every tick: a login loads the loop later
+    assert gate.allowance == INITIAL
     pace.observe(0.001)
     await settle()
     assert (gate.allowance, gate.active) == (2 * INITIAL, 2 * INITIAL)
-    pace.observe(0.0)
-    pace.observe(0.0)
+    on_time(pace, 2 * DOUBLE_EVERY)
     await settle()
     assert (gate.allowance, gate.active, gate.waiting) == (8 * INITIAL, 50, 0)
-    pace.observe(0.0)  # nothing waits: nothing to raise
+    on_time(pace, DOUBLE_EVERY)  # nothing waits: nothing to raise
     assert gate.allowance == 8 * INITIAL
     await logins.finish_all()
     assert pace.cuts == 0
@@ -103,8 +109,7 @@ async def test_a_late_loop_halves_what_is_in_flight_once_per_hold(
     gate, pace, logins = paced(no_timer, 100)
     logins.start(80)
     await settle()
-    for _ in range(3):
-        pace.observe(0.0)
+    on_time(pace, 3 * DOUBLE_EVERY)
     await settle()
     assert (gate.allowance, gate.active) == (64, 64)
     pace.observe(0.2)
@@ -123,7 +128,7 @@ async def test_after_a_cut_turns_come_back_one_tick_at_a_time(no_timer: list[Log
     gate, pace, logins = paced(no_timer, 100)
     logins.start(40)
     await settle()
-    pace.observe(0.0)  # 16
+    on_time(pace, DOUBLE_EVERY)  # 16
     pace.observe(0.1)  # cut to 8
     await settle()
     assert (gate.allowance, gate.active) == (8, 16)
@@ -165,8 +170,7 @@ async def test_an_idle_gate_starts_small_again(no_timer: list[LoginPace]) -> Non
     gate, pace, logins = paced(no_timer, 100)
     logins.start(40)
     await settle()
-    pace.observe(0.0)
-    pace.observe(0.0)
+    on_time(pace, 2 * DOUBLE_EVERY)
     assert gate.allowance == 4 * INITIAL
     await logins.finish_all()
     logins.start(40)
