@@ -391,6 +391,7 @@ class MSNBridge(Bridge):
         await outbox.stop_all(float(self.config["msn.ack_timeout"]) + 5)
         gc_policy.stopping()
         await _stop_all(list(User.by_mxid.values()), STOP_CONCURRENCY)
+        Puppet.stop_all()
         if User.login_pace is not None:
             await User.login_pace.close()
         await msn_http.close()

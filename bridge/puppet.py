@@ -121,6 +121,15 @@ class Puppet(BasePuppet):
             cls.presence = None
 
     @classmethod
+    def stop_all(cls) -> None:
+        """Drop the names still waiting for their interval (bridge shutdown, once the sessions
+        are closed): applied during the shutdown they met a closing homeserver session and
+        database, two warnings per ghost. A row keeps the name last applied, so the next start
+        sees the newer one in the contact list and applies it."""
+        for puppet in cls.by_passport.values():
+            puppet._names.cancel()
+
+    @classmethod
     async def get_by_mxid(  # type: ignore[override]  # mautrix declares no None
         cls, mxid: UserID, create: bool = True
     ) -> Puppet | None:
