@@ -75,19 +75,23 @@ def on_time(pace: LoginPace, ticks: int, late: float = 0.0) -> None:
         pace.observe(late)
 
 
-def paced(made: list[LoginPace], limit: int) -> tuple[LoginGate, LoginPace, Logins]:
+async def paced(
+    made: list[LoginPace], limit: int, logins: int
+) -> tuple[LoginGate, LoginPace, Logins]:
+    """A gate of ``limit`` turns with its pace, and ``logins`` background logins at it."""
     gate = LoginGate(limit)
     pace = LoginPace(gate, TARGET)
     made.append(pace)
-    return gate, pace, Logins(gate)
+    started = Logins(gate)
+    started.start(logins)
+    await settle()
+    return gate, pace, started
 
 
 async def test_logins_start_small_and_double_while_the_loop_keeps_up(
     no_timer: list[LoginPace],
 ) -> None:
-    gate, pace, logins = paced(no_timer, 100)
-    logins.start(50)
-    await settle()
+    gate, pace, logins = await paced(no_timer, 100, 50)
     assert (gate.allowance, gate.active, gate.waiting) == (INITIAL, INITIAL, 50 - INITIAL)
     on_time(pace, DOUBLE_EVERY - 1, 0.001)  # not every tick: a login loads the loop later
     assert gate.allowance == INITIAL
@@ -106,9 +110,7 @@ async def test_logins_start_small_and_double_while_the_loop_keeps_up(
 async def test_a_late_loop_halves_what_is_in_flight_once_per_hold(
     no_timer: list[LoginPace],
 ) -> None:
-    gate, pace, logins = paced(no_timer, 100)
-    logins.start(80)
-    await settle()
+    gate, pace, logins = await paced(no_timer, 100, 80)
     on_time(pace, 3 * DOUBLE_EVERY)
     await settle()
     assert (gate.allowance, gate.active) == (64, 64)
@@ -125,9 +127,7 @@ async def test_a_late_loop_halves_what_is_in_flight_once_per_hold(
 
 
 async def test_after_a_cut_turns_come_back_one_tick_at_a_time(no_timer: list[LoginPace]) -> None:
-    gate, pace, logins = paced(no_timer, 100)
-    logins.start(40)
-    await settle()
+    gate, pace, logins = await paced(no_timer, 100, 40)
     on_time(pace, DOUBLE_EVERY)  # 16
     pace.observe(0.1)  # cut to 8
     await settle()
@@ -144,9 +144,7 @@ async def test_after_a_cut_turns_come_back_one_tick_at_a_time(no_timer: list[Log
 
 
 async def test_the_allowance_never_falls_below_the_floor(no_timer: list[LoginPace]) -> None:
-    gate, pace, logins = paced(no_timer, 100)
-    logins.start(100)
-    await settle()
+    gate, pace, logins = await paced(no_timer, 100, 100)
     for _ in range(3 * (HOLD + 1)):
         pace.observe(1.0)
         await logins.finish(1)
@@ -156,9 +154,7 @@ async def test_the_allowance_never_falls_below_the_floor(no_timer: list[LoginPac
 
 
 async def test_the_login_command_is_not_held_by_the_allowance(no_timer: list[LoginPace]) -> None:
-    gate, _, logins = paced(no_timer, 20)
-    logins.start(15)
-    await settle()
+    gate, _, logins = await paced(no_timer, 20, 15)
     assert (gate.active, gate.waiting) == (INITIAL, 15 - INITIAL)
     logins.start(1, interactive=True)
     await settle()
@@ -167,9 +163,7 @@ async def test_the_login_command_is_not_held_by_the_allowance(no_timer: list[Log
 
 
 async def test_an_idle_gate_starts_small_again(no_timer: list[LoginPace]) -> None:
-    gate, pace, logins = paced(no_timer, 100)
-    logins.start(40)
-    await settle()
+    gate, pace, logins = await paced(no_timer, 100, 40)
     on_time(pace, 2 * DOUBLE_EVERY)
     assert gate.allowance == 4 * INITIAL
     await logins.finish_all()
