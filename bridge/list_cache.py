@@ -6,6 +6,10 @@ downloads the list only when it changed: the ``contact`` tables are read back as
 The version is stored only with a whole list (at login), never after a change during the
 session: the server's version moves on with every change, so the stored one stays the version
 of a list the tables hold or older (then the server sends the whole list again).
+
+From MSNP13 the list comes from the address book, with no version: a login whose previous one
+was MSNP13+ reads none (that login left none, and this one would not use it), and an owner known
+to have none is not deleted again, so an MSNP13+ restart costs this module no statement.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from bridge.db.contact import (
 )
 from bridge.db.model import quote
 from bridge.db.user import User as DBUser
+from bridge.endpoint_state import FIRST_AB_VERSION
 from bridge.msnp.events import ListSynced
 from bridge.msnp.values import Contact, Group, ListCache, Lists
 
@@ -27,11 +32,18 @@ __all__ = ["forget", "load", "remember"]
 
 log = logging.getLogger("mau.list_cache")
 
+#: owners whose kept version this process knows to be absent (read, or deleted, or the last
+#: login was MSNP13+): no statement is spent on them until a version is stored again
+_none_kept: set[str] = set()
+
 
 async def load(row: DBUser, passport: str) -> ListCache | None:
     """The kept list of ``row``'s account ``passport`` (None: none, another account's, or it
     could not be read: then the list is downloaded, as without a cache)."""
     if row.passport != passport:
+        return None
+    if row.protocol is not None and row.protocol >= FIRST_AB_VERSION:
+        _none_kept.add(row.mxid)
         return None
     try:
         return await _read(row)
@@ -43,6 +55,7 @@ async def load(row: DBUser, passport: str) -> ListCache | None:
 async def _read(row: DBUser) -> ListCache | None:
     kept_version = await ContactListVersion.get(row.mxid)
     if kept_version is None:
+        _none_kept.add(row.mxid)
         return None
     contacts = await DBContact.all_for_owner(row.mxid)
     names = {
@@ -86,11 +99,14 @@ async def remember(
     """Keep the version and settings of the whole list ``evt`` (call it once the list itself
     is stored)."""
     if not evt.version:
-        await forget(owner)
+        if owner not in _none_kept:
+            await forget(owner)
         return
+    _none_kept.discard(owner)
     await ContactListVersion(owner, protocol, evt.version, allow_unlisted, ask).store()
 
 
 async def forget(owner: str) -> None:
     """No kept list (logout: the next account's list is another)."""
     await ContactListVersion.forget(owner)
+    _none_kept.add(owner)

@@ -89,6 +89,7 @@ class MSNSession:
         self._incident = False  # the user was told of a lost connection, not yet of its end
         self._connect_task: asyncio.Task[None] | None = None
         self._login_lock = asyncio.Lock()
+        self._row_unsaved = False  # a login changed the user's row, whose save failed
         self.events = SessionEvents(
             owner.mxid,
             log,
@@ -180,8 +181,11 @@ class MSNSession:
             raise
         gc_policy.logged_in()
         credentials = (passport, password) if new_login else None
-        await session_login.keep(self.row, client, result, credentials, ready)
-        await self.owner.save()
+        if await session_login.keep(self.row, client, result, credentials, ready):
+            self._row_unsaved = True
+        if self._row_unsaved:  # (a restart's login mostly changes nothing: no write)
+            await self.owner.save()
+            self._row_unsaved = False
         await own_presence.reapply(client, self.row, self.log)
         self._ready = True
         self.connected_since = time.time()

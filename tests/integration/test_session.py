@@ -148,9 +148,39 @@ async def test_login_and_reconnect_open_the_session_the_same_way(server: MSNServ
         await asyncio.wait_for(logins.get(), 5)  # the handlers belong to the session
         await owner.wait_for(lambda: len(lists) == 2)
         assert session.connected and server.online(ALICE) == "NLN"
+        assert owner.saves == 1  # the reconnect (the kept ticket) changed nothing to save
     finally:
         await session.stop()
     assert not session.connected
+
+
+async def test_a_login_whose_save_failed_saves_at_the_next_login(server: MSNServer) -> None:
+    """A login that changes nothing in the user's row does not write it; one whose save
+    failed (the login fails with it) writes it at the next login, which changes nothing."""
+    row = DBUser(mxid="@alice:hs", passport=ALICE, password=ALICE_PASSWORD)
+    session, owner = make_session(make_config(server.server_address, server.passport_url), row)
+    saved: list[tuple[str | None, int | None]] = []
+
+    async def failing_once() -> None:
+        owner.saves += 1
+        if owner.saves == 1:
+            raise OSError("database gone")
+        saved.append((owner.row.ticket, owner.row.protocol))
+
+    owner.save = failing_once  # type: ignore[method-assign]
+    try:
+        session.ensure_started()  # the first attempt fails at the save, the retry saves
+        await owner.wait_for(lambda: session.connected)
+        assert owner.saves == 2 and saved == [(row.ticket, 12)] and row.ticket
+        await session.reconnect()
+        await owner.wait_for(lambda: _connected_count(owner) == 2)
+        assert session.connected and owner.saves == 2  # nothing changed since the last save
+    finally:
+        await session.stop()
+
+
+def _connected_count(owner: RecordingOwner) -> int:
+    return sum(state == BridgeStateEvent.CONNECTED for state, _ in owner.states)
 
 
 async def test_rejected_stored_password_is_not_retried(server: MSNServer) -> None:
