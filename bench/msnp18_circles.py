@@ -118,6 +118,18 @@ def main() -> None:
         base = best(lambda: [whole_tree(data) for _ in range(100)], repeat)  # noqa: B023
         print(f"  {n:5d} contacts {len(data) / 1024:6.0f} KB: {ours * 10:7.3f} ms each,"
               f" baseline {base * 10:7.3f} ms ({base / ours:4.2f}x)")  # fmt: skip
+    print(
+        "own address book in no circle (most accounts), read for its circles (parse_circles;"
+        " baseline: the same answer with one circle)"
+    )
+    for n in (20, 100, 1000):
+        data = own_book_answer(n)
+        plain = data.replace(CIRCLE.format(cid=CID).encode(), b"")
+        assert parse_circles(plain).circles == ()
+        ours = best(lambda: [parse_circles(plain) for _ in range(100)], repeat)  # noqa: B023
+        base = best(lambda: [parse_circles(data) for _ in range(100)], repeat)  # noqa: B023
+        print(f"  {n:5d} contacts {len(plain) / 1024:6.0f} KB: {ours * 10:7.3f} ms each,"
+              f" baseline {base * 10:7.3f} ms ({base / ours:4.0f}x)")  # fmt: skip
     print("NS payloads, 1000 each (baseline parse_message on the same bytes)")
     text = build_sdg_text(CID, "bob@example.com", "{abc}", "a circle message " * 20)[0]
     cases = [(f"SDG text ({len(text)} B)", text, parse_sdg)]

@@ -192,8 +192,16 @@ def _result(data: bytes, skip: frozenset[str] = frozenset()) -> Element | None:
     return response.child("ABFindContactsPagedResult")
 
 
+#: Without these names an ``ABFindContactsPaged`` answer lists no circle and is no fault (an
+#: element's name is written out whole in the bytes): the answer of an account in no circle,
+#: most of them, is then not parsed at all, as it holds the whole address book again.
+_CIRCLES_OR_FAULT: Final = (b"CircleInverseInfo", b"Fault")
+
+
 def parse_circles(data: bytes) -> CircleBook:
     """The circles of the user's own ``ABFindContactsPaged`` answer (raises its fault)."""
+    if b"ABFindContactsPagedResult" in data and not any(n in data for n in _CIRCLES_OR_FAULT):
+        return CircleBook(())
     result = _result(data, _NOT_CIRCLES)
     node = result.child("CircleResult") if result is not None else None
     if node is None:

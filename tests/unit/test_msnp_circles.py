@@ -12,6 +12,7 @@ from bridge.msnp.circles import (
     MAX_CIRCLES,
     MAX_MEMBERS,
     MAX_SDG_TEXT,
+    CircleBook,
     build_sdg_text,
     circle_of_key,
     conversation_key,
@@ -75,6 +76,27 @@ def test_circles_of_the_own_address_book() -> None:
     assert book.circles[0].address == f"9:{CID}@live.com"
     assert circle_of_key(book.circles[0].key) == CID
     assert parse_circles(_answer("<Contacts/>")).circles == ()
+
+
+def test_an_answer_that_names_no_circle_is_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most accounts are in no circle: their answer (the whole address book) is read as none
+    without building anything; one that names a circle anywhere, or a fault, is parsed."""
+    contacts = "".join(_member(f"c{i}@example.com") for i in range(50))
+    plain = _answer(f"<Contacts>{contacts}</Contacts><CircleResult><CircleTicket>"
+                    f"{_escaped(TICKET)}</CircleTicket></CircleResult>")  # fmt: skip
+    named = _answer(f"<Contacts>{_member('x@example.com', name='CircleInverseInfo')}</Contacts>")
+    parsed: list[bytes] = []
+    real = circles._result
+
+    def counted(data: bytes, skip: frozenset[str] = frozenset()) -> object:
+        parsed.append(data)
+        return real(data, skip)
+
+    monkeypatch.setattr(circles, "_result", counted)
+    assert parse_circles(plain) == CircleBook(())
+    assert parsed == []
+    assert parse_circles(named).circles == () and parsed == [named]
+    assert parse_circles(_answer(_inverse(CID, "c"))).circles == () and len(parsed) == 2
 
 
 def test_circles_are_capped() -> None:
