@@ -40,7 +40,7 @@ log = logging.getLogger("mau.gc")
 DEFAULT_THRESHOLD: Final = 10000
 DEFAULT_FREEZE_EVERY: Final = 500
 #: Generation-1 threshold: young collections between two of generation 1 (Python: 10).
-GEN1_THRESHOLD: Final = 5
+GEN1_THRESHOLD: Final = 3
 #: Seconds without a login after which the logins since the last freeze are frozen too.
 SETTLE_SECONDS: Final = 10.0
 

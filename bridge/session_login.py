@@ -64,7 +64,7 @@ async def keep(
     new login (``new_credentials``: passport, password), a new ticket, the protocol version,
     the endpoint state (``ready``: what :func:`prepare` read for the login). Returns whether a
     column of ``row`` changed (a restart's login mostly changes none: no save needed)."""
-    before = _kept_columns(row)
+    before = row.column_values()
     if new_credentials is not None:
         row.passport, row.password = new_credentials
         row.credentials_lost = False
@@ -73,10 +73,4 @@ async def keep(
         row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
     row.protocol = result.protocol
     await endpoint_state.remember(row, client, ready.kept)
-    return _kept_columns(row) != before
-
-
-def _kept_columns(row: DBUser) -> tuple[object, ...]:
-    """The columns :func:`keep` may change."""
-    return (row.passport, row.password, row.ticket, row.ticket_expiry, row.protocol,
-            row.machine_guid)  # fmt: skip
+    return row.column_values() != before

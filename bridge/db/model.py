@@ -130,6 +130,11 @@ class Model:
     def _values(self) -> list[Any]:
         return [self._encode(c, getattr(self, c)) for c in self._sql().columns]
 
+    def column_values(self) -> tuple[Any, ...]:
+        """Every stored attribute as it is in memory (not encoded): equal before and after a
+        change exactly when there is nothing new to write."""
+        return tuple(getattr(self, c) for c in self._sql().columns)
+
     def _pk_values(self) -> list[Any]:
         return [self._encode(c, getattr(self, c)) for c in self._primary_key]
 

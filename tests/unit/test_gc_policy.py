@@ -35,7 +35,7 @@ def test_thresholds_are_set_and_zero_keeps_pythons() -> None:
     GCPolicy().configure(0, 0)
     assert gc.get_threshold() == before
     GCPolicy().configure(10000, 500)
-    assert gc.get_threshold() == (10000, 5, 100)
+    assert gc.get_threshold() == (10000, 3, 100)
 
 
 def test_freezes_every_n_logins() -> None:
