@@ -53,6 +53,9 @@ class SessionOwner(Protocol):
 
     async def save(self) -> None: ...
 
+    def unsaved(self) -> bool:
+        """Whether :attr:`row` holds a change :meth:`save` has not written."""
+
     async def send_bridge_notice(
         self, text: str, *, html: str | None = None
     ) -> EventID | None: ...
@@ -89,7 +92,6 @@ class MSNSession:
         self._incident = False  # the user was told of a lost connection, not yet of its end
         self._connect_task: asyncio.Task[None] | None = None
         self._login_lock = asyncio.Lock()
-        self._row_unsaved = False  # a login changed the user's row, whose save failed
         self.events = SessionEvents(
             owner.mxid,
             log,
@@ -181,11 +183,9 @@ class MSNSession:
             raise
         gc_policy.logged_in()
         credentials = (passport, password) if new_login else None
-        if await session_login.keep(self.row, client, result, credentials, ready):
-            self._row_unsaved = True
-        if self._row_unsaved:  # (a restart's login mostly changes nothing: no write)
+        await session_login.keep(self.row, client, result, credentials, ready)
+        if self.owner.unsaved():  # (a restart's login mostly changes nothing: no write)
             await self.owner.save()
-            self._row_unsaved = False
         await own_presence.reapply(client, self.row, self.log)
         self._ready = True
         self.connected_since = time.time()

@@ -59,12 +59,10 @@ async def keep(
     result: LoginResult,
     new_credentials: tuple[str, str | None] | None,
     ready: Prepared,
-) -> bool:
+) -> None:
     """Put what the login returned into ``row`` (the caller saves it): the credentials of a
     new login (``new_credentials``: passport, password), a new ticket, the protocol version,
-    the endpoint state (``ready``: what :func:`prepare` read for the login). Returns whether a
-    column of ``row`` changed (a restart's login mostly changes none: no save needed)."""
-    before = row.column_values()
+    the endpoint state (``ready``: what :func:`prepare` read for the login)."""
     if new_credentials is not None:
         row.passport, row.password = new_credentials
         row.credentials_lost = False
@@ -73,4 +71,3 @@ async def keep(
         row.ticket_expiry = int(time.time()) + TICKET_LIFETIME
     row.protocol = result.protocol
     await endpoint_state.remember(row, client, ready.kept)
-    return row.column_values() != before

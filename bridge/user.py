@@ -69,6 +69,8 @@ class User(BaseUser):
 
     def __init__(self, row: DBUser) -> None:
         self.row = row
+        #: the row's values as last read or written (what :meth:`unsaved` compares with)
+        self._stored = row.column_values()
         self.mxid = UserID(row.mxid)
         super().__init__()
         self.relay_whitelisted, self.is_whitelisted, self.is_admin, self.permission_level = (
@@ -166,7 +168,14 @@ class User(BaseUser):
             await self.save()
 
     async def save(self) -> None:
+        values = self.row.column_values()
         await self.row.update()
+        self._stored = values
+
+    def unsaved(self) -> bool:
+        """Whether the row holds a change not written yet (a login's, or one whose save
+        failed)."""
+        return self.row.column_values() != self._stored
 
     # endregion
     # region the MSN session

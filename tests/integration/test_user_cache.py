@@ -44,3 +44,29 @@ async def test_users_without_permission_leave_nothing_behind(db: Database, confi
     assert await User.get_by_mxid(UserID("@joe:hs.test")) is joe
     assert list(User.by_mxid) == ["@joe:hs.test"]
     assert await DBUser.get_by_mxid("@joe:hs.test") is not None
+
+
+async def test_a_change_whose_save_failed_stays_unsaved(
+    db: Database, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a login asks before it writes the user's row: a change is unsaved until a save of
+    it succeeded (a failed one leaves it for the next login), a save clears it."""
+    joe = await User.get_by_mxid(UserID("@joe:hs.test"))
+    assert joe is not None and not joe.unsaved()
+    joe.row.protocol = 18
+    assert joe.unsaved()
+    real = DBUser.update
+
+    async def failing(self: DBUser) -> None:
+        raise OSError("database gone")
+
+    monkeypatch.setattr(DBUser, "update", failing)
+    with pytest.raises(OSError):
+        await joe.save()
+    assert joe.unsaved()
+    monkeypatch.setattr(DBUser, "update", real)
+    await joe.save()
+    assert not joe.unsaved()
+    assert await db.fetchval('SELECT protocol FROM "user" WHERE mxid=$1', "@joe:hs.test") == 18
+    joe.row.protocol = 18  # the same value again: nothing to write
+    assert not joe.unsaved()
