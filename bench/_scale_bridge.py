@@ -164,6 +164,10 @@ class ScaleStack(BenchStack):
             self.db_url = f"sqlite:{self.workdir / 'bridge.db'}"
         else:
             self.db_url = await asyncio.to_thread(self.pg.create_database)
+            if self.pg.statement_stats:
+                await asyncio.to_thread(
+                    self.pg.psql, "CREATE EXTENSION pg_stat_statements", self._dbname()
+                )
         self.write_config()
         await asyncio.to_thread(self.bridge.generate_registration, self.registration_path)
         yaml = YAML(typ="safe")
@@ -171,6 +175,32 @@ class ScaleStack(BenchStack):
         self.config = yaml.load(self.config_path.read_text())
         self.synapse.app_service_config_files = [self.registration_path]
         await self.synapse.start()
+
+    def _dbname(self) -> str:
+        return str(self.db_url).rsplit("/", 1)[1]
+
+    def reset_statements(self) -> None:
+        """Start counting the database statements (PostgreSQL only)."""
+        if self.backend == "postgres" and self.pg.statement_stats:
+            self.pg.psql("SELECT pg_stat_statements_reset()", self._dbname())
+
+    def statements(self) -> Counter[str]:
+        """The statements sent to the bridge's database since :meth:`reset_statements`, by
+        their first word (SELECT, INSERT, …; BEGIN and COMMIT count: each is a round trip)."""
+        counts: Counter[str] = Counter()
+        if self.backend != "postgres" or not self.pg.statement_stats:
+            return counts
+        out = self.pg.psql(
+            "SELECT upper(substring(query from '^\\s*(\\w+)')), sum(calls) FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND query NOT LIKE '%pg_stat_statements%' GROUP BY 1",
+            self._dbname(),
+        )
+        for line in out.splitlines():
+            kind, _, calls = line.rpartition("|")
+            if calls.strip():
+                counts[kind or "?"] += int(calls)
+        return counts
 
     def write_config(self) -> None:
         super().write_config()
@@ -248,6 +278,7 @@ class StartFigures:
     presence: Counter[str] = field(default_factory=Counter)  # presence PUTs per Matrix user
     presence_repeats: int = 0  # presence PUTs with the same body as that user's previous one
     in_flight: int = 0  # homeserver requests not answered when the measurement ended
+    db_statements: Counter[str] = field(default_factory=Counter)  # PostgreSQL: by first word
 
     @property
     def rooms_created(self) -> int:
@@ -336,6 +367,7 @@ async def measure_start(
     await _reset(http, server)
     mark = len(stack.proxy.requests)
     synapse0 = _synapse_cpu(stack)
+    await asyncio.to_thread(stack.reset_statements)
     started = time.monotonic()
     await stack.bridge.start(timeout=max(120.0, settle))
     assert stack.bridge.proc is not None
@@ -362,6 +394,7 @@ async def measure_start(
         figures.quiet_s = time.monotonic() - started
     figures.quiet_cpu_s = cpu_seconds(pid)
     figures.synapse_cpu_s = _synapse_cpu(stack) - synapse0
+    figures.db_statements = await asyncio.to_thread(stack.statements)
     figures.rss_kib = rss_kib(pid)
     figures.requests = request_kinds(stack.proxy, mark)
     last: dict[str, bytes] = {}
@@ -410,7 +443,7 @@ async def run_bridge(
         if backend == "postgres":
             from tests.support.pg import PostgresServer
 
-            pg = PostgresServer()
+            pg = PostgresServer(statement_stats=True)
             await asyncio.to_thread(pg.start)
         await proxy.start()
         stack = ScaleStack(
@@ -542,8 +575,17 @@ def format_start(run: BridgeRun, f: StartFigures) -> str:
         f"{'<=' if f.in_progress_max <= f.concurrency else '>'} {f.concurrency}), bridge CPU "
         f"{storm:5.2f} ms/user until then (RSS +{online_rss:.1f} KiB/user then), {quiet_text} "
         f"({quiet:5.2f} ms/user);{per} {hs} homeserver requests ({f.rooms_created} rooms "
-        f"created), Synapse CPU {f.synapse_cpu_s * 1000 / n:.1f} ms/user; {_lag(f.probe_storm)}"
+        f"created), Synapse CPU {f.synapse_cpu_s * 1000 / n:.1f} ms/user;{_statements(f, n)} "
+        f"{_lag(f.probe_storm)}"
     )
+
+
+def _statements(f: StartFigures, n: int) -> str:
+    """The database statements of a start (PostgreSQL), per user, by kind."""
+    if not f.db_statements:
+        return ""
+    kinds = ", ".join(f"{kind} {calls / n:.1f}" for kind, calls in f.db_statements.most_common(5))
+    return f" {sum(f.db_statements.values()) / n:.1f} database statements/user ({kinds});"
 
 
 def format_idle(run: BridgeRun) -> str:

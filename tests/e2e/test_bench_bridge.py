@@ -19,10 +19,11 @@ from tests.support.bench_run import run_bench
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_scale_bridge_mode_small_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+def test_scale_bridge_mode_small_run(tmp_path: Path, db: str) -> None:
     out = tmp_path / "bridge.json"
     run_bench(
-        "scale.py", "bridge", "--counts", "12", "--db", "sqlite",
+        "scale.py", "bridge", "--counts", "12", "--db", db,
         "--idle", "2", "--quiet-window", "1.5", "--settle", "120", "--concurrency", "3",
         "--json", str(out), timeout=280,
     )  # fmt: skip
@@ -48,6 +49,16 @@ def test_scale_bridge_mode_small_run(tmp_path: Path) -> None:
     # the first start registered the contacts' ghosts (12 accounts, 12 ghosts)
     assert first["requests"]["POST /_matrix/client/v3/register"] >= 12
     assert sum(restart["requests"].values()) > 0
+    if db == "postgres":  # the statements, counted by PostgreSQL (pg_stat_statements)
+        assert first["db_statements"]["INSERT"] >= 12 and restart["db_statements"]["SELECT"] > 0
+        # a restart with nothing changed on MSN writes nothing (the start-up's CREATE TABLE IF
+        # NOT EXISTS aside)
+        writes = {
+            k: n for k, n in restart["db_statements"].items() if k not in ("SELECT", "CREATE")
+        }
+        assert writes == {}, writes
+    else:
+        assert first["db_statements"] == restart["db_statements"] == {}
 
 
 def test_hs_traffic_small_run() -> None:

@@ -60,8 +60,10 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self, bindir: Path | None = None) -> None:
+    def __init__(self, bindir: Path | None = None, *, statement_stats: bool = False) -> None:
+        """``statement_stats``: load ``pg_stat_statements`` (a benchmark counts statements)."""
         self.bindir = bindir or find_bindir()
+        self.statement_stats = statement_stats
         if self.bindir is None:
             raise PostgresUnavailable(
                 "PostgreSQL server binaries (initdb, postgres) were not found in "
@@ -130,6 +132,8 @@ class PostgresServer:
                 f"-h {self.host} -p {self.port} -k {self.root} -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
             )
+            if self.statement_stats:
+                opts += " -c shared_preload_libraries=pg_stat_statements"
             proc = self._run(
                 self._bin("pg_ctl"),
                 "-D",
