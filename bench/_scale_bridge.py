@@ -165,9 +165,7 @@ class ScaleStack(BenchStack):
         else:
             self.db_url = await asyncio.to_thread(self.pg.create_database)
             if self.pg.statement_stats:
-                await asyncio.to_thread(
-                    self.pg.psql, "CREATE EXTENSION pg_stat_statements", self._dbname()
-                )
+                await self.db_values("CREATE EXTENSION pg_stat_statements")
         self.write_config()
         await asyncio.to_thread(self.bridge.generate_registration, self.registration_path)
         yaml = YAML(typ="safe")
@@ -176,30 +174,30 @@ class ScaleStack(BenchStack):
         self.synapse.app_service_config_files = [self.registration_path]
         await self.synapse.start()
 
-    def _dbname(self) -> str:
-        return str(self.db_url).rsplit("/", 1)[1]
+    def _counting(self) -> bool:
+        return self.backend == "postgres" and bool(self.pg.statement_stats)
 
-    def reset_statements(self) -> None:
+    async def reset_statements(self) -> None:
         """Start counting the database statements (PostgreSQL only)."""
-        if self.backend == "postgres" and self.pg.statement_stats:
-            self.pg.psql("SELECT pg_stat_statements_reset()", self._dbname())
+        if self._counting():
+            await self.db_values("SELECT pg_stat_statements_reset()")
 
-    def statements(self) -> Counter[str]:
+    async def statements(self) -> Counter[str]:
         """The statements sent to the bridge's database since :meth:`reset_statements`, by
         their first word (SELECT, INSERT, …; BEGIN and COMMIT count: each is a round trip)."""
         counts: Counter[str] = Counter()
-        if self.backend != "postgres" or not self.pg.statement_stats:
+        if not self._counting():
             return counts
-        out = self.pg.psql(
-            "SELECT upper(substring(query from '^\\s*(\\w+)')), sum(calls) FROM pg_stat_statements"
+        rows = await self.db_values(
+            "SELECT kind || ' ' || calls FROM (SELECT coalesce(upper(substring(query from"
+            " '^\\s*(\\w+)')), '?') AS kind, sum(calls) AS calls FROM pg_stat_statements"
             " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND query NOT LIKE '%pg_stat_statements%' GROUP BY 1",
-            self._dbname(),
+            " AND query NOT LIKE '%pg_stat_statements%' GROUP BY 1) AS by_kind"
         )
-        for line in out.splitlines():
-            kind, _, calls = line.rpartition("|")
-            if calls.strip():
-                counts[kind or "?"] += int(calls)
+        for row in rows:
+            kind, _, calls = (row or "").rpartition(" ")
+            if calls:
+                counts[kind] += int(calls)
         return counts
 
     def write_config(self) -> None:
@@ -367,7 +365,7 @@ async def measure_start(
     await _reset(http, server)
     mark = len(stack.proxy.requests)
     synapse0 = _synapse_cpu(stack)
-    await asyncio.to_thread(stack.reset_statements)
+    await stack.reset_statements()
     started = time.monotonic()
     await stack.bridge.start(timeout=max(120.0, settle))
     assert stack.bridge.proc is not None
@@ -394,7 +392,7 @@ async def measure_start(
         figures.quiet_s = time.monotonic() - started
     figures.quiet_cpu_s = cpu_seconds(pid)
     figures.synapse_cpu_s = _synapse_cpu(stack) - synapse0
-    figures.db_statements = await asyncio.to_thread(stack.statements)
+    figures.db_statements = await stack.statements()
     figures.rss_kib = rss_kib(pid)
     figures.requests = request_kinds(stack.proxy, mark)
     last: dict[str, bytes] = {}

@@ -6,9 +6,9 @@ long-lived objects that are still alive (``bench/scale.py``, README "Scaling"). 
 both set under ``bridge.gc``:
 
 * ``threshold``: the generation-0 threshold (Python: 700) and, with it, fewer full collections
-  (generation thresholds ``threshold``, 5, 100: a generation-1 collection comes after 5 young
-  ones, not Python's 10, so it scans half as many survivors; at 1,000 users logging in its
-  longest pass went from 64-96 ms to 38-66 ms, for the same time in the collector);
+  (generation thresholds ``threshold``, :data:`GEN1_THRESHOLD`, 100: a generation-1 collection
+  comes after fewer young ones than Python's 10, so each scans fewer survivors; README
+  "Scaling" has the passes measured at 10, 5 and 3);
 * ``freeze_every``: after that many logins, a young collection and :func:`gc.freeze`: what the
   sessions made so far moves out of the collector's sight, so a full collection scans only what
   is newer. Objects that die later are still freed by reference counting; what a frozen session
