@@ -24,6 +24,7 @@ from bridge import (
     metrics,
     msn_http,
     private_files,
+    start_rows,
     startup,
 )
 from bridge.appservice import adopt
@@ -362,6 +363,7 @@ class MSNBridge(Bridge):
         # a page at a time, the event loop free in between: thousands of users take seconds
         # to set up, and the first ones connect meanwhile
         async for page in User.logged_in_pages(START_CHUNK):
+            await start_rows.hand_over(page)
             for user in page:
                 try:
                     user.ensure_started()

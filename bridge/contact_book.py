@@ -31,7 +31,9 @@ from bridge.contact_entry import ContactEntry
 from bridge.db.contact import (
     Contact as DBContact,
     ContactGroup as DBContactGroup,
+    ContactGroupMember as DBContactGroupMember,
     ListPrint,
+    rows_print,
     store_list,
     stored_print,
 )
@@ -125,6 +127,10 @@ class ContactBook:
         # time, so that it stays the print of what the last write left
         self._print: ListPrint | None = None
         self._writing = asyncio.Lock()
+        #: what the tables held when the bridge started the user (:meth:`take_stored`): whom
+        #: the user was told about, and the print; the first list uses it instead of reading
+        self._preread: tuple[set[str], ListPrint] | None = None
+        self._touched = False  # the book read or wrote the tables itself
 
     # region reading
 
@@ -165,12 +171,39 @@ class ContactBook:
     # endregion
     # region events from the client
 
+    def take_stored(
+        self,
+        contacts: Iterable[DBContact],
+        groups: Iterable[DBContactGroup],
+        members: Iterable[DBContactGroupMember],
+    ) -> bool:
+        """What the tables hold for the owner, read together with other users' rows when the
+        bridge starts them (:mod:`bridge.start_rows`): the first list reads nothing. Not
+        taken (False) once the book read or wrote the tables itself, since the rows may then
+        be older than what it wrote; nothing else writes them."""
+        if self._touched:
+            return False
+        contacts = list(contacts)
+        self._preread = (
+            friend_requests.announced_in(contacts),
+            rows_print(contacts, groups, members),
+        )
+        return True
+
     async def on_list_synced(self, evt: ListSynced) -> None:
         """The whole list at login: store it, then sync spaces and ghosts in the background."""
-        rows = await DBContact.all_for_owner(self.owner)
-        told = friend_requests.announced_in(rows)
+        self._touched = True
+        preread, self._preread = self._preread, None
+        stored: ListPrint | None = None
+        if preread is not None:
+            told, stored = preread
+        else:
+            rows = await DBContact.all_for_owner(self.owner)
+            told = friend_requests.announced_in(rows)
+            if self._print is None:
+                stored = await stored_print(self.owner, rows)
         if self._print is None:  # (the first list of this process: what is stored, unread yet)
-            self._print = await stored_print(self.owner, rows)
+            self._print = stored
         self._replace(evt.contacts.values(), evt.groups, told)
         self._announce(list(self._contacts))
         removed = await self._store()
@@ -321,6 +354,7 @@ class ContactBook:
         return removed
 
     async def _write(self) -> list[DBContactGroup]:
+        self._touched = True
         owner = self.owner
         rows = (
             DBContact(owner, passport, c.guid, int(c.lists), c.request_announced)
@@ -387,5 +421,7 @@ class ContactBook:
         self._contacts = {}
         self._groups = {}
         self._print = None
+        self._preread = None
+        self._touched = True
 
     # endregion

@@ -112,6 +112,19 @@ class OwnAvatar:
         except Exception as e:
             self.log.warning("Could not read the stored display picture: %s", e)
             return
+        self._keep_stored(row)
+
+    def take_stored(self, row: OwnPicture | None) -> bool:
+        """The stored row (None: none), read together with other users' rows when the bridge
+        starts them (:mod:`bridge.start_rows`): the login reads nothing. Not taken (False)
+        once it was read here; what is known since (stored by this object) stays."""
+        if self._loaded:
+            return False
+        self._loaded = True
+        self._keep_stored(row)
+        return True
+
+    def _keep_stored(self, row: OwnPicture | None) -> None:
         if row is not None and not self._known:
             self._made_from, self._picture = ContentURI(row.mxc) if row.mxc else None, row.picture
             self._known = True

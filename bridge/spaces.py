@@ -135,6 +135,18 @@ class SpaceManager:
         except Exception:
             self.log.warning("Failed to load the stored spaces", exc_info=True)
             return
+        self._keep_stored(states, children)
+
+    def take_stored(self, states: Iterable[SpaceState], children: Iterable[SpaceChild]) -> bool:
+        """The stored rows, read together with other users' rows when the bridge starts them
+        (:mod:`bridge.start_rows`): the first sync reads nothing. Not taken (False) once they
+        were read here; nothing but this manager writes them, and only after reading them."""
+        if self._loaded:
+            return False
+        self._keep_stored(states, children)
+        return True
+
+    def _keep_stored(self, states: Iterable[SpaceState], children: Iterable[SpaceChild]) -> None:
         self._loaded = True
         for state in states:
             space = RoomID(state.room_id)

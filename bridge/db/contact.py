@@ -16,6 +16,7 @@ __all__ = [
     "ContactListVersion",
     "ListPrint",
     "list_print",
+    "rows_print",
     "store_list",
     "stored_print",
 ]
@@ -142,14 +143,25 @@ def list_print(
     )
 
 
+def rows_print(
+    contacts: Iterable[Contact],
+    groups: Iterable[ContactGroup],
+    members: Iterable[ContactGroupMember],
+) -> ListPrint:
+    """The :data:`ListPrint` of one owner's rows of the three tables."""
+    return list_print(
+        contacts, {g.group_id: g.name for g in groups}, [(m.group_id, m.passport) for m in members]
+    )
+
+
 async def stored_print(owner: str, contacts: Iterable[Contact] | None = None) -> ListPrint:
     """The :data:`ListPrint` of what the tables hold for ``owner`` now (``contacts``: the
     contact rows, when the caller has just read them)."""
-    groups = {g.group_id: g.name for g in await ContactGroup.all_for_owner(owner)}
-    members = [(m.group_id, m.passport) for m in await ContactGroupMember.all_for_owner(owner)]
+    groups = await ContactGroup.all_for_owner(owner)
+    members = await ContactGroupMember.all_for_owner(owner)
     if contacts is None:
         contacts = await Contact.all_for_owner(owner)
-    return list_print(contacts, groups, members)
+    return rows_print(contacts, groups, members)
 
 
 async def store_list(

@@ -20,6 +20,7 @@ Fields annotated ``bool`` are converted back from SQLite's 0/1 integers when row
 from __future__ import annotations
 
 from typing import Any, ClassVar, Self
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import Enum
 import time
@@ -173,6 +174,24 @@ class Model:
             query += f" ORDER BY {order_by}"
         rows = await cls.db.fetch(query, *args)
         return [cls.from_row(row) for row in rows]
+
+    @classmethod
+    async def of_owners(
+        cls, owners: Sequence[str], column: str = "owner"
+    ) -> dict[str, list[Self]]:
+        """The rows of each of ``owners`` (by the value of ``column``; owners without rows are
+        left out), in one statement: what each would have read alone, read for all at once."""
+        if not owners:
+            return {}
+        places = ", ".join(f"${i}" for i in range(1, len(owners) + 1))
+        rows = await cls.db.fetch(
+            f"{cls._sql().select} WHERE {quote(column)} IN ({places})", *owners
+        )
+        found: dict[str, list[Self]] = {}
+        for row in rows:
+            model = cls.from_row(row)
+            found.setdefault(getattr(model, column), []).append(model)
+        return found
 
     @classmethod
     async def get(cls, *pk: Any) -> Self | None:

@@ -1,0 +1,62 @@
+"""The rows each user's first login in a process reads, read for a whole page of users when
+the bridge starts them: the stored contact list (contacts, groups, memberships), the spaces'
+names and children, and the display picture.
+
+Read by each user alone, that is six statements per user at every start; here it is six per
+page (``bridge.app.START_CHUNK`` users), handed to each user's contact book, space manager and
+display picture before their login begins. Each of those is the only writer of its tables,
+and takes the rows only while it has not read or written them itself (rows read before its
+own write would be older than it); one that does not take them reads them at login, as
+before. A failed read is logged, and every user of the page reads their own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from collections.abc import Sequence
+import asyncio
+import logging
+
+from bridge.db.contact import Contact, ContactGroup, ContactGroupMember
+from bridge.db.own_picture import OwnPicture
+from bridge.db.space import SpaceChild, SpaceState
+
+if TYPE_CHECKING:
+    from bridge.user import User
+
+__all__ = ["hand_over"]
+
+log = logging.getLogger("mau.start_rows")
+
+
+async def hand_over(users: Sequence[User]) -> None:
+    """Read the rows of ``users`` (one statement per table) and give each user theirs."""
+    owners = [user.mxid for user in users]
+    if not owners:
+        return
+    pictures_wanted = any(user.routes.own_avatar is not None for user in users)
+    try:
+        # at once (on PostgreSQL, each on a connection of its own): the page's logins wait
+        # for one round trip, not six, while the earlier pages' logins keep the loop busy
+        contacts, groups, members, states, children, pictures = await asyncio.gather(
+            Contact.of_owners(owners),
+            ContactGroup.of_owners(owners),
+            ContactGroupMember.of_owners(owners),
+            SpaceState.of_owners(owners),
+            SpaceChild.of_owners(owners),
+            OwnPicture.of_owners(owners if pictures_wanted else [], "mxid"),
+        )
+    except Exception:
+        log.warning(
+            "Failed to read the stored rows of %d users at once", len(owners), exc_info=True
+        )
+        return
+    for user in users:
+        mxid = user.mxid
+        user.contacts.take_stored(
+            contacts.get(mxid, ()), groups.get(mxid, ()), members.get(mxid, ())
+        )
+        user.spaces.take_stored(states.get(mxid, ()), children.get(mxid, ()))
+        avatar = user.routes.own_avatar
+        if avatar is not None:
+            avatar.take_stored(next(iter(pictures.get(mxid, ())), None))

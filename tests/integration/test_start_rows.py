@@ -1,0 +1,231 @@
+"""The rows a start reads for a page of users at once (bridge.start_rows) on a real database
+(SQLite and PostgreSQL): one statement per table for every user of the page, each user's
+contact book, spaces and display picture taking their own, and then reading nothing at the
+first login; what they take is refused once they read or wrote those tables themselves."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+import logging
+
+from mautrix.types import ContentURI, UserID
+from mautrix.util.async_db import Database
+from mautrix.util.logging import TraceLogger
+import pytest
+
+from bridge import start_rows
+from bridge.added_notices import GATHER_SECONDS
+from bridge.contact_book import ContactBook
+from bridge.db.contact import (
+    Contact as DBContact,
+    ContactGroup as DBContactGroup,
+    ContactGroupMember as DBContactGroupMember,
+)
+from bridge.db.own_picture import OwnPicture
+from bridge.db.space import SpaceChild, SpaceState
+from bridge.db.user import User as DBUser
+from bridge.own_avatar import OwnAvatar
+from bridge.spaces import SpaceManager
+from tests.integration.test_contact_book import (
+    OWNER,
+    Notices,
+    RecordedGhosts,
+    RecordedSpaces,
+    _tamper,
+    make_book,
+    sample_list,
+    stored,
+)
+from tests.integration.test_list_cache import count_statements
+from tests.support.clock import VirtualClock
+
+OTHER = "@zed:hs.test"
+
+
+def new_book(clock: VirtualClock, notices: Notices | None = None) -> ContactBook:
+    """Another process's book of OWNER (its user row is stored by make_book)."""
+    return ContactBook(
+        OWNER,
+        logging.getLogger("test.book"),
+        spaces=RecordedSpaces(),
+        notify=notices if notices is not None else Notices(),
+        ghosts=RecordedGhosts(),
+        clock=clock,
+    )
+
+
+async def rows_of(
+    owner: str,
+) -> tuple[list[DBContact], list[DBContactGroup], list[DBContactGroupMember]]:
+    return (
+        (await DBContact.of_owners([owner])).get(owner, []),
+        (await DBContactGroup.of_owners([owner])).get(owner, []),
+        (await DBContactGroupMember.of_owners([owner])).get(owner, []),
+    )
+
+
+async def test_rows_of_many_owners_in_one_statement(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_book()
+    await DBUser(mxid=OTHER).insert()
+    for owner, passport in [(OWNER, "a@x.com"), (OWNER, "b@x.com"), (OTHER, "c@x.com")]:
+        await DBContact(owner, passport).insert()
+    sent = count_statements(db, monkeypatch)
+    found = await DBContact.of_owners([OWNER, OTHER, "@nobody:hs.test"])
+    assert len(sent) == 1
+    assert {o: sorted(c.passport for c in rows) for o, rows in found.items()} == {
+        OWNER: ["a@x.com", "b@x.com"],
+        OTHER: ["c@x.com"],
+    }
+    assert await DBContact.of_owners([]) == {} and len(sent) == 1
+
+
+async def test_a_contact_list_handed_over_is_not_read_at_the_first_list(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart's first list compares with the rows handed over: the same list reads and
+    writes nothing, and whom the user was told about is not told again."""
+    clock = VirtualClock()
+    book, _, _, notices = await make_book(clock)
+    await book.on_list_synced(sample_list())  # (dave, on the reverse list only, is a request)
+    await clock.advance(GATHER_SECONDS)
+    assert len(notices) == 1 and "dave@example.com" in notices[0]
+    want = await stored()
+
+    again = new_book(clock, later := Notices())
+    assert again.take_stored(*await rows_of(OWNER))
+    sent = count_statements(db, monkeypatch)
+    await again.on_list_synced(sample_list())
+    await clock.advance(GATHER_SECONDS)
+    assert sent == [] and later == []
+    assert await stored() == want
+    # taken once: a reconnect's list reads the tables again
+    await again.on_list_synced(sample_list())
+    assert sent != []
+
+
+async def test_a_changed_list_writes_what_differs_from_the_rows_handed_over(
+    db: Database,
+) -> None:
+    book, _, _, _ = await make_book()
+    await book.on_list_synced(sample_list())
+    want = await stored()
+    await _tamper()  # what the tables hold differs from the list now
+    again = new_book(VirtualClock())
+    assert again.take_stored(*await rows_of(OWNER))
+    await again.on_list_synced(sample_list())
+    assert await stored() == want
+
+
+async def test_rows_are_refused_once_the_book_read_or_wrote_the_tables(db: Database) -> None:
+    """Rows read before the book's own write would be older than it: after its first list
+    (or anything it stored) the book does not take them, and compares with what it wrote."""
+    book, _, _, _ = await make_book()
+    old_rows = await rows_of(OWNER)  # (nothing stored yet)
+    await book.on_list_synced(sample_list())
+    assert not book.take_stored(*old_rows)
+    want = await stored()
+    await _tamper()
+    await book.on_list_synced(sample_list())  # the book's own print: the same list, no write
+    assert await stored() != want
+
+    cleared = new_book(VirtualClock())
+    cleared.clear()  # (a logout)
+    assert not cleared.take_stored(*old_rows)
+
+
+def space_manager(owner: str) -> SpaceManager:
+    return SpaceManager(
+        DBUser(mxid=owner), SimpleNamespace(), "hs.test", logging.getLogger("t")  # type: ignore[arg-type]
+    )
+
+
+async def test_spaces_handed_over_are_not_read_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await DBUser(mxid=OWNER).insert()
+    await SpaceState(room_id="!root:hs", owner=OWNER, name="MSN").store()
+    await SpaceState(room_id="!work:hs", owner=OWNER, name=None).store()
+    await SpaceChild(room_id="!root:hs", child="!dm:hs", owner=OWNER).store()
+    states, children = await SpaceState.of_owners([OWNER]), await SpaceChild.of_owners([OWNER])
+
+    spaces = space_manager(OWNER)
+    assert spaces.take_stored(states[OWNER], children[OWNER])
+    sent = count_statements(db, monkeypatch)
+    await spaces._load()
+    assert sent == []
+    assert spaces._names == {"!root:hs": "MSN"}
+    assert spaces._children == {"!root:hs": {"!dm:hs"}, "!work:hs": set()}
+    assert not spaces.take_stored([], [])  # (a second hand-over changes nothing)
+    assert spaces._children["!root:hs"] == {"!dm:hs"}
+
+    loaded = space_manager(OWNER)
+    await loaded._load()  # read by itself: rows handed over later are refused
+    assert not loaded.take_stored([], [])
+    assert loaded._children == spaces._children
+
+
+async def test_a_display_picture_handed_over_is_not_read_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await DBUser(mxid=OWNER).insert()
+    await OwnPicture(mxid=OWNER, mxc="mxc://hs/a", picture=b"png").store()
+    (row,) = (await OwnPicture.of_owners([OWNER], "mxid"))[OWNER]
+    log = logging.getLogger("mau.test.avatar")
+    assert isinstance(log, TraceLogger)
+    avatar = OwnAvatar(UserID(OWNER), SimpleNamespace(), log)  # type: ignore[arg-type]
+    assert avatar.take_stored(row)
+    sent = count_statements(db, monkeypatch)
+    await avatar._load()
+    assert sent == []
+    assert (avatar._made_from, avatar._picture, avatar._known) == (
+        ContentURI("mxc://hs/a"),
+        b"png",
+        True,
+    )
+    assert not avatar.take_stored(None)
+    none = OwnAvatar(UserID(OTHER), SimpleNamespace(), log)  # type: ignore[arg-type]
+    assert none.take_stored(None) and not none._known  # (no row: nothing known, nothing read)
+
+
+async def test_hand_over_reads_each_table_once_for_a_page_of_users(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book, _, _, _ = await make_book()
+    await book.on_list_synced(sample_list())
+    want = await stored()
+    await DBUser(mxid=OTHER).insert()
+    await DBContact(OTHER, "c@x.com").insert()
+    await SpaceState(room_id="!zroot:hs", owner=OTHER, name="MSN").store()
+    await OwnPicture(mxid=OTHER, mxc=None, picture=None).store()
+    log = logging.getLogger("mau.test.avatar")
+    assert isinstance(log, TraceLogger)
+    users = [
+        SimpleNamespace(
+            mxid=UserID(owner),
+            contacts=new_book(VirtualClock()),
+            spaces=space_manager(owner),
+            routes=SimpleNamespace(own_avatar=OwnAvatar(UserID(owner), SimpleNamespace(), log)),  # type: ignore[arg-type]
+        )
+        for owner in (OWNER, OTHER)
+    ]
+    users[1].contacts = ContactBook(
+        OTHER, logging.getLogger("t"), spaces=RecordedSpaces(), notify=Notices(),
+        ghosts=RecordedGhosts(),
+    )  # fmt: skip
+    sent = count_statements(db, monkeypatch)
+    await start_rows.hand_over(users)  # type: ignore[arg-type]
+    assert len(sent) == 6  # contacts, groups, members, space names, children, pictures
+    assert users[1].spaces._names == {"!zroot:hs": "MSN"} and users[0].spaces._names == {}
+    assert users[1].routes.own_avatar._known and not users[0].routes.own_avatar._known
+    del sent[:]
+    await users[0].contacts.on_list_synced(sample_list())
+    assert sent == [] and await stored() == want  # OWNER's list, read for the page, unchanged
+
+    # no display pictures (bridge.p2p.own_avatar off): that table is not read
+    for user in users:
+        user.routes.own_avatar = None
+    del sent[:]
+    await start_rows.hand_over(users)  # type: ignore[arg-type]
+    assert len(sent) == 5
