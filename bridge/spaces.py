@@ -140,7 +140,8 @@ class SpaceManager:
     def take_stored(self, states: Iterable[SpaceState], children: Iterable[SpaceChild]) -> bool:
         """The stored rows, read together with other users' rows when the bridge starts them
         (:mod:`bridge.start_rows`): the first sync reads nothing. Not taken (False) once they
-        were read here; nothing but this manager writes them, and only after reading them."""
+        were read here. Nothing but this manager writes them; what it wrote before (a root
+        space made on request) is in memory and stays, the rows only add what it lacks."""
         if self._loaded:
             return False
         self._keep_stored(states, children)
