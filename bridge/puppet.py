@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterable
 import asyncio
 
 from mautrix.api import HTTPAPI, Method, Path
@@ -162,16 +163,36 @@ class Puppet(BasePuppet):
         except KeyError:
             pass
         row = await DBPuppet.get_by_passport(passport)
+        if passport in cls.by_passport:  # made from the same row meanwhile (take_stored)
+            return cls.by_passport[passport]
         if row is None:
             if not create:
                 return None
             row = DBPuppet(passport=passport)
             await row.insert()
+        return cls._keep(row)
+
+    @classmethod
+    def _keep(cls, row: DBPuppet) -> Puppet:
         puppet = cls(row)
-        cls.by_passport[passport] = puppet
+        cls.by_passport[puppet.passport] = puppet
         if puppet.custom_mxid:
             cls.by_custom_mxid[puppet.custom_mxid] = puppet
         return puppet
+
+    @classmethod
+    def take_stored(cls, rows: Iterable[DBPuppet]) -> int:
+        """Ghosts' rows read for many contacts at once (:mod:`bridge.start_rows`): each becomes
+        the ghost :meth:`get_by_passport` returns, unless there is one already (which may have
+        changed its row since). Only a ghost object writes its row, and one is never dropped,
+        so a row read while there was none is still what is stored. Returns how many were
+        taken."""
+        taken = 0
+        for row in rows:
+            if row.passport not in cls.by_passport:
+                cls._keep(row)
+                taken += 1
+        return taken
 
     # endregion
     # region naming

@@ -1,32 +1,40 @@
 """The rows each user's first login in a process reads, read for a whole page of users when
 the bridge starts them: the stored contact list (contacts, groups, memberships), the spaces'
-names and children, and the display picture.
+names and children, the display picture, and the ghosts of the contacts.
 
-Read by each user alone, that is six statements per user at every start; here it is six per
-page (``bridge.app.START_CHUNK`` users), handed to each user's contact book, space manager and
-display picture before their login begins. Each of those is the only writer of its tables,
-and takes the rows only while it has not read or written them itself (rows read before its
-own write would be older than it); one that does not take them reads them at login, as
-before. A failed read is logged, and every user of the page reads their own.
+Read by each user alone, that is six statements per user at every start and one more per
+contact whose ghost the process has not met yet; here it is six per page
+(``bridge.app.START_CHUNK`` users) and one per :data:`GHOSTS_PER_READ` ghosts, handed to each
+user's contact book, space manager and display picture, and to the ghosts' cache, before the
+page's logins begin. Each of those is the only writer of its tables, and takes the rows only
+while it has not read or written them itself (rows read before its own write would be older
+than it); one that does not take them reads them when needed, as before. A failed read is
+logged, and every user of the page reads their own.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 import asyncio
 import logging
 
+from bridge.contact_book import GHOST_LISTS
 from bridge.db.contact import Contact, ContactGroup, ContactGroupMember
 from bridge.db.own_picture import OwnPicture
+from bridge.db.puppet import Puppet as DBPuppet
 from bridge.db.space import SpaceChild, SpaceState
+from bridge.puppet import Puppet
 
 if TYPE_CHECKING:
     from bridge.user import User
 
-__all__ = ["hand_over"]
+__all__ = ["GHOSTS_PER_READ", "hand_over"]
 
 log = logging.getLogger("mau.start_rows")
+
+#: Ghosts' rows asked for in one statement (a page of users can have thousands of contacts).
+GHOSTS_PER_READ = 500
 
 
 async def hand_over(users: Sequence[User]) -> None:
@@ -60,3 +68,25 @@ async def hand_over(users: Sequence[User]) -> None:
         avatar = user.routes.own_avatar
         if avatar is not None:
             avatar.take_stored(next(iter(pictures.get(mxid, ())), None))
+    await _ghosts(contacts.values())
+
+
+async def _ghosts(contacts: Iterable[list[Contact]]) -> None:
+    """The stored ghosts of the contacts who get one (on a list that makes a ghost) and are
+    not in memory yet."""
+    wanted = sorted(
+        {
+            c.passport
+            for rows in contacts
+            for c in rows
+            if c.lists & GHOST_LISTS and c.passport not in Puppet.by_passport
+        }
+    )
+    for start in range(0, len(wanted), GHOSTS_PER_READ):
+        chunk = wanted[start : start + GHOSTS_PER_READ]
+        try:
+            found = await DBPuppet.of_owners(chunk, "passport")
+        except Exception:
+            log.warning("Failed to read %d ghosts at once", len(chunk), exc_info=True)
+            return
+        Puppet.take_stored(row for rows in found.values() for row in rows)

@@ -6,6 +6,7 @@ first login; what they take is refused once they read or wrote those tables them
 from __future__ import annotations
 
 from types import SimpleNamespace
+import asyncio
 import logging
 
 from mautrix.types import ContentURI, UserID
@@ -22,9 +23,13 @@ from bridge.db.contact import (
     ContactGroupMember as DBContactGroupMember,
 )
 from bridge.db.own_picture import OwnPicture
+from bridge.db.puppet import Puppet as DBPuppet
 from bridge.db.space import SpaceChild, SpaceState
 from bridge.db.user import User as DBUser
+from bridge.ids import GhostIDs
+from bridge.msnp.values import Lists
 from bridge.own_avatar import OwnAvatar
+from bridge.puppet import Puppet
 from bridge.spaces import SpaceManager
 from tests.integration.test_contact_book import (
     OWNER,
@@ -214,9 +219,11 @@ async def test_hand_over_reads_each_table_once_for_a_page_of_users(
         OTHER, logging.getLogger("t"), spaces=RecordedSpaces(), notify=Notices(),
         ghosts=RecordedGhosts(),
     )  # fmt: skip
+    fresh_ghosts(monkeypatch)
     sent = count_statements(db, monkeypatch)
     await start_rows.hand_over(users)  # type: ignore[arg-type]
-    assert len(sent) == 6  # contacts, groups, members, space names, children, pictures
+    # contacts, groups, members, space names, children, pictures; then the contacts' ghosts
+    assert len(sent) == 7
     assert users[1].spaces._names == {"!zroot:hs": "MSN"} and users[0].spaces._names == {}
     assert users[1].routes.own_avatar._known and not users[0].routes.own_avatar._known
     del sent[:]
@@ -228,4 +235,89 @@ async def test_hand_over_reads_each_table_once_for_a_page_of_users(
         user.routes.own_avatar = None
     del sent[:]
     await start_rows.hand_over(users)  # type: ignore[arg-type]
-    assert len(sent) == 5
+    assert len(sent) == 6
+
+
+def fresh_ghosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ghost in memory (a new process)."""
+    monkeypatch.setattr(Puppet, "ghost_ids", GhostIDs("msn_{userid}", "hs.test"), raising=False)
+    monkeypatch.setattr(Puppet, "by_passport", {})
+    monkeypatch.setattr(Puppet, "by_custom_mxid", {})
+
+
+def page_of(*owners: str) -> list[SimpleNamespace]:
+    return [
+        SimpleNamespace(
+            mxid=UserID(owner),
+            contacts=ContactBook(
+                owner, logging.getLogger("t"), spaces=RecordedSpaces(), notify=Notices(),
+                ghosts=RecordedGhosts(),
+            ),
+            spaces=space_manager(owner),
+            routes=SimpleNamespace(own_avatar=None),
+        )
+        for owner in owners
+    ]  # fmt: skip
+
+
+async def test_the_ghosts_of_a_pages_contacts_are_read_at_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored ghosts of contacts on a list that makes one are read in one statement and
+    become the ghosts the bridge looks up (no read at login); a ghost already in memory stays
+    (its row may be newer), blocked-only contacts and contacts without a ghost get none."""
+    fresh_ghosts(monkeypatch)
+    await DBUser(mxid=OWNER).insert()
+    await DBUser(mxid=OTHER).insert()
+    FL, BL = int(Lists.FORWARD), int(Lists.BLOCK)
+    for owner, passport, lists in [
+        (OWNER, "bob@x.com", FL),
+        (OWNER, "eve@x.com", BL),
+        (OWNER, "new@x.com", FL),  # (no ghost stored yet)
+        (OTHER, "bob@x.com", FL),
+        (OTHER, "carol@x.com", FL),
+    ]:
+        await DBContact(owner, passport, None, lists).insert()
+    for passport in ("bob@x.com", "carol@x.com", "eve@x.com"):
+        await DBPuppet(passport=passport, friendly_name=passport.split("@")[0]).insert()
+    known = Puppet(DBPuppet(passport="carol@x.com", friendly_name="Carol, renamed"))
+    Puppet.by_passport["carol@x.com"] = known
+
+    sent = count_statements(db, monkeypatch)
+    await start_rows.hand_over(page_of(OWNER, OTHER))  # type: ignore[arg-type]
+    assert len(sent) == 5 + 1  # the five tables (no pictures), then the ghosts
+    assert "passport" in sent[-1]
+    assert set(Puppet.by_passport) == {"bob@x.com", "carol@x.com"}
+    assert Puppet.by_passport["carol@x.com"] is known
+    assert Puppet.by_passport["bob@x.com"].row.friendly_name == "bob"
+    del sent[:]
+    bob = await Puppet.get_by_passport("bob@x.com", create=False)
+    assert bob is Puppet.by_passport["bob@x.com"] and sent == []
+    assert await Puppet.get_by_passport("eve@x.com", create=False) is not None
+    assert len(sent) == 1  # (not handed over: read when needed, as before)
+
+
+async def test_a_ghost_looked_up_while_it_is_handed_over_is_one_ghost(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup whose read was in flight when the same row was handed over returns the
+    ghost made from it, not a second object."""
+    fresh_ghosts(monkeypatch)
+    await DBPuppet(passport="bob@x.com", friendly_name="bob").insert()
+    entered, release = asyncio.Event(), asyncio.Event()
+    real = DBPuppet.get_by_passport
+
+    async def held(passport: str) -> DBPuppet | None:
+        row = await real(passport)
+        entered.set()
+        await release.wait()
+        return row
+
+    monkeypatch.setattr(DBPuppet, "get_by_passport", held)
+    lookup = asyncio.create_task(Puppet.get_by_passport("bob@x.com"))
+    await entered.wait()
+    (row,) = (await DBPuppet.of_owners(["bob@x.com"], "passport"))["bob@x.com"]
+    assert Puppet.take_stored([row]) == 1
+    release.set()
+    assert await lookup is Puppet.by_passport["bob@x.com"]
+    assert Puppet.take_stored([row]) == 0  # (in memory now: not replaced)
