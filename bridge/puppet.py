@@ -174,6 +174,10 @@ class Puppet(BasePuppet):
 
     @classmethod
     def _keep(cls, row: DBPuppet) -> Puppet:
+        """The ghost of ``row``: the one in memory, or a new one kept from now on."""
+        cached = cls.by_passport.get(row.passport)
+        if cached is not None:  # (made from the same row meanwhile: take_stored)
+            return cached
         puppet = cls(row)
         cls.by_passport[puppet.passport] = puppet
         if puppet.custom_mxid:

@@ -38,7 +38,8 @@ GHOSTS_PER_READ = 500
 
 
 async def hand_over(users: Sequence[User]) -> None:
-    """Read the rows of ``users`` (one statement per table) and give each user theirs."""
+    """Read the rows of ``users`` (one statement per table) and give each user theirs; then
+    the stored ghosts of their contacts."""
     owners = [user.mxid for user in users]
     if not owners:
         return

@@ -321,3 +321,27 @@ async def test_a_ghost_looked_up_while_it_is_handed_over_is_one_ghost(
     release.set()
     assert await lookup is Puppet.by_passport["bob@x.com"]
     assert Puppet.take_stored([row]) == 0  # (in memory now: not replaced)
+
+
+async def test_a_ghost_made_while_it_is_handed_over_is_one_ghost(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup that stores a new ghost's row, and a hand-over that reads that row before the
+    lookup goes on: one ghost, the one handed over."""
+    fresh_ghosts(monkeypatch)
+    entered, release = asyncio.Event(), asyncio.Event()
+    real = DBPuppet.insert
+
+    async def held(self: DBPuppet) -> None:
+        await real(self)
+        entered.set()
+        await release.wait()
+
+    monkeypatch.setattr(DBPuppet, "insert", held)
+    lookup = asyncio.create_task(Puppet.get_by_passport("new@x.com"))
+    await entered.wait()
+    (row,) = (await DBPuppet.of_owners(["new@x.com"], "passport"))["new@x.com"]
+    assert Puppet.take_stored([row]) == 1
+    handed = Puppet.by_passport["new@x.com"]
+    release.set()
+    assert await lookup is handed and Puppet.by_passport["new@x.com"] is handed
