@@ -163,8 +163,6 @@ class Puppet(BasePuppet):
         except KeyError:
             pass
         row = await DBPuppet.get_by_passport(passport)
-        if passport in cls.by_passport:  # made from the same row meanwhile (take_stored)
-            return cls.by_passport[passport]
         if row is None:
             if not create:
                 return None

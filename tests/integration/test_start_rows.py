@@ -206,19 +206,9 @@ async def test_hand_over_reads_each_table_once_for_a_page_of_users(
     await OwnPicture(mxid=OTHER, mxc=None, picture=None).store()
     log = logging.getLogger("mau.test.avatar")
     assert isinstance(log, TraceLogger)
-    users = [
-        SimpleNamespace(
-            mxid=UserID(owner),
-            contacts=new_book(VirtualClock()),
-            spaces=space_manager(owner),
-            routes=SimpleNamespace(own_avatar=OwnAvatar(UserID(owner), SimpleNamespace(), log)),  # type: ignore[arg-type]
-        )
-        for owner in (OWNER, OTHER)
-    ]
-    users[1].contacts = ContactBook(
-        OTHER, logging.getLogger("t"), spaces=RecordedSpaces(), notify=Notices(),
-        ghosts=RecordedGhosts(),
-    )  # fmt: skip
+    users = page_of(OWNER, OTHER)
+    for user in users:
+        user.routes.own_avatar = OwnAvatar(user.mxid, SimpleNamespace(), log)  # type: ignore[arg-type]
     fresh_ghosts(monkeypatch)
     sent = count_statements(db, monkeypatch)
     await start_rows.hand_over(users)  # type: ignore[arg-type]
