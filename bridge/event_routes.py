@@ -257,7 +257,7 @@ class EventRoutes:
         self._in_background(matrix_presence.after_login(self.user, self.user.session.online))
         client = self.user.client
         if self.own_avatar is not None and client is not None:
-            # (the avatar was read for the login already, unless that took too long)
+            # (reads the avatar only if the first CHG carried none or it changed since)
             self._in_background(self.own_avatar.after_login(client), name="msn-own-avatar")
 
     def _in_background(self, work: Coroutine[Any, Any, Any], name: str | None = None) -> None:
@@ -271,9 +271,12 @@ class EventRoutes:
         for task in list(self._after_login):
             task.cancel()
 
-    def own_avatar_changed(self) -> None:
-        """Announce the user's Matrix avatar as their display picture (after a login, or
-        when it changed)."""
+    async def own_avatar_changed(self) -> None:
+        """The user's Matrix avatar changed: announce it as their display picture now, or
+        after the next login when not connected."""
+        if self.own_avatar is None:
+            return
+        await self.own_avatar.changed()
         client = self.user.client
-        if self.own_avatar is not None and client is not None:
+        if client is not None:
             self._in_background(self.own_avatar.apply(client), name="msn-own-avatar")

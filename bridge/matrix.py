@@ -337,7 +337,7 @@ class MatrixHandler(BaseMatrixHandler):
         if content.displayname != prev_content.displayname:
             await matrix_presence.on_name(user)
         if content.avatar_url != prev_content.avatar_url:
-            user.routes.own_avatar_changed()
+            await user.routes.own_avatar_changed()
 
     async def handle_presence(self, evt: PresenceEvent) -> None:
         # Mirrored only if bridge.matrix_presence.status (and no `status` was chosen).

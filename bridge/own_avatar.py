@@ -6,9 +6,16 @@ bytes), checked to be a picture of at most :data:`MAX_PIXELS` pixels before it i
 converted off the event loop; the result is kept for the avatar's ``mxc://`` URI, so a reconnect
 does not convert it again, and stored (``own_picture``), so that a login after a restart puts it
 in its first ``CHG`` without asking the homeserver: a restart storm does not wait behind the
-homeserver's backlog. After the login the avatar is read again, and a change is announced with
-a ``CHG`` of its own. Only a user whose avatar was never read waits for it (at most
+homeserver's backlog. Only a user whose avatar was never read waits for it (at most
 :data:`LOGIN_WAIT` seconds), before the login takes its turn at the gate.
+
+The avatar is read again only when the homeserver says it changed: a new avatar is a member
+event in every room the user shares with the bridge (the management room at least), and the
+homeserver keeps the events of a time the bridge was down for it. A change is read at once and
+announced with a ``CHG`` of its own; one that arrives while the user is not connected is read
+after the next login, and the stored picture is dropped when it arrives (:meth:`changed`), so
+that a restart before it was read does not announce the old picture. A login with nothing
+changed asks the homeserver nothing.
 """
 
 from __future__ import annotations
@@ -71,8 +78,10 @@ class OwnAvatar:
         self._loaded = False  # the stored row was read
         #: the client and avatar last announced (an avatar change arrives once per room)
         self._announced: tuple[MSNClient, ContentURI | None] | None = None
-        #: the client whose picture was read from the homeserver just before its login
-        self._fresh_for: MSNClient | None = None
+        #: the homeserver told of a change that no read has followed yet
+        self._unread_change = False
+        #: whether the database holds the picture kept here (see :meth:`changed`)
+        self._stored = False
         self._lock = asyncio.Lock()
 
     async def before_login(self, client: MSNClient) -> None:
@@ -83,25 +92,37 @@ class OwnAvatar:
             await self._load()
             if self._known:
                 await client.p2p.set_display_picture(self._picture)
-                self._announced, self._fresh_for = (client, self._made_from), None
+                self._announced = (client, self._made_from)
                 return
             async with asyncio.timeout(LOGIN_WAIT):
                 await self.apply(client)
-            self._fresh_for = client
         except TimeoutError:
             self.log.info("The Matrix avatar was not ready for the login; it follows later")
         except Exception:
             self.log.exception("Failed to prepare the display picture")
 
     async def after_login(self, client: MSNClient) -> None:
-        """After ``client`` logged in: read the avatar again and announce it if it is not
-        what the first ``CHG`` carried (unless :meth:`before_login` read it a moment ago; a
-        change since arrives as an event)."""
+        """After ``client`` logged in: read the avatar and announce it, unless the first
+        ``CHG`` carried a picture and the homeserver told of no change since it was made."""
         async with self._lock:
             announced = self._announced
-            if self._fresh_for is client and announced is not None and announced[0] is client:
+            if announced is not None and announced[0] is client and not self._unread_change:
                 return
             await self._apply(client)
+
+    async def changed(self) -> None:
+        """The homeserver told of a new avatar (a member event): the next read follows it
+        (the caller starts one when the user is connected, else :meth:`after_login` reads).
+        The stored picture is dropped until then (awaited by the event's handler, which a
+        stop waits for): a restart before the read does not announce the old one."""
+        self._unread_change = True
+        if not self._stored:
+            return
+        self._stored = False
+        try:
+            await OwnPicture(mxid=self.mxid).delete()
+        except Exception as e:
+            self.log.warning("Could not drop the stored display picture: %s", e)
 
     async def _load(self) -> None:
         if self._loaded:
@@ -127,17 +148,20 @@ class OwnAvatar:
     def _keep_stored(self, row: OwnPicture | None) -> None:
         if row is not None and not self._known:
             self._made_from, self._picture = ContentURI(row.mxc) if row.mxc else None, row.picture
-            self._known = True
+            self._known = self._stored = True
 
     async def _remember(self, mxc: ContentURI | None, picture: bytes | None) -> None:
         changed = not self._known or (mxc, picture) != (self._made_from, self._picture)
         self._made_from, self._picture, self._known = mxc, picture, True
-        if not changed:
+        if not changed and self._stored:
             return
         try:
             await OwnPicture(mxid=self.mxid, mxc=mxc, picture=picture).store()
         except Exception as e:
             self.log.warning("Could not store the display picture: %s", e)
+            self._stored = False
+        else:
+            self._stored = True
 
     async def apply(self, client: MSNClient) -> None:
         """Announce the user's current Matrix avatar on ``client`` (none: no picture)."""
@@ -145,14 +169,24 @@ class OwnAvatar:
             await self._apply(client)
 
     async def _apply(self, client: MSNClient) -> None:
+        # A change that arrives during the read sets the mark again; a failed read keeps it.
+        unread, self._unread_change = self._unread_change, False
+        mxc: ContentURI | None = None
+        read = False
         try:
-            mxc = await self.intent.get_avatar_url(self.mxid)
+            mxc = await self.intent.get_avatar_url(self.mxid) or None
+            read = True
         except Exception as e:
             self.log.warning("Could not read the avatar of %s: %s", self.mxid, e)
             return
-        if self._announced == (client, mxc or None):
+        finally:
+            if not read and unread:
+                self._unread_change = True
+        if self._announced == (client, mxc):
+            if not self._stored and self._known and self._made_from == mxc:
+                await self._remember(mxc, self._picture)  # (dropped by a change that was none)
             return
-        if not mxc:
+        if mxc is None:
             picture = None
         elif mxc == self._made_from and self._known:
             picture = self._picture
@@ -165,14 +199,15 @@ class OwnAvatar:
                 return
             except Exception as e:
                 self.log.warning("Could not download the Matrix avatar %s: %s", mxc, e)
+                self._unread_change = True  # (the next login tries again)
                 return
-        await self._remember(mxc or None, picture)
+        await self._remember(mxc, picture)
         try:
             await client.p2p.set_display_picture(picture)
         except MSNPException as e:
             self.log.warning("Could not announce the display picture: %s", e)
             return
-        self._announced = (client, mxc or None)
+        self._announced = (client, mxc)
 
     async def _download(self, mxc: ContentURI) -> bytes:
         api = self.intent.api

@@ -102,7 +102,8 @@ async def test_a_restart_storm_does_not_wait_for_the_homeservers_avatars(
 ) -> None:
     # Every user's picture was stored by the previous run; the homeserver is stalled. All log
     # in, up to the gate's limit at once, with the stored picture in the first CHG; once the
-    # homeserver answers, the one whose avatar was removed meanwhile announces no picture.
+    # homeserver answers, the one whose avatar was removed meanwhile (its member event in the
+    # homeserver's backlog) announces no picture, and only that one's avatar is read.
     users, limit = 6, 3
     # The first `limit` logins wait, each holding its turn, until that many hold one: the
     # limit is reached only if no login waits for the homeserver before its turn (without
@@ -157,9 +158,11 @@ async def test_a_restart_storm_does_not_wait_for_the_homeservers_avatars(
             assert ns is not None and sha1d_of(ns.msn_object) == sha1d, i
 
         homeserver.answer.set()
+        await avatars[0].changed()
         for (session, _), avatar in zip(sessions, avatars, strict=True):
             assert session.client is not None
             await avatar.after_login(session.client)
+        assert homeserver.asked == 1
         removed = server.ns_session("user0@scale.example")
         assert removed is not None and removed.msn_object is None
         kept = server.ns_session("user1@scale.example")
@@ -169,3 +172,60 @@ async def test_a_restart_storm_does_not_wait_for_the_homeservers_avatars(
     finally:
         homeserver.answer.set()
         await asyncio.gather(*(session.stop() for session, _ in sessions))
+
+
+@pytest.mark.parametrize("next_process", [False, True], ids=["same process", "next process"])
+async def test_an_avatar_change_while_away_is_read_after_the_next_login(
+    server: MSNServer, db: Database, next_process: bool
+) -> None:
+    # A login with the stored picture and no change reads nothing. The homeserver then tells
+    # of a new avatar (removed) while the user is not connected: the next login reads it, also
+    # in the next process when the bridge stopped before (the stored picture was dropped).
+    server.seed_accounts(1, contacts=1, groups=1)
+    config = make_config(server.server_address, server.passport_url)
+    out = BytesIO()
+    Image.new("RGB", (20, 20), (0, 90, 200)).save(out, "PNG")
+    picture = to_display_picture(out.getvalue())
+    row = user_row(0)
+    await row.insert()
+    mxc = ContentURI("mxc://hs/avatar0")
+    await OwnPicture(mxid=row.mxid, mxc=mxc, picture=picture).store()
+    homeserver = StalledHomeserver()
+    homeserver.answer.set()
+    homeserver.avatars[row.mxid] = mxc
+    log = logging.getLogger("mau.test.avatar.away")
+    assert isinstance(log, TraceLogger)
+
+    def own_avatar() -> OwnAvatar:
+        return OwnAvatar(UserID(row.mxid), homeserver, log)  # type: ignore[arg-type]
+
+    async def logged_in(avatar: OwnAvatar) -> Any:
+        session, owner = make_session(config, row, LoginGate(1))
+        session.before_login = avatar.before_login
+        session.ensure_started()
+        await owner.wait_for(lambda: session.connected, timeout=30)
+        assert session.client is not None
+        await avatar.after_login(session.client)
+        return session
+
+    avatar = own_avatar()
+    session = await logged_in(avatar)
+    try:
+        assert homeserver.asked == 0
+        ns = server.ns_session("user0@scale.example")
+        assert ns is not None and sha1d_of(ns.msn_object) is not None
+    finally:
+        await session.stop()
+    homeserver.avatars[row.mxid] = None
+    await avatar.changed()
+    assert await OwnPicture.get(row.mxid) is None and homeserver.asked == 0
+
+    session = await logged_in(own_avatar() if next_process else avatar)
+    try:
+        assert homeserver.asked == 1
+        ns = server.ns_session("user0@scale.example")
+        assert ns is not None and ns.msn_object is None
+        stored = await OwnPicture.get(row.mxid)
+        assert stored is not None and (stored.mxc, stored.picture) == (None, None)
+    finally:
+        await session.stop()
