@@ -10,6 +10,8 @@ every second, and resets its maxima on ``SIGUSR1`` (the start of a new measureme
 * :class:`GCPauses` — ``gc.callbacks`` timing of every collection, per generation.
 * :func:`rss_kib` / :func:`cpu_seconds` — from ``/proc`` (this process or another).
 * :func:`top_allocations` — tracemalloc difference between two snapshots, by file and line.
+* :func:`heap_kib` — what the process's two allocators hold: Python's small-object arenas
+  (blocks in use, free blocks kept in them) and the C library's heap (in use, free but kept).
 
 In the bridge, the garbage collector's policy is the bridge's own (``bridge.gc``,
 :mod:`bridge.gc_policy`): the probe only reports its thresholds and how much is frozen.
@@ -20,11 +22,15 @@ from __future__ import annotations
 from typing import Any
 from pathlib import Path
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import json
 import os
 import re
 import resource
+import sys
+import tempfile
 import time
 import tracemalloc
 
@@ -32,6 +38,7 @@ __all__ = [
     "GCPauses",
     "LoopLag",
     "cpu_seconds",
+    "heap_kib",
     "raise_fd_limit",
     "rss_kib",
     "top_allocations",
@@ -204,6 +211,57 @@ def top_allocations(
     return out
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def heap_kib() -> dict[str, float]:
+    """KiB held by this process's allocators: ``pymalloc_*`` from CPython's own statistics
+    (``sys._debugmallocstats``: arenas of small objects, the blocks in use and the free blocks
+    those arenas keep) and ``malloc_*`` from glibc's ``mallinfo2`` (larger objects and C
+    libraries: in use, free but kept, and mmapped chunks). Empty where unavailable."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryFile("w+") as f:  # (it prints to the C stderr)
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(f.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read()
+    figures = {
+        "pymalloc_arenas": r"# arenas allocated current\s*=\s*([\d,]+)",
+        "pymalloc_in_use": r"# bytes in allocated blocks\s*=\s*([\d,]+)",
+        "pymalloc_free": r"# bytes in available blocks\s*=\s*([\d,]+)",
+        "pymalloc_unused_pools": r"\d+ unused pools \* \d+ bytes\s*=\s*([\d,]+)",
+        "pymalloc_total": r"^Total\s*=\s*([\d,]+)",
+    }
+    for key, pattern in figures.items():
+        found = re.search(pattern, text, re.MULTILINE)
+        if found:
+            value = int(found.group(1).replace(",", ""))
+            out[key] = value if key == "pymalloc_arenas" else round(value / 1024, 1)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return out
+    out["malloc_in_use"] = round((info.uordblks + info.hblkhd) / 1024, 1)
+    out["malloc_free"] = round(info.fordblks / 1024, 1)
+    out["malloc_mmapped"] = round(info.hblkhd / 1024, 1)
+    return out
+
+
 def _short(filename: str) -> str:
     for marker in ("/site-packages/", "/lib/python3", "/work/"):
         if marker in filename:
@@ -366,8 +424,8 @@ class ProcessProbe:
         out.write_text(json.dumps(rows))
 
     def _dump_tasks(self) -> None:
-        """Tasks by name and the loop's timers by callback (numbers and user IDs left out), to
-        ``<probe>.tasks.json``: what runs per user while idle."""
+        """Tasks by name and the loop's timers by callback (numbers and user IDs left out), and
+        :func:`heap_kib`, to ``<probe>.tasks.json``: what runs per user while idle."""
         if self.loop is None:
             return
         tasks: dict[str, int] = {}
@@ -383,7 +441,7 @@ class ProcessProbe:
                 coro = owner.get_coro()
                 name = f"task {getattr(coro, '__qualname__', '?')}"
             timers[name] = timers.get(name, 0) + 1
-        data = {"tasks": tasks, "timers": timers}
+        data = {"tasks": tasks, "timers": timers, "heap": heap_kib()}
         self.path.with_suffix(".tasks.json").write_text(json.dumps(data))
 
 

@@ -90,7 +90,7 @@ class ProbedBridge(BridgeProcess):
             env["PYTHONTRACEMALLOC"] = "1"
         return env
 
-    async def tasks_and_timers(self) -> dict[str, dict[str, int]]:
+    async def tasks_and_timers(self) -> dict[str, dict[str, Any]]:
         """Tasks by name and timers by callback in the bridge now (the probe's SIGUSR2)."""
         out = self.probe.with_suffix(".tasks.json")
         out.unlink(missing_ok=True)
@@ -277,6 +277,7 @@ class StartFigures:
     presence_repeats: int = 0  # presence PUTs with the same body as that user's previous one
     in_flight: int = 0  # homeserver requests not answered when the measurement ended
     db_statements: Counter[str] = field(default_factory=Counter)  # PostgreSQL: by first word
+    heap_kib: dict[str, float] = field(default_factory=dict)  # bench._probe.heap_kib (restart)
 
     @property
     def rooms_created(self) -> int:
@@ -476,6 +477,10 @@ async def run_bridge(
                 )
                 run.starts.append(figures)
                 report(format_start(run, figures))
+                if n:  # (after the first start: with the idle tasks below)
+                    heap = (await stack.bridge.tasks_and_timers()).get("heap", {})
+                    figures.heap_kib = heap
+                    report(format_heap(count, label, heap))
                 if tracemalloc:  # (after each start: the restart holds less)
                     report(await allocations(stack, count))
                 if n == 0 and idle > 0:
@@ -520,14 +525,30 @@ async def allocations(stack: ScaleStack, count: int) -> str:
     return "\n".join(lines)
 
 
-def format_tasks(count: int, found: dict[str, dict[str, int]]) -> str:
+def format_tasks(count: int, found: dict[str, dict[str, Any]]) -> str:
     """The most numerous tasks and timers while idle, per user."""
     lines = []
     for kind in ("tasks", "timers"):
         rows = sorted(found.get(kind, {}).items(), key=lambda kv: -kv[1])[:6]
         text = ", ".join(f"{name} {n} ({n / max(count, 1):.2f}/user)" for name, n in rows)
         lines.append(f"  {count:>6} idle {kind:<7} {text or '-'}")
+    if found.get("heap"):
+        lines.append(format_heap(count, "idle", found["heap"]))
     return "\n".join(lines)
+
+
+def format_heap(count: int, label: str, heap: dict[str, float]) -> str:
+    """What the bridge's two allocators hold (:func:`bench._probe.heap_kib`; the whole process,
+    its no-user baseline included)."""
+    mib = {k: v / 1024 for k, v in heap.items()}
+    return (
+        f"  {count:>6} {label:<12} heap: Python's small-object arenas "
+        f"{heap.get('pymalloc_arenas', 0):.0f} MiB ({mib.get('pymalloc_in_use', 0):.1f} MiB in "
+        f"use, {mib.get('pymalloc_free', 0):.1f} free in used pools, "
+        f"{mib.get('pymalloc_unused_pools', 0):.1f} in empty pools); C heap "
+        f"{mib.get('malloc_in_use', 0):.1f} MiB in use ({mib.get('malloc_mmapped', 0):.1f} "
+        f"mmapped), {mib.get('malloc_free', 0):.1f} free but kept"
+    )
 
 
 def _lag(probe: dict[str, Any]) -> str:
