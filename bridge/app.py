@@ -20,6 +20,7 @@ from bridge import (
     double_puppet,
     fd_limit,
     homeserver,
+    log_failures,
     log_redaction,
     metrics,
     msn_http,
@@ -173,6 +174,7 @@ class MSNBridge(Bridge):
         super().prepare_log()
         # before anything is received: mautrix logs received events (TRACE) and failed commands
         log_redaction.install(self.config["bridge.command_prefix"], awaiting=_awaiting_password)
+        log_failures.install()
         for warning in self.config.unknown_options():
             self.log.warning("%s: %s", self.config.path, warning)
 

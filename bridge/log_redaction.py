@@ -24,7 +24,14 @@ import re
 from mautrix.bridge.commands.handler import command_aliases, command_handlers
 from mautrix.types import BaseEvent, BaseMessageEventContent
 
-__all__ = ["MAUTRIX_LOGGERS", "SECRET_COMMANDS", "SecretFilter", "install", "note_event"]
+__all__ = [
+    "MAUTRIX_LOGGERS",
+    "SECRET_COMMANDS",
+    "SecretFilter",
+    "add_everywhere",
+    "install",
+    "note_event",
+]
 
 #: Commands whose arguments are a password or an access token.
 SECRET_COMMANDS = frozenset({"login", "login-matrix"})
@@ -169,15 +176,20 @@ def install(
     logger pass it) and on mautrix's ``loggers`` (so handlers added later are covered too)."""
     global _installed
     secret_filter = _installed = SecretFilter(command_prefix, awaiting)
+    add_everywhere(secret_filter, loggers)
+    return secret_filter
+
+
+def add_everywhere(log_filter: logging.Filter, loggers: Iterable[str]) -> None:
+    """Put ``log_filter`` on every log handler configured now and on the ``loggers``."""
     handlers = set(logging.getLogger().handlers)
     for logger in list(logging.Logger.manager.loggerDict.values()):
         if isinstance(logger, logging.Logger):
             handlers.update(logger.handlers)
     for handler in handlers:
-        handler.addFilter(secret_filter)
+        handler.addFilter(log_filter)
     for name in loggers:
-        logging.getLogger(name).addFilter(secret_filter)
-    return secret_filter
+        logging.getLogger(name).addFilter(log_filter)
 
 
 def note_event(evt: BaseEvent) -> None:
