@@ -116,7 +116,7 @@ class OwnAvatar:
         The stored picture is dropped until then (awaited by the event's handler, which a
         stop waits for): a restart before the read does not announce the old one."""
         self._unread_change = True
-        if not self._stored:
+        if self._loaded and not self._stored:  # (before the load: whatever is stored)
             return
         self._stored = False
         try:

@@ -229,3 +229,17 @@ async def test_an_avatar_change_while_away_is_read_after_the_next_login(
         assert stored is not None and (stored.mxc, stored.picture) == (None, None)
     finally:
         await session.stop()
+
+
+async def test_an_avatar_change_before_the_stored_picture_was_read_drops_it(db: Database) -> None:
+    # The homeserver's backlog can tell of a change before the user's first login of the
+    # process read the stored picture: it is dropped all the same, and the login reads the
+    # avatar as if none were stored.
+    await user_row(0).insert()
+    await OwnPicture(mxid="@u0:hs", mxc="mxc://hs/old", picture=b"old").store()
+    homeserver = StalledHomeserver()
+    log = logging.getLogger("mau.test.avatar.early")
+    assert isinstance(log, TraceLogger)
+    avatar = OwnAvatar(UserID("@u0:hs"), homeserver, log)  # type: ignore[arg-type]
+    await avatar.changed()
+    assert await OwnPicture.get("@u0:hs") is None and homeserver.asked == 0
