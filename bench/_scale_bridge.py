@@ -456,6 +456,7 @@ async def run_bridge(
                 empty = await measure_start(
                     stack, server, http, "no users", 0, settle, quiet_window
                 )
+                empty.heap_kib = (await stack.bridge.tasks_and_timers()).get("heap", {})
                 await stack.bridge.stop(timeout=60)
             run.baseline_rss_kib = empty.rss_kib
             run.baseline = empty
@@ -463,6 +464,7 @@ async def run_bridge(
                 f"  bridge with no users: RSS {empty.rss_kib / 1024:.1f} MiB, CPU "
                 f"{empty.quiet_cpu_s:.2f} s (the baseline)"
             )
+            report(format_heap(0, "no users", empty.heap_kib))
             await stack.add_users(spec)
             stack.bridge.tracemalloc = tracemalloc
             labels = ["first start", "restart"] if restart else ["first start"]
@@ -480,7 +482,7 @@ async def run_bridge(
                 if n:  # (after the first start: with the idle tasks below)
                     heap = (await stack.bridge.tasks_and_timers()).get("heap", {})
                     figures.heap_kib = heap
-                    report(format_heap(count, label, heap))
+                    report(format_heap(count, label, heap, empty.heap_kib))
                 if tracemalloc:  # (after each start: the restart holds less)
                     report(await allocations(stack, count))
                 if n == 0 and idle > 0:
@@ -492,7 +494,8 @@ async def run_bridge(
                     run.idle_cpu_pct = (cpu_seconds(pid) - cpu0) * 100 / idle
                     run.probe_idle = stack.bridge.probe_figures()
                     report(format_idle(run))
-                    report(format_tasks(count, await stack.bridge.tasks_and_timers()))
+                    found = await stack.bridge.tasks_and_timers()
+                    report(format_tasks(count, found, empty.heap_kib))
             if run.starts:
                 run.starts[-1].stop_s = await timed_stop(stack, stop_timeout)
                 report(
@@ -525,23 +528,28 @@ async def allocations(stack: ScaleStack, count: int) -> str:
     return "\n".join(lines)
 
 
-def format_tasks(count: int, found: dict[str, dict[str, Any]]) -> str:
-    """The most numerous tasks and timers while idle, per user."""
+def format_tasks(
+    count: int, found: dict[str, dict[str, Any]], baseline: dict[str, float] | None = None
+) -> str:
+    """The most numerous tasks and timers while idle, per user (and the heap: see
+    :func:`format_heap`)."""
     lines = []
     for kind in ("tasks", "timers"):
         rows = sorted(found.get(kind, {}).items(), key=lambda kv: -kv[1])[:6]
         text = ", ".join(f"{name} {n} ({n / max(count, 1):.2f}/user)" for name, n in rows)
         lines.append(f"  {count:>6} idle {kind:<7} {text or '-'}")
     if found.get("heap"):
-        lines.append(format_heap(count, "idle", found["heap"]))
+        lines.append(format_heap(count, "idle", found["heap"], baseline))
     return "\n".join(lines)
 
 
-def format_heap(count: int, label: str, heap: dict[str, float]) -> str:
-    """What the bridge's two allocators hold (:func:`bench._probe.heap_kib`; the whole process,
-    its no-user baseline included)."""
+def format_heap(
+    count: int, label: str, heap: dict[str, float], baseline: dict[str, float] | None = None
+) -> str:
+    """What the bridge's two allocators hold (:func:`bench._probe.heap_kib`; the whole process)
+    and, given the no-user ``baseline``, per user above it."""
     mib = {k: v / 1024 for k, v in heap.items()}
-    return (
+    line = (
         f"  {count:>6} {label:<12} heap: Python's small-object arenas "
         f"{heap.get('pymalloc_arenas', 0):.0f} MiB ({mib.get('pymalloc_in_use', 0):.1f} MiB in "
         f"use, {mib.get('pymalloc_free', 0):.1f} free in used pools, "
@@ -549,6 +557,18 @@ def format_heap(count: int, label: str, heap: dict[str, float]) -> str:
         f"{mib.get('malloc_in_use', 0):.1f} MiB in use ({mib.get('malloc_mmapped', 0):.1f} "
         f"mmapped), {mib.get('malloc_free', 0):.1f} free but kept"
     )
+    if baseline and count:
+
+        def per_user(key: str, scale: float = 1.0) -> float:
+            return (heap.get(key, 0) - baseline.get(key, 0)) * scale / count
+
+        line += (
+            f"; per user above the baseline: Python's objects {per_user('pymalloc_in_use'):.1f}"
+            f" KiB, free in its arenas {per_user('pymalloc_free'):.1f} + "
+            f"{per_user('pymalloc_unused_pools'):.1f} KiB, C heap {per_user('malloc_in_use'):.1f}"
+            f" KiB in use and {per_user('malloc_free'):.1f} KiB free"
+        )
+    return line
 
 
 def _lag(probe: dict[str, Any]) -> str:
@@ -639,6 +659,7 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "count": count,
                 "backend": run.backend,
                 "baseline_rss_kib": run.baseline_rss_kib,
+                "baseline_heap_kib": run.baseline.heap_kib if run.baseline else {},
                 "rss_kib_per_account": run.rss_kib_per_account,
                 "idle_cpu_pct": run.idle_cpu_pct,
                 "probe_idle": run.probe_idle,
