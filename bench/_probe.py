@@ -243,10 +243,9 @@ def heap_kib() -> dict[str, float]:
         "pymalloc_in_use": r"# bytes in allocated blocks\s*=\s*([\d,]+)",
         "pymalloc_free": r"# bytes in available blocks\s*=\s*([\d,]+)",
         "pymalloc_unused_pools": r"\d+ unused pools \* \d+ bytes\s*=\s*([\d,]+)",
-        "pymalloc_total": r"^Total\s*=\s*([\d,]+)",
     }
     for key, pattern in figures.items():
-        found = re.search(pattern, text, re.MULTILINE)
+        found = re.search(pattern, text)
         if found:
             value = int(found.group(1).replace(",", ""))
             out[key] = value if key == "pymalloc_arenas" else round(value / 1024, 1)
