@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, strategies as st
 import pytest
 
+from bridge.msnp import xmlsafe
 from bridge.msnp.errors import LocalProtocolError, ProtocolError
 from bridge.msnp.xmlsafe import attr, parse_xml, strict_text, text
 
@@ -141,3 +142,114 @@ def test_element_budget_checked_before_parsing() -> None:
     # well-formed (the parser never runs)
     with pytest.raises(ProtocolError, match="more than 10 elements"):
         parse_xml(b"<a>" + b"<b>" * 100, max_elements=10)
+
+
+# --- the built route (ElementTree's C builder) and the streamed route give the same answer ---
+
+_NAMES = st.sampled_from(["a", "b", "Contact", "Groups", "x-y", "n.m"])
+_PREFIXES = st.sampled_from(["", "p:", "q:"])
+_TEXT = st.text(alphabet="ab <>&\"'\t\n\r\u00e9\U0001f600]", max_size=6)
+
+
+@st.composite
+def _documents(draw: st.DrawFn, depth: int = 0) -> str:
+    name = draw(_PREFIXES) + draw(_NAMES)
+    attrs = "".join(
+        f' {prefix}k{i}="{attr(value)}"'
+        for i, (prefix, value) in enumerate(
+            draw(st.lists(st.tuples(st.sampled_from(["", "p:"]), _TEXT), max_size=3))
+        )
+    )
+    parts = []
+    for _ in range(draw(st.integers(0, 4 if depth < 5 else 0))):
+        kind = draw(st.sampled_from(["text", "child", "cdata", "comment", "pi", "ref"]))
+        if kind == "text":
+            parts.append(text(draw(_TEXT)))
+        elif kind == "child":
+            parts.append(draw(_documents(depth + 1)))
+        elif kind == "cdata":
+            parts.append(f"<![CDATA[{draw(_TEXT).replace(']', '')}]]>")
+        elif kind == "comment":
+            parts.append("<!-- c -->")
+        elif kind == "pi":
+            parts.append("<?pi data?>")
+        else:
+            parts.append("&#233;&amp;&#x1F600;")
+    body = "".join(parts)
+    ns = ' xmlns:p="urn:p" xmlns:q="urn:q" xmlns="urn:default"' if depth == 0 else ""
+    return (
+        f"<{name}{ns}{attrs}>{body}</{name}>"
+        if body or draw(st.booleans())
+        else (f"<{name}{ns}{attrs}/>")
+    )
+
+
+_SKIPS = st.sampled_from([frozenset(), frozenset({"Groups"}), frozenset({"Contact", "b"})])
+
+
+def _outcome(route: object, *args: object) -> object:
+    try:
+        return route(*args)  # type: ignore[operator]
+    except ProtocolError as e:
+        return ("refused", str(e))
+
+
+@given(_documents(), st.sampled_from(['', '<?xml version="1.0" encoding="UTF-8"?>']),
+       _SKIPS, st.integers(2, 7))  # fmt: skip
+def test_built_route_matches_streamed_route(doc: str, decl: str, skip: frozenset[str],
+                                            depth: int) -> None:  # fmt: skip
+    raw = (decl + doc).encode()
+    assert xmlsafe._plain(raw)
+    built = _outcome(xmlsafe._built, raw, depth, skip)
+    streamed = _outcome(xmlsafe._streamed, raw, depth, 10_000, skip)
+    if built is None:  # only a skipped root takes the streamed route for that reason
+        assert xmlsafe._streamed(raw, 64, 10_000, frozenset()).name in skip
+    else:
+        assert built == streamed
+
+
+@given(st.binary(max_size=60), _documents())
+def test_broken_documents_get_the_streamed_routes_answer(noise: bytes, doc: str) -> None:
+    raw = doc.encode()
+    cut = len(noise) % (len(raw) + 1)
+    for broken in (raw[:cut] + noise + raw[cut:], raw[:cut], b"<" + noise):
+        assert _outcome(parse_xml, broken) == _outcome(
+            xmlsafe._streamed, broken, 64, 50_000, frozenset()
+        )
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"<a>" * 64 + b"</a>" * 64,
+        b"<a>" * 65 + b"</a>" * 65,
+        b"<a>" * 64 + b"<b/>" + b"</a>" * 64,
+        b"<r><Contacts>" + b"<a>" * 62 + b"</a>" * 62 + b"</Contacts></r>",
+        b"<r><Contacts>" + b"<a>" * 63 + b"</a>" * 63 + b"</Contacts></r>",
+        b'<?xml version="1.0" encoding="iso-8859-1"?><a>\xe9</a>',
+        b'<?xml version="1.0" encoding="utf-16"?><a>x</a>',
+        b"\xef\xbb\xbf<a>x</a>",
+        b" <a>x</a>",
+        b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>',
+        b"<a><!DOCTYPE a></a>",
+        b"<a>&e;</a>",
+        b"<Contacts>x</Contacts>",
+        b'<a xmlns:q="urn:q{}"><q:b q:c="1">x</q:b></a>',  # (the C builder refuses braces)
+    ],
+)
+def test_route_edges(document: bytes) -> None:
+    skip = frozenset({"Contacts"})
+    got = _outcome(lambda: parse_xml(document, skip=skip))
+    want = _outcome(lambda: xmlsafe._streamed(document, 64, 50_000, skip))
+    assert got == want
+
+
+def test_which_documents_take_the_built_route() -> None:
+    assert xmlsafe._plain(b'<?xml version="1.0" encoding="utf-8"?><a/>')
+    assert xmlsafe._plain(b"<?xml version='1.0'?><a/>")
+    assert xmlsafe._plain(b"<a/>")
+    assert not xmlsafe._plain(b'<?xml version="1.0" encoding="iso-8859-1"?><a/>')
+    assert not xmlsafe._plain(b"<!DOCTYPE a><a/>")
+    assert not xmlsafe._plain("<a/>".encode("utf-16-le"))
+    assert not xmlsafe._plain(b"\xff\xfe<\x00")
+    assert not xmlsafe._plain(b"<?xml version='1.0'" + b" " * 300 + b"?><a/>")
