@@ -103,8 +103,13 @@ class Element(NamedTuple):
         return node
 
     def findtext(self, path: str, default: str = "") -> str:
-        node = self.find(path)
-        return node.text if node is not None else default
+        if "/" not in path:  # (most calls: one step, the loop of child() inline)
+            for node in self.children:
+                if node.name == path:
+                    return node.text
+            return default
+        found = self.find(path)
+        return found.text if found is not None else default
 
     def findall(self, path: str) -> list[Element]:
         """All elements at the end of ``a/b/c`` (every match at the last step only)."""
@@ -203,12 +208,6 @@ def _converted(root: ElementTree.Element, max_depth: int, skip: frozenset[str]) 
         pair = names[tag] = (name, ns[1:])
         return pair
 
-    def attributes(element: ElementTree.Element) -> Mapping[str, str]:
-        found = element.attrib
-        if not found:
-            return _NO_ATTRS
-        return {key.rpartition("}")[2]: value for key, value in found.items()}
-
     new = tuple.__new__
     if skip and (names.get(root.tag) or split(root.tag))[0] in skip:
         return None
@@ -230,7 +229,9 @@ def _converted(root: ElementTree.Element, max_depth: int, skip: frozenset[str]) 
                 open_.append((child, iter(child), []))
                 break
             else:
-                built.append(new(Element, (name, ns, attributes(child), (), child.text or "")))
+                found = child.attrib
+                attrs = _local_keys(found) if found else _NO_ATTRS
+                built.append(new(Element, (name, ns, attrs, (), child.text or "")))
         else:
             open_.pop()
             name, ns = names.get(node.tag) or split(node.tag)
@@ -238,10 +239,16 @@ def _converted(root: ElementTree.Element, max_depth: int, skip: frozenset[str]) 
             tails = [child.tail for child in node if child.tail]
             if tails:
                 text += "".join(tails)
-            element = new(Element, (name, ns, attributes(node), tuple(built), text))
+            found = node.attrib
+            attrs = _local_keys(found) if found else _NO_ATTRS
+            element = new(Element, (name, ns, attrs, tuple(built), text))
             if not open_:
                 return element
             open_[-1][2].append(element)
+
+
+def _local_keys(attributes: Mapping[str, str]) -> dict[str, str]:
+    return {key.rpartition("}")[2]: value for key, value in attributes.items()}
 
 
 def _check_depth(element: ElementTree.Element, depth: int, max_depth: int) -> None:
