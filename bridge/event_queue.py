@@ -26,12 +26,12 @@ from typing import Generic, TypeVar
 from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
-import asyncio
 import logging
 import time
 
 from bridge import metrics
 from bridge.msnp.events import Event, PersonalMessageChanged, PresenceChanged, TypingReceived
+from bridge.msnp.flag import Flag
 
 __all__ = ["EventQueue"]
 
@@ -82,8 +82,8 @@ class EventQueue(Generic[T]):
         self._log = log
         self._slots: deque[_Slot[T]] = deque()
         self._merge: dict[Hashable, _Slot[T]] = {}
-        self._ready = asyncio.Event()
-        self._room = asyncio.Event()
+        self._ready = Flag()
+        self._room = Flag()
         self._room.set()
         self._last_drop: dict[str, float] = {}
 

@@ -24,6 +24,7 @@ from mautrix.util.logging import TraceLogger
 from bridge.db.user import User as DBUser
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import MSNPException
+from bridge.msnp.flag import Flag
 from bridge.msnp.values import Status
 
 __all__ = [
@@ -180,7 +181,7 @@ async def _matrix_name(user: Owner) -> str | None:
     return str(name) if name else None
 
 
-async def after_login(user: Owner, online: asyncio.Event) -> None:
+async def after_login(user: Owner, online: Flag) -> None:
     """After each MSN login (once the session is ``online``): the current Matrix presence and
     name, where they drive."""
     settings = Settings.of(user.config)

@@ -15,10 +15,10 @@ One owner per user (:class:`OfflineContacts`): the holds, by contact, at most on
 from __future__ import annotations
 
 from typing import Any, Protocol
-import asyncio
 
 from bridge.msnp.errors import ErrorCode, MSNPError
 from bridge.msnp.events import PresenceChanged
+from bridge.msnp.flag import Flag
 from bridge.msnp.values import Status
 
 __all__ = [
@@ -78,7 +78,7 @@ class _Hold:
     __slots__ = ("signed_in", "told")
 
     def __init__(self) -> None:
-        self.signed_in = asyncio.Event()
+        self.signed_in = Flag()
         self.told = False  # the user got the notice explaining the wait
 
 

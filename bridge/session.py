@@ -35,6 +35,7 @@ from bridge.limits import Limits
 from bridge.msnp.client import LoginResult, MSNClient
 from bridge.msnp.errors import AuthError, MSNPException, is_auth_failure
 from bridge.msnp.events import Disconnected, Event
+from bridge.msnp.flag import Flag
 from bridge.msnp.values import DisconnectReason
 from bridge.reconnect import Backoff, LoginGate
 from bridge.session_events import SessionEvents
@@ -81,7 +82,7 @@ class MSNSession:
         self.client: MSNClient | None = None
         self.connected_since: float | None = None
         #: Set while the session is connected: the condition outgoing messages wait for.
-        self.online = asyncio.Event()
+        self.online = Flag()
         self._ready = False
         reconnect = config["bridge.reconnect"] or {}
         self._backoff = Backoff(

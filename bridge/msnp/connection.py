@@ -24,6 +24,7 @@ from .errors import (
     RemoteProtocolError,
     TransactionTimeout,
 )
+from .flag import Flag
 from .flow import ReadGate
 from .values import DisconnectReason
 
@@ -116,7 +117,7 @@ class Connection:
         self._closed = False
         self._close_detail = ""
         self.close_reason: DisconnectReason | None = None
-        self._closed_event: asyncio.Event | None = None  # made when someone waits
+        self._closed_event: Flag | None = None  # made when someone waits
 
     @property
     def version(self) -> int | None:
@@ -328,5 +329,5 @@ class Connection:
         if self._closed:
             return
         if self._closed_event is None:
-            self._closed_event = asyncio.Event()
+            self._closed_event = Flag()
         await self._closed_event.wait()

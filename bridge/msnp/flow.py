@@ -12,13 +12,13 @@ message, directly or through another task) would wait for itself: while a transa
 switchboard invitation awaits its answer, the connections go on reading — up to ``4 * limit``
 waiting events, where they stop regardless (memory stays bounded; such a transaction then ends
 with its timeout). The keepalive does not count time spent not reading as the server's silence
-(:func:`reply_in_time`).
+(:mod:`.keepalive`).
 
 A connection checks the gate before each command it hands on, so the queue exceeds its bound by
 at most one event per connection (plus the ``SwitchboardJoined`` of one answered switchboard).
 
-Thousands of clients share a process: an idle queue and an open gate hold no deque or Event
-(they are made while events wait or while someone waits for the gate to open).
+Thousands of clients share a process: an idle queue and an open gate hold no deque and at most a
+:class:`~.flag.Flag` (made while events wait or while someone waits for the gate to open).
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from typing import Final
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-import asyncio
 
 from .burst import Tally
 from .events import TypingReceived
+from .flag import Flag
 
-__all__ = ["HARD_LIMIT_FACTOR", "EventQueue", "ReadGate", "reply_in_time"]
+__all__ = ["HARD_LIMIT_FACTOR", "EventQueue", "ReadGate"]
 
 #: While replies are awaited, reading goes on up to this many times ``limit`` waiting events.
 HARD_LIMIT_FACTOR: Final = 4
@@ -45,7 +45,7 @@ class ReadGate:
 
     def __init__(self) -> None:
         self._closed = False
-        self._opened: asyncio.Event | None = None  # set when the gate opens; made on demand
+        self._opened: Flag | None = None  # set when the gate opens; made on demand
         self._behind = False
         self._full = False
         self._awaiting = 0
@@ -63,7 +63,7 @@ class ReadGate:
     async def wait(self) -> None:
         if self._closed:
             if self._opened is None:
-                self._opened = asyncio.Event()
+                self._opened = Flag()
             await self._opened.wait()
 
     def set_pressure(self, *, behind: bool, full: bool) -> None:
@@ -107,7 +107,7 @@ class EventQueue:
         #: the most events that were ever waiting at once
         self.peak = 0
         self._items: deque[object] | None = None  # made while events wait
-        self._ready: asyncio.Event | None = None  # made while get() waits
+        self._ready: Flag | None = None  # made while get() waits
 
     def __len__(self) -> int:
         return len(self._items) if self._items is not None else 0
@@ -134,7 +134,7 @@ class EventQueue:
     async def get(self) -> object:
         while not self._items:
             if self._ready is None:
-                self._ready = asyncio.Event()
+                self._ready = Flag()
             self._ready.clear()
             await self._ready.wait()
         self._ready = None
@@ -152,17 +152,3 @@ class EventQueue:
         elif queued <= self.hard_limit // 2 and self.gate.full:
             self.gate.set_pressure(behind=True, full=False)
         return item
-
-
-async def reply_in_time(reply: asyncio.Event, timeout: float, gate: ReadGate | None) -> bool:
-    """Whether ``reply`` is set within ``timeout`` seconds of reading: while the gate is
-    closed the reply may be waiting unread, so the time starts afresh once it reopens."""
-    while True:
-        pauses = gate.pauses if gate is not None else 0
-        try:
-            await asyncio.wait_for(reply.wait(), timeout)
-            return True
-        except TimeoutError:
-            if gate is None or (gate.is_open and gate.pauses == pauses):
-                return False
-            await gate.wait()

@@ -5,8 +5,8 @@ Thousands of sessions share a process, so a session's keepalive is one timer han
 task: ``PNG`` every ``interval`` (or what ``QNG`` asks for, never more), never while the read
 gate is closed; the connection is aborted when a ``PNG`` has no ``QNG`` within ``timeout`` of
 reading time (while the gate is closed the ``QNG`` may be waiting unread, so the time starts
-afresh once reading resumes, as :func:`~.flow.reply_in_time` does). Only while the gate is
-closed does a small task wait for it to open.
+afresh once reading resumes). Only while the gate is closed does a small task wait for it to
+open.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from .errors import (
     RemoteProtocolError,
     TransactionTimeout,
 )
+from .flag import Flag
 from .flow import ReadGate
 from .message import MAX_MSG_PAYLOAD, Message, build_nudge, build_typing, parse_message, split_text
 from .values import DisconnectReason, MessageFormat
@@ -79,7 +80,7 @@ class Switchboard:
         #: replaced by a newer switchboard with the same contact: close when not busy
         self.retired = False
         self.last_active = time.monotonic()
-        self._changed = asyncio.Event()
+        self._changed = Flag()
         self._had_members = False
         self._closed_reported = False
         self.conn = Connection(

@@ -3,7 +3,7 @@ stored in the database, until they can be delivered to MSN; each ends delivered,
 with the reason it could not be sent.
 
 The queue does not know what "can be delivered" means: whoever sends hands it a condition (an
-:class:`asyncio.Event` fits) per conversation. Today that is "the user's MSN session is
+:class:`asyncio.Event` or a :class:`~bridge.msnp.flag.Flag` fits) per conversation. Today that is "the user's MSN session is
 connected"; a conversation-specific condition (e.g. "the contact is online") only needs a
 different condition object.
 
@@ -50,7 +50,8 @@ async def stop_all(timeout: float) -> None:
 
 
 class Condition(Protocol):
-    """When a conversation's messages can be delivered (an :class:`asyncio.Event` is one)."""
+    """When a conversation's messages can be delivered (a :class:`~bridge.msnp.flag.Flag` is
+    one)."""
 
     def is_set(self) -> bool: ...
 

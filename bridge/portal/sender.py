@@ -8,7 +8,6 @@ This is the :class:`~bridge.portal.outbox.Delivery` of the portal's outgoing que
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-import asyncio
 import json
 
 from mautrix.types import EventID, MessageStatusReason, MessageType, RoomID
@@ -18,6 +17,7 @@ from bridge.db.outgoing import Outgoing
 from bridge.msnp.client import MSNClient
 from bridge.msnp.errors import ConnectionClosed, MSNPException, TransactionTimeout
 from bridge.msnp.events import MessageFormat
+from bridge.msnp.flag import Flag
 from bridge.msnp.message import build_text, split_text
 from bridge.msnp.values import Lists, Status
 from bridge.offline_contacts import offline_notice
@@ -61,7 +61,7 @@ class MSNSender:
         self.owner: PortalOwner | None = None
         #: when each message queued by this process arrived from Matrix (monotonic)
         self.arrived: dict[str, float] = {}
-        self._never = asyncio.Event()
+        self._never = Flag()
 
     def condition(self) -> Condition:
         if self.owner is None:
