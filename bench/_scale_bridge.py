@@ -425,16 +425,18 @@ async def run_bridge(
     tracemalloc: bool = False,
     db_pool: int = 50,
     options: tuple[str, ...] = (),
+    escargot: bool = False,
     report: Any = print,
 ) -> BridgeRun:
-    """The measurement described in the module documentation, for ``count`` users."""
+    """The measurement described in the module documentation, for ``count`` users
+    (``escargot``: the MSN server mimics Escargot, e.g. no address-book deltas)."""
     raise_fd_limit()
     spec = SeedSpec(count, contacts, groups)
     run = BridgeRun(count, backend)
     workdir = Path(tempfile.mkdtemp(prefix=f"msn-scale-bridge-{count}-"))
     pg = None
     seed = ["--seed", str(max(count, 1)), "--seed-contacts", str(contacts),
-            "--seed-groups", str(groups)]  # fmt: skip
+            "--seed-groups", str(groups), *(["--escargot"] if escargot else [])]  # fmt: skip
     server = await start_server("server", server_argv(seed), REPO)
     proxy = CountingProxy("http://127.0.0.1:1", keep_body=r"/presence/")  # upstream: Synapse
     stack: ScaleStack | None = None
@@ -652,6 +654,7 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             tracemalloc=args.tracemalloc,
             db_pool=args.db_pool,
             options=tuple(args.set),
+            escargot=args.escargot,
         )
         for error in run.errors:
             print(f"  bridge error: {error.splitlines()[0][:160]}")

@@ -373,6 +373,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--keep", action="store_true", help="bridge: keep the work directory")
     ap.add_argument(
+        "--escargot",
+        action="store_true",
+        help="bridge: the MSN server mimics Escargot (no address-book deltas: every login, a "
+        "restart's too, fetches the whole address book)",
+    )
+    ap.add_argument(
         "--bridge-gc",
         default="",
         help="bridge: bridge.gc as THRESHOLD:FREEZE_EVERY, or off (Python's defaults); "
