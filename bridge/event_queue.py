@@ -80,7 +80,7 @@ class EventQueue(Generic[T]):
         self.peak = 0
         self._with_event = with_event
         self._log = log
-        self._slots: deque[_Slot[T]] = deque()
+        self._slots: deque[_Slot[T]] | None = None  # made while events wait
         self._merge: dict[Hashable, _Slot[T]] = {}
         self._ready = Flag()
         self._room = Flag()
@@ -88,7 +88,7 @@ class EventQueue(Generic[T]):
         self._last_drop: dict[str, float] = {}
 
     def __len__(self) -> int:
-        return len(self._slots)
+        return len(self._slots) if self._slots is not None else 0
 
     async def put(self, item: T, event: Event, wanted: Callable[[], bool] = lambda: True) -> bool:
         """Queue ``item``; waits while the queue is full. Returns False if it was dropped or
@@ -97,7 +97,7 @@ class EventQueue(Generic[T]):
         while True:
             if not wanted():
                 return False
-            if isinstance(event, TypingReceived) and len(self._slots) >= self.limit // 2:
+            if isinstance(event, TypingReceived) and len(self) >= self.limit // 2:
                 self._dropped("typing_dropped", "typing notifications dropped")
                 return False
             if key is not None and key in self._merge:
@@ -106,13 +106,15 @@ class EventQueue(Generic[T]):
                 slot.item = self._with_event(item, slot.event)
                 self._dropped("presence_coalesced", "presence updates merged")
                 return False
-            if len(self._slots) < self.limit:
+            if len(self) < self.limit:
                 break
             self.counts["backpressure_waits"] += 1
             metrics.limited("backpressure_waits")
             self._room.clear()
             await self._room.wait()
         slot = _Slot(item, event, key)
+        if self._slots is None:
+            self._slots = deque()
         self._slots.append(slot)
         if key is not None:
             self._merge[key] = slot
@@ -135,7 +137,10 @@ class EventQueue(Generic[T]):
         return self._pop() if self._slots else None
 
     def _pop(self) -> T:
+        assert self._slots
         slot = self._slots.popleft()
+        if not self._slots:
+            self._slots = None
         if slot.merge_key is not None and self._merge.get(slot.merge_key) is slot:
             del self._merge[slot.merge_key]
         self._room.set()
@@ -155,7 +160,7 @@ class EventQueue(Generic[T]):
             self._log.info(
                 "MSN events arrive faster than the bridge handles them (%d waiting): %s "
                 "(%d so far)",
-                len(self._slots),
+                len(self),
                 what,
                 self.counts[kind],
             )

@@ -70,7 +70,7 @@ class SessionEvents:
         self._live: EventQueue[Queued] = EventQueue(
             limit, lambda q, evt: (q[0], evt, q[2], q[3]), log
         )
-        self._stored: deque[Queued] = deque()
+        self._stored: deque[Queued] | None = None  # made while stored messages wait
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -81,7 +81,7 @@ class SessionEvents:
         ``events_waiting``; a snapshot."""
         counts = Counter(self._live.counts)
         counts["events_queued_peak"] = self._live.peak
-        counts["events_waiting"] = len(self._live) + len(self._stored)
+        counts["events_waiting"] = len(self._live) + len(self._stored or ())
         return counts
 
     def on(self, kind: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
@@ -120,7 +120,7 @@ class SessionEvents:
             )
             if not live and seq is not None and not self._stopping:
                 # not (or no longer) the current client's: only what was stored goes on
-                self._stored.append(queued)
+                self._store(queued)
             self._start()
 
         return enqueue
@@ -133,7 +133,7 @@ class SessionEvents:
             except (ValueError, KeyError, TypeError):
                 self.log.warning("Dropping an unreadable stored message %s", row.seq)
                 continue
-            self._stored.append((None, evt, -math.inf, row.seq))
+            self._store((None, evt, -math.inf, row.seq))
         self._start()
 
     async def stop(self) -> None:
@@ -158,8 +158,16 @@ class SessionEvents:
         """The lane whose first event arrived first (replayed ones before everything)."""
         live = self._live.peek()
         if self._stored and (live is None or self._stored[0][2] <= live[2]):
-            return self._stored.popleft()
+            queued = self._stored.popleft()
+            if not self._stored:
+                self._stored = None
+            return queued
         return self._live.get_nowait()
+
+    def _store(self, queued: Queued) -> None:
+        if self._stored is None:
+            self._stored = deque()
+        self._stored.append(queued)
 
     async def _drain(self) -> None:
         while not self._stopping and (queued := self._next()) is not None:

@@ -112,3 +112,18 @@ async def test_events_no_longer_wanted_are_not_waited_for() -> None:
     queue.wake()
     assert await asyncio.wait_for(blocked, 1) is False
     assert len(queue) == 2
+
+
+async def test_an_idle_queue_keeps_no_deque_and_works_again_after_emptying() -> None:
+    queue = make(4)
+    assert queue._slots is None and len(queue) == 0
+    getter = asyncio.create_task(queue.get())
+    await asyncio.sleep(0)
+    assert await queue.put(text(1), text(1))
+    assert await asyncio.wait_for(getter, 5) == text(1)
+    assert queue._slots is None and len(queue) == 0  # (emptied: the deque is gone again)
+    for i in range(3):
+        assert await queue.put(text(i), text(i))
+    assert len(queue) == 3 and queue.peek() == text(0)
+    assert await drain(queue) == [text(0), text(1), text(2)]
+    assert queue._slots is None and queue.peek() is None
