@@ -171,7 +171,10 @@ class Server:
 
     @property
     def ds(self) -> str:
-        return self.addresses["dispatch server"]
+        """Where clients connect first: the dispatch server, or the notification server when
+        there is none (``--escargot``: Escargot answers on one port)."""
+        ds = self.addresses["dispatch server"]
+        return ds if ds != "(none)" else self.addresses["notification server"]
 
     @property
     def login_url(self) -> str:
