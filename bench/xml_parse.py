@@ -2,7 +2,9 @@
 
 Run with ``python bench/xml_parse.py [--repeat 200]``. For ``ABFindAll`` and
 ``FindMembership`` answers of 20 contacts (what every MSNP13+ login without deltas reads,
-Escargot's always) and of 1000, it prints, best of ``--repeat`` runs, in microseconds:
+Escargot's always) and of 1000, and the MSNP18 circles lookup (the address book again, parsed
+with its contacts and groups skipped: compare the whole-answer columns), it prints, best of
+``--repeat`` runs, in microseconds:
 
 * ``built`` — :func:`bridge.msnp.xmlsafe.parse_xml` as it is (ElementTree's C builder, then
   one loop into the bridge's tuples);
@@ -28,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from msnp13_parsers import find_all_answer
+from msnp18_circles import own_book_answer
 
 from bridge.msnp import xmlsafe
 from bridge.msnp.addressbook import parse_find_all
+from bridge.msnp.circles import parse_circles
 from bridge.msnp.sharing import parse_find_membership
 from bridge.msnp.soap import SOAP_MAX_BYTES, SOAP_MAX_ELEMENTS
 
@@ -102,6 +106,8 @@ def main() -> None:
                 parse_find_membership,
             )
         )
+        # the MSNP18 circles lookup: the address book again, its contacts and groups skipped
+        documents.append((f"circles lookup, {contacts}", own_book_answer(contacts), parse_circles))
     print(
         f"{'answer, contacts':<22} {'KB':>6} {'elements':>9} {'built us':>9} {'streamed us':>12}"
         f" {'ratio':>6} {'C tree us':>10} {'whole answer us (built / streamed)':>36}"
