@@ -17,9 +17,10 @@ __all__ = ["MAX_UBX_PAYLOAD", "ClientConfig"]
 MAX_UBX_PAYLOAD: Final = 8 * 1024
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ClientConfig:
-    """How a client connects, what it says about itself, and the limits on what it accepts."""
+    """How a client connects, what it says about itself, and the limits on what it accepts.
+    (Slotted: every connected user's client holds one, a dict of 34 fields was 1.6 KiB.)"""
 
     server: str = "messenger.hotmail.com:1863"
     protocols: tuple[int, ...] = (12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2)
