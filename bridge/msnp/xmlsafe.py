@@ -10,10 +10,10 @@ practice: the same element arrives under several namespace versions.
 
 Two routes give the same tree. A document that is plainly UTF-8 or ASCII, has no ``<!DOCTYPE``
 and no more ``<`` than ``max_elements`` is built by expat's C tree builder (ElementTree's) and
-then turned into :class:`Element` tuples in one loop, checking the depth as it goes: no Python
-call per element while expat runs, about 40 % less CPU for an address book (``bench/xml_parse.py``).
-Anything else, and any document the C builder refuses, takes the streamed route, whose handlers
-check every limit as they go and which says what is wrong.
+then turned into :class:`Element` tuples in one loop, checking the depth as it goes (no Python
+call per element while expat runs; about a third less CPU to parse an address book,
+``bench/xml_parse.py``). Anything else, and any document the C builder refuses, takes the
+streamed route, whose handlers check every limit as they go and which says what is wrong.
 
 The builders' side, :func:`text` and :func:`attr`, escapes values and replaces characters XML
 1.0 cannot carry; :func:`strict_text` refuses them instead (for passwords, which must not be
