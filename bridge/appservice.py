@@ -14,7 +14,8 @@ handles in the background after the answer (membership and other state, for the 
 are awaited when the appservice stops, up to :data:`STOP_SECONDS`, before the database closes.
 
 :func:`adopt` turns mautrix's :class:`AppService` object into :class:`MSNAppService` after
-mautrix built it (its routes call these methods by name, so the overrides take effect).
+mautrix built it (its routes call these methods by name, so the overrides take effect); its
+intents are then :mod:`bridge.lean_intent`'s.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mautrix.appservice.as_handler import HandlerFunc
 from mautrix.types import JSON, DeviceID, DeviceLists, DeviceOTKCount, Event, EventType, UserID
 from mautrix.util import background_task
 
+from bridge.lean_intent import lean_bot_intent
 from bridge.puppet import Puppet
 
 __all__ = ["ACCEPT_SECONDS", "STOP_SECONDS", "BoundedSet", "MSNAppService", "adopt"]
@@ -171,6 +173,10 @@ class MSNAppService(AppService):
             if awaited:
                 assert accepting is not None
                 accepting.append(task)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 8080) -> None:
+        await super().start(host, port)
+        self._intent = lean_bot_intent(self.intent)  # (bridge/lean_intent.py)
 
     async def stop(self) -> None:
         """Stop taking transactions, let the events already taken in be handled (they may
