@@ -221,8 +221,9 @@ class ScaleStack(BenchStack):
         with open(self.config_path, "w") as f:
             yaml.dump(config, f)
 
-    async def add_users(self, spec: SeedSpec) -> None:
-        """Store ``spec.count`` logged-in users through the bridge's models (bridge stopped)."""
+    async def add_users(self, spec: SeedSpec, count: int, spread: int = 1) -> None:
+        """Store ``count`` logged-in users through the bridge's models (bridge stopped): the
+        accounts 0, ``spread``, 2 * ``spread``, ... of ``spec``."""
         from mautrix.util.async_db import Database
 
         from bridge import db as bridge_db
@@ -233,10 +234,10 @@ class ScaleStack(BenchStack):
         await db.start()
         try:
             bridge_db.init(db, CredentialCipher(self.credential_key))
-            for i in range(spec.count):
+            for i in range(count):
                 await bridge_db.User(
                     mxid=user_mxid(i, self.SERVER_NAME),
-                    passport=spec.email(i),
+                    passport=spec.email(i * spread),
                     password=spec.password,
                 ).insert()
         finally:
@@ -426,16 +427,20 @@ async def run_bridge(
     db_pool: int = 50,
     options: tuple[str, ...] = (),
     escargot: bool = False,
+    spread: int = 1,
     report: Any = print,
 ) -> BridgeRun:
     """The measurement described in the module documentation, for ``count`` users
-    (``escargot``: the MSN server mimics Escargot, e.g. no address-book deltas)."""
+    (``escargot``: the MSN server mimics Escargot, e.g. no address-book deltas; ``spread``:
+    the server has ``spread`` times as many accounts and every ``spread``-th is a bridge user,
+    so with ``spread`` above ``contacts`` no user's contact is another user: each has ghosts
+    of their own, offline ones)."""
     raise_fd_limit()
-    spec = SeedSpec(count, contacts, groups)
+    spec = SeedSpec(max(count, 1) * spread, contacts, groups)
     run = BridgeRun(count, backend)
     workdir = Path(tempfile.mkdtemp(prefix=f"msn-scale-bridge-{count}-"))
     pg = None
-    seed = ["--seed", str(max(count, 1)), "--seed-contacts", str(contacts),
+    seed = ["--seed", str(spec.count), "--seed-contacts", str(contacts),
             "--seed-groups", str(groups), *(["--escargot"] if escargot else [])]  # fmt: skip
     server = await start_server("server", server_argv(seed), REPO)
     proxy = CountingProxy("http://127.0.0.1:1", keep_body=r"/presence/")  # upstream: Synapse
@@ -468,7 +473,7 @@ async def run_bridge(
                 f"{empty.quiet_cpu_s:.2f} s (the baseline)"
             )
             report(format_heap(0, "no users", empty.heap_kib))
-            await stack.add_users(spec)
+            await stack.add_users(spec, count, spread)
             stack.bridge.tracemalloc = tracemalloc
             labels = ["first start", "restart"] if restart else ["first start"]
             for n, label in enumerate(labels):
@@ -655,6 +660,7 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             db_pool=args.db_pool,
             options=tuple(args.set),
             escargot=args.escargot,
+            spread=args.spread,
         )
         for error in run.errors:
             print(f"  bridge error: {error.splitlines()[0][:160]}")

@@ -379,6 +379,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "restart's too, fetches the whole address book)",
     )
     ap.add_argument(
+        "--spread",
+        type=int,
+        default=1,
+        metavar="K",
+        help="bridge: the MSN server gets K times as many accounts and every K-th is a bridge "
+        "user; with K above --contacts no contact of a user is another user (each user has "
+        "their own ghosts, offline), as in a community where most contacts are not bridged",
+    )
+    ap.add_argument(
         "--bridge-gc",
         default="",
         help="bridge: bridge.gc as THRESHOLD:FREEZE_EVERY, or off (Python's defaults); "
@@ -417,7 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"scale, {args.mode}: {args.contacts} contacts and {args.groups} groups per account, "
         f"{protocol_text(args)} through the DS, {args.concurrency} logins at a time; "
-        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+        + (
+            f"; {args.spread} MSN accounts per bridge user (contacts not bridged)"
+            if args.mode == "bridge" and args.spread > 1
+            else ""
+        ),
         flush=True,
     )
     if args.mode == "library":

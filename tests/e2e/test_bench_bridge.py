@@ -97,3 +97,21 @@ def test_hs_traffic_small_run() -> None:
     # the restart announces the stored picture (a change would arrive as a member event)
     avatar = next(line for line in lines if "/profile/{userId}/avatar_url" in line)
     assert [int(x) for x in avatar.split()[-2:]] == [5, 0], avatar
+
+
+def test_scale_bridge_mode_with_contacts_not_bridged(tmp_path: Path) -> None:
+    """``--spread``: 8 users on a server of 40 accounts, every 5th bridged, 4 contacts each: no
+    contact is another user, so every user brings 4 ghosts of their own."""
+    out = tmp_path / "spread.json"
+    run_bench(
+        "scale.py", "bridge", "--counts", "8", "--db", "sqlite", "--spread", "5",
+        "--contacts", "4", "--groups", "1", "--no-restart", "--idle", "1",
+        "--quiet-window", "1.5", "--settle", "120", "--concurrency", "3",
+        "--json", str(out), timeout=280,
+    )  # fmt: skip
+    (result,) = json.loads(out.read_text())
+    (first,) = result["starts"]
+    assert result["count"] == 8 and first["online"] == 8 and math.isfinite(first["all_online_s"])
+    # 8 users x 4 contacts, all different people (with --spread 1 they would be the 8 users'
+    # own ghosts): 32 ghosts registered, plus the users' own
+    assert first["requests"]["POST /_matrix/client/v3/register"] >= 32, first["requests"]
