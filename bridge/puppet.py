@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 from collections.abc import Iterable
+from functools import cached_property
 import asyncio
 
 from mautrix.api import HTTPAPI, Method, Path
@@ -69,9 +70,9 @@ class Puppet(BasePuppet):
         self.custom_mxid = UserID(row.custom_mxid) if row.custom_mxid else None
         self.access_token = row.access_token
         self.base_url = None
-        # The intents are made when first used (see default_mxid_intent): an IntentAPI holds
-        # some 8 KiB of closures, and most ghosts need none while their contact's name and
-        # picture stay as they are (presence goes out without one, see send_presence_now).
+        # The intents are made when first used (see default_mxid_intent): most ghosts need
+        # none while their contact's name and picture stay as they are (presence goes out
+        # without one, see send_presence_now).
         self._default_intent: IntentAPI | None = None
         self._intent: IntentAPI | None = None
         self.log = lazy_log.child(self.log, self.passport)  # (most ghosts never log a line)
@@ -82,21 +83,38 @@ class Puppet(BasePuppet):
         self._target_presence: tuple[PresenceState, str | None] = presence_for(
             None, row.personal_message or ""
         )
-        # One name update at a time: the contact sync and presence events (ILN) of a login
-        # would otherwise both set the same display name.
-        self._info_lock = asyncio.Lock()
-        # One registration at a time: the name sync and the presence sender may both be the
-        # first to touch a new ghost.
-        self._register_lock = asyncio.Lock()
-        #: one display picture fetch at a time for this ghost (bridge.ghost_avatars)
-        self.avatar_lock = asyncio.Lock()
-        # Name churn (a contact renaming themselves a thousand times a minute) reaches the
-        # homeserver at most once per interval; the last name always does.
-        self._names: LatestWins[str | None] = LatestWins(
-            self._apply_name,
-            self.name_interval,
-            on_error=lambda e: self.log.warning("Failed to update the name: %s", e),
-        )
+        # The locks and the name limiter (below) are made when first used: most ghosts of a
+        # restart change nothing (about 0.8 KiB per ghost together).
+
+    @cached_property
+    def _info_lock(self) -> asyncio.Lock:
+        """One name update at a time: the contact sync and presence events (ILN) of a login
+        would otherwise both set the same display name."""
+        return asyncio.Lock()
+
+    @cached_property
+    def _register_lock(self) -> asyncio.Lock:
+        """One registration at a time: the name sync and the presence sender may both be the
+        first to touch a new ghost."""
+        return asyncio.Lock()
+
+    @cached_property
+    def avatar_lock(self) -> asyncio.Lock:
+        """One display picture fetch at a time for this ghost (bridge.ghost_avatars)."""
+        return asyncio.Lock()
+
+    @cached_property
+    def _names(self) -> LatestWins[str | None]:
+        """Name churn (a contact renaming themselves a thousand times a minute) reaches the
+        homeserver at most once per interval; the last name always does."""
+        return LatestWins(self._apply_name, self.name_interval, on_error=self._name_failed)
+
+    def _names_held(self) -> bool:
+        names: LatestWins[str | None] | None = self.__dict__.get("_names")  # (made yet?)
+        return names is not None and names.holding
+
+    def _name_failed(self, error: BaseException) -> None:
+        self.log.warning("Failed to update the name: %s", error)
 
     # region class setup and lookup
 
@@ -128,7 +146,9 @@ class Puppet(BasePuppet):
         database, two warnings per ghost. A row keeps the name last applied, so the next start
         sees the newer one in the contact list and applies it."""
         for puppet in cls.by_passport.values():
-            puppet._names.cancel()
+            names: LatestWins[str | None] | None = puppet.__dict__.get("_names")  # (made yet?)
+            if names is not None:
+                names.cancel()
 
     @classmethod
     async def get_by_mxid(  # type: ignore[override]  # mautrix declares no None
@@ -278,7 +298,7 @@ class Puppet(BasePuppet):
         name = self.row.friendly_name
         if friendly_name is not None:
             name = clean_line(friendly_name)
-        if name != self.row.friendly_name or not self.row.name_set or self._names.holding:
+        if name != self.row.friendly_name or not self.row.name_set or self._names_held():
             return await self._names.set(name)
         return False
 
