@@ -22,7 +22,6 @@ from pathlib import Path
 import argparse
 import asyncio
 import gc
-import logging
 import sys
 import time
 import tracemalloc
@@ -30,23 +29,16 @@ import tracemalloc
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mautrix.appservice import AppServiceAPI, IntentAPI
-from mautrix.appservice.state_store.memory import ASStateStore
-from mautrix.client.state_store import MemoryStateStore
 from mautrix.types import EventType, Membership, RoomID, UserID
 
 from bridge.lean_intent import LeanAppServiceAPI
+from tests.support.appservice import appservice_api
 
 ROOM = RoomID("!room:bench")
 KINDS: dict[str, type[AppServiceAPI]] = {
     "mautrix IntentAPI (baseline)": AppServiceAPI,
     "LeanIntentAPI": LeanAppServiceAPI,
 }
-
-
-class _Store(ASStateStore, MemoryStateStore):
-    def __init__(self) -> None:
-        ASStateStore.__init__(self)
-        MemoryStateStore.__init__(self)
 
 
 async def _answered(self: AppServiceAPI, method: Any, path: Any, *args: Any, **kw: Any) -> Any:
@@ -69,16 +61,7 @@ async def _answered(self: AppServiceAPI, method: Any, path: Any, *args: Any, **k
 
 
 def _api(cls: type[AppServiceAPI]) -> AppServiceAPI:
-    api = cls(
-        base_url="http://127.0.0.1:9",  # type: ignore[arg-type]
-        bot_mxid=UserID("@bot:bench"),
-        token="as",
-        log=logging.getLogger("mau.bench"),
-        state_store=_Store(),
-        client_session=object(),  # type: ignore[arg-type]  # (no request leaves the process)
-    )
-    api.bot_intent()
-    return api
+    return appservice_api(cls, "@bot:bench")  # (no request leaves the process)
 
 
 def _users(count: int, tag: str) -> list[UserID]:

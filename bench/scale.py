@@ -428,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{protocol_text(args)} through the DS, {args.concurrency} logins at a time; "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
         + (
-            f"; {args.spread} MSN accounts per bridge user (contacts not bridged)"
+            f"; {args.spread} MSN accounts per bridge user"
+            + (" (no contact is another user)" if args.spread > args.contacts else "")
             if args.mode == "bridge" and args.spread > 1
             else ""
         ),

@@ -6,7 +6,8 @@ wrapper function for each of those methods and storing it on the object: about 1
 intent (``tracemalloc`` of 1,000 intents: 13.2 KiB each with the API object mautrix makes for the
 user). The bridge keeps an intent for every ghost it has acted as (a presence, a name, a message)
 and for every double-puppeted user, so with thousands of users and their contacts these
-functions were the largest single item of the bridge's memory.
+functions were among the largest items of the bridge's memory (nearly half a first start's
+where users' contacts are their own: ``bench/scale.py bridge --spread 21``).
 
 :class:`LeanIntentAPI` makes the same checks in methods defined once, on the class: the same
 order (registered first, then joined), the same ``ensure_joined=False`` to skip the join, the same
@@ -100,7 +101,8 @@ class LeanAppServiceAPI(AppServiceAPI):
         mxid = UserID(user)  # type: ignore[arg-type]  # (None passes through, as in mautrix)
         api: AppServiceAPI
         if token:
-            api = self.real_user(mxid, token, base_url, as_token=real_user_as_token)  # type: ignore[arg-type]
+            url: Any = base_url  # (mautrix types it URL here and str in intent())
+            api = self.real_user(mxid, token, url, as_token=real_user_as_token)
         else:
             api = self.user(mxid)
         return LeanIntentAPI(mxid, api, self.bot_intent(), self.state_store)

@@ -109,9 +109,9 @@ class Puppet(BasePuppet):
         homeserver at most once per interval; the last name always does."""
         return LatestWins(self._apply_name, self.name_interval, on_error=self._name_failed)
 
-    def _names_held(self) -> bool:
-        names: LatestWins[str | None] | None = self.__dict__.get("_names")  # (made yet?)
-        return names is not None and names.holding
+    def _names_made(self) -> LatestWins[str | None] | None:
+        """The name limiter if it was made (reading ``_names`` makes it)."""
+        return self.__dict__.get("_names")
 
     def _name_failed(self, error: BaseException) -> None:
         self.log.warning("Failed to update the name: %s", error)
@@ -146,8 +146,7 @@ class Puppet(BasePuppet):
         database, two warnings per ghost. A row keeps the name last applied, so the next start
         sees the newer one in the contact list and applies it."""
         for puppet in cls.by_passport.values():
-            names: LatestWins[str | None] | None = puppet.__dict__.get("_names")  # (made yet?)
-            if names is not None:
+            if (names := puppet._names_made()) is not None:
                 names.cancel()
 
     @classmethod
@@ -298,7 +297,8 @@ class Puppet(BasePuppet):
         name = self.row.friendly_name
         if friendly_name is not None:
             name = clean_line(friendly_name)
-        if name != self.row.friendly_name or not self.row.name_set or self._names_held():
+        held = (names := self._names_made()) is not None and names.holding
+        if name != self.row.friendly_name or not self.row.name_set or held:
             return await self._names.set(name)
         return False
 

@@ -1,10 +1,11 @@
 """A set/clear flag that coroutines can wait for: :class:`asyncio.Event` without its cost at rest.
 
 An :class:`asyncio.Event` makes a :class:`collections.deque` for its waiters when it is made:
-0.84 KiB with the object (tracemalloc), whether anyone ever waits or not; a Flag is 56 bytes. A bridge keeps several per
-logged-in user that are almost never waited on (a session's "online", a queue's "ready" and
-"room", a connection's "closed"): :class:`Flag` keeps two slots and makes its list of waiters
-only while someone waits (``bench/scale.py bridge`` prints the heap per user).
+0.84 KiB with the object (tracemalloc), whether anyone ever waits or not; a Flag is 56 bytes.
+A bridge keeps several per logged-in user that are almost never waited on (a session's
+"online", a queue's "ready" and "room", a connection's "closed"): :class:`Flag` keeps two slots
+and makes its list of waiters only while someone waits (``bench/scale.py bridge`` prints the
+heap per user).
 
 The behaviour is the Event's: :meth:`set` wakes every coroutine waiting at that moment (even if
 the flag is cleared again before they run), :meth:`wait` returns at once while the flag is set,

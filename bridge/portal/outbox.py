@@ -3,9 +3,9 @@ stored in the database, until they can be delivered to MSN; each ends delivered,
 with the reason it could not be sent.
 
 The queue does not know what "can be delivered" means: whoever sends hands it a condition (an
-:class:`asyncio.Event` or a :class:`~bridge.msnp.flag.Flag` fits) per conversation. Today that is "the user's MSN session is
-connected"; a conversation-specific condition (e.g. "the contact is online") only needs a
-different condition object.
+:class:`asyncio.Event` or a :class:`~bridge.msnp.flag.Flag` fits) per conversation. Today that
+is "the user's MSN session is connected"; a conversation-specific condition (e.g. "the contact
+is online") only needs a different condition object.
 
 A message is written to MSN at most once. Its row is marked ``sending`` before anything is
 written, and whatever happens after that (the connection drops before MSN acknowledged it, the

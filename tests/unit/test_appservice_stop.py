@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from mautrix.appservice import AppService
-from mautrix.appservice.state_store import ASStateStore
-from mautrix.client.state_store import MemoryStateStore
 from mautrix.types import Event, StateEvent
 import pytest
 
-from bridge.appservice import adopt
+from tests.support.appservice import MemoryASStateStore, adopted_appservice
 
 
 def _member_event() -> StateEvent:
@@ -28,7 +26,7 @@ def _member_event() -> StateEvent:
     )
 
 
-class _Store(ASStateStore, MemoryStateStore):
+class _Store(MemoryASStateStore):
     closed = False
 
     async def close(self) -> None:
@@ -38,17 +36,7 @@ class _Store(ASStateStore, MemoryStateStore):
 @pytest.fixture
 async def az() -> AppService:
     """A started appservice (its web server on a free port)."""
-    appservice = adopt(
-        AppService(
-            server="http://127.0.0.1:9",
-            domain="example.com",
-            as_token="as",
-            hs_token="hs",
-            bot_localpart="msnbot",
-            id="msn",
-            state_store=_Store(),
-        )
-    )
+    appservice = adopted_appservice(_Store())
     await appservice.start("127.0.0.1", 0)
     return appservice
 

@@ -5,28 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 from collections.abc import Awaitable, Callable
-import logging
 import re
 import tracemalloc
 
-from mautrix.appservice import AppService, AppServiceAPI, IntentAPI
+from mautrix.appservice import AppServiceAPI, IntentAPI
 from mautrix.appservice.api.intent import ENSURE_JOINED_METHODS, ENSURE_REGISTERED_METHODS
-from mautrix.appservice.state_store import ASStateStore
-from mautrix.client.state_store import MemoryStateStore
 from mautrix.types import EventType, RoomID, TextMessageEventContent, UserID
 import pytest
 
-from bridge.appservice import adopt
 from bridge.lean_intent import LeanAppServiceAPI, LeanIntentAPI, lean_bot_intent
+from tests.support.appservice import MemoryASStateStore, adopted_appservice, appservice_api
 
 ROOM = RoomID("!room:example.com")
 GHOST = UserID("@msn_bob:example.com")
-
-
-class _Store(ASStateStore, MemoryStateStore):
-    def __init__(self) -> None:
-        ASStateStore.__init__(self)
-        MemoryStateStore.__init__(self)
 
 
 Requests = list[tuple[str, str, str]]
@@ -57,14 +48,7 @@ def requests(monkeypatch: pytest.MonkeyPatch) -> Requests:
 
 
 def _api(cls: type[AppServiceAPI]) -> AppServiceAPI:
-    return cls(
-        base_url="http://127.0.0.1:9",  # type: ignore[arg-type]
-        bot_mxid=UserID("@msnbot:example.com"),
-        token="as",
-        log=logging.getLogger("mau.test"),
-        state_store=_Store(),
-        client_session=object(),  # type: ignore[arg-type]  # (requests are recorded instead)
-    )
+    return appservice_api(cls, "@msnbot:example.com")
 
 
 Call = Callable[[IntentAPI], Awaitable[Any]]
@@ -143,17 +127,7 @@ def test_an_intent_keeps_no_function_of_its_own_and_is_small() -> None:
 
 
 async def test_the_appservice_hands_out_lean_intents(requests: Requests) -> None:
-    az = adopt(
-        AppService(
-            server="http://127.0.0.1:9",
-            domain="example.com",
-            as_token="as",
-            hs_token="hs",
-            bot_localpart="msnbot",
-            id="msn",
-            state_store=_Store(),
-        )
-    )
+    az = adopted_appservice(MemoryASStateStore())
     await az.start("127.0.0.1", 0)
     try:
         bot = az.intent
