@@ -394,7 +394,8 @@ class ProcessProbe:
             "callbacks": self.callbacks.figures(),
             "gc_counts": gc.get_count(),
             # (not gc.get_freeze_count(): it walks every frozen object, a pause of its own)
-            "gc_freezes": _policy_freezes(),
+            "gc_freezes": _policy_count("freezes"),
+            "gc_promotions": _policy_count("promotions"),
             "gc_threshold": gc.get_threshold(),
             # (tasks are counted in the SIGUSR2 dump: asyncio.all_tasks every second walks
             # every task, tens of thousands at scale)
@@ -444,12 +445,13 @@ class ProcessProbe:
         self.path.with_suffix(".tasks.json").write_text(json.dumps(data))
 
 
-def _policy_freezes() -> int:
-    """How often the bridge's GC policy froze what was alive (if the bridge is loaded)."""
+def _policy_count(name: str) -> int:
+    """A count of the bridge's GC policy (if the bridge is loaded): ``freezes`` (what was alive
+    frozen every N logins) or ``promotions`` (young collections whose survivors were frozen)."""
     import sys
 
     module = sys.modules.get("bridge.gc_policy")
-    return int(getattr(getattr(module, "policy", None), "freezes", 0))
+    return int(getattr(getattr(module, "policy", None), name, 0))
 
 
 # -- sampling another process ------------------------------------------------------------------

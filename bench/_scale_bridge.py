@@ -588,8 +588,10 @@ def _lag(probe: dict[str, Any]) -> str:
         f"two ticks max {lag.get('cpu_max_ms', float('nan')):.0f} ms, "
         f"{lag.get('cpu_over_50ms', 0)} over 50 ms), "
         f"GC max {max(gc_['max_ms']):.0f} ms (CPU {max(gc_.get('cpu_max_ms', [0])):.0f} ms; "
-        f"full collections {gc_['collections'][2]}, "
-        f"{gc_['total_s']:.2f} s in all){_callbacks(probe)}"
+        f"by generation {'/'.join(f'{m:.0f}' for m in gc_['max_ms'])} ms, "
+        f"{'/'.join(str(n) for n in gc_['collections'])} collections, "
+        f"{gc_['total_s']:.2f} s in all, {gc_.get('collected', 0)} objects freed; "
+        f"survivors frozen after {probe.get('gc_promotions', 0)}){_callbacks(probe)}"
     )
 
 

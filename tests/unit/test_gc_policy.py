@@ -1,5 +1,6 @@
-"""The bridge's garbage-collector policy (bridge.gc): thresholds, freezing every N logins, and
-what frozen sessions leave in reference cycles collected once N sessions ended."""
+"""The bridge's garbage-collector policy (bridge.gc): thresholds, freezing every N logins, the
+survivors of young collections frozen during a burst of logins, and what frozen sessions leave
+in reference cycles collected once N sessions ended."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ from tests.support.scaling import best_of
 @pytest.fixture(autouse=True)
 def restore_gc() -> Iterator[None]:
     thresholds = gc.get_threshold()
+    callbacks = list(gc.callbacks)
     gc.unfreeze()
     yield
+    left = [cb for cb in gc.callbacks if cb not in callbacks]
+    gc.callbacks[:] = callbacks
     gc.unfreeze()
     gc.set_threshold(*thresholds)
+    assert not left, f"a policy left its collection callback installed: {left}"
 
 
 class _Session:
@@ -160,3 +165,98 @@ def test_with_many_sessions_frozen_a_quarter_of_them_must_end_before_a_full_coll
     assert policy.releases == 1
     policy.session_ended()
     assert policy.releases == 2
+
+
+def _seen(obj: object) -> bool:
+    """Whether the collector sees ``obj`` (by identity: some objects' ``==`` raises)."""
+    return any(found is obj for found in gc.get_objects())
+
+
+async def _burst(policy: GCPolicy) -> None:
+    policy.configure(0, 1000)
+    policy.logged_in()
+    assert policy.in_burst
+
+
+async def test_in_a_burst_what_survives_a_young_collection_is_frozen() -> None:
+    policy = GCPolicy()
+    await _burst(policy)
+    survivor = _Session()
+    garbage = _Session()
+    gone = weakref.ref(garbage)
+    del garbage
+    gc.collect(0)
+    assert gone() is None  # collected first: garbage is not frozen
+    assert policy.promotions == 1 and not _seen(survivor)
+    gc.collect(1)
+    assert policy.promotions == 2  # generation 1 too
+    policy.stopping()
+
+
+async def test_a_full_collection_in_a_burst_freezes_nothing() -> None:
+    policy = GCPolicy()
+    await _burst(policy)
+    survivor = _Session()
+    gc.collect()
+    assert policy.promotions == 0 and _seen(survivor)
+    policy.stopping()
+
+
+async def test_the_burst_ends_once_logins_stop_and_collections_are_pythons_again() -> None:
+    policy = GCPolicy()
+    policy.settle_seconds = 0.05
+    await _burst(policy)
+    for _ in range(200):  # (awaiting the policy's own timer; 10 s at most)
+        if not policy.in_burst:
+            break
+        await asyncio.sleep(0.05)
+    assert not policy.in_burst and policy.after_collection not in gc.callbacks
+    assert policy.freezes == 1  # the burst's last login, frozen as it ended
+    promotions = policy.promotions
+    survivor = _Session()
+    gc.collect(0)
+    assert policy.promotions == promotions and _seen(survivor)
+    policy.stopping()
+
+
+async def test_a_burst_ends_when_the_logins_were_a_multiple_of_freeze_every() -> None:
+    policy = GCPolicy()
+    policy.configure(0, 2)
+    policy.settle_seconds = 0.05
+    policy.logged_in()
+    policy.logged_in()  # frozen: no login left to freeze when the burst ends
+    assert policy.freezes == 1 and policy.in_burst
+    for _ in range(200):
+        if not policy.in_burst:
+            break
+        await asyncio.sleep(0.05)
+    assert not policy.in_burst and policy.freezes == 1
+    policy.stopping()
+
+
+async def test_stopping_ends_the_burst() -> None:
+    policy = GCPolicy()
+    await _burst(policy)
+    policy.stopping()
+    assert not policy.in_burst and policy.after_collection not in gc.callbacks
+    policy.logged_in()
+    assert not policy.in_burst
+
+
+def test_without_an_event_loop_no_burst_begins() -> None:
+    # (nothing would end it: the timer that does needs the loop)
+    policy = GCPolicy()
+    policy.configure(0, 1000)
+    policy.logged_in()
+    assert not policy.in_burst and policy.after_collection not in gc.callbacks
+
+
+async def test_a_burst_whose_loop_went_away_freezes_nothing() -> None:
+    policy = GCPolicy()
+    policy.settle_seconds = 0.05
+    await _burst(policy)
+    policy.last_login -= 1.0  # as if the timer that ends the burst never ran
+    survivor = _Session()
+    gc.collect(0)
+    assert policy.promotions == 0 and _seen(survivor)
+    policy.stopping()
