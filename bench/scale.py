@@ -15,7 +15,9 @@ offers what its config says, MSNP18 by default):
       meant to use it);
     * ``own-session`` — N :class:`MSNClient` each with the aiohttp session it makes itself;
     * ``library+freeze`` / ``library+gc=A:B:C`` (``--gc``) — the shared-session variant with
-      ``gc.freeze()`` after the logins, or with other GC thresholds.
+      ``gc.freeze()`` after the logins, or with other GC thresholds; ``library+policy=A:F``
+      with the bridge's own collector policy (``bridge.gc``), ``library+policy-no-burst=A:F``
+      the same without freezing what survives young collections during the logins.
 
     Per variant: wall time and logins/s, login time p50/p99, client CPU per login (and the
     part the garbage collector took), RSS per account above the worker's baseline (taken after
@@ -134,12 +136,15 @@ async def worker(args: argparse.Namespace) -> None:
     durations: list[float] = []
     modes = args.gc.split("+")
     freeze_every = next((int(m.split(":")[1]) for m in modes if m.startswith("freeze-every:")), 0)
+    policy = bridge_policy(modes)
 
     async def limited(i: int) -> None:
         async with sem:
             t0 = time.perf_counter()
             await one(i)
             durations.append(time.perf_counter() - t0)
+        if policy is not None:
+            policy.logged_in()
         if freeze_every and len(durations) % freeze_every == 0:
             gc.collect(1)  # the young generations only (fast), then out of the collector's way
             gc.freeze()
@@ -149,6 +154,8 @@ async def worker(args: argparse.Namespace) -> None:
     wall = time.perf_counter() - wall0
     await _settle(events)
     login_cpu = time.process_time() - cpu0
+    if policy is not None:
+        policy.stopping()  # (the idle window's collections are Python's, as after a burst)
     login_gc = pauses.figures()
     login_lag = lag.figures()
     if any(m.startswith("freeze") for m in modes):
@@ -203,6 +210,26 @@ async def worker(args: argparse.Namespace) -> None:
     }
     print(RESULT + json.dumps(result), flush=True)
     os._exit(0)  # no orderly close of thousands of connections: the process just ends
+
+
+def bridge_policy(modes: list[str]) -> Any:
+    """``policy=A:F``: the bridge's own collector policy (``bridge.gc`` threshold A, freeze
+    every F logins, survivors of young collections frozen during the burst);
+    ``policy-no-burst=A:F`` the same without freezing after young collections. None without."""
+    from bridge.gc_policy import GCPolicy
+
+    class NoBurst(GCPolicy):
+        def after_collection(self, phase: str, info: dict[str, int]) -> None:
+            pass
+
+    for mode in modes:
+        name, _, values = mode.partition("=")
+        if name in ("policy", "policy-no-burst"):
+            threshold, every = (int(x) for x in values.split(":"))
+            policy = GCPolicy() if name == "policy" else NoBurst()
+            policy.configure(threshold, every)
+            return policy
+    return None
 
 
 def apply_gc_mode(mode: str) -> None:
@@ -342,7 +369,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--variants",
         default="raw,library,own-session,library+freeze",
         help="comma list of raw, library, own-session, and library+MODE where MODE joins with "
-        "+ any of freeze, freeze-every:N, gc=A:B:C, keep-ab (the client keeps the MSNP13+ "
+        "+ any of freeze, freeze-every:N, gc=A:B:C, policy=A:F (the bridge's bridge.gc), "
+        "policy-no-burst=A:F (the same without freezing young survivors), keep-ab (the client keeps the MSNP13+ "
         "address book, as before the bridge took it), trim (RSS again after glibc's "
         "malloc_trim) (e.g. library+gc=20000:50:100+freeze)",
     )
