@@ -201,6 +201,8 @@ async def worker(args: argparse.Namespace) -> None:
         "rss_kib_per_account_trimmed": trimmed,
         "trim_ms": trim_ms,
         "login_gc": login_gc,
+        # young collections whose survivors the bridge's policy froze (policy= variants)
+        "gc_promotions": None if policy is None else policy.promotions,
         "login_lag": login_lag,
         "idle_cpu_pct": idle_cpu * 100 / args.idle if args.idle else 0.0,
         "idle_gc": idle_gc,

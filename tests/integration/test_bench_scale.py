@@ -21,12 +21,25 @@ def test_library_mode_small_run(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
     proc = run_bench(
         "scale.py", "library", "--counts", "50", "--concurrency", "20", "--idle", "1",
-        "--variants", "raw,library,library+freeze", "--tracemalloc", "--json", str(out),
+        "--variants", "raw,library,library+freeze,library+policy=200:10,"
+        "library+policy-no-burst=200:10", "--tracemalloc", "--json", str(out),
         timeout=170,
     )  # fmt: skip
     results = json.loads(out.read_text())
     variants = [r["variant"] for r in results if not r["tracemalloc"]]
-    assert variants == ["raw", "library", "library+freeze"]
+    assert variants == [
+        "raw",
+        "library",
+        "library+freeze",
+        "library+policy=200:10",
+        "library+policy-no-burst=200:10",
+    ]
+    by_variant = {r["variant"]: r for r in results if not r["tracemalloc"]}
+    # the bridge's collector policy froze young survivors during the logins; without the
+    # burst freezing, none (a low threshold makes young collections certain at 50 logins)
+    assert by_variant["library+policy=200:10"]["gc_promotions"] > 0
+    assert by_variant["library+policy-no-burst=200:10"]["gc_promotions"] == 0
+    assert by_variant["library"]["gc_promotions"] is None
     for r in results:
         assert r["count"] == r["connected"] == 50, r["variant"]
         server = r["server"]
