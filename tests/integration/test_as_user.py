@@ -259,6 +259,31 @@ async def test_once_started_a_matrix_user_who_is_no_double_puppet_costs_no_query
     assert await Puppet.get_by_custom_mxid(world.owner.mxid) is None
 
 
+async def test_without_automatic_double_puppeting_a_login_reads_no_ghost(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """enable() runs at every MSN login. Once start-up loaded every double puppet, a user
+    whose server has no automatic double puppeting costs no database read: one who gave a
+    login-matrix token still has theirs, anyone else has none."""
+    monkeypatch.setattr(Puppet, "double_puppets_loaded", False)
+    assert await double_puppet.enable(world.owner)  # (the world's shared secret)
+    Puppet.by_custom_mxid.clear()
+    Puppet.by_passport.clear()
+    await double_puppet.start_all()
+    # no automatic login any more: the stored token stays, as one given with login-matrix
+    monkeypatch.setattr(Puppet, "login_shared_secret_map", {})
+
+    async def no_query(_passport: str) -> None:
+        raise AssertionError("the database was asked")
+
+    monkeypatch.setattr(DBPuppet, "get_by_passport", no_query)
+    assert await double_puppet.enable(world.owner)
+    assert not await double_puppet.enable(world.owner, "someone.else@example.com")
+    await double_puppet.disable(world.owner)
+    del Puppet.by_passport[PASSPORT]  # as after a restart: no double puppet, not loaded
+    assert not await double_puppet.enable(world.owner)
+
+
 async def test_a_ghosts_presence_goes_out_without_an_intent(world: World) -> None:
     """An IntentAPI is some 8 KiB of closures: a ghost whose presence is all that changes
     (every online contact after a restart) gets none, nor an API object of its own; its
