@@ -25,7 +25,7 @@ a young collection is frozen right after it (:meth:`GCPolicy.after_collection`, 
 :data:`gc.callbacks` entry; :func:`gc.freeze` only joins two lists). A login storm's survivors
 are mostly the new sessions, which live on: without this each was scanned again by the next
 generation-1 collection, which then held what three young collections left (at 10,000 users the
-longest collections of a restart, 79-94 ms, and half the collector's time). What became garbage
+longest collections of a storm, 59-94 ms, and half the collector's time). What became garbage
 in a reference cycle after it survived waits for the next collection of ended sessions, as
 what a freeze every ``freeze_every`` logins holds always did. Between bursts collections are
 Python's (a bridge passing messages for months keeps no garbage frozen).
