@@ -372,9 +372,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="raw,library,own-session,library+freeze",
         help="comma list of raw, library, own-session, and library+MODE where MODE joins with "
         "+ any of freeze, freeze-every:N, gc=A:B:C, policy=A:F (the bridge's bridge.gc), "
-        "policy-no-burst=A:F (the same without freezing young survivors), keep-ab (the client keeps the MSNP13+ "
-        "address book, as before the bridge took it), trim (RSS again after glibc's "
-        "malloc_trim) (e.g. library+gc=20000:50:100+freeze)",
+        "policy-no-burst=A:F (the same without freezing young survivors), keep-ab (the "
+        "client keeps the MSNP13+ address book, as before the bridge took it), trim (RSS "
+        "again after glibc's malloc_trim) (e.g. library+gc=20000:50:100+freeze)",
     )
     ap.add_argument("--tracemalloc", action="store_true", help="also a traced library run")
     ap.add_argument("--top", type=int, default=15, help="allocation sites to show")
