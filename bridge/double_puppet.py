@@ -72,17 +72,18 @@ async def enable(owner: Any, passport: str | None = None) -> bool:
     passport = passport or getattr(owner, "passport", None)
     if not passport:
         return False
-    if Puppet.double_puppets_loaded and not Puppet.can_auto_login(owner.mxid):
+    automatic = Puppet.can_auto_login(owner.mxid)
+    if Puppet.double_puppets_loaded and not automatic:
         # Only a login-matrix token can make one, and every such double puppet is in memory
         # since start-up (start_all; switch_mxid keeps it there): no read at each login.
-        known = Puppet.by_passport.get(passport.lower())
-        return bool(known and known.is_real_user and known.custom_mxid == owner.mxid)
-    puppet = await Puppet.get_by_passport(passport)
+        puppet = Puppet.by_passport.get(passport.lower())
+    else:
+        puppet = await Puppet.get_by_passport(passport)
     if puppet is None:
         return False
     if puppet.is_real_user and puppet.custom_mxid == owner.mxid:
         return True
-    if not Puppet.can_auto_login(owner.mxid):
+    if not automatic:
         return False
     try:
         await puppet.switch_mxid("auto", owner.mxid)

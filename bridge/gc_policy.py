@@ -63,7 +63,6 @@ class GCPolicy:
         "freeze_every",
         "freezes",
         "frozen",
-        "in_burst",
         "last_login",
         "logins",
         "promotions",
@@ -82,7 +81,6 @@ class GCPolicy:
         self.frozen = 0  # sessions frozen (logins frozen, less the sessions ended, at a release)
         self.freezes = 0
         self.promotions = 0  # young collections whose survivors were frozen (in bursts)
-        self.in_burst = False
         self.releases = 0
         self.shutting_down = False
         self.last_login = 0.0
@@ -112,7 +110,6 @@ class GCPolicy:
                 return  # (no loop, no timer to end a burst: none begins)
             self.settle = loop.call_later(self.settle_seconds, self._settled)
             if not self.in_burst:
-                self.in_burst = True
                 gc.callbacks.append(self.after_collection)
 
     def _settled(self) -> None:
@@ -140,9 +137,13 @@ class GCPolicy:
         gc.freeze()
         self.promotions += 1
 
+    @property
+    def in_burst(self) -> bool:
+        """Whether a burst of logins is on: its collection callback is installed."""
+        return self.after_collection in gc.callbacks
+
     def _burst_over(self) -> None:
         if self.in_burst:
-            self.in_burst = False
             gc.callbacks.remove(self.after_collection)
 
     def _freeze(self) -> None:
