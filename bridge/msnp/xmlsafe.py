@@ -8,11 +8,11 @@ deeper than ``max_depth`` and more than ``max_elements`` elements. Names are kep
 names (namespace prefixes and URIs dropped), which is how MSN's services are read in
 practice: the same element arrives under several namespace versions.
 
-Two routes give the same tree. A document that is plainly UTF-8 or ASCII, has no ``<!DOCTYPE``
-and no more ``<`` than ``max_elements`` is built by expat's C tree builder (ElementTree's) and
-then turned into :class:`Element` tuples in one loop, checking the depth as it goes (no Python
-call per element while expat runs; about a third less CPU to parse an address book,
-``bench/xml_parse.py``). Anything else, and any document the C builder refuses, takes the
+Two routes give the same tree, ElementTree's, read through :class:`~.xmltree.Element` views
+(made only for what a reader asks for). A document that is plainly UTF-8 or ASCII, has no
+``<!DOCTYPE`` and no more ``<`` than ``max_elements`` is built by expat's C tree builder
+(ElementTree's), then walked once to check the depth and index its tags (no Python call per
+element while expat runs). Anything else, and any document the C builder refuses, takes the
 streamed route, whose handlers check every limit as they go and which says what is wrong.
 
 The builders' side, :func:`text` and :func:`attr`, escapes values and replaces characters XML
@@ -22,15 +22,15 @@ altered silently).
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
-from collections.abc import Iterator, Mapping
-from types import MappingProxyType
+from typing import Final
 from xml.etree import ElementTree
+from xml.etree.ElementTree import Element as Node
 import gc
 import re
 import xml.parsers.expat as expat
 
 from .errors import LocalProtocolError, RemoteProtocolError
+from .xmltree import Element, Names
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -59,76 +59,12 @@ _ATTR_ESCAPES: Final = {
     "\r": "&#13;",
 }
 _TEXT_RE: Final = re.compile("[&<>]")
-_NO_ATTRS: Final[Mapping[str, str]] = MappingProxyType({})
 _ATTR_RE: Final = re.compile("[&<>\"'\t\n\r]")
 #: Encodings a declaration may name for the built route (all spell ``<!DOCTYPE`` in ASCII).
 _PLAIN_ENCODINGS: Final = frozenset({b"utf-8", b"utf8", b"us-ascii", b"ascii"})
 _DECLARED_ENCODING: Final = re.compile(rb"encoding\s*=\s*[\"']([^\"']*)[\"']")
 #: Where an XML declaration must have ended for the built route.
 _DECLARATION_MAX: Final = 256
-
-
-class Element(NamedTuple):
-    """One element (immutable): local ``name``, namespace URI ``ns``, attributes by local
-    name, children in document order and ``text``, the concatenation of its direct character
-    data. (A named tuple because it is built once per element of large documents.)"""
-
-    name: str
-    ns: str
-    attrs: Mapping[str, str]
-    children: tuple[Element, ...]
-    text: str
-
-    def get(self, attribute: str, default: str = "") -> str:
-        """An attribute by local name."""
-        return self.attrs.get(attribute, default)
-
-    def child(self, name: str) -> Element | None:
-        """The first direct child with this local name."""
-        for node in self.children:
-            if node.name == name:
-                return node
-        return None
-
-    def children_named(self, name: str) -> list[Element]:
-        return [node for node in self.children if node.name == name]
-
-    def find(self, path: str) -> Element | None:
-        """Follow ``a/b/c`` through direct children (first match at each step)."""
-        node: Element | None = self
-        for step in path.split("/"):
-            if node is None:
-                return None
-            node = node.child(step)
-        return node
-
-    def findtext(self, path: str, default: str = "") -> str:
-        if "/" not in path:  # (most calls: one step, the loop of child() inline)
-            for node in self.children:
-                if node.name == path:
-                    return node.text
-            return default
-        found = self.find(path)
-        return found.text if found is not None else default
-
-    def findall(self, path: str) -> list[Element]:
-        """All elements at the end of ``a/b/c`` (every match at the last step only)."""
-        head, _, last = path.rpartition("/")
-        parent = self.find(head) if head else self
-        return parent.children_named(last) if parent is not None else []
-
-    def iter(self, name: str | None = None) -> Iterator[Element]:
-        """This element and its descendants in document order, optionally by local name."""
-        stack: list[Element] = [self]
-        while stack:
-            node = stack.pop()
-            if name is None or node.name == name:
-                yield node
-            stack.extend(reversed(node.children))
-
-    def first(self, name: str) -> Element | None:
-        """The first element named ``name`` at any depth (this one included)."""
-        return next(self.iter(name), None)
 
 
 def _refuse_doctype(*_args: object) -> None:
@@ -191,91 +127,62 @@ def _built(raw: bytes, max_depth: int, skip: frozenset[str]) -> Element | None:
             root = builder.close()
         except (ElementTree.ParseError, UnicodeError, ValueError, LookupError):
             return None
-        return _converted(root, max_depth, skip)
     finally:
         if collecting:
             gc.enable()
-
-
-def _converted(root: ElementTree.Element, max_depth: int, skip: frozenset[str]) -> Element | None:
-    """``root`` as :class:`Element` tuples, children before parents, without recursion. An
-    element's depth counts from 1 at the root, as in the streamed route; elements left out by
-    ``skip`` are walked for their depth only."""
-    names: dict[str, tuple[str, str]] = {}
-
-    def split(tag: str) -> tuple[str, str]:
-        ns, _, name = tag.rpartition("}")
-        pair = names[tag] = (name, ns[1:])
-        return pair
-
-    new = tuple.__new__
-    if skip and (names.get(root.tag) or split(root.tag))[0] in skip:
+    if skip and root.tag.rpartition("}")[2] in skip:
         return None
+    names = Names(_checked(root, max_depth))
+    if skip:
+        _cut(root, {tag for tag, (name, _) in names.local.items() if name in skip})
+    return Element(root, names)
+
+
+def _checked(root: Node, max_depth: int) -> set[str]:
+    """The tags of a tree no deeper than ``max_depth`` (the root at depth 1, as in the
+    streamed route); raises for a deeper one."""
     if len(root) and max_depth <= 1:
         raise RemoteProtocolError(f"XML nested deeper than {max_depth} levels")
-    # (element, its children still to visit, its children built so far)
-    open_: list[tuple[ElementTree.Element, Iterator[ElementTree.Element], list[Element]]] = [
-        (root, iter(root), [])
-    ]
-    while True:
-        node, rest, built = open_[-1]
-        for child in rest:
-            name, ns = names.get(child.tag) or split(child.tag)
-            if skip and name in skip:
-                _check_depth(child, len(open_) + 1, max_depth)
-            elif len(child):
-                if len(open_) + 1 >= max_depth:  # its children would be deeper than allowed
-                    raise RemoteProtocolError(f"XML nested deeper than {max_depth} levels")
-                open_.append((child, iter(child), []))
-                break
-            else:
-                found = child.attrib
-                attrs = _local_keys(found) if found else _NO_ATTRS
-                built.append(new(Element, (name, ns, attrs, (), child.text or "")))
-        else:
-            open_.pop()
-            name, ns = names.get(node.tag) or split(node.tag)
-            text = node.text or ""
-            tails = [child.tail for child in node if child.tail]
-            if tails:
-                text += "".join(tails)
-            found = node.attrib
-            attrs = _local_keys(found) if found else _NO_ATTRS
-            element = new(Element, (name, ns, attrs, tuple(built), text))
-            if not open_:
-                return element
-            open_[-1][2].append(element)
-
-
-def _local_keys(attributes: Mapping[str, str]) -> dict[str, str]:
-    return {key.rpartition("}")[2]: value for key, value in attributes.items()}
-
-
-def _check_depth(element: ElementTree.Element, depth: int, max_depth: int) -> None:
-    """Refuse ``element`` (at ``depth``) if anything in it is deeper than ``max_depth``."""
-    if len(element) and depth >= max_depth:
-        raise RemoteProtocolError(f"XML nested deeper than {max_depth} levels")
-    open_ = [iter(element)]
+    tags = {root.tag}
+    add = tags.add
+    open_ = [iter(root)]
     while open_:
         for child in open_[-1]:
+            add(child.tag)
             if len(child):
-                if depth + len(open_) >= max_depth:
+                if len(open_) + 1 >= max_depth:  # its children would be deeper than allowed
                     raise RemoteProtocolError(f"XML nested deeper than {max_depth} levels")
                 open_.append(iter(child))
                 break
         else:
             open_.pop()
+    return tags
+
+
+def _cut(root: Node, tags: set[str]) -> None:
+    """Take the elements with these tags out of the tree, leaving the text after each to
+    the element before it (or to the parent), where the tree's text is read from."""
+    if not tags:
+        return
+    for parent, child in [(p, c) for p in root.iter() for c in p if c.tag in tags]:
+        if child.tail:
+            index = list(parent).index(child)
+            if index:
+                before = parent[index - 1]
+                before.tail = (before.tail or "") + child.tail
+            else:
+                parent.text = (parent.text or "") + child.tail
+        parent.remove(child)
 
 
 def _streamed(raw: bytes, max_depth: int, max_elements: int, skip: frozenset[str]) -> Element:
     """The tree through expat's handlers, every limit checked as the document goes by."""
     # The handlers are closures over plain lists: they run once per element of documents
     # that can be megabytes long, so they do as little as possible.
-    stack: list[tuple[str, Mapping[str, str], list[Element], list[str]]] = []
-    roots: list[Element] = []
+    stack: list[tuple[Node, list[str]]] = []
+    roots: list[Node] = []
     budget = [max_elements]
     skipping = [0]  # depth inside a left-out element
-    new = tuple.__new__
 
     def start(tag: str, attributes: dict[str, str]) -> None:
         if len(stack) + skipping[0] >= max_depth:
@@ -283,30 +190,28 @@ def _streamed(raw: bytes, max_depth: int, max_elements: int, skip: frozenset[str
         budget[0] -= 1
         if budget[0] < 0:
             raise RemoteProtocolError(f"XML has more than {max_elements} elements")
-        if skipping[0] or (skip and tag.rpartition(" ")[2] in skip):
+        ns, _, name = tag.rpartition("}")
+        if skipping[0] or (skip and name in skip):
             skipping[0] += 1
             return
-        attrs: Mapping[str, str] = (
-            {key.rpartition(" ")[2]: value for key, value in attributes.items()}
-            if attributes
-            else _NO_ATTRS
-        )
-        stack.append((tag, attrs, [], []))
+        attrs = {key.rpartition("}")[2]: value for key, value in attributes.items()}
+        stack.append((Node(f"{{{ns}}}{name}" if ns else name, attrs), []))
 
     def end(_tag: str) -> None:
         if skipping[0]:
             skipping[0] -= 1
             return
-        tag, attrs, children, chunks = stack.pop()
-        ns, _, name = tag.rpartition(" ")
-        element = new(Element, (name, ns, attrs, tuple(children), "".join(chunks)))
-        (stack[-1][2] if stack else roots).append(element)
+        node, chunks = stack.pop()
+        if chunks:
+            node.text = "".join(chunks)
+        (stack[-1][0] if stack else roots).append(node)
 
     def chars(chunk: str) -> None:
         if stack and not skipping[0]:
-            stack[-1][3].append(chunk)
+            stack[-1][1].append(chunk)
 
-    parser = expat.ParserCreate(namespace_separator=" ")
+    # (the C builder's separator: expat refuses a namespace URI holding it, on both routes)
+    parser = expat.ParserCreate(namespace_separator="}")
     parser.buffer_text = True
     parser.ordered_attributes = False
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -330,7 +235,8 @@ def _streamed(raw: bytes, max_depth: int, max_elements: int, skip: frozenset[str
             gc.enable()
     if not roots:  # pragma: no cover - expat reports "no element found" first
         raise RemoteProtocolError("XML document without a root element")
-    return roots[0]
+    root = roots[0]
+    return Element(root, Names({node.tag for node in root.iter()}))
 
 
 def _clean(value: str) -> str:

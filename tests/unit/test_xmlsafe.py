@@ -234,7 +234,7 @@ def test_broken_documents_get_the_streamed_routes_answer(noise: bytes, doc: str)
         b"<a><!DOCTYPE a></a>",
         b"<a>&e;</a>",
         b"<Contacts>x</Contacts>",
-        b'<a xmlns:q="urn:q{}"><q:b q:c="1">x</q:b></a>',  # (the C builder refuses braces)
+        b'<a xmlns:q="urn:q{}"><q:b q:c="1">x</q:b></a>',  # (a brace: both routes refuse)
     ],
 )
 def test_route_edges(document: bytes) -> None:
