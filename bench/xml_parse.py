@@ -7,10 +7,11 @@ with its contacts and groups skipped: compare the whole-answer columns), it prin
 ``--repeat`` runs, in microseconds:
 
 * ``built`` — :func:`bridge.msnp.xmlsafe.parse_xml` as it is (ElementTree's C builder, then
-  one loop into the bridge's tuples);
-* ``streamed`` — the same document through the route every document took before, expat's
-  handlers in Python (the baseline, measured in the same run on the same bytes);
-* ``C tree only`` — ``ElementTree.fromstring`` (the floor: a tree, no checks, no conversion);
+  one walk that checks the depth and indexes the tags; elements are read through views);
+* ``streamed`` — the same document through expat's handlers in Python, which check every
+  limit as they go and build the same tree (the route of documents that are not plainly
+  UTF-8; the baseline, measured in the same run on the same bytes);
+* ``C tree only`` — ``ElementTree.fromstring`` (the floor: a tree, no checks, no index);
 * the whole answer parsed (``parse_find_all`` / ``parse_find_membership``) each way.
 
 Both routes must give the same tree; the script checks it before timing.

@@ -3,7 +3,8 @@
 The machine GUID names the bridge's endpoint at MSNP16+: made at the first login and kept, so
 every login is the same endpoint beside the user's own Messenger. The address-book cache
 (:mod:`bridge.msnp.ab_store`) lets a login fetch only what changed; it is used only for the
-account it was fetched for, and read and written off the event loop (it can be megabytes).
+account it was fetched for, and read and written off the event loop when it is large (it can be
+megabytes).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import asyncio
 import logging
 
 from bridge.db.user import User as DBUser
-from bridge.msnp.ab_login import AbCache
+from bridge.msnp.ab_login import THREAD_PARSE_BYTES, AbCache
 from bridge.msnp.ab_store import dump_cache, load_cache
 from bridge.msnp.client import MSNClient
 
-__all__ = ["remember", "stored"]
+__all__ = ["reads_cache", "remember", "stored"]
 
 log = logging.getLogger("mau.endpoint_state")
 
@@ -30,12 +31,16 @@ class LoginState(TypedDict):
     ab_cache: AbCache | None
 
 
+def reads_cache(row: DBUser, passport: str) -> bool:
+    """Whether a login of ``passport`` reads the address book kept in ``row``: only the
+    account's own, and not one last seen below MSNP13."""
+    same_account = (row.passport or "").lower() == passport.lower()
+    return same_account and (row.protocol is None or row.protocol >= FIRST_AB_VERSION)
+
+
 async def stored(row: DBUser, passport: str) -> LoginState:
     """The keyword arguments of :meth:`MSNClient.login` for ``passport``."""
-    cache = None
-    same_account = (row.passport or "").lower() == passport.lower()
-    if same_account and (row.protocol is None or row.protocol >= FIRST_AB_VERSION):
-        cache = await _read_cache(row)
+    cache = await _read_cache(row) if reads_cache(row, passport) else None
     return LoginState(machine_guid=row.machine_guid, ab_cache=cache)
 
 
@@ -45,7 +50,14 @@ async def _read_cache(row: DBUser) -> AbCache | None:
     except Exception:  # (then the whole address book is fetched, as without a cache)
         log.warning("Failed to read the kept address book of %s", row.mxid, exc_info=True)
         return None
-    return await asyncio.to_thread(load_cache, text) if text else None
+    if not text:
+        return None
+    # a small one on the loop (JSON reads about ten times faster than the address book's
+    # XML, which is parsed on the loop below the same size): the hand-over to a thread and
+    # back costs a third of reading a cache of 20 contacts
+    if len(text) < THREAD_PARSE_BYTES:
+        return load_cache(text)
+    return await asyncio.to_thread(load_cache, text)
 
 
 async def remember(row: DBUser, client: MSNClient, stored: LoginState) -> None:

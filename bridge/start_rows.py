@@ -1,12 +1,13 @@
 """The rows each user's first login in a process reads, read for a whole page of users when
 the bridge starts them: the stored contact list (contacts, groups, memberships), the spaces'
-names and children, the display picture, and the ghosts of the contacts.
+names and children, the display picture, the kept address book (MSNP13+) and the ghosts of the
+contacts.
 
-Read by each user alone, that is six statements per user at every start and one more per
-contact whose ghost the process has not met yet; here it is six per page
+Read by each user alone, that is seven statements per user at every start and one more per
+contact whose ghost the process has not met yet; here it is seven per page
 (``bridge.app.START_CHUNK`` users) and one per :data:`GHOSTS_PER_READ` ghosts, handed to each
-user's contact book, space manager and display picture, and to the ghosts' cache, before the
-page's logins begin. Each of those is the only writer of its tables, and takes the rows only
+user's contact book, space manager, display picture and login, and to the ghosts' cache,
+before the page's logins begin. Each of those is the only writer of its tables, and takes the rows only
 while it has not read or written them itself (rows read before its own write would be older
 than it); one that does not take them reads them when needed, as before. A failed read is
 logged, and every user of the page reads their own.
@@ -19,11 +20,13 @@ from collections.abc import Iterable, Sequence
 import asyncio
 import logging
 
+from bridge import endpoint_state
 from bridge.contact_book import GHOST_LISTS
 from bridge.db.contact import Contact, ContactGroup, ContactGroupMember
 from bridge.db.own_picture import OwnPicture
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.db.space import SpaceChild, SpaceState
+from bridge.db.user import User as DBUser
 from bridge.puppet import Puppet
 
 if TYPE_CHECKING:
@@ -44,16 +47,20 @@ async def hand_over(users: Sequence[User]) -> None:
     if not owners:
         return
     pictures_wanted = any(user.routes.own_avatar is not None for user in users)
+    books_wanted = [user.mxid for user in users if _logs_in_with_book(user.row)]
     try:
         # at once (on PostgreSQL, each on a connection of its own): the page's logins wait
-        # for one round trip, not six, while the earlier pages' logins keep the loop busy
-        contacts, groups, members, states, children, pictures = await asyncio.gather(
-            Contact.of_owners(owners),
-            ContactGroup.of_owners(owners),
-            ContactGroupMember.of_owners(owners),
-            SpaceState.of_owners(owners),
-            SpaceChild.of_owners(owners),
-            OwnPicture.of_owners(owners if pictures_wanted else [], "mxid"),
+        # for one round trip, not seven, while the earlier pages' logins keep the loop busy
+        (contacts, groups, members, states, children, pictures), books = await asyncio.gather(
+            asyncio.gather(
+                Contact.of_owners(owners),
+                ContactGroup.of_owners(owners),
+                ContactGroupMember.of_owners(owners),
+                SpaceState.of_owners(owners),
+                SpaceChild.of_owners(owners),
+                OwnPicture.of_owners(owners if pictures_wanted else [], "mxid"),
+            ),
+            DBUser.ab_caches_of(books_wanted),
         )
     except Exception:
         log.warning(
@@ -69,7 +76,19 @@ async def hand_over(users: Sequence[User]) -> None:
         avatar = user.routes.own_avatar
         if avatar is not None:
             avatar.take_stored(next(iter(pictures.get(mxid, ())), None))
+        if _logs_in_with_book(user.row):
+            user.row.hand_ab_cache(books.get(mxid))
     await _ghosts(contacts.values())
+
+
+def _logs_in_with_book(row: DBUser) -> bool:
+    """Whether the user's first login reads the kept address book (a user whose credentials
+    were lost does not log in: nothing is handed to hold until they do)."""
+    return (
+        bool(row.passport)
+        and not row.credentials_lost
+        and endpoint_state.reads_cache(row, row.passport or "")
+    )
 
 
 async def _ghosts(contacts: Iterable[list[Contact]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 import logging
 
@@ -46,6 +47,14 @@ class User(EncryptedModel, table="user", primary_key=("mxid",)):
     # the whole session) but read and written by the two methods below when a login needs it.
     machine_guid: str | None = None
     credentials_lost: bool = field(default=False, compare=False, metadata={"column": False})
+    #: the ``ab_cache`` read for a page of users at start (:meth:`hand_ab_cache`), in a tuple
+    _handed_ab_cache: tuple[str | None] | None = field(
+        default=None, init=False, repr=False, compare=False, metadata={"column": False}
+    )
+    #: whether this row read or wrote its ``ab_cache`` itself (then nothing is handed to it)
+    _ab_cache_used: bool = field(
+        default=False, init=False, repr=False, compare=False, metadata={"column": False}
+    )
 
     def _on_undecryptable(self, columns: list[str]) -> None:
         log.warning(
@@ -56,16 +65,44 @@ class User(EncryptedModel, table="user", primary_key=("mxid",)):
         )
         self.credentials_lost = True
 
+    def hand_ab_cache(self, text: str | None) -> None:
+        """What the ``ab_cache`` column held when the bridge started the user
+        (:mod:`bridge.start_rows`, one statement for a page of users): the next
+        :meth:`read_ab_cache` answers it without asking. Not taken once the row read or wrote
+        the column itself (what was read for the page may be older)."""
+        if not self._ab_cache_used:
+            self._handed_ab_cache = (text,)
+
     async def read_ab_cache(self) -> str | None:
         """The address-book cache kept for this user (see the ``machine_guid`` comment)."""
+        handed, self._handed_ab_cache = self._handed_ab_cache, None
+        self._ab_cache_used = True
+        if handed is not None:
+            return handed[0]
         query = f"SELECT {quote('ab_cache')} FROM {quote(self._table)} WHERE {quote('mxid')}=$1"
         text = await self.db.fetchval(query, self.mxid)
         return str(text) if text else None
 
     async def write_ab_cache(self, text: str | None) -> None:
         """Keep ``text`` as this user's address-book cache (None: forget it)."""
+        self._handed_ab_cache = None
+        self._ab_cache_used = True
         query = f"UPDATE {quote(self._table)} SET {quote('ab_cache')}=$1 WHERE {quote('mxid')}=$2"
         await self.db.execute(query, text, self.mxid)
+
+    @classmethod
+    async def ab_caches_of(cls, mxids: Sequence[str]) -> dict[str, str]:
+        """The address-book caches kept for ``mxids`` (users without one left out), in one
+        statement."""
+        if not mxids:
+            return {}
+        places = ", ".join(f"${i}" for i in range(1, len(mxids) + 1))
+        rows = await cls.db.fetch(
+            f"SELECT {quote('mxid')}, {quote('ab_cache')} FROM {quote(cls._table)}"
+            f" WHERE {quote('ab_cache')} IS NOT NULL AND {quote('mxid')} IN ({places})",
+            *mxids,
+        )
+        return {str(row["mxid"]): str(row["ab_cache"]) for row in rows if row["ab_cache"]}
 
     @classmethod
     async def get_by_mxid(cls, mxid: str) -> User | None:

@@ -245,6 +245,7 @@ def page_of(*owners: str) -> list[SimpleNamespace]:
             ),
             spaces=space_manager(owner),
             routes=SimpleNamespace(own_avatar=None),
+            row=DBUser(mxid=owner),
         )
         for owner in owners
     ]  # fmt: skip
@@ -335,3 +336,41 @@ async def test_a_ghost_made_while_it_is_handed_over_is_one_ghost(
     handed = Puppet.by_passport["new@x.com"]
     release.set()
     assert await lookup is handed and Puppet.by_passport["new@x.com"] is handed
+
+
+async def test_a_kept_address_book_handed_over_is_read_once_without_a_statement(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = {
+        "@a:hs": DBUser(mxid="@a:hs", passport="a@x.com", protocol=18),  # a kept book
+        "@b:hs": DBUser(mxid="@b:hs", passport="b@x.com"),  # none kept (never logged in)
+        "@c:hs": DBUser(mxid="@c:hs", passport="c@x.com", protocol=12),  # MSNP12: no book
+        "@d:hs": DBUser(mxid="@d:hs", passport="d@x.com", protocol=18),  # credentials lost
+    }
+    for row in rows.values():
+        await row.insert()
+        await row.write_ab_cache(f'{{"of": "{row.mxid}"}}' if row.mxid != "@b:hs" else None)
+    fresh = {mxid: await DBUser.get_by_mxid(mxid) for mxid in rows}  # (a new process)
+    assert all(row is not None for row in fresh.values())
+    fresh["@d:hs"].credentials_lost = True  # type: ignore[union-attr]
+    users = page_of(*rows)
+    for user in users:
+        user.row = fresh[user.mxid]
+    fresh_ghosts(monkeypatch)
+    sent = count_statements(db, monkeypatch)
+    await start_rows.hand_over(users)  # type: ignore[arg-type]
+    books = [q for q in sent if "ab_cache" in q]
+    # contacts, groups, members, space names, children, and the books of @a and @b at once
+    assert len(books) == 1 and len(sent) == 6
+    del sent[:]
+    a, b, c, d = (user.row for user in users)
+    assert await a.read_ab_cache() == '{"of": "@a:hs"}' and await b.read_ab_cache() is None
+    assert sent == []  # both handed over, "none kept" too
+    assert await a.read_ab_cache() == '{"of": "@a:hs"}' and len(sent) == 1  # (once only)
+    assert await c.read_ab_cache() == '{"of": "@c:hs"}' and len(sent) == 2  # not handed
+    assert d._handed_ab_cache is None  # (it does not log in: nothing held for it)
+
+    # refused once the row wrote (or read) its book itself: the page's copy may be older
+    await a.write_ab_cache('{"newer": 1}')
+    a.hand_ab_cache('{"of": "@a:hs"}')
+    assert await a.read_ab_cache() == '{"newer": 1}'
