@@ -7,10 +7,10 @@ Read by each user alone, that is seven statements per user at every start and on
 contact whose ghost the process has not met yet; here it is seven per page
 (``bridge.app.START_CHUNK`` users) and one per :data:`GHOSTS_PER_READ` ghosts, handed to each
 user's contact book, space manager, display picture and login, and to the ghosts' cache,
-before the page's logins begin. Each of those is the only writer of its tables, and takes the rows only
-while it has not read or written them itself (rows read before its own write would be older
-than it); one that does not take them reads them when needed, as before. A failed read is
-logged, and every user of the page reads their own.
+before the page's logins begin. Each of those is the only writer of its tables, and takes the
+rows only while it has not read or written them itself (rows read before its own write would
+be older than it); one that does not take them reads them when needed, as before. A failed
+read is logged, and every user of the page reads their own.
 """
 
 from __future__ import annotations
