@@ -121,8 +121,10 @@ def fault_from(root: Element, *, status: int | None = None) -> SoapFault | None:
     detail: dict[str, str] = {}
     error_code = ""
     if detail_node is not None:
-        for node in detail_node.iter():
-            if node is detail_node or node.children:
+        nodes = detail_node.iter()
+        next(nodes)  # (the detail element itself)
+        for node in nodes:
+            if node.children:
                 continue
             if node.name == "errorcode" and not error_code:
                 error_code = node.text.strip()

@@ -64,6 +64,15 @@ def test_fault_detail_is_bounded() -> None:
     assert fault is not None and len(fault.detail) == 32
 
 
+def test_fault_detail_holds_the_details_not_the_detail_element() -> None:
+    doc = (
+        b'<E:Envelope xmlns:E="http://schemas.xmlsoap.org/soap/envelope/"><E:Body><E:Fault>'
+        b"<faultcode>x</faultcode><detail>only text</detail></E:Fault></E:Body></E:Envelope>"
+    )
+    fault = fault_from(parse_envelope(doc))
+    assert fault is not None and fault.detail == {} and fault.error_code == ""
+
+
 def test_parse_response() -> None:
     doc = envelope("<H/>", '<FooResponse xmlns="urn:x"><FooResult>1</FooResult></FooResponse>')
     root, body = parse_response(doc, "FooResponse")
