@@ -269,10 +269,10 @@ class CountingProxy:
                         k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
                     }
                 break
-            except ServerDisconnectedError:
-                if attempt:  # a pooled connection the upstream had just closed: once more
-                    raise
-            except ClientError as e:  # upstream down: answer like a gateway would
+            except ClientError as e:
+                if isinstance(e, ServerDisconnectedError) and not attempt:
+                    continue  # a pooled connection the upstream had just closed: once more
+                # upstream down (or stopping with requests in flight): answer like a gateway
                 payload, status, out_headers = str(e).encode(), 502, {}
                 break
         kept = body if self.keep_body.search(request.path) else b""
