@@ -99,13 +99,20 @@ class Outbox:
         self.max_size = max_size
         self.timeout = timeout
         self._clock = clock
-        self._items: deque[Outgoing] = deque()
-        self._announced: set[str] = set()
+        # (made when the first message waits, dropped when the queue is empty again: most
+        # conversations have nothing queued, and an empty deque and set cost 0.8 KiB)
+        self._items: deque[Outgoing] | tuple[Outgoing, ...] = ()
+        self._announced: set[str] | tuple[str, ...] = ()
         self._last_error = ""
         self._worker: asyncio.Task[None] | None = None
         self._busy = False
         self._waiting = False  # the worker waits for the condition or a retry
         self._stopping = False
+
+    def _queue(self) -> deque[Outgoing]:
+        if not isinstance(self._items, deque):
+            self._items = deque(self._items)
+        return self._items
 
     def __len__(self) -> int:
         return len(self._items)
@@ -118,7 +125,7 @@ class Outbox:
         """Queue ``item`` (stored by the caller's transaction or here); False when full."""
         if len(self._items) >= self.max_size:
             return False
-        self._items.append(item)
+        self._queue().append(item)
         self._start()
         if self._waiting:
             await self._announce(item)
@@ -127,7 +134,9 @@ class Outbox:
     def resume(self, items: list[Outgoing]) -> None:
         """Take the stored rows of this conversation back after a restart (in ``seq`` order)."""
         known = {i.event_id for i in self._items}
-        self._items.extend(i for i in items if i.event_id not in known)
+        self._queue().extend(i for i in items if i.event_id not in known)
+        if not self._items:
+            self._items = ()
         self._start()
 
     def full(self) -> bool:
@@ -224,6 +233,8 @@ class Outbox:
     async def _announce(self, item: Outgoing) -> None:
         if item.event_id in self._announced:
             return
+        if not isinstance(self._announced, set):
+            self._announced = set()
         self._announced.add(item.event_id)
         try:
             await self.delivery.report_pending(item)
@@ -233,9 +244,15 @@ class Outbox:
     async def _finish(self, item: Outgoing, failure: SendFailure | None) -> None:
         """Take ``item`` off the queue and the database (recording the message's outcome in
         the same transaction), then report how it ended."""
-        if self._items and self._items[0] is item:
-            self._items.popleft()
-        self._announced.discard(item.event_id)
+        items = self._items
+        if isinstance(items, deque) and items and items[0] is item:
+            items.popleft()
+            if not items:
+                self._items = ()
+        if isinstance(self._announced, set):
+            self._announced.discard(item.event_id)
+            if not self._announced:
+                self._announced = ()
         try:
             await item.finish("failed" if failure else "delivered")
         except Exception:

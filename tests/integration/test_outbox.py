@@ -95,6 +95,7 @@ async def test_waits_for_its_condition_then_sends_in_order(conversation: None) -
     sender = Sender()
     sender.online.clear()
     outbox = Outbox(sender, LOG, max_size=10, timeout=60)
+    assert (outbox._items, outbox._announced) == ((), ())  # nothing queued: no containers
     for i in range(5):
         await queue(outbox, f"m{i}")
     await sender.wait(lambda: len(sender.pending) == 5)
@@ -105,6 +106,7 @@ async def test_waits_for_its_condition_then_sends_in_order(conversation: None) -
     assert sender.written == [f"m{i}" for i in range(5)]
     assert all(f is None for f in sender.outcomes.values())
     assert await stored() == [] and len(sender.pending) == 5
+    assert (outbox._items, outbox._announced) == ((), ())  # emptied: none kept either
 
 
 async def test_is_bounded(conversation: None) -> None:
