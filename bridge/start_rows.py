@@ -47,6 +47,7 @@ async def hand_over(users: Sequence[User]) -> None:
     if not owners:
         return
     pictures_wanted = any(user.routes.own_avatar is not None for user in users)
+    # (handed afterwards to exactly these: a row that changed meanwhile is not guessed at)
     books_wanted = [user.mxid for user in users if _logs_in_with_book(user.row)]
     try:
         # at once (on PostgreSQL, each on a connection of its own): the page's logins wait
@@ -67,6 +68,7 @@ async def hand_over(users: Sequence[User]) -> None:
             "Failed to read the stored rows of %d users at once", len(owners), exc_info=True
         )
         return
+    read_books = set(books_wanted)
     for user in users:
         mxid = user.mxid
         user.contacts.take_stored(
@@ -76,7 +78,7 @@ async def hand_over(users: Sequence[User]) -> None:
         avatar = user.routes.own_avatar
         if avatar is not None:
             avatar.take_stored(next(iter(pictures.get(mxid, ())), None))
-        if _logs_in_with_book(user.row):
+        if mxid in read_books:
             user.row.hand_ab_cache(books.get(mxid))
     await _ghosts(contacts.values())
 

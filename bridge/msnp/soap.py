@@ -151,9 +151,10 @@ def parse_response(
     if fault is not None:
         raise fault
     body = root.child("Body")
-    if body is None or not body.children:
+    children = body.children if body is not None else ()
+    if not children:
         raise RemoteProtocolError(f"SOAP answer without a body (expected {expected})")
-    first = body.children[0]
+    first = children[0]
     if first.name != expected:
         raise RemoteProtocolError(f"expected {expected} in the SOAP body, got {first.name}")
     return root, first

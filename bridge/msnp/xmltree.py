@@ -117,7 +117,7 @@ class Element:
 
     def get(self, attribute: str, default: str = "") -> str:
         """An attribute by local name."""
-        return self.attrs.get(attribute, default) if self._node.attrib else default
+        return self.attrs.get(attribute, default)
 
     def child(self, name: str) -> Element | None:
         """The first direct child with this local name."""

@@ -645,19 +645,22 @@ class Stack:
         and skips that transaction's id): a command the bridge never received (its log does
         not name the event) is sent once more. One it saw and did not answer fails."""
         pattern = expect if isinstance(expect, re.Pattern) else re.compile(re.escape(expect))
-        for attempt in (1, 2):
+
+        async def send() -> tuple[str, Awaitable[dict[str, Any]]]:
             mark = user.mark(room)
             event_id = await user.send_text(room, text)
-            try:
-                return await user.wait_for_message(
-                    room, pattern, sender=self.bot_mxid, after=mark, timeout=20
-                )
-            except WaitTimeout:
-                if attempt == 2 or event_id in self.bridge.log_text():
-                    raise
-                print(f"the bridge never received {event_id} ({text!r}): sent again",
-                      file=sys.stderr)  # fmt: skip
-        raise AssertionError("unreachable")
+            return event_id, user.wait_for_message(
+                room, pattern, sender=self.bot_mxid, after=mark, timeout=20
+            )
+
+        event_id, reply = await send()
+        try:
+            return await reply
+        except WaitTimeout:
+            if event_id in self.bridge.log_text():
+                raise
+        print(f"the bridge never received {event_id} ({text!r}): sent again", file=sys.stderr)
+        return await (await send())[1]
 
     async def logged_in(self, pair: Pair) -> tuple[MatrixTestClient, str]:
         """``pair``'s Matrix user, logged in to MSN with ``login <e-mail> <password>`` in a new
