@@ -243,6 +243,51 @@ class ScaleStack(BenchStack):
         finally:
             await db.stop()
 
+    async def add_dm_rooms(self, count: int, per_user: int) -> int:
+        """Store ``per_user`` DM rooms for each of the ``count`` users (bridge stopped), with
+        their first contacts, as a run in which they chatted would have left them: a portal
+        row each, linked into the space of each of the contact's groups (else the user's MSN
+        space) and the links stored. The room ids are made up: a start with nothing changed
+        reads the rows and sends nothing for them. Returns how many were stored."""
+        from mautrix.util.async_db import Database
+
+        from bridge import db as bridge_db
+        from bridge.db.contact import Contact, ContactGroup, ContactGroupMember
+        from bridge.db.portal import Portal
+        from bridge.db.space import SpaceChild
+
+        db = Database.create(
+            self.db_url, upgrade_table=bridge_db.upgrade_table, owner_name="matrix-msn"
+        )
+        await db.start()
+        made = 0
+        try:
+            bridge_db.init(db, CredentialCipher(self.credential_key))
+            for i in range(count):
+                owner = user_mxid(i, self.SERVER_NAME)
+                user = await bridge_db.User.get_by_mxid(owner)
+                if user is None or not user.space_room:
+                    continue  # (no MSN space: the first start did not get that far)
+                spaces = {
+                    g.group_id: g.space_room
+                    for g in await ContactGroup.all_for_owner(owner)
+                    if g.space_room
+                }
+                member_of: dict[str, set[str]] = {}
+                for m in await ContactGroupMember.all_for_owner(owner):
+                    member_of.setdefault(m.passport, set()).add(m.group_id)
+                contacts = sorted(c.passport for c in await Contact.all_for_owner(owner))
+                for k, passport in enumerate(contacts[:per_user]):
+                    room = f"!dm-{i}-{k}:{self.SERVER_NAME}"
+                    await Portal(owner=owner, conv_key=passport, room_id=room).insert()
+                    wanted = {spaces[g] for g in member_of.get(passport, ()) if g in spaces}
+                    for space in wanted or {user.space_room}:
+                        await SpaceChild(room_id=space, child=room, owner=owner).store()
+                    made += 1
+        finally:
+            await db.stop()
+        return made
+
 
 def user_mxid(i: int, server_name: str) -> str:
     return f"@scale{i}:{server_name}"
@@ -295,6 +340,7 @@ class BridgeRun:
     idle_cpu_pct: float = float("nan")
     probe_idle: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    dm_rooms: int = 0  # DM rooms stored before the restart (``--dm-rooms``), all users
 
     @property
     def rss_kib_per_account(self) -> float:
@@ -428,13 +474,15 @@ async def run_bridge(
     options: tuple[str, ...] = (),
     escargot: bool = False,
     spread: int = 1,
+    dm_rooms: int = 0,
     report: Any = print,
 ) -> BridgeRun:
     """The measurement described in the module documentation, for ``count`` users
     (``escargot``: the MSN server mimics Escargot, e.g. no address-book deltas; ``spread``:
     the server has ``spread`` times as many accounts and every ``spread``-th is a bridge user,
     so with ``spread`` above ``contacts`` no user's contact is another user: each has ghosts
-    of their own, offline ones)."""
+    of their own, offline ones; ``dm_rooms``: before the restart, each user gets that many DM
+    rooms, see :meth:`ScaleStack.add_dm_rooms`)."""
     raise_fd_limit()
     spec = SeedSpec(max(count, 1) * spread, contacts, groups)
     run = BridgeRun(count, backend)
@@ -482,6 +530,9 @@ async def run_bridge(
                     report(
                         f"  {count:>6} stop         {run.starts[-1].stop_s:.1f} s (SIGTERM to exit)"
                     )
+                    if dm_rooms:
+                        run.dm_rooms = await stack.add_dm_rooms(count, dm_rooms)
+                        report(f"  {count:>6} DM rooms     {run.dm_rooms} stored for the restart")
                 figures = await measure_start(
                     stack, server, http, label, count, settle, quiet_window, quiet_limit
                 )
@@ -663,6 +714,7 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             options=tuple(args.set),
             escargot=args.escargot,
             spread=args.spread,
+            dm_rooms=args.dm_rooms,
         )
         for error in run.errors:
             print(f"  bridge error: {error.splitlines()[0][:160]}")
@@ -675,6 +727,7 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "rss_kib_per_account": run.rss_kib_per_account,
                 "idle_cpu_pct": run.idle_cpu_pct,
                 "probe_idle": run.probe_idle,
+                "dm_rooms": run.dm_rooms,
                 "starts": [
                     {k: (dict(v) if isinstance(v, Counter) else v) for k, v in vars(s).items()}
                     for s in run.starts

@@ -418,6 +418,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "their own ghosts, offline), as in a community where most contacts are not bridged",
     )
     ap.add_argument(
+        "--dm-rooms",
+        type=int,
+        default=0,
+        metavar="K",
+        help="bridge: before the restart, each user gets K DM rooms (with their first K "
+        "contacts) as an earlier run would have left them: portal rows, linked into the "
+        "contact's group space (stored links; the rooms are ids only, which a restart with "
+        "nothing changed never touches)",
+    )
+    ap.add_argument(
         "--bridge-gc",
         default="",
         help="bridge: bridge.gc as THRESHOLD:FREEZE_EVERY, or off (Python's defaults); "
@@ -461,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
             f"; {args.spread} MSN accounts per bridge user"
             + (" (no contact is another user)" if args.spread > args.contacts else "")
             if args.mode == "bridge" and args.spread > 1
+            else ""
+        )
+        + (
+            f"; {args.dm_rooms} DM rooms per user at the restart"
+            if args.mode == "bridge" and args.dm_rooms
             else ""
         ),
         flush=True,

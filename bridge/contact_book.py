@@ -88,6 +88,9 @@ class GroupSpaces(Protocol):
 
     async def sync(self, removed: Iterable[DBContactGroup] = ()) -> None: ...
 
+    def groups_written(self) -> None:
+        """The book changed the stored groups or memberships (or may have)."""
+
 
 async def _puppet(passport: str, *, create: bool = True) -> Puppet | None:
     return await Puppet.get_by_passport(passport, create=create)
@@ -342,6 +345,7 @@ class ContactBook:
     async def _store(self) -> list[DBContactGroup]:
         """Store the book; returns the group rows that were deleted. A failure is logged, never
         raised: the book in memory stays right and the event that changed it goes on."""
+        before = self._print
         try:
             async with self._writing:
                 removed = await self._write()
@@ -349,8 +353,12 @@ class ContactBook:
             self.log.warning("Failed to store the contact list", exc_info=True)
             self.stored = False
             self._print = None
+            self._spaces.groups_written()
             return []
         self.stored = True
+        after = self._print
+        if before is None or after is None or before[1:] != after[1:]:
+            self._spaces.groups_written()  # (the groups' and memberships' parts of the print)
         return removed
 
     async def _write(self) -> list[DBContactGroup]:

@@ -13,13 +13,16 @@ The bridge bot owns the spaces; the DM portal rooms are owned by their ghost, wh
 optional ``m.space.parent`` event. The names and children of the spaces are stored
 (:mod:`bridge.db.space`) as the bridge sets them, so re-syncing, in this process or after a
 restart, sends only the links and names that changed and reads nothing back (a space made
-before they were stored is read from the homeserver once).
+before they were stored is read from the homeserver once). A sync goes through the stored DM
+and group portal rows, not the portals: a portal is loaded (and then kept in memory) only when
+one of its links changes, for its ghost to set the parent event, so a start does not bring
+every DM room of every user into memory.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 import asyncio
 import logging
 
@@ -33,11 +36,17 @@ from bridge.db.contact import (
     ContactGroup as DBContactGroup,
     ContactGroupMember as DBContactGroupMember,
 )
+from bridge.db.portal import Portal as DBPortal
 from bridge.db.space import SpaceChild, SpaceState
 from bridge.db.user import User as DBUser
 from bridge.portal import Portal
 
 __all__ = ["SpaceManager"]
+
+#: Who sets a room's ``m.space.parent`` event: asked for only when a link changes.
+IntentOf = Callable[[], Awaitable[IntentAPI | None]]
+#: The stored contact groups and (group id, passport) memberships of the user.
+_Groups = tuple[list[DBContactGroup], list[tuple[str, str]]]
 
 ROOT_NAME = "MSN"
 ROOT_TOPIC = "Your MSN Messenger chats"
@@ -60,6 +69,10 @@ class SpaceManager:
         self._children: dict[RoomID, set[RoomID]] = {}
         self._names: dict[RoomID, str] = {}
         self._loaded = False  # the stored names and children are in the two dicts above
+        # the contact groups and memberships read with other users' rows at a start
+        # (take_stored), for the first sync; dropped once used, and when the contact book
+        # wrote those tables (groups_written) or this manager may write a group's space
+        self._handed: _Groups | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # schedule_sync: groups removed since the last sync, and whether another is due
         self._removed: dict[str, DBContactGroup] = {}
@@ -137,15 +150,31 @@ class SpaceManager:
             return
         self._keep_stored(states, children)
 
-    def take_stored(self, states: Iterable[SpaceState], children: Iterable[SpaceChild]) -> bool:
+    def take_stored(
+        self,
+        states: Iterable[SpaceState],
+        children: Iterable[SpaceChild],
+        groups: Iterable[DBContactGroup] | None = None,
+        members: Iterable[DBContactGroupMember] = (),
+    ) -> bool:
         """The stored rows, read together with other users' rows when the bridge starts them
         (:mod:`bridge.start_rows`): the first sync reads nothing. Not taken (False) once they
-        were read here. Nothing but this manager writes them; what it wrote before (a root
-        space made on request) is in memory and stays, the rows only add what it lacks."""
+        were read here. Nothing but this manager writes the spaces' rows; what it wrote before
+        (a root space made on request) is in memory and stays, the rows only add what it
+        lacks. ``groups`` and ``members`` (the contact book's tables) serve the first sync
+        unless :meth:`groups_written` comes first."""
         if self._loaded:
             return False
         self._keep_stored(states, children)
+        if groups is not None:
+            rows = sorted(groups, key=lambda g: g.group_id)  # (as a read orders them)
+            self._handed = rows, [(m.group_id, m.passport) for m in members]
         return True
+
+    def groups_written(self) -> None:
+        """The contact book changed the stored groups or memberships: what was handed over
+        with :meth:`take_stored` is older, the next sync reads them."""
+        self._handed = None
 
     def _keep_stored(self, states: Iterable[SpaceState], children: Iterable[SpaceChild]) -> None:
         self._loaded = True
@@ -229,11 +258,12 @@ class SpaceManager:
             root = await self.get_root()
             if root is None:
                 return
+            self._handed = None  # (read here: a space made below would make them older)
             groups = await self._group_spaces(root)
             member_of: set[str] = set()
             if portal.is_direct:
                 member_of = set(await DBContactGroupMember.groups_of(self.owner, portal.conv_key))
-            await self._place(root, groups, [], portal, member_of)
+            await self._place(root, groups, [], portal.mxid, member_of, _given(portal.main_intent))
 
     # --- internals ------------------------------------------------------------------------
 
@@ -243,21 +273,39 @@ class SpaceManager:
             return
         removed_spaces = [RoomID(g.space_room) for g in removed if g.space_room]
         for space in removed_spaces:
-            await self._link(root, space, False, self._bot)
+            await self._link(root, space, False, self._bot_intent)
             self._names.pop(space, None)
-        groups = await self._group_spaces(root)
+        handed, self._handed = self._handed, None
+        if handed is not None:
+            group_rows, pairs = handed
+        else:
+            group_rows = await DBContactGroup.all_for_owner(self.owner)
+            members = await DBContactGroupMember.all_for_owner(self.owner)
+            pairs = [(m.group_id, m.passport) for m in members]
+        groups = await self._group_spaces(root, group_rows)
         memberships: dict[str, set[str]] = {}
-        for member in await DBContactGroupMember.all_for_owner(self.owner):
-            memberships.setdefault(member.passport, set()).add(member.group_id)
-        for portal in await Portal.all_for_owner(self.owner):
-            if portal.mxid:
-                member_of = memberships.get(portal.conv_key, set()) if portal.is_direct else set()
-                await self._place(root, groups, removed_spaces, portal, member_of)
+        for group_id, passport in pairs:
+            memberships.setdefault(passport, set()).add(group_id)
+        for row in await DBPortal.all_for_owner(self.owner):
+            loaded = Portal.cache.current(row)  # (what a portal in memory holds is newer)
+            if loaded is not None:
+                row = loaded.row
+            if row.room_id:
+                member_of = memberships.get(row.conv_key, set()) if row.kind == "dm" else set()
+                room = RoomID(row.room_id)
+                await self._place(
+                    root, groups, removed_spaces, room, member_of, self._portal_intent(row)
+                )
 
-    async def _group_spaces(self, root: RoomID) -> dict[str, RoomID]:
-        """Group id -> sub-space: created, (re)named and linked under ``root`` as needed."""
+    async def _group_spaces(
+        self, root: RoomID, rows: list[DBContactGroup] | None = None
+    ) -> dict[str, RoomID]:
+        """Group id -> sub-space: created, (re)named and linked under ``root`` as needed
+        (``rows``: the stored groups, when already read)."""
         spaces: dict[str, RoomID] = {}
-        for group in await DBContactGroup.all_for_owner(self.owner):
+        if rows is None:
+            rows = await DBContactGroup.all_for_owner(self.owner)
+        for group in rows:
             # (rows stored before names were cleaned may still hold control characters)
             name = clean_line(group.name) or "Unnamed group"
             if not group.space_room:
@@ -268,7 +316,7 @@ class SpaceManager:
                 await group.update()
             space = RoomID(group.space_room)
             await self._ensure_name(space, name)
-            await self._link(root, space, True, self._bot)
+            await self._link(root, space, True, self._bot_intent)
             spaces[group.group_id] = space
         return spaces
 
@@ -277,16 +325,30 @@ class SpaceManager:
         root: RoomID,
         groups: dict[str, RoomID],
         removed_spaces: list[RoomID],
-        portal: Portal,
+        room: RoomID | None,
         member_of: set[str],
+        parent: IntentOf,
     ) -> None:
-        assert portal.mxid
+        """Link ``room`` (a portal's) into the spaces of the groups in ``member_of``, or else
+        into ``root``, and out of the others; ``parent`` sets its parent events."""
+        assert room
         wanted = {groups[g] for g in member_of if g in groups}
         if not wanted:
             wanted = {root}
-        intent = portal.main_intent
         for space in (root, *groups.values(), *removed_spaces):
-            await self._link(space, portal.mxid, space in wanted, intent)
+            await self._link(space, room, space in wanted, parent)
+
+    async def _bot_intent(self) -> IntentAPI:
+        return self._bot
+
+    def _portal_intent(self, row: DBPortal) -> IntentOf:
+        """The main intent of the portal of ``row`` (its ghost for a DM), loaded when asked."""
+
+        async def load() -> IntentAPI | None:
+            portal = await Portal.get_by_key(row.owner, row.conv_key, create=False)
+            return portal.main_intent if portal is not None else None
+
+        return load
 
     async def _ensure_name(self, space: RoomID, name: str) -> None:
         current = stored = self._names.get(space)
@@ -324,8 +386,9 @@ class SpaceManager:
             await self._store_state(space, self._names.get(space), children)
         return children
 
-    async def _link(self, space: RoomID, room: RoomID, linked: bool, intent: IntentAPI) -> None:
-        """Make ``room`` a child of ``space`` (or not); the parent event is best effort."""
+    async def _link(self, space: RoomID, room: RoomID, linked: bool, parent: IntentOf) -> None:
+        """Make ``room`` a child of ``space`` (or not); the parent event (sent by ``parent``'s
+        intent) is best effort."""
         children = await self._get_children(space)
         if (room in children) == linked:
             return
@@ -341,6 +404,17 @@ class SpaceManager:
             children.discard(room)
         await self._store_link(space, room, linked)
         try:
-            await intent.send_state_event(room, EventType.SPACE_PARENT, content, state_key=space)
+            intent = await parent()
+            if intent is not None:
+                await intent.send_state_event(
+                    room, EventType.SPACE_PARENT, content, state_key=space
+                )
         except Exception:
             self.log.debug("Failed to update the space parent of %s", room, exc_info=True)
+
+
+def _given(intent: IntentAPI) -> IntentOf:
+    async def given() -> IntentAPI:
+        return intent
+
+    return given

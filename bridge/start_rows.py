@@ -74,7 +74,12 @@ async def hand_over(users: Sequence[User]) -> None:
         user.contacts.take_stored(
             contacts.get(mxid, ()), groups.get(mxid, ()), members.get(mxid, ())
         )
-        user.spaces.take_stored(states.get(mxid, ()), children.get(mxid, ()))
+        user.spaces.take_stored(
+            states.get(mxid, ()),
+            children.get(mxid, ()),
+            groups.get(mxid, ()),
+            members.get(mxid, ()),
+        )
         avatar = user.routes.own_avatar
         if avatar is not None:
             avatar.take_stored(next(iter(pictures.get(mxid, ())), None))

@@ -25,10 +25,11 @@ def test_scale_bridge_mode_small_run(tmp_path: Path, db: str) -> None:
     run_bench(
         "scale.py", "bridge", "--counts", "12", "--db", db,
         "--idle", "2", "--quiet-window", "1.5", "--settle", "120", "--concurrency", "3",
-        "--json", str(out), timeout=280,
+        "--dm-rooms", "3", "--json", str(out), timeout=280,
     )  # fmt: skip
     (result,) = json.loads(out.read_text())
     assert result["count"] == 12 and result["baseline_rss_kib"] > 0
+    assert result["dm_rooms"] == 3 * 12  # (stored before the restart, linked in their spaces)
     assert math.isfinite(result["rss_kib_per_account"])
     assert math.isfinite(result["idle_cpu_pct"])
     assert result["probe_idle"]["lag"]["ticks"] > 0  # the probe inside the bridge reported
@@ -56,6 +57,8 @@ def test_scale_bridge_mode_small_run(tmp_path: Path, db: str) -> None:
     # the first start registered the contacts' ghosts (12 accounts, 12 ghosts)
     assert first["requests"]["POST /_matrix/client/v3/register"] >= 12
     assert sum(restart["requests"].values()) > 0
+    # the DM rooms stored before the restart are where they belong: it changes no space
+    assert not [k for k in restart["requests"] if "/state/" in k and k.startswith("PUT")]
     if db == "postgres":  # the statements, counted by PostgreSQL (pg_stat_statements)
         assert first["db_statements"]["INSERT"] >= 12 and restart["db_statements"]["SELECT"] > 0
         # a restart with nothing changed on MSN writes nothing (the start-up's CREATE TABLE IF

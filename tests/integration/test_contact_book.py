@@ -5,7 +5,7 @@ group spaces."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import FrozenInstanceError, dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field, replace
 import asyncio
 import logging
 
@@ -94,12 +94,16 @@ class RecordedSpaces:
     def __init__(self) -> None:
         self.scheduled: list[list[str]] = []
         self.synced: list[list[str]] = []
+        self.groups_written_count = 0
 
     def schedule_sync(self, removed: Iterable[DBContactGroup] = ()) -> None:
         self.scheduled.append([g.group_id for g in removed])
 
     async def sync(self, removed: Iterable[DBContactGroup] = ()) -> None:
         self.synced.append([g.group_id for g in removed])
+
+    def groups_written(self) -> None:
+        self.groups_written_count += 1
 
 
 class FakeClient:
@@ -539,6 +543,43 @@ async def test_an_unchanged_list_is_not_written_again(db: Database) -> None:
     contacts, groups, members = await stored()
     assert "eve@example.com" not in contacts and "dave@example.com" in contacts
     assert (groups, members) == (tampered[1], tampered[2])  # not written: they did not change
+
+
+async def test_the_spaces_hear_when_groups_or_memberships_were_written(db: Database) -> None:
+    """The spaces' first sync uses the groups and memberships read when the bridge started the
+    user, unless the book wrote them: it says so when a write changed either, or may have."""
+    book, _, spaces, _ = await make_book()
+    await book.on_list_synced(sample_list())  # (nothing was stored: the first write)
+    assert spaces.groups_written_count == 1
+    await book.on_list_synced(sample_list())  # unchanged: no write
+    changed = sample_list()
+    del changed.contacts["eve@example.com"]  # (in no group) the contacts change, nothing else
+    await book.on_list_synced(changed)
+    assert spaces.groups_written_count == 1
+    moved = sample_list()
+    carol = moved.contacts["carol@example.com"]
+    moved.contacts["carol@example.com"] = replace(carol, groups=("1",))  # out of "Work"
+    await book.on_list_synced(moved)
+    assert spaces.groups_written_count == 2
+    renamed = sample_list()
+    renamed.groups["2"] = Group("2", "Office")
+    await book.on_list_synced(renamed)
+    assert spaces.groups_written_count == 3
+
+    # a book of another process, given the rows a start read: an unchanged list says nothing
+    fresh_spaces = RecordedSpaces()
+    fresh = ContactBook(
+        OWNER, logging.getLogger("test.book"), spaces=fresh_spaces, notify=Notices(),
+        ghosts=RecordedGhosts(),
+    )  # fmt: skip
+    rows = (
+        await DBContact.all_for_owner(OWNER),
+        await DBContactGroup.all_for_owner(OWNER),
+        await DBContactGroupMember.all_for_owner(OWNER),
+    )
+    assert fresh.take_stored(*rows)
+    await fresh.on_list_synced(renamed)
+    assert fresh_spaces.groups_written_count == 0
 
 
 async def test_a_failed_write_is_done_again_next_time(

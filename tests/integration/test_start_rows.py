@@ -216,6 +216,11 @@ async def test_hand_over_reads_each_table_once_for_a_page_of_users(
     assert len(sent) == 7
     assert users[1].spaces._names == {"!zroot:hs": "MSN"} and users[0].spaces._names == {}
     assert users[1].routes.own_avatar._known and not users[0].routes.own_avatar._known
+    # the groups and memberships, for the first space sync too
+    handed = users[0].spaces._handed
+    assert handed is not None and [g.group_id for g in handed[0]] == ["1", "2"]
+    assert set(handed[1]) == want[2]
+    assert users[1].spaces._handed == ([], [])
     del sent[:]
     await users[0].contacts.on_list_synced(sample_list())
     assert sent == [] and await stored() == want  # OWNER's list, read for the page, unchanged
