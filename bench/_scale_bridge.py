@@ -14,7 +14,9 @@ with ``bench/_probe_site`` on its ``PYTHONPATH`` (GC pauses and event-loop lag f
    all N online, the most logins it saw in progress at once, bridge CPU during that storm, the
    time until the bridge is quiet, RSS per account above the baseline, idle CPU over
    ``--idle`` seconds, GC pauses and loop stalls (storm, idle).
-4. Unless ``--no-restart``: it stops and starts once more (nothing changed): the restart storm.
+4. Unless ``--no-restart``: it stops and starts once more (nothing changed): the restart storm,
+   and idle CPU over ``--idle`` seconds again (with no backlog left from the first start, the
+   state a running bridge is in most of the time).
 """
 
 from __future__ import annotations
@@ -324,6 +326,8 @@ class StartFigures:
     in_flight: int = 0  # homeserver requests not answered when the measurement ended
     db_statements: Counter[str] = field(default_factory=Counter)  # PostgreSQL: by first word
     heap_kib: dict[str, float] = field(default_factory=dict)  # bench._probe.heap_kib (restart)
+    idle_cpu_pct: float = float("nan")  # over --idle seconds once quiet (each start)
+    probe_idle: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rooms_created(self) -> int:
@@ -544,17 +548,19 @@ async def run_bridge(
                     report(format_heap(count, label, heap, empty.heap_kib))
                 if tracemalloc:  # (after each start: the restart holds less)
                     report(await allocations(stack, count))
-                if n == 0 and idle > 0:
+                if idle > 0:  # (after the restart too: the state a bridge is in most)
                     await asyncio.sleep(1.5)  # the probe looks every second
                     stack.bridge.mark()
                     pid = stack.bridge.proc.pid if stack.bridge.proc else 0
                     cpu0 = cpu_seconds(pid)
                     await asyncio.sleep(idle)
-                    run.idle_cpu_pct = (cpu_seconds(pid) - cpu0) * 100 / idle
-                    run.probe_idle = stack.bridge.probe_figures()
-                    report(format_idle(run))
-                    found = await stack.bridge.tasks_and_timers()
-                    report(format_tasks(count, found, empty.heap_kib))
+                    figures.idle_cpu_pct = (cpu_seconds(pid) - cpu0) * 100 / idle
+                    figures.probe_idle = stack.bridge.probe_figures()
+                    report(format_idle(count, figures))
+                    if n == 0:
+                        run.idle_cpu_pct, run.probe_idle = figures.idle_cpu_pct, figures.probe_idle
+                        found = await stack.bridge.tasks_and_timers()
+                        report(format_tasks(count, found, empty.heap_kib))
             if run.starts:
                 run.starts[-1].stop_s = await timed_stop(stack, stop_timeout)
                 report(
@@ -688,8 +694,9 @@ def _statements(f: StartFigures, n: int) -> str:
     return f" {sum(f.db_statements.values()) / n:.1f} database statements/user ({kinds});"
 
 
-def format_idle(run: BridgeRun) -> str:
-    return f"  {run.count:>6} idle         CPU {run.idle_cpu_pct:.2f} % of a core; {_lag(run.probe_idle)}"
+def format_idle(count: int, f: StartFigures) -> str:
+    label = "idle" if f.label == "first start" else f"idle ({f.label})"
+    return f"  {count:>6} {label:<12} CPU {f.idle_cpu_pct:.2f} % of a core; {_lag(f.probe_idle)}"
 
 
 async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:

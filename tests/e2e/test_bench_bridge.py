@@ -34,6 +34,9 @@ def test_scale_bridge_mode_small_run(tmp_path: Path, db: str) -> None:
     assert math.isfinite(result["idle_cpu_pct"])
     assert result["probe_idle"]["lag"]["ticks"] > 0  # the probe inside the bridge reported
     first, restart = result["starts"]
+    # idle after each start: the first start's is the run's; the restart's is measured too
+    assert first["idle_cpu_pct"] == result["idle_cpu_pct"]
+    assert math.isfinite(restart["idle_cpu_pct"]) and restart["probe_idle"]["lag"]["ticks"] > 0
     assert [first["label"], restart["label"]] == ["first start", "restart"]
     for start in (first, restart):
         assert start["online"] == 12 and math.isfinite(start["all_online_s"])
