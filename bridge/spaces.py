@@ -45,8 +45,8 @@ __all__ = ["SpaceManager"]
 
 #: Who sets a room's ``m.space.parent`` event: asked for only when a link changes.
 IntentOf = Callable[[], Awaitable[IntentAPI | None]]
-#: The stored contact groups and (group id, passport) memberships of the user.
-_Groups = tuple[list[DBContactGroup], list[tuple[str, str]]]
+#: The stored contact groups, (group id, passport) memberships and portal rows of the user.
+_Handed = tuple[list[DBContactGroup], list[tuple[str, str]], list[DBPortal]]
 
 ROOT_NAME = "MSN"
 ROOT_TOPIC = "Your MSN Messenger chats"
@@ -69,10 +69,11 @@ class SpaceManager:
         self._children: dict[RoomID, set[RoomID]] = {}
         self._names: dict[RoomID, str] = {}
         self._loaded = False  # the stored names and children are in the two dicts above
-        # the contact groups and memberships read with other users' rows at a start
-        # (take_stored), for the first sync; dropped once used, and when the contact book
-        # wrote those tables (groups_written) or this manager may write a group's space
-        self._handed: _Groups | None = None
+        # the contact groups, memberships and portal rows read with other users' rows at a
+        # start (take_stored), for the first sync; dropped once used, and when the contact
+        # book wrote its tables (groups_written) or a portal was placed (a new room, maybe a
+        # group's new space) before the first sync
+        self._handed: _Handed | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # schedule_sync: groups removed since the last sync, and whether another is due
         self._removed: dict[str, DBContactGroup] = {}
@@ -156,24 +157,30 @@ class SpaceManager:
         children: Iterable[SpaceChild],
         groups: Iterable[DBContactGroup] | None = None,
         members: Iterable[DBContactGroupMember] = (),
+        portals: Iterable[DBPortal] = (),
     ) -> bool:
         """The stored rows, read together with other users' rows when the bridge starts them
         (:mod:`bridge.start_rows`): the first sync reads nothing. Not taken (False) once they
         were read here. Nothing but this manager writes the spaces' rows; what it wrote before
         (a root space made on request) is in memory and stays, the rows only add what it
-        lacks. ``groups`` and ``members`` (the contact book's tables) serve the first sync
-        unless :meth:`groups_written` comes first."""
+        lacks. ``groups`` and ``members`` (the contact book's tables) and ``portals`` (the
+        user's portal rows) serve the first sync unless :meth:`groups_written` or
+        :meth:`place_portal` comes first. (A portal row changed meanwhile is either in memory,
+        which the sync prefers, or lost its room, which the sync never unlinks.)"""
         if self._loaded:
             return False
         self._keep_stored(states, children)
         if groups is not None:
-            rows = sorted(groups, key=lambda g: g.group_id)  # (as a read orders them)
-            self._handed = rows, [(m.group_id, m.passport) for m in members]
+            self._handed = (
+                sorted(groups, key=lambda g: g.group_id),  # (as the reads order them)
+                [(m.group_id, m.passport) for m in members],
+                sorted(portals, key=lambda p: p.conv_key),
+            )
         return True
 
     def groups_written(self) -> None:
         """The contact book changed the stored groups or memberships: what was handed over
-        with :meth:`take_stored` is older, the next sync reads them."""
+        with :meth:`take_stored` is older, the next sync reads it all."""
         self._handed = None
 
     def _keep_stored(self, states: Iterable[SpaceState], children: Iterable[SpaceChild]) -> None:
@@ -258,7 +265,7 @@ class SpaceManager:
             root = await self.get_root()
             if root is None:
                 return
-            self._handed = None  # (read here: a space made below would make them older)
+            self._handed = None  # (a space made below would make them older)
             groups = await self._group_spaces(root)
             member_of: set[str] = set()
             if portal.is_direct:
@@ -277,16 +284,17 @@ class SpaceManager:
             self._names.pop(space, None)
         handed, self._handed = self._handed, None
         if handed is not None:
-            group_rows, pairs = handed
+            group_rows, pairs, portal_rows = handed
         else:
             group_rows = await DBContactGroup.all_for_owner(self.owner)
             members = await DBContactGroupMember.all_for_owner(self.owner)
             pairs = [(m.group_id, m.passport) for m in members]
+            portal_rows = await DBPortal.all_for_owner(self.owner)
         groups = await self._group_spaces(root, group_rows)
         memberships: dict[str, set[str]] = {}
         for group_id, passport in pairs:
             memberships.setdefault(passport, set()).add(group_id)
-        for row in await DBPortal.all_for_owner(self.owner):
+        for row in portal_rows:
             loaded = Portal.cache.current(row)  # (what a portal in memory holds is newer)
             if loaded is not None:
                 row = loaded.row

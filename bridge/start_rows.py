@@ -1,10 +1,10 @@
 """The rows each user's first login in a process reads, read for a whole page of users when
 the bridge starts them: the stored contact list (contacts, groups, memberships), the spaces'
-names and children, the display picture, the kept address book (MSNP13+) and the ghosts of the
-contacts.
+names and children, the portal rows the first space sync places, the display picture, the kept
+address book (MSNP13+) and the ghosts of the contacts.
 
-Read by each user alone, that is seven statements per user at every start and one more per
-contact whose ghost the process has not met yet; here it is seven per page
+Read by each user alone, that is eight statements per user at every start and one more per
+contact whose ghost the process has not met yet; here it is eight per page
 (``bridge.app.START_CHUNK`` users) and one per :data:`GHOSTS_PER_READ` ghosts, handed to each
 user's contact book, space manager, display picture and login, and to the ghosts' cache,
 before the page's logins begin. Each of those is the only writer of its tables, and takes the
@@ -24,6 +24,7 @@ from bridge import endpoint_state
 from bridge.contact_book import GHOST_LISTS
 from bridge.db.contact import Contact, ContactGroup, ContactGroupMember
 from bridge.db.own_picture import OwnPicture
+from bridge.db.portal import Portal as DBPortal
 from bridge.db.puppet import Puppet as DBPuppet
 from bridge.db.space import SpaceChild, SpaceState
 from bridge.db.user import User as DBUser
@@ -51,17 +52,19 @@ async def hand_over(users: Sequence[User]) -> None:
     books_wanted = [user.mxid for user in users if _logs_in_with_book(user.row)]
     try:
         # at once (on PostgreSQL, each on a connection of its own): the page's logins wait
-        # for one round trip, not seven, while the earlier pages' logins keep the loop busy
-        (contacts, groups, members, states, children, pictures), books = await asyncio.gather(
-            asyncio.gather(
-                Contact.of_owners(owners),
-                ContactGroup.of_owners(owners),
-                ContactGroupMember.of_owners(owners),
-                SpaceState.of_owners(owners),
-                SpaceChild.of_owners(owners),
-                OwnPicture.of_owners(owners if pictures_wanted else [], "mxid"),
-            ),
-            DBUser.ab_caches_of(books_wanted),
+        # for one round trip, not eight, while the earlier pages' logins keep the loop busy
+        (contacts, groups, members, states, children, pictures), (books, portals) = (
+            await asyncio.gather(
+                asyncio.gather(
+                    Contact.of_owners(owners),
+                    ContactGroup.of_owners(owners),
+                    ContactGroupMember.of_owners(owners),
+                    SpaceState.of_owners(owners),
+                    SpaceChild.of_owners(owners),
+                    OwnPicture.of_owners(owners if pictures_wanted else [], "mxid"),
+                ),
+                asyncio.gather(DBUser.ab_caches_of(books_wanted), DBPortal.of_owners(owners)),
+            )
         )
     except Exception:
         log.warning(
@@ -79,6 +82,7 @@ async def hand_over(users: Sequence[User]) -> None:
             children.get(mxid, ()),
             groups.get(mxid, ()),
             members.get(mxid, ()),
+            portals.get(mxid, ()),
         )
         avatar = user.routes.own_avatar
         if avatar is not None:

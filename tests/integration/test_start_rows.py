@@ -212,15 +212,16 @@ async def test_hand_over_reads_each_table_once_for_a_page_of_users(
     fresh_ghosts(monkeypatch)
     sent = count_statements(db, monkeypatch)
     await start_rows.hand_over(users)  # type: ignore[arg-type]
-    # contacts, groups, members, space names, children, pictures; then the contacts' ghosts
-    assert len(sent) == 7
+    # contacts, groups, members, space names, children, pictures, portals; then the
+    # contacts' ghosts
+    assert len(sent) == 8
     assert users[1].spaces._names == {"!zroot:hs": "MSN"} and users[0].spaces._names == {}
     assert users[1].routes.own_avatar._known and not users[0].routes.own_avatar._known
     # the groups and memberships, for the first space sync too
     handed = users[0].spaces._handed
     assert handed is not None and [g.group_id for g in handed[0]] == ["1", "2"]
     assert set(handed[1]) == want[2]
-    assert users[1].spaces._handed == ([], [])
+    assert users[1].spaces._handed == ([], [], [])
     del sent[:]
     await users[0].contacts.on_list_synced(sample_list())
     assert sent == [] and await stored() == want  # OWNER's list, read for the page, unchanged
@@ -230,7 +231,7 @@ async def test_hand_over_reads_each_table_once_for_a_page_of_users(
         user.routes.own_avatar = None
     del sent[:]
     await start_rows.hand_over(users)  # type: ignore[arg-type]
-    assert len(sent) == 6
+    assert len(sent) == 7
 
 
 def fresh_ghosts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -281,7 +282,7 @@ async def test_the_ghosts_of_a_pages_contacts_are_read_at_once(
 
     sent = count_statements(db, monkeypatch)
     await start_rows.hand_over(page_of(OWNER, OTHER))  # type: ignore[arg-type]
-    assert len(sent) == 5 + 1  # the five tables (no pictures), then the ghosts
+    assert len(sent) == 6 + 1  # the six tables (no pictures), then the ghosts
     assert "passport" in sent[-1]
     assert set(Puppet.by_passport) == {"bob@x.com", "carol@x.com"}
     assert Puppet.by_passport["carol@x.com"] is known
@@ -365,8 +366,9 @@ async def test_a_kept_address_book_handed_over_is_read_once_without_a_statement(
     sent = count_statements(db, monkeypatch)
     await start_rows.hand_over(users)  # type: ignore[arg-type]
     books = [q for q in sent if "ab_cache" in q]
-    # contacts, groups, members, space names, children, and the books of @a and @b at once
-    assert len(books) == 1 and len(sent) == 6
+    # contacts, groups, members, space names, children, portals, and the books of @a and @b
+    # at once
+    assert len(books) == 1 and len(sent) == 7
     del sent[:]
     a, b, c, d = (user.row for user in users)
     assert await a.read_ab_cache() == '{"of": "@a:hs"}' and await b.read_ab_cache() is None
