@@ -77,13 +77,13 @@ async def hand_over(users: Sequence[User]) -> None:
         user.contacts.take_stored(
             contacts.get(mxid, ()), groups.get(mxid, ()), members.get(mxid, ())
         )
-        user.spaces.take_stored(
-            states.get(mxid, ()),
-            children.get(mxid, ()),
-            groups.get(mxid, ()),
-            members.get(mxid, ()),
-            portals.get(mxid, ()),
-        )
+        stored = states.get(mxid, ()), children.get(mxid, ())
+        if _logs_in(user.row):  # (and the rows for the first space sync, which follows a login)
+            user.spaces.take_stored(
+                *stored, groups.get(mxid, ()), members.get(mxid, ()), portals.get(mxid, ())
+            )
+        else:
+            user.spaces.take_stored(*stored)
         avatar = user.routes.own_avatar
         if avatar is not None:
             avatar.take_stored(next(iter(pictures.get(mxid, ())), None))
@@ -92,14 +92,15 @@ async def hand_over(users: Sequence[User]) -> None:
     await _ghosts(contacts.values())
 
 
+def _logs_in(row: DBUser) -> bool:
+    """Whether the user logs in when started (a user whose credentials were lost does not:
+    nothing is handed to hold until they do)."""
+    return bool(row.passport) and not row.credentials_lost
+
+
 def _logs_in_with_book(row: DBUser) -> bool:
-    """Whether the user's first login reads the kept address book (a user whose credentials
-    were lost does not log in: nothing is handed to hold until they do)."""
-    return (
-        bool(row.passport)
-        and not row.credentials_lost
-        and endpoint_state.reads_cache(row, row.passport or "")
-    )
+    """Whether the user's first login reads the kept address book."""
+    return _logs_in(row) and endpoint_state.reads_cache(row, row.passport or "")
 
 
 async def _ghosts(contacts: Iterable[list[Contact]]) -> None:

@@ -207,21 +207,22 @@ async def test_hand_over_reads_each_table_once_for_a_page_of_users(
     log = logging.getLogger("mau.test.avatar")
     assert isinstance(log, TraceLogger)
     users = page_of(OWNER, OTHER)
+    users[0].row.passport = "owner@example.com"  # (logs in; OTHER, with no account, does not)
     for user in users:
         user.routes.own_avatar = OwnAvatar(user.mxid, SimpleNamespace(), log)  # type: ignore[arg-type]
     fresh_ghosts(monkeypatch)
     sent = count_statements(db, monkeypatch)
     await start_rows.hand_over(users)  # type: ignore[arg-type]
-    # contacts, groups, members, space names, children, pictures, portals; then the
-    # contacts' ghosts
-    assert len(sent) == 8
+    # contacts, groups, members, space names, children, pictures, portals, OWNER's kept
+    # address book; then the contacts' ghosts
+    assert len(sent) == 9
     assert users[1].spaces._names == {"!zroot:hs": "MSN"} and users[0].spaces._names == {}
     assert users[1].routes.own_avatar._known and not users[0].routes.own_avatar._known
-    # the groups and memberships, for the first space sync too
+    # the groups, memberships and portal rows for the first space sync of a user who logs in
     handed = users[0].spaces._handed
     assert handed is not None and [g.group_id for g in handed[0]] == ["1", "2"]
-    assert set(handed[1]) == want[2]
-    assert users[1].spaces._handed == ([], [], [])
+    assert set(handed[1]) == want[2] and handed[2] == []
+    assert users[1].spaces._handed is None
     del sent[:]
     await users[0].contacts.on_list_synced(sample_list())
     assert sent == [] and await stored() == want  # OWNER's list, read for the page, unchanged
@@ -231,7 +232,7 @@ async def test_hand_over_reads_each_table_once_for_a_page_of_users(
         user.routes.own_avatar = None
     del sent[:]
     await start_rows.hand_over(users)  # type: ignore[arg-type]
-    assert len(sent) == 7
+    assert len(sent) == 8
 
 
 def fresh_ghosts(monkeypatch: pytest.MonkeyPatch) -> None:
