@@ -45,8 +45,10 @@ __all__ = ["SpaceManager"]
 
 #: Who sets a room's ``m.space.parent`` event: asked for only when a link changes.
 IntentOf = Callable[[], Awaitable[IntentAPI | None]]
-#: The stored contact groups, (group id, passport) memberships and portal rows of the user.
-_Handed = tuple[list[DBContactGroup], list[tuple[str, str]], list[DBPortal]]
+#: What a sync needs of a portal row: its conversation key, room (if any) and kind.
+_PortalRoom = tuple[str, str | None, str]
+#: The stored contact groups, (group id, passport) memberships and portal rooms of the user.
+_Handed = tuple[list[DBContactGroup], list[tuple[str, str]], list[_PortalRoom]]
 
 ROOT_NAME = "MSN"
 ROOT_TOPIC = "Your MSN Messenger chats"
@@ -174,7 +176,7 @@ class SpaceManager:
             self._handed = (
                 sorted(groups, key=lambda g: g.group_id),  # (as the reads order them)
                 [(m.group_id, m.passport) for m in members],
-                sorted(portals, key=lambda p: p.conv_key),
+                sorted(_rooms(portals)),  # (held until the sync: three strings a room)
             )
         return True
 
@@ -289,21 +291,19 @@ class SpaceManager:
             group_rows = await DBContactGroup.all_for_owner(self.owner)
             members = await DBContactGroupMember.all_for_owner(self.owner)
             pairs = [(m.group_id, m.passport) for m in members]
-            portal_rows = await DBPortal.all_for_owner(self.owner)
+            portal_rows = _rooms(await DBPortal.all_for_owner(self.owner))
         groups = await self._group_spaces(root, group_rows)
         memberships: dict[str, set[str]] = {}
         for group_id, passport in pairs:
             memberships.setdefault(passport, set()).add(group_id)
-        for row in portal_rows:
-            loaded = Portal.cache.current(row)  # (what a portal in memory holds is newer)
-            if loaded is not None:
-                row = loaded.row
-            if row.room_id:
-                member_of = memberships.get(row.conv_key, set()) if row.kind == "dm" else set()
-                room = RoomID(row.room_id)
-                await self._place(
-                    root, groups, removed_spaces, room, member_of, self._portal_intent(row)
-                )
+        for conv_key, room_id, kind in portal_rows:
+            loaded = Portal.cache.by_key.get((self.owner, conv_key))
+            if loaded is not None:  # (what a portal in memory holds is newer)
+                room_id, kind = loaded.row.room_id, loaded.row.kind
+            if room_id:
+                member_of = memberships.get(conv_key, set()) if kind == "dm" else set()
+                parent = self._portal_intent(conv_key)
+                await self._place(root, groups, removed_spaces, RoomID(room_id), member_of, parent)
 
     async def _group_spaces(
         self, root: RoomID, rows: list[DBContactGroup] | None = None
@@ -349,11 +349,12 @@ class SpaceManager:
     async def _bot_intent(self) -> IntentAPI:
         return self._bot
 
-    def _portal_intent(self, row: DBPortal) -> IntentOf:
-        """The main intent of the portal of ``row`` (its ghost for a DM), loaded when asked."""
+    def _portal_intent(self, conv_key: str) -> IntentOf:
+        """The main intent of the user's portal of ``conv_key`` (its ghost for a DM), loaded
+        when asked."""
 
         async def load() -> IntentAPI | None:
-            portal = await Portal.get_by_key(row.owner, row.conv_key, create=False)
+            portal = await Portal.get_by_key(self.owner, conv_key, create=False)
             return portal.main_intent if portal is not None else None
 
         return load
@@ -419,6 +420,10 @@ class SpaceManager:
                 )
         except Exception:
             self.log.debug("Failed to update the space parent of %s", room, exc_info=True)
+
+
+def _rooms(rows: Iterable[DBPortal]) -> list[_PortalRoom]:
+    return [(row.conv_key, row.room_id, row.kind) for row in rows]
 
 
 def _given(intent: IntentAPI) -> IntentOf:
