@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 import argparse
@@ -226,6 +227,19 @@ class ScaleStack(BenchStack):
     async def add_users(self, spec: SeedSpec, count: int, spread: int = 1) -> None:
         """Store ``count`` logged-in users through the bridge's models (bridge stopped): the
         accounts 0, ``spread``, 2 * ``spread``, ... of ``spec``."""
+        from bridge import db as bridge_db
+
+        async with self._bridge_db():
+            for i in range(count):
+                await bridge_db.User(
+                    mxid=user_mxid(i, self.SERVER_NAME),
+                    passport=spec.email(i * spread),
+                    password=spec.password,
+                ).insert()
+
+    @contextlib.asynccontextmanager
+    async def _bridge_db(self) -> AsyncIterator[None]:
+        """The bridge's database opened with its models (the bridge stopped meanwhile)."""
         from mautrix.util.async_db import Database
 
         from bridge import db as bridge_db
@@ -236,12 +250,7 @@ class ScaleStack(BenchStack):
         await db.start()
         try:
             bridge_db.init(db, CredentialCipher(self.credential_key))
-            for i in range(count):
-                await bridge_db.User(
-                    mxid=user_mxid(i, self.SERVER_NAME),
-                    passport=spec.email(i * spread),
-                    password=spec.password,
-                ).insert()
+            yield
         finally:
             await db.stop()
 
@@ -251,20 +260,13 @@ class ScaleStack(BenchStack):
         row each, linked into the space of each of the contact's groups (else the user's MSN
         space) and the links stored. The room ids are made up: a start with nothing changed
         reads the rows and sends nothing for them. Returns how many were stored."""
-        from mautrix.util.async_db import Database
-
         from bridge import db as bridge_db
         from bridge.db.contact import Contact, ContactGroup, ContactGroupMember
         from bridge.db.portal import Portal
         from bridge.db.space import SpaceChild
 
-        db = Database.create(
-            self.db_url, upgrade_table=bridge_db.upgrade_table, owner_name="matrix-msn"
-        )
-        await db.start()
         made = 0
-        try:
-            bridge_db.init(db, CredentialCipher(self.credential_key))
+        async with self._bridge_db():
             for i in range(count):
                 owner = user_mxid(i, self.SERVER_NAME)
                 user = await bridge_db.User.get_by_mxid(owner)
@@ -286,8 +288,6 @@ class ScaleStack(BenchStack):
                     for space in wanted or {user.space_room}:
                         await SpaceChild(room_id=space, child=room, owner=owner).store()
                     made += 1
-        finally:
-            await db.stop()
         return made
 
 

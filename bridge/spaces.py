@@ -282,7 +282,7 @@ class SpaceManager:
             return
         removed_spaces = [RoomID(g.space_room) for g in removed if g.space_room]
         for space in removed_spaces:
-            await self._link(root, space, False, self._bot_intent)
+            await self._link(root, space, False, _given(self._bot))
             self._names.pop(space, None)
         handed, self._handed = self._handed, None
         if handed is not None:
@@ -324,7 +324,7 @@ class SpaceManager:
                 await group.update()
             space = RoomID(group.space_room)
             await self._ensure_name(space, name)
-            await self._link(root, space, True, self._bot_intent)
+            await self._link(root, space, True, _given(self._bot))
             spaces[group.group_id] = space
         return spaces
 
@@ -345,9 +345,6 @@ class SpaceManager:
             wanted = {root}
         for space in (root, *groups.values(), *removed_spaces):
             await self._link(space, room, space in wanted, parent)
-
-    async def _bot_intent(self) -> IntentAPI:
-        return self._bot
 
     def _portal_intent(self, conv_key: str) -> IntentOf:
         """The main intent of the user's portal of ``conv_key`` (its ghost for a DM), loaded
@@ -427,6 +424,8 @@ def _rooms(rows: Iterable[DBPortal]) -> list[_PortalRoom]:
 
 
 def _given(intent: IntentAPI) -> IntentOf:
+    """An intent at hand (the bot's, a portal's already loaded) as an :data:`IntentOf`."""
+
     async def given() -> IntentAPI:
         return intent
 
