@@ -189,6 +189,69 @@ class GCPauses:
         }
 
 
+class GCWhy:
+    """What slow collections scanned (``MSN_SCALE_PROBE_GC_WHY=<ms>``; a diagnosis, not a figure:
+    it walks every object of the collected generations before each collection, about doubling
+    the collector's time). For each collection longer than ``over_ms``: its generation, the
+    objects and references it had to visit, and the containers with the most references."""
+
+    def __init__(self, over_ms: float = 20.0, top: int = 5) -> None:
+        self.over_ms, self.top = over_ms, top
+        self.found: list[dict[str, Any]] = []
+        self._pending: tuple[int, int, list[tuple[int, Any]]] | None = None
+        self._started = 0.0
+
+    def install(self) -> None:
+        gc.callbacks.insert(0, self._callback)  # (before the pause is timed by GCPauses)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            objects = references = 0
+            biggest: list[tuple[int, Any]] = []
+            for generation in range(info["generation"] + 1):
+                for obj in gc.get_objects(generation):
+                    count = len(gc.get_referents(obj))
+                    objects += 1
+                    references += count
+                    if count > 1000 and (len(biggest) < self.top or count > biggest[-1][0]):
+                        biggest.append((count, obj))
+                        biggest.sort(key=lambda pair: -pair[0])
+                        del biggest[self.top :]
+            self._pending = (objects, references, biggest)
+            self._started = time.perf_counter()
+            return
+        spent = (time.perf_counter() - self._started) * 1000
+        pending, self._pending = self._pending, None
+        if pending is None or spent < self.over_ms:
+            return
+        objects, references, biggest = pending
+        self.found.append(
+            {
+                "ms": round(spent, 1),
+                "generation": info["generation"],
+                "objects": objects,
+                "references": references,
+                "biggest": [[count, _describe(obj)] for count, obj in biggest],
+            }
+        )
+        del self.found[:-20]
+
+
+def _describe(obj: Any) -> str:
+    kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    try:
+        if isinstance(obj, dict):
+            items = list(obj.items())[:2]
+            shown = ", ".join(f"{str(k)[:50]!r}: {type(v).__qualname__}" for k, v in items)
+            return f"{kind} len {len(obj)} {{{shown}}}"
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            first = [type(x).__qualname__ for x in list(obj)[:3]]
+            return f"{kind} len {len(obj)} of {first}"
+        return f"{kind} {repr(obj)[:80]}"
+    except Exception as e:  # (a diagnosis: any object)
+        return f"{kind} ({type(e).__name__})"
+
+
 def top_allocations(
     before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, limit: int = 15
 ) -> list[dict[str, Any]]:
@@ -347,6 +410,8 @@ class ProcessProbe:
         self.gc = GCPauses()
         self.lag = LoopLag(float(os.environ.get("MSN_SCALE_PROBE_INTERVAL", "0.01")))
         self.callbacks = LongCallbacks()
+        why = os.environ.get("MSN_SCALE_PROBE_GC_WHY")  # (milliseconds)
+        self.why = GCWhy(float(why)) if why else None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.window_started = time.monotonic()
 
@@ -354,6 +419,8 @@ class ProcessProbe:
         import signal
 
         self.gc.install()
+        if self.why is not None:
+            self.why.install()
         self.callbacks.install()
         signal.signal(signal.SIGUSR1, lambda *_: self._reset())
         signal.signal(signal.SIGUSR2, lambda *_: self._dump_allocations())
@@ -377,6 +444,8 @@ class ProcessProbe:
         self.gc.reset()
         self.lag.reset()
         self.callbacks.reset()
+        if self.why is not None:
+            self.why.found.clear()
         self.window_started = time.monotonic()
         self._write()
 
@@ -397,6 +466,7 @@ class ProcessProbe:
             "gc_freezes": _policy_count("freezes"),
             "gc_promotions": _policy_count("promotions"),
             "gc_threshold": gc.get_threshold(),
+            **({"gc_why": self.why.found} if self.why is not None else {}),
             # (tasks are counted in the SIGUSR2 dump: asyncio.all_tasks every second walks
             # every task, tens of thousands at scale)
         }

@@ -5,7 +5,8 @@ collector and stalls the event loop for up to 1.7 s per full collection, scannin
 long-lived objects that are still alive (``bench/scale.py``, README "Scaling"). Two remedies,
 both set under ``bridge.gc``:
 
-* ``threshold``: the generation-0 threshold (Python: 700) and, with it, fewer full collections
+* ``threshold``: the generation-0 threshold during bursts of logins (Python: 700; between
+  bursts at most :data:`IDLE_THRESHOLD`, see below) and, with it, fewer full collections
   (generation thresholds ``threshold``, :data:`GEN1_THRESHOLD`, 100: a generation-1 collection
   comes after fewer young ones than Python's 10, so each scans fewer survivors; README
   "Scaling" has the passes measured at 10, 5 and 3);
@@ -28,7 +29,13 @@ generation-1 collection, which then held what three young collections left (at 1
 longest collections of a storm, 59-94 ms, and half the collector's time). What became garbage
 in a reference cycle after it survived waits for the next collection of ended sessions, as
 what a freeze every ``freeze_every`` logins holds always did. Between bursts collections are
-Python's (a bridge passing messages for months keeps no garbage frozen).
+Python's (a bridge passing messages for months keeps no garbage frozen), with a lower
+generation-0 threshold (:data:`IDLE_THRESHOLD`): nothing young is frozen then, so a
+generation-1 collection scans what three young ones left, and the young objects refer into a
+heap of a gigabyte at 10,000 sessions, where the collector's read of each object referred to
+is a cache miss (about 0.2 µs per reference there, a fifth of that with 300 sessions). With
+the login threshold such a pass took 161 ms once while 10,000 sessions were idle
+(``bench/gc_idle.py`` measures both thresholds).
 
 0 for either keeps Python's behaviour. At shutdown (:meth:`GCPolicy.stopping`) nothing is
 collected any more: the process is about to end, and a full collection per ``freeze_every``
@@ -43,12 +50,14 @@ import gc
 import logging
 import time
 
-__all__ = ["DEFAULT_FREEZE_EVERY", "DEFAULT_THRESHOLD", "GCPolicy", "policy"]
+__all__ = ["DEFAULT_FREEZE_EVERY", "DEFAULT_THRESHOLD", "IDLE_THRESHOLD", "GCPolicy", "policy"]
 
 log = logging.getLogger("mau.gc")
 
 DEFAULT_THRESHOLD: Final = 10000
 DEFAULT_FREEZE_EVERY: Final = 500
+#: Generation-0 threshold between bursts of logins (at most the configured one).
+IDLE_THRESHOLD: Final = 1000
 #: Generation-1 threshold: young collections between two of generation 1 (Python: 10).
 GEN1_THRESHOLD: Final = 3
 #: Seconds without a login after which the logins since the last freeze are frozen too.
@@ -63,6 +72,7 @@ class GCPolicy:
         "freeze_every",
         "freezes",
         "frozen",
+        "idle_threshold",
         "last_login",
         "logins",
         "promotions",
@@ -75,6 +85,7 @@ class GCPolicy:
 
     def __init__(self) -> None:
         self.threshold = 0
+        self.idle_threshold = IDLE_THRESHOLD
         self.freeze_every = 0
         self.logins = 0  # since the last freeze
         self.ended = 0  # sessions ended since the last release
@@ -91,7 +102,8 @@ class GCPolicy:
         self.threshold = max(0, threshold)
         self.freeze_every = max(0, freeze_every)
         if self.threshold:
-            gc.set_threshold(self.threshold, GEN1_THRESHOLD, 100)
+            # (without bursts, which freezing makes, one threshold for all times)
+            self._set_threshold(self.in_burst or not self.freeze_every)
         log.debug("GC thresholds %s, freeze every %d logins", gc.get_threshold(), freeze_every)
 
     def logged_in(self) -> None:
@@ -111,6 +123,7 @@ class GCPolicy:
             self.settle = loop.call_later(self.settle_seconds, self._settled)
             if not self.in_burst:
                 gc.callbacks.append(self.after_collection)
+                self._set_threshold(True)
 
     def _settled(self) -> None:
         """No login for a while: freeze what the last ones made and end the burst (or look
@@ -145,6 +158,14 @@ class GCPolicy:
     def _burst_over(self) -> None:
         if self.in_burst:
             gc.callbacks.remove(self.after_collection)
+            self._set_threshold(False)
+
+    def _set_threshold(self, burst: bool) -> None:
+        """The burst's generation-0 threshold or the lower one between bursts (module doc)."""
+        if not self.threshold:
+            return  # Python's
+        young = self.threshold if burst else min(self.threshold, self.idle_threshold)
+        gc.set_threshold(young, GEN1_THRESHOLD, 100)
 
     def _freeze(self) -> None:
         self.frozen += self.logins

@@ -1,6 +1,6 @@
-"""The bridge's garbage-collector policy (bridge.gc): thresholds, freezing every N logins, the
-survivors of young collections frozen during a burst of logins, and what frozen sessions leave
-in reference cycles collected once N sessions ended."""
+"""The bridge's garbage-collector policy (bridge.gc): thresholds (a lower one between bursts of
+logins), freezing every N logins, the survivors of young collections frozen during a burst of
+logins, and what frozen sessions leave in reference cycles collected once N sessions ended."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import weakref
 
 import pytest
 
-from bridge.gc_policy import GCPolicy
+from bridge.gc_policy import IDLE_THRESHOLD, GCPolicy
 from tests.support.scaling import best_of
 
 
@@ -39,8 +39,33 @@ def test_thresholds_are_set_and_zero_keeps_pythons() -> None:
     before = gc.get_threshold()
     GCPolicy().configure(0, 0)
     assert gc.get_threshold() == before
-    GCPolicy().configure(10000, 500)
+    GCPolicy().configure(0, 500)
+    assert gc.get_threshold() == before
+    GCPolicy().configure(10000, 0)  # no bursts without freezing: one threshold throughout
     assert gc.get_threshold() == (10000, 3, 100)
+    GCPolicy().configure(10000, 500)  # no login yet: the threshold between bursts
+    assert gc.get_threshold() == (IDLE_THRESHOLD, 3, 100)
+    GCPolicy().configure(IDLE_THRESHOLD // 2, 500)  # never above the configured one
+    assert gc.get_threshold() == (IDLE_THRESHOLD // 2, 3, 100)
+
+
+async def test_a_burst_of_logins_has_the_configured_threshold_and_idle_the_lower_one() -> None:
+    # Between bursts nothing young is frozen: a generation-1 collection scans what three young
+    # ones left, each object of it a cache miss in a big heap (bench/gc_idle.py).
+    policy = GCPolicy()
+    policy.configure(10000, 1000)
+    policy.settle_seconds = 0.05
+    policy.logged_in()
+    assert policy.in_burst and gc.get_threshold() == (10000, 3, 100)
+    for _ in range(200):  # (awaiting the policy's own timer; 10 s at most)
+        if not policy.in_burst:
+            break
+        await asyncio.sleep(0.05)
+    assert not policy.in_burst and gc.get_threshold() == (IDLE_THRESHOLD, 3, 100)
+    policy.logged_in()  # the next burst
+    assert gc.get_threshold() == (10000, 3, 100)
+    policy.stopping()
+    assert gc.get_threshold() == (IDLE_THRESHOLD, 3, 100)
 
 
 def test_freezes_every_n_logins() -> None:
