@@ -12,7 +12,10 @@ there, a cache miss each. This benchmark builds ``--sessions`` stand-in sessions
 ``--events`` stand-in events: each makes a few containers that refer to objects of random
 sessions; a tenth of the events' objects stay alive for a while (as a message awaiting its
 echo would) and a twentieth for good (as a room's state, a cache entry, a portal: what an idle
-bridge accumulates), the rest die at once. It reports the collections during those events by
+bridge accumulates), the rest die at once; and every ``CHURN``-th event replaces an object of
+a session with a new one (a presence, a re-armed timer: the old one dies, the new one lives
+on). Python counts a generation's size as allocations minus deallocations, so that churn
+fills the young generations without bringing their collection nearer. It reports the collections during those events by
 generation (count, longest, 99th percentile) and the collector's CPU in all, for:
 
 * ``login threshold`` — the threshold of a burst of logins kept between bursts (the policy
@@ -44,6 +47,8 @@ from bridge.gc_policy import DEFAULT_FREEZE_EVERY, DEFAULT_THRESHOLD, IDLE_THRES
 KEPT_EVENTS = 2000
 #: Every ``GROWTH``-th event's objects stay alive for good.
 GROWTH = 20
+#: Every ``CHURN``-th event replaces an old object of a session with a young one.
+CHURN = 2
 
 
 class _Pauses:
@@ -106,6 +111,9 @@ async def run_variant(
             kept.append(made)
         if i % GROWTH == 0:
             grown.append(made)
+        if i % CHURN == 0:
+            k = rng.randrange(len(a))
+            a[k] = {"n": k, "session": a}
         if i % 1000 == 0:
             await asyncio.sleep(0)
     elapsed_cpu = time.process_time() - cpu

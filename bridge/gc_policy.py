@@ -5,8 +5,8 @@ collector and stalls the event loop for up to 1.7 s per full collection, scannin
 long-lived objects that are still alive (``bench/scale.py``, README "Scaling"). Two remedies,
 both set under ``bridge.gc``:
 
-* ``threshold``: the generation-0 threshold during bursts of logins (Python: 700; between
-  bursts at most :data:`IDLE_THRESHOLD`, see below) and, with it, fewer full collections
+* ``threshold``: the generation-0 threshold during bursts of logins (Python: 700, which is
+  kept between bursts, see below) and, with it, fewer full collections
   (generation thresholds ``threshold``, :data:`GEN1_THRESHOLD`, 100: a generation-1 collection
   comes after fewer young ones than Python's 10, so each scans fewer survivors; README
   "Scaling" has the passes measured at 10, 5 and 3);
@@ -29,13 +29,18 @@ generation-1 collection, which then held what three young collections left (at 1
 longest collections of a storm, 59-94 ms, and half the collector's time). What became garbage
 in a reference cycle after it survived waits for the next collection of ended sessions, as
 what a freeze every ``freeze_every`` logins holds always did. Between bursts collections are
-Python's (a bridge passing messages for months keeps no garbage frozen), with a lower
-generation-0 threshold (:data:`IDLE_THRESHOLD`): nothing young is frozen then, so a
-generation-1 collection scans what three young ones left, and the young objects refer into a
-heap of a gigabyte at 10,000 sessions, where the collector's read of each object referred to
-is a cache miss (about 0.2 µs per reference there, a fifth of that with 300 sessions). With
-the login threshold such a pass took 161 ms once while 10,000 sessions were idle
-(``bench/gc_idle.py`` measures both thresholds).
+Python's (a bridge passing messages for months keeps no garbage frozen), with Python's own
+generation-0 threshold (:data:`IDLE_THRESHOLD`). Nothing young is frozen then, and Python
+counts a generation's size as allocations minus deallocations: while old objects die as new
+ones replace them (a presence, a re-armed timer), the young generations fill without their
+collection coming nearer. A generation-1 collection then scans what three young ones left,
+whose objects refer into a heap of a gigabyte at 10,000 sessions, where the collector's read
+of each object referred to is a cache miss (about 0.2 µs per reference there, a fifth of that
+with 300 sessions). With the login threshold such a pass took 161 ms once while 10,000
+sessions were idle (``bench/gc_idle.py`` measures both thresholds). The generation-2
+threshold rises in proportion, so that full collections, which scan everything made since
+the last freeze (382 ms once, idle after a start with Synapse's backlog in flight), come no
+sooner than with the login threshold.
 
 0 for either keeps Python's behaviour. At shutdown (:meth:`GCPolicy.stopping`) nothing is
 collected any more: the process is about to end, and a full collection per ``freeze_every``
@@ -56,10 +61,12 @@ log = logging.getLogger("mau.gc")
 
 DEFAULT_THRESHOLD: Final = 10000
 DEFAULT_FREEZE_EVERY: Final = 500
-#: Generation-0 threshold between bursts of logins (at most the configured one).
-IDLE_THRESHOLD: Final = 1000
+#: Generation-0 threshold between bursts of logins (Python's; at most the configured one).
+IDLE_THRESHOLD: Final = 700
 #: Generation-1 threshold: young collections between two of generation 1 (Python: 10).
 GEN1_THRESHOLD: Final = 3
+#: Generation-2 threshold with the burst's generation-0 threshold (Python's: 100).
+GEN2_THRESHOLD: Final = 100
 #: Seconds without a login after which the logins since the last freeze are frozen too.
 SETTLE_SECONDS: Final = 10.0
 
@@ -165,7 +172,9 @@ class GCPolicy:
         if not self.threshold:
             return  # Python's
         young = self.threshold if burst else min(self.threshold, self.idle_threshold)
-        gc.set_threshold(young, GEN1_THRESHOLD, 100)
+        # full collections as rare in allocations as with the burst's threshold: they scan
+        # everything made since the last freeze, a lower young threshold must not bring them on
+        gc.set_threshold(young, GEN1_THRESHOLD, -(-GEN2_THRESHOLD * self.threshold // young))
 
     def _freeze(self) -> None:
         self.frozen += self.logins
