@@ -15,8 +15,9 @@ echo would) and a twentieth for good (as a room's state, a cache entry, a portal
 bridge accumulates), the rest die at once; and every ``CHURN``-th event replaces an object of
 a session with a new one (a presence, a re-armed timer: the old one dies, the new one lives
 on). Python counts a generation's size as allocations minus deallocations, so that churn
-fills the young generations without bringing their collection nearer. It reports the collections during those events by
-generation (count, longest, 99th percentile) and the collector's CPU in all, for:
+fills the young generations without bringing their collection nearer. It reports the
+collections during those events by generation (count, longest) and the collector's time in
+all (:class:`bench._probe.GCPauses`), for:
 
 * ``login threshold`` — the threshold of a burst of logins kept between bursts (the policy
   before, the baseline, in the same run);
@@ -41,6 +42,7 @@ import time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._probe import GCPauses
 from bridge.gc_policy import DEFAULT_FREEZE_EVERY, DEFAULT_THRESHOLD, IDLE_THRESHOLD, GCPolicy
 
 #: Every 10th event's objects stay alive until this many later ones were kept.
@@ -49,18 +51,6 @@ KEPT_EVENTS = 2000
 GROWTH = 20
 #: Every ``CHURN``-th event replaces an old object of a session with a young one.
 CHURN = 2
-
-
-class _Pauses:
-    def __init__(self) -> None:
-        self.by_generation: list[list[float]] = [[], [], []]
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.by_generation[info["generation"]].append(time.perf_counter() - self._started)
 
 
 def _build(sessions: int, objects: int) -> list[list[Any]]:
@@ -97,8 +87,8 @@ async def run_variant(
     count = len(sessions)
     kept: deque[Any] = deque(maxlen=KEPT_EVENTS)
     grown: list[Any] = []
-    pauses = _Pauses()
-    gc.callbacks.append(pauses)
+    pauses = GCPauses()
+    pauses.install()
     cpu = time.process_time()
     started = time.perf_counter()
     for i in range(events):
@@ -118,7 +108,7 @@ async def run_variant(
             await asyncio.sleep(0)
     elapsed_cpu = time.process_time() - cpu
     elapsed = time.perf_counter() - started
-    gc.callbacks.remove(pauses)
+    pauses.uninstall()
     policy.stopping()
     del grown
     result: dict[str, Any] = {
@@ -127,22 +117,19 @@ async def run_variant(
         "events": events,
         "cpu_s": round(elapsed_cpu, 3),
         "wall_s": round(elapsed, 3),
-        "gc_s": round(sum(sum(p) for p in pauses.by_generation), 4),
+        "gc_s": round(pauses.seconds, 4),
     }
-    for generation, found in enumerate(pauses.by_generation):
-        ordered = sorted(found)
+    for generation in range(3):
         result[f"gen{generation}"] = {
-            "count": len(found),
-            "max_ms": round(ordered[-1] * 1000, 2) if ordered else 0.0,
-            "p99_ms": round(ordered[int(len(ordered) * 0.99)] * 1000, 2) if ordered else 0.0,
+            "count": pauses.count[generation],
+            "max_ms": round(pauses.max[generation] * 1000, 2),
         }
     return result
 
 
 def _line(r: dict[str, Any]) -> str:
     parts = ", ".join(
-        f"gen {g}: {r[f'gen{g}']['count']} longest {r[f'gen{g}']['max_ms']:.1f} ms "
-        f"(p99 {r[f'gen{g}']['p99_ms']:.1f})"
+        f"gen {g}: {r[f'gen{g}']['count']} longest {r[f'gen{g}']['max_ms']:.1f} ms"
         for g in range(3)
     )
     return (
