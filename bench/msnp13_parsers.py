@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bridge.msnp.addressbook import parse_find_all
 from bridge.msnp.adl import ListEntry, build_ml
 from bridge.msnp.errors import ProtocolError
+from bridge.msnp.mbi_key import mbi_key_response
 from bridge.msnp.oim import parse_oim_message
 from bridge.msnp.soap import SOAP_MAX_BYTES, SOAP_MAX_ELEMENTS
-from bridge.msnp.sso import mbi_key_response
 from bridge.msnp.values import Lists
 from bridge.msnp.xmlsafe import parse_xml
 

@@ -31,6 +31,7 @@ from .events import (
 from .passport import service_urls
 from .soap import SoapRequest
 from .sso import CONTACTS, SecurityTokens
+from .tasks import Tasks
 from .values import MessageFormat
 
 __all__ = ["FIRST_CIRCLE_VERSION", "CircleSession", "start_circles"]
@@ -86,7 +87,7 @@ class CircleSession:
         self.circles: dict[str, CircleInfo] = {}
         self._members: dict[str, dict[str, CircleMember]] = {}
         self._fetching: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         self._web: Poster | None = None
         self.ab_url = ""
         self.ticket = ""
@@ -177,9 +178,7 @@ class CircleSession:
         if circle_id not in self.circles or circle_id in self._fetching or self._web is None:
             return
         self._fetching.add(circle_id)
-        task = asyncio.create_task(self._refresh(circle_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._refresh(circle_id))
 
     async def _refresh(self, circle_id: str) -> None:
         try:
@@ -235,5 +234,4 @@ class CircleSession:
             await conn.send(Command("SDG", conn.next_trid(), (), payload))
 
     def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()

@@ -39,6 +39,7 @@ from .offline import OfflineMessages
 from .p2p_client import ClientP2P
 from .passport import PassportServices
 from .pool import GROUP_PREFIX, SwitchboardPool
+from .tasks import Tasks
 from .values import (
     Contact,
     DisconnectReason,
@@ -113,7 +114,7 @@ class MSNClient(ConversationMethods):
         )
         self._dispatcher: asyncio.Task[None] | None = None  # runs while events wait
         self._finished = False  # no more events are handed to the handler
-        self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
+        self._tasks = Tasks()
         #: pictures, emoticons and files over P2P (:mod:`.p2p_client`)
         self.p2p = ClientP2P(config, self._ns, self._pool, self._emit)
         #: files from MSN Messenger 4-5 (:mod:`.msnftp_client`)
@@ -287,7 +288,9 @@ class MSNClient(ConversationMethods):
         if self._ns.version < 13:  # (13+ call the address book and offline messages later)
             await self._web.close()  # MSNP2-12 need HTTP for the Passport login only
         ns = self._ns
-        return LoginResult(ns.passport, ns.friendly_name, ns.version, used, ns.profile)
+        # the profile is handed out, not kept (nothing reads it later; its MSPAuth is a ticket)
+        profile, ns.profile = ns.profile, {}
+        return LoginResult(ns.passport, ns.friendly_name, ns.version, used, profile)
 
     async def close(self) -> None:
         """Sign out and close every connection; emits ``Disconnected(CLIENT)``."""
@@ -305,8 +308,7 @@ class MSNClient(ConversationMethods):
         self._pool.cancel_tasks()
         await self.p2p.close()
         await self.msnftp.close()
-        for task in list(self._tasks or ()):
-            task.cancel()
+        self._tasks.cancel()
         self._oim.close()
         await self._finish_events()
         await self._web.close()
@@ -320,11 +322,7 @@ class MSNClient(ConversationMethods):
         self._spawn(self.msnftp.close())
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.create_task(coro)
-        if self._tasks is None:
-            self._tasks = set()
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def _wind_down(self) -> None:
         """The notification session ended. Switchboards live on at the server without it: the

@@ -31,13 +31,13 @@ from .errors import (
     RemoteProtocolError,
     TicketRejected,
 )
+from .mbi_key import mbi_key_response
 from .soap import SoapRequest
 from .sso import (
     MESSENGER_CLEAR,
     MESSENGER_TICKET,
     SecurityTokens,
     TokenRequest,
-    mbi_key_response,
     parse_sso_challenge,
     sso_token_requests,
     twn_token_requests,

@@ -8,7 +8,6 @@ A file ``INVITE`` on a switchboard becomes a :class:`~.events.FileOffered` event
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
-import asyncio
 import logging
 
 from .errors import MSNPException
@@ -16,6 +15,7 @@ from .events import Event, FileOffered, OtherMessageReceived
 from .msnftp import CONTENT_TYPE, build_cancel, parse_invitation
 from .msnftp_transfer import MsnftpOffer
 from .p2p_transfer import P2PLimits
+from .tasks import Tasks
 
 __all__ = ["ClientMsnftp"]
 
@@ -39,7 +39,7 @@ class ClientMsnftp:
         self._send = send
         self._emit = emit
         self._offers: dict[tuple[str, str], MsnftpOffer] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
 
     def intercept(self, event: Event) -> bool:
         """Whether ``event`` was an MSNFTP invitation message (then it is handled here)."""
@@ -82,14 +82,10 @@ class ClientMsnftp:
             log.info("MSNFTP: could not answer an invitation: %s", e)
 
     def spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name="msnftp-answer")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, "msnftp-answer")
 
     async def close(self) -> None:
         for offer in list(self._offers.values()):
             offer.withdraw("the session closed")
         self._offers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        self._tasks.clear()
+        self._tasks.cancel()

@@ -32,6 +32,7 @@ from .message import PROFILE, parse_message
 from .ns_commands import chg_args, parse_ring, sign_out_reason, switchboard_transfer
 from .roster import Roster
 from .sso import SecurityTokens
+from .tasks import Tasks
 from .tickets import TicketKeeper
 from .ubx import build_endpoint_data, build_private_endpoint_data, build_user_data
 from .values import DisconnectReason, ListCache, Ring, Status
@@ -95,7 +96,7 @@ class NotificationSession:
         self._out_reason: DisconnectReason | None = None
         self._out_detail = ""
         self._keepalive: Keepalive | None = None  # from the end of the login on
-        self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
+        self._tasks = Tasks()
         self._disconnected = False
         #: MSNP13+: the address-book cache of the previous login (in), of this one (out)
         self.ab_cache: ab_login.AbCache | None = None
@@ -137,9 +138,9 @@ class NotificationSession:
         self.conn = auth.conn
         self.server_hosts = (auth.host, auth.conn.peer_ip)
         self.passport = self.roster.own_passport = auth.passport
-        self.tokens = auth.tokens
         if auth.tokens is not None:
             self.tickets = TicketKeeper(services, auth.passport, credentials.password, auth.tokens)
+            self.tokens = self.tickets.tokens  # (those the session goes on using)
         if auth.friendly_name is not None:
             self.roster.own_name = auth.friendly_name
         try:
@@ -187,8 +188,7 @@ class NotificationSession:
         else:
             version, current = await self._syn(conn)
         self.logged_in = True
-        profile = dict(self.profile)
-        self.emit(LoggedIn(self.passport, self.friendly_name, self.version, profile))
+        self.emit(LoggedIn(self.passport, self.friendly_name, self.version, dict(self.profile)))
         self.emit(self.roster.snapshot(version, current))
         if initial:
             conn.stage = "ADL"
@@ -212,13 +212,9 @@ class NotificationSession:
         self._syncing = asyncio.Event()
         try:
             return await list_sync.sync(
-                conn,
-                self.roster,
-                self._cache,
-                self._syncing,
-                self.config.transaction_timeout,
+                conn, self.roster, self._cache, self._syncing, self.config.transaction_timeout,
                 lambda: self.conn is None or self.conn.closed,
-            )
+            )  # fmt: skip
         finally:
             self._syncing = None
 
@@ -243,11 +239,12 @@ class NotificationSession:
     def _cmd_MSG(self, cmd: Command) -> None:
         message = parse_message(cmd.payload or b"")
         if message.content_type == PROFILE:
-            self.profile = {
-                intern(k): v  # the same few names for every session
-                for k, v in message.headers.items()
-                if k.lower() not in ("mime-version", "content-type")
-            }
+            if not self.logged_in:  # (it comes before the list; a late one would only be kept)
+                self.profile = {
+                    intern(k): v  # the same few names for every session
+                    for k, v in message.headers.items()
+                    if k.lower() not in ("mime-version", "content-type")
+                }
             return
         self.emit(
             OtherMessageReceived(
@@ -313,11 +310,7 @@ class NotificationSession:
             except (ConnectionClosed, MSNPError, TransactionTimeout) as e:
                 log.debug("background NS task failed: %s", e)
 
-        task = asyncio.create_task(run())
-        if self._tasks is None:
-            self._tasks = set()
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(run())
 
     def _on_close(self, reason: DisconnectReason, detail: str) -> None:
         self.circles.close()

@@ -24,6 +24,7 @@ from .login import PassportService
 from .oim import MailData
 from .soap import SoapRequest
 from .sso import MESSENGER_TICKET
+from .tasks import Tasks
 from .tickets import TicketKeeper
 
 __all__ = ["MAX_SEEN", "OimInbox"]
@@ -57,7 +58,7 @@ class OimInbox:
         self._emit = emit
         self._seen: dict[str, None] = {}
         self._lock = asyncio.Lock()  # one batch at a time: they are reported in order
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
 
     async def _rsi(self, request: Callable[[str], SoapRequest]) -> bytes:
         async def attempt(ticket: str) -> bytes:
@@ -86,14 +87,11 @@ class OimInbox:
                 except MSNPException as e:
                     log.warning("offline messages not fetched: %s", e)
 
-        task = asyncio.create_task(run(), name="msnp-oim")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(run(), "msnp-oim")
 
     def close(self) -> None:
         """Stop fetching (the session ended)."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
 
     async def fetch(self, mail_data: MailData) -> int:
         """Fetch and report the messages ``mail_data`` lists (not reported before); how many

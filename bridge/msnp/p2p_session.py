@@ -45,6 +45,7 @@ from .p2p_transport import (
     TransportEvent,
 )
 from .p2p_v2 import Target, decode_v2_packet, p2p_target
+from .tasks import Tasks
 
 __all__ = [
     "FileOffer",
@@ -92,7 +93,7 @@ class P2PManager:
         self.on_file_offer = on_file_offer
         self.budget = Budget(self.limits.max_buffered)
         self._peers: dict[str, Peer] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks(self._task_done)
         self._closed = False
         #: counters for logs, tests and benchmarks
         self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
@@ -155,10 +156,7 @@ class P2PManager:
             for session in peer.sessions.values():
                 session.inbox.fail("the client is shutting down")
             peer.pipe.cancel()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.cancel(), return_exceptions=True)
         self._peers.clear()
 
     @property
@@ -308,12 +306,9 @@ class P2PManager:
             session.end()
 
     def _spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._tasks.spawn(coro, name)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("P2P task %s failed", task.get_name(), exc_info=task.exception())
 

@@ -42,6 +42,7 @@ from .p2p import CONTENT_TYPE as P2P_CONTENT_TYPE
 from .p2p_session import P2PManager
 from .sb_messages import message_event
 from .switchboard import Switchboard
+from .tasks import Tasks
 from .values import Ring
 
 __all__ = ["GROUP_PREFIX", "MAX_REMEMBERED_GROUPS", "NotificationServer", "SwitchboardPool"]
@@ -104,7 +105,7 @@ class SwitchboardPool:
             config.max_switchboards, config.max_switchboards_per_inviter
         )
         self._parts: MultiPacketReassembler | None = None  # made with the first split message
-        self._tasks: set[asyncio.Task[None]] | None = None  # made when one is spawned
+        self._tasks = Tasks()
         #: no switchboard is opened or answered any more (the session ended)
         self.closed = False
         #: receives the P2P (MSNSLP) messages of every switchboard, set by the client
@@ -113,7 +114,7 @@ class SwitchboardPool:
     @property
     def busy(self) -> bool:
         """Whether a switchboard is open or a task of the pool still runs."""
-        return bool(self._all or self._tasks)
+        return bool(self._all or len(self._tasks))
 
     # ------------------------------------------------------------- using one
 
@@ -248,15 +249,10 @@ class SwitchboardPool:
         await asyncio.gather(*(settle_and_leave(sb) for sb in list(self._all)))
 
     def cancel_tasks(self) -> None:
-        for task in list(self._tasks or ()):
-            task.cancel()
+        self._tasks.cancel()
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.create_task(coro)
-        if self._tasks is None:
-            self._tasks = set()
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     # ------------------------------------------------------------- answering
 

@@ -1,18 +1,11 @@
-"""Passport 3.0 / Live ID single sign-on: the token request, its answer and the MBI key.
+"""Passport 3.0 / Live ID single sign-on: the token request and its answer.
 
 MSNP13-14 sign in with ``USR TWN`` and MSNP15+ with ``USR SSO``; both get their tickets from
 the WS-Trust ``RequestMultipleSecurityTokens`` call to ``RST.srf`` (``RST2.srf``, the WS-Trust
 2005 / SOAP 1.2 flavour, for Windows Live Messenger 2009). One request asks for a compact
 ticket per service address; the answer maps each address to its ticket, its lifetime and, for
-``messengerclear.live.com``, the binary secret from which the ``USR SSO S`` answer to the
-server's nonce (the ``MSGUSRKEY`` blob, "MBI key") is computed:
-
-* key1 is the base64-decoded binary secret; key2 and key3 are derived from it with HMAC-SHA1
-  and the constants ``WS-SecureConversationSESSION KEY HASH`` / ``... ENCRYPTION``;
-* the blob is a 28-byte little-endian header (28, CBC=1, 3DES=0x6603, SHA1=0x8004, IV length
-  8, hash length 20, cipher length), an 8-byte IV, HMAC-SHA1(key2, nonce) and the 3DES-CBC
-  encryption with key3 of the nonce padded PKCS#5-style (eight 0x08 bytes for the usual
-  64-character nonce); base64-encoded.
+``messengerclear.live.com``, the binary secret from which :mod:`.mbi_key` computes the
+``USR SSO S`` answer to the server's nonce.
 
 Pure functions; :func:`bridge.msnp.soap_http.post_soap` carries the request. A wrong password
 raises :class:`~bridge.msnp.errors.AuthError`; other faults raise
@@ -25,24 +18,12 @@ from typing import Final
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from sys import intern
 from urllib.parse import unquote
-import base64
-import binascii
-import hashlib
-import hmac
-import os
-import struct
-
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from .errors import AuthError, RemoteProtocolError
 from .soap import SOAP11_NS, SOAP12_NS, SoapRequest, fault_from, parse_envelope
-from .xmlsafe import attr, strict_text, text
-
-try:  # cryptography >= 43 keeps 3DES among the "decrepit" algorithms
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-except ImportError:  # pragma: no cover - older cryptography
-    from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
+from .xmlsafe import Element, attr, strict_text, text
 
 __all__ = [
     "CONTACTS",
@@ -56,8 +37,6 @@ __all__ = [
     "SsoChallenge",
     "TokenRequest",
     "build_rst_request",
-    "derive_key",
-    "mbi_key_response",
     "parse_rst_response",
     "parse_sso_challenge",
     "sso_token_requests",
@@ -86,11 +65,6 @@ _WSSE_2004: Final = (
 _WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 _SAML: Final = "urn:oasis:names:tc:SAML:1.0:assertion"
 
-_HASH_MAGIC: Final = b"WS-SecureConversationSESSION KEY HASH"
-_ENCRYPTION_MAGIC: Final = b"WS-SecureConversationSESSION KEY ENCRYPTION"
-_CRYPT_MODE_CBC: Final = 1
-_CALG_3DES: Final = 0x6603
-_CALG_SHA1: Final = 0x8004
 _MAX_NONCE: Final = 1024
 
 
@@ -274,6 +248,12 @@ class SecurityTokens:
     def get(self, address: str) -> SecurityToken | None:
         return self.tokens.get(address.lower())
 
+    def only(self, addresses: Iterable[str]) -> SecurityTokens:
+        """These tickets with those of ``addresses`` only (what a session goes on using)."""
+        keys = {address.lower() for address in addresses}
+        kept = {key: token for key, token in self.tokens.items() if key in keys}
+        return SecurityTokens(kept, self.cid, self.puid)
+
     def ticket(self, address: str) -> str:
         """The ticket for ``address``; :class:`ProtocolError` when Passport issued none."""
         token = self.get(address)
@@ -316,10 +296,24 @@ def parse_rst_response(data: bytes) -> SecurityTokens:
             "Passport answer without a RequestSecurityTokenResponseCollection"
         )
     tokens: dict[str, SecurityToken] = {}
+    # (every ticket of an answer tends to have the same times: one datetime for each)
+    times: dict[str, datetime | None] = {}
+
+    def moment(node: Element | None, name: str) -> datetime | None:
+        if node is None:
+            return None
+        text = node.findtext(name)
+        if text not in times:
+            times[text] = _parse_time(text)
+        return times[text]
+
     for response in collection.children_named("RequestSecurityTokenResponse"):
         address = response.findtext("AppliesTo/EndpointReference/Address").strip()
         if not address:
             continue
+        key = intern(address.lower())  # (a few addresses, the same in every session)
+        if key == address:
+            address = key
         requested = response.child("RequestedSecurityToken")
         token = ""
         if requested is not None:
@@ -328,13 +322,13 @@ def parse_rst_response(data: bytes) -> SecurityTokens:
             token = (compact or legacy or requested).text.strip()
         lifetime = response.child("Lifetime") or response.child("LifeTime")
         secret = response.findtext("RequestedProofToken/BinarySecret").strip()
-        tokens[address.lower()] = SecurityToken(
+        tokens[key] = SecurityToken(
             address=address,
             token=token,
-            token_type=response.findtext("TokenType").strip(),
+            token_type=intern(response.findtext("TokenType").strip()),
             binary_secret=secret or None,
-            created=_parse_time(lifetime.findtext("Created")) if lifetime else None,
-            expires=_parse_time(lifetime.findtext("Expires")) if lifetime else None,
+            created=moment(lifetime, "Created"),
+            expires=moment(lifetime, "Expires"),
         )
     cid = puid = None
     header = root.child("Header")
@@ -365,44 +359,3 @@ def parse_sso_challenge(args: Iterable[str]) -> SsoChallenge:
     if not policy or not nonce or len(nonce) > _MAX_NONCE or not nonce.isascii():
         raise RemoteProtocolError("unusable SSO policy or nonce")
     return SsoChallenge(policy, nonce)
-
-
-def derive_key(key: bytes, magic: bytes) -> bytes:
-    """The 24-byte WS-SecureConversation key derived from ``key`` for ``magic``."""
-
-    def mac(message: bytes) -> bytes:
-        return hmac.new(key, message, hashlib.sha1).digest()
-
-    first = mac(magic)
-    second = mac(first)
-    return mac(first + magic) + mac(second + magic)[:4]
-
-
-def mbi_key_response(binary_secret: str, nonce: str, *, iv: bytes | None = None) -> str:
-    """The base64 ``MSGUSRKEY`` blob answering ``nonce`` with the ``messengerclear.live.com``
-    binary secret; ``iv`` (8 bytes) is random unless given (tests)."""
-    try:
-        key1 = base64.b64decode(binary_secret.strip(), validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise RemoteProtocolError("the binary secret is not base64") from e
-    if not key1:
-        raise RemoteProtocolError("empty binary secret")
-    if iv is None:
-        iv = os.urandom(8)
-    if len(iv) != 8:
-        raise ValueError("the IV must be 8 bytes")
-    key2 = derive_key(key1, _HASH_MAGIC)
-    key3 = derive_key(key1, _ENCRYPTION_MAGIC)
-    try:
-        challenge = nonce.encode("ascii")
-    except UnicodeEncodeError as e:
-        raise RemoteProtocolError("the SSO nonce is not ASCII") from e
-    digest = hmac.new(key2, challenge, hashlib.sha1).digest()
-    # PKCS#5 padding: for the usual 64-character nonce, eight 0x08 bytes
-    pad = 8 - len(challenge) % 8
-    encryptor = Cipher(TripleDES(key3), modes.CBC(iv)).encryptor()
-    cipher = encryptor.update(challenge + bytes([pad]) * pad) + encryptor.finalize()
-    header = struct.pack(
-        "<7I", 28, _CRYPT_MODE_CBC, _CALG_3DES, _CALG_SHA1, len(iv), len(digest), len(cipher)
-    )
-    return base64.b64encode(header + iv + digest + cipher).decode("ascii")

@@ -31,6 +31,7 @@ from .sso import (
 __all__ = [
     "MESSENGER_SECURE",
     "RENEW_MARGIN",
+    "SESSION_TICKETS",
     "TicketKeeper",
     "renewal_requests",
     "ticket_expired",
@@ -42,6 +43,9 @@ T = TypeVar("T")
 
 #: the OIM service's ticket (messenger.msn.com when a server issues none)
 MESSENGER_SECURE: Final = "messengersecure.live.com"
+#: the tickets a session goes on using after its login (the address book, offline messages);
+#: the login's others (messengerclear for ``USR``, storage, ...) are not kept
+SESSION_TICKETS: Final = (MESSENGER_TICKET, CONTACTS, MESSENGER_SECURE)
 #: a ticket this close to its expiry is renewed before use (at most a quarter of its lifetime)
 RENEW_MARGIN: Final = timedelta(minutes=5)
 
@@ -88,7 +92,7 @@ class TicketKeeper:
         self._web = web
         self.passport = passport
         self._password = password
-        self._tokens = tokens
+        self._tokens = tokens.only(SESSION_TICKETS)
         self._lock = asyncio.Lock()
         #: how many renewals this session made
         self.renewals = 0
@@ -125,6 +129,7 @@ class TicketKeeper:
             fresh = await self._web.security_tokens(
                 self.passport, self._password, renewal_requests()
             )
+            fresh = fresh.only(SESSION_TICKETS)
             merged = {**self._tokens.tokens, **{k: v for k, v in fresh.tokens.items() if v.token}}
             self._tokens = SecurityTokens(
                 merged, fresh.cid or self._tokens.cid, fresh.puid or self._tokens.puid

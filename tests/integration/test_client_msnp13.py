@@ -69,6 +69,29 @@ async def test_login_lists_and_presence_every_version(protocol: int) -> None:
             await bob.close()
 
 
+@pytest.mark.parametrize("protocol", [13, 18])
+async def test_a_session_keeps_only_what_it_uses_after_the_login(protocol: int) -> None:
+    """The login's answer has tickets for seven services and a profile: the session goes on
+    with the address book's and the offline messages' tickets only, and hands the profile out
+    (in the login's result and event) instead of keeping it."""
+    async with running_server() as server:
+        client, rec = await logged_in(server, "alice@example.com", protocol)
+        try:
+            ns = client._ns
+            assert ns.tickets is not None and ns.tokens is not None
+            kept = {"contacts.msn.com", "messenger.msn.com", "messengersecure.live.com"}
+            assert set(ns.tickets.tokens.tokens) == kept == set(ns.tokens.tokens)
+            assert ns.tickets.ticket((CONTACTS,))
+            assert ns.profile == {}
+            assert (await rec.wait(LoggedIn)).profile  # (the LoginResult's: test_client_login)
+            # the services still work: an address-book edit and an offline message
+            await client.add_group("Work")
+            await client.send_text("carol@example.com", "kept for later")
+            assert [m.text for m in server.oims["carol@example.com"]] == ["kept for later"]
+        finally:
+            await client.close()
+
+
 @pytest.mark.parametrize("protocol", [13, 15, 18])
 async def test_chat_both_ways(protocol: int) -> None:
     async with running_server() as server:

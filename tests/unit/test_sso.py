@@ -20,12 +20,12 @@ from hypothesis import given, strategies as st
 import pytest
 
 from bridge.msnp.errors import AuthError, LocalProtocolError, ProtocolError, SoapFault
+from bridge.msnp.mbi_key import derive_key, mbi_key_response
 from bridge.msnp.sso import (
+    CONTACTS,
     MESSENGER_CLEAR,
     SecurityToken,
     build_rst_request,
-    derive_key,
-    mbi_key_response,
     parse_rst_response,
     parse_sso_challenge,
     sso_token_requests,
@@ -287,6 +287,30 @@ def test_parse_rst_response() -> None:
     with pytest.raises(ProtocolError):
         tokens.ticket("storage.msn.com")
     assert "clearTICKET" not in repr(tokens) and "QUFB" not in repr(tokens)
+
+
+def test_tickets_of_one_answer_share_their_times_and_names() -> None:
+    """The tickets of an answer carry the same times: one datetime object for each time, and
+    the service addresses and ticket types are the same string objects in every answer (a
+    session keeps its tickets for hours)."""
+    tokens = parse_rst_response(RST_OK)
+    clear, contacts = tokens.get(MESSENGER_CLEAR), tokens.get(CONTACTS)
+    assert clear is not None and contacts is not None
+    assert clear.expires == contacts.expires and clear.expires is contacts.expires
+    assert clear.created is contacts.created
+    again = parse_rst_response(RST_OK).get(MESSENGER_CLEAR)
+    assert again is not None and again.token_type is clear.token_type
+    assert again.address is clear.address  # (as issued: lower case already)
+    assert contacts.address == "Contacts.MSN.com"  # (as issued, looked up in any case)
+
+
+def test_only_keeps_the_tickets_named() -> None:
+    tokens = parse_rst_response(RST_OK)
+    kept = tokens.only([CONTACTS, "messenger.msn.com"])
+    assert set(kept.tokens) == {"contacts.msn.com"}
+    assert kept.ticket(CONTACTS) == tokens.ticket(CONTACTS)
+    assert kept.get(MESSENGER_CLEAR) is None and tokens.get(MESSENGER_CLEAR) is not None
+    assert (kept.cid, kept.puid) == (tokens.cid, tokens.puid)
 
 
 def test_parse_rst2_response() -> None:
