@@ -1,9 +1,12 @@
 """The one place that owns sockets: a TCP connection speaking MSNP.
 
-A :class:`Connection` reads in a background task, feeds a :class:`~.codec.Parser` and hands
-every command either to the transaction waiting for it (matched by transaction id and reply
-name) or to the ``on_command`` callback. Callbacks are plain functions run inside the read
-loop: they must not wait for transactions themselves (spawn a task for that).
+A :class:`Connection` is the asyncio protocol of its socket: what arrives feeds a
+:class:`~.codec.Parser` and every command goes either to the transaction waiting for it
+(matched by transaction id and reply name) or to the ``on_command`` callback. Callbacks are
+plain functions run as the bytes arrive: they must not wait for transactions themselves (spawn
+a task for that). While the client's read gate is closed, or after :data:`SLICE` of handling,
+the socket is not read and the commands already parsed wait (back-pressure, and a fair share
+of the event loop). No task runs for an idle connection.
 """
 
 from __future__ import annotations
@@ -68,13 +71,14 @@ def _redact(command: Command) -> str:
     return repr(command)
 
 
-class Connection:
+class Connection(asyncio.Protocol):
     """One MSNP TCP connection with transaction handling."""
 
     __slots__ = (
-        "_close_detail", "_closed", "_closed_event", "_pending", "_read_task", "_reader",
-        "_trid", "_write_lock", "_writer", "close_reason", "gate", "name", "on_close",
-        "on_command", "parser", "peer", "peer_ip", "stage", "tally", "transaction_timeout",
+        "_close_detail", "_closed", "_closed_event", "_drained", "_gone", "_lost", "_paused",
+        "_pending", "_resume", "_transport", "_trid", "close_reason", "gate", "name",
+        "on_close", "on_command", "parser", "peer", "peer_ip", "stage", "tally",
+        "transaction_timeout",
     )  # fmt: skip
 
     def __init__(
@@ -108,10 +112,12 @@ class Connection:
         self.peer = ""
         #: the address the socket reached (IP), once connected
         self.peer_ip = ""
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._read_task: asyncio.Task[None] | None = None
-        self._write_lock = asyncio.Lock()
+        self._transport: asyncio.Transport | None = None
+        self._lost: tuple[DisconnectReason, str] | None = None  # the socket is gone: why
+        self._gone: asyncio.Future[None] | None = None  # done once the socket is gone
+        self._paused = False  # we stopped reading (commands wait in the parser)
+        self._resume: asyncio.Handle | asyncio.Task[None] | None = None  # ... until this runs
+        self._drained: Flag | None = None  # while the socket's write buffer is full
         self._trid = 0
         self._pending: dict[int, tuple[asyncio.Future[Command], frozenset[str], str]] = {}
         self._closed = False
@@ -134,20 +140,57 @@ class Connection:
     async def open(self, host: str, port: int, timeout: float) -> None:
         """Connect; raises :class:`OSError` (incl. ``TimeoutError``) when unreachable."""
         self.peer = f"{host}:{port}"
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            await asyncio.wait_for(loop.create_connection(lambda: self, host, port), timeout)
         except TimeoutError as e:
             raise TimeoutError(f"connecting to {self.peer} timed out after {timeout} s") from e
         except OSError as e:
             raise OSError(e.errno, f"cannot connect to {self.peer}: {e.strerror or e}") from e
         except (OverflowError, ValueError) as e:  # port out of range, NUL in the host name
             raise OSError(errno.EINVAL, f"cannot connect to {self.peer}: {e}") from e
-        self._reader, self._writer = reader, writer
-        peername = writer.get_extra_info("peername")
+        log.debug("%s connected to %s", self.name, self.peer)
+
+    # region the protocol's callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peername = transport.get_extra_info("peername")
         if isinstance(peername, tuple) and peername:
             self.peer_ip = str(peername[0])
-        log.debug("%s connected to %s", self.name, self.peer)
-        self._read_task = asyncio.create_task(self._read_loop(), name=f"msnp-{self.name}-read")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed(data)
+        except ProtocolError as e:
+            self._protocol_error(e)
+            return
+        if self._resume is None:
+            self._handle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if exc is None:
+            self._lost = (DisconnectReason.CONNECTION_LOST, "connection closed by the server")
+        else:
+            self._lost = (DisconnectReason.CONNECTION_LOST, f"connection lost: {exc}")
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
+        self.resume_writing()  # (the writers waiting find the connection gone)
+        if self._resume is None:  # else what was read is handled first, then it closes
+            self._shutdown(*self._lost)
+
+    def pause_writing(self) -> None:
+        if self._drained is None:
+            self._drained = Flag()
+
+    def resume_writing(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None:
+            drained.set()
+
+    # endregion
 
     def next_trid(self) -> int:
         self._trid += 1
@@ -156,17 +199,18 @@ class Connection:
     async def send(self, command: Command) -> None:
         """Write one command (raises :class:`ConnectionClosed` once closed)."""
         data = encode(command)
-        if self._closed or self._writer is None:
-            raise ConnectionClosed(self.stage, self._close_detail or "not connected")
+        transport = self._transport
+        if self._closed or transport is None or transport.is_closing():
+            detail = self._close_detail or (self._lost[1] if self._lost else "not connected")
+            raise ConnectionClosed(self.stage, detail)
         if wire_log.isEnabledFor(TRACE):
             wire_log.log(TRACE, "%s %s >> %s", self.name, self.peer, _redact(command))
-        async with self._write_lock:
-            try:
-                self._writer.write(data)
-                await self._writer.drain()
-            except (OSError, RuntimeError) as e:
-                self._shutdown(DisconnectReason.CONNECTION_LOST, f"write failed: {e}")
-                raise ConnectionClosed(self.stage, f"write failed: {e}") from e
+        transport.write(data)
+        while self._drained is not None:  # (the socket's buffer is full: wait until it drains)
+            await self._drained.wait()
+        if self._transport is None:  # the socket went away while its buffer drained
+            detail = self._lost[1] if self._lost is not None else self._close_detail
+            raise ConnectionClosed(self.stage, f"write failed: {detail}")
 
     async def transaction(
         self,
@@ -231,56 +275,59 @@ class Connection:
             except Exception:
                 log.exception("%s: error handling %r", self.name, command)
 
-    async def _read_loop(self) -> None:
-        assert self._reader is not None
-        reason = DisconnectReason.CONNECTION_LOST
-        detail = "connection closed by the server"
+    def _handle(self) -> None:
+        """Hand out the commands parsed so far: until none is left (then read on), the gate
+        closes or :data:`SLICE` is over (then stop reading, and go on once it opens, or after
+        the other callbacks ready to run)."""
+        self._resume = None
+        gate = self.gate
+        slice_end = time.monotonic() + SLICE
         try:
             while not self._closed:
-                await self._wait_gate()
-                data = await self._reader.read(65536)
-                if not data:
+                if gate is not None and not gate.is_open:
+                    self._hold(asyncio.ensure_future(gate.wait()))
+                    return
+                if time.monotonic() > slice_end:
+                    self._hold(asyncio.get_running_loop().call_soon(self._handle))
+                    return
+                command = self.parser.next_command()
+                if command is None:
                     break
-                self.parser.feed(data)
-                del data  # the parser keeps what it needs: an idle connection holds no chunk
-                slice_end = time.monotonic() + SLICE
-                while True:
-                    await self._wait_gate()
-                    if time.monotonic() > slice_end:
-                        await asyncio.sleep(0)
-                        slice_end = time.monotonic() + SLICE
-                    if self._closed:
-                        return
-                    command = self.parser.next_command()
-                    if command is None:
-                        break
-                    if wire_log.isEnabledFor(TRACE):
-                        wire_log.log(TRACE, "%s %s << %s", self.name, self.peer, _redact(command))
-                    if command.dropped:
-                        self.tally.hit(
-                            "payloads_dropped",
-                            "%s %s: dropped a %d-byte %s payload (over its size limit)",
-                            self.name,
-                            self.peer,
-                            command.dropped,
-                            command.name,
-                        )
-                        continue
-                    self._dispatch(command)
-                    if self._closed:
-                        return
+                if wire_log.isEnabledFor(TRACE):
+                    wire_log.log(TRACE, "%s %s << %s", self.name, self.peer, _redact(command))
+                if command.dropped:
+                    self.tally.hit(
+                        "payloads_dropped",
+                        "%s %s: dropped a %d-byte %s payload (over its size limit)",
+                        self.name,
+                        self.peer,
+                        command.dropped,
+                        command.name,
+                    )
+                    continue
+                self._dispatch(command)
         except ProtocolError as e:
-            reason, detail = DisconnectReason.PROTOCOL_ERROR, f"protocol error: {e}"
-            log.warning("%s %s: %s", self.name, self.peer, detail)
-        except OSError as e:
-            detail = f"connection lost: {e}"
-        except asyncio.CancelledError:
+            self._protocol_error(e)
             return
-        self._shutdown(reason, detail)
+        if self._lost is not None:
+            self._shutdown(*self._lost)
+        elif self._paused and not self._closed and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
 
-    async def _wait_gate(self) -> None:
-        if self.gate is not None and not self.gate.is_open:
-            await self.gate.wait()
+    def _hold(self, resume: asyncio.Handle | asyncio.Task[None]) -> None:
+        """Stop reading until ``resume`` (a callback or the gate's opening) goes on."""
+        if isinstance(resume, asyncio.Task):
+            resume.add_done_callback(lambda _: self._handle() if not self._closed else None)
+        self._resume = resume
+        if not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def _protocol_error(self, error: ProtocolError) -> None:
+        detail = f"protocol error: {error}"
+        log.warning("%s %s: %s", self.name, self.peer, detail)
+        self._shutdown(DisconnectReason.PROTOCOL_ERROR, detail)
 
     def _shutdown(self, reason: DisconnectReason, detail: str) -> None:
         if self._closed:
@@ -289,18 +336,15 @@ class Connection:
         self.close_reason = reason
         self._close_detail = detail
         log.debug("%s %s closed (%s): %s", self.name, self.peer, reason.value, detail)
-        if self._writer is not None:
-            try:
-                self._writer.close()
-            except RuntimeError:
-                pass
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+        if self._transport is not None:
+            self._transport.close()  # (what was written goes out first)
         for future, _, _ in self._pending.values():
             if not future.done():
                 future.set_exception(ConnectionClosed(self.stage, detail))
         self._pending.clear()
-        current = asyncio.current_task()
-        if self._read_task is not None and self._read_task is not current:
-            self._read_task.cancel()
         if self._closed_event is not None:
             self._closed_event.set()
         if self.on_close is not None:
@@ -317,12 +361,14 @@ class Connection:
         self, reason: DisconnectReason = DisconnectReason.CLIENT, detail: str = "closed by us"
     ) -> None:
         self._shutdown(reason, detail)
-        if self._writer is not None:
+        if self._transport is not None:  # (the socket is not gone yet)
+            if self._gone is None:
+                self._gone = asyncio.get_running_loop().create_future()
             try:
-                # shielded: a timeout (or a cancelled caller) must not cancel the stream's one
-                # close future, which another caller of close() may be waiting on too
-                await asyncio.wait_for(asyncio.shield(self._writer.wait_closed()), 2)
-            except (OSError, TimeoutError, RuntimeError):
+                # shielded: a timeout (or a cancelled caller) must not cancel the one future
+                # another caller of close() may be waiting on too
+                await asyncio.wait_for(asyncio.shield(self._gone), 2)
+            except TimeoutError:
                 pass
 
     async def wait_closed(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 import asyncio
+import contextlib
 import logging
 import os
 import resource
@@ -17,7 +18,8 @@ import resource
 import pytest
 
 from bridge.msnp.client import MSNClient
-from bridge.msnp.errors import ProtocolError
+from bridge.msnp.codec import Command
+from bridge.msnp.errors import ConnectionClosed, ProtocolError
 from bridge.msnp.events import (
     Disconnected,
     PersonalMessageChanged,
@@ -26,7 +28,7 @@ from bridge.msnp.events import (
     TextMessageReceived,
     TypingReceived,
 )
-from bridge.msnp.values import Status
+from bridge.msnp.values import DisconnectReason, Status
 from tests.msn_server import MSNServer
 from tests.msn_server.fixtures import running_server
 from tests.msn_server.rawclient import RawClient, login_twn
@@ -423,6 +425,43 @@ async def test_slow_handler_pauses_reading_and_loses_nothing() -> None:
             seen = [e.friendly_name for e in rec.of(PresenceChanged) if e.friendly_name in names]
             assert seen == names  # all of them, in order
             assert client.connected
+        finally:
+            await client.close()
+
+
+async def test_what_was_sent_before_the_server_hung_up_is_handled_before_the_end() -> None:
+    """The server sends and closes while the client reads nothing (its handler is behind),
+    and a write finds the socket gone: every command read before still reaches the handler,
+    in order, and only then the disconnection."""
+    async with running_server() as server:
+        rec = BlockingRecorder(block_at=1)
+        client = MSNClient(client_config(server, 12, max_pending_events=50), rec)
+        await client.login(ALICE, "alice123")
+        try:
+            await rec.blocked.wait()
+            names = [f"n{i}" for i in range(3000)]
+            lines = b"".join(f"NLN NLN {CAROL} {n} 0\r\n".encode() for n in names)
+            await server.send_raw(ALICE, lines)
+            gate = client._events.gate
+            await wait_until(lambda: not gate.is_open)  # the client stopped reading
+            await server.drop(ALICE)
+            conn = client._ns.conn
+            assert conn is not None
+
+            async def write_until_gone() -> None:
+                with contextlib.suppress(ConnectionClosed):
+                    while conn._lost is None:  # (the first write may still go out)
+                        await conn.send(Command("PNG"))
+                        await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(write_until_gone(), 5)
+            assert conn._lost is not None and not conn.closed  # what was read is still held
+            rec.release.set()
+            gone = await rec.wait(Disconnected, timeout=20)
+            assert gone.reason is DisconnectReason.CONNECTION_LOST
+            seen = [e.friendly_name for e in rec.of(PresenceChanged) if e.friendly_name in names]
+            assert seen == names  # all of them, in order, before the end
+            assert rec.events.index(gone) > rec.events.index(rec.of(PresenceChanged)[-1])
         finally:
             await client.close()
 
