@@ -86,7 +86,7 @@ class CircleSession:
         #: joined circles by id
         self.circles: dict[str, CircleInfo] = {}
         self._members: dict[str, dict[str, CircleMember]] = {}
-        self._fetching: set[str] = set()
+        self._fetching: dict[str, None] = {}  # (an ordered set: an empty dict is 64 bytes)
         self._tasks = Tasks()
         self._web: Poster | None = None
         self.ab_url = ""
@@ -177,7 +177,7 @@ class CircleSession:
         """Fetch the members of a joined circle again (one fetch per circle at a time)."""
         if circle_id not in self.circles or circle_id in self._fetching or self._web is None:
             return
-        self._fetching.add(circle_id)
+        self._fetching[circle_id] = None
         self._tasks.spawn(self._refresh(circle_id))
 
     async def _refresh(self, circle_id: str) -> None:
@@ -187,7 +187,7 @@ class CircleSession:
             log.warning("circle members not fetched: %s", e)
             return
         finally:
-            self._fetching.discard(circle_id)
+            self._fetching.pop(circle_id, None)
         circle = self.circles.get(circle_id)
         if circle is None:
             return
