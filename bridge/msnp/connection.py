@@ -142,7 +142,13 @@ class Connection(asyncio.Protocol):
         self.peer = f"{host}:{port}"
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(loop.create_connection(lambda: self, host, port), timeout)
+            try:
+                await asyncio.wait_for(loop.create_connection(lambda: self, host, port), timeout)
+            except BaseException:
+                # a socket made just before the timeout closes without calling on_close: this
+                # connection never opened
+                self._closed = True
+                raise
         except TimeoutError as e:
             raise TimeoutError(f"connecting to {self.peer} timed out after {timeout} s") from e
         except OSError as e:
