@@ -466,6 +466,29 @@ async def test_what_was_sent_before_the_server_hung_up_is_handled_before_the_end
             await client.close()
 
 
+async def test_a_profile_after_the_login_is_not_kept() -> None:
+    """The profile message comes before the list; one the server sends later (with a ticket in
+    it, like the first) is neither kept by the session nor handed on as a message."""
+    async with running_server() as server:
+        client, rec = await logged_in(server, ALICE, 12)
+        try:
+            assert client._ns.profile == {}  # the login's was handed out
+            late = b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\r\n"
+            late += b"MSPAuth: secret-ticket\r\nClientIP: 127.0.0.1\r\n\r\n"
+            await server.send_raw(
+                ALICE, payload_cmd("MSG Hotmail Hotmail", late) + marker("after")
+            )
+            await rec.wait(PresenceChanged, friendly_name="after")
+            assert client._ns.profile == {}
+            assert not [e for e in rec.events if "secret-ticket" in repr(vars_of(e))]
+        finally:
+            await client.close()
+
+
+def vars_of(event: object) -> dict[str, object]:
+    return {name: getattr(event, name) for name in getattr(event, "__slots__", ())}
+
+
 async def test_typing_is_dropped_while_the_handler_is_behind() -> None:
     typing = payload_cmd(
         f"MSG {BOB} Bob",
