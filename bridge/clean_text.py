@@ -31,7 +31,9 @@ _REMOVED = re.compile(
     "\ufffe\uffff"
     "]"
 )
-_SPACES = re.compile(r"\s+")
+# a run of white space, or one white-space character other than a plain space (a lone space
+# is left alone: a clean text comes back as the same object, not an equal copy kept twice)
+_SPACES = re.compile(r"\s\s+|[^\S ]")
 
 
 def clean_line(text: str | None, max_length: int = MAX_LENGTH) -> str:

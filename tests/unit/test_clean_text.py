@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from hypothesis import given, strategies as st
 import pytest
 
 from bridge.clean_text import MAX_LENGTH, clean_line
@@ -13,6 +16,19 @@ def test_names_are_not_decoded_twice_and_white_space_is_one_space() -> None:
     assert clean_line("100%41 real") == "100%41 real"
     assert clean_line("  Bob \t the \r\n builder ") == "Bob the builder"
     assert clean_line(None) == clean_line("") == ""
+
+
+def test_a_clean_text_comes_back_as_the_same_object() -> None:
+    """The bridge keeps a contact's cleaned name beside the library's: a name needing no
+    cleaning is not copied."""
+    name = "".join(["Bob ", "the builder"])  # (made at run time, not a shared constant)
+    assert clean_line(name) is name
+    assert clean_line("Bob  the builder") == "Bob the builder"
+
+
+@given(st.text(alphabet=" \t\r\n\x0b\x0c\x85\u00a0\u2003\u3000ab", max_size=20))
+def test_white_space_becomes_one_space_as_a_run_did(text: str) -> None:
+    assert clean_line(text) == re.sub(r"\s+", " ", text).strip()
 
 
 @pytest.mark.parametrize(
