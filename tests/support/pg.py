@@ -20,10 +20,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
+
+from tests.support.ports import free_port
 
 __all__ = ["PostgresServer", "PostgresUnavailable", "find_bindir"]
 
@@ -51,12 +52,6 @@ def find_bindir() -> Path | None:
             return Path(cand)
     found = shutil.which("initdb")
     return Path(found).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -127,7 +122,7 @@ class PostgresServer:
         )
         last_error: PostgresUnavailable | None = None
         for _ in range(5):
-            self.port = _free_port()
+            self.port = free_port()
             opts = (
                 f"-h {self.host} -p {self.port} -k {self.root} -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"

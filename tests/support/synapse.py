@@ -32,7 +32,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,8 @@ import urllib.request
 
 from mautrix.client import Client
 from mautrix.types import EventType, PresenceState, RoomCreatePreset, RoomID, UserID
+
+from tests.support.ports import free_port
 
 __all__ = [
     "SYNAPSE_VENV",
@@ -67,13 +68,6 @@ def synapse_python() -> Path | None:
     if not python.exists():
         return None
     return python
-
-
-def free_port() -> int:
-    """An ephemeral port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, lines: int = 60) -> str:
