@@ -407,18 +407,26 @@ class BlockingRecorder(Recorder):
             await self.release.wait()
 
 
+async def flood_while_behind(
+    server: MSNServer, client: MSNClient, rec: BlockingRecorder
+) -> list[str]:
+    """Once the handler blocks, the server sends 3,000 presence lines (friendly names n0, n1,
+    ...) until the client stops reading; returns the names in the order sent."""
+    await rec.blocked.wait()
+    names = [f"n{i}" for i in range(3000)]
+    await server.send_raw(ALICE, b"".join(f"NLN NLN {CAROL} {n} 0\r\n".encode() for n in names))
+    gate = client._events.gate
+    await wait_until(lambda: not gate.is_open)  # the client stopped reading
+    return names
+
+
 async def test_slow_handler_pauses_reading_and_loses_nothing() -> None:
     async with running_server() as server:
         rec = BlockingRecorder(block_at=1)
         client = MSNClient(client_config(server, 12, max_pending_events=50), rec)
         await client.login(ALICE, "alice123")
         try:
-            await rec.blocked.wait()
-            names = [f"n{i}" for i in range(3000)]
-            lines = b"".join(f"NLN NLN {CAROL} {n} 0\r\n".encode() for n in names)
-            await server.send_raw(ALICE, lines)
-            gate = client._events.gate
-            await wait_until(lambda: not gate.is_open)  # the client stopped reading
+            names = await flood_while_behind(server, client, rec)
             assert client.counters["events_queued_peak"] <= 50 + 1
             rec.release.set()
             await rec.wait(PresenceChanged, friendly_name=names[-1], timeout=20)
@@ -438,12 +446,7 @@ async def test_what_was_sent_before_the_server_hung_up_is_handled_before_the_end
         client = MSNClient(client_config(server, 12, max_pending_events=50), rec)
         await client.login(ALICE, "alice123")
         try:
-            await rec.blocked.wait()
-            names = [f"n{i}" for i in range(3000)]
-            lines = b"".join(f"NLN NLN {CAROL} {n} 0\r\n".encode() for n in names)
-            await server.send_raw(ALICE, lines)
-            gate = client._events.gate
-            await wait_until(lambda: not gate.is_open)  # the client stopped reading
+            names = await flood_while_behind(server, client, rec)
             await server.drop(ALICE)
             conn = client._ns.conn
             assert conn is not None
