@@ -27,7 +27,7 @@ from .abch import (
 )
 from .endpoints import NetworkId
 from .soap import SoapRequest, parse_response, soap_bool
-from .xmlsafe import Element, text
+from .xmlsafe import Element, reads_xml, text
 
 __all__ = [
     "AbContact",
@@ -168,6 +168,7 @@ def _group(node: Element) -> AbGroup | None:
     )
 
 
+@reads_xml
 def parse_find_all(data: bytes) -> AddressBook:
     """The ``ABFindAll`` answer (raises the fault, e.g. ``FullSyncRequired``)."""
     root, response = parse_response(data, "ABFindAllResponse")

@@ -30,7 +30,7 @@ from .abch import ABCH_NS, abch_request
 from .errors import ProtocolError
 from .events import Event
 from .soap import SoapRequest, parse_response, soap_bool
-from .xmlsafe import Element, attr, parse_xml, text
+from .xmlsafe import Element, attr, parse_xml, reads_xml, text
 
 __all__ = [
     "CIRCLE_PAYLOAD_LIMITS",
@@ -198,6 +198,7 @@ def _result(data: bytes, skip: frozenset[str] = frozenset()) -> Element | None:
 _CIRCLES_OR_FAULT: Final = (b"CircleInverseInfo", b"Fault")
 
 
+@reads_xml
 def parse_circles(data: bytes) -> CircleBook:
     """The circles of the user's own ``ABFindContactsPaged`` answer (raises its fault)."""
     if b"ABFindContactsPagedResult" in data and not any(n in data for n in _CIRCLES_OR_FAULT):
@@ -233,6 +234,7 @@ def parse_circles(data: bytes) -> CircleBook:
     return CircleBook(tuple(found.values()), ticket)
 
 
+@reads_xml
 def parse_members(data: bytes) -> tuple[CircleMember, ...]:
     """The members of a circle's ``ABFindContactsPaged`` answer (not its own "Me" entry)."""
     result = _result(data)

@@ -18,7 +18,7 @@ from .abch import ABCH_NS, ServiceHeader, abch_request, parse_annotations, parse
 from .endpoints import NetworkId
 from .soap import SoapRequest, parse_response, soap_bool
 from .values import Lists
-from .xmlsafe import Element, text
+from .xmlsafe import Element, reads_xml, text
 
 __all__ = [
     "Member",
@@ -235,6 +235,7 @@ def _member(role: Role, node: Element) -> Member | None:
     )
 
 
+@reads_xml
 def parse_find_membership(data: bytes) -> Memberships:
     """The members of the Messenger service's roles from a ``FindMembership`` answer."""
     root, response = parse_response(data, "FindMembershipResponse")

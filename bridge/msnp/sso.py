@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from .errors import AuthError, RemoteProtocolError
 from .soap import SOAP11_NS, SOAP12_NS, SoapRequest, fault_from, parse_envelope
-from .xmlsafe import Element, attr, strict_text, text
+from .xmlsafe import Element, attr, reads_xml, strict_text, text
 
 __all__ = [
     "CONTACTS",
@@ -276,6 +276,7 @@ def _parse_time(value: str) -> datetime | None:
 _BAD_CREDENTIALS: Final = frozenset({"FailedAuthentication", "InvalidUser", "BadPassword"})
 
 
+@reads_xml
 def parse_rst_response(data: bytes) -> SecurityTokens:
     """The tickets of an ``RST.srf``/``RST2.srf`` answer.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from hypothesis import given, strategies as st
 import pytest
 
@@ -253,3 +255,57 @@ def test_which_documents_take_the_built_route() -> None:
     assert not xmlsafe._plain("<a/>".encode("utf-16-le"))
     assert not xmlsafe._plain(b"\xff\xfe<\x00")
     assert not xmlsafe._plain(b"<?xml version='1.0'" + b" " * 300 + b"?><a/>")
+
+
+def test_a_reader_runs_with_the_collector_paused() -> None:
+    seen: list[bool] = []
+
+    @xmlsafe.reads_xml
+    def read(data: bytes) -> str:
+        seen.append(gc.isenabled())
+        if not data:
+            raise ValueError("empty")
+        return parse_xml(data).name
+
+    assert read(b"<a/>") == "a" and seen == [False]
+    assert gc.isenabled()  # resumed after it
+    with pytest.raises(ValueError):
+        read(b"")
+    assert gc.isenabled()  # resumed after a failure too
+    gc.disable()
+    try:
+        assert read(b"<b/>") == "b"
+        assert not gc.isenabled()  # one that was off stays off
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("module", "parse", "part", "answer"),
+    [
+        ("sharing", "parse_find_membership", "_member", "test_sharing:FIND_MEMBERSHIP"),
+        ("addressbook", "parse_find_all", "_contact", "test_addressbook:FIND_ALL"),
+        ("sso", "parse_rst_response", "_parse_time", "test_sso:RST_OK"),
+    ],
+)
+def test_a_login_answer_is_read_with_the_collector_paused(
+    monkeypatch: pytest.MonkeyPatch, module: str, parse: str, part: str, answer: str
+) -> None:
+    """Each part of the answer is read while the tree is alive: with the collector on, the
+    first allocations after the parse would start collections that scan the whole tree."""
+    import importlib
+
+    owner = importlib.import_module(f"bridge.msnp.{module}")
+    test_module, _, name = answer.partition(":")
+    data = getattr(importlib.import_module(f"tests.unit.{test_module}"), name)
+    real = getattr(owner, part)
+    seen: list[bool] = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, part, spy)
+    getattr(owner, parse)(data)
+    assert seen and not any(seen)
+    assert gc.isenabled()
