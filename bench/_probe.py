@@ -274,6 +274,52 @@ def top_allocations(
     return out
 
 
+_REPO = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
+def per_user_allocations(
+    small: tuple[int, Path], large: tuple[int, Path], limit: int = 25, mark: str = "/bridge/"
+) -> dict[str, list[tuple[str, float, float]]]:
+    """What one more user holds: the difference between two snapshots of the same program
+    holding ``small[0]`` and ``large[0]`` users (files written by :meth:`Snapshot.dump`),
+    divided by the difference in users, so that what every process holds (imports, caches)
+    cancels out. Each allocation is put down to the innermost frame of its traceback in a
+    file whose path holds ``mark`` (the code that asked for it; it needs tracebacks of several
+    frames, ``PYTHONTRACEMALLOC=8``), or to its own site. Returns ``by_file`` and ``by_line``
+    rows ``(where, bytes per user, blocks per user)``, the largest first, and ``total``."""
+    counts: list[dict[str, list[float]]] = []
+    for _, path in (small, large):
+        snapshot = tracemalloc.Snapshot.load(str(path))
+        found: dict[str, list[float]] = {}
+        for trace in snapshot.traces:
+            frames = list(trace.traceback)  # (oldest first)
+            frame = next((f for f in reversed(frames) if mark in f.filename), frames[-1])
+            where = f"{_short(frame.filename.removeprefix(_REPO))}:{frame.lineno}"
+            row = found.setdefault(where, [0.0, 0.0])
+            row[0] += trace.size
+            row[1] += 1
+        counts.append(found)
+    users = large[0] - small[0]
+    before, after = counts
+    lines: dict[str, tuple[float, float]] = {}
+    for where in before.keys() | after.keys():
+        (size_a, blocks_a), (size_b, blocks_b) = (c.get(where, (0.0, 0.0)) for c in counts)
+        lines[where] = ((size_b - size_a) / users, (blocks_b - blocks_a) / users)
+    files: dict[str, list[float]] = {}
+    for where, (size, blocks) in lines.items():
+        row = files.setdefault(where.rpartition(":")[0], [0.0, 0.0])
+        row[0] += size
+        row[1] += blocks
+    total = sum(size for size, _ in lines.values())
+    return {
+        "by_file": sorted(((w, r[0], r[1]) for w, r in files.items()), key=lambda r: -r[1])[
+            :limit
+        ],
+        "by_line": sorted(((w, s, b) for w, (s, b) in lines.items()), key=lambda r: -r[1])[:limit],
+        "total": [("all", total, 0.0)],
+    }
+
+
 class _MallInfo2(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_size_t)
@@ -480,6 +526,7 @@ class ProcessProbe:
             return
         snapshot = tracemalloc.take_snapshot()
         snapshot = snapshot.filter_traces((tracemalloc.Filter(False, tracemalloc.__file__),))
+        snapshot.dump(str(self.path.with_suffix(".snapshot")))  # (for per_user_allocations)
         rows = []
         for stat in snapshot.statistics("lineno")[:25]:
             frame = stat.traceback[0]

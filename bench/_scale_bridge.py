@@ -17,6 +17,12 @@ with ``bench/_probe_site`` on its ``PYTHONPATH`` (GC pauses and event-loop lag f
 4. Unless ``--no-restart``: it stops and starts once more (nothing changed): the restart storm,
    and idle CPU over ``--idle`` seconds again (with no backlog left from the first start, the
    state a running bridge is in most of the time).
+
+``--tracemalloc`` traces the bridge (8 frames per allocation) and, with two counts or more, prints
+what one more user holds after each start: the difference between the snapshots of the smallest
+and the largest count divided by the difference in users (what any bridge holds cancels out), by
+the bridge's own file and line behind each allocation. ``--profile DIR`` samples the bridge with
+py-spy from ready to all online at each start and prints where its CPU went.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import time
 from aiohttp import ClientSession
 from ruamel.yaml import YAML
 
-from bench._probe import cpu_seconds, raise_fd_limit, rss_kib
+from bench._probe import PySpy, cpu_seconds, per_user_allocations, raise_fd_limit, rss_kib
 from bench._stack import BenchStack, CountingProxy
 from bench.msn_server_scale import Server, server_argv, start_server
 from bridge.credentials import CredentialCipher, generate_key
@@ -77,6 +83,11 @@ def request_kinds(proxy: CountingProxy, since: int = 0) -> Counter[str]:
     return Counter(path_template(r.method, r.path) for r in proxy.requests[since:])
 
 
+#: Frames per traced allocation (``--tracemalloc``): what :func:`per_user_allocations` needs to
+#: find the bridge's own line behind an allocation made in asyncio, mautrix or the stdlib.
+TRACE_FRAMES = 8
+
+
 class ProbedBridge(BridgeProcess):
     """The bridge process with the measuring probe loaded (``bench/_probe_site``)."""
 
@@ -90,7 +101,8 @@ class ProbedBridge(BridgeProcess):
         env["PYTHONPATH"] = os.pathsep.join((str(PROBE_SITE), env["PYTHONPATH"]))
         env["MSN_SCALE_PROBE"] = str(self.probe)
         if self.tracemalloc:
-            env["PYTHONTRACEMALLOC"] = "1"
+            # (frames enough to reach the bridge's own code from a library's allocation)
+            env["PYTHONTRACEMALLOC"] = str(TRACE_FRAMES)
         return env
 
     async def tasks_and_timers(self) -> dict[str, dict[str, Any]]:
@@ -328,6 +340,7 @@ class StartFigures:
     heap_kib: dict[str, float] = field(default_factory=dict)  # bench._probe.heap_kib (restart)
     idle_cpu_pct: float = float("nan")  # over --idle seconds once quiet (each start)
     probe_idle: dict[str, Any] = field(default_factory=dict)
+    profile_summary: str = ""  # --profile: where the bridge's CPU went until all were online
 
     @property
     def rooms_created(self) -> int:
@@ -408,11 +421,13 @@ async def measure_start(
     settle: float,
     quiet_window: float = 5.0,
     quiet_limit: float | None = None,
+    profile: Path | None = None,
 ) -> StartFigures:
     """Start the bridge; wait for every user online (``settle`` s at most), then for quiet
     (``quiet_limit`` s more at most, ``settle`` if None): at thousands of users Synapse needs far
     longer than the bridge to create the first start's spaces, and the figures then say how
-    much of that was still waiting (``rooms_created``, ``in_flight``)."""
+    much of that was still waiting (``rooms_created``, ``in_flight``). With ``profile`` (a
+    directory), py-spy samples the bridge from ready to all online (``profile_summary``)."""
     figures = StartFigures(label, concurrency=stack.concurrency)
     await _reset(http, server)
     mark = len(stack.proxy.requests)
@@ -423,6 +438,10 @@ async def measure_start(
     assert stack.bridge.proc is not None
     pid = stack.bridge.proc.pid
     figures.ready_s = time.monotonic() - started
+    spy = None
+    if profile is not None and count:
+        spy = PySpy(pid, profile / f"{count}-{label.replace(' ', '-')}.txt")
+        spy.start()
     deadline = started + settle
     while count:
         stats = await _stats(http, server)
@@ -436,6 +455,9 @@ async def measure_start(
         figures.all_online_s = time.monotonic() - started
     figures.storm_cpu_s = cpu_seconds(pid)
     figures.rss_online_kib = rss_kib(pid)
+    if spy is not None:
+        spy.stop()
+        figures.profile_summary = spy.summary(25)
     await asyncio.sleep(1.2)  # the probe writes every second
     figures.probe_storm = stack.bridge.probe_figures()
     limit = settle if quiet_limit is None else quiet_limit
@@ -474,11 +496,13 @@ async def run_bridge(
     quiet_limit: float | None = None,
     stop_timeout: float = 300.0,
     tracemalloc: bool = False,
+    snapshots: Path | None = None,
     db_pool: int = 50,
     options: tuple[str, ...] = (),
     escargot: bool = False,
     spread: int = 1,
     dm_rooms: int = 0,
+    profile: Path | None = None,
     report: Any = print,
 ) -> BridgeRun:
     """The measurement described in the module documentation, for ``count`` users
@@ -538,16 +562,22 @@ async def run_bridge(
                         run.dm_rooms = await stack.add_dm_rooms(count, dm_rooms)
                         report(f"  {count:>6} DM rooms     {run.dm_rooms} stored for the restart")
                 figures = await measure_start(
-                    stack, server, http, label, count, settle, quiet_window, quiet_limit
+                    stack, server, http, label, count, settle, quiet_window, quiet_limit, profile
                 )
                 run.starts.append(figures)
                 report(format_start(run, figures))
+                if figures.profile_summary:
+                    report(f"  {count:>6} {label}: bridge CPU profile until all online\n"
+                           f"{figures.profile_summary}")  # fmt: skip
                 if n:  # (after the first start: with the idle tasks below)
                     heap = (await stack.bridge.tasks_and_timers()).get("heap", {})
                     figures.heap_kib = heap
                     report(format_heap(count, label, heap, empty.heap_kib))
                 if tracemalloc:  # (after each start: the restart holds less)
                     report(await allocations(stack, count))
+                    kept = stack.bridge.probe.with_suffix(".snapshot")
+                    if snapshots is not None and kept.exists():
+                        shutil.move(kept, snapshots / f"{label.replace(' ', '-')}-{count}")
                 if idle > 0:  # (after the restart too: the state a bridge is in most)
                     await asyncio.sleep(1.5)  # the probe looks every second
                     stack.bridge.mark()
@@ -591,6 +621,32 @@ async def allocations(stack: ScaleStack, count: int) -> str:
             f"{row['where']}"
         )
     return "\n".join(lines)
+
+
+def per_user_report(snapshots: Path, counts: list[int], top: int) -> str:
+    """With ``--tracemalloc`` and two counts or more: what one more user holds after each
+    start (the snapshots of the smallest and the largest count, see
+    :func:`~bench._probe.per_user_allocations`), by file and by line."""
+    if len(set(counts)) < 2:
+        return "  (the bytes per user by file and line need --tracemalloc with two counts)"
+    small, large = min(counts), max(counts)
+    out = []
+    for label in ("first-start", "restart"):
+        a, b = snapshots / f"{label}-{small}", snapshots / f"{label}-{large}"
+        if not (a.exists() and b.exists()):
+            continue
+        found = per_user_allocations((small, a), (large, b), limit=top)
+        total = found["total"][0][1]
+        out.append(
+            f"  what one more user holds after the {label.replace('-', ' ')} (tracemalloc, "
+            f"{large} users against {small}): {total:.0f} B, by the bridge's own code that "
+            "asked for it (or the allocation's own site)"
+        )
+        for kind in ("by_file", "by_line"):
+            out.append(f"    {kind.replace('_', ' ')}:")
+            for where, size, blocks in found[kind]:
+                out.append(f"      {size:8.0f} B {blocks:6.1f} blocks  {where}")
+    return "\n".join(out)
 
 
 def format_tasks(
@@ -701,6 +757,11 @@ def format_idle(count: int, f: StartFigures) -> str:
 
 async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
+    snapshots = Path(tempfile.mkdtemp(prefix="msn-scale-snapshots-")) if args.tracemalloc else None
+    if args.profile is not None:
+        if PySpy.available() is None:
+            raise SystemExit("--profile needs py-spy (pip install py-spy)")
+        args.profile.mkdir(parents=True, exist_ok=True)
     for count in args.counts:
         run = await run_bridge(
             count,
@@ -717,11 +778,13 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
             quiet_limit=args.quiet_limit,
             stop_timeout=args.stop_timeout,
             tracemalloc=args.tracemalloc,
+            snapshots=snapshots,
             db_pool=args.db_pool,
             options=tuple(args.set),
             escargot=args.escargot,
             spread=args.spread,
             dm_rooms=args.dm_rooms,
+            profile=args.profile,
         )
         for error in run.errors:
             print(f"  bridge error: {error.splitlines()[0][:160]}")
@@ -741,6 +804,9 @@ async def bridge_mode(args: argparse.Namespace) -> list[dict[str, Any]]:
                 ],
             }
         )
+    if snapshots is not None:
+        print(per_user_report(snapshots, args.counts, args.top))
+        shutil.rmtree(snapshots, ignore_errors=True)
     with contextlib.suppress(Exception):
         flat = [r["rss_kib_per_account"] for r in results]
         if len(flat) > 1:

@@ -376,7 +376,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "client keeps the MSNP13+ address book, as before the bridge took it), trim (RSS "
         "again after glibc's malloc_trim) (e.g. library+gc=20000:50:100+freeze)",
     )
-    ap.add_argument("--tracemalloc", action="store_true", help="also a traced library run")
+    ap.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="library: also a traced run; bridge: trace the bridge (8 frames per allocation) "
+        "and, with two counts or more, print what one more user holds by file and line",
+    )
     ap.add_argument("--top", type=int, default=15, help="allocation sites to show")
     ap.add_argument("--json", help="write every result to this file")
     # bridge mode
@@ -402,6 +407,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="bridge: appservice.database_opts.max_size with PostgreSQL (the example's is 10)",
     )
     ap.add_argument("--keep", action="store_true", help="bridge: keep the work directory")
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        help="bridge: sample the bridge with py-spy (PyPI py-spy) from ready to all online at "
+        "each start; the raw samples go to this directory",
+    )
     ap.add_argument(
         "--escargot",
         action="store_true",
