@@ -22,7 +22,8 @@ with ``bench/_probe_site`` on its ``PYTHONPATH`` (GC pauses and event-loop lag f
 what one more user holds after each start: the difference between the snapshots of the smallest
 and the largest count divided by the difference in users (what any bridge holds cancels out), by
 the bridge's own file and line behind each allocation. ``--profile DIR`` samples the bridge with
-py-spy from ready to all online at each start and prints where its CPU went.
+py-spy from ready to all online at each start, and in each idle window, and prints where its CPU
+went.
 """
 
 from __future__ import annotations
@@ -582,11 +583,20 @@ async def run_bridge(
                     await asyncio.sleep(1.5)  # the probe looks every second
                     stack.bridge.mark()
                     pid = stack.bridge.proc.pid if stack.bridge.proc else 0
+                    spy = None
+                    if profile is not None:
+                        spy = PySpy(pid, profile / f"{count}-{label.replace(' ', '-')}-idle.txt")
+                        spy.start()
                     cpu0 = cpu_seconds(pid)
                     await asyncio.sleep(idle)
                     figures.idle_cpu_pct = (cpu_seconds(pid) - cpu0) * 100 / idle
                     figures.probe_idle = stack.bridge.probe_figures()
                     report(format_idle(count, figures))
+                    if spy is not None:
+                        spy.stop()
+                        report(
+                            f"  {count:>6} idle ({label}): bridge CPU profile\n{spy.summary(25)}"
+                        )
                     if n == 0:
                         run.idle_cpu_pct, run.probe_idle = figures.idle_cpu_pct, figures.probe_idle
                         found = await stack.bridge.tasks_and_timers()

@@ -411,7 +411,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         type=Path,
         help="bridge: sample the bridge with py-spy (PyPI py-spy) from ready to all online at "
-        "each start; the raw samples go to this directory",
+        "each start, and while idle; the raw samples go to this directory",
     )
     ap.add_argument(
         "--escargot",
