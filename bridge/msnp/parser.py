@@ -239,8 +239,12 @@ class Parser:
                     newline = self._line_end(pos, newline)
                     if newline < 0:
                         return
-                # for an empty line text[newline - 1] is the byte before it: the slice is empty
-                line = text[pos : newline - 1] if text[newline - 1] == "\r" else text[pos:newline]
+                # (an empty line has no "\r" of its own: at the buffer's start, text[-1] would be
+                # its last byte)
+                if newline > pos and text[newline - 1] == "\r":
+                    line = text[pos : newline - 1]
+                else:
+                    line = text[pos:newline]
                 if not line.isascii():
                     try:
                         line = buf[pos : pos + len(line)].decode()

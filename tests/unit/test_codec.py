@@ -574,3 +574,16 @@ def test_command_helpers() -> None:
 def test_repr_leaves_secrets_out(command: Command, shown: str) -> None:
     # every log line and error message that shows a command shows it through its repr
     assert repr(command) == shown
+
+
+def test_a_blank_first_line_does_not_borrow_the_buffers_last_cr() -> None:
+    """A buffer that starts with a bare LF (a blank line) and ends in a CR whose LF has not
+    arrived: the blank line is skipped, the rest waits, as when the LF came on its own."""
+    whole = Parser(Role.CLIENT)
+    whole.feed(b"\nOUT\r")
+    assert whole.next_command() is None
+    whole.feed(b"\n")
+    pieces = Parser(Role.CLIENT)
+    for part in (b"\n", b"OUT\r", b"\n"):
+        pieces.feed(part)
+    assert whole.next_command() == pieces.next_command() == Command("OUT", None, (), None)

@@ -88,6 +88,8 @@ def _run(parser: Parser, chunks: list[bytes]) -> tuple[list[Command], ProtocolEr
 @example(data=b"QRY 1 x 5\r\nabc", cuts=[1, 2, 3], role=Role.SERVER, version=11)
 @example(data=b"x" * 70, cuts=[65], role=Role.CLIENT, version=None)
 @example(data=b"A \r\x01\n", cuts=[], role=Role.CLIENT, version=None)
+# a blank line first, and the buffer ends in a CR: the blank line's "byte before" is not that CR
+@example(data=b"\n\x00\r", cuts=[1], role=Role.CLIENT, version=None)
 def test_arbitrary_bytes_only_raise_protocol_error(
     data: bytes, cuts: list[int], role: Role, version: int | None
 ) -> None:
