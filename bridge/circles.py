@@ -42,13 +42,11 @@ class CirclePortals:
     def __init__(self, user: User) -> None:
         self.user = user
         self.log = lazy_log.child(user.log, "circles")
-        user.session.on(CirclesLoaded, self._on_loaded)
-        user.session.on(CircleMembersChanged, self._on_members)
 
-    async def _on_loaded(self, evt: CirclesLoaded) -> None:
+    async def on_loaded(self, evt: CirclesLoaded) -> None:
         self.log.debug("%d circle(s): %s", len(evt.circles), [c.name for c in evt.circles])
 
-    async def _on_members(self, evt: CircleMembersChanged) -> None:
+    async def on_members(self, evt: CircleMembersChanged) -> None:
         user = self.user
         portal = await Portal.get_by_key(user.mxid, evt.conversation, create=True)
         if portal is None or not await portal.ensure_room(user):

@@ -11,8 +11,9 @@ and joins never make a room, and make a ghost only for someone on the user's lis
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
-from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from types import MappingProxyType
 import asyncio
 
 from mautrix.types import EventID
@@ -22,11 +23,12 @@ from bridge import double_puppet, list_cache, matrix_presence, metrics
 from bridge.circles import CirclePortals
 from bridge.emoticons import EMOTICON_TYPES, Emoticons
 from bridge.ghost_avatars import GhostAvatars
-from bridge.msnp.circles import circle_of_key
+from bridge.msnp.circles import CircleMembersChanged, CirclesLoaded, circle_of_key
 from bridge.msnp.errors import MSNPException
 from bridge.msnp.events import (
     ContactAdded,
     ContactRemoved,
+    Event,
     FileOffered,
     GroupChanged,
     ListSynced,
@@ -60,7 +62,9 @@ M = TypeVar(
 
 
 class EventRoutes:
-    """Registers, on the user's session, a handler for each MSN event type."""
+    """Where each MSN event of one user goes: :data:`ROUTES` names the method for each event
+    type, one table for every user (a session registers no handler objects of its own, which
+    cost about 4 KiB per user), and :meth:`route` looks it up for the user's session."""
 
     def __init__(self, user: User) -> None:
         self.user = user
@@ -69,27 +73,10 @@ class EventRoutes:
         self.hidden_messages = 0
         #: work a login started in the background; cancelled when the user stops
         self._after_login: set[asyncio.Task[Any]] = set()
-        on = user.session.on
         self.emoticons = Emoticons(lambda: user.client, self.log)
-        on(TextMessageReceived, self._to_portal(self._handle_text))
-        on(NudgeReceived, self._to_portal(MSNToMatrix.handle_nudge))
-        on(OtherMessageReceived, self._on_other(self._to_portal(MSNToMatrix.handle_other)))
-        on(TypingReceived, self._to_portal(MSNToMatrix.handle_typing, create=False))
-        on(FileOffered, self._answered(self._to_portal(handle_file_offer)))
-        on(OfflineMessageReceived, self._on_offline_message)
-        on(SwitchboardJoined, self._on_switchboard_joined)
-        on(SwitchboardLeft, self._on_switchboard_left)
-        on(SwitchboardClosed, self._on_switchboard_closed)
-        on(LoggedIn, self._on_logged_in)
-        contacts = user.contacts
-        on(ListSynced, self._on_list_synced)
-        on(ContactAdded, contacts.on_contact_added)
-        on(ContactRemoved, contacts.on_contact_removed)
-        on(GroupChanged, contacts.on_group_changed)
         self.avatars = GhostAvatars(
             lambda: user.client, self.log, enabled=bool(user.config["bridge.p2p.ghost_avatars"])
         )
-        on(PresenceChanged, self._on_presence)
         self.own_avatar = (
             OwnAvatar(user.mxid, user.az.intent, self.log)
             if user.config["bridge.p2p.own_avatar"]
@@ -97,77 +84,80 @@ class EventRoutes:
         )
         if self.own_avatar is not None:
             user.session.before_login = self.own_avatar.before_login
-        on(PersonalMessageChanged, contacts.on_personal_message)
         self.circles = CirclePortals(user)  # MSNP18
+        user.session.route_with(self)
 
-    def _to_portal(
-        self, handle: Callable[[MSNToMatrix, User, M], Awaitable[object]], *, create: bool = True
-    ) -> Callable[[M], Awaitable[None]]:
-        """A handler that passes a message event to the portal of its conversation; with
-        ``create`` (messages, not typing) the portal and its room are made when needed."""
+    def route(self, evt: Event) -> Awaitable[None] | None:
+        """The handling of ``evt`` (to await), or None when no route takes its type."""
+        handle = ROUTES.get(type(evt))
+        return handle(self, evt) if handle is not None else None
+
+    # region conversation events: to the portal of their conversation
+
+    async def _to_portal(
+        self,
+        evt: M,
+        handle: Callable[[MSNToMatrix, User, M], Awaitable[object]],
+        *,
+        create: bool = True,
+    ) -> None:
+        """Pass a message event to the portal of its conversation; with ``create`` (messages,
+        not typing) the portal and its room are made when needed."""
         user = self.user
+        if not evt.conversation:
+            # e.g. Escargot's "MSG Hotmail" mail notification on the NS: no conversation
+            self.log.debug("Ignoring a message outside any conversation")
+            return
+        if not create:
+            key = user.groups.portal_key(evt.conversation)
+            portal = await Portal.get_by_key(user.mxid, key, create=False)
+        elif is_silent(evt) or not (
+            circle_of_key(evt.conversation) or self._may_write(evt.sender)
+        ):  # (a circle's members write in it whatever the privacy settings)
+            return
+        else:
+            name = getattr(evt, "sender_name", "") or self._name_of(evt.sender)
+            target = await user.groups.route(evt.conversation, evt.sender, evt.participants, name)
+            portal = await Portal.get_by_key(user.mxid, target.conv_key, create=True)
+            if portal is not None and target.participants:
+                await portal.remember_participants(target.participants)
+        if portal:
+            await handle(portal.from_msn, user, evt)
 
-        async def route(evt: M) -> None:
-            if not evt.conversation:
-                # e.g. Escargot's "MSG Hotmail" mail notification on the NS: no conversation
-                self.log.debug("Ignoring a message outside any conversation")
-                return
-            if not create:
-                key = user.groups.portal_key(evt.conversation)
-                portal = await Portal.get_by_key(user.mxid, key, create=False)
-            elif is_silent(evt) or not (
-                circle_of_key(evt.conversation) or self._may_write(evt.sender)
-            ):  # (a circle's members write in it whatever the privacy settings)
-                return
-            else:
-                name = getattr(evt, "sender_name", "") or self._name_of(evt.sender)
-                target = await user.groups.route(
-                    evt.conversation, evt.sender, evt.participants, name
-                )
-                portal = await Portal.get_by_key(user.mxid, target.conv_key, create=True)
-                if portal is not None and target.participants:
-                    await portal.remember_participants(target.participants)
-            if portal:
-                await handle(portal.from_msn, user, evt)
+    async def _on_text(self, evt: TextMessageReceived) -> None:
+        await self._to_portal(evt, self._handle_text)
 
-        return route
+    async def _on_nudge(self, evt: NudgeReceived) -> None:
+        await self._to_portal(evt, MSNToMatrix.handle_nudge)
+
+    async def _on_typing(self, evt: TypingReceived) -> None:
+        await self._to_portal(evt, MSNToMatrix.handle_typing, create=False)
 
     async def _handle_text(
         self, from_msn: MSNToMatrix, user: User, evt: TextMessageReceived
     ) -> EventID | None:
         return await from_msn.handle_text(user, evt, self.emoticons)
 
-    def _on_other(
-        self, route: Callable[[OtherMessageReceived], Awaitable[None]]
-    ) -> Callable[[OtherMessageReceived], Awaitable[None]]:
+    async def _on_other(self, evt: OtherMessageReceived) -> None:
         """Custom emoticon announcements are kept for the text that follows them; other
         messages go to their portal."""
+        ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
+        if ctype in EMOTICON_TYPES:
+            if self._may_write(evt.sender):
+                self.emoticons.announce(evt)
+            return
+        await self._to_portal(evt, MSNToMatrix.handle_other)
 
-        async def other(evt: OtherMessageReceived) -> None:
-            ctype = (evt.content_type or "").split(";", 1)[0].strip().lower()
-            if ctype in EMOTICON_TYPES:
-                if self._may_write(evt.sender):
-                    self.emoticons.announce(evt)
-                return
-            await route(evt)
-
-        return other
-
-    @staticmethod
-    def _answered(
-        route: Callable[[FileOffered], Awaitable[None]],
-    ) -> Callable[[FileOffered], Awaitable[None]]:
+    async def _on_file_offered(self, evt: FileOffered) -> None:
         """A file offer that was not routed (privacy, no room, an error) is declined at once,
         not left waiting until it expires."""
+        try:
+            await self._to_portal(evt, handle_file_offer)
+        finally:
+            if evt.offer.open:
+                evt.offer.decline()
 
-        async def answer(evt: FileOffered) -> None:
-            try:
-                await route(evt)
-            finally:
-                if evt.offer.open:
-                    evt.offer.decline()
-
-        return answer
+    # endregion
 
     async def _on_presence(self, evt: PresenceChanged) -> None:
         self.user.offline_contacts.on_presence(evt)
@@ -280,3 +270,32 @@ class EventRoutes:
         client = self.user.client
         if client is not None:
             self._in_background(self.own_avatar.apply(client), name="msn-own-avatar")
+
+
+#: The method of :class:`EventRoutes` for each event type (the one table for every user).
+ROUTES: Final[Mapping[type[Event], Callable[[EventRoutes, Any], Awaitable[None]]]] = (
+    MappingProxyType(
+        {
+            TextMessageReceived: EventRoutes._on_text,
+            NudgeReceived: EventRoutes._on_nudge,
+            OtherMessageReceived: EventRoutes._on_other,
+            TypingReceived: EventRoutes._on_typing,
+            FileOffered: EventRoutes._on_file_offered,
+            OfflineMessageReceived: EventRoutes._on_offline_message,
+            SwitchboardJoined: EventRoutes._on_switchboard_joined,
+            SwitchboardLeft: EventRoutes._on_switchboard_left,
+            SwitchboardClosed: EventRoutes._on_switchboard_closed,
+            LoggedIn: EventRoutes._on_logged_in,
+            ListSynced: EventRoutes._on_list_synced,
+            ContactAdded: lambda routes, evt: routes.user.contacts.on_contact_added(evt),
+            ContactRemoved: lambda routes, evt: routes.user.contacts.on_contact_removed(evt),
+            GroupChanged: lambda routes, evt: routes.user.contacts.on_group_changed(evt),
+            PersonalMessageChanged: lambda routes, evt: routes.user.contacts.on_personal_message(
+                evt
+            ),
+            PresenceChanged: EventRoutes._on_presence,
+            CirclesLoaded: lambda routes, evt: routes.circles.on_loaded(evt),
+            CircleMembersChanged: lambda routes, evt: routes.circles.on_members(evt),
+        }
+    )
+)

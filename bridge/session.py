@@ -38,7 +38,7 @@ from bridge.msnp.events import Disconnected, Event
 from bridge.msnp.flag import Flag
 from bridge.msnp.values import DisconnectReason
 from bridge.reconnect import Backoff, LoginGate
-from bridge.session_events import SessionEvents
+from bridge.session_events import Routes, SessionEvents
 from bridge.session_state import StateReport
 
 __all__ = ["MSNSession", "SessionOwner"]
@@ -127,6 +127,10 @@ class MSNSession:
     def on(self, kind: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
         """Hand every event of type ``kind`` to ``handler`` (see :class:`SessionEvents`)."""
         self.events.on(kind, handler)
+
+    def route_with(self, routes: Routes) -> None:
+        """Hand the events no :meth:`on` handler takes to ``routes``."""
+        self.events.route_with(routes)
 
     def replay(self, rows: list[Incoming]) -> None:
         """Hand on the messages received before a restart (call before connecting)."""

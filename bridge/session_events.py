@@ -19,7 +19,7 @@ being handled is finished and what arrives is only stored, for the next start.
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 import asyncio
@@ -37,10 +37,20 @@ from bridge.inbox import KEPT, Inbox, decode
 from bridge.msnp.client import EventHandler, MSNClient
 from bridge.msnp.events import Disconnected, Event
 
-__all__ = ["SessionEvents"]
+__all__ = ["Routes", "SessionEvents"]
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Event], Awaitable[None]]
+
+
+class Routes(Protocol):
+    """Where the events go that no :meth:`SessionEvents.on` handler takes (one table of
+    routes shared by every user: :class:`bridge.event_routes.EventRoutes`)."""
+
+    def route(self, evt: Event) -> Awaitable[None] | None:
+        """The handling of ``evt`` (to await), or None when nothing takes it."""
+
+
 #: A queued event: the client it came from (None: stored before a restart), the event, when
 #: it arrived (monotonic; -inf: before a restart), its inbox number (None: not stored).
 Queued = tuple[MSNClient | None, Event, float, int | None]
@@ -66,7 +76,8 @@ class SessionEvents:
         self.inbox = Inbox(owner)
         self._current = current
         self._on_disconnected = on_disconnected
-        self._handlers: dict[type[Event], Handler] = {}
+        self._handlers: dict[type[Event], Handler] | None = None  # (made by the first on())
+        self._routes: Routes | None = None
         self._live: EventQueue[Queued] = EventQueue(
             limit, lambda q, evt: (q[0], evt, q[2], q[3]), log
         )
@@ -85,8 +96,14 @@ class SessionEvents:
         return counts
 
     def on(self, kind: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
-        """Hand every event of type ``kind`` to ``handler``."""
+        """Hand every event of type ``kind`` to ``handler`` (before any route)."""
+        if self._handlers is None:
+            self._handlers = {}
         self._handlers[kind] = cast(Handler, handler)
+
+    def route_with(self, routes: Routes) -> None:
+        """Hand the events no :meth:`on` handler takes to ``routes``."""
+        self._routes = routes
 
     def wake(self) -> None:
         """The current client changed: producers waiting for room check again whether their
@@ -189,8 +206,12 @@ class SessionEvents:
                     self.log.warning("Could not remove a handled message", exc_info=True)
 
     async def _dispatch(self, evt: Event) -> None:
-        handler = self._handlers.get(type(evt))
-        if handler is None:
+        handler = self._handlers.get(type(evt)) if self._handlers is not None else None
+        if handler is not None:
+            await handler(evt)
+            return
+        handling = self._routes.route(evt) if self._routes is not None else None
+        if handling is None:
             self.log.trace("Unhandled event %s", type(evt).__name__)
             return
-        await handler(evt)
+        await handling
