@@ -1,5 +1,7 @@
-"""The events of one user's MSN clients, handed in order to the handlers registered for their
-type; what contacts sent is stored (:mod:`bridge.inbox`) from arrival until handled.
+"""The events of one user's MSN clients, handed in order to their routes (one table for every
+user, :meth:`SessionEvents.route_with`; a handler registered for a type with
+:meth:`SessionEvents.on` goes first); what contacts sent is stored (:mod:`bridge.inbox`) from
+arrival until handled.
 
 Two lanes feed the one handler loop:
 
