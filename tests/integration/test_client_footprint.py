@@ -1,7 +1,8 @@
 """What an idle logged-in MSNClient keeps: thousands share one process (issue 11).
 
-An idle client keeps no task (its connections are the sockets' protocols), no event dispatcher,
-keepalive task or HTTP session of its own; closing it from inside its own event handler does not wait for itself.
+An idle client keeps no task (its connections are the sockets' protocols), no event
+dispatcher, keepalive task or HTTP session of its own; closing it from inside its own event
+handler does not wait for itself.
 """
 
 from __future__ import annotations

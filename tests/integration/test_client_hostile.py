@@ -407,66 +407,62 @@ class BlockingRecorder(Recorder):
             await self.release.wait()
 
 
-async def flood_while_behind(
-    server: MSNServer, client: MSNClient, rec: BlockingRecorder
-) -> list[str]:
-    """Once the handler blocks, the server sends 3,000 presence lines (friendly names n0, n1,
-    ...) until the client stops reading; returns the names in the order sent."""
-    await rec.blocked.wait()
-    names = [f"n{i}" for i in range(3000)]
-    await server.send_raw(ALICE, b"".join(f"NLN NLN {CAROL} {n} 0\r\n".encode() for n in names))
-    gate = client._events.gate
-    await wait_until(lambda: not gate.is_open)  # the client stopped reading
-    return names
-
-
-async def test_slow_handler_pauses_reading_and_loses_nothing() -> None:
+@asynccontextmanager
+async def flooded_while_behind() -> (
+    AsyncIterator[tuple[MSNServer, MSNClient, BlockingRecorder, list[str]]]
+):
+    """A client logged in at MSNP12 whose handler blocks at its first event; then the server
+    sends 3,000 presence lines (friendly names n0, n1, ...) until the client stops reading.
+    Yields the server, the client, its recorder and the names in the order sent."""
     async with running_server() as server:
         rec = BlockingRecorder(block_at=1)
         client = MSNClient(client_config(server, 12, max_pending_events=50), rec)
         await client.login(ALICE, "alice123")
         try:
-            names = await flood_while_behind(server, client, rec)
-            assert client.counters["events_queued_peak"] <= 50 + 1
-            rec.release.set()
-            await rec.wait(PresenceChanged, friendly_name=names[-1], timeout=20)
-            seen = [e.friendly_name for e in rec.of(PresenceChanged) if e.friendly_name in names]
-            assert seen == names  # all of them, in order
-            assert client.connected
+            await rec.blocked.wait()
+            names = [f"n{i}" for i in range(3000)]
+            lines = b"".join(f"NLN NLN {CAROL} {n} 0\r\n".encode() for n in names)
+            await server.send_raw(ALICE, lines)
+            gate = client._events.gate
+            await wait_until(lambda: not gate.is_open)  # the client stopped reading
+            yield server, client, rec, names
         finally:
             await client.close()
+
+
+async def test_slow_handler_pauses_reading_and_loses_nothing() -> None:
+    async with flooded_while_behind() as (_, client, rec, names):
+        assert client.counters["events_queued_peak"] <= 50 + 1
+        rec.release.set()
+        await rec.wait(PresenceChanged, friendly_name=names[-1], timeout=20)
+        seen = [e.friendly_name for e in rec.of(PresenceChanged) if e.friendly_name in names]
+        assert seen == names  # all of them, in order
+        assert client.connected
 
 
 async def test_what_was_sent_before_the_server_hung_up_is_handled_before_the_end() -> None:
     """The server sends and closes while the client reads nothing (its handler is behind),
     and a write finds the socket gone: every command read before still reaches the handler,
     in order, and only then the disconnection."""
-    async with running_server() as server:
-        rec = BlockingRecorder(block_at=1)
-        client = MSNClient(client_config(server, 12, max_pending_events=50), rec)
-        await client.login(ALICE, "alice123")
-        try:
-            names = await flood_while_behind(server, client, rec)
-            await server.drop(ALICE)
-            conn = client._ns.conn
-            assert conn is not None
+    async with flooded_while_behind() as (server, client, rec, names):
+        await server.drop(ALICE)
+        conn = client._ns.conn
+        assert conn is not None
 
-            async def write_until_gone() -> None:
-                with contextlib.suppress(ConnectionClosed):
-                    while conn._lost is None:  # (the first write may still go out)
-                        await conn.send(Command("PNG"))
-                        await asyncio.sleep(0.01)
+        async def write_until_gone() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                while conn._lost is None:  # (the first write may still go out)
+                    await conn.send(Command("PNG"))
+                    await asyncio.sleep(0.01)
 
-            await asyncio.wait_for(write_until_gone(), 5)
-            assert conn._lost is not None and not conn.closed  # what was read is still held
-            rec.release.set()
-            gone = await rec.wait(Disconnected, timeout=20)
-            assert gone.reason is DisconnectReason.CONNECTION_LOST
-            seen = [e.friendly_name for e in rec.of(PresenceChanged) if e.friendly_name in names]
-            assert seen == names  # all of them, in order, before the end
-            assert rec.events.index(gone) > rec.events.index(rec.of(PresenceChanged)[-1])
-        finally:
-            await client.close()
+        await asyncio.wait_for(write_until_gone(), 5)
+        assert conn._lost is not None and not conn.closed  # what was read is still held
+        rec.release.set()
+        gone = await rec.wait(Disconnected, timeout=20)
+        assert gone.reason is DisconnectReason.CONNECTION_LOST
+        seen = [e.friendly_name for e in rec.of(PresenceChanged) if e.friendly_name in names]
+        assert seen == names  # all of them, in order, before the end
+        assert rec.events.index(gone) > rec.events.index(rec.of(PresenceChanged)[-1])
 
 
 async def test_a_profile_after_the_login_is_not_kept() -> None:

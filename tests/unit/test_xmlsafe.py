@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
 import gc
 
 from hypothesis import given, strategies as st
 import pytest
 
-from bridge.msnp import xmlsafe
+from bridge.msnp import addressbook, sharing, sso, xmlsafe
 from bridge.msnp.errors import LocalProtocolError, ProtocolError
 from bridge.msnp.xmlsafe import attr, parse_xml, strict_text, text
+from tests.unit.test_addressbook import FIND_ALL
+from tests.unit.test_sharing import FIND_MEMBERSHIP
+from tests.unit.test_sso import RST_OK
 
 
 def test_tree_by_local_names() -> None:
@@ -281,23 +286,22 @@ def test_a_reader_runs_with_the_collector_paused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "parse", "part", "answer"),
+    ("owner", "parse", "part", "answer"),
     [
-        ("sharing", "parse_find_membership", "_member", "test_sharing:FIND_MEMBERSHIP"),
-        ("addressbook", "parse_find_all", "_contact", "test_addressbook:FIND_ALL"),
-        ("sso", "parse_rst_response", "_parse_time", "test_sso:RST_OK"),
+        (sharing, sharing.parse_find_membership, "_member", FIND_MEMBERSHIP),
+        (addressbook, addressbook.parse_find_all, "_contact", FIND_ALL),
+        (sso, sso.parse_rst_response, "_parse_time", RST_OK),
     ],
 )
 def test_a_login_answer_is_read_with_the_collector_paused(
-    monkeypatch: pytest.MonkeyPatch, module: str, parse: str, part: str, answer: str
+    monkeypatch: pytest.MonkeyPatch,
+    owner: ModuleType,
+    parse: Callable[[bytes], object],
+    part: str,
+    answer: bytes,
 ) -> None:
     """Each part of the answer is read while the tree is alive: with the collector on, the
     first allocations after the parse would start collections that scan the whole tree."""
-    import importlib
-
-    owner = importlib.import_module(f"bridge.msnp.{module}")
-    test_module, _, name = answer.partition(":")
-    data = getattr(importlib.import_module(f"tests.unit.{test_module}"), name)
     real = getattr(owner, part)
     seen: list[bool] = []
 
@@ -306,6 +310,6 @@ def test_a_login_answer_is_read_with_the_collector_paused(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(owner, part, spy)
-    getattr(owner, parse)(data)
+    parse(answer)
     assert seen and not any(seen)
     assert gc.isenabled()
